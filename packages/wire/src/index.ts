@@ -1,1 +1,1 @@
-export const x: number = 42;
+export { EtherType, FrameInfo, IpProto, PARSE_STATUS_NAMES, ParseStatus, TcpFlag, TcpOptNibble } from './frame.ts';
