@@ -1,0 +1,413 @@
+// ConnectionTable: the director's connection entries in shared memory, one 64-byte record per
+// connection (a cache line; IPVS's entry is about 128 bytes), so 4 M entries take 256 MiB. Every
+// worker thread, the background re-scorer and the control plane attach to the same buffer.
+//
+// The key is the client's address (four words, IPv4 v4-mapped), the client's port and the
+// service index. The service stands for (VIP, port, protocol), so the key needs no VIP address.
+//
+// Use on the packet path: `acquire()` returns a slot whose record lock the caller holds, having
+// found or created the entry; the caller reads and writes fields by the `Conn` offsets and then
+// calls `release()`. Nothing allocates and nothing throws: failures come back as -1 with a reason.
+
+import { timeReached } from './clock.ts';
+import { altHash, hash5 } from './hash.ts';
+import { Header, Rec, SharedHashTable, SLOTS_PER_BUCKET } from './shared-table.ts';
+
+/** Word offsets inside a connection record. The only place these indices are written down. */
+export const Conn = {
+  version: Rec.version,
+  tag: Rec.tag,
+  addr0: 2,
+  addr1: 3,
+  addr2: 4,
+  addr3: 5,
+  /** client port << 16 | service index */
+  portService: 6,
+  /** global real-server index */
+  real: 7,
+  /** state | priority << 8 | initial priority << 16 | shed reason << 24 (see StatePrio) */
+  statePrio: 8,
+  /** ConnFlag bits in the low 16 bits | SYN count << 16 */
+  flagsSyn: 9,
+  packets: 10,
+  /** saturates at 2^31-1: a priority input, not an accounting figure (per-service bytes are counters) */
+  bytes: 11,
+  firstSeen: 12,
+  lastSeen: 13,
+  expires: 14,
+  /** the client's next expected sequence number: what an RST must carry to be accepted */
+  nextSeq: 15,
+  words: 16,
+} as const;
+
+export const CONN_KEY_WORDS = 5;
+export const CONN_RECORD_BYTES = Conn.words * 4;
+
+export const ConnFlag = {
+  /** the ACK completing the handshake was seen */
+  handshake: 0x0001,
+  /** a segment carrying payload was seen */
+  data: 0x0002,
+  fin: 0x0004,
+  rst: 0x0008,
+  ipv6: 0x0010,
+  /** counted in its real server's ActiveConn (else in InActConn), as IPVS's !IP_VS_CONN_F_INACTIVE */
+  active: 0x0020,
+  /** counted in the per-source table */
+  sourceCounted: 0x0040,
+  /** created through a persistence template */
+  persistent: 0x0080,
+  udp: 0x0100,
+} as const;
+
+/** Why an entry left the table; passed to the removal listener and counted. */
+export const RemoveReason = { expired: 1, evicted: 2, shed: 3, reset: 4, control: 5 } as const;
+export const REMOVE_REASON_NAMES: readonly string[] = ['', 'expired', 'evicted', 'shed', 'reset', 'control'];
+
+/** Why `acquire()` returned -1. */
+export const AcquireFail = { none: 0, notFound: 1, full: 2, contention: 3 } as const;
+
+export function packStatePrio(state: number, prio: number, initialPrio: number, shed: number): number {
+  return (state & 0xff) | ((prio & 0xff) << 8) | ((initialPrio & 0xff) << 16) | ((shed & 0xff) << 24);
+}
+
+/** Told about every entry that leaves the table, with its record lock held, before it is cleared. */
+export interface ConnectionRemovalListener {
+  onConnectionRemoved(table: ConnectionTable, base: number, reason: number): void;
+}
+
+/**
+ * Decides what happens to a new flow when both of its buckets are full: return a slot of the 16
+ * candidates to evict (its entry is removed with reason `evicted`), or -1 to refuse the flow.
+ * It runs with both bucket locks held and must not lock records itself.
+ */
+export interface FullTablePolicy {
+  chooseVictim(
+    table: ConnectionTable,
+    bucket1: number,
+    bucket2: number,
+    priority: number,
+    now: number,
+  ): number;
+}
+
+/** Refuses new flows when their buckets are full: the table never evicts on its own. */
+export class RefuseWhenFull implements FullTablePolicy {
+  chooseVictim(): number {
+    return -1;
+  }
+}
+
+/**
+ * Evicts the lowest-priority entry (highest number) of the candidates when the newcomer outranks
+ * it; ties go to the entry seen least recently. Priority 0 is never evicted.
+ */
+export class EvictLowestPriority implements FullTablePolicy {
+  chooseVictim(
+    table: ConnectionTable,
+    bucket1: number,
+    bucket2: number,
+    priority: number,
+    now: number,
+  ): number {
+    let best = -1;
+    let bestPrio = priority;
+    let bestIdle = -1;
+    for (let pass = 0; pass < 2; pass++) {
+      if (pass === 1 && bucket2 === bucket1) break;
+      let slot = (pass === 0 ? bucket1 : bucket2) * SLOTS_PER_BUCKET;
+      for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
+        const base = table.core.recordBase(slot);
+        const prio = (table.i32[base + Conn.statePrio] >>> 8) & 0xff;
+        if (prio === 0) continue;
+        const idle = (now - table.i32[base + Conn.lastSeen]) | 0;
+        if (prio > bestPrio || (prio === bestPrio && best >= 0 && idle > bestIdle)) {
+          best = slot;
+          bestPrio = prio;
+          bestIdle = idle;
+        }
+      }
+    }
+    return best;
+  }
+}
+
+const noListener: ConnectionRemovalListener = { onConnectionRemoved() {} };
+
+export class ConnectionTable {
+  readonly core: SharedHashTable;
+  readonly i32: Int32Array;
+  readonly capacity: number;
+  readonly epochMs: number;
+  listener: ConnectionRemovalListener = noListener;
+  fullPolicy: FullTablePolicy = new RefuseWhenFull();
+  /** 1 when the last successful `acquire()` created the entry (its fields are zero). */
+  created = 0;
+  /** Why the last `acquire()` returned -1 (AcquireFail). */
+  failReason = 0;
+  /** 1 when the last `acquire()` that created an entry had to evict another for it. */
+  evictedForInsert = 0;
+  /** Record version held by this thread for the slot returned by `acquire()`. */
+  private held = -1;
+
+  static byteLength(capacity: number): number {
+    return SharedHashTable.byteLength(capacity, Conn.words);
+  }
+
+  static create(capacity: number, epochMs?: number): ConnectionTable {
+    return new ConnectionTable(
+      SharedHashTable.create({ capacity, recordWords: Conn.words, keyWords: CONN_KEY_WORDS, epochMs }).sab,
+    );
+  }
+
+  static attach(sab: SharedArrayBuffer): ConnectionTable {
+    return new ConnectionTable(sab);
+  }
+
+  private constructor(sab: SharedArrayBuffer) {
+    this.core = new SharedHashTable(sab);
+    if (this.core.recordWords !== Conn.words || this.core.keyWords !== CONN_KEY_WORDS) {
+      throw new Error('buffer does not hold a connection table');
+    }
+    this.i32 = this.core.i32;
+    this.capacity = this.core.capacity;
+    this.epochMs = this.core.epochMs;
+  }
+
+  get sab(): SharedArrayBuffer {
+    return this.core.sab;
+  }
+
+  count(): number {
+    return this.core.count();
+  }
+
+  recordBase(slot: number): number {
+    return this.core.recordBase(slot);
+  }
+
+  private setKey(a0: number, a1: number, a2: number, a3: number, portService: number): void {
+    const core = this.core;
+    const key = core.key;
+    key[0] = a0;
+    key[1] = a1;
+    key[2] = a2;
+    key[3] = a3;
+    key[4] = portService;
+    // hash5 over the arguments is the same function as hashWords over the key, without the loop.
+    const h = hash5(a0, a1, a2, a3, portService, core.seed);
+    core.hash = h;
+    core.bucket1 = h & core.bucketMask;
+    core.bucket2 = altHash(h) & core.bucketMask;
+  }
+
+  /**
+   * Finds the entry for (client address, port << 16 | service) and locks it. When it is missing
+   * (or expired, which removes it) and `create` is true, inserts it, evicting per `fullPolicy`
+   * when both buckets are full; `priority` is the newcomer's, for that policy. Returns the slot
+   * with its lock held (release it with `release()`), or -1 with `failReason` set.
+   */
+  acquire(
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    portService: number,
+    create: boolean,
+    priority: number,
+    now: number,
+  ): number {
+    this.created = 0;
+    this.evictedForInsert = 0;
+    this.failReason = AcquireFail.none;
+    this.setKey(a0, a1, a2, a3, portService);
+    const core = this.core;
+    // A found slot may be emptied or reused before we lock it; look again a few times.
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const slot = core.find();
+      if (slot < 0) break;
+      const v = core.lockIfKey(slot);
+      if (v < 0) continue;
+      const base = core.recordBase(slot);
+      if (timeReached(this.i32[base + Conn.expires], now)) {
+        this.listener.onConnectionRemoved(this, base, RemoveReason.expired);
+        core.clear(slot);
+        core.unlockRecord(slot, v);
+        break;
+      }
+      this.held = v;
+      return slot;
+    }
+    if (!create) {
+      this.failReason = AcquireFail.notFound;
+      return -1;
+    }
+    return this.insert(priority, now);
+  }
+
+  private insert(priority: number, now: number): number {
+    const core = this.core;
+    if (!core.lockBuckets()) {
+      this.failReason = AcquireFail.contention;
+      return -1;
+    }
+    // Another thread may have inserted the key between our find and the bucket locks.
+    const existing = core.find();
+    if (existing >= 0) {
+      const v = core.lockIfKey(existing);
+      core.unlockBuckets();
+      if (v < 0) {
+        this.failReason = AcquireFail.contention;
+        return -1;
+      }
+      this.held = v;
+      return existing;
+    }
+    let slot = core.findEmpty();
+    let v = -1;
+    if (slot >= 0) {
+      v = core.lockRecord(slot);
+    } else {
+      slot = this.reclaimExpired(now);
+      if (slot >= 0) {
+        v = this.held;
+      } else {
+        slot = this.fullPolicy.chooseVictim(this, core.bucket1, core.bucket2, priority, now);
+        if (slot >= 0) {
+          v = core.lockRecord(slot);
+          if (v >= 0) {
+            this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.evicted);
+            core.clear(slot);
+            this.evictedForInsert = 1;
+          }
+        } else {
+          core.unlockBuckets();
+          core.bumpHeader(Header.refusedFull);
+          this.failReason = AcquireFail.full;
+          return -1;
+        }
+      }
+    }
+    if (v < 0) {
+      core.unlockBuckets();
+      this.failReason = AcquireFail.contention;
+      return -1;
+    }
+    core.claim(slot);
+    core.unlockBuckets();
+    this.held = v;
+    this.created = 1;
+    return slot;
+  }
+
+  /** With the bucket locks held: frees the first expired entry among the candidates, keeping its lock. */
+  private reclaimExpired(now: number): number {
+    const core = this.core;
+    for (let pass = 0; pass < 2; pass++) {
+      if (pass === 1 && core.bucket2 === core.bucket1) break;
+      let slot = (pass === 0 ? core.bucket1 : core.bucket2) * SLOTS_PER_BUCKET;
+      for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
+        const base = core.recordBase(slot);
+        if (!timeReached(this.i32[base + Conn.expires], now)) continue;
+        const v = core.lockRecord(slot);
+        if (v < 0) continue;
+        if (this.i32[base + Conn.tag] !== 0 && timeReached(this.i32[base + Conn.expires], now)) {
+          this.listener.onConnectionRemoved(this, base, RemoveReason.expired);
+          core.clear(slot);
+          this.held = v;
+          return slot;
+        }
+        if (this.i32[base + Conn.tag] === 0) {
+          this.held = v;
+          return slot;
+        }
+        core.unlockRecord(slot, v);
+      }
+    }
+    return -1;
+  }
+
+  /** Releases the lock `acquire()` returned, publishing the caller's writes. */
+  release(slot: number): void {
+    this.core.unlockRecord(slot, this.held);
+    this.held = -1;
+  }
+
+  /** Removes the entry in a slot this thread holds from `acquire()`, then releases it. */
+  removeHeld(slot: number, reason: number): void {
+    this.listener.onConnectionRemoved(this, this.core.recordBase(slot), reason);
+    this.core.clear(slot);
+    this.release(slot);
+  }
+
+  /**
+   * Removes the entry in `slot` if it is still the one whose tag is `tag` (a caller that found it
+   * earlier, e.g. in a listing or a victim index). Returns false when it is gone or changed.
+   */
+  removeSlot(slot: number, tag: number, reason: number): boolean {
+    const core = this.core;
+    const v = core.lockRecord(slot);
+    if (v < 0) return false;
+    const base = core.recordBase(slot);
+    if (this.i32[base + Conn.tag] === 0 || this.i32[base + Conn.tag] !== tag) {
+      core.unlockRecord(slot, v);
+      return false;
+    }
+    this.listener.onConnectionRemoved(this, base, reason);
+    core.clear(slot);
+    core.unlockRecord(slot, v);
+    return true;
+  }
+
+  /**
+   * Incremental expiry: examines the next `budget` slots of a shared cursor and removes entries
+   * whose deadline has passed. Any thread may call it; each call does bounded work, so expiry
+   * never stops the world. Returns the number removed.
+   */
+  expireStep(now: number, budget: number): number {
+    const core = this.core;
+    const i32 = this.i32;
+    const cap = this.capacity;
+    let slot = core.claimSweepRange(budget);
+    let removed = 0;
+    for (let n = 0; n < budget; n++, slot++) {
+      if (slot === cap) slot = 0;
+      const base = core.recordBase(slot);
+      if (i32[base + Conn.tag] === 0 || !timeReached(i32[base + Conn.expires], now)) continue;
+      const v = core.lockRecord(slot);
+      if (v < 0) continue;
+      if (i32[base + Conn.tag] !== 0 && timeReached(i32[base + Conn.expires], now)) {
+        this.listener.onConnectionRemoved(this, base, RemoveReason.expired);
+        core.clear(slot);
+        removed++;
+      }
+      core.unlockRecord(slot, v);
+    }
+    return removed;
+  }
+
+  /** Consistent copy of a record for readers that hold no lock (control plane, re-scorer). */
+  readRecord(slot: number, out: Int32Array): boolean {
+    return this.core.readRecord(slot, out);
+  }
+
+  /** Header statistics for metrics: inserted, removed, refused because full, lock timeouts. */
+  stats(): {
+    count: number;
+    capacity: number;
+    inserted: number;
+    removed: number;
+    refusedFull: number;
+    lockTimeouts: number;
+  } {
+    const c = this.core;
+    return {
+      count: c.count(),
+      capacity: this.capacity,
+      inserted: c.headerValue(Header.inserted) >>> 0,
+      removed: c.headerValue(Header.removed) >>> 0,
+      refusedFull: c.headerValue(Header.refusedFull) >>> 0,
+      lockTimeouts: c.headerValue(Header.lockTimeouts) >>> 0,
+    };
+  }
+}

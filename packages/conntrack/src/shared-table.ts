@@ -1,0 +1,335 @@
+// SharedHashTable is the storage engine under every Sluice table: fixed-size records of Int32
+// words in one SharedArrayBuffer, a 2-choice, 8-way set-associative hash (each key may live in
+// one of two buckets of 8 slots). Why this shape:
+// - no probe chains and no tombstones: a delete just clears the slot, so the table never
+//   degrades under churn and a lookup touches at most 16 slots (two cache-line runs);
+// - choosing the emptier of two buckets keeps the load factor above 90% before a bucket fills;
+// - capacity is fixed at start, so memory is bounded and nothing is allocated per connection.
+// Concurrency: each record's first word is a seqlock version (odd while held). Writers take the
+// record with one compare-and-swap; readers on other threads copy a record and retry if the
+// version moved (no torn reads). Inserts also take the two bucket locks (lowest index first) so
+// two threads cannot insert the same key twice. Every spin is bounded: a lock that cannot be
+// had in time is reported, never waited on forever.
+
+import { altHash, hashWords } from './hash.ts';
+
+/** Word offsets of the table header. The only place these indices are written down. */
+export const Header = {
+  magic: 0,
+  capacity: 1,
+  bucketCount: 2,
+  recordWords: 3,
+  keyWords: 4,
+  epochLo: 5,
+  epochHi: 6,
+  count: 7,
+  sweepCursor: 8,
+  inserted: 9,
+  removed: 10,
+  refusedFull: 11,
+  lockTimeouts: 12,
+  seed: 13,
+  words: 16,
+} as const;
+
+/** Word offsets at the start of every record; the key follows at `Rec.key`. */
+export const Rec = { version: 0, tag: 1, key: 2 } as const;
+
+export const SLOTS_PER_BUCKET = 8;
+const MAGIC = 0x534c4354; // "SLCT"
+/** Bounded spin for a record or bucket lock: far longer than any critical section (tens of ns). */
+const MAX_SPIN = 1 << 20;
+const SEQLOCK_READ_TRIES = 64;
+/** Versions wrap inside 30 bits so a held version is never negative and -1 can mean "not held". */
+const VERSION_MASK = 0x3fffffff;
+
+export class TableLayoutError extends Error {
+  readonly code = 'SLUICE_ERR_CONNTRACK_LAYOUT';
+}
+
+export interface SharedHashTableOptions {
+  capacity: number;
+  recordWords: number;
+  keyWords: number;
+  epochMs?: number;
+  seed?: number;
+}
+
+function ceilPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class SharedHashTable {
+  readonly sab: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly capacity: number;
+  readonly bucketCount: number;
+  readonly bucketMask: number;
+  readonly recordWords: number;
+  readonly recordShift: number;
+  readonly keyWords: number;
+  readonly locksBase: number;
+  readonly recordsBase: number;
+  readonly epochMs: number;
+  readonly seed: number;
+  /** This thread's scratch key: callers write the key words here before find/insert. */
+  readonly key: Int32Array;
+  /** Hash and bucket choices of the last `hashKey()` call. */
+  hash = 0;
+  bucket1 = 0;
+  bucket2 = 0;
+
+  static byteLength(capacity: number, recordWords: number): number {
+    const buckets = ceilPow2(Math.max(1, Math.ceil(capacity / SLOTS_PER_BUCKET)));
+    return (Header.words + buckets + buckets * SLOTS_PER_BUCKET * recordWords) * 4;
+  }
+
+  static create(opts: SharedHashTableOptions): SharedHashTable {
+    const { capacity, recordWords, keyWords } = opts;
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new TableLayoutError('capacity must be a positive integer');
+    }
+    if (!Number.isInteger(recordWords) || (recordWords & (recordWords - 1)) !== 0 || recordWords < 4) {
+      throw new TableLayoutError('recordWords must be a power of two >= 4');
+    }
+    if (!Number.isInteger(keyWords) || keyWords < 1 || Rec.key + keyWords > recordWords) {
+      throw new TableLayoutError('keyWords must fit in the record after the version and tag words');
+    }
+    const buckets = ceilPow2(Math.max(1, Math.ceil(capacity / SLOTS_PER_BUCKET)));
+    const sab = new SharedArrayBuffer(SharedHashTable.byteLength(capacity, recordWords));
+    const h = new Int32Array(sab, 0, Header.words);
+    const epoch = opts.epochMs ?? Date.now();
+    h[Header.magic] = MAGIC;
+    h[Header.capacity] = buckets * SLOTS_PER_BUCKET;
+    h[Header.bucketCount] = buckets;
+    h[Header.recordWords] = recordWords;
+    h[Header.keyWords] = keyWords;
+    h[Header.epochLo] = (epoch % 0x100000000) | 0;
+    h[Header.epochHi] = Math.floor(epoch / 0x100000000);
+    h[Header.seed] = opts.seed ?? (Math.random() * 0x7fffffff) | 0;
+    return new SharedHashTable(sab);
+  }
+
+  constructor(sab: SharedArrayBuffer) {
+    const h = new Int32Array(sab, 0, Header.words);
+    if (h[Header.magic] !== MAGIC) throw new TableLayoutError('not a Sluice table (bad magic word)');
+    this.sab = sab;
+    this.i32 = new Int32Array(sab);
+    this.capacity = h[Header.capacity];
+    this.bucketCount = h[Header.bucketCount];
+    this.bucketMask = this.bucketCount - 1;
+    this.recordWords = h[Header.recordWords];
+    this.recordShift = Math.log2(this.recordWords);
+    this.keyWords = h[Header.keyWords];
+    this.locksBase = Header.words;
+    this.recordsBase = Header.words + this.bucketCount;
+    this.epochMs = (h[Header.epochLo] >>> 0) + h[Header.epochHi] * 0x100000000;
+    this.seed = h[Header.seed];
+    this.key = new Int32Array(this.keyWords);
+  }
+
+  /** Word index of a slot's record. */
+  recordBase(slot: number): number {
+    return this.recordsBase + (slot << this.recordShift);
+  }
+
+  /** Number of occupied slots (approximate while writers run, exact at rest). */
+  count(): number {
+    return Atomics.load(this.i32, Header.count);
+  }
+
+  /** Hashes `this.key` and sets `hash`, `bucket1`, `bucket2`. */
+  hashKey(): number {
+    const h = hashWords(this.key, this.keyWords, this.seed);
+    this.hash = h;
+    this.bucket1 = h & this.bucketMask;
+    this.bucket2 = altHash(h) & this.bucketMask;
+    return h;
+  }
+
+  /** The tag stored for hash `h`: never 0, which marks an empty slot. */
+  static tagOf(h: number): number {
+    return h | 1;
+  }
+
+  /** True when the record at `base` holds exactly `this.key`. */
+  keyMatches(base: number): boolean {
+    const i32 = this.i32;
+    const key = this.key;
+    const k = base + Rec.key;
+    for (let i = 0; i < this.keyWords; i++) if (i32[k + i] !== key[i]) return false;
+    return true;
+  }
+
+  /**
+   * Slot holding `this.key` after `hashKey()`, or -1. Plain reads, no lock: the caller confirms
+   * the key under the record lock (`lockIfKey`), because a slot can change between the two.
+   */
+  find(): number {
+    const tag = this.hash | 1;
+    const i32 = this.i32;
+    let slot = this.bucket1 * SLOTS_PER_BUCKET;
+    for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
+      const base = this.recordsBase + (slot << this.recordShift);
+      if (i32[base + Rec.tag] === tag && this.keyMatches(base)) return slot;
+    }
+    if (this.bucket2 === this.bucket1) return -1;
+    slot = this.bucket2 * SLOTS_PER_BUCKET;
+    for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
+      const base = this.recordsBase + (slot << this.recordShift);
+      if (i32[base + Rec.tag] === tag && this.keyMatches(base)) return slot;
+    }
+    return -1;
+  }
+
+  /** Takes the record lock; returns the even version held, or -1 after a bounded spin. */
+  lockRecord(slot: number): number {
+    const i32 = this.i32;
+    const w = this.recordsBase + (slot << this.recordShift) + Rec.version;
+    for (let spin = 0; spin < MAX_SPIN; spin++) {
+      const v = Atomics.load(i32, w);
+      if ((v & 1) === 0 && Atomics.compareExchange(i32, w, v, v + 1) === v) return v;
+    }
+    Atomics.add(i32, Header.lockTimeouts, 1);
+    return -1;
+  }
+
+  /** Releases a record lock taken at version `v`, publishing the writes made under it. */
+  unlockRecord(slot: number, v: number): void {
+    Atomics.store(
+      this.i32,
+      this.recordsBase + (slot << this.recordShift) + Rec.version,
+      (v + 2) & VERSION_MASK,
+    );
+  }
+
+  /** Locks the slot and keeps the lock only if it still holds `this.key`; else returns -1. */
+  lockIfKey(slot: number): number {
+    const v = this.lockRecord(slot);
+    if (v < 0) return -1;
+    const base = this.recordBase(slot);
+    if (this.i32[base + Rec.tag] === (this.hash | 1) && this.keyMatches(base)) return v;
+    this.unlockRecord(slot, v);
+    return -1;
+  }
+
+  private lockBucket(b: number): boolean {
+    const i32 = this.i32;
+    const w = this.locksBase + b;
+    for (let spin = 0; spin < MAX_SPIN; spin++) {
+      if (Atomics.compareExchange(i32, w, 0, 1) === 0) return true;
+    }
+    Atomics.add(i32, Header.lockTimeouts, 1);
+    return false;
+  }
+
+  private unlockBucket(b: number): void {
+    Atomics.store(this.i32, this.locksBase + b, 0);
+  }
+
+  /** Locks both candidate buckets of the current key, lowest index first (no deadlock). */
+  lockBuckets(): boolean {
+    const lo = this.bucket1 < this.bucket2 ? this.bucket1 : this.bucket2;
+    const hi = this.bucket1 < this.bucket2 ? this.bucket2 : this.bucket1;
+    if (!this.lockBucket(lo)) return false;
+    if (hi !== lo && !this.lockBucket(hi)) {
+      this.unlockBucket(lo);
+      return false;
+    }
+    return true;
+  }
+
+  unlockBuckets(): void {
+    this.unlockBucket(this.bucket1);
+    if (this.bucket2 !== this.bucket1) this.unlockBucket(this.bucket2);
+  }
+
+  /**
+   * The empty slot in the emptier candidate bucket, or -1 when both are full. Call with the
+   * bucket locks held: only holders of a bucket's lock claim its empty slots.
+   */
+  findEmpty(): number {
+    const i32 = this.i32;
+    let free1 = -1;
+    let n1 = 0;
+    let slot = this.bucket1 * SLOTS_PER_BUCKET;
+    for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
+      if (i32[this.recordsBase + (slot << this.recordShift) + Rec.tag] === 0) {
+        if (free1 < 0) free1 = slot;
+        n1++;
+      }
+    }
+    if (this.bucket2 === this.bucket1) return free1;
+    let free2 = -1;
+    let n2 = 0;
+    slot = this.bucket2 * SLOTS_PER_BUCKET;
+    for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
+      if (i32[this.recordsBase + (slot << this.recordShift) + Rec.tag] === 0) {
+        if (free2 < 0) free2 = slot;
+        n2++;
+      }
+    }
+    return n2 > n1 ? free2 : free1;
+  }
+
+  /**
+   * Writes `this.key` and its tag into a slot whose lock the caller holds and whose other words
+   * are zero, and counts it. Key words first, tag last: a lock-free `find` that sees the tag
+   * then sees the whole key.
+   */
+  claim(slot: number): void {
+    const i32 = this.i32;
+    const base = this.recordBase(slot);
+    const k = base + Rec.key;
+    for (let i = 0; i < this.keyWords; i++) i32[k + i] = this.key[i];
+    Atomics.store(i32, base + Rec.tag, this.hash | 1);
+    Atomics.add(i32, Header.count, 1);
+    Atomics.add(i32, Header.inserted, 1);
+  }
+
+  /** Empties a slot whose lock the caller holds: tag first, so finders stop matching it. */
+  clear(slot: number): void {
+    const i32 = this.i32;
+    const base = this.recordBase(slot);
+    Atomics.store(i32, base + Rec.tag, 0);
+    i32.fill(0, base + Rec.key, base + this.recordWords);
+    Atomics.sub(i32, Header.count, 1);
+    Atomics.add(i32, Header.removed, 1);
+  }
+
+  /** Claims `n` slots for an incremental sweep and returns the first (wraps around the table). */
+  claimSweepRange(n: number): number {
+    const start = Atomics.add(this.i32, Header.sweepCursor, n);
+    return (start >>> 0) % this.capacity;
+  }
+
+  /**
+   * Copies a record into `out` as one consistent snapshot (seqlock read) for threads that do
+   * not hold its lock. Returns false when the record kept changing or is held too long.
+   */
+  readRecord(slot: number, out: Int32Array): boolean {
+    const i32 = this.i32;
+    const base = this.recordBase(slot);
+    for (let t = 0; t < SEQLOCK_READ_TRIES; t++) {
+      const v1 = Atomics.load(i32, base + Rec.version);
+      if ((v1 & 1) !== 0) continue;
+      for (let i = 1; i < this.recordWords; i++) out[i] = i32[base + i];
+      const v2 = Atomics.load(i32, base + Rec.version);
+      if (v1 === v2) {
+        out[Rec.version] = v1;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  headerValue(field: number): number {
+    return Atomics.load(this.i32, field);
+  }
+
+  bumpHeader(field: number): void {
+    Atomics.add(this.i32, field, 1);
+  }
+}
