@@ -341,6 +341,15 @@ export class ConnectionTable {
   }
 
   /**
+   * Drops an entry this thread just created and still holds, without telling the listener:
+   * for a flow that could not be placed (no real server), which was never bound or counted.
+   */
+  abandonHeld(slot: number): void {
+    this.core.clear(slot);
+    this.release(slot);
+  }
+
+  /**
    * Removes the entry in `slot` if it is still the one whose tag is `tag` (a caller that found it
    * earlier, e.g. in a listing or a victim index). Returns false when it is gone or changed.
    */

@@ -1,1 +1,32 @@
-export {};
+export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
+export { Batch, BatchHeader, type BatchLimits, BatchState, DEFAULT_BATCH_LIMITS, Desc } from './batch.ts';
+export { CompiledConfig, ConfigError, DEFAULT_PRIORITY, PROTO_TCP, PROTO_UDP } from './compile.ts';
+export {
+  BATCH_LATENCY_BUCKETS,
+  CounterBlock,
+  CounterLayout,
+  type CounterLimits,
+  Per,
+  REMOVE_REASON_COUNT,
+  VERDICT_COUNT,
+} from './counters.ts';
+export {
+  DATAPLANE_DEFAULTS,
+  Dataplane,
+  type DataplaneOptions,
+  DataplaneOptionsError,
+  type ResolvedDataplaneOptions,
+  resolveDataplaneOptions,
+} from './dataplane.ts';
+export { ConfigMailbox, MailboxFullError } from './mailbox.ts';
+export { MemoryPort, type Sent } from './memory-port.ts';
+export { DEFAULT_PIPELINE_OPTIONS, Pipeline, type PipelineOptions, type PipelineTables } from './pipeline.ts';
+export type { TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+export {
+  type ConfigSnapshot,
+  decodeSnapshot,
+  encodeSnapshot,
+  type RealServerSnapshot,
+  type ServiceSnapshot,
+} from './snapshot.ts';
+export { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason, VERDICT_NAMES, Verdict } from './verdict.ts';

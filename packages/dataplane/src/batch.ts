@@ -1,0 +1,114 @@
+// A Batch is one SharedArrayBuffer holding many frames and their fates: the port copies received
+// datagrams in, a worker classifies them in place, the port sends them out. Workers are handed
+// batch numbers, never packets, so one task crossing threads carries hundreds of frames.
+//
+// Layout (the only place it is written down):
+//   Int32 header  [count, state, dataUsed, workerSlot, configVersion, nanos]
+//   Int32 descriptors, 6 words per frame: [offset, length, verdict, arg, peer, spare]
+//   bytes: frame data, each frame at an 8-byte aligned offset.
+
+export const BatchHeader = {
+  count: 0,
+  state: 1,
+  dataUsed: 2,
+  workerSlot: 3,
+  configVersion: 4,
+  nanos: 5,
+  words: 8,
+} as const;
+/** `peer` is the port's handle for the sender (a reply goes back to it); the pipeline ignores it. */
+export const Desc = { offset: 0, length: 1, verdict: 2, arg: 3, peer: 4, words: 6 } as const;
+export const BatchState = { free: 0, filled: 1, processing: 2, done: 3 } as const;
+
+export interface BatchLimits {
+  maxFrames: number;
+  dataBytes: number;
+}
+
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxFrames: 512, dataBytes: 512 * 1600 };
+
+export class Batch {
+  readonly sab: SharedArrayBuffer;
+  readonly header: Int32Array;
+  readonly desc: Int32Array;
+  readonly data: Uint8Array;
+  readonly maxFrames: number;
+
+  static create(limits: BatchLimits = DEFAULT_BATCH_LIMITS): Batch {
+    const headerBytes = (BatchHeader.words + limits.maxFrames * Desc.words) * 4;
+    const sab = new SharedArrayBuffer(headerBytes + limits.dataBytes);
+    const h = new Int32Array(sab, 0, BatchHeader.words);
+    h[BatchHeader.workerSlot] = limits.maxFrames; // stored for attach(); reset on first use
+    return new Batch(sab, limits.maxFrames);
+  }
+
+  static attach(sab: SharedArrayBuffer, maxFrames: number): Batch {
+    return new Batch(sab, maxFrames);
+  }
+
+  private constructor(sab: SharedArrayBuffer, maxFrames: number) {
+    this.sab = sab;
+    this.maxFrames = maxFrames;
+    this.header = new Int32Array(sab, 0, BatchHeader.words);
+    this.desc = new Int32Array(sab, BatchHeader.words * 4, maxFrames * Desc.words);
+    const dataStart = (BatchHeader.words + maxFrames * Desc.words) * 4;
+    this.data = new Uint8Array(sab, dataStart);
+    this.header[BatchHeader.workerSlot] = -1;
+  }
+
+  get count(): number {
+    return this.header[BatchHeader.count];
+  }
+
+  reset(): void {
+    this.header[BatchHeader.count] = 0;
+    this.header[BatchHeader.dataUsed] = 0;
+  }
+
+  /**
+   * Copies one frame in; returns false when the batch has no room for it (the caller sends the
+   * batch and starts another). Reserves room for the largest reply built in place.
+   */
+  push(src: Uint8Array, srcOff: number, len: number, peer: number): boolean {
+    const h = this.header;
+    const n = h[BatchHeader.count];
+    const used = h[BatchHeader.dataUsed];
+    if (n >= this.maxFrames || used + len > this.data.length) return false;
+    this.data.set(src.subarray(srcOff, srcOff + len), used);
+    const d = n * Desc.words;
+    this.desc[d + Desc.offset] = used;
+    this.desc[d + Desc.length] = len;
+    this.desc[d + Desc.verdict] = 0;
+    this.desc[d + Desc.arg] = 0;
+    this.desc[d + Desc.peer] = peer;
+    h[BatchHeader.count] = n + 1;
+    h[BatchHeader.dataUsed] = (used + len + 7) & ~7;
+    return true;
+  }
+
+  offsetOf(i: number): number {
+    return this.desc[i * Desc.words + Desc.offset];
+  }
+
+  lengthOf(i: number): number {
+    return this.desc[i * Desc.words + Desc.length];
+  }
+
+  verdictOf(i: number): number {
+    return this.desc[i * Desc.words + Desc.verdict];
+  }
+
+  argOf(i: number): number {
+    return this.desc[i * Desc.words + Desc.arg];
+  }
+
+  peerOf(i: number): number {
+    return this.desc[i * Desc.words + Desc.peer];
+  }
+
+  /** A view of frame i's bytes (allocates a view: for ports and tests, not for the classifier). */
+  frame(i: number): Uint8Array {
+    const off = this.offsetOf(i);
+    return this.data.subarray(off, off + this.lengthOf(i));
+  }
+}

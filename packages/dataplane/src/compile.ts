@@ -1,0 +1,217 @@
+// Compiles a ConfigSnapshot into what the packet path reads: typed arrays indexed by service and
+// by global real-server index, an open-addressing hash from (VIP, port, protocol) to service,
+// and one scheduler per service. Done once per configuration change, off the packet path; all
+// validation happens here so the packet path can trust every index it reads.
+import { DEFAULT_TCP_TIMEOUTS_MS, DEFAULT_UDP_TIMEOUT_MS, hash5, TCP_STATE_COUNT } from '@sluice/conntrack';
+import { createScheduler, type RealServerCounters, type Scheduler } from '@sluice/schedulers';
+import { parseAddress, parseMac } from './address.ts';
+import type { ConfigSnapshot } from './snapshot.ts';
+
+export class ConfigError extends Error {
+  readonly code = 'SLUICE_ERR_CONFIG_INVALID';
+}
+
+export const PROTO_TCP = 6;
+export const PROTO_UDP = 17;
+export const DEFAULT_PRIORITY = 8;
+
+export interface CompileLimits {
+  maxServices: number;
+  maxReals: number;
+}
+
+export class CompiledConfig {
+  readonly version: number;
+  readonly vni: number;
+  readonly directorMac = new Uint8Array(6);
+  readonly defaultPriority: number;
+  readonly tcpTimeouts = new Int32Array(TCP_STATE_COUNT);
+  readonly udpTimeout: number;
+  // Service lookup: open addressing over (vip words, port << 8 | proto); -1 = empty.
+  readonly lookupMask: number;
+  readonly lookupKeys: Int32Array;
+  readonly lookupService: Int32Array;
+  // Per service index.
+  readonly serviceProto: Int32Array;
+  readonly servicePort: Int32Array;
+  readonly serviceVip: Int32Array;
+  readonly persistTimeoutMs: Int32Array;
+  readonly persistPrefix: Int32Array;
+  readonly schedulers: Scheduler[];
+  // Per global real index.
+  readonly realPresent: Uint8Array;
+  readonly realMac: Uint8Array;
+  readonly realUpper: Int32Array;
+  readonly realLower: Int32Array;
+  readonly realService: Int32Array;
+  // VIPs for ARP (IPv4 words) and neighbour discovery (IPv6, four words each).
+  readonly vip4: Int32Array;
+  readonly vip6: Int32Array;
+
+  constructor(snapshot: ConfigSnapshot, limits: CompileLimits, counters: RealServerCounters) {
+    const { maxServices, maxReals } = limits;
+    this.version = snapshot.version;
+    if (!Number.isInteger(snapshot.vni) || snapshot.vni < 0 || snapshot.vni > 0xffffff) {
+      throw new ConfigError('vni must be an integer from 0 to 16777215');
+    }
+    this.vni = snapshot.vni;
+    parseMac(snapshot.directorMac, this.directorMac, 0);
+    this.defaultPriority = snapshot.defaultPriority ?? DEFAULT_PRIORITY;
+    const timeouts = snapshot.tcpTimeoutsMs ?? DEFAULT_TCP_TIMEOUTS_MS;
+    for (let i = 0; i < TCP_STATE_COUNT; i++) this.tcpTimeouts[i] = timeouts[i] ?? DEFAULT_TCP_TIMEOUTS_MS[i];
+    this.udpTimeout = snapshot.udpTimeoutMs ?? DEFAULT_UDP_TIMEOUT_MS;
+
+    let slots = 16;
+    while (slots < snapshot.services.length * 4) slots *= 2;
+    this.lookupMask = slots - 1;
+    this.lookupKeys = new Int32Array(slots * 5);
+    this.lookupService = new Int32Array(slots).fill(-1);
+    this.serviceProto = new Int32Array(maxServices);
+    this.servicePort = new Int32Array(maxServices);
+    this.serviceVip = new Int32Array(maxServices * 4);
+    this.persistTimeoutMs = new Int32Array(maxServices);
+    this.persistPrefix = new Int32Array(maxServices);
+    this.schedulers = new Array<Scheduler>(maxServices);
+    this.realPresent = new Uint8Array(maxReals);
+    this.realMac = new Uint8Array(maxReals * 6);
+    this.realUpper = new Int32Array(maxReals);
+    this.realLower = new Int32Array(maxReals);
+    this.realService = new Int32Array(maxReals).fill(-1);
+    const vip4: number[] = [];
+    const vip6: number[] = [];
+    const seen = new Set<number>();
+
+    for (const svc of snapshot.services) {
+      const where = `service ${svc.index} (${svc.vip}:${svc.port}/${svc.protocol})`;
+      if (!Number.isInteger(svc.index) || svc.index < 0 || svc.index >= maxServices) {
+        throw new ConfigError(`${where}: index must be an integer below ${maxServices}`);
+      }
+      if (seen.has(svc.index)) throw new ConfigError(`${where}: index used twice`);
+      seen.add(svc.index);
+      const proto = svc.protocol === 'tcp' ? PROTO_TCP : svc.protocol === 'udp' ? PROTO_UDP : -1;
+      if (proto < 0) throw new ConfigError(`${where}: protocol must be tcp or udp`);
+      if (!Number.isInteger(svc.port) || svc.port < 1 || svc.port > 65535) {
+        throw new ConfigError(`${where}: port must be 1..65535`);
+      }
+      const [a0, a1, a2, a3] = parseAddress(svc.vip);
+      if (this.findService(a0, a1, a2, a3, svc.port, proto) >= 0) {
+        throw new ConfigError(`${where}: another service has the same VIP, port and protocol`);
+      }
+      this.insertService(a0, a1, a2, a3, svc.port, proto, svc.index);
+      this.serviceProto[svc.index] = proto;
+      this.servicePort[svc.index] = svc.port;
+      this.serviceVip.set([a0, a1, a2, a3], svc.index * 4);
+      if (a0 === 0 && a1 === 0 && a2 === 0xffff) {
+        if (!vip4.includes(a3)) vip4.push(a3);
+      } else if (!this.hasVip6(vip6, a0, a1, a2, a3)) vip6.push(a0, a1, a2, a3);
+      if (svc.persistence !== null) {
+        const { timeoutSeconds, prefixLength } = svc.persistence;
+        if (!(timeoutSeconds > 0))
+          throw new ConfigError(`${where}: persistence.timeoutSeconds must be positive`);
+        if (!Number.isInteger(prefixLength) || prefixLength < 1 || prefixLength > 128) {
+          throw new ConfigError(`${where}: persistence.prefixLength must be 1..128`);
+        }
+        this.persistTimeoutMs[svc.index] = Math.round(timeoutSeconds * 1000);
+        this.persistPrefix[svc.index] = prefixLength;
+      }
+      const members = new Int32Array(svc.reals.length);
+      const weights = new Int32Array(svc.reals.length);
+      const upper = new Int32Array(svc.reals.length);
+      const lower = new Int32Array(svc.reals.length);
+      const keys: string[] = [];
+      svc.reals.forEach((r, i) => {
+        const rwhere = `${where} real server ${r.index} (${r.address}:${r.port})`;
+        if (!Number.isInteger(r.index) || r.index < 0 || r.index >= maxReals) {
+          throw new ConfigError(`${rwhere}: index must be an integer below ${maxReals}`);
+        }
+        if (this.realService[r.index] >= 0) throw new ConfigError(`${rwhere}: index used twice`);
+        this.realService[r.index] = svc.index;
+        this.realPresent[r.index] = 1;
+        parseMac(r.mac, this.realMac, r.index * 6);
+        this.realUpper[r.index] = r.upperThreshold;
+        this.realLower[r.index] = r.lowerThreshold;
+        members[i] = r.index;
+        weights[i] = r.weight;
+        upper[i] = r.upperThreshold;
+        lower[i] = r.lowerThreshold;
+        keys.push(`${r.address}:${r.port}`);
+      });
+      this.schedulers[svc.index] = createScheduler(
+        svc.scheduler,
+        { members, weights, upper, lower, memberKeys: keys },
+        counters,
+      );
+    }
+    this.vip4 = Int32Array.from(vip4);
+    this.vip6 = Int32Array.from(vip6);
+  }
+
+  private hasVip6(list: number[], a0: number, a1: number, a2: number, a3: number): boolean {
+    for (let i = 0; i < list.length; i += 4) {
+      if (list[i] === a0 && list[i + 1] === a1 && list[i + 2] === a2 && list[i + 3] === a3) return true;
+    }
+    return false;
+  }
+
+  private insertService(
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+    proto: number,
+    idx: number,
+  ): void {
+    const pp = (port << 8) | proto;
+    let s = hash5(a0, a1, a2, a3, pp, 0x51ce) & this.lookupMask;
+    while (this.lookupService[s] >= 0) s = (s + 1) & this.lookupMask;
+    const k = s * 5;
+    this.lookupKeys[k] = a0;
+    this.lookupKeys[k + 1] = a1;
+    this.lookupKeys[k + 2] = a2;
+    this.lookupKeys[k + 3] = a3;
+    this.lookupKeys[k + 4] = pp;
+    this.lookupService[s] = idx;
+  }
+
+  /** Service index for a destination, or -1. On the packet path: no allocation. */
+  findService(a0: number, a1: number, a2: number, a3: number, port: number, proto: number): number {
+    const pp = (port << 8) | proto;
+    const keys = this.lookupKeys;
+    let s = hash5(a0, a1, a2, a3, pp, 0x51ce) & this.lookupMask;
+    for (;;) {
+      const idx = this.lookupService[s];
+      if (idx < 0) return -1;
+      const k = s * 5;
+      if (
+        keys[k] === a0 &&
+        keys[k + 1] === a1 &&
+        keys[k + 2] === a2 &&
+        keys[k + 3] === a3 &&
+        keys[k + 4] === pp
+      ) {
+        return idx;
+      }
+      s = (s + 1) & this.lookupMask;
+    }
+  }
+
+  isVip4(addr: number): boolean {
+    const v = this.vip4;
+    for (let i = 0; i < v.length; i++) if (v[i] === addr) return true;
+    return false;
+  }
+
+  /** True when the 16 bytes at `off` are one of the IPv6 VIPs. */
+  isVip6At(buf: Uint8Array, off: number): boolean {
+    const v = this.vip6;
+    const w0 = (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3] | 0;
+    const w1 = (buf[off + 4] << 24) | (buf[off + 5] << 16) | (buf[off + 6] << 8) | buf[off + 7] | 0;
+    const w2 = (buf[off + 8] << 24) | (buf[off + 9] << 16) | (buf[off + 10] << 8) | buf[off + 11] | 0;
+    const w3 = (buf[off + 12] << 24) | (buf[off + 13] << 16) | (buf[off + 14] << 8) | buf[off + 15] | 0;
+    for (let i = 0; i < v.length; i += 4) {
+      if (v[i] === w0 && v[i + 1] === w1 && v[i + 2] === w2 && v[i + 3] === w3) return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,429 @@
+// Pipeline: the per-frame classifier, one per worker thread. Frame in, verdict out:
+// decapsulate VXLAN → parse → (ARP/ND for a VIP: answer in place) → find the service → find or
+// create the connection entry (a new one is scheduled and bound to a real server) → advance
+// IPVS's TCP state and the priority inputs → rewrite the inner MACs → forward to real server i.
+// Or a drop with a reason. ICMP errors follow the flow named in their embedded header.
+//
+// Hot-path rules kept here: every field is set in the constructor with its final type; no
+// object, closure, string or exception per frame; integer codes instead of branches on types.
+import {
+  AcquireFail,
+  Conn,
+  type ConnectionRemovalListener,
+  type ConnectionTable,
+  ConnFlag,
+  clockNow,
+  nextTcpState,
+  Persist,
+  type PersistenceTable,
+  type SourceTable,
+  Src,
+  TcpState,
+} from '@sluice/conntrack';
+import type { RealServerCounters } from '@sluice/schedulers';
+import {
+  buildArpReply,
+  buildNeighborAdvert,
+  EtherType,
+  FrameInfo,
+  IpProto,
+  ParseStatus,
+  parseFrame,
+  parseVxlan,
+  TcpFlag,
+  VxlanInfo,
+} from '@sluice/wire';
+import { type Batch, BatchHeader, Desc } from './batch.ts';
+import { type CompiledConfig, PROTO_TCP } from './compile.ts';
+import { type CounterLayout, observeBatchSeconds, Per } from './counters.ts';
+import { DropReason, Verdict } from './verdict.ts';
+
+const VXLAN_HEADER = 8;
+const SYN_COUNT_MAX = 255;
+const BYTES_MAX = 0x7fffffff;
+
+export interface PipelineTables {
+  connections: ConnectionTable;
+  sources: SourceTable;
+  persistence: PersistenceTable;
+  reals: RealServerCounters;
+}
+
+export interface PipelineOptions {
+  /** Slots of the connection table examined for expiry after each batch. */
+  expirySlotsPerBatch: number;
+  /** Slots of the source and persistence tables examined after each batch. */
+  sideExpirySlotsPerBatch: number;
+  /** A source holding no connection is forgotten after this long. */
+  sourceIdleMs: number;
+}
+
+export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
+  expirySlotsPerBatch: 256,
+  sideExpirySlotsPerBatch: 64,
+  sourceIdleMs: 120_000,
+};
+
+export class Pipeline implements ConnectionRemovalListener {
+  readonly frame = new FrameInfo();
+  readonly vxlan = new VxlanInfo();
+  readonly connections: ConnectionTable;
+  readonly sources: SourceTable;
+  readonly persistence: PersistenceTable;
+  readonly reals: RealServerCounters;
+  readonly counters: Float64Array;
+  readonly layout: CounterLayout;
+  readonly options: PipelineOptions;
+  config: CompiledConfig;
+  /** Clock for the frame being processed (ms, wrapping, see conntrack/clock). */
+  now = 0;
+  /** Set by processFrame: real index for forward, reason for drop. */
+  outArg = 0;
+  /** Set by processFrame for replies built in place: the new length of the whole datagram. */
+  outLen = 0;
+
+  constructor(
+    tables: PipelineTables,
+    counters: Float64Array,
+    layout: CounterLayout,
+    config: CompiledConfig,
+    options: PipelineOptions = DEFAULT_PIPELINE_OPTIONS,
+  ) {
+    this.connections = tables.connections;
+    this.sources = tables.sources;
+    this.persistence = tables.persistence;
+    this.reals = tables.reals;
+    this.counters = counters;
+    this.layout = layout;
+    this.config = config;
+    this.options = options;
+    this.connections.listener = this;
+  }
+
+  /** Classifies every frame of a batch in place, then does a bounded slice of expiry. */
+  processBatch(batch: Batch): void {
+    const started = performance.now();
+    const now = clockNow(this.connections.epochMs);
+    this.now = now;
+    const n = batch.header[BatchHeader.count];
+    const desc = batch.desc;
+    const data = batch.data;
+    const c = this.counters;
+    for (let i = 0; i < n; i++) {
+      const d = i * Desc.words;
+      this.outLen = 0;
+      const verdict = this.processFrame(data, desc[d + Desc.offset], desc[d + Desc.length]);
+      desc[d + Desc.verdict] = verdict;
+      desc[d + Desc.arg] = this.outArg;
+      if (verdict === Verdict.reply) desc[d + Desc.length] = this.outLen;
+      c[verdict] += 1;
+      if (verdict === Verdict.drop) c[this.layout.drops + this.outArg] += 1;
+    }
+    this.maintain(now);
+    batch.header[BatchHeader.configVersion] = this.config.version;
+    observeBatchSeconds(c, this.layout, (performance.now() - started) / 1000);
+  }
+
+  /** Bounded expiry work; also called on its own when no traffic comes. */
+  maintain(now: number): void {
+    const o = this.options;
+    this.connections.expireStep(now, o.expirySlotsPerBatch);
+    this.sources.expireStep(now, o.sideExpirySlotsPerBatch, o.sourceIdleMs);
+    this.persistence.expireStep(now, o.sideExpirySlotsPerBatch);
+  }
+
+  private drop(reason: number): number {
+    this.outArg = reason;
+    return Verdict.drop;
+  }
+
+  /** One VXLAN datagram: returns a Verdict and sets outArg (and outLen for replies). */
+  processFrame(buf: Uint8Array, off: number, len: number): number {
+    const st = parseVxlan(buf, off, len, this.vxlan);
+    if (st !== ParseStatus.ok) return this.drop(st);
+    const cfg = this.config;
+    if (this.vxlan.vni !== cfg.vni) return this.drop(DropReason.wrongVni);
+    const inner = off + VXLAN_HEADER;
+    const f = this.frame;
+    const pst = parseFrame(buf, inner, len - VXLAN_HEADER, f);
+    if (pst !== ParseStatus.ok) return this.drop(pst);
+
+    if (f.etherType === EtherType.arp) {
+      if (f.arpOp !== 1 || !cfg.isVip4(f.arpTargetIp | 0)) return this.drop(DropReason.notForUs);
+      this.outLen = VXLAN_HEADER + buildArpReply(buf, inner, f, cfg.directorMac, buf, inner);
+      this.outArg = 0;
+      return Verdict.reply;
+    }
+    if (f.fragOffset > 0) return this.drop(DropReason.fragment);
+    const proto = f.ipProto;
+    if (proto === IpProto.tcp || proto === IpProto.udp) return this.forwardFlow(buf, inner, len);
+    if (proto === IpProto.icmpv6 && f.icmpType === 135) {
+      if (f.ndTargetOffset < 0 || !cfg.isVip6At(buf, f.ndTargetOffset)) return this.drop(DropReason.notForUs);
+      this.outLen = VXLAN_HEADER + buildNeighborAdvert(buf, inner, f, cfg.directorMac, buf, inner);
+      this.outArg = 0;
+      return Verdict.reply;
+    }
+    if ((proto === IpProto.icmp || proto === IpProto.icmpv6) && f.innerValid === 1) {
+      return this.forwardIcmpError(buf, inner, len);
+    }
+    return this.drop(DropReason.unsupported);
+  }
+
+  /** TCP or UDP toward a service: find or create the entry, advance its state, forward. */
+  private forwardFlow(buf: Uint8Array, inner: number, len: number): number {
+    const f = this.frame;
+    const cfg = this.config;
+    const proto = f.ipProto;
+    const svc = cfg.findService(f.dst0 | 0, f.dst1 | 0, f.dst2 | 0, f.dst3 | 0, f.dstPort, proto);
+    if (svc < 0) return this.drop(DropReason.noService);
+    const isTcp = proto === PROTO_TCP;
+    const flags = f.tcpFlags;
+    // As IPVS: only a SYN (without RST) creates a TCP entry; any UDP datagram creates one.
+    const creates = isTcp ? (flags & (TcpFlag.syn | TcpFlag.rst)) === TcpFlag.syn : true;
+    const now = this.now;
+    const table = this.connections;
+    const a0 = f.src0 | 0;
+    const a1 = f.src1 | 0;
+    const a2 = f.src2 | 0;
+    const a3 = f.src3 | 0;
+    const slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, creates, cfg.defaultPriority, now);
+    if (slot < 0) {
+      const why = table.failReason;
+      return this.drop(
+        why === AcquireFail.notFound
+          ? DropReason.noEntry
+          : why === AcquireFail.full
+            ? DropReason.tableFull
+            : DropReason.contention,
+      );
+    }
+    const i32 = table.i32;
+    const base = table.recordBase(slot);
+    let real: number;
+    let state: number;
+    let cflags: number;
+    if (table.created === 1) {
+      real = this.schedule(svc, a0, a1, a2, a3, now);
+      if (real < 0) {
+        table.abandonHeld(slot);
+        return this.drop(DropReason.noRealServer);
+      }
+      cflags = real >>> 24 === 1 ? ConnFlag.persistent : 0;
+      real &= 0xffffff;
+      if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
+      if (!isTcp) cflags |= ConnFlag.udp;
+      i32[base + Conn.real] = real;
+      i32[base + Conn.firstSeen] = now;
+      this.reals.bind(real, false, cfg.realUpper[real], cfg.realLower[real]);
+      cflags |= this.countNewSource(a0, a1, a2, a3, now);
+      const c = this.counters;
+      c[this.layout.services + svc * Per.words + Per.connections] += 1;
+      c[this.layout.reals + real * Per.words + Per.connections] += 1;
+      state = TcpState.none;
+      i32[base + Conn.nextSeq] = f.tcpSeq | 0;
+    } else {
+      real = i32[base + Conn.real];
+      cflags = i32[base + Conn.flagsSyn] & 0xffff;
+      state = i32[base + Conn.statePrio] & 0xff;
+    }
+    const statePrio = i32[base + Conn.statePrio];
+    let synCount = (i32[base + Conn.flagsSyn] >>> 16) & 0xff;
+    if (isTcp) {
+      if ((flags & TcpFlag.syn) !== 0 && synCount < SYN_COUNT_MAX) synCount++;
+      const next = nextTcpState(state, flags, false);
+      if (next !== state) {
+        if ((cflags & ConnFlag.active) !== 0 && next !== TcpState.established) {
+          this.reals.unestablish(real);
+          cflags &= ~ConnFlag.active;
+        } else if ((cflags & ConnFlag.active) === 0 && next === TcpState.established) {
+          this.reals.establish(real);
+          cflags |= ConnFlag.active;
+          if ((cflags & ConnFlag.handshake) === 0) {
+            cflags |= ConnFlag.handshake;
+            this.countHandshake(a0, a1, a2, a3, cflags, now);
+          }
+        }
+        state = next;
+      }
+      if (f.payloadLen > 0) cflags |= ConnFlag.data;
+      if ((flags & TcpFlag.fin) !== 0) cflags |= ConnFlag.fin;
+      if ((flags & TcpFlag.rst) !== 0) cflags |= ConnFlag.rst;
+      else {
+        // The client's next sequence number: what a reset must carry to be accepted. Only moves
+        // forward (wrap-safe), so retransmissions and reordering do not pull it back.
+        let end = (f.tcpSeq + f.payloadLen) | 0;
+        if ((flags & TcpFlag.syn) !== 0) end = (end + 1) | 0;
+        if ((flags & TcpFlag.fin) !== 0) end = (end + 1) | 0;
+        if (((end - i32[base + Conn.nextSeq]) | 0) > 0 || table.created === 1) i32[base + Conn.nextSeq] = end;
+      }
+      i32[base + Conn.expires] = (now + this.config.tcpTimeouts[state]) | 0;
+    } else {
+      i32[base + Conn.expires] = (now + this.config.udpTimeout) | 0;
+    }
+    const prio = table.created === 1 ? cfg.defaultPriority : (statePrio >>> 8) & 0xff;
+    const initial = table.created === 1 ? prio : (statePrio >>> 16) & 0xff;
+    i32[base + Conn.statePrio] = state | (prio << 8) | (initial << 16) | (statePrio & 0xff000000);
+    i32[base + Conn.flagsSyn] = cflags | (synCount << 16);
+    i32[base + Conn.packets] = (i32[base + Conn.packets] + 1) | 0;
+    const bytes = i32[base + Conn.bytes] + f.ipTotalLen;
+    i32[base + Conn.bytes] = bytes > BYTES_MAX ? BYTES_MAX : bytes;
+    i32[base + Conn.lastSeen] = now;
+    table.release(slot);
+    return this.forwardTo(buf, inner, real, svc, len);
+  }
+
+  /** An ICMP error about a packet a real server sent as the VIP: forward it to that server. */
+  private forwardIcmpError(buf: Uint8Array, inner: number, len: number): number {
+    const f = this.frame;
+    const cfg = this.config;
+    // The embedded packet went VIP:port → client:port; the flow's key is its destination.
+    const svc = cfg.findService(
+      f.innerSrc0 | 0,
+      f.innerSrc1 | 0,
+      f.innerSrc2 | 0,
+      f.innerSrc3 | 0,
+      f.innerSrcPort,
+      f.innerProto,
+    );
+    if (svc < 0) return this.drop(DropReason.icmpNoFlow);
+    const table = this.connections;
+    const slot = table.acquire(
+      f.innerDst0 | 0,
+      f.innerDst1 | 0,
+      f.innerDst2 | 0,
+      f.innerDst3 | 0,
+      (f.innerDstPort << 16) | svc,
+      false,
+      0,
+      this.now,
+    );
+    if (slot < 0) return this.drop(DropReason.icmpNoFlow);
+    const real = table.i32[table.recordBase(slot) + Conn.real];
+    table.release(slot);
+    return this.forwardTo(buf, inner, real, svc, len);
+  }
+
+  /** Rewrites the inner MACs (the director's → the real server's) and counts the forward. */
+  private forwardTo(buf: Uint8Array, inner: number, real: number, svc: number, len: number): number {
+    const cfg = this.config;
+    if (cfg.realPresent[real] === 0) return this.drop(DropReason.realGone);
+    const mac = cfg.realMac;
+    const m = real * 6;
+    const own = cfg.directorMac;
+    buf[inner] = mac[m];
+    buf[inner + 1] = mac[m + 1];
+    buf[inner + 2] = mac[m + 2];
+    buf[inner + 3] = mac[m + 3];
+    buf[inner + 4] = mac[m + 4];
+    buf[inner + 5] = mac[m + 5];
+    buf[inner + 6] = own[0];
+    buf[inner + 7] = own[1];
+    buf[inner + 8] = own[2];
+    buf[inner + 9] = own[3];
+    buf[inner + 10] = own[4];
+    buf[inner + 11] = own[5];
+    const c = this.counters;
+    const bytes = len - VXLAN_HEADER;
+    const s = this.layout.services + svc * Per.words;
+    c[s + Per.packets] += 1;
+    c[s + Per.bytes] += bytes;
+    const r = this.layout.reals + real * Per.words;
+    c[r + Per.packets] += 1;
+    c[r + Per.bytes] += bytes;
+    this.outArg = real;
+    return Verdict.forward;
+  }
+
+  /**
+   * Picks a real server for a new flow, through the service's persistence template when it has
+   * one. Returns the real index, with bit 24 set when a template placed it, or -1.
+   */
+  private schedule(svc: number, a0: number, a1: number, a2: number, a3: number, now: number): number {
+    const cfg = this.config;
+    const timeout = cfg.persistTimeoutMs[svc];
+    if (timeout === 0) return cfg.schedulers[svc].pick(this.frame);
+    const p = this.persistence;
+    const ps = p.acquire(svc, a0, a1, a2, a3, cfg.persistPrefix[svc], true, now);
+    if (ps < 0) return cfg.schedulers[svc].pick(this.frame);
+    const pb = p.recordBase(ps);
+    let real = -1;
+    if (p.created === 0) {
+      real = p.i32[pb + Persist.real];
+      // A template pointing at a server that left the service is no use (IPVS would reschedule).
+      if (cfg.realPresent[real] === 0 || cfg.realService[real] !== svc) real = -1;
+    }
+    if (real < 0) real = cfg.schedulers[svc].pick(this.frame);
+    if (real >= 0) {
+      p.i32[pb + Persist.real] = real;
+      p.i32[pb + Persist.controlled]++;
+      p.i32[pb + Persist.expires] = (now + timeout) | 0;
+      real |= 1 << 24;
+    } else {
+      p.i32[pb + Persist.expires] = now;
+    }
+    p.release(ps);
+    return real;
+  }
+
+  private countNewSource(a0: number, a1: number, a2: number, a3: number, now: number): number {
+    const s = this.sources;
+    const slot = s.acquire(a0, a1, a2, a3, true, now);
+    if (slot < 0) return 0;
+    const b = s.recordBase(slot);
+    s.i32[b + Src.concurrent]++;
+    s.i32[b + Src.connectionsTotal]++;
+    s.i32[b + Src.prioritySum] += this.config.defaultPriority;
+    s.countSyn(b, now);
+    s.release(slot);
+    return ConnFlag.sourceCounted;
+  }
+
+  private countHandshake(a0: number, a1: number, a2: number, a3: number, cflags: number, now: number): void {
+    if ((cflags & ConnFlag.sourceCounted) === 0) return;
+    const s = this.sources;
+    const slot = s.acquire(a0, a1, a2, a3, false, now);
+    if (slot < 0) return;
+    const b = s.recordBase(slot);
+    s.i32[b + Src.handshakes]++;
+    s.i32[b + Src.lastSeen] = now;
+    s.release(slot);
+  }
+
+  /** Keeps real-server, source and persistence counts exact whenever an entry leaves the table. */
+  onConnectionRemoved(table: ConnectionTable, base: number, reason: number): void {
+    const i32 = table.i32;
+    const cfg = this.config;
+    const real = i32[base + Conn.real];
+    const cflags = i32[base + Conn.flagsSyn] & 0xffff;
+    this.reals.unbind(real, (cflags & ConnFlag.active) !== 0, cfg.realUpper[real], cfg.realLower[real]);
+    const a0 = i32[base + Conn.addr0];
+    const a1 = i32[base + Conn.addr1];
+    const a2 = i32[base + Conn.addr2];
+    const a3 = i32[base + Conn.addr3];
+    const now = this.now;
+    if ((cflags & ConnFlag.sourceCounted) !== 0) {
+      const s = this.sources;
+      const slot = s.acquire(a0, a1, a2, a3, false, now);
+      if (slot >= 0) {
+        const b = s.recordBase(slot);
+        if (s.i32[b + Src.concurrent] > 0) s.i32[b + Src.concurrent]--;
+        s.i32[b + Src.prioritySum] -= (i32[base + Conn.statePrio] >>> 8) & 0xff;
+        s.release(slot);
+      }
+    }
+    if ((cflags & ConnFlag.persistent) !== 0) {
+      const svc = i32[base + Conn.portService] & 0xffff;
+      this.persistence.connectionEnded(
+        svc,
+        a0,
+        a1,
+        a2,
+        a3,
+        cfg.persistPrefix[svc],
+        cfg.persistTimeoutMs[svc],
+        now,
+      );
+    }
+    this.counters[this.layout.removals + reason] += 1;
+  }
+}

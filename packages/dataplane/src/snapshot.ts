@@ -1,0 +1,57 @@
+// The configuration snapshot: what a worker needs to classify packets, as plain data. The
+// control plane builds one per change, msgpackr encodes it, and the ConfigMailbox hands the
+// bytes to every worker; each worker compiles it (compile.ts) between two batches, so a packet
+// is classified entirely under one version or entirely under the next, never half of each.
+
+import type { SchedulerName } from '@sluice/schedulers';
+import { Packr } from 'msgpackr';
+
+export interface RealServerSnapshot {
+  /** Global, stable index: live counters (ActiveConn, ...) are kept under it across changes. */
+  index: number;
+  address: string;
+  port: number;
+  /** The real server's MAC on the overlay: the forwarded frame's destination MAC. */
+  mac: string;
+  /** The real server's VTEP (outer) address; the port sends its frames there. */
+  vtep: string;
+  weight: number;
+  /** IPVS -x: connections at which it is overloaded; 0 = no limit. */
+  upperThreshold: number;
+  /** IPVS -y: connections under which it takes new ones again; 0 = 3/4 of the upper. */
+  lowerThreshold: number;
+}
+
+export interface ServiceSnapshot {
+  index: number;
+  vip: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  scheduler: SchedulerName;
+  /** IPVS -p/-M: prefixLength is of the 128-bit v4-mapped form for IPv4 (a /24 is 120). */
+  persistence: { timeoutSeconds: number; prefixLength: number } | null;
+  reals: RealServerSnapshot[];
+}
+
+export interface ConfigSnapshot {
+  version: number;
+  vni: number;
+  /** The director's MAC: ARP/ND answers for the VIPs carry it; forwarded frames come from it. */
+  directorMac: string;
+  services: ServiceSnapshot[];
+  /** Per TCP state (IPVS numbering), milliseconds; defaults to IPVS's timeouts. */
+  tcpTimeoutsMs?: number[];
+  udpTimeoutMs?: number;
+  /** Priority given to a new connection until the defense scores it (0 = highest, 15 lowest). */
+  defaultPriority?: number;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encodeSnapshot(snapshot: ConfigSnapshot): Uint8Array {
+  return packr.pack(snapshot);
+}
+
+export function decodeSnapshot(bytes: Uint8Array): ConfigSnapshot {
+  return packr.unpack(bytes) as ConfigSnapshot;
+}

@@ -1,0 +1,66 @@
+// The piscina worker: attaches to the shared tables, counters and batches once, then classifies
+// whole batches on request. Before each batch it checks the config mailbox (one atomic load) and,
+// if the version moved, compiles the new snapshot, so a batch runs under exactly one version.
+import { threadId } from 'node:worker_threads';
+import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
+import { RealServerCounters } from '@sluice/schedulers';
+import { workerData } from 'piscina';
+import { Batch } from './batch.ts';
+import { CompiledConfig } from './compile.ts';
+import { CounterBlock } from './counters.ts';
+import { ConfigMailbox } from './mailbox.ts';
+import { Pipeline } from './pipeline.ts';
+import type { TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+import { decodeSnapshot } from './snapshot.ts';
+
+const init = workerData as WorkerInit;
+const tables = {
+  connections: ConnectionTable.attach(init.connections),
+  sources: SourceTable.attach(init.sources),
+  persistence: PersistenceTable.attach(init.persistence),
+  reals: RealServerCounters.attach(init.reals),
+};
+const counters = CounterBlock.attach(init.counters);
+const mailbox = ConfigMailbox.attach(init.mailbox);
+const batches = init.batches.map((sab) => Batch.attach(sab, init.batchLimits.maxFrames));
+const slot = claimSlot(new Int32Array(init.slots));
+let pipeline: Pipeline | null = null;
+let configVersion = 0;
+
+/** A worker slot is its counter region; a replacement worker takes over a free one. */
+function claimSlot(slots: Int32Array): number {
+  for (let i = 0; i < slots.length; i++) {
+    if (Atomics.compareExchange(slots, i, 0, threadId) === 0) return i;
+  }
+  throw new Error(`no free worker slot among ${slots.length}`);
+}
+
+function refreshConfig(): Pipeline | null {
+  const v = mailbox.version();
+  if (v === configVersion && pipeline !== null) return pipeline;
+  const got = mailbox.read();
+  if (got === null) return pipeline;
+  const compiled = new CompiledConfig(decodeSnapshot(got.bytes), init, tables.reals);
+  configVersion = got.version;
+  if (pipeline === null) {
+    pipeline = new Pipeline(tables, counters.region(slot), counters.layout, compiled, init.pipeline);
+  } else {
+    pipeline.config = compiled;
+  }
+  return pipeline;
+}
+
+export default function run(task: WorkerTask): TaskResult {
+  const p = refreshConfig();
+  if (task.kind === 'maintain') {
+    if (p !== null) p.maintain(clockNow(tables.connections.epochMs));
+    return { frames: 0, configVersion, workerSlot: slot };
+  }
+  const batch = batches[task.batch];
+  if (p === null) {
+    // No configuration yet: nothing can be classified; say so rather than guess.
+    throw new Error('no configuration published to the dataplane yet');
+  }
+  p.processBatch(batch);
+  return { frames: batch.count, configVersion, workerSlot: slot };
+}

@@ -1,0 +1,13 @@
+// One JSON object per line on stdout: the benchmark's only output format.
+export function emit(figure: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(figure)}\n`);
+}
+
+export function note(text: string): void {
+  process.stderr.write(`# ${text}\n`);
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

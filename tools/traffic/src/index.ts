@@ -1,0 +1,10 @@
+export { internetChecksum, onesSum, pseudoHeaderSum } from './checksum.ts';
+export {
+  addressBytes,
+  ipv4Bytes,
+  type SynShape,
+  TCP,
+  type TcpSegment,
+  TrafficFrames,
+  type TrafficOptions,
+} from './frames.ts';
