@@ -2,6 +2,8 @@
 // constructor with its final type, so the per-packet parser writes into it without allocating
 // and every function that reads it stays monomorphic. Offsets point into the caller's buffer;
 // nothing is copied. A pipeline owns one FrameInfo and reuses it for every frame.
+// 32-bit fields (addresses, sequence numbers) hold signed int32 bit patterns (`x | 0`), the form
+// Int32Array tables store and V8 keeps as small integers; print them with `>>> 0`.
 
 /** Why a frame could not be parsed. 0 is success; the rest are drop reasons the pipeline counts. */
 export const ParseStatus = {
@@ -38,7 +40,16 @@ export const PARSE_STATUS_NAMES: readonly string[] = [
 
 export const EtherType = { ipv4: 0x0800, arp: 0x0806, vlan: 0x8100, ipv6: 0x86dd } as const;
 export const IpProto = { icmp: 1, tcp: 6, udp: 17, ipv6Frag: 44, icmpv6: 58 } as const;
-export const TcpFlag = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20, ece: 0x40, cwr: 0x80 } as const;
+export const TcpFlag = {
+  fin: 0x01,
+  syn: 0x02,
+  rst: 0x04,
+  psh: 0x08,
+  ack: 0x10,
+  urg: 0x20,
+  ece: 0x40,
+  cwr: 0x80,
+} as const;
 
 /**
  * TCP option kinds as they appear in `optSignature`, one nibble each, first option in the lowest
@@ -46,7 +57,16 @@ export const TcpFlag = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, 
  * Linux's SYN is MSS, SACK_PERM, TS, NOP, WS → 0x31542 read from the low nibble up:
  * 2 (MSS), 4 (SACK_PERM), 5 (TS), 1 (NOP), 3 (WS).
  */
-export const TcpOptNibble = { eol: 0, nop: 1, mss: 2, wscale: 3, sackPerm: 4, timestamp: 5, sack: 6, other: 15 } as const;
+export const TcpOptNibble = {
+  eol: 0,
+  nop: 1,
+  mss: 2,
+  wscale: 3,
+  sackPerm: 4,
+  timestamp: 5,
+  sack: 6,
+  other: 15,
+} as const;
 
 export class FrameInfo {
   // --- layer 2 ---
@@ -73,7 +93,7 @@ export class FrameInfo {
   fragOffset = 0;
   moreFragments = 0;
   fragId = 0;
-  /** Addresses as four big-endian 32-bit words; IPv4 is stored v4-mapped (0, 0, 0xffff, addr). */
+  /** Addresses as four big-endian 32-bit words (int32); IPv4 is stored v4-mapped (0, 0, 0xffff, addr). */
   src0 = 0;
   src1 = 0;
   src2 = 0;
@@ -89,8 +109,8 @@ export class FrameInfo {
   srcPort = 0;
   dstPort = 0;
   tcpFlags = 0;
-  tcpSeq = 0; // unsigned 32-bit (>>> 0)
-  tcpAck = 0; // unsigned 32-bit (>>> 0)
+  tcpSeq = 0;
+  tcpAck = 0;
   tcpWindow = 0;
   /** TCP header length in bytes (data offset * 4). */
   tcpHeaderLen = 0;

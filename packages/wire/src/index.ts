@@ -1,1 +1,35 @@
-export { EtherType, FrameInfo, IpProto, PARSE_STATUS_NAMES, ParseStatus, TcpFlag, TcpOptNibble } from './frame.ts';
+export {
+  buildArpReply,
+  buildNeighborAdvert,
+  buildTcpRst,
+  fillL4Checksum,
+  RstSpec,
+  writeArp,
+  writeEthernet,
+  writeIcmp,
+  writeIpv4,
+  writeIpv6,
+  writeTcp,
+  writeUdp,
+} from './build.ts';
+export {
+  checksumAdjust16,
+  checksumAdjust32,
+  finishChecksum,
+  internetChecksum,
+  onesSum,
+  pseudoHeaderSum,
+  pseudoHeaderSumWords,
+} from './checksum.ts';
+export {
+  EtherType,
+  FrameInfo,
+  IpProto,
+  PARSE_STATUS_NAMES,
+  ParseStatus,
+  TcpFlag,
+  TcpOptNibble,
+} from './frame.ts';
+export { parseFrame } from './parse.ts';
+export { LINKTYPE_ETHERNET, PcapError, type PcapPacket, readPcap } from './pcap.ts';
+export { parseVxlan, VXLAN_HEADER_LEN, VXLAN_PORT, VxlanInfo, writeVxlan } from './vxlan.ts';
