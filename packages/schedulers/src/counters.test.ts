@@ -1,23 +1,177 @@
 import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RealServerCounters } from './index.ts';
+import { RealFlag, RealServerCounters } from './counters.ts';
+
+function runWorker(sab: SharedArrayBuffer, ops: number, upper: number, lower: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./counters.fixture.ts', import.meta.url), {
+      workerData: { sab, ops, upper, lower },
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))));
+  });
+}
 
 describe('RealServerCounters across threads', () => {
-  it('keeps exact counts when workers bind, establish and unbind at once', async () => {
+  it('ends with exact counts when four workers bind, establish and unbind the same servers at once', async () => {
     const c = RealServerCounters.create(4);
-    const run = (seed: number) =>
-      new Promise<void>((resolve, reject) => {
-        const w = new Worker(new URL('./counters.fixture.ts', import.meta.url), {
-          workerData: { sab: c.sab, seed, ops: 200_000 },
-        });
-        w.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exit ${code}`))));
-        w.once('error', reject);
-      });
-    await Promise.all([run(1), run(2), run(3)]);
-    // Each worker leaves, per real: 1000 established and 500 not.
+    const workers = 4;
+    await Promise.all(Array.from({ length: workers }, () => runWorker(c.sab, 200_000, 3000, 0)));
     for (let r = 0; r < 4; r++) {
-      expect(c.active[r]).toBe(3000);
-      expect(c.inactive[r]).toBe(1500);
+      expect(c.active[r]).toBe(1000 * workers);
+      expect(c.inactive[r]).toBe(500 * workers);
     }
+    // 6000 connections >= upper 3000: whatever order the flag updates landed in, the next
+    // evaluation sees the true total.
+    for (let r = 0; r < 4; r++) {
+      c.updateOverload(r, 3000, 0);
+      expect(c.isOverloaded(r)).toBe(true);
+    }
+  });
+});
+
+describe('RealServerCounters', () => {
+  it('lays out active, inactive and flags one after the other, and attaches to the same memory', () => {
+    const c = RealServerCounters.create(3);
+    expect(c.sab.byteLength).toBe(RealServerCounters.byteLength(3));
+    expect(RealServerCounters.byteLength(3)).toBe(36);
+    const d = RealServerCounters.attach(c.sab);
+    d.bind(2, true, 0, 0);
+    d.bind(2, false, 0, 0);
+    d.setDown(1, true);
+    expect([c.active[2], c.inactive[2], c.flags[1]]).toEqual([1, 1, RealFlag.down]);
+    expect(c.capacity).toBe(3);
+  });
+
+  it('rejects a bad capacity or buffer', () => {
+    expect(() => RealServerCounters.create(0)).toThrow(/capacity/);
+    expect(() => RealServerCounters.create(1.5)).toThrow(/capacity/);
+    expect(() => RealServerCounters.attach(new SharedArrayBuffer(13))).toThrow(/multiple of 12/);
+  });
+
+  it('moves a connection between InActConn and ActiveConn without changing the total', () => {
+    const c = RealServerCounters.create(1);
+    c.bind(0, false, 0, 0);
+    c.establish(0);
+    expect([c.active[0], c.inactive[0]]).toEqual([1, 0]);
+    c.unestablish(0);
+    expect([c.active[0], c.inactive[0]]).toEqual([0, 1]);
+    c.unbind(0, false, 0, 0);
+    expect([c.active[0], c.inactive[0]]).toEqual([0, 0]);
+  });
+
+  it('down and overloaded are independent bits', () => {
+    const c = RealServerCounters.create(1);
+    c.setDown(0, true);
+    c.bind(0, false, 1, 0);
+    expect([c.isDown(0), c.isOverloaded(0)]).toEqual([true, true]);
+    c.setDown(0, false);
+    expect([c.isDown(0), c.isOverloaded(0)]).toEqual([false, true]);
+    c.resetSlot(0);
+    expect([c.active[0], c.inactive[0], c.flags[0]]).toEqual([0, 0, 0]);
+  });
+});
+
+describe('thresholds (ipvsadm -x upper, -y lower)', () => {
+  it('overloaded at upper; taking connections again only below lower', () => {
+    const c = RealServerCounters.create(1);
+    for (let i = 0; i < 9; i++) c.bind(0, false, 10, 5);
+    expect(c.isOverloaded(0)).toBe(false);
+    c.bind(0, true, 10, 5); // 10 >= 10
+    expect(c.isOverloaded(0)).toBe(true);
+    for (let i = 0; i < 5; i++) c.unbind(0, false, 10, 5); // 5: not below 5
+    expect(c.isOverloaded(0)).toBe(true);
+    c.bind(0, false, 10, 5); // 6: still between the marks, still overloaded
+    expect(c.isOverloaded(0)).toBe(true);
+    c.unbind(0, false, 10, 5);
+    c.unbind(0, false, 10, 5); // 4 < 5
+    expect(c.isOverloaded(0)).toBe(false);
+  });
+
+  it('with no lower threshold, clears when total * 4 < upper * 3 (the kernel rounds 3/4 up)', () => {
+    // upper 10: 3/4 is 7.5, so 8 stays overloaded and 7 clears (a floor of 7 would wrongly keep 7).
+    const c = RealServerCounters.create(1);
+    for (let i = 0; i < 10; i++) c.bind(0, true, 10, 0);
+    expect(c.isOverloaded(0)).toBe(true);
+    c.unbind(0, true, 10, 0);
+    c.unbind(0, true, 10, 0);
+    expect(c.isOverloaded(0)).toBe(true); // 8
+    c.unbind(0, true, 10, 0);
+    expect(c.isOverloaded(0)).toBe(false); // 7
+    // upper 8: exactly 6 is not below 3/4; 5 is.
+    for (let i = 0; i < 1; i++) c.bind(0, false, 8, 0);
+    expect(c.isOverloaded(0)).toBe(true); // 8
+    c.unbind(0, false, 8, 0);
+    c.unbind(0, true, 8, 0);
+    expect(c.isOverloaded(0)).toBe(true); // 6
+    c.unbind(0, true, 8, 0);
+    expect(c.isOverloaded(0)).toBe(false); // 5
+  });
+
+  it('upper 0 means no limit, and clears a flag left by an earlier limit', () => {
+    const c = RealServerCounters.create(1);
+    for (let i = 0; i < 3; i++) c.bind(0, false, 2, 0);
+    expect(c.isOverloaded(0)).toBe(true);
+    c.updateOverload(0, 0, 0);
+    expect(c.isOverloaded(0)).toBe(false);
+    for (let i = 0; i < 1000; i++) c.bind(0, false, 0, 0);
+    expect(c.isOverloaded(0)).toBe(false);
+  });
+
+  it('matches the kernel (bind sets, unbind clears, ip_vs_conn.c) on any sequence of operations', () => {
+    // The model is the kernel's own split: only ip_vs_bind_dest sets, only ip_vs_unbind_dest
+    // clears. Sluice evaluates both edges on both paths (for threads); alone they must agree.
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('bind' as const), established: fc.boolean() }),
+      fc.record({ kind: fc.constant('unbind' as const), established: fc.boolean() }),
+      fc.record({ kind: fc.constant('establish' as const) }),
+      fc.record({ kind: fc.constant('unestablish' as const) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.array(op, { maxLength: 200 }),
+        (upper, lowerRaw, ops) => {
+          const lower = upper > 0 ? lowerRaw % upper : lowerRaw; // a lower at or above upper is a misconfiguration
+          const c = RealServerCounters.create(1);
+          let active = 0;
+          let inactive = 0;
+          let over = false;
+          for (const o of ops) {
+            if (o.kind === 'bind') {
+              if (o.established) active++;
+              else inactive++;
+              if (upper !== 0 && active + inactive >= upper) over = true;
+              c.bind(0, o.established, upper, lower);
+            } else if (o.kind === 'unbind') {
+              // Only remove what exists, as the dataplane does.
+              if (o.established ? active === 0 : inactive === 0) continue;
+              if (o.established) active--;
+              else inactive--;
+              const total = active + inactive;
+              if (lower !== 0) {
+                if (total < lower) over = false;
+              } else if (upper !== 0) {
+                if (total * 4 < upper * 3) over = false;
+              } else over = false;
+              c.unbind(0, o.established, upper, lower);
+            } else if (o.kind === 'establish') {
+              if (inactive === 0) continue;
+              inactive--;
+              active++;
+              c.establish(0);
+            } else {
+              if (active === 0) continue;
+              active--;
+              inactive++;
+              c.unestablish(0);
+            }
+            expect([c.active[0], c.inactive[0], c.isOverloaded(0)]).toEqual([active, inactive, over]);
+          }
+        },
+      ),
+    );
   });
 });

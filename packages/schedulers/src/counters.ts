@@ -1,89 +1,130 @@
 // RealServerCounters: the live, shared state of every real server, indexed by its global index:
-// ActiveConn, InActConn (as IPVS counts them) and flags (overloaded, down). One SharedArrayBuffer,
-// updated with Atomics by every worker thread, read by schedulers, the control plane and metrics.
-// The overload flag follows IPVS's hysteresis (ip_vs_conn.c ip_vs_bind_dest/ip_vs_unbind_dest,
-// ip_vs_ctl.c __ip_vs_update_dest): a server is overloaded when active + inactive reaches the
-// upper threshold and takes new connections again when the total falls below the lower
-// threshold, or below 3/4 of the upper one when no lower threshold is set. 0 = no upper limit.
+// ActiveConn and InActConn as IPVS counts them, and flags (overloaded, down). One SharedArrayBuffer,
+// updated with Atomics by every worker thread, read by the schedulers, the control plane and metrics.
+//
+// The overload flag follows IPVS's -x/-y hysteresis (ip_vs_conn.c ip_vs_bind_dest() sets it,
+// ip_vs_unbind_dest() clears it): overloaded once active + inactive reaches the upper threshold;
+// cleared when the total falls below the lower threshold, or, with no lower threshold, when
+// total * 4 < upper * 3 (the kernel's integer test, i.e. below ceil(3/4 of upper)); 0 = no limit.
+// Here both bind and unbind re-evaluate both edges (as the ip_vs_dest_update_overload() helper
+// proposed on netdev does), because several threads update the same server without a lock: a
+// check-then-set can land late and leave a stale flag, and the next bind or unbind of that server
+// corrects it. The flag is a hint for schedulers; the counts themselves are exact.
 
 export const RealFlag = { overloaded: 1, down: 2 } as const;
+
+/**
+ * Layout of the shared buffer, in 32-bit words: three arrays of `capacity` entries, one after
+ * the other. No other file indexes this buffer.
+ */
+export const CountersLayout = {
+  arrays: 3,
+  activeArray: 0,
+  inactiveArray: 1,
+  flagsArray: 2,
+  bytesPerEntry: 4,
+} as const;
+
+export class CountersError extends Error {
+  readonly code = 'SLUICE_ERR_SCHEDULER_COUNTERS';
+}
 
 export class RealServerCounters {
   readonly sab: SharedArrayBuffer;
   readonly capacity: number;
+  /** ActiveConn: connections in ESTABLISHED. */
   readonly active: Int32Array;
+  /** InActConn: connections in every other state. */
   readonly inactive: Int32Array;
+  /** RealFlag bits. */
   readonly flags: Int32Array;
 
   static byteLength(capacity: number): number {
-    return capacity * 3 * 4;
+    return capacity * CountersLayout.arrays * CountersLayout.bytesPerEntry;
   }
 
+  /** Allocates the shared buffer for `capacity` real servers, all counts 0 and no flags. */
   static create(capacity: number): RealServerCounters {
-    if (!Number.isInteger(capacity) || capacity < 1)
-      throw new RangeError('capacity must be a positive integer');
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0x1000000) {
+      throw new CountersError('capacity must be an integer 1..16777216');
+    }
     return new RealServerCounters(new SharedArrayBuffer(RealServerCounters.byteLength(capacity)));
   }
 
+  /** Views a buffer made by create() (on another thread, after a postMessage). */
   static attach(sab: SharedArrayBuffer): RealServerCounters {
+    const entry = CountersLayout.arrays * CountersLayout.bytesPerEntry;
+    if (!(sab instanceof SharedArrayBuffer) || sab.byteLength === 0 || sab.byteLength % entry !== 0) {
+      throw new CountersError(`buffer must be a SharedArrayBuffer of a positive multiple of ${entry} bytes`);
+    }
     return new RealServerCounters(sab);
   }
 
   private constructor(sab: SharedArrayBuffer) {
+    const { arrays, bytesPerEntry } = CountersLayout;
     this.sab = sab;
-    this.capacity = sab.byteLength / 12;
-    this.active = new Int32Array(sab, 0, this.capacity);
-    this.inactive = new Int32Array(sab, this.capacity * 4, this.capacity);
-    this.flags = new Int32Array(sab, this.capacity * 8, this.capacity);
+    this.capacity = sab.byteLength / (arrays * bytesPerEntry);
+    const stride = this.capacity * bytesPerEntry;
+    this.active = new Int32Array(sab, CountersLayout.activeArray * stride, this.capacity);
+    this.inactive = new Int32Array(sab, CountersLayout.inactiveArray * stride, this.capacity);
+    this.flags = new Int32Array(sab, CountersLayout.flagsArray * stride, this.capacity);
   }
 
-  /** A new connection bound to `real`. */
+  /** A new connection bound to `real` (ip_vs_bind_dest): counted, then the thresholds checked. */
   bind(real: number, established: boolean, upper: number, lower: number): void {
     if (established) Atomics.add(this.active, real, 1);
     else Atomics.add(this.inactive, real, 1);
     this.updateOverload(real, upper, lower);
   }
 
-  /** A connection of `real` removed. */
+  /** A connection of `real` removed (ip_vs_unbind_dest). `established`: it was counted active. */
   unbind(real: number, established: boolean, upper: number, lower: number): void {
     if (established) Atomics.sub(this.active, real, 1);
     else Atomics.sub(this.inactive, real, 1);
     this.updateOverload(real, upper, lower);
   }
 
-  /** InActConn → ActiveConn (the entry entered ESTABLISHED). */
+  /** InActConn → ActiveConn (the entry entered ESTABLISHED). The total is unchanged. */
   establish(real: number): void {
     Atomics.add(this.active, real, 1);
     Atomics.sub(this.inactive, real, 1);
   }
 
-  /** ActiveConn → InActConn (the entry left ESTABLISHED). */
+  /** ActiveConn → InActConn (the entry left ESTABLISHED, e.g. a FIN). The total is unchanged. */
   unestablish(real: number): void {
     Atomics.sub(this.active, real, 1);
     Atomics.add(this.inactive, real, 1);
   }
 
-  /** Re-evaluates the overload flag of `real` against its thresholds. */
+  /**
+   * Re-evaluates the overload flag of `real` against its thresholds. Also for the control plane
+   * after a threshold change (ip_vs_ctl.c __ip_vs_update_dest clears the flag when the upper
+   * threshold is removed or raised; re-evaluating gives the same answer and sets it if lowered).
+   * A lower threshold at or above the upper one cannot hold: the upper test wins.
+   */
   updateOverload(real: number, upper: number, lower: number): void {
-    const total = Atomics.load(this.active, real) + Atomics.load(this.inactive, real);
+    const flags = this.flags;
+    const overloaded = (Atomics.load(flags, real) & RealFlag.overloaded) !== 0;
     if (upper <= 0) {
-      if ((Atomics.load(this.flags, real) & RealFlag.overloaded) !== 0)
-        Atomics.and(this.flags, real, ~RealFlag.overloaded);
+      if (overloaded) Atomics.and(flags, real, ~RealFlag.overloaded);
       return;
     }
-    const overloaded = (Atomics.load(this.flags, real) & RealFlag.overloaded) !== 0;
-    if (!overloaded) {
-      if (total >= upper) Atomics.or(this.flags, real, RealFlag.overloaded);
-    } else {
-      const floor = lower > 0 ? lower : (upper * 3) >>> 2;
-      if (total < floor) Atomics.and(this.flags, real, ~RealFlag.overloaded);
+    const total = Atomics.load(this.active, real) + Atomics.load(this.inactive, real);
+    if (total >= upper) {
+      // Write only on a change: the flags of neighbouring servers share this cache line.
+      if (!overloaded) Atomics.or(flags, real, RealFlag.overloaded);
+      return;
     }
+    if (!overloaded) return;
+    const below = lower > 0 ? total < lower : total * 4 < upper * 3;
+    if (below) Atomics.and(flags, real, ~RealFlag.overloaded);
   }
 
   isOverloaded(real: number): boolean {
     return (Atomics.load(this.flags, real) & RealFlag.overloaded) !== 0;
   }
 
+  /** Health checks' verdict (set by the control plane); a down server takes no new connections. */
   isDown(real: number): boolean {
     return (Atomics.load(this.flags, real) & RealFlag.down) !== 0;
   }
