@@ -4,7 +4,12 @@
 import { workerData } from 'node:worker_threads';
 import { RealServerCounters } from './counters.ts';
 
-const { sab, ops, upper, lower } = workerData as { sab: SharedArrayBuffer; ops: number; upper: number; lower: number };
+const { sab, ops, upper, lower } = workerData as {
+  sab: SharedArrayBuffer;
+  ops: number;
+  upper: number;
+  lower: number;
+};
 const c = RealServerCounters.attach(sab);
 const reals = c.capacity;
 for (let i = 0; i < ops; i++) {
