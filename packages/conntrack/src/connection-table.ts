@@ -34,6 +34,7 @@ export const Conn = {
   bytes: 11,
   firstSeen: 12,
   lastSeen: 13,
+  /** expiry deadline: kept in the table's compact deadline array (setExpires); snapshots show it here */
   expires: 14,
   /** the client's next expected sequence number: what an RST must carry to be accepted */
   nextSeq: 15,
@@ -156,7 +157,13 @@ export class ConnectionTable {
 
   static create(capacity: number, epochMs?: number): ConnectionTable {
     return new ConnectionTable(
-      SharedHashTable.create({ capacity, recordWords: Conn.words, keyWords: CONN_KEY_WORDS, epochMs }).sab,
+      SharedHashTable.create({
+        capacity,
+        recordWords: Conn.words,
+        keyWords: CONN_KEY_WORDS,
+        epochMs,
+        deadlineWord: Conn.expires,
+      }).sab,
     );
   }
 
@@ -184,6 +191,15 @@ export class ConnectionTable {
 
   recordBase(slot: number): number {
     return this.core.recordBase(slot);
+  }
+
+  /** Sets the expiry deadline of a slot this thread holds. */
+  setExpires(slot: number, deadline: number): void {
+    this.i32[this.core.deadlinesBase + slot] = deadline;
+  }
+
+  expiresOf(slot: number): number {
+    return this.i32[this.core.deadlinesBase + slot];
   }
 
   private setKey(a0: number, a1: number, a2: number, a3: number, portService: number): void {
@@ -228,9 +244,8 @@ export class ConnectionTable {
       if (slot < 0) break;
       const v = core.lockIfKey(slot);
       if (v < 0) continue;
-      const base = core.recordBase(slot);
-      if (timeReached(this.i32[base + Conn.expires], now)) {
-        this.listener.onConnectionRemoved(this, base, RemoveReason.expired);
+      if (timeReached(this.i32[core.deadlinesBase + slot], now)) {
+        this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
         core.clear(slot);
         core.unlockRecord(slot, v);
         break;
@@ -307,17 +322,18 @@ export class ConnectionTable {
       if (pass === 1 && core.bucket2 === core.bucket1) break;
       let slot = (pass === 0 ? core.bucket1 : core.bucket2) * SLOTS_PER_BUCKET;
       for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
-        const base = core.recordBase(slot);
-        if (!timeReached(this.i32[base + Conn.expires], now)) continue;
+        const deadline = core.deadlinesBase + slot;
+        if (!timeReached(this.i32[deadline], now)) continue;
         const v = core.lockRecord(slot);
         if (v < 0) continue;
-        if (this.i32[base + Conn.tag] !== 0 && timeReached(this.i32[base + Conn.expires], now)) {
-          this.listener.onConnectionRemoved(this, base, RemoveReason.expired);
+        const tag = core.tagOfSlot(slot);
+        if (tag !== 0 && timeReached(this.i32[deadline], now)) {
+          this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
           core.clear(slot);
           this.held = v;
           return slot;
         }
-        if (this.i32[base + Conn.tag] === 0) {
+        if (tag === 0) {
           this.held = v;
           return slot;
         }
@@ -358,7 +374,7 @@ export class ConnectionTable {
     const v = core.lockRecord(slot);
     if (v < 0) return false;
     const base = core.recordBase(slot);
-    if (this.i32[base + Conn.tag] === 0 || this.i32[base + Conn.tag] !== tag) {
+    if (core.tagOfSlot(slot) === 0 || core.tagOfSlot(slot) !== tag) {
       core.unlockRecord(slot, v);
       return false;
     }
@@ -381,12 +397,13 @@ export class ConnectionTable {
     let removed = 0;
     for (let n = 0; n < budget; n++, slot++) {
       if (slot === cap) slot = 0;
-      const base = core.recordBase(slot);
-      if (i32[base + Conn.tag] === 0 || !timeReached(i32[base + Conn.expires], now)) continue;
+      const tags = core.tagsBase + slot;
+      const deadline = core.deadlinesBase + slot;
+      if (i32[tags] === 0 || !timeReached(i32[deadline], now)) continue;
       const v = core.lockRecord(slot);
       if (v < 0) continue;
-      if (i32[base + Conn.tag] !== 0 && timeReached(i32[base + Conn.expires], now)) {
-        this.listener.onConnectionRemoved(this, base, RemoveReason.expired);
+      if (i32[tags] !== 0 && timeReached(i32[deadline], now)) {
+        this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
         core.clear(slot);
         removed++;
       }

@@ -5,6 +5,10 @@
 //   degrades under churn and a lookup touches at most 16 slots (two cache-line runs);
 // - choosing the emptier of two buckets keeps the load factor above 90% before a bucket fills;
 // - capacity is fixed at start, so memory is bounded and nothing is allocated per connection.
+// Memory layout: header | bucket locks | tags (one word per slot) | deadlines (one word per slot)
+// | records. Tags and deadlines sit apart from the records so a lookup reads one cache line of
+// tags per bucket instead of eight records, and the expiry sweep and reclaim scan compact arrays;
+// a record is touched only on a tag match.
 // Concurrency: each record's first word is a seqlock version (odd while held). Writers take the
 // record with one compare-and-swap; readers on other threads copy a record and retry if the
 // version moved (no torn reads). Inserts also take the two bucket locks (lowest index first) so
@@ -29,6 +33,8 @@ export const Header = {
   refusedFull: 11,
   lockTimeouts: 12,
   seed: 13,
+  /** record word that snapshots show the slot's deadline in (-1: none) */
+  deadlineWord: 14,
   words: 16,
 } as const;
 
@@ -53,6 +59,8 @@ export interface SharedHashTableOptions {
   keyWords: number;
   epochMs?: number;
   seed?: number;
+  /** Record word where `readRecord` reports the slot's deadline (default: none). */
+  deadlineWord?: number;
 }
 
 function ceilPow2(n: number): number {
@@ -71,7 +79,12 @@ export class SharedHashTable {
   readonly recordShift: number;
   readonly keyWords: number;
   readonly locksBase: number;
+  /** Word index of slot 0's tag: 0 = empty, else hash | 1. */
+  readonly tagsBase: number;
+  /** Word index of slot 0's deadline (the owner's expiry time, wrapping ms). */
+  readonly deadlinesBase: number;
   readonly recordsBase: number;
+  readonly deadlineWord: number;
   readonly epochMs: number;
   readonly seed: number;
   /** This thread's scratch key: callers write the key words here before find/insert. */
@@ -83,7 +96,8 @@ export class SharedHashTable {
 
   static byteLength(capacity: number, recordWords: number): number {
     const buckets = ceilPow2(Math.max(1, Math.ceil(capacity / SLOTS_PER_BUCKET)));
-    return (Header.words + buckets + buckets * SLOTS_PER_BUCKET * recordWords) * 4;
+    const slots = buckets * SLOTS_PER_BUCKET;
+    return (Header.words + buckets + 2 * slots + slots * recordWords) * 4;
   }
 
   static create(opts: SharedHashTableOptions): SharedHashTable {
@@ -109,6 +123,7 @@ export class SharedHashTable {
     h[Header.epochLo] = (epoch % 0x100000000) | 0;
     h[Header.epochHi] = Math.floor(epoch / 0x100000000);
     h[Header.seed] = opts.seed ?? (Math.random() * 0x7fffffff) | 0;
+    h[Header.deadlineWord] = opts.deadlineWord ?? -1;
     return new SharedHashTable(sab);
   }
 
@@ -124,7 +139,10 @@ export class SharedHashTable {
     this.recordShift = Math.log2(this.recordWords);
     this.keyWords = h[Header.keyWords];
     this.locksBase = Header.words;
-    this.recordsBase = Header.words + this.bucketCount;
+    this.tagsBase = this.locksBase + this.bucketCount;
+    this.deadlinesBase = this.tagsBase + this.capacity;
+    this.recordsBase = this.deadlinesBase + this.capacity;
+    this.deadlineWord = h[Header.deadlineWord];
     this.epochMs = (h[Header.epochLo] >>> 0) + h[Header.epochHi] * 0x100000000;
     this.seed = h[Header.seed];
     this.key = new Int32Array(this.keyWords);
@@ -172,16 +190,26 @@ export class SharedHashTable {
     const i32 = this.i32;
     let slot = this.bucket1 * SLOTS_PER_BUCKET;
     for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
-      const base = this.recordsBase + (slot << this.recordShift);
-      if (i32[base + Rec.tag] === tag && this.keyMatches(base)) return slot;
+      if (i32[this.tagsBase + slot] === tag && this.keyMatches(this.recordsBase + (slot << this.recordShift)))
+        return slot;
     }
     if (this.bucket2 === this.bucket1) return -1;
     slot = this.bucket2 * SLOTS_PER_BUCKET;
     for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
-      const base = this.recordsBase + (slot << this.recordShift);
-      if (i32[base + Rec.tag] === tag && this.keyMatches(base)) return slot;
+      if (i32[this.tagsBase + slot] === tag && this.keyMatches(this.recordsBase + (slot << this.recordShift)))
+        return slot;
     }
     return -1;
+  }
+
+  /** The slot's tag (0 = empty), from the compact tag array. */
+  tagOfSlot(slot: number): number {
+    return this.i32[this.tagsBase + slot];
+  }
+
+  /** Word index of the slot's deadline in `i32`. */
+  deadlineIndex(slot: number): number {
+    return this.deadlinesBase + slot;
   }
 
   /** Takes the record lock; returns the even version held, or -1 after a bounded spin. */
@@ -209,8 +237,8 @@ export class SharedHashTable {
   lockIfKey(slot: number): number {
     const v = this.lockRecord(slot);
     if (v < 0) return -1;
-    const base = this.recordBase(slot);
-    if (this.i32[base + Rec.tag] === (this.hash | 1) && this.keyMatches(base)) return v;
+    if (this.i32[this.tagsBase + slot] === (this.hash | 1) && this.keyMatches(this.recordBase(slot)))
+      return v;
     this.unlockRecord(slot, v);
     return -1;
   }
@@ -256,7 +284,7 @@ export class SharedHashTable {
     let n1 = 0;
     let slot = this.bucket1 * SLOTS_PER_BUCKET;
     for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
-      if (i32[this.recordsBase + (slot << this.recordShift) + Rec.tag] === 0) {
+      if (i32[this.tagsBase + slot] === 0) {
         if (free1 < 0) free1 = slot;
         n1++;
       }
@@ -266,7 +294,7 @@ export class SharedHashTable {
     let n2 = 0;
     slot = this.bucket2 * SLOTS_PER_BUCKET;
     for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
-      if (i32[this.recordsBase + (slot << this.recordShift) + Rec.tag] === 0) {
+      if (i32[this.tagsBase + slot] === 0) {
         if (free2 < 0) free2 = slot;
         n2++;
       }
@@ -284,7 +312,8 @@ export class SharedHashTable {
     const base = this.recordBase(slot);
     const k = base + Rec.key;
     for (let i = 0; i < this.keyWords; i++) i32[k + i] = this.key[i];
-    Atomics.store(i32, base + Rec.tag, this.hash | 1);
+    i32[base + Rec.tag] = this.hash | 1;
+    Atomics.store(i32, this.tagsBase + slot, this.hash | 1);
     Atomics.add(i32, Header.count, 1);
     Atomics.add(i32, Header.inserted, 1);
   }
@@ -293,8 +322,9 @@ export class SharedHashTable {
   clear(slot: number): void {
     const i32 = this.i32;
     const base = this.recordBase(slot);
-    Atomics.store(i32, base + Rec.tag, 0);
-    i32.fill(0, base + Rec.key, base + this.recordWords);
+    Atomics.store(i32, this.tagsBase + slot, 0);
+    i32[this.deadlinesBase + slot] = 0;
+    i32.fill(0, base + Rec.tag, base + this.recordWords);
     Atomics.sub(i32, Header.count, 1);
     Atomics.add(i32, Header.removed, 1);
   }
@@ -316,6 +346,8 @@ export class SharedHashTable {
       const v1 = Atomics.load(i32, base + Rec.version);
       if ((v1 & 1) !== 0) continue;
       for (let i = 1; i < this.recordWords; i++) out[i] = i32[base + i];
+      out[Rec.tag] = i32[this.tagsBase + slot];
+      if (this.deadlineWord >= 0) out[this.deadlineWord] = i32[this.deadlinesBase + slot];
       const v2 = Atomics.load(i32, base + Rec.version);
       if (v1 === v2) {
         out[Rec.version] = v1;

@@ -37,12 +37,13 @@ if (role === 'writer') {
     const slot = table.acquire(0, 0, 0xffff, 0x0a000000 + k, (k & 0xffff) << 16, true, 5, 1000);
     if (slot < 0) {
       failures++;
+      process.stderr.write(`acquire failed: reason ${table.failReason}\n`);
       continue;
     }
     const base = table.recordBase(slot);
     if (table.created === 1) {
       inserted++;
-      table.i32[base + Conn.expires] = 0x3fffffff;
+      table.setExpires(slot, 0x3fffffff);
       table.i32[base + Conn.statePrio] = 5 << 8;
     }
     const p = table.i32[base + Conn.packets] + 1;

@@ -256,9 +256,9 @@ export class Pipeline implements ConnectionRemovalListener {
         if ((flags & TcpFlag.fin) !== 0) end = (end + 1) | 0;
         if (((end - i32[base + Conn.nextSeq]) | 0) > 0 || table.created === 1) i32[base + Conn.nextSeq] = end;
       }
-      i32[base + Conn.expires] = (now + this.config.tcpTimeouts[state]) | 0;
+      table.setExpires(slot, (now + this.config.tcpTimeouts[state]) | 0);
     } else {
-      i32[base + Conn.expires] = (now + this.config.udpTimeout) | 0;
+      table.setExpires(slot, (now + this.config.udpTimeout) | 0);
     }
     const prio = table.created === 1 ? cfg.defaultPriority : (statePrio >>> 8) & 0xff;
     const initial = table.created === 1 ? prio : (statePrio >>> 16) & 0xff;

@@ -4,7 +4,7 @@
 // and classified again and again; only flood sources are rewritten between runs (by the main
 // thread, while workers work), so the figures are classification, not frame generation.
 import os from 'node:os';
-import { Conn, ConnectionTable } from '@sluice/conntrack';
+import { ConnectionTable } from '@sluice/conntrack';
 import {
   type Batch,
   CompiledConfig,
@@ -15,6 +15,7 @@ import {
   Verdict,
 } from '@sluice/dataplane';
 import { ipv4Bytes, TCP, TrafficFrames } from '@sluice/traffic';
+import type { BenchOptions } from './main.ts';
 import { emit, note, round } from './report.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
@@ -314,7 +315,7 @@ function memoryFigure(): void {
       continue;
     }
     refusedInARow = 0;
-    t.i32[t.recordBase(slot) + Conn.expires] = 0x3fffffff;
+    t.setExpires(slot, 0x3fffffff);
     t.release(slot);
   }
   const rss = process.memoryUsage().rss;
@@ -331,15 +332,18 @@ function memoryFigure(): void {
   });
 }
 
-export async function runHotpath(seconds: number): Promise<void> {
+export async function runHotpath(opts: BenchOptions): Promise<void> {
   note(
     `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30, 1)} GiB`,
   );
+  const want = (name: string) => opts.cases.length === 0 || opts.cases.includes(name);
+  const workerCounts = opts.workers.length > 0 ? opts.workers : [1, 2];
   for (const c of CASES) {
-    for (const workers of [1, 2]) {
+    if (!want(c.kind)) continue;
+    for (const workers of workerCounts) {
       note(`${c.kind}, ${workers} worker(s)`);
-      await runCase(c, workers, seconds);
+      await runCase(c, workers, opts.seconds);
     }
   }
-  memoryFigure();
+  if (want('memory')) memoryFigure();
 }

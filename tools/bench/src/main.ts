@@ -2,19 +2,34 @@
 // figure on stdout (progress goes to stderr), so results can be piped, diffed and recorded.
 import { runHotpath } from './hotpath.ts';
 
-const suites: Record<string, (seconds: number) => Promise<void>> = {
+export interface BenchOptions {
+  seconds: number;
+  /** Only these cases (all when empty). */
+  cases: string[];
+  /** Only these worker counts (all when empty). */
+  workers: number[];
+}
+
+const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   hotpath: runHotpath,
 };
 
 function usage(): never {
-  process.stderr.write(`usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N]\n`);
+  process.stderr.write(
+    `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]...\n`,
+  );
   process.exit(2);
 }
 
 const args = process.argv.slice(2);
 const name = args[0];
 if (name === undefined || !(name in suites)) usage();
-const si = args.indexOf('--seconds');
-const seconds = si >= 0 ? Number(args[si + 1]) : 3;
-if (!(seconds > 0)) usage();
-await suites[name](seconds);
+function values(flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) if (args[i] === flag && i + 1 < args.length) out.push(args[i + 1]);
+  return out;
+}
+const seconds = Number(values('--seconds').at(-1) ?? 3);
+const workers = values('--workers').map(Number);
+if (!(seconds > 0) || workers.some((w) => !(w >= 1))) usage();
+await suites[name]({ seconds, cases: values('--case'), workers });
