@@ -1,0 +1,143 @@
+// The operator's configuration, schema first: these TypeBox schemas are the one definition of
+// what a config file, a REST body and `GET /v1/config` hold. fastify validates request bodies
+// with them, the config loader validates files with them, and the TypeScript types are derived
+// from them, so the three can never disagree.
+//
+// A config file holds `daemon` (read at start only: sockets, workers, table sizes) and the live
+// part (`overlay`, `services`), which REST and SIGHUP may replace while the director runs.
+import Type, { type Static } from 'typebox';
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+/** An IPv4 or IPv6 address literal (validated precisely by the loader, not by a regex here). */
+const Address = Type.String({ minLength: 2, maxLength: 45 });
+const Mac = Type.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' });
+/** Names are used in URLs and metric labels: short, lowercase, no surprises. */
+export const NameSchema = Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$' });
+
+export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'sh', 'dh', 'mh'] as const;
+
+export const HealthCheckSchema = Type.Object(
+  {
+    /** keepalived TCP_CHECK or HTTP_GET. */
+    type: Type.Union([Type.Literal('tcp'), Type.Literal('http')]),
+    /** Where to connect: defaults to the real server's VTEP address (the director's kernel can
+     * route the underlay; the overlay address lives only inside the userspace VTEP). */
+    address: Type.Optional(Address),
+    /** Defaults to the real server's port. */
+    port: Type.Optional(Port),
+    /** HTTP only: path and the status that means healthy. */
+    path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024 })),
+    expectStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
+    intervalSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 2 }),
+    timeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 1 }),
+    /** Successes in a row that bring a down server up (keepalived `rise`). */
+    rise: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
+    /** Failures in a row that take an up server down (keepalived `fall`, its retry count + 1). */
+    fall: Type.Integer({ minimum: 1, maximum: 100, default: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export const RealServerSchema = Type.Object(
+  {
+    /** The real server's address on the overlay (it holds the VIP on `lo`). */
+    address: Address,
+    port: Port,
+    /** Its VTEP: the underlay address VXLAN frames for it are sent to (UDP, the vxlan port). */
+    vtep: Address,
+    /** Its MAC on the overlay. null: the director learns it (ARP / neighbour solicitation
+     * through the VTEP) and sends it no new connections until it is known. */
+    mac: Type.Union([Mac, Type.Null()], { default: null }),
+    /** IPVS weight; 0 = no new connections. */
+    weight: Type.Integer({ minimum: 0, maximum: 65535, default: 1 }),
+    /** IPVS -x: connections at which it is overloaded; 0 = no limit. */
+    upperThreshold: Type.Integer({ minimum: 0, maximum: 0x7fffffff, default: 0 }),
+    /** IPVS -y: connections under which it takes new ones again; 0 = 3/4 of the upper. */
+    lowerThreshold: Type.Integer({ minimum: 0, maximum: 0x7fffffff, default: 0 }),
+    /** draining: no new connections, existing ones carry on (as weight 0, keeping the weight). */
+    state: Type.Union([Type.Literal('active'), Type.Literal('draining')], { default: 'active' }),
+    healthCheck: Type.Union([HealthCheckSchema, Type.Null()], { default: null }),
+  },
+  { additionalProperties: false },
+);
+
+export const PersistenceSchema = Type.Object(
+  {
+    /** ipvsadm -p. */
+    timeoutSeconds: Type.Integer({ minimum: 1, maximum: 31 * 86400 }),
+    /** ipvsadm -M as a prefix length of the client address: 0..32 for IPv4, 0..128 for IPv6. */
+    netmask: Type.Integer({ minimum: 0, maximum: 128, default: 32 }),
+  },
+  { additionalProperties: false },
+);
+
+export const ServiceSchema = Type.Object(
+  {
+    name: NameSchema,
+    vip: Address,
+    port: Port,
+    protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
+    scheduler: Type.Union(
+      SCHEDULERS.map((s) => Type.Literal(s)),
+      { default: 'wlc' },
+    ),
+    persistence: Type.Union([PersistenceSchema, Type.Null()], { default: null }),
+    reals: Type.Array(RealServerSchema, { maxItems: 4096, default: [] }),
+  },
+  { additionalProperties: false },
+);
+
+export const OverlaySchema = Type.Object(
+  {
+    /** The VXLAN network identifier the director serves; frames with another are dropped. */
+    vni: Type.Integer({ minimum: 0, maximum: 0xffffff }),
+    /** The director's MAC on the overlay: ARP/ND answers carry it. */
+    directorMac: Mac,
+  },
+  { additionalProperties: false },
+);
+
+/** The part that can change while the director runs: `GET/PUT /v1/config`. */
+export const LiveConfigSchema = Type.Object(
+  {
+    overlay: OverlaySchema,
+    services: Type.Array(ServiceSchema, { maxItems: 256 }),
+  },
+  { additionalProperties: false },
+);
+
+export const DaemonSchema = Type.Object(
+  {
+    vxlan: Type.Object(
+      { address: Address, port: Port },
+      { additionalProperties: false, default: { address: '0.0.0.0', port: 4789 } },
+    ),
+    api: Type.Object(
+      { address: Address, port: Type.Integer({ minimum: 0, maximum: 65535 }) },
+      { additionalProperties: false, default: { address: '127.0.0.1', port: 9180 } },
+    ),
+    workers: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+    connectionCapacity: Type.Integer({ minimum: 1024, maximum: 1 << 26, default: 1 << 20 }),
+    /** Bearer token file; default: `token` beside the config file, made on first start (0600). */
+    tokenFile: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigFileSchema = Type.Object(
+  {
+    daemon: DaemonSchema,
+    overlay: OverlaySchema,
+    services: Type.Array(ServiceSchema, { maxItems: 256 }),
+  },
+  { additionalProperties: false },
+);
+
+export type HealthCheckConfig = Static<typeof HealthCheckSchema>;
+export type RealServerConfig = Static<typeof RealServerSchema>;
+export type PersistenceConfig = Static<typeof PersistenceSchema>;
+export type ServiceConfig = Static<typeof ServiceSchema>;
+export type OverlayConfig = Static<typeof OverlaySchema>;
+export type LiveConfig = Static<typeof LiveConfigSchema>;
+export type DaemonConfig = Static<typeof DaemonSchema>;
+export type ConfigFile = Static<typeof ConfigFileSchema>;
