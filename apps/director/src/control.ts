@@ -1,0 +1,94 @@
+// DirectorControl: what the control plane (REST, SIGHUP) may ask of the running director. The
+// fastify plugins depend on this interface only, so they are tested with `app.inject` against an
+// in-memory implementation and served by the real director in integration tests.
+import type { LiveConfig } from '@sluice/config';
+
+export interface ConfigView {
+  config: LiveConfig;
+  /** Strong ETag of the running live config, quoted (`"v7-3f2a…"`). */
+  etag: string;
+  version: number;
+}
+
+export interface RealStatusView {
+  service: string;
+  address: string;
+  port: number;
+  weight: number;
+  state: 'active' | 'draining';
+  /** Health-check verdict; 'unchecked' when the real server has no health check. */
+  health: 'up' | 'down' | 'unknown' | 'unchecked';
+  mac: string | null;
+  macSource: 'configured' | 'learned' | null;
+  activeConnections: number;
+  inactiveConnections: number;
+  overloaded: boolean;
+}
+
+export interface ConnectionView {
+  /** Opaque, stable while the entry lives: `<slot>-<tag>` in hex. */
+  id: string;
+  service: string;
+  protocol: 'tcp' | 'udp';
+  client: { address: string; port: number };
+  real: { address: string; port: number } | null;
+  /** IPVS state name (ESTABLISHED, SYN_RECV, FIN_WAIT, ...). */
+  state: string;
+  priority: number;
+  initialPriority: number;
+  packets: number;
+  bytes: number;
+  synCount: number;
+  handshakeSeen: boolean;
+  dataSeen: boolean;
+  ageSeconds: number;
+  idleSeconds: number;
+  expiresInSeconds: number;
+  /** The client's next sequence number as tracked: what a reset carries. */
+  nextSeq: number;
+}
+
+export interface ConnectionFilter {
+  service?: string;
+  /** `address:port` (IPv6 as `[address]:port`). */
+  real?: string;
+  /** A client address, or a CIDR. */
+  client?: string;
+  state?: string;
+  limit: number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface ConnectionPage {
+  items: ConnectionView[];
+  nextCursor: string | null;
+  /** Entries in the whole table (not only matching ones). */
+  tableCount: number;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not, when not ready (e.g. 'no configuration published', 'port not bound'). */
+  reasons: string[];
+}
+
+export interface DirectorControl {
+  getConfig(): ConfigView;
+  /**
+   * Validates (ConfigValidationError naming the field), checks `ifMatch` against the running
+   * ETag (PreconditionFailedError), publishes to every worker as one snapshot, persists the file
+   * atomically, and only then resolves. On any error the running config is unchanged.
+   */
+  applyConfig(next: LiveConfig, ifMatch?: string): Promise<ConfigView>;
+  /** Live status of a service's real servers, or null when there is no such service. */
+  realStatus(service: string): RealStatusView[] | null;
+  listConnections(filter: ConnectionFilter): ConnectionPage;
+  getConnection(id: string): ConnectionView | null;
+  /** Resets the connection on its real server (TCP RST with the tracked sequence number) and
+   * removes the entry; false when there is no such entry. */
+  resetConnection(id: string): Promise<boolean>;
+  readiness(): Readiness;
+  /** The Prometheus exposition text and its content type. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
