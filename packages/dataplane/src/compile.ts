@@ -41,6 +41,9 @@ export class CompiledConfig {
   // Per global real index.
   readonly realPresent: Uint8Array;
   readonly realMac: Uint8Array;
+  /** The real server's VTEP address, as the port's socket wants it (not read per frame by the
+   * classifier; the port reads it once per forwarded frame to address the datagram). */
+  readonly realVtep: string[];
   readonly realUpper: Int32Array;
   readonly realLower: Int32Array;
   readonly realService: Int32Array;
@@ -74,6 +77,7 @@ export class CompiledConfig {
     this.schedulers = new Array<Scheduler>(maxServices);
     this.realPresent = new Uint8Array(maxReals);
     this.realMac = new Uint8Array(maxReals * 6);
+    this.realVtep = new Array<string>(maxReals).fill('');
     this.realUpper = new Int32Array(maxReals);
     this.realLower = new Int32Array(maxReals);
     this.realService = new Int32Array(maxReals).fill(-1);
@@ -128,6 +132,8 @@ export class CompiledConfig {
         this.realService[r.index] = svc.index;
         this.realPresent[r.index] = 1;
         parseMac(r.mac, this.realMac, r.index * 6);
+        parseAddress(r.vtep);
+        this.realVtep[r.index] = r.vtep;
         this.realUpper[r.index] = r.upperThreshold;
         this.realLower[r.index] = r.lowerThreshold;
         members[i] = r.index;

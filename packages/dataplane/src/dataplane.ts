@@ -2,6 +2,8 @@
 // counters, batches, config mailbox), a piscina pool of classifier workers, and the free list
 // of batches. A port fills a batch, `run()` hands its number to a worker, and the port sends the
 // frames by their verdicts when the promise resolves.
+
+import { MessageChannel } from 'node:worker_threads';
 import { ConnectionTable, PersistenceTable, SourceTable } from '@sluice/conntrack';
 import { RealServerCounters } from '@sluice/schedulers';
 import { Piscina } from 'piscina';
@@ -10,8 +12,9 @@ import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
 import { ConfigMailbox } from './mailbox.ts';
 import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from './pipeline.ts';
-import type { TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+import type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
 import { type ConfigSnapshot, encodeSnapshot } from './snapshot.ts';
+import type { VxlanPortSettings } from './vxlan-port.ts';
 
 export interface DataplaneOptions {
   workers?: number;
@@ -52,6 +55,13 @@ export const DATAPLANE_DEFAULTS: ResolvedDataplaneOptions = {
 
 /** Extra worker slots so a replaced worker finds its counters region free. */
 const SPARE_SLOTS = 4;
+
+const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
+
+interface ServingWorker {
+  slot: number;
+  done: Promise<void>;
+}
 
 export class DataplaneOptionsError extends Error {
   readonly code = 'SLUICE_ERR_DATAPLANE_OPTIONS';
@@ -94,9 +104,16 @@ export class Dataplane {
   readonly mailbox: ConfigMailbox;
   readonly batches: Batch[];
   private readonly free: number[];
-  private readonly pool: Piscina<WorkerTask, TaskResult>;
+  private readonly init: WorkerInit;
+  private readonly slots: Int32Array;
+  private batchPool: Piscina<WorkerTask, TaskResult> | null = null;
+  private servePool: Piscina<WorkerTask, TaskResult> | null = null;
+  private serving: ServingWorker[] = [];
+  private serveControl: Int32Array | null = null;
   private configVersion = 0;
   private closed = false;
+  /** Called when a serving worker died and was replaced (for logs and metrics). */
+  onWorkerReplaced: (slot: number, error: Error) => void = () => {};
 
   constructor(opts: DataplaneOptions = {}) {
     const o = resolveDataplaneOptions(opts);
@@ -119,32 +136,42 @@ export class Dataplane {
       this.batches.push(Batch.create(o.batchLimits));
       this.free.push(i);
     }
-    const init: WorkerInit = {
+    const slotsSab = new SharedArrayBuffer(slots * 4);
+    this.slots = new Int32Array(slotsSab);
+    this.init = {
       connections: this.connections.sab,
       sources: this.sources.sab,
       persistence: this.persistence.sab,
       reals: this.reals.sab,
       counters: this.counters.sab,
       mailbox: this.mailbox.sab,
-      slots: new SharedArrayBuffer(slots * 4),
+      slots: slotsSab,
       batches: this.batches.map((b) => b.sab),
       batchLimits: o.batchLimits,
       maxServices: o.maxServices,
       maxReals: o.maxReals,
       pipeline: o.pipeline,
     };
-    this.pool = new Piscina<WorkerTask, TaskResult>({
-      filename: new URL('./worker.ts', import.meta.url).href,
-      minThreads: o.workers,
-      maxThreads: o.workers,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      // Hand each worker several batches at once: the next is already in its port while it
-      // works, instead of waiting for a round trip through the main thread after every batch.
-      // The worker still classifies them one after another (processing is synchronous).
-      concurrentTasksPerWorker: 4,
-      maxQueue: o.batches * 2,
-      workerData: init,
-    });
+  }
+
+  /** The pool for batch tasks (tests, bench, MemoryPort), made on first use. */
+  private get pool(): Piscina<WorkerTask, TaskResult> {
+    if (this.batchPool === null) {
+      const o = this.options;
+      this.batchPool = new Piscina<WorkerTask, TaskResult>({
+        filename: WORKER_URL,
+        minThreads: o.workers,
+        maxThreads: o.workers,
+        idleTimeout: Number.POSITIVE_INFINITY,
+        // Hand each worker several batches at once: the next is already in its port while it
+        // works, instead of waiting for a round trip through the main thread after every batch.
+        // The worker still classifies them one after another (processing is synchronous).
+        concurrentTasksPerWorker: 4,
+        maxQueue: o.batches * 2,
+        workerData: this.init,
+      });
+    }
+    return this.batchPool;
   }
 
   /**
@@ -192,12 +219,108 @@ export class Dataplane {
   }
 
   get threads(): number {
-    return this.pool.threads.length;
+    return (this.servePool?.threads.length ?? 0) + (this.batchPool?.threads.length ?? 0);
+  }
+
+  /**
+   * Starts one serving worker per configured worker, each owning a VXLAN socket bound with
+   * SO_REUSEPORT. Resolves once every worker is bound; rejects with the bind error otherwise. A
+   * worker that dies is replaced: its counter slot is handed to the replacement, and the shared
+   * tables, which live in this thread's buffers, are untouched.
+   */
+  async serve(settings: VxlanPortSettings, onEvent: (event: ServeEvent) => void): Promise<void> {
+    if (this.servePool !== null) throw new DataplaneOptionsError('already serving');
+    const o = this.options;
+    const controlSab = new SharedArrayBuffer(4);
+    this.serveControl = new Int32Array(controlSab);
+    this.servePool = new Piscina<WorkerTask, TaskResult>({
+      filename: WORKER_URL,
+      minThreads: o.workers,
+      maxThreads: o.workers,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // One serve task per thread: two sockets in one thread would share its single core.
+      concurrentTasksPerWorker: 1,
+      workerData: this.init,
+    });
+    const bound: Promise<void>[] = [];
+    for (let i = 0; i < o.workers; i++) {
+      const w: ServingWorker = { slot: -1, done: Promise.resolve() };
+      this.serving.push(w);
+      bound.push(this.startServing(w, settings, controlSab, onEvent));
+    }
+    await Promise.all(bound);
+  }
+
+  private startServing(
+    w: ServingWorker,
+    settings: VxlanPortSettings,
+    control: SharedArrayBuffer,
+    onEvent: (event: ServeEvent) => void,
+  ): Promise<void> {
+    const pool = this.servePool;
+    if (pool === null) return Promise.resolve();
+    const { port1, port2 } = new MessageChannel();
+    let boundOnce = false;
+    return new Promise<void>((resolve, reject) => {
+      port1.on('message', (event: ServeEvent) => {
+        if (event.kind === 'bound') {
+          w.slot = event.workerSlot;
+          if (!boundOnce) {
+            boundOnce = true;
+            resolve();
+          }
+        }
+        onEvent(event);
+      });
+      const task: ServeTask = { kind: 'serve', port: settings, control, events: port2 };
+      w.done = pool.run(task, { transferList: [port2] }).then(
+        () => {
+          port1.close();
+        },
+        (err: Error) => {
+          port1.close();
+          if (!boundOnce) {
+            reject(err);
+            return;
+          }
+          if (this.closed || (this.serveControl !== null && Atomics.load(this.serveControl, 0) !== 0)) return;
+          // The thread died (or threw): free its counter slot for the replacement, which keeps
+          // counting where it left off, and serve again on a fresh thread.
+          if (w.slot >= 0) Atomics.store(this.slots, w.slot, 0);
+          this.onWorkerReplaced(w.slot, err);
+          w.slot = -1;
+          this.startServing(w, settings, control, onEvent).catch((e: Error) => this.onWorkerReplaced(-1, e));
+        },
+      );
+    });
+  }
+
+  /** Counter slots of the serving workers (for tests that kill one). */
+  get servingSlots(): number[] {
+    return this.serving.map((w) => w.slot);
+  }
+
+  /** Terminates serving worker `i`'s thread as a crash would (chaos drills and tests). */
+  killServingWorker(i: number): Promise<number> {
+    const w = this.serving[i];
+    const tid = w === undefined || w.slot < 0 ? 0 : Atomics.load(this.slots, w.slot);
+    const thread = this.servePool?.threads.find((t) => t.threadId === tid);
+    if (thread === undefined) return Promise.reject(new DataplaneOptionsError(`no serving worker ${i}`));
+    return thread.terminate();
+  }
+
+  /** Stops every serving worker: they close their sockets after classifying what they hold. */
+  async stopServing(): Promise<void> {
+    if (this.serveControl === null) return;
+    Atomics.store(this.serveControl, 0, 1);
+    await Promise.allSettled(this.serving.map((w) => w.done));
+    this.serving = [];
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.stopServing();
     this.closed = true;
-    await this.pool.destroy();
+    await Promise.all([this.batchPool?.destroy(), this.servePool?.destroy()]);
   }
 }

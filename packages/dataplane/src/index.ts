@@ -21,7 +21,7 @@ export {
 export { ConfigMailbox, MailboxFullError } from './mailbox.ts';
 export { MemoryPort, type Sent } from './memory-port.ts';
 export { DEFAULT_PIPELINE_OPTIONS, Pipeline, type PipelineOptions, type PipelineTables } from './pipeline.ts';
-export type { TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+export type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
 export {
   type ConfigSnapshot,
   decodeSnapshot,
@@ -30,3 +30,9 @@ export {
   type ServiceSnapshot,
 } from './snapshot.ts';
 export { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason, VERDICT_NAMES, Verdict } from './verdict.ts';
+export {
+  DEFAULT_VXLAN_PORT_SETTINGS,
+  type PuntHandler,
+  VxlanPort,
+  type VxlanPortSettings,
+} from './vxlan-port.ts';

@@ -1,8 +1,11 @@
 // The main thread ↔ worker protocol, in one place: what a worker is given at start (shared
 // buffers only) and the two task shapes piscina carries. Tasks name a batch by number; frames
 // never cross threads by message.
+
+import type { MessagePort } from 'node:worker_threads';
 import type { BatchLimits } from './batch.ts';
 import type { PipelineOptions } from './pipeline.ts';
+import type { VxlanPortSettings } from './vxlan-port.ts';
 
 export interface WorkerInit {
   connections: SharedArrayBuffer;
@@ -31,7 +34,24 @@ export interface MaintainTask {
   kind: 'maintain';
 }
 
-export type WorkerTask = BatchTask | MaintainTask;
+/**
+ * Own a VXLAN socket and serve it until `control[0]` becomes 1 (stop). Runs for the life of the
+ * director on a pool with one task per thread; `events` carries ServeEvents to the main thread.
+ */
+export interface ServeTask {
+  kind: 'serve';
+  port: VxlanPortSettings;
+  /** Int32 words: [stop]. */
+  control: SharedArrayBuffer;
+  events: MessagePort;
+}
+
+/** What a serving worker tells the main thread (rare: never per forwarded frame). */
+export type ServeEvent =
+  | { kind: 'bound'; workerSlot: number; address: string; port: number }
+  | { kind: 'punt'; workerSlot: number; vtep: string; frame: Uint8Array };
+
+export type WorkerTask = BatchTask | MaintainTask | ServeTask;
 
 /** What a task returns: frames classified and the config version they were classified under. */
 export interface TaskResult {

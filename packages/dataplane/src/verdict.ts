@@ -20,6 +20,10 @@ export const DropReason = {
   capacity: 27,
   sourceCheck: 28,
   frameTooLarge: 29,
+  /** A port had no free batch: the workers are behind; dropped rather than queued without bound. */
+  backpressure: 30,
+  /** Frames arrived before any configuration was published. */
+  noConfig: 31,
 } as const;
 
 export const DROP_REASON_COUNT = 32;
@@ -43,6 +47,8 @@ export const DROP_REASON_NAMES: readonly string[] = (() => {
     27: 'capacity',
     28: 'source-check',
     29: 'frame-too-large',
+    30: 'backpressure',
+    31: 'no-config',
   };
   for (const [code, name] of Object.entries(own)) names[Number(code)] = name;
   return names;

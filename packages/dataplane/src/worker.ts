@@ -10,8 +10,9 @@ import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
 import { ConfigMailbox } from './mailbox.ts';
 import { Pipeline } from './pipeline.ts';
-import type { TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+import type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
 import { decodeSnapshot } from './snapshot.ts';
+import { VxlanPort } from './vxlan-port.ts';
 
 const init = workerData as WorkerInit;
 const tables = {
@@ -50,7 +51,50 @@ function refreshConfig(): Pipeline | null {
   return pipeline;
 }
 
-export default function run(task: WorkerTask): TaskResult {
+/** Punted frames per second per worker: learning needs a few; a flood of ARP replies gets none. */
+const PUNT_PER_SECOND = 64;
+
+async function serve(task: ServeTask): Promise<TaskResult> {
+  const control = new Int32Array(task.control);
+  let puntWindow = 0;
+  let punted = 0;
+  const port = new VxlanPort(
+    task.port,
+    counters.region(slot),
+    counters.layout,
+    refreshConfig,
+    (frame, vtep) => {
+      const second = Math.floor(performance.now() / 1000);
+      if (second !== puntWindow) {
+        puntWindow = second;
+        punted = 0;
+      }
+      if (punted++ >= PUNT_PER_SECOND) return;
+      const event: ServeEvent = { kind: 'punt', workerSlot: slot, vtep, frame: frame.slice() };
+      task.events.postMessage(event);
+    },
+  );
+  await port.bind();
+  const bound = port.address();
+  task.events.postMessage({ kind: 'bound', workerSlot: slot, ...bound } satisfies ServeEvent);
+  await new Promise<void>((resolve) => {
+    // Expiry when idle and the stop flag are both polled: a timer per worker, not per frame.
+    const timer = setInterval(() => {
+      if (Atomics.load(control, 0) !== 0) {
+        clearInterval(timer);
+        resolve();
+        return;
+      }
+      port.maintain(clockNow(tables.connections.epochMs));
+    }, 50);
+  });
+  await port.close();
+  task.events.close();
+  return { frames: 0, configVersion, workerSlot: slot };
+}
+
+export default function run(task: WorkerTask): TaskResult | Promise<TaskResult> {
+  if (task.kind === 'serve') return serve(task);
   const p = refreshConfig();
   if (task.kind === 'maintain') {
     if (p !== null) p.maintain(clockNow(tables.connections.epochMs));
