@@ -1,0 +1,342 @@
+// createMetrics: the director's Prometheus metrics, read at scrape time from the memory the
+// workers already write. Nothing here runs per packet: the workers count into the CounterBlock,
+// the ConnectionTable and the RealServerCounters, and each scrape copies those numbers into
+// samples. Labels come only from the config (service names, real servers' address:port) and
+// from fixed vocabularies (verdicts, drop and removal reasons, TCP states), never from clients,
+// so the number of series is bounded by the config.
+//
+// One scrape sees one topology and one connection-table walk: every metric reads them through
+// `current()`, which computes them at the scrape's first `get()` and forgets them once that
+// synchronous pass is over (a microtask later), so the next scrape starts afresh.
+
+import type { ConnectionTable } from '@sluice/conntrack';
+import { REMOVE_REASON_NAMES } from '@sluice/conntrack';
+import {
+  BATCH_LATENCY_BUCKETS,
+  type CounterBlock,
+  DROP_REASON_NAMES,
+  Per,
+  REMOVE_REASON_COUNT,
+  VERDICT_COUNT,
+  VERDICT_NAMES,
+} from '@sluice/dataplane';
+import type { RealServerCounters } from '@sluice/schedulers';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { CONNECTION_STATE_NAMES, ConnectionCensus } from './connection-census.ts';
+import {
+  histogramSamples,
+  register,
+  type Sample,
+  ScrapedMetric,
+  type ScrapedType,
+} from './scraped-metric.ts';
+import { type RealHealth, type Topology, validateTopology } from './topology.ts';
+
+export interface MetricsSource {
+  counters: CounterBlock;
+  connections: ConnectionTable;
+  reals: RealServerCounters;
+  /** Labels for the current config, called at each scrape. */
+  topology(): Topology;
+  /** Live worker threads. */
+  workers(): number;
+}
+
+export interface SluiceMetrics {
+  registry: Registry;
+  /** The Content-Type to serve `render()`'s text with. */
+  contentType: string;
+  /** The exposition text of every metric, read now. */
+  render(): Promise<string>;
+}
+
+/**
+ * `sluice_real_server_up`: 1 when the director may send it new connections. `unchecked` (no
+ * health check configured) is up, as in IPVS where a destination without a checker is used.
+ * `unknown` (checked, no verdict yet, e.g. just after a start) is also 1: the data plane still
+ * schedules to it, and reporting 0 would raise a down alert at every restart.
+ */
+const UP_VALUE: Record<RealHealth, number> = { up: 1, down: 0, unknown: 1, unchecked: 1 };
+
+export const DEFAULT_GAUGES_NAMED_TOTAL: readonly string[] = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/**
+ * Keeps a per-index counter series from 0 when its index is taken by another label. The block's
+ * per-service and per-real words are written by the workers without atomics, so nobody can zero
+ * them when the control plane gives a freed index to a new real server; the new series would
+ * start at the old one's total. Seeing the label at an index change, this subtracts the totals
+ * of that moment. A label seen first at this index (e.g. at the first scrape) starts from the
+ * block's totals, which began with the director.
+ */
+class Rebase {
+  private readonly seen = new Map<number, { key: string; base: Float64Array }>();
+
+  /** Turns the raw totals of `index` (Per.words values) into the series' values, in place. */
+  apply(index: number, key: string, raw: Float64Array): Float64Array {
+    let entry = this.seen.get(index);
+    if (entry === undefined) {
+      entry = { key, base: new Float64Array(raw.length) };
+      this.seen.set(index, entry);
+    } else if (entry.key !== key) {
+      entry = { key, base: raw.slice() };
+      this.seen.set(index, entry);
+    }
+    for (let i = 0; i < raw.length; i++) raw[i] -= entry.base[i];
+    return raw;
+  }
+}
+
+interface ServiceRow {
+  name: string;
+  index: number;
+  /** packets, bytes, connections since this name took this index. */
+  totals: Float64Array;
+}
+
+interface RealRow {
+  service: string;
+  real: string;
+  index: number;
+  health: RealHealth;
+  weight: number;
+  totals: Float64Array;
+}
+
+/** What one scrape reads once and shares among all metrics. */
+class Scrape {
+  readonly topology: Topology;
+  readonly services: ServiceRow[] = [];
+  readonly reals: RealRow[] = [];
+  private census: ConnectionCensus | null = null;
+  private readonly censusOf: () => ConnectionCensus;
+
+  constructor(
+    source: MetricsSource,
+    serviceBase: Rebase,
+    realBase: Rebase,
+    censusOf: () => ConnectionCensus,
+  ) {
+    const topology = source.topology();
+    const counters = source.counters;
+    const layout = counters.layout;
+    validateTopology(topology, {
+      maxServices: layout.maxServices,
+      maxReals: Math.min(layout.maxReals, source.reals.capacity),
+    });
+    this.topology = topology;
+    this.censusOf = censusOf;
+    const sums = (at: number): Float64Array => {
+      const out = new Float64Array(Per.words);
+      out[Per.packets] = counters.sum(at + Per.packets);
+      out[Per.bytes] = counters.sum(at + Per.bytes);
+      out[Per.connections] = counters.sum(at + Per.connections);
+      return out;
+    };
+    for (const s of topology.services) {
+      const totals = serviceBase.apply(s.index, s.name, sums(layout.services + s.index * Per.words));
+      this.services.push({ name: s.name, index: s.index, totals });
+      for (const r of s.reals) {
+        // The service is part of the key: the same address:port under another service is another series.
+        const key = `${s.name}\n${r.id}`;
+        const raw = sums(layout.reals + r.index * Per.words);
+        this.reals.push({
+          service: s.name,
+          real: r.id,
+          index: r.index,
+          health: r.health,
+          weight: r.weight,
+          totals: realBase.apply(r.index, key, raw),
+        });
+      }
+    }
+  }
+
+  /** The connection table walk, done once per scrape and only if a metric needs it. */
+  connections(): ConnectionCensus {
+    if (this.census === null) this.census = this.censusOf();
+    return this.census;
+  }
+}
+
+export function createMetrics(source: MetricsSource): SluiceMetrics {
+  const registry = new Registry();
+  const counters = source.counters;
+  const layout = counters.layout;
+  const census = new ConnectionCensus(source.connections);
+  const serviceBase = new Rebase();
+  const realBase = new Rebase();
+
+  let scrape: Scrape | null = null;
+  const current = (): Scrape => {
+    if (scrape === null) {
+      scrape = new Scrape(source, serviceBase, realBase, () => census.scan());
+      queueMicrotask(() => {
+        scrape = null;
+      });
+    }
+    return scrape;
+  };
+
+  const add = (name: string, type: ScrapedType, help: string, read: () => Sample[]): void => {
+    register(registry, new ScrapedMetric(name, help, type, read));
+  };
+
+  /** One sample per named code of a fixed vocabulary, zeros included, so rate() works from the start. */
+  const byName = (label: string, names: readonly string[], count: number, offset: number) => (): Sample[] => {
+    const out: Sample[] = [];
+    for (let code = 0; code < count && code < names.length; code++) {
+      if (names[code] === '') continue;
+      out.push({ labels: { [label]: names[code] }, value: counters.sum(offset + code) });
+    }
+    return out;
+  };
+
+  add(
+    'sluice_packets_total',
+    'counter',
+    'Frames the data plane classified, by verdict.',
+    byName('verdict', VERDICT_NAMES, VERDICT_COUNT, layout.verdicts),
+  );
+  add(
+    'sluice_dropped_packets_total',
+    'counter',
+    'Frames dropped, by reason.',
+    byName('reason', DROP_REASON_NAMES, DROP_REASON_NAMES.length, layout.drops),
+  );
+  add(
+    'sluice_connections_removed_total',
+    'counter',
+    'Connection entries removed from the table, by reason.',
+    byName('reason', REMOVE_REASON_NAMES, REMOVE_REASON_COUNT, layout.removals),
+  );
+
+  const perService = (word: number) => (): Sample[] =>
+    current().services.map((s) => ({ labels: { service: s.name }, value: s.totals[word] }));
+  add(
+    'sluice_service_packets_total',
+    'counter',
+    "Packets forwarded to a service's real servers.",
+    perService(Per.packets),
+  );
+  add(
+    'sluice_service_bytes_total',
+    'counter',
+    "Bytes (inner Ethernet frames) forwarded to a service's real servers.",
+    perService(Per.bytes),
+  );
+  add(
+    'sluice_service_connections_total',
+    'counter',
+    'New connections a service accepted.',
+    perService(Per.connections),
+  );
+
+  const perReal = (value: (r: RealRow) => number) => (): Sample[] =>
+    current().reals.map((r) => ({ labels: { service: r.service, real: r.real }, value: value(r) }));
+  add(
+    'sluice_real_server_connections_total',
+    'counter',
+    'New connections scheduled to a real server.',
+    perReal((r) => r.totals[Per.connections]),
+  );
+  add(
+    'sluice_real_server_packets_total',
+    'counter',
+    'Packets forwarded to a real server.',
+    perReal((r) => r.totals[Per.packets]),
+  );
+  add(
+    'sluice_real_server_bytes_total',
+    'counter',
+    'Bytes (inner Ethernet frames) forwarded to a real server.',
+    perReal((r) => r.totals[Per.bytes]),
+  );
+  const live = source.reals;
+  add(
+    'sluice_real_server_active_connections',
+    'gauge',
+    "Connections of a real server in ESTABLISHED (IPVS's ActiveConn).",
+    perReal((r) => live.active[r.index]),
+  );
+  add(
+    'sluice_real_server_inactive_connections',
+    'gauge',
+    "Connections of a real server in any other state (IPVS's InActConn).",
+    perReal((r) => live.inactive[r.index]),
+  );
+  add(
+    'sluice_real_server_up',
+    'gauge',
+    'Whether a real server may take new connections by its health: 1 up, unchecked or not yet known; 0 down.',
+    perReal((r) => UP_VALUE[r.health]),
+  );
+  add(
+    'sluice_real_server_weight',
+    'gauge',
+    "A real server's configured weight.",
+    perReal((r) => r.weight),
+  );
+  add(
+    'sluice_real_server_overloaded',
+    'gauge',
+    'Whether a real server is over its connection threshold (1) and takes no new connections.',
+    perReal((r) => (live.isOverloaded(r.index) ? 1 : 0)),
+  );
+
+  add('sluice_connections', 'gauge', 'Connection entries by TCP state (UDP entries as UDP).', () => {
+    const c = current().connections();
+    return CONNECTION_STATE_NAMES.map((state, i) => ({ labels: { state }, value: c.byState[i] }));
+  });
+  add('sluice_connections_by_service', 'gauge', 'Connection entries by service.', () => {
+    const s = current();
+    const c = s.connections();
+    return s.services.map((row) => ({ labels: { service: row.name }, value: c.byService[row.index] }));
+  });
+  add(
+    'sluice_connection_scan_seconds',
+    'gauge',
+    'Time the last scrape spent walking the connection table for the by-state and by-service gauges.',
+    () => [{ labels: {}, value: current().connections().seconds }],
+  );
+  add('sluice_connection_table_entries', 'gauge', 'Entries in the connection table.', () => [
+    { labels: {}, value: source.connections.count() },
+  ]);
+  add('sluice_connection_table_capacity', 'gauge', 'Slots in the connection table.', () => [
+    { labels: {}, value: source.connections.capacity },
+  ]);
+  add('sluice_config_version', 'gauge', 'Version of the configuration the control plane serves.', () => [
+    { labels: {}, value: current().topology.version },
+  ]);
+  add('sluice_workers', 'gauge', 'Live data-plane worker threads.', () => [
+    { labels: {}, value: source.workers() },
+  ]);
+
+  const histogramCounts = new Float64Array(BATCH_LATENCY_BUCKETS.length + 1);
+  add(
+    'sluice_batch_duration_seconds',
+    'histogram',
+    'Time a worker took to process one batch of frames.',
+    () => {
+      const base = layout.histogram;
+      for (let i = 0; i < histogramCounts.length; i++) histogramCounts[i] = counters.sum(base + i);
+      const sum = counters.sum(base + BATCH_LATENCY_BUCKETS.length + 1);
+      return histogramSamples('sluice_batch_duration_seconds', BATCH_LATENCY_BUCKETS, histogramCounts, sum);
+    },
+  );
+
+  // process_* and nodejs_* under their conventional names, so stock dashboards find them.
+  collectDefaultMetrics({ register: registry });
+  // Gauges that prom-client names `_total`, which `promtool check metrics` rejects (only counters
+  // end in _total). Each is the sum of its by-type gauge that stays: nodejs_active_handles{type}, ...
+  for (const name of DEFAULT_GAUGES_NAMED_TOTAL) registry.removeSingleMetric(name);
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
+}
