@@ -1,0 +1,25 @@
+export {
+  LabCommandError,
+  LabHttpError,
+  LabOptionsError,
+  LabSubnetInUseError,
+  LabUnavailableError,
+} from './errors.ts';
+export { createRealHttpServer, listenRealHttp, type RealHttpOptions } from './http-server.ts';
+export {
+  type DirectorConfigOptions,
+  Lab,
+  type LabDescription,
+  type LabNode,
+  type StartHttpOptions,
+} from './lab.ts';
+export {
+  defaultSubnet,
+  type LabOptions,
+  type LabPlan,
+  type NodePlan,
+  type NodeRole,
+  planLab,
+} from './plan.ts';
+export { checkLabPrerequisites, labNodeBinary, REQUIRED_BINARIES } from './preflight.ts';
+export type { ExecOptions, ExecResult } from './sh.ts';
