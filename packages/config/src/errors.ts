@@ -37,3 +37,10 @@ export class ConfigFileError extends Error {
     this.line = line;
   }
 }
+
+/** The config file is not there at all: the daemon may choose to start from a default instead. */
+export class ConfigFileMissingError extends ConfigFileError {
+  constructor(file: string) {
+    super(file, null, 'does not exist');
+  }
+}

@@ -5,7 +5,7 @@
 //
 // A config file holds `daemon` (read at start only: sockets, workers, table sizes) and the live
 // part (`overlay`, `services`), which REST and SIGHUP may replace while the director runs.
-import Type, { type Static } from 'typebox';
+import Type, { type Static, type TLiteral } from 'typebox';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 /** An IPv4 or IPv6 address literal (validated precisely by the loader, not by a regex here). */
@@ -15,6 +15,9 @@ const Mac = Type.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' });
 export const NameSchema = Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$' });
 
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'sh', 'dh', 'mh'] as const;
+type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
+// Typed as a tuple: a plain array of literals would make the union's static type `never`.
+const SchedulerLiterals = SCHEDULERS.map((s) => Type.Literal(s)) as unknown as Literals<typeof SCHEDULERS>;
 
 export const HealthCheckSchema = Type.Object(
   {
@@ -77,10 +80,7 @@ export const ServiceSchema = Type.Object(
     vip: Address,
     port: Port,
     protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
-    scheduler: Type.Union(
-      SCHEDULERS.map((s) => Type.Literal(s)),
-      { default: 'wlc' },
-    ),
+    scheduler: Type.Union(SchedulerLiterals, { default: 'wlc' }),
     persistence: Type.Union([PersistenceSchema, Type.Null()], { default: null }),
     reals: Type.Array(RealServerSchema, { maxItems: 4096, default: [] }),
   },

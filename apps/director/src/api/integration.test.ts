@@ -1,0 +1,111 @@
+// The control plane on a real socket: what `inject` cannot show (HTTP/1.1 framing, header
+// casing, percent-encoded paths off the wire, a real client's If-Match). Real fetch, and real
+// curl when the machine has it.
+import { execFile } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import type { LiveConfig } from '@sluice/config';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { harness, sampleConfig, TOKEN } from './test-support.ts';
+
+const run = promisify(execFile);
+const h = harness();
+let base = '';
+
+beforeAll(async () => {
+  await h.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = h.app.server.address() as AddressInfo;
+  base = `http://127.0.0.1:${port}`;
+});
+afterAll(async () => {
+  await h.app.close();
+});
+
+async function hasCurl(): Promise<boolean> {
+  try {
+    await run('curl', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it('fetch: GET the config, PUT it back changed with If-Match, then a stale If-Match is 412', async () => {
+  const got = await fetch(`${base}/v1/config`);
+  expect(got.status).toBe(200);
+  const etag = got.headers.get('etag')!;
+  const config = (await got.json()) as LiveConfig;
+  expect(config).toEqual(sampleConfig());
+
+  config.services[0].reals[1].state = 'draining';
+  const put = await fetch(`${base}/v1/config`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'if-match': etag },
+    body: JSON.stringify(config),
+  });
+  expect(put.status).toBe(200);
+  const newEtag = put.headers.get('etag');
+  expect(newEtag).toBe(h.control.getConfig().etag);
+  expect(newEtag).not.toBe(etag);
+  expect(h.control.getConfig().config.services[0].reals[1].state).toBe('draining');
+
+  const stale = await fetch(`${base}/v1/config`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'if-match': etag },
+    body: JSON.stringify(sampleConfig()),
+  });
+  expect(stale.status).toBe(412);
+  expect(h.control.getConfig().etag).toBe(newEtag);
+});
+
+it('fetch: an IPv6 real server by its percent-encoded id off the wire', async () => {
+  const res = await fetch(`${base}/v1/services/dns6/reals/${encodeURIComponent('[2001:db8:1::1]:53')}`);
+  expect(res.status).toBe(200);
+  expect(((await res.json()) as { id: string }).id).toBe('[2001:db8:1::1]:53');
+});
+
+it('curl: PUT with If-Match, then GET', async (ctx) => {
+  if (!(await hasCurl())) ctx.skip();
+  const etag = h.control.getConfig().etag;
+  const next = sampleConfig();
+  next.overlay.vni = 31337;
+  const put = await run('curl', [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %header{etag}',
+    '-X',
+    'PUT',
+    '-H',
+    `Authorization: Bearer ${TOKEN}`,
+    '-H',
+    'Content-Type: application/json',
+    '-H',
+    `If-Match: ${etag}`,
+    '--data-binary',
+    JSON.stringify(next),
+    `${base}/v1/config`,
+  ]);
+  const [status, newEtag] = put.stdout.split(' ');
+  expect(status).toBe('200');
+  expect(newEtag).toBe(h.control.getConfig().etag);
+
+  const get = await run('curl', ['-sS', '-i', `${base}/v1/config`]);
+  expect(get.stdout).toMatch(/^HTTP\/1\.1 200/);
+  expect(get.stdout.toLowerCase()).toContain(`etag: ${newEtag.toLowerCase()}`);
+  const body = JSON.parse(get.stdout.slice(get.stdout.indexOf('\r\n\r\n') + 4));
+  expect(body.overlay.vni).toBe(31337);
+
+  const denied = await run('curl', [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-X',
+    'DELETE',
+    `${base}/v1/services/web`,
+  ]);
+  expect(denied.stdout).toBe('401');
+});

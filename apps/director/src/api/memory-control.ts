@@ -1,0 +1,242 @@
+// An in-memory DirectorControl: a test double of the DIRECTOR, not of the HTTP layer. It keeps a
+// live config with a version counter and an ETag and implements the interface's contract for
+// real: applyConfig validates (TypeBox's `Value.Check`, the same schema the config loader uses,
+// plus the semantic checks a schema cannot express), compares If-Match, and changes nothing on
+// any error. The plugins are tested against it with `app.inject`, so what is under test is the
+// real HTTP layer.
+//
+// Also: a connection table (filters, cursor pages, reset), settable health, learned MACs and
+// readiness, and counters tests use to prove that a rejected request never reached applyConfig.
+import { createHash } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import {
+  ConfigValidationError,
+  type LiveConfig,
+  LiveConfigSchema,
+  PreconditionFailedError,
+  type ServiceConfig,
+} from '@sluice/config';
+import { Value } from 'typebox/value';
+import type {
+  ConfigView,
+  ConnectionFilter,
+  ConnectionPage,
+  ConnectionView,
+  DirectorControl,
+  Readiness,
+  RealStatusView,
+} from '../control.ts';
+import { validationField } from './errors.ts';
+import { canonicalAddress, parseRealId, realId } from './real-id.ts';
+
+function etagOf(version: number, config: LiveConfig): string {
+  const digest = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+  return `"v${version}-${digest}"`;
+}
+
+function realKey(service: string, address: string, port: number): string {
+  return `${service}/${realId(canonicalAddress(address), port)}`;
+}
+
+/** The semantic rules of a live config that its schema cannot say; the first broken one. */
+export function semanticError(config: LiveConfig): ConfigValidationError | null {
+  const names = new Map<string, number>();
+  const listeners = new Map<string, number>();
+  for (let i = 0; i < config.services.length; i++) {
+    const service: ServiceConfig = config.services[i];
+    const at = `/services/${i}`;
+    const sameName = names.get(service.name);
+    if (sameName !== undefined) {
+      return new ConfigValidationError(
+        `${at}/name`,
+        `service ${service.name} is already /services/${sameName}`,
+      );
+    }
+    names.set(service.name, i);
+    const family = isIP(service.vip);
+    if (family === 0) return new ConfigValidationError(`${at}/vip`, 'must be an IPv4 or IPv6 address');
+    const listener = `${service.protocol} ${realId(canonicalAddress(service.vip), service.port)}`;
+    const sameListener = listeners.get(listener);
+    if (sameListener !== undefined) {
+      return new ConfigValidationError(
+        `${at}/port`,
+        `${listener} is already served by /services/${sameListener}`,
+      );
+    }
+    listeners.set(listener, i);
+    if (service.persistence !== null && family === 4 && service.persistence.netmask > 32) {
+      return new ConfigValidationError(`${at}/persistence/netmask`, 'must be at most 32 for an IPv4 VIP');
+    }
+    const reals = new Set<string>();
+    for (let j = 0; j < service.reals.length; j++) {
+      const real = service.reals[j];
+      const rat = `${at}/reals/${j}`;
+      if (isIP(real.address) === 0)
+        return new ConfigValidationError(`${rat}/address`, 'must be an IP address');
+      if (isIP(real.vtep) === 0) return new ConfigValidationError(`${rat}/vtep`, 'must be an IP address');
+      const key = realKey(service.name, real.address, real.port);
+      if (reals.has(key)) return new ConfigValidationError(`${rat}/port`, `${key} is listed twice`);
+      reals.add(key);
+      if (real.upperThreshold !== 0 && real.lowerThreshold > real.upperThreshold) {
+        return new ConfigValidationError(`${rat}/lowerThreshold`, 'must not exceed upperThreshold');
+      }
+    }
+  }
+  return null;
+}
+
+export class MemoryDirectorControl implements DirectorControl {
+  #config: LiveConfig;
+  #version: number;
+  #etag: string;
+  readonly connections = new Map<string, ConnectionView>();
+  /** Health verdicts by `service/address:port`; a checked real not listed is 'unknown'. */
+  readonly health = new Map<string, RealStatusView['health']>();
+  /** MACs learned for reals configured with `mac: null`, by `service/address:port`. */
+  readonly learnedMacs = new Map<string, string>();
+  readinessState: Readiness = { ready: true, reasons: [] };
+  /** Every applyConfig call, accepted or not: a request rejected by the HTTP layer adds none. */
+  applyCalls = 0;
+  /** Ids of connections reset, in order. */
+  readonly resets: string[] = [];
+  /** Runs inside applyConfig after validation, before the If-Match check: lets a test change
+   * the config "concurrently", between a handler's read and its write. */
+  beforeApply: (() => void) | null = null;
+
+  constructor(initial: LiveConfig, connections: ConnectionView[] = []) {
+    const error = Value.Check(LiveConfigSchema, initial)
+      ? semanticError(initial)
+      : new Error('invalid initial config');
+    if (error !== null) throw error;
+    this.#config = structuredClone(initial);
+    this.#version = 1;
+    this.#etag = etagOf(1, this.#config);
+    for (const c of connections) this.connections.set(c.id, structuredClone(c));
+  }
+
+  getConfig(): ConfigView {
+    // A copy: what a caller does with it cannot touch the running config.
+    return { config: structuredClone(this.#config), etag: this.#etag, version: this.#version };
+  }
+
+  /** Replaces the config with no checks at all: a change made behind the API's back. */
+  setConfigDirectly(next: LiveConfig): void {
+    this.#config = structuredClone(next);
+    this.#version++;
+    this.#etag = etagOf(this.#version, this.#config);
+  }
+
+  async applyConfig(next: LiveConfig, ifMatch?: string): Promise<ConfigView> {
+    this.applyCalls++;
+    if (!Value.Check(LiveConfigSchema, next)) {
+      const { field, message } = validationField([...Value.Errors(LiveConfigSchema, next)], 'body');
+      throw new ConfigValidationError(field, message);
+    }
+    const semantic = semanticError(next);
+    if (semantic !== null) throw semantic;
+    const hook = this.beforeApply;
+    this.beforeApply = null;
+    hook?.();
+    if (ifMatch !== undefined && ifMatch !== this.#etag) {
+      throw new PreconditionFailedError(`If-Match ${ifMatch} is not the running config ${this.#etag}`);
+    }
+    this.setConfigDirectly(next);
+    return this.getConfig();
+  }
+
+  realStatus(service: string): RealStatusView[] | null {
+    const found = this.#config.services.find((s) => s.name === service);
+    if (found === undefined) return null;
+    return found.reals.map((real) => {
+      const key = realKey(service, real.address, real.port);
+      let active = 0;
+      let inactive = 0;
+      for (const c of this.connections.values()) {
+        if (c.service !== service || c.real === null) continue;
+        if (realKey(c.service, c.real.address, c.real.port) !== key) continue;
+        if (c.state === 'ESTABLISHED') active++;
+        else inactive++;
+      }
+      const learned = this.learnedMacs.get(key) ?? null;
+      return {
+        service,
+        address: real.address,
+        port: real.port,
+        weight: real.weight,
+        state: real.state,
+        health: real.healthCheck === null ? 'unchecked' : (this.health.get(key) ?? 'unknown'),
+        mac: real.mac ?? learned,
+        macSource: real.mac !== null ? 'configured' : learned !== null ? 'learned' : null,
+        activeConnections: active,
+        inactiveConnections: inactive,
+        overloaded: real.upperThreshold !== 0 && active + inactive >= real.upperThreshold,
+      };
+    });
+  }
+
+  listConnections(filter: ConnectionFilter): ConnectionPage {
+    let clients: BlockList | null = null;
+    if (filter.client !== undefined) {
+      clients = new BlockList();
+      const [address, bits] = filter.client.split('/');
+      const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) clients.addAddress(address, family);
+      else clients.addSubnet(address, Number(bits), family);
+    }
+    const wantedReal = filter.real === undefined ? null : parseRealId(filter.real);
+    // Pages run in id order; the cursor is the last id of the page before.
+    const ids = [...this.connections.keys()].sort();
+    const items: ConnectionView[] = [];
+    let nextCursor: string | null = null;
+    for (const id of ids) {
+      if (filter.cursor !== undefined && id <= filter.cursor) continue;
+      const c = this.connections.get(id)!;
+      if (filter.service !== undefined && c.service !== filter.service) continue;
+      if (filter.state !== undefined && c.state.toUpperCase() !== filter.state.toUpperCase()) continue;
+      if (wantedReal !== null) {
+        if (c.real === null || c.real.port !== wantedReal.port) continue;
+        if (canonicalAddress(c.real.address) !== canonicalAddress(wantedReal.address)) continue;
+      }
+      if (
+        clients !== null &&
+        !clients.check(c.client.address, isIP(c.client.address) === 6 ? 'ipv6' : 'ipv4')
+      ) {
+        continue;
+      }
+      if (items.length === filter.limit) {
+        nextCursor = items[items.length - 1].id;
+        break;
+      }
+      items.push(structuredClone(c));
+    }
+    return { items, nextCursor, tableCount: this.connections.size };
+  }
+
+  getConnection(id: string): ConnectionView | null {
+    const c = this.connections.get(id);
+    return c === undefined ? null : structuredClone(c);
+  }
+
+  async resetConnection(id: string): Promise<boolean> {
+    if (!this.connections.delete(id)) return false;
+    this.resets.push(id);
+    return true;
+  }
+
+  readiness(): Readiness {
+    return structuredClone(this.readinessState);
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    return {
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      body:
+        '# HELP sluice_config_version Version of the running live config.\n' +
+        '# TYPE sluice_config_version gauge\n' +
+        `sluice_config_version ${this.#version}\n` +
+        '# HELP sluice_connections Entries in the connection table.\n' +
+        '# TYPE sluice_connections gauge\n' +
+        `sluice_connections ${this.connections.size}\n`,
+    };
+  }
+}

@@ -1,0 +1,341 @@
+// Turns untrusted JSON (a config file, a REST body) into a fully-defaulted LiveConfig or
+// ConfigFile, or one ConfigValidationError naming the first offending field by JSON pointer.
+// Three passes over a private copy: schema defaults, the TypeBox schema, then the rules a schema
+// cannot say (addresses, uniqueness, families, thresholds). Addresses come back canonical and
+// MACs lowercase, so equal configs are equal as data.
+import Value from 'typebox/value';
+import { type CanonicalAddress, canonicalAddress } from './address.ts';
+import { ConfigValidationError } from './errors.ts';
+import { pointerChild } from './json-scan.ts';
+import {
+  type ConfigFile,
+  ConfigFileSchema,
+  type HealthCheckConfig,
+  type LiveConfig,
+  LiveConfigSchema,
+  NameSchema,
+  type ServiceConfig,
+} from './schema.ts';
+
+/** The JSON-schema view of a TypeBox schema: TypeBox 1.x schemas are plain JSON Schema. */
+interface JsonSchema {
+  type?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean;
+  items?: JsonSchema;
+  maxItems?: number;
+  anyOf?: JsonSchema[];
+  const?: unknown;
+  default?: unknown;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  minLength?: number;
+  maxLength?: number;
+}
+
+export const HTTP_CHECK_DEFAULT_PATH = '/';
+export const HTTP_CHECK_DEFAULT_STATUS = 200;
+
+export function validateLiveConfig(raw: unknown): LiveConfig {
+  const value = checkSchema(LiveConfigSchema as unknown as JsonSchema, raw) as LiveConfig;
+  checkLive(value);
+  return value;
+}
+
+export function validateConfigFile(raw: unknown): ConfigFile {
+  const value = checkSchema(ConfigFileSchema as unknown as JsonSchema, raw) as ConfigFile;
+  value.daemon.vxlan.address = address(value.daemon.vxlan.address, '/daemon/vxlan/address').text;
+  value.daemon.api.address = address(value.daemon.api.address, '/daemon/api/address').text;
+  checkLive(value);
+  return value;
+}
+
+// ---- schema pass ----
+
+function checkSchema(schema: JsonSchema, raw: unknown): unknown {
+  const value = applyDefaults(schema, copy(raw));
+  if (Value.Check(schema as never, value)) return value;
+  const found = firstError(schema, value, '');
+  if (found !== null) throw new ConfigValidationError(found.pointer, found.message);
+  // The walker below covers every construct schema.ts uses; should the schema grow one it does
+  // not know, TypeBox's own first error is still precise enough to report.
+  const [e] = Value.Errors(schema as never, value);
+  throw new ConfigValidationError(e.instancePath, e.message);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** A deep copy of JSON-shaped data; other values are kept as they are (the schema rejects them).
+ * Object.fromEntries defines own properties, so a `__proto__` key stays a key (and is rejected). */
+function copy(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(copy);
+  if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)]));
+  return v;
+}
+
+/**
+ * Fills missing properties from the schema's `default`s, descending into `X | null` unions
+ * whenever the value is an object. TypeBox's Value.Default only descends into a union member the
+ * value already matches, so one bad field in a health check would also leave its defaults out and
+ * the report would name the wrong field.
+ */
+function applyDefaults(schema: JsonSchema, value: unknown): unknown {
+  if (schema.anyOf !== undefined) {
+    const objects = schema.anyOf.filter((s) => s.type === 'object');
+    return objects.length === 1 && isPlainObject(value) ? applyDefaults(objects[0], value) : value;
+  }
+  if (schema.type === 'object' && isPlainObject(value) && schema.properties !== undefined) {
+    for (const [key, sub] of Object.entries(schema.properties)) {
+      if (!Object.hasOwn(value, key)) {
+        if (sub.default !== undefined) value[key] = copy(sub.default);
+        else continue;
+      }
+      value[key] = applyDefaults(sub, value[key]);
+    }
+    return value;
+  }
+  if (schema.type === 'array' && Array.isArray(value) && schema.items !== undefined) {
+    const items = schema.items;
+    return value.map((x) => applyDefaults(items, x));
+  }
+  return value;
+}
+
+interface Found {
+  pointer: string;
+  message: string;
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (typeof v === 'string')
+    return v.length > 40 ? `${JSON.stringify(v.slice(0, 40))}...` : JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return 'an array';
+  if (isPlainObject(v)) return 'an object';
+  return `a ${typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v}`;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  object: 'an object',
+  array: 'an array',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+/** What the schema's patterns mean, in words an operator can act on. */
+const PATTERN_MEANINGS: Record<string, string> = {
+  [(NameSchema as JsonSchema).pattern as string]:
+    'a name of 1 to 63 characters from a-z, 0-9, "_", "." and "-", starting with a letter or digit',
+  '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$': 'a MAC address such as "02:00:00:00:00:01"',
+  '^/': 'a path starting with "/"',
+};
+
+function expected(schema: JsonSchema): string {
+  if (schema.const !== undefined) return JSON.stringify(schema.const);
+  if (schema.pattern !== undefined)
+    return PATTERN_MEANINGS[schema.pattern] ?? `a string matching ${schema.pattern}`;
+  const name = TYPE_NAMES[schema.type ?? ''] ?? 'a value';
+  const low = schema.minimum ?? schema.exclusiveMinimum;
+  if (low !== undefined && schema.maximum !== undefined) {
+    return schema.exclusiveMinimum !== undefined
+      ? `${name} above ${low} and at most ${schema.maximum}`
+      : `${name} from ${low} to ${schema.maximum}`;
+  }
+  if (schema.minLength !== undefined && schema.maxLength !== undefined) {
+    return `${name} of ${schema.minLength} to ${schema.maxLength} characters`;
+  }
+  return name;
+}
+
+/** The first error in document order (then missing properties), with what was expected. */
+function firstError(schema: JsonSchema, value: unknown, pointer: string): Found | null {
+  if (schema.anyOf !== undefined) {
+    if (Value.Check(schema as never, value)) return null;
+    const members = schema.anyOf;
+    if (members.every((m) => m.const !== undefined)) {
+      const list = members.map((m) => JSON.stringify(m.const)).join(', ');
+      return { pointer, message: `must be one of ${list} (got ${describe(value)})` };
+    }
+    const t = jsonType(value);
+    const fits = members.filter((m) => m.type === t || (m.type === 'number' && t === 'integer'));
+    if (fits.length === 1) return firstError(fits[0], value, pointer);
+    const list = members.map(expected).join(' or ');
+    return { pointer, message: `must be ${list} (got ${describe(value)})` };
+  }
+  if (schema.type === 'object') {
+    if (!isPlainObject(value)) return { pointer, message: `must be an object (got ${describe(value)})` };
+    const props = schema.properties ?? {};
+    for (const key of Object.keys(value)) {
+      // hasOwn: a `__proto__` key must not find Object.prototype in the property table.
+      const sub = Object.hasOwn(props, key) ? props[key] : undefined;
+      if (sub === undefined) {
+        if (schema.additionalProperties === false) {
+          const known = Object.keys(props).join(', ');
+          return {
+            pointer: pointerChild(pointer, key),
+            message: `unknown property (expected one of: ${known})`,
+          };
+        }
+        continue;
+      }
+      const found = firstError(sub, value[key], pointerChild(pointer, key));
+      if (found !== null) return found;
+    }
+    for (const key of schema.required ?? []) {
+      if (!Object.hasOwn(value, key)) {
+        return { pointer: pointerChild(pointer, key), message: `is required: ${expected(props[key])}` };
+      }
+    }
+    return null;
+  }
+  if (schema.type === 'array') {
+    if (!Array.isArray(value)) return { pointer, message: `must be an array (got ${describe(value)})` };
+    if (schema.maxItems !== undefined && value.length > schema.maxItems) {
+      return { pointer, message: `must have at most ${schema.maxItems} items (got ${value.length})` };
+    }
+    const items = schema.items;
+    if (items === undefined) return null;
+    for (let i = 0; i < value.length; i++) {
+      const found = firstError(items, value[i], pointerChild(pointer, i));
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (Value.Check(schema as never, value)) return null;
+  return { pointer, message: `must be ${expected(schema)} (got ${describe(value)})` };
+}
+
+// ---- semantic pass ----
+
+function address(text: string, pointer: string): CanonicalAddress {
+  try {
+    return canonicalAddress(text);
+  } catch (e) {
+    throw new ConfigValidationError(pointer, `must be an IPv4 or IPv6 address (${(e as Error).message})`);
+  }
+}
+
+function unicastMac(mac: string, pointer: string): string {
+  const lower = mac.toLowerCase();
+  // The director sends frames to these MACs and answers ARP with its own: a group address would
+  // flood the overlay, and all-zero is how a snapshot marks a MAC not yet learned.
+  if ((Number.parseInt(lower.slice(0, 2), 16) & 1) !== 0) {
+    throw new ConfigValidationError(pointer, `must be a unicast MAC address (${lower} is a group address)`);
+  }
+  if (lower === '00:00:00:00:00:00') throw new ConfigValidationError(pointer, 'must not be all zeros');
+  return lower;
+}
+
+/** Checks and canonicalises `overlay` and `services` in place (on the private copy). */
+function checkLive(live: LiveConfig): void {
+  live.overlay.directorMac = unicastMac(live.overlay.directorMac, '/overlay/directorMac');
+  const names = new Map<string, number>();
+  const endpoints = new Map<string, number>();
+  live.services.forEach((svc, i) => {
+    const at = `/services/${i}`;
+    const other = names.get(svc.name);
+    if (other !== undefined) {
+      throw new ConfigValidationError(
+        `${at}/name`,
+        `service name "${svc.name}" is already used by /services/${other}`,
+      );
+    }
+    names.set(svc.name, i);
+    const vip = address(svc.vip, `${at}/vip`);
+    svc.vip = vip.text;
+    const endpoint = `${svc.protocol} ${vip.text} ${svc.port}`;
+    const clash = endpoints.get(endpoint);
+    if (clash !== undefined) {
+      throw new ConfigValidationError(
+        at,
+        `${svc.protocol} ${vip.text} port ${svc.port} is already served by /services/${clash}`,
+      );
+    }
+    endpoints.set(endpoint, i);
+    if (svc.persistence !== null) {
+      const { netmask } = svc.persistence;
+      if (vip.v4 && netmask > 32) {
+        throw new ConfigValidationError(
+          `${at}/persistence/netmask`,
+          `must be 0 to 32 for an IPv4 VIP (got ${netmask})`,
+        );
+      }
+      // ipvsadm takes 1..128 for IPv6, and the dataplane needs a prefix of at least 1.
+      if (!vip.v4 && netmask < 1) {
+        throw new ConfigValidationError(
+          `${at}/persistence/netmask`,
+          'must be 1 to 128 for an IPv6 VIP (got 0)',
+        );
+      }
+    }
+    checkReals(svc, vip.v4, at);
+  });
+}
+
+function checkReals(svc: ServiceConfig, vip4: boolean, at: string): void {
+  const seen = new Map<string, number>();
+  svc.reals.forEach((real, j) => {
+    const rat = `${at}/reals/${j}`;
+    const addr = address(real.address, `${rat}/address`);
+    real.address = addr.text;
+    if (addr.v4 !== vip4) {
+      // Direct routing hands the real server the client's packet unchanged, VIP and all: the
+      // real server must hold the VIP, so it must speak the VIP's family.
+      throw new ConfigValidationError(
+        `${rat}/address`,
+        `must be ${vip4 ? 'IPv4' : 'IPv6'} like the service's VIP ${svc.vip} (got ${addr.text})`,
+      );
+    }
+    const id = `${addr.text} ${real.port}`;
+    const twice = seen.get(id);
+    if (twice !== undefined) {
+      throw new ConfigValidationError(
+        rat,
+        `real server ${addr.text} port ${real.port} is already in this service at ${at}/reals/${twice}`,
+      );
+    }
+    seen.set(id, j);
+    real.vtep = address(real.vtep, `${rat}/vtep`).text;
+    if (real.mac !== null) real.mac = unicastMac(real.mac, `${rat}/mac`);
+    if (real.upperThreshold > 0 && real.lowerThreshold > real.upperThreshold) {
+      throw new ConfigValidationError(
+        `${rat}/lowerThreshold`,
+        `must be at most upperThreshold (${real.upperThreshold}) (got ${real.lowerThreshold})`,
+      );
+    }
+    if (real.healthCheck !== null) checkHealth(real.healthCheck, `${rat}/healthCheck`);
+  });
+}
+
+function checkHealth(hc: HealthCheckConfig, at: string): void {
+  if (hc.address !== undefined) hc.address = address(hc.address, `${at}/address`).text;
+  if (hc.type === 'http') {
+    hc.path ??= HTTP_CHECK_DEFAULT_PATH;
+    hc.expectStatus ??= HTTP_CHECK_DEFAULT_STATUS;
+    return;
+  }
+  // A TCP check would silently ignore these; saying so beats a check that is not what was meant.
+  if (hc.path !== undefined) throw new ConfigValidationError(`${at}/path`, 'only an http check has a path');
+  if (hc.expectStatus !== undefined) {
+    throw new ConfigValidationError(`${at}/expectStatus`, 'only an http check has an expectStatus');
+  }
+}

@@ -1,0 +1,198 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HTTP_BODY_CAP, hostHeader, probeHttp, probeTcp } from './probe.ts';
+import { httpListener, refusedPort, tcpListener } from './test-helpers.ts';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+const track = <T extends { close(): Promise<void> }>(l: T): T => {
+  cleanups.push(() => l.close());
+  return l;
+};
+
+describe('probeTcp (keepalived TCP_CHECK)', () => {
+  it('succeeds when the handshake completes, then closes its connection', async () => {
+    const l = track(await tcpListener());
+    const r = await probeTcp('127.0.0.1', l.port, 1000);
+    expect(r).toMatchObject({ ok: true, detail: 'connected' });
+    expect(r.ms).toBeGreaterThanOrEqual(0);
+    expect(l.accepted).toBe(1);
+    // The probe closed its side: the server's socket sees the end of the stream and closes.
+    const [server] = l.sockets;
+    if (server !== undefined) await once(server, 'close');
+    expect(l.sockets.size).toBe(0);
+  });
+
+  it('fails with ECONNREFUSED on a port nothing listens on', async () => {
+    const r = await probeTcp('127.0.0.1', await refusedPort(), 1000);
+    expect(r).toMatchObject({ ok: false, detail: 'ECONNREFUSED' });
+  });
+
+  it('works over IPv6 (::1 must be available on this machine)', async () => {
+    // No skip: if ::1 cannot be bound, this throws and the test fails loudly.
+    const l = track(await tcpListener('::1'));
+    expect(await probeTcp('::1', l.port, 1000)).toMatchObject({ ok: true, detail: 'connected' });
+    expect(l.accepted).toBe(1);
+    await l.close();
+    expect((await probeTcp('::1', l.port, 1000)).detail).toBe('ECONNREFUSED');
+  });
+
+  it('does not connect at all when the signal is already aborted', async () => {
+    const l = track(await tcpListener());
+    const ac = new AbortController();
+    ac.abort();
+    expect(await probeTcp('127.0.0.1', l.port, 1000, ac.signal)).toEqual({
+      ok: false,
+      detail: 'aborted',
+      ms: 0,
+    });
+    // Event order, not time: a later probe's connection is the first the server ever accepted.
+    expect((await probeTcp('127.0.0.1', l.port, 1000)).ok).toBe(true);
+    expect(l.accepted).toBe(1);
+  });
+
+  it('refuses host names and bad arguments as failed checks, without throwing', async () => {
+    expect(await probeTcp('localhost', 80, 1000)).toMatchObject({
+      ok: false,
+      detail: 'not an IP address: localhost',
+    });
+    expect(await probeTcp('127.0.0.1', 0, 1000)).toMatchObject({ ok: false, detail: 'invalid port 0' });
+    expect(await probeTcp('127.0.0.1', 80, 0)).toMatchObject({ ok: false, detail: 'invalid timeout 0 ms' });
+  });
+});
+
+describe('probeHttp (keepalived HTTP_GET)', () => {
+  it('sends GET path with Host and Connection: close, and succeeds on the expected status', async () => {
+    const l = track(await httpListener((_req, res) => res.end('fine')));
+    const r = await probeHttp('127.0.0.1', l.port, '/healthz?deep=1', 200, 1000);
+    expect(r).toMatchObject({ ok: true, detail: 'status 200' });
+    expect(l.requests).toHaveLength(1);
+    const req = l.requests[0];
+    expect(req.method).toBe('GET');
+    expect(req.url).toBe('/healthz?deep=1');
+    expect(req.headers.host).toBe(`127.0.0.1:${l.port}`);
+    expect(req.headers.connection).toBe('close');
+  });
+
+  it('fails on another status, naming both', async () => {
+    const l = track(
+      await httpListener((_req, res) => {
+        res.statusCode = 503;
+        res.end('busy');
+      }),
+    );
+    expect(await probeHttp('127.0.0.1', l.port, '/', 200, 1000)).toMatchObject({
+      ok: false,
+      detail: 'status 503, expected 200',
+    });
+    // An explicit expectation need not be 2xx: a 503 can be exactly what is expected.
+    expect((await probeHttp('127.0.0.1', l.port, '/', 503, 1000)).ok).toBe(true);
+  });
+
+  it('accepts any 2xx and only 2xx when no status is expected (keepalived default)', async () => {
+    let status = 204;
+    const l = track(
+      await httpListener((_req, res) => {
+        res.statusCode = status;
+        res.end();
+      }),
+    );
+    expect(await probeHttp('127.0.0.1', l.port, '/', undefined, 1000)).toMatchObject({
+      ok: true,
+      detail: 'status 204',
+    });
+    status = 301;
+    expect(await probeHttp('127.0.0.1', l.port, '/', undefined, 1000)).toMatchObject({
+      ok: false,
+      detail: 'status 301, expected 2xx',
+    });
+  });
+
+  it('times out on a server that accepts the request and never answers', async () => {
+    const l = track(await httpListener(() => {})); // holds every request open
+    const r = await probeHttp('127.0.0.1', l.port, '/', 200, 200);
+    expect(r).toMatchObject({ ok: false, detail: 'timeout after 200 ms' });
+    expect(r.ms).toBeGreaterThanOrEqual(150); // generous: the deadline, not an exact duration
+    expect(l.requests).toHaveLength(1);
+  });
+
+  it('fails when the server closes the connection without answering', async () => {
+    const l = track(await tcpListener('127.0.0.1', 0, (s) => s.once('data', () => s.destroy())));
+    const r = await probeHttp('127.0.0.1', l.port, '/', 200, 1000);
+    expect(r.ok).toBe(false);
+    expect(r.detail).toBe('ECONNRESET'); // node's "socket hang up"
+  });
+
+  it('fails when the server closes the connection on accept', async () => {
+    const l = track(await tcpListener('127.0.0.1', 0, (s) => s.destroy()));
+    const r = await probeHttp('127.0.0.1', l.port, '/', 200, 1000);
+    expect(r.ok).toBe(false);
+    expect(['ECONNRESET', 'EPIPE', 'connection closed']).toContain(r.detail);
+  });
+
+  it('fails on a reply that is not HTTP', async () => {
+    const l = track(
+      await tcpListener('127.0.0.1', 0, (s) => s.once('data', () => s.end('SSH-2.0-OpenSSH\r\n'))),
+    );
+    const r = await probeHttp('127.0.0.1', l.port, '/', 200, 1000);
+    expect(r.ok).toBe(false);
+    expect(r.detail).toMatch(/^HPE_/);
+  });
+
+  it('judges an HTTP/1.0 response read to EOF (no length) by its status', async () => {
+    const l = track(
+      await tcpListener('127.0.0.1', 0, (s) =>
+        s.once('data', () => s.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall good')),
+      ),
+    );
+    expect(await probeHttp('127.0.0.1', l.port, '/', 200, 1000)).toMatchObject({
+      ok: true,
+      detail: 'status 200',
+    });
+  });
+
+  it('stops reading an endless body at the cap and still judges by the status', async () => {
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    const l = track(
+      await httpListener((_req, res) => {
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk)) {}
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+      }),
+    );
+    // Without the cap this would run into the 5 s deadline and fail as a timeout.
+    const r = await probeHttp('127.0.0.1', l.port, '/', 200, 5000);
+    expect(r).toMatchObject({ ok: true, detail: `status 200 (body over ${HTTP_BODY_CAP} bytes, dropped)` });
+  });
+
+  it('works over IPv6 with a bracketed Host header', async () => {
+    const l = track(await httpListener((_req, res) => res.end(), '::1'));
+    expect(await probeHttp('::1', l.port, '/', 200, 1000)).toMatchObject({ ok: true, detail: 'status 200' });
+    expect(l.requests[0].headers.host).toBe(`[::1]:${l.port}`);
+  });
+
+  it('gives up at once when aborted mid-request', async () => {
+    const l = track(await httpListener(() => {}));
+    const ac = new AbortController();
+    const probe = probeHttp('127.0.0.1', l.port, '/', 200, 30_000, ac.signal);
+    // Abort once the server holds the request, so the abort lands on a live exchange.
+    while (l.requests.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    ac.abort();
+    const r = await probe;
+    expect(r).toMatchObject({ ok: false, detail: 'aborted' });
+    expect(r.ms).toBeLessThan(30_000);
+  });
+});
+
+describe('hostHeader', () => {
+  it('brackets IPv6, escapes a zone, and leaves out port 80', () => {
+    expect(hostHeader('10.0.0.1', 80)).toBe('10.0.0.1');
+    expect(hostHeader('10.0.0.1', 8080)).toBe('10.0.0.1:8080');
+    expect(hostHeader('2001:db8::1', 443)).toBe('[2001:db8::1]:443');
+    expect(hostHeader('fe80::1%eth0', 80)).toBe('[fe80::1%25eth0]');
+  });
+});
