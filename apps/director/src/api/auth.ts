@@ -6,7 +6,7 @@
 // Missing or non-Bearer credentials are a 401 with `WWW-Authenticate: Bearer` (RFC 6750: "tell me
 // who you are"); a token that does not match is a 403 ("you are not allowed"), as the brief for
 // this API asks, rather than RFC 6750's 401 `invalid_token`.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { tokenMatches } from '@sluice/config';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from './errors.ts';
 
@@ -14,17 +14,6 @@ import { ApiError } from './errors.ts';
 export const MUTATING_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export const WWW_AUTHENTICATE = 'Bearer realm="sluice"';
-
-/**
- * Constant-time token comparison. Both sides are hashed first so the comparison runs over equal
- * lengths and its time says nothing about the token's length either. A private stand-in for
- * `tokenMatches` from @sluice/config, which is about to export one; this should go when it does.
- */
-export function tokenMatches(expected: string, presented: string): boolean {
-  const a = createHash('sha256').update(expected, 'utf8').digest();
-  const b = createHash('sha256').update(presented, 'utf8').digest();
-  return timingSafeEqual(a, b);
-}
 
 /** The token of an `Authorization: Bearer <token>` header, or null (scheme is case-insensitive). */
 export function bearerToken(header: string | undefined): string | null {
@@ -45,6 +34,7 @@ export function requireBearer(token: string): (request: FastifyRequest) => Promi
         headers: { 'www-authenticate': WWW_AUTHENTICATE },
       });
     }
+    // Constant time, whatever the lengths (@sluice/config hashes both sides first).
     if (!tokenMatches(token, presented)) {
       throw new ApiError('SLUICE_ERR_API_FORBIDDEN', 'the bearer token does not match');
     }

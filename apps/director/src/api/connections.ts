@@ -4,10 +4,10 @@
 
 import { isIP } from 'node:net';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { parseRealId, realId } from '@sluice/config';
 import Type from 'typebox';
 import type { ConnectionFilter, DirectorControl } from '../control.ts';
 import { ApiError } from './errors.ts';
-import { canonicalAddress, parseRealId, realId } from './real-id.ts';
 import {
   ConnectionPageSchema,
   ConnectionParams,
@@ -57,8 +57,8 @@ export const connectionRoutes: FastifyPluginAsyncTypebox<{ control: DirectorCont
             field: 'real',
           });
         }
-        // The director matches its own spelling: hand it the canonical one.
-        filter.real = realId(canonicalAddress(real.address), real.port);
+        // parseRealId answers the canonical address: the spelling the director keys reals by.
+        filter.real = realId(real.address, real.port);
       }
       if (q.client !== undefined) {
         if (!validClient(q.client)) {

@@ -7,13 +7,14 @@
 //
 // Also: a connection table (filters, cursor pages, reset), settable health, learned MACs and
 // readiness, and counters tests use to prove that a rejected request never reached applyConfig.
-import { createHash } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import {
   ConfigValidationError,
+  configEtag,
   type LiveConfig,
   LiveConfigSchema,
   PreconditionFailedError,
+  parseRealId,
   type ServiceConfig,
 } from '@sluice/config';
 import { Value } from 'typebox/value';
@@ -27,15 +28,10 @@ import type {
   RealStatusView,
 } from '../control.ts';
 import { validationField } from './errors.ts';
-import { canonicalAddress, parseRealId, realId } from './real-id.ts';
-
-function etagOf(version: number, config: LiveConfig): string {
-  const digest = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
-  return `"v${version}-${digest}"`;
-}
+import { canonicalRealId, canonicalText } from './real-id.ts';
 
 function realKey(service: string, address: string, port: number): string {
-  return `${service}/${realId(canonicalAddress(address), port)}`;
+  return `${service}/${canonicalRealId(address, port)}`;
 }
 
 /** The semantic rules of a live config that its schema cannot say; the first broken one. */
@@ -55,7 +51,7 @@ export function semanticError(config: LiveConfig): ConfigValidationError | null 
     names.set(service.name, i);
     const family = isIP(service.vip);
     if (family === 0) return new ConfigValidationError(`${at}/vip`, 'must be an IPv4 or IPv6 address');
-    const listener = `${service.protocol} ${realId(canonicalAddress(service.vip), service.port)}`;
+    const listener = `${service.protocol} ${canonicalRealId(service.vip, service.port)}`;
     const sameListener = listeners.get(listener);
     if (sameListener !== undefined) {
       return new ConfigValidationError(
@@ -110,7 +106,7 @@ export class MemoryDirectorControl implements DirectorControl {
     if (error !== null) throw error;
     this.#config = structuredClone(initial);
     this.#version = 1;
-    this.#etag = etagOf(1, this.#config);
+    this.#etag = configEtag(this.#config, 1);
     for (const c of connections) this.connections.set(c.id, structuredClone(c));
   }
 
@@ -123,7 +119,7 @@ export class MemoryDirectorControl implements DirectorControl {
   setConfigDirectly(next: LiveConfig): void {
     this.#config = structuredClone(next);
     this.#version++;
-    this.#etag = etagOf(this.#version, this.#config);
+    this.#etag = configEtag(this.#config, this.#version);
   }
 
   async applyConfig(next: LiveConfig, ifMatch?: string): Promise<ConfigView> {
@@ -195,7 +191,7 @@ export class MemoryDirectorControl implements DirectorControl {
       if (filter.state !== undefined && c.state.toUpperCase() !== filter.state.toUpperCase()) continue;
       if (wantedReal !== null) {
         if (c.real === null || c.real.port !== wantedReal.port) continue;
-        if (canonicalAddress(c.real.address) !== canonicalAddress(wantedReal.address)) continue;
+        if (canonicalText(c.real.address) !== canonicalText(wantedReal.address)) continue;
       }
       if (
         clients !== null &&

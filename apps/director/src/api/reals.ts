@@ -9,6 +9,7 @@ import {
   ConflictError,
   type LiveConfig,
   NotFoundError,
+  parseRealId,
   type RealServerConfig,
   RealServerSchema,
   type ServiceConfig,
@@ -18,7 +19,7 @@ import Type from 'typebox';
 import type { DirectorControl, RealStatusView } from '../control.ts';
 import { ApiError } from './errors.ts';
 import { mutateConfig } from './mutate.ts';
-import { parseRealId, type RealAddress, realId, sameReal } from './real-id.ts';
+import { canonicalRealId, type RealAddress, sameReal } from './real-id.ts';
 import {
   errorResponses,
   IfMatchHeaders,
@@ -47,7 +48,7 @@ function findRealIndex(service: ServiceConfig, wanted: RealAddress): number {
   const index = service.reals.findIndex((r) => sameReal(r, wanted));
   if (index < 0) {
     throw new NotFoundError(
-      `service ${service.name} has no real server ${realId(wanted.address, wanted.port)}`,
+      `service ${service.name} has no real server ${canonicalRealId(wanted.address, wanted.port)}`,
     );
   }
   return index;
@@ -57,7 +58,7 @@ function findRealIndex(service: ServiceConfig, wanted: RealAddress): number {
 function realView(real: RealServerConfig, statuses: RealStatusView[] | null): RealView {
   const live = statuses?.find((s) => sameReal(s, real));
   return {
-    id: realId(real.address, real.port),
+    id: canonicalRealId(real.address, real.port),
     ...real,
     status:
       live === undefined
@@ -74,7 +75,7 @@ function realView(real: RealServerConfig, statuses: RealStatusView[] | null): Re
 }
 
 function realPath(service: string, real: RealServerConfig): string {
-  return `/v1/services/${encodeURIComponent(service)}/reals/${encodeURIComponent(realId(real.address, real.port))}`;
+  return `/v1/services/${encodeURIComponent(service)}/reals/${encodeURIComponent(canonicalRealId(real.address, real.port))}`;
 }
 
 /** `change` applied to the real `wanted` of service `name` inside `config` (for mutateConfig). */
@@ -137,7 +138,7 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
         const service = findService(config, name);
         if (service.reals.some((r) => sameReal(r, real))) {
           throw new ConflictError(
-            `service ${name} already has real server ${realId(real.address, real.port)}`,
+            `service ${name} already has real server ${canonicalRealId(real.address, real.port)}`,
           );
         }
         service.reals.push(real);

@@ -14,7 +14,7 @@ import {
 import Type from 'typebox';
 import type { DirectorControl } from '../control.ts';
 import { mutateConfig } from './mutate.ts';
-import { canonicalAddress } from './real-id.ts';
+import { canonicalText } from './real-id.ts';
 import {
   errorResponses,
   IfMatchHeaders,
@@ -36,13 +36,13 @@ function listenerTaken(
   candidate: ServiceConfig,
   except: string | null,
 ): ServiceConfig | undefined {
-  const vip = canonicalAddress(candidate.vip);
+  const vip = canonicalText(candidate.vip);
   return config.services.find(
     (s) =>
       s.name !== except &&
       s.port === candidate.port &&
       s.protocol === candidate.protocol &&
-      canonicalAddress(s.vip) === vip,
+      canonicalText(s.vip) === vip,
   );
 }
 
