@@ -1,15 +1,37 @@
 #!/usr/bin/env node
-// The `sluice` command. Today: `sluice demo` runs the director's pipeline on the embedded demo
-// config with synthetic clients. The socket-facing daemon (`sluice run --config <file>`) arrives
-// with the VXLAN port and control plane.
+// The `sluice` command.
+//   sluice run [--config <file>] [--state-dir <dir>]   the director daemon
+//   sluice synthetic [--workers N] [--seconds N]       the pipeline on synthetic traffic, no sockets
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.ts';
+import { runDirector } from './run.ts';
 
-const USAGE = `usage: sluice demo [--workers N] [--seconds N]
-  demo   run the pipeline on the embedded demo config with synthetic traffic (Ctrl-C stops)`;
+const USAGE = `usage:
+  sluice run [--config <file>] [--state-dir <dir>]
+      run the director. With --config, load that file and persist REST changes to it; without,
+      use <state-dir>/config.json (default .sluice/), seeded from the embedded demo config.
+  sluice synthetic [--workers N] [--seconds N]
+      run the classification pipeline on synthetic clients (no sockets, no root), with a live
+      ipvsadm-style listing; Ctrl-C stops.`;
 
 const [command, ...rest] = process.argv.slice(2);
-if (command === 'demo') {
+if (command === 'run') {
+  let values: { config?: string; 'state-dir'?: string };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { config: { type: 'string' }, 'state-dir': { type: 'string' } },
+    }));
+  } catch (err) {
+    process.stderr.write(`sluice: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const code = await runDirector({
+    configPath: values.config ?? null,
+    stateDir: values['state-dir'] ?? process.env.SLUICE_STATE_DIR ?? '.sluice',
+  });
+  process.exit(code);
+} else if (command === 'synthetic') {
   const { values } = parseArgs({
     args: rest,
     options: { workers: { type: 'string', default: '1' }, seconds: { type: 'string', default: '0' } },

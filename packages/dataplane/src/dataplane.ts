@@ -4,14 +4,14 @@
 // frames by their verdicts when the promise resolves.
 
 import { MessageChannel } from 'node:worker_threads';
-import { ConnectionTable, PersistenceTable, SourceTable } from '@sluice/conntrack';
+import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
 import { RealServerCounters } from '@sluice/schedulers';
 import { Piscina } from 'piscina';
 import { Batch, type BatchLimits, DEFAULT_BATCH_LIMITS } from './batch.ts';
 import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
 import { ConfigMailbox } from './mailbox.ts';
-import { DEFAULT_PIPELINE_OPTIONS, type PipelineOptions } from './pipeline.ts';
+import { DEFAULT_PIPELINE_OPTIONS, Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
 import { type ConfigSnapshot, encodeSnapshot } from './snapshot.ts';
 import type { VxlanPortSettings } from './vxlan-port.ts';
@@ -111,6 +111,8 @@ export class Dataplane {
   private serving: ServingWorker[] = [];
   private serveControl: Int32Array | null = null;
   private configVersion = 0;
+  private compiled: CompiledConfig | null = null;
+  private controlPipeline: Pipeline | null = null;
   private closed = false;
   /** Called when a serving worker died and was replaced (for logs and metrics). */
   onWorkerReplaced: (slot: number, error: Error) => void = () => {};
@@ -179,15 +181,55 @@ export class Dataplane {
    * running config untouched), then publishes it to every worker as one version.
    */
   publishConfig(snapshot: ConfigSnapshot): number {
-    new CompiledConfig(snapshot, this.options, this.reals);
     const version = Math.max(snapshot.version, this.configVersion + 1);
-    this.mailbox.publish(encodeSnapshot({ ...snapshot, version }), version);
+    const versioned = { ...snapshot, version };
+    const compiled = new CompiledConfig(versioned, this.options, this.reals);
+    this.mailbox.publish(encodeSnapshot(versioned), version);
     this.configVersion = version;
+    this.compiled = compiled;
+    if (this.controlPipeline !== null) this.controlPipeline.config = compiled;
     return version;
   }
 
   get version(): number {
     return this.configVersion;
+  }
+
+  /**
+   * Removes a connection from this thread (a reset or a drain ordered by the control plane) with
+   * the same bookkeeping a worker does: the real server's and the source's counts, persistence,
+   * the removal counters (in a counter region of this thread's own). False when the entry is gone
+   * or the slot now holds another flow (its tag differs).
+   */
+  removeConnection(slot: number, tag: number, reason: number): boolean {
+    const compiled = this.compiled;
+    if (compiled === null) return false;
+    if (this.controlPipeline === null) {
+      const region = this.claimControlSlot();
+      const tables = {
+        connections: this.connections,
+        sources: this.sources,
+        persistence: this.persistence,
+        reals: this.reals,
+      };
+      this.controlPipeline = new Pipeline(
+        tables,
+        this.counters.region(region),
+        this.counters.layout,
+        compiled,
+        this.options.pipeline,
+      );
+    }
+    this.controlPipeline.now = clockNow(this.connections.epochMs);
+    return this.connections.removeSlot(slot, tag, reason);
+  }
+
+  private claimControlSlot(): number {
+    // Claimed from the top so worker slots (claimed from the bottom) stay contiguous.
+    for (let i = this.slots.length - 1; i >= 0; i--) {
+      if (Atomics.compareExchange(this.slots, i, 0, -1) === 0) return i;
+    }
+    throw new DataplaneOptionsError('no free counter slot for the control plane');
   }
 
   /** A free batch, reset, or null when all are in flight (the port waits for one to finish). */

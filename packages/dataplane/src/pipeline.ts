@@ -163,6 +163,8 @@ export class Pipeline implements ConnectionRemovalListener {
       this.outArg = 0;
       return Verdict.reply;
     }
+    // A neighbour advertisement is an answer to the control plane's probe (neighbour learning).
+    if (proto === IpProto.icmpv6 && f.icmpType === 136) return this.drop(DropReason.notForUs);
     if ((proto === IpProto.icmp || proto === IpProto.icmpv6) && f.innerValid === 1) {
       return this.forwardIcmpError(buf, inner, len);
     }

@@ -1,5 +1,6 @@
 // `npm run bench -- <suite> [--seconds N]`: runs a benchmark suite and prints one JSON line per
 // figure on stdout (progress goes to stderr), so results can be piped, diffed and recorded.
+import { runForward } from './forward.ts';
 import { runHotpath } from './hotpath.ts';
 
 export interface BenchOptions {
@@ -12,6 +13,7 @@ export interface BenchOptions {
 
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   hotpath: runHotpath,
+  forward: runForward,
 };
 
 function usage(): never {

@@ -1,0 +1,253 @@
+// The director as an operator runs it, on loopback: serving workers bound to a real UDP port,
+// the control plane on a real HTTP listener, frames from a client VTEP socket, a real server's
+// VTEP socket receiving what is forwarded. Proves: forwarding, connection listing, a reset that
+// sends the RST with the tracked sequence number and removes the entry, draining over REST, MAC
+// learning by ARP probe, health checks against a real TCP listener, and /metrics.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { type ConfigFile, validateConfigFile } from '@sluice/config';
+import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
+import {
+  EtherType,
+  FrameInfo,
+  ParseStatus,
+  parseFrame,
+  writeArp,
+  writeEthernet,
+  writeVxlan,
+} from '@sluice/wire';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildControlPlane } from './api/server.ts';
+import type { ConnectionPage, RealStatusView } from './control.ts';
+import { Director } from './director.ts';
+
+const TOKEN = 'test-token-0123456789';
+const DIRECTOR_MAC = '02:5c:00:00:00:01';
+const REAL_MAC = '02:00:00:00:01:01';
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+async function freeUdpPort(address: string): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, address, () => r()));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function vtep(address: string, port: number) {
+  const socket = dgram.createSocket('udp4');
+  const got: Buffer[] = [];
+  socket.on('message', (m) => got.push(m));
+  await new Promise<void>((r) => socket.bind(port, address, () => r()));
+  return { socket, got };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+type RealInput = Record<string, unknown>;
+interface RealList {
+  items: Array<{ status: RealStatusView | null }>;
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  return (await (await fetch(url)).json()) as T;
+}
+
+function fileConfig(listenPort: number, reals: RealInput[]): ConfigFile {
+  return validateConfigFile({
+    daemon: {
+      vxlan: { address: '127.0.0.1', port: listenPort },
+      api: { address: '127.0.0.1', port: 0 },
+      workers: 2,
+      connectionCapacity: 4096,
+    },
+    overlay: { vni: 42, directorMac: DIRECTOR_MAC },
+    services: [{ name: 'web', vip: '10.42.0.100', port: 80, protocol: 'tcp', scheduler: 'rr', reals }],
+  });
+}
+
+describe('Director on loopback', () => {
+  let director: Director | null = null;
+  let app: FastifyInstance | null = null;
+  const sockets: dgram.Socket[] = [];
+  const servers: net.Server[] = [];
+  afterEach(async () => {
+    await app?.close();
+    await director?.stop();
+    app = null;
+    director = null;
+    for (const s of sockets.splice(0)) s.close();
+    for (const s of servers.splice(0)) s.close();
+  });
+
+  async function start(reals: RealInput[]) {
+    const remotePort = await freeUdpPort('127.0.0.1');
+    const listenPort = await freeUdpPort('127.0.0.1');
+    const real = await vtep('127.0.0.2', remotePort);
+    const client = await vtep('127.0.0.3', remotePort);
+    sockets.push(real.socket, client.socket);
+    director = await Director.start({
+      file: fileConfig(listenPort, reals),
+      configPath: null,
+      log: quiet,
+      remotePort,
+    });
+    app = buildControlPlane(director, { token: TOKEN });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    const base = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`;
+    const tf = new TrafficFrames({ vni: 42, clientMac: '02:00:00:00:aa:01', directorMac: DIRECTOR_MAC });
+    const send = (f: Uint8Array) => client.socket.send(f, listenPort, '127.0.0.1');
+    return { real, client, base, tf, send, listenPort };
+  }
+
+  it('forwards, lists, resets with the tracked sequence number, drains, and exports metrics', async () => {
+    const { real, base, tf, send } = await start([
+      { address: '10.42.0.11', port: 80, vtep: '127.0.0.2', mac: REAL_MAC, healthCheck: null },
+    ]);
+    const vip = addressBytes('10.42.0.100');
+    const src = addressBytes('10.42.0.101');
+    send(tf.tcp({ src, dst: vip, srcPort: 40000, dstPort: 80, flags: TCP.syn, seq: 1000 }));
+    send(tf.tcp({ src, dst: vip, srcPort: 40000, dstPort: 80, flags: TCP.ack, seq: 1001, ack: 1 }));
+    send(
+      tf.tcp({
+        src,
+        dst: vip,
+        srcPort: 40000,
+        dstPort: 80,
+        flags: TCP.ack | TCP.psh,
+        seq: 1001,
+        payloadLen: 100,
+      }),
+    );
+    await until(() => real.got.length === 3);
+
+    const list = await getJson<ConnectionPage>(`${base}/v1/connections?service=web`);
+    expect(list.items).toHaveLength(1);
+    const conn = list.items[0];
+    expect(conn).toMatchObject({
+      state: 'ESTABLISHED',
+      client: { address: '10.42.0.101', port: 40000 },
+      nextSeq: 1101,
+    });
+
+    // Draining: a new SYN finds no real server; the established flow carries on.
+    const patch = await fetch(`${base}/v1/services/web/reals/${encodeURIComponent('10.42.0.11:80')}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'draining' }),
+    });
+    expect(patch.status).toBe(200);
+    send(tf.tcp({ src, dst: vip, srcPort: 40001, dstPort: 80, flags: TCP.syn, seq: 5 }));
+    send(
+      tf.tcp({
+        src,
+        dst: vip,
+        srcPort: 40000,
+        dstPort: 80,
+        flags: TCP.ack | TCP.psh,
+        seq: 1101,
+        payloadLen: 10,
+      }),
+    );
+    await until(() => real.got.length === 4);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(real.got.length).toBe(4);
+    const frame = new FrameInfo();
+    expect(parseFrame(real.got[3], 8, real.got[3].length - 8, frame)).toBe(ParseStatus.ok);
+    expect(frame.srcPort).toBe(40000);
+
+    // Reset: the RST reaches the real server's VTEP with the sequence number the client is at.
+    const del = await fetch(`${base}/v1/connections/${conn.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(del.status).toBe(204);
+    await until(() => real.got.length === 5);
+    const rst = real.got[4];
+    expect(parseFrame(rst, 8, rst.length - 8, frame)).toBe(ParseStatus.ok);
+    expect(frame.tcpFlags & TCP.rst).toBe(TCP.rst);
+    expect(frame.tcpSeq >>> 0).toBe(1111);
+    expect(frame.srcPort).toBe(40000);
+    expect([...rst.subarray(8, 14)].map((b) => b.toString(16).padStart(2, '0')).join(':')).toBe(REAL_MAC);
+    expect((await getJson<ConnectionPage>(`${base}/v1/connections`)).tableCount).toBe(0);
+    const reals = await getJson<RealList>(`${base}/v1/services/web/reals`);
+    expect(reals.items[0].status).toMatchObject({ activeConnections: 0, inactiveConnections: 0 });
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/sluice_packets_total\{verdict="forward"\} 4/);
+    expect(metrics).toMatch(/sluice_dropped_packets_total\{reason="no-real-server"\} 1/);
+    expect(metrics).toMatch(/sluice_connections_removed_total\{reason="reset"\} 1/);
+  });
+
+  it('learns an unconfigured MAC by ARP probe and takes the real server into service', async () => {
+    const { real, base, tf, send, listenPort } = await start([
+      { address: '10.42.0.11', port: 80, vtep: '127.0.0.2', mac: null, healthCheck: null },
+    ]);
+    // The probe arrives at the real server's VTEP: "who has 10.42.0.11?" from the director.
+    await until(() => real.got.some((m) => m.readUInt16BE(8 + 12) === EtherType.arp));
+    const reply = new Uint8Array(8 + 14 + 28);
+    writeVxlan(reply, 0, 42);
+    const mac = Uint8Array.from(REAL_MAC.split(':').map((h) => Number.parseInt(h, 16)));
+    const dmac = Uint8Array.from(DIRECTOR_MAC.split(':').map((h) => Number.parseInt(h, 16)));
+    writeEthernet(reply, 8, dmac, 0, mac, 0, EtherType.arp, -1);
+    writeArp(reply, 22, 2, mac, 0, 0x0a2a000b, dmac, 0, 0);
+    real.socket.send(reply, listenPort, '127.0.0.1');
+    await until(async () => {
+      const r = await getJson<RealList>(`${base}/v1/services/web/reals`);
+      const status = r.items[0].status;
+      return status?.macSource === 'learned' && status?.mac === REAL_MAC;
+    });
+    const before = real.got.length;
+    send(
+      tf.tcp({
+        src: addressBytes('10.42.0.101'),
+        dst: addressBytes('10.42.0.100'),
+        srcPort: 40000,
+        dstPort: 80,
+        flags: TCP.syn,
+        seq: 1,
+      }),
+    );
+    await until(() => real.got.slice(before).some((m) => m.readUInt16BE(8 + 12) === EtherType.ipv4));
+  });
+
+  it('takes a real server whose health check fails out of scheduling, and back', async () => {
+    const listener = net.createServer((s) => s.destroy());
+    servers.push(listener);
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.2', () => r()));
+    const hcPort = (listener.address() as net.AddressInfo).port;
+    const { base } = await start([
+      {
+        address: '10.42.0.11',
+        port: 80,
+        vtep: '127.0.0.2',
+        mac: REAL_MAC,
+        healthCheck: {
+          type: 'tcp',
+          port: hcPort,
+          intervalSeconds: 0.05,
+          timeoutSeconds: 0.5,
+          rise: 1,
+          fall: 2,
+        },
+      },
+    ]);
+    const health = async () => {
+      const r = await getJson<RealList>(`${base}/v1/services/web/reals`);
+      return r.items[0].status?.health;
+    };
+    expect(await health()).toBe('up');
+    await new Promise<void>((r) => listener.close(() => r()));
+    await until(async () => (await health()) === 'down');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/sluice_real_server_up\{service="web",real="10.42.0.11:80"\} 0/);
+  });
+});

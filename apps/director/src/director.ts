@@ -1,0 +1,369 @@
+// Director: the running daemon's state, and the one implementation of DirectorControl. It owns
+// the Dataplane (shared tables, serving workers with their VXLAN sockets), the live config with
+// its version and ETag, the health checker, neighbour learning for real servers whose MAC is not
+// configured, and a socket of its own for frames the director makes (RSTs, ARP/ND probes).
+//
+// Every config change, from REST or SIGHUP, goes through one serialized path: validate, check
+// If-Match, build the snapshot, compile it (any error leaves everything as it was), persist the
+// file atomically, publish to every worker as one version.
+import {
+  type ConfigFile,
+  ConfigValidationError,
+  configEtag,
+  type DaemonConfig,
+  type LiveConfig,
+  PreconditionFailedError,
+  RealIndexAllocator,
+  realKey,
+  saveConfigFile,
+  toSnapshot,
+  validateLiveConfig,
+} from '@sluice/config';
+import { RemoveReason } from '@sluice/conntrack';
+import {
+  CompiledConfig,
+  ConfigError,
+  type ConfigSnapshot,
+  Dataplane,
+  DEFAULT_VXLAN_PORT_SETTINGS,
+  type ServeEvent,
+} from '@sluice/dataplane';
+import { HealthChecker } from '@sluice/health';
+import { createMetrics, type SluiceMetrics } from '@sluice/metrics';
+import { ConnectionIndex } from './connections.ts';
+import type {
+  ConfigView,
+  ConnectionFilter,
+  ConnectionPage,
+  ConnectionView,
+  DirectorControl,
+  Readiness,
+  RealStatusView,
+} from './control.ts';
+import { NeighborLearner } from './neighbors.ts';
+import { OwnFrames } from './own-frames.ts';
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface DirectorOptions {
+  file: ConfigFile;
+  /** Where changes are persisted; null keeps them in memory only (tests). */
+  configPath: string | null;
+  log: Logger;
+  /** Overrides the VTEP UDP port of real servers (the benchmark's sink); default 4789. */
+  remotePort?: number;
+}
+
+export class Director implements DirectorControl {
+  readonly daemon: DaemonConfig;
+  readonly dataplane: Dataplane;
+  readonly prom: SluiceMetrics;
+  private readonly log: Logger;
+  private readonly configPath: string | null;
+  private live: LiveConfig;
+  private version = 0;
+  private etag = '';
+  private snapshot: ConfigSnapshot | null = null;
+  private compiled: CompiledConfig | null = null;
+  private readonly allocator: RealIndexAllocator;
+  private readonly health = new HealthChecker();
+  private readonly neighbors: NeighborLearner;
+  private readonly own: OwnFrames;
+  private readonly index: ConnectionIndex;
+  /** Serializes changes: one apply at a time, in arrival order. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private bound = false;
+  private stopping = false;
+
+  private constructor(opts: DirectorOptions) {
+    this.daemon = opts.file.daemon;
+    this.log = opts.log;
+    this.configPath = opts.configPath;
+    this.live = { overlay: opts.file.overlay, services: opts.file.services };
+    const d = this.daemon;
+    this.dataplane = new Dataplane({
+      workers: d.workers,
+      connectionCapacity: d.connectionCapacity,
+      sourceCapacity: Math.max(1024, d.connectionCapacity >>> 2),
+      persistenceCapacity: Math.max(1024, d.connectionCapacity >>> 4),
+    });
+    this.allocator = new RealIndexAllocator({
+      maxServices: this.dataplane.options.maxServices,
+      maxReals: this.dataplane.options.maxReals,
+    });
+    const remotePort = opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort;
+    this.own = new OwnFrames(remotePort);
+    this.neighbors = new NeighborLearner(this.own, () => this.republish());
+    this.index = new ConnectionIndex(this.dataplane);
+    this.health.on('change', (e: { key: string; state: 'up' | 'down'; detail: string }) => {
+      const idx = this.realIndex(e.key);
+      if (idx >= 0) this.dataplane.reals.setDown(idx, e.state === 'down');
+      this.log.info(`health: ${e.key} is ${e.state} (${e.detail})`);
+    });
+    this.prom = createMetrics({
+      counters: this.dataplane.counters,
+      connections: this.dataplane.connections,
+      reals: this.dataplane.reals,
+      topology: () => this.topology(),
+      workers: () => this.dataplane.threads,
+    });
+  }
+
+  /** Builds the director, publishes the config and binds every worker's socket. */
+  static async start(opts: DirectorOptions): Promise<Director> {
+    const d = new Director(opts);
+    const live = validateLiveConfig(d.live);
+    d.install(live, false);
+    await d.own.open();
+    const vx = d.daemon.vxlan;
+    await d.dataplane.serve(
+      {
+        ...DEFAULT_VXLAN_PORT_SETTINGS,
+        address: vx.address,
+        port: vx.port,
+        remotePort: opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort,
+      },
+      (event) => d.onServeEvent(event),
+    );
+    d.dataplane.onWorkerReplaced = (slot, err) =>
+      d.log.error(`worker on slot ${slot} died (${err.message}); replaced, shared tables intact`);
+    d.bound = true;
+    d.neighbors.start();
+    return d;
+  }
+
+  private onServeEvent(event: ServeEvent): void {
+    if (event.kind === 'punt') this.neighbors.learnFrom(event.frame, this.live.overlay.vni);
+    else this.log.info(`worker slot ${event.workerSlot} serving VXLAN on ${event.address}:${event.port}`);
+  }
+
+  /** Compiles and publishes `live` as the next version (throws, changing nothing, if it does not compile). */
+  private install(live: LiveConfig, persistFirst: boolean): Promise<void> | undefined {
+    const version = this.version + 1;
+    const snapshot = toSnapshot(live, version, this.allocator, {
+      learnedMacs: this.neighbors.learned,
+    });
+    let compiled: CompiledConfig;
+    try {
+      compiled = new CompiledConfig(snapshot, this.dataplane.options, this.dataplane.reals);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ConfigValidationError('', err.message);
+      throw err;
+    }
+    const commit = () => {
+      this.dataplane.publishConfig(snapshot);
+      this.version = version;
+      this.live = live;
+      this.snapshot = snapshot;
+      this.compiled = compiled;
+      this.etag = configEtag(live, version);
+      this.index.config = compiled;
+      this.neighbors.track(live);
+      this.health.set(this.healthTargets(live));
+      this.syncDownFlags(live);
+    };
+    if (!persistFirst || this.configPath === null) {
+      commit();
+      return undefined;
+    }
+    const path = this.configPath;
+    return saveConfigFile(path, { daemon: this.daemon, ...live }).then(commit);
+  }
+
+  /** Same live config, new version: a learned MAC changes what workers send. */
+  private republish(): void {
+    this.chain = this.chain
+      .then(() => this.install(this.live, false))
+      .catch((err: Error) => {
+        this.log.error(`republishing after neighbour learning failed: ${err.message}`);
+      });
+  }
+
+  private healthTargets(live: LiveConfig) {
+    const targets = [];
+    for (const svc of live.services) {
+      for (const r of svc.reals) {
+        const hc = r.healthCheck;
+        if (hc === null) continue;
+        targets.push({
+          key: realKey(svc.name, r.address, r.port),
+          spec: {
+            type: hc.type,
+            address: hc.address ?? r.vtep,
+            port: hc.port ?? r.port,
+            path: hc.path ?? '/',
+            expectStatus: hc.expectStatus ?? 200,
+            intervalSeconds: hc.intervalSeconds,
+            timeoutSeconds: hc.timeoutSeconds,
+            rise: hc.rise,
+            fall: hc.fall,
+          },
+        });
+      }
+    }
+    return targets;
+  }
+
+  /** Reals without a health check are never down; checked ones carry their checker's state. */
+  private syncDownFlags(live: LiveConfig): void {
+    for (const svc of live.services) {
+      for (const r of svc.reals) {
+        const key = realKey(svc.name, r.address, r.port);
+        const idx = this.realIndex(key);
+        if (idx < 0) continue;
+        const down = r.healthCheck !== null && this.health.status(key)?.state === 'down';
+        this.dataplane.reals.setDown(idx, down);
+      }
+    }
+  }
+
+  private realIndex(key: string): number {
+    return this.allocator.realIndex(key) ?? -1;
+  }
+
+  getConfig(): ConfigView {
+    return { config: this.live, etag: this.etag, version: this.version };
+  }
+
+  applyConfig(next: LiveConfig, ifMatch?: string): Promise<ConfigView> {
+    const run = async (): Promise<ConfigView> => {
+      if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== this.etag) {
+        throw new PreconditionFailedError(
+          `If-Match ${ifMatch} does not match the running config ${this.etag}`,
+        );
+      }
+      const live = validateLiveConfig(next);
+      await this.install(live, true);
+      this.log.info(`config version ${this.version} applied (${live.services.length} services)`);
+      return this.getConfig();
+    };
+    const result = this.chain.then(run, run);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  /** SIGHUP: the file as it is now on disk, with the same validation as the API, not re-saved. */
+  reload(file: ConfigFile): Promise<ConfigView> {
+    const run = async (): Promise<ConfigView> => {
+      const live = validateLiveConfig({ overlay: file.overlay, services: file.services });
+      if (JSON.stringify(file.daemon) !== JSON.stringify(this.daemon)) {
+        this.log.warn('daemon settings changed in the file: they take effect at the next start');
+      }
+      await this.install(live, false);
+      this.log.info(`config version ${this.version} reloaded from file`);
+      return this.getConfig();
+    };
+    const result = this.chain.then(run, run);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  realStatus(service: string): RealStatusView[] | null {
+    const svc = this.live.services.find((s) => s.name === service);
+    if (svc === undefined) return null;
+    const counters = this.dataplane.reals;
+    return svc.reals.map((r) => {
+      const key = realKey(svc.name, r.address, r.port);
+      const idx = this.realIndex(key);
+      const learned = this.neighbors.learned.get(key) ?? null;
+      const hs = r.healthCheck === null ? null : this.health.status(key);
+      return {
+        service: svc.name,
+        address: r.address,
+        port: r.port,
+        weight: r.weight,
+        state: r.state,
+        health: r.healthCheck === null ? 'unchecked' : hs === undefined || hs === null ? 'unknown' : hs.state,
+        mac: r.mac ?? learned,
+        macSource: r.mac !== null ? 'configured' : learned !== null ? 'learned' : null,
+        activeConnections: idx >= 0 ? Atomics.load(counters.active, idx) : 0,
+        inactiveConnections: idx >= 0 ? Atomics.load(counters.inactive, idx) : 0,
+        overloaded: idx >= 0 ? counters.isOverloaded(idx) : false,
+      };
+    });
+  }
+
+  listConnections(filter: ConnectionFilter): ConnectionPage {
+    return this.index.list(filter, this.serviceNames(), this.realIds());
+  }
+
+  getConnection(id: string): ConnectionView | null {
+    return this.index.get(id, this.serviceNames(), this.realIds());
+  }
+
+  async resetConnection(id: string): Promise<boolean> {
+    const compiled = this.compiled;
+    if (compiled === null) return false;
+    const target = this.index.prepareReset(id, compiled);
+    if (target === null) return false;
+    await this.own.send(target.datagram, target.vtep);
+    return this.index.remove(target.slot, target.tag, RemoveReason.reset);
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.version === 0) reasons.push('no configuration published');
+    if (!this.bound) reasons.push('VXLAN port not bound');
+    if (this.stopping) reasons.push('shutting down');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.prom.contentType, body: await this.prom.render() };
+  }
+
+  private serviceNames(): Map<number, { name: string; protocol: 'tcp' | 'udp' }> {
+    const m = new Map<number, { name: string; protocol: 'tcp' | 'udp' }>();
+    for (const s of this.snapshot?.services ?? []) {
+      const cfg = this.live.services.find(
+        (x) => x.vip === s.vip && x.port === s.port && x.protocol === s.protocol,
+      );
+      m.set(s.index, { name: cfg?.name ?? String(s.index), protocol: s.protocol });
+    }
+    return m;
+  }
+
+  private realIds(): Map<number, { address: string; port: number }> {
+    const m = new Map<number, { address: string; port: number }>();
+    for (const s of this.snapshot?.services ?? []) for (const r of s.reals) m.set(r.index, r);
+    return m;
+  }
+
+  private topology() {
+    const services = [];
+    const names = new Map<string, number>();
+    for (const s of this.snapshot?.services ?? []) names.set(`${s.vip}|${s.port}|${s.protocol}`, s.index);
+    for (const svc of this.live.services) {
+      const index = names.get(`${svc.vip}|${svc.port}|${svc.protocol}`) ?? -1;
+      if (index < 0) continue;
+      const status = this.realStatus(svc.name) ?? [];
+      services.push({
+        index,
+        name: svc.name,
+        protocol: svc.protocol,
+        reals: svc.reals.map((r, i) => ({
+          index: this.realIndex(realKey(svc.name, r.address, r.port)),
+          id: r.address.includes(':') ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`,
+          health: status[i]?.health ?? 'unknown',
+          weight: r.state === 'draining' ? 0 : r.weight,
+        })),
+      });
+    }
+    return { version: this.version, services };
+  }
+
+  /** Graceful stop: no new frames, workers flush what they hold, sockets close, timers stop. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.neighbors.stop();
+    await this.health.stop();
+    await this.dataplane.close();
+    await this.own.close();
+    await this.chain.catch(() => undefined);
+  }
+}
