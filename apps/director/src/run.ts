@@ -106,8 +106,8 @@ export async function runDirector(opts: RunOptions): Promise<number> {
       await director.stop();
       resolve(0);
     };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGHUP', () => {
       loadConfigFile(configPath)
         .then((f) => director.reload(f))
