@@ -237,6 +237,7 @@ export function toSnapshot(
         mac: mac ?? UNKNOWN_MAC,
         vtep: r.vtep,
         weight: takesNew ? r.weight : 0,
+        lastWeight: r.weight,
         upperThreshold: r.upperThreshold,
         lowerThreshold: r.lowerThreshold,
       };

@@ -120,6 +120,7 @@ export class CompiledConfig {
       }
       const members = new Int32Array(svc.reals.length);
       const weights = new Int32Array(svc.reals.length);
+      const lastWeights = new Int32Array(svc.reals.length);
       const upper = new Int32Array(svc.reals.length);
       const lower = new Int32Array(svc.reals.length);
       const keys: string[] = [];
@@ -138,13 +139,14 @@ export class CompiledConfig {
         this.realLower[r.index] = r.lowerThreshold;
         members[i] = r.index;
         weights[i] = r.weight;
+        lastWeights[i] = r.weight > 0 ? r.weight : (r.lastWeight ?? 0);
         upper[i] = r.upperThreshold;
         lower[i] = r.lowerThreshold;
         keys.push(`${r.address}:${r.port}`);
       });
       this.schedulers[svc.index] = createScheduler(
         svc.scheduler,
-        { members, weights, upper, lower, memberKeys: keys },
+        { members, weights, upper, lower, memberKeys: keys, lastWeights },
         counters,
       );
     }

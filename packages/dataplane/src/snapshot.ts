@@ -16,6 +16,12 @@ export interface RealServerSnapshot {
   /** The real server's VTEP (outer) address; the port sends its frames there. */
   vtep: string;
   weight: number;
+  /**
+   * The weight the operator configured (the kernel's last_weight) when `weight` is 0 only because
+   * the real server is draining, down or unresolved: Maglev keeps building its table from it, so
+   * quiescing a real server moves no other server's flows. Defaults to `weight`.
+   */
+  lastWeight?: number;
   /** IPVS -x: connections at which it is overloaded; 0 = no limit. */
   upperThreshold: number;
   /** IPVS -y: connections under which it takes new ones again; 0 = 3/4 of the upper. */

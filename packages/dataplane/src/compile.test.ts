@@ -1,0 +1,82 @@
+// CompiledConfig's hand-off to the schedulers: a real server quiesced to weight 0 (draining, down,
+// MAC not yet known) keeps its place in Maglev's table through `lastWeight`, as the kernel's
+// last_weight does, so no other real server's flows move when one is drained.
+import { RealServerCounters } from '@sluice/schedulers';
+import { describe, expect, it } from 'vitest';
+import { CompiledConfig } from './compile.ts';
+import type { ConfigSnapshot } from './snapshot.ts';
+
+function snapshot(weights: number[], lastWeights: (number | undefined)[]): ConfigSnapshot {
+  return {
+    version: 1,
+    vni: 1,
+    directorMac: '02:00:00:00:00:01',
+    services: [
+      {
+        index: 0,
+        vip: '10.0.0.100',
+        port: 80,
+        protocol: 'tcp',
+        scheduler: 'mh',
+        persistence: null,
+        reals: weights.map((w, i) => ({
+          index: i,
+          address: `10.0.1.${i + 1}`,
+          port: 80,
+          mac: `02:00:00:00:01:0${i + 1}`,
+          vtep: `192.0.2.${i + 1}`,
+          weight: w,
+          lastWeight: lastWeights[i],
+          upperThreshold: 0,
+          lowerThreshold: 0,
+        })),
+      },
+    ],
+  };
+}
+
+function picks(cfg: CompiledConfig): number[] {
+  const flow = {
+    src0: 0,
+    src1: 0,
+    src2: 0xffff,
+    src3: 0,
+    srcPort: 0,
+    dst0: 0,
+    dst1: 0,
+    dst2: 0xffff,
+    dst3: 0x0a000064,
+    dstPort: 80,
+  };
+  const out: number[] = [];
+  for (let i = 0; i < 5000; i++) {
+    flow.src3 = (0x0b000000 + i * 7919) | 0;
+    out.push(cfg.schedulers[0].pick(flow));
+  }
+  return out;
+}
+
+describe('CompiledConfig with mh and quiesced real servers', () => {
+  const limits = { maxServices: 4, maxReals: 8 };
+
+  it('keeps every other flow in place when one real server is drained (lastWeight)', () => {
+    const counters = RealServerCounters.create(8);
+    const before = picks(new CompiledConfig(snapshot([1, 1, 1, 1], [1, 1, 1, 1]), limits, counters));
+    const after = picks(new CompiledConfig(snapshot([1, 0, 1, 1], [1, 1, 1, 1]), limits, counters));
+    let moved = 0;
+    for (let i = 0; i < before.length; i++) {
+      if (before[i] !== 1 && after[i] !== before[i]) moved++;
+      if (before[i] === 1) expect(after[i]).not.toBe(1);
+    }
+    expect(moved).toBe(0);
+  });
+
+  it('without lastWeight the table is rebuilt and other flows move', () => {
+    const counters = RealServerCounters.create(8);
+    const before = picks(new CompiledConfig(snapshot([1, 1, 1, 1], [1, 1, 1, 1]), limits, counters));
+    const after = picks(new CompiledConfig(snapshot([1, 0, 1, 1], [1, 0, 1, 1]), limits, counters));
+    let moved = 0;
+    for (let i = 0; i < before.length; i++) if (before[i] !== 1 && after[i] !== before[i]) moved++;
+    expect(moved).toBeGreaterThan(0);
+  });
+});
