@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { type ConfigFile, validateConfigFile } from '@sluice/config';
-import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
+import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import {
   EtherType,
   FrameInfo,
@@ -26,14 +26,6 @@ const TOKEN = 'test-token-0123456789';
 const DIRECTOR_MAC = '02:5c:00:00:00:01';
 const REAL_MAC = '02:00:00:00:01:01';
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
-
-async function freeUdpPort(address: string): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, address, () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function vtep(address: string, port: number) {
   const socket = dgram.createSocket('udp4');

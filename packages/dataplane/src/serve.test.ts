@@ -3,20 +3,12 @@
 // server's VTEP socket, ARP for the VIP is answered to the sender's VTEP, and a worker that is
 // killed is replaced with the shared table intact.
 import dgram from 'node:dgram';
-import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
+import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConfigSnapshot, Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, type ServeEvent } from './index.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const REAL_MAC = [2, 0, 0, 0, 1, 1];
-
-async function freePort(address: string): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, address, () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function snapshot(vtep: string): ConfigSnapshot {
   return {
@@ -75,8 +67,8 @@ describe('Dataplane.serve over real UDP sockets', () => {
   });
 
   it('forwards, answers ARP, and survives a killed worker with the table intact', async () => {
-    const remotePort = await freePort('127.0.0.1');
-    const listenPort = await freePort('127.0.0.1');
+    const remotePort = await freeUdpPort('127.0.0.1');
+    const listenPort = await freeUdpPort('127.0.0.1');
     // The real server's VTEP on 127.0.0.2, the client's on 127.0.0.3, both on the VTEP port.
     const real = await vtepSocket('127.0.0.2', remotePort);
     const client = await vtepSocket('127.0.0.3', remotePort);

@@ -62,7 +62,6 @@ export class VxlanPort {
   private current = -1;
   private flushScheduled = false;
   private readonly flushNow: () => void;
-  private pipeline: Pipeline | null = null;
   private readonly counters: Float64Array;
   private readonly layout: CounterLayout;
   private readonly refresh: () => Pipeline | null;
@@ -177,7 +176,6 @@ export class VxlanPort {
     const batch = this.ring[b];
     if (batch.count === 0) return;
     const p = this.refresh();
-    this.pipeline = p;
     if (p === null) {
       // No configuration yet: nothing can be classified (counted, not guessed).
       this.counters[this.layout.drops + DropReason.noConfig] += batch.count;

@@ -10,7 +10,7 @@
 import dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
 import { type ConfigSnapshot, Dataplane, DEFAULT_VXLAN_PORT_SETTINGS } from '@sluice/dataplane';
-import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
+import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import type { BenchOptions } from './main.ts';
 import { emit, note, round } from './report.ts';
 
@@ -109,14 +109,6 @@ function buildFrames(): { syns: Uint8Array[]; data: Uint8Array[] } {
   return { syns, data };
 }
 
-async function freePort(address: string): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, address, () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 interface Sink {
   count: () => number;
   close: () => Promise<void>;
@@ -151,7 +143,7 @@ function generate(frames: Uint8Array[], port: number, seconds: number): Promise<
 
 async function measureDirector(workers: number, seconds: number, frames: ReturnType<typeof buildFrames>) {
   const sink = await openSink('127.0.0.2');
-  const port = await freePort('127.0.0.1');
+  const port = await freeUdpPort('127.0.0.1');
   const dp = new Dataplane({ workers, connectionCapacity: 1 << 16 });
   dp.publishConfig(snapshot('127.0.0.2'));
   await dp.serve(
@@ -173,7 +165,7 @@ async function measureDirector(workers: number, seconds: number, frames: ReturnT
 
 async function measureRelay(workers: number, seconds: number, frames: ReturnType<typeof buildFrames>) {
   const sink = await openSink('127.0.0.2');
-  const port = await freePort('127.0.0.1');
+  const port = await freeUdpPort('127.0.0.1');
   const relays: Worker[] = [];
   for (let i = 0; i < workers; i++) {
     const w = new Worker(RELAY, {

@@ -8,3 +8,4 @@ export {
   TrafficFrames,
   type TrafficOptions,
 } from './frames.ts';
+export { freeUdpPort } from './ports.ts';
