@@ -1,0 +1,1 @@
+// The defense: connection priorities, subnet rules, source checks, and the LVS baselines.
