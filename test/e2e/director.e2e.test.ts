@@ -1,0 +1,452 @@
+// End to end: the real `sluice run` daemon in its own process, serving real Linux kernels in
+// network namespaces (tools/lab) over VXLAN. A client namespace's curl, wrk and Node reach two
+// real servers' HTTP through the VIPs; the replies go straight back (direct server return). The
+// suite drives the daemon only as an operator would: its config file, its REST API with the
+// bearer token, /metrics, and signals (SIGHUP, SIGTERM).
+//
+// The tests share one lab and one daemon and run in order; each leaves the director as it found
+// it (reals active and up) except the last, SIGHUP, which changes the scheduler.
+//
+// A machine that cannot build the lab (not root, no netns or vxlan, a binary missing) makes
+// every test FAIL with the precise reason (checkLabPrerequisites' message): a skipped e2e suite
+// would pass CI while proving nothing.
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import type { ConfigFile, LiveConfig } from '@sluice/config';
+import { checkLabPrerequisites, Lab, type LabNode } from '@sluice/lab';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { curl, curlMany, HeldConnection, tally, wrk } from './client.ts';
+import { Api, type ApiResponse, Daemon, DaemonFiles, freeTcpPort } from './daemon.ts';
+import { parseSamples, promtoolCheck, type Sample, select, value } from './metrics.ts';
+import { sleep, until } from './wait.ts';
+
+const execFileP = promisify(execFile);
+
+const LAB_NAME = 'e2e';
+// Fixed and outside 20..219, the range of defaultSubnet(name): a lab named by anyone else's test
+// with the default subnet cannot take this underlay.
+const SUBNET = 231;
+
+interface RealView {
+  id: string;
+  state: 'active' | 'draining';
+  weight: number;
+  status: { health: 'up' | 'down' | 'unknown' | 'unchecked'; activeConnections: number } | null;
+}
+
+interface ConnectionItem {
+  id: string;
+  state: string;
+  client: { address: string; port: number };
+  real: { address: string; port: number } | null;
+}
+
+interface ErrorBody {
+  error: string;
+  code: string;
+  message: string;
+  field?: string;
+}
+
+interface Env {
+  lab: Lab;
+  client: LabNode;
+  files: DaemonFiles;
+  daemon: Daemon;
+  api: Api;
+  url4: string;
+  url6: string;
+  /** web4's real ids (`10.n.0.11:80`), index i is lab.reals[i] (label rs{i+1}). */
+  web4Ids: string[];
+}
+
+let env: Env | null = null;
+let setupError: unknown = null;
+// Kept apart from `env` so afterAll can clean up whatever a failed setup managed to build.
+let lab: Lab | undefined;
+let files: DaemonFiles | undefined;
+let daemon: Daemon | undefined;
+
+/** The suite's environment, or the reason there is none, thrown so the calling test FAILS. */
+function ready(): Env {
+  if (setupError !== null) {
+    const reason = setupError instanceof Error ? setupError.message : String(setupError);
+    throw new Error(`e2e setup failed, so this test cannot run: ${reason}`, { cause: setupError });
+  }
+  if (env === null) throw new Error('e2e setup did not run');
+  return env;
+}
+
+const realPath = (service: string, id: string): string =>
+  `/v1/services/${service}/reals/${encodeURIComponent(id)}`;
+
+async function reals(api: Api, service: string): Promise<RealView[]> {
+  return (await api.get<{ items: RealView[] }>(`/v1/services/${service}/reals`)).items;
+}
+
+async function realOf(api: Api, service: string, id: string): Promise<RealView> {
+  const found = (await reals(api, service)).find((r) => r.id === id);
+  if (found === undefined) throw new Error(`service ${service} lists no real ${id}`);
+  return found;
+}
+
+async function scrape(api: Api): Promise<Sample[]> {
+  return parseSamples(await api.text('/metrics'));
+}
+
+/** web4's connection counters: the service's total and each real's. */
+function web4Counters(samples: Sample[], ids: string[]): { service: number; reals: number[] } {
+  return {
+    service: value(samples, 'sluice_service_connections_total', { service: 'web4' }),
+    reals: ids.map((id) =>
+      value(samples, 'sluice_real_server_connections_total', { service: 'web4', real: id }),
+    ),
+  };
+}
+
+/**
+ * web4's counters once they stop moving: workers write them as they classify, so two equal reads
+ * 300 ms apart mean no connection is still being counted.
+ */
+async function settledWeb4Counters(api: Api, ids: string[]): Promise<{ service: number; reals: number[] }> {
+  let prev = web4Counters(await scrape(api), ids);
+  for (let attempt = 0; attempt < 60; attempt++) {
+    await sleep(300);
+    const next = web4Counters(await scrape(api), ids);
+    if (JSON.stringify(next) === JSON.stringify(prev)) return next;
+    prev = next;
+  }
+  throw new Error(`web4's connection counters never settled (last ${JSON.stringify(prev)})`);
+}
+
+/**
+ * A director left running by a crashed run keeps its UDP socket on the underlay address even
+ * after the bridge is rebuilt, and with SO_REUSEPORT it would silently take half the flows of the
+ * new one; refuse to start on top of it, naming the process.
+ */
+async function assertVxlanPortFree(address: string): Promise<void> {
+  const { stdout } = await execFileP('ss', ['-Hlunp', 'src', `${address}:4789`]);
+  if (stdout.trim() !== '') {
+    throw new Error(`UDP ${address}:4789 is already bound (a leftover director?): ${stdout.trim()}`);
+  }
+}
+
+beforeAll(async () => {
+  try {
+    await checkLabPrerequisites();
+    lab = await Lab.create({ name: LAB_NAME, subnet: SUBNET, reals: 2, clients: 1, ipv6: true });
+    await assertVxlanPortFree(lab.directorUnderlay);
+    await Promise.all([lab.startHttp(0), lab.startHttp(1)]);
+    files = await DaemonFiles.create('sluice-e2e-');
+    const apiPort = await freeTcpPort();
+    const config: ConfigFile = {
+      daemon: {
+        vxlan: { address: lab.directorUnderlay, port: 4789 },
+        api: { address: '127.0.0.1', port: apiPort },
+        workers: 2,
+        connectionCapacity: 65536,
+        tokenFile: files.tokenPath,
+      },
+      ...lab.directorConfig(),
+    };
+    await files.writeConfig(config);
+    daemon = Daemon.spawn(files.configPath);
+    const api = new Api(`http://127.0.0.1:${apiPort}`, files.token, daemon);
+    await daemon.waitReady(api.base);
+    env = {
+      lab,
+      client: lab.clients[0],
+      files,
+      daemon,
+      api,
+      url4: `http://${lab.vip4}/`,
+      url6: `http://[${lab.vip6}]/`,
+      web4Ids: lab.reals.map((r) => `${r.overlay4}:80`),
+    };
+  } catch (err) {
+    setupError = err;
+  }
+}, 180_000);
+
+afterAll(async () => {
+  // Stop the daemon, then the lab, then the files, each even if the one before failed; the
+  // daemon's exit status is asserted only after everything is gone.
+  let stopped: {
+    wasRunning: boolean;
+    exit: { code: number | null; signal: string | null };
+    forced: boolean;
+  } | null = null;
+  try {
+    if (daemon !== undefined) {
+      const wasRunning = daemon.exit === null;
+      stopped = { wasRunning, ...(await daemon.stop()) };
+    }
+  } finally {
+    try {
+      await lab?.destroy();
+    } finally {
+      await files?.cleanup();
+    }
+  }
+  // After a failed setup the tests already carry the reason; a daemon that failed there says so.
+  if (env !== null && stopped !== null && daemon !== undefined) {
+    expect(stopped.wasRunning, `the daemon died during the suite\n${daemon.output()}`).toBe(true);
+    expect(stopped.forced, `SIGTERM did not stop the daemon; it was killed\n${daemon.output()}`).toBe(false);
+    expect(stopped.exit, `SIGTERM: the daemon should stop gracefully, exit 0\n${daemon.output()}`).toEqual({
+      code: 0,
+      signal: null,
+    });
+  }
+}, 90_000);
+
+describe('sluice run against real kernels (network-namespace lab)', () => {
+  // Whatever failed, the daemon's own account (its log lines) is the first thing to read.
+  beforeEach(() => {
+    onTestFailed(() => {
+      if (daemon !== undefined) process.stderr.write(`${daemon.output()}\n`);
+    });
+  });
+
+  it('rr spreads new connections over both reals, on the IPv4 VIP (web4) and the IPv6 VIP (web6)', async () => {
+    const { client, url4, url6 } = ready();
+    const v4 = await curlMany(client, url4, 20);
+    expect(new Set(v4), `bodies over IPv4: ${JSON.stringify(tally(v4))}`).toEqual(new Set(['rs1', 'rs2']));
+    const v6 = await curlMany(client, url6, 20);
+    expect(new Set(v6), `bodies over IPv6: ${JSON.stringify(tally(v6))}`).toEqual(new Set(['rs1', 'rs2']));
+  }, 90_000);
+
+  it('wrk through the VIP: every request answered, no socket errors, no error statuses', async () => {
+    const { client, url4 } = ready();
+    const r = await wrk(client, url4, ['-t1', '-c10', '-d3s']);
+    expect(r.code, r.output).toBe(0);
+    expect(r.requests, r.output).toBeGreaterThan(0);
+    expect(r.socketErrors, r.output).toEqual({ connect: 0, read: 0, write: 0, timeout: 0 });
+    expect(r.non2xx, r.output).toBe(0);
+  }, 90_000);
+
+  it('draining a real: new connections go to the other, a held connection carries on to it', async () => {
+    const { client, url4, api, web4Ids, lab } = ready();
+    const { held, first } = await HeldConnection.open(client, url4);
+    let drainedId: string | null = null;
+    let back: ApiResponse<RealView> | null = null;
+    try {
+      expect(first, 'first request on the held connection').toMatchObject({ status: 200, reused: false });
+      const drained = first.real!;
+      const index = lab.reals.findIndex((r) => r.label === drained);
+      expect(index, `the held connection was answered by ${drained}`).toBeGreaterThanOrEqual(0);
+      const other = lab.reals[1 - index].label;
+      drainedId = web4Ids[index];
+
+      const patch = await api.request<RealView>('PATCH', realPath('web4', drainedId), {
+        body: { state: 'draining' },
+      });
+      expect(patch.status, patch.text).toBe(200);
+      expect(patch.json.state).toBe('draining');
+
+      // The change is live once PATCH answers: the very next connections avoid the drained real.
+      const bodies = await curlMany(client, url4, 10);
+      expect(bodies, `new connections while ${drained} drains`).toEqual(Array(10).fill(other));
+
+      // The director still tracks the held flow, on the drained real...
+      const conns = await api.get<{ items: ConnectionItem[] }>(
+        `/v1/connections?service=web4&client=${client.overlay4}&real=${encodeURIComponent(drainedId)}&limit=1000`,
+      );
+      expect(
+        conns.items.some((c) => c.client.port === first.localPort && c.state === 'ESTABLISHED'),
+        `held connection (client port ${first.localPort}) in ${JSON.stringify(conns.items)}`,
+      ).toBe(true);
+      // ...and forwards its next request there, over the same TCP connection.
+      const second = await held.request();
+      expect(second, 'second request on the held connection').toMatchObject({
+        status: 200,
+        real: drained,
+        reused: true,
+        localPort: first.localPort,
+      });
+    } finally {
+      await held.close();
+      // Put it back even when an assertion failed, so the later tests see two active reals.
+      if (drainedId !== null) {
+        back = await api.request<RealView>('PATCH', realPath('web4', drainedId), {
+          body: { state: 'active' },
+        });
+      }
+    }
+    expect(back?.status, back?.text).toBe(200);
+    expect(back?.json.state).toBe('active');
+    const after = await curlMany(client, url4, 10);
+    expect(new Set(after), `after re-activation: ${JSON.stringify(tally(after))}`).toEqual(
+      new Set(['rs1', 'rs2']),
+    );
+  }, 120_000);
+
+  it('health: a real whose HTTP server dies goes down and gets no connections; restarted, it comes back', async () => {
+    const { client, url4, api, web4Ids, lab } = ready();
+    const id = web4Ids[1];
+    const health = async (): Promise<string | undefined> => (await realOf(api, 'web4', id)).status?.health;
+    // 'unknown' until the first check after a start; this test may run alone (vitest -t).
+    await until(`${id} (rs2) to be reported up`, health, (h) => h === 'up');
+    await lab.stopHttp(1);
+    let restarted = false;
+    try {
+      await until(`${id} (rs2) to be reported down`, health, (h) => h === 'down');
+      const bodies = await curlMany(client, url4, 10);
+      expect(bodies, 'new connections while rs2 is down').toEqual(Array(10).fill('rs1'));
+      const samples = await scrape(api);
+      expect(value(samples, 'sluice_real_server_up', { service: 'web4', real: id })).toBe(0);
+
+      await lab.startHttp(1);
+      restarted = true;
+      await until(`${id} (rs2) to be reported up again`, health, (h) => h === 'up');
+    } finally {
+      if (!restarted) await lab.startHttp(1);
+    }
+    // Back in the rotation: rr reaches it within a few new connections.
+    const seen = await until(
+      'a new connection to reach rs2 again',
+      async () => (await curl(client, url4)).body,
+      (b) => b === 'rs2',
+      { timeoutMs: 20_000, intervalMs: 0 },
+    );
+    expect(seen).toBe('rs2');
+  }, 120_000);
+
+  it('metrics: N new connections add exactly N to the service and to its reals; promtool accepts the scrape', async () => {
+    const { client, url4, api, web4Ids } = ready();
+    // A fresh window: the earlier tests' connections are all counted before the first read.
+    const settle = () => settledWeb4Counters(api, web4Ids);
+    const before = await settle();
+    const N = 12;
+    await curlMany(client, url4, N);
+    await until(
+      `sluice_service_connections_total{service="web4"} to grow by ${N}`,
+      async () => web4Counters(await scrape(api), web4Ids).service - before.service,
+      (d) => d >= N,
+    );
+    const after = await settle();
+    const realDeltas = after.reals.map((v, i) => v - before.reals[i]);
+    expect(after.service - before.service, `service counter ${before.service} → ${after.service}`).toBe(N);
+    expect(
+      realDeltas.reduce((a, b) => a + b, 0),
+      `per-real deltas ${JSON.stringify(realDeltas)}`,
+    ).toBe(N);
+    // Each real's counter carries its own label: both got some of the N (rr).
+    for (const d of realDeltas) expect(d, `per-real deltas ${JSON.stringify(realDeltas)}`).toBeGreaterThan(0);
+
+    const text = await api.text('/metrics');
+    expect(select(parseSamples(text), 'sluice_service_connections_total', {}).length).toBeGreaterThan(0);
+    const check = await promtoolCheck(text);
+    expect(check.code, `promtool check metrics:\n${check.output}`).toBe(0);
+  }, 90_000);
+
+  it('config over REST: ETag, 412 on a stale If-Match, 400 naming the field, and nothing changes on error', async () => {
+    const { api, files, daemon } = ready();
+    // The token file made beforehand (mode 0600) is the one in use: the daemon did not mint and
+    // print one of its own (and the mutations below, made with it, are accepted).
+    expect(daemon.stdout).not.toContain('API token');
+    const get1 = await api.request<LiveConfig>('GET', '/v1/config');
+    expect(get1.status).toBe(200);
+    const etag1 = get1.headers.get('etag');
+    expect(etag1, 'GET /v1/config must carry a strong ETag').toMatch(/^"[^"]+"$/);
+    const config = get1.json;
+
+    // Mutations need the token: none is 401, a wrong one 403.
+    expect((await api.request('PUT', '/v1/config', { body: config, auth: null })).status).toBe(401);
+    expect((await api.request('PUT', '/v1/config', { body: config, auth: 'not-the-token' })).status).toBe(
+      403,
+    );
+
+    // A conditional PUT on the current version succeeds and moves the version on...
+    const put = await api.request<LiveConfig>('PUT', '/v1/config', {
+      body: config,
+      headers: { 'if-match': etag1! },
+    });
+    expect(put.status, put.text).toBe(200);
+    const etag2 = put.headers.get('etag');
+    expect(etag2).toMatch(/^"[^"]+"$/);
+    expect(etag2).not.toBe(etag1);
+
+    // ...so the first ETag is now stale: 412, whatever the body.
+    const changed = structuredClone(config);
+    changed.services[0].scheduler = 'lc';
+    const stale = await api.request<ErrorBody>('PUT', '/v1/config', {
+      body: changed,
+      headers: { 'if-match': etag1! },
+    });
+    expect(stale.status, stale.text).toBe(412);
+    expect(stale.json.error).toBe('precondition_failed');
+
+    // A real with port "x": 400, and the body names the field as a JSON pointer.
+    const bad = structuredClone(config) as unknown as { services: { reals: { port: unknown }[] }[] };
+    bad.services[0].reals[0].port = 'x';
+    const invalid = await api.request<ErrorBody>('PUT', '/v1/config', {
+      body: bad,
+      headers: { 'if-match': etag2! },
+    });
+    expect(invalid.status, invalid.text).toBe(400);
+    expect(invalid.json.field).toBe('/services/0/reals/0/port');
+    expect(invalid.json.message).toContain('/services/0/reals/0/port');
+
+    // Neither failure changed the running config, its version, or the file it is persisted to.
+    const get2 = await api.request<LiveConfig>('GET', '/v1/config');
+    expect(get2.headers.get('etag')).toBe(etag2);
+    expect(get2.json).toEqual(config);
+    const onDisk = JSON.parse(await readFile(files.configPath, 'utf8')) as ConfigFile;
+    expect({ overlay: onDisk.overlay, services: onDisk.services }).toEqual(config);
+  }, 60_000);
+
+  it('SIGHUP re-reads the file; a corrupt file is refused, logged, and the running config stays', async () => {
+    const { api, daemon, files, client, url4, web4Ids } = ready();
+    // Counters must survive reloads (a reset would read as a burst of rate() noise at best).
+    const countersBefore = await settledWeb4Counters(api, web4Ids);
+    const file = JSON.parse(await readFile(files.configPath, 'utf8')) as ConfigFile;
+    const web4 = file.services.find((s) => s.name === 'web4')!;
+    expect(web4.scheduler).toBe('rr');
+    web4.scheduler = 'wlc';
+    web4.reals[1].weight = 3;
+    const goodText = `${JSON.stringify(file, null, 2)}\n`;
+    await writeFile(files.configPath, goodText);
+    daemon.signal('SIGHUP');
+    const reloaded = await until(
+      'GET /v1/config to show web4 with wlc after SIGHUP',
+      () => api.get<LiveConfig>('/v1/config'),
+      (c) => c.services.find((s) => s.name === 'web4')?.scheduler === 'wlc',
+    );
+    expect(reloaded.services.find((s) => s.name === 'web4')!.reals.map((r) => r.weight)).toEqual([1, 3]);
+    const etag = (await api.request('GET', '/v1/config')).headers.get('etag');
+
+    // Corrupt: an unquoted word on the scheduler's line, so the error has a line to name.
+    const lines = goodText.split('\n');
+    const at = lines.findIndex((l) => l.includes('"scheduler": "wlc"'));
+    lines[at] = lines[at].replace('"wlc"', 'wlc');
+    await writeFile(files.configPath, lines.join('\n'));
+    const logFrom = daemon.stderr.length;
+    daemon.signal('SIGHUP');
+    const logged = await until(
+      'the daemon to log the SIGHUP error',
+      async () => daemon.stderr.slice(logFrom),
+      (s) => s.includes('SIGHUP'),
+    );
+    expect(logged).toMatch(/ error /);
+    expect(logged, 'the error names the file and line').toContain(`${files.configPath}:${at + 1}`);
+
+    // Still up, still on the config it had.
+    expect(daemon.exit, daemon.output()).toBeNull();
+    expect((await api.request('GET', '/readyz')).status).toBe(200);
+    const running = await api.request<LiveConfig>('GET', '/v1/config');
+    expect(running.headers.get('etag')).toBe(etag);
+    expect(running.json).toEqual(reloaded);
+    const bodies = await curlMany(client, url4, 4);
+    for (const b of bodies) expect(['rs1', 'rs2']).toContain(b);
+    await until(
+      'the 4 connections to be counted',
+      async () => web4Counters(await scrape(api), web4Ids).service,
+      (v) => v >= countersBefore.service + 4,
+    );
+    const countersAfter = await settledWeb4Counters(api, web4Ids);
+    expect(countersAfter.service - countersBefore.service, 'web4 connections across two reloads').toBe(4);
+
+    await writeFile(files.configPath, goodText);
+  }, 60_000);
+});
