@@ -1,1 +1,38 @@
-// The defense: connection priorities, subnet rules, source checks, and the LVS baselines.
+// The defense: connection priorities, subnet rules, source checks, the background re-scorer and
+// the victim index shedding reads; and the LVS baselines.
+export { PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
+export { type Cidr, formatCidr, parseCidr, wordMask } from './cidr.ts';
+export { DefenseError, DefenseErrorCode } from './errors.ts';
+export * from './lvs-defense.ts';
+export { PrefixTrie, type TriePrefix } from './prefix-trie.ts';
+export {
+  PRIORITY_HIGHEST,
+  PRIORITY_LOWEST,
+  type PriorityRule,
+  PriorityRules,
+} from './priority-rules.ts';
+export { Rescorer } from './rescorer.ts';
+export {
+  RESCORER_WORKER_URL,
+  type RescorerStats,
+  RescorerThread,
+  type RescorerThreadOptions,
+} from './rescorer-thread.ts';
+export {
+  DefenseConnFlag,
+  PriorityScorer,
+  SCORE_DROP,
+  ScoreReason,
+  SOURCE_LOOKUP,
+  SOURCE_NONE,
+} from './scorer.ts';
+export {
+  BogonAction,
+  DEFAULT_BOGON_PREFIXES,
+  type SourceCheckConfig,
+  SourceChecks,
+  SourceVerdict,
+} from './source-checks.ts';
+export { DEFAULT_SYN_SHAPES, inferInitialTtl, type SynShape, SynShapes } from './syn-shape.ts';
+export { removeVictim, VICTIM_GLOBAL, VictimHeader, VictimIndex } from './victim-index.ts';
+export { DEFENSE_WEIGHTS, type PriorityWeights, resolveWeights } from './weights.ts';
