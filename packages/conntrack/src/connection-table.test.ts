@@ -201,8 +201,11 @@ describe('ConnectionTable', () => {
     const removedPackets = writers.reduce((s, x) => s + x.removedPackets, 0);
     const inserted = writers.reduce((s, x) => s + x.inserted, 0);
     const removed = writers.reduce((s, x) => s + x.removed, 0);
-    // At 30% load no bucket pair fills, so every operation must have succeeded.
+    // At 30% load no bucket pair fills, so no operation may fail for want of room. A lock held by
+    // a descheduled thread (four threads on a loaded 2-core machine) can outlast the bounded
+    // spin: such contention drops are by design, rare, and leave every invariant below intact.
     expect(writers.map((x) => x.failures)).toEqual([0, 0, 0]);
+    expect(writers.reduce((s, x) => s + x.contention, 0)).toBeLessThan(ops / 1000);
     // Counters exact: every increment is either in a live record or in a removed one.
     const rec = new Int32Array(Conn.words);
     let live = 0;
