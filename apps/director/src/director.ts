@@ -26,8 +26,11 @@ import {
   type ConfigSnapshot,
   Dataplane,
   DEFAULT_VXLAN_PORT_SETTINGS,
+  Defense,
   type ServeEvent,
+  Shedder,
 } from '@sluice/dataplane';
+import { LvsDefense, RescorerThread } from '@sluice/defense';
 import { HealthChecker } from '@sluice/health';
 import { createMetrics, type SluiceMetrics } from '@sluice/metrics';
 import { ConnectionIndex } from './connections.ts';
@@ -78,6 +81,11 @@ export class Director implements DirectorControl {
   private chain: Promise<unknown> = Promise.resolve();
   private bound = false;
   private stopping = false;
+  private rescorer: RescorerThread | null = null;
+  private shedder: Shedder | null = null;
+  private shedTimer: NodeJS.Timeout | null = null;
+  /** The LVS drop_entry scan runs on this thread only (defense_work_handler, once a second). */
+  private readonly lvs: LvsDefense;
 
   private constructor(opts: DirectorOptions) {
     this.daemon = opts.file.daemon;
@@ -99,6 +107,7 @@ export class Director implements DirectorControl {
     this.own = new OwnFrames(remotePort);
     this.neighbors = new NeighborLearner(this.own, () => this.republish());
     this.index = new ConnectionIndex(this.dataplane);
+    this.lvs = new LvsDefense(this.dataplane.connections.capacity);
     this.health.on('change', (e: { key: string; state: 'up' | 'down'; detail: string }) => {
       const idx = this.realIndex(e.key);
       if (idx >= 0) this.dataplane.reals.setDown(idx, e.state === 'down');
@@ -133,7 +142,48 @@ export class Director implements DirectorControl {
       d.log.error(`worker on slot ${slot} died (${err.message}); replaced, shared tables intact`);
     d.bound = true;
     d.neighbors.start();
+    d.startDefense();
     return d;
+  }
+
+  /** The re-scorer thread, the shedder and the drop_entry scan (issue 4's defense). */
+  private startDefense(): void {
+    const dp = this.dataplane;
+    this.rescorer = RescorerThread.start({
+      connections: dp.connections,
+      sources: dp.sources,
+      victims: dp.victims,
+      weights: this.live.defense?.weights ?? {},
+    });
+    this.shedder = new Shedder(dp, (datagram, vtep) => {
+      this.own.send(datagram, vtep).catch(() => {});
+    });
+    let lastTick = 0;
+    this.shedTimer = setInterval(() => {
+      const cfg = dp.current;
+      const p = dp.ensureControlPipeline();
+      if (cfg === null || p === null || this.shedder === null) return;
+      const sent = this.shedder.step(cfg);
+      if (sent > 0) p.counters[p.layout.defense + Defense.rstSent] += sent;
+      const now = p.now;
+      if (((now - lastTick) | 0) >= 1000) {
+        lastTick = now;
+        const l = cfg.lvs;
+        this.lvs.reconfigure(
+          l === null
+            ? { dropEntry: 0, dropPacket: 0, secureTcp: 0 }
+            : {
+                dropEntry: l.dropEntry,
+                dropPacket: 0,
+                secureTcp: 0,
+                amemthresh: l.amemthresh > 0 ? l.amemthresh : this.lvs.amemthresh,
+                amDroprate: l.amDroprate,
+              },
+        );
+        this.lvs.tick(now, dp.connections);
+      }
+    }, 20);
+    this.shedTimer.unref();
   }
 
   private onServeEvent(event: ServeEvent): void {
@@ -164,6 +214,7 @@ export class Director implements DirectorControl {
       this.index.config = compiled;
       this.neighbors.track(live);
       this.health.set(this.healthTargets(live));
+      this.rescorer?.setWeights(live.defense?.weights ?? {});
       this.syncDownFlags(live);
     };
     if (!persistFirst || this.configPath === null) {
@@ -361,6 +412,8 @@ export class Director implements DirectorControl {
     if (this.stopping) return;
     this.stopping = true;
     this.neighbors.stop();
+    if (this.shedTimer !== null) clearInterval(this.shedTimer);
+    await this.rescorer?.stop().catch(() => undefined);
     await this.health.stop();
     await this.dataplane.close();
     await this.own.close();

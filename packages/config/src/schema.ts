@@ -97,11 +97,82 @@ export const OverlaySchema = Type.Object(
   { additionalProperties: false },
 );
 
+const LvsMode = Type.Integer({ minimum: 0, maximum: 3 });
+
+/** The defense (issue 4): how the director protects valid clients under a flood. */
+export const DefenseSchema = Type.Object(
+  {
+    /**
+     * priority: score every connection, shed the lowest at the watermarks, displace on a full
+     * real server. none: nothing. drop_entry / drop_packet / secure_tcp: the LVS defense of that
+     * name (its mode in `lvs`), the others off — the baselines Sluice is measured against.
+     */
+    strategy: Type.Union(
+      [
+        Type.Literal('priority'),
+        Type.Literal('none'),
+        Type.Literal('drop_entry'),
+        Type.Literal('drop_packet'),
+        Type.Literal('secure_tcp'),
+      ],
+      { default: 'priority' },
+    ),
+    /** Fraction of a real server's capacity (its upper threshold) at which shedding starts. */
+    highWatermark: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.98 }),
+    /** Shedding stops once connections are back under this fraction. */
+    lowWatermark: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+    /** The LVS sysctls (0 off, 1 automatic, 2 automatic and on, 3 always), used by their strategy. */
+    lvs: Type.Object(
+      {
+        dropEntry: LvsMode,
+        dropPacket: LvsMode,
+        secureTcp: LvsMode,
+        /** Free connection-table entries under which automatic modes switch on; 0 = capacity / 64. */
+        amemthresh: Type.Integer({ minimum: 0 }),
+        amDroprate: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+      },
+      {
+        additionalProperties: false,
+        default: { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 },
+      },
+    ),
+    /** Overrides of the scorer's weights (packages/defense/src/weights.ts names and defaults). */
+    weights: Type.Record(Type.String({ pattern: '^[a-zA-Z]+$' }), Type.Number(), { default: {} }),
+    /** Source CIDR → fixed priority (0 = never shed), optionally a dedicated pool of real servers. */
+    rules: Type.Array(
+      Type.Object(
+        {
+          cidr: Type.String({ minLength: 2, maxLength: 49 }),
+          priority: Type.Integer({ minimum: 0, maximum: 15 }),
+          /** Real servers (`address:port`, IPv6 `[address]:port`) these sources are sent to. */
+          pool: Type.Optional(Type.Array(Type.String({ minLength: 3, maxLength: 60 }), { maxItems: 4096 })),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 65536, default: [] },
+    ),
+    /** Bogon and martian sources for a public VIP. Disable for private clients (the lab). */
+    sourceChecks: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        action: Type.Union([Type.Literal('drop'), Type.Literal('lowest')]),
+        prefixes: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 49 }))),
+        allow: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 49 }))),
+      },
+      { additionalProperties: false, default: { enabled: true, action: 'lowest' } },
+    ),
+  },
+  // No default for the section itself: a config without `defense` keeps that shape (REST round
+  // trips, ETags); toSnapshot gives it DEFAULT_DEFENSE.
+  { additionalProperties: false },
+);
+
 /** The part that can change while the director runs: `GET/PUT /v1/config`. */
 export const LiveConfigSchema = Type.Object(
   {
     overlay: OverlaySchema,
     services: Type.Array(ServiceSchema, { maxItems: 256 }),
+    defense: Type.Optional(DefenseSchema),
   },
   { additionalProperties: false },
 );
@@ -129,6 +200,7 @@ export const ConfigFileSchema = Type.Object(
     daemon: DaemonSchema,
     overlay: OverlaySchema,
     services: Type.Array(ServiceSchema, { maxItems: 256 }),
+    defense: Type.Optional(DefenseSchema),
   },
   { additionalProperties: false },
 );
@@ -139,5 +211,6 @@ export type PersistenceConfig = Static<typeof PersistenceSchema>;
 export type ServiceConfig = Static<typeof ServiceSchema>;
 export type OverlayConfig = Static<typeof OverlaySchema>;
 export type LiveConfig = Static<typeof LiveConfigSchema>;
+export type DefenseConfig = Static<typeof DefenseSchema>;
 export type DaemonConfig = Static<typeof DaemonSchema>;
 export type ConfigFile = Static<typeof ConfigFileSchema>;

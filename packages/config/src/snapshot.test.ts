@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from './demo.ts';
 import { ConfigValidationError } from './errors.ts';
 import type { LiveConfig } from './schema.ts';
-import { RealIndexAllocator, realKey, toSnapshot, UNKNOWN_MAC } from './snapshot.ts';
+import { DEFAULT_DEFENSE, RealIndexAllocator, realKey, toSnapshot, UNKNOWN_MAC } from './snapshot.ts';
 import { liveFixture } from './test-helpers.ts';
 import { validateLiveConfig } from './validate.ts';
 
@@ -183,7 +183,10 @@ describe('toSnapshot', () => {
     const before = structuredClone(config);
     const snap = toSnapshot(config, 3, new RealIndexAllocator(limits), { learnedMacs: new Map() });
     expect(config).toEqual(before);
-    expect(snap).toEqual({
+    // A config without a defense section gets the default defense.
+    expect(snap.defense).toEqual({ ...DEFAULT_DEFENSE, rules: [] });
+    expect({ ...snap, defense: undefined }).toEqual({
+      defense: undefined,
       version: 3,
       vni: 7,
       directorMac: '02:00:00:00:00:01',

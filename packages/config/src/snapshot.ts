@@ -6,7 +6,18 @@
 import type { ConfigSnapshot, RealServerSnapshot, ServiceSnapshot } from '@sluice/dataplane';
 import { realId } from './address.ts';
 import { ConfigValidationError } from './errors.ts';
-import type { LiveConfig, PersistenceConfig } from './schema.ts';
+import type { DefenseConfig, LiveConfig, PersistenceConfig } from './schema.ts';
+
+/** What a config without a `defense` section gets: the priority defense with every default. */
+export const DEFAULT_DEFENSE: DefenseConfig = {
+  strategy: 'priority',
+  highWatermark: 0.98,
+  lowWatermark: 0.95,
+  lvs: { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 },
+  weights: {},
+  rules: [],
+  sourceChecks: { enabled: true, action: 'lowest' },
+};
 
 /** The allocator's and snapshot's key of a real server: `web/10.0.0.2:80`, `web/[2001:db8::2]:80`. */
 export function realKey(service: string, address: string, port: number): string {
@@ -258,5 +269,38 @@ export function toSnapshot(
       reals,
     };
   });
-  return { version, vni: live.overlay.vni, directorMac: live.overlay.directorMac, services };
+  const snapshot: ConfigSnapshot = {
+    version,
+    vni: live.overlay.vni,
+    directorMac: live.overlay.directorMac,
+    services,
+  };
+  const d = live.defense ?? DEFAULT_DEFENSE;
+  {
+    // A rule's pool names real servers by address:port; each becomes every global index that
+    // real server holds (the same address:port may serve several services).
+    const byId = new Map<string, number[]>();
+    for (const svc of live.services) {
+      for (const r of svc.reals) {
+        const id = realId(r.address, r.port);
+        const list = byId.get(id) ?? [];
+        list.push(indices.reals.get(realKey(svc.name, r.address, r.port)) as number);
+        byId.set(id, list);
+      }
+    }
+    snapshot.defense = {
+      strategy: d.strategy,
+      highWatermark: d.highWatermark,
+      lowWatermark: d.lowWatermark,
+      lvs: { ...d.lvs },
+      weights: { ...d.weights },
+      rules: d.rules.map((r) =>
+        r.pool === undefined
+          ? { cidr: r.cidr, priority: r.priority }
+          : { cidr: r.cidr, priority: r.priority, pool: r.pool.flatMap((id) => byId.get(id) ?? []) },
+      ),
+      sourceChecks: { ...d.sourceChecks },
+    };
+  }
+  return snapshot;
 }

@@ -3,8 +3,10 @@
 // Three passes over a private copy: schema defaults, the TypeBox schema, then the rules a schema
 // cannot say (addresses, uniqueness, families, thresholds). Addresses come back canonical and
 // MACs lowercase, so equal configs are equal as data.
+
+import { DefenseError, parseCidr, resolveWeights } from '@sluice/defense';
 import Value from 'typebox/value';
-import { type CanonicalAddress, canonicalAddress } from './address.ts';
+import { type CanonicalAddress, canonicalAddress, parseRealId, realId } from './address.ts';
 import { ConfigValidationError } from './errors.ts';
 import { pointerChild } from './json-scan.ts';
 import {
@@ -289,6 +291,7 @@ function checkLive(live: LiveConfig): void {
     }
     checkReals(svc, vip.v4, at);
   });
+  if (live.defense !== undefined) checkDefense(live);
 }
 
 function checkReals(svc: ServiceConfig, vip4: boolean, at: string): void {
@@ -337,5 +340,63 @@ function checkHealth(hc: HealthCheckConfig, at: string): void {
   if (hc.path !== undefined) throw new ConfigValidationError(`${at}/path`, 'only an http check has a path');
   if (hc.expectStatus !== undefined) {
     throw new ConfigValidationError(`${at}/expectStatus`, 'only an http check has an expectStatus');
+  }
+}
+
+// ---- the defense ----
+
+function checkDefense(live: LiveConfig): void {
+  const d = live.defense;
+  if (d === undefined) return;
+  if (d.lowWatermark >= d.highWatermark) {
+    throw new ConfigValidationError(
+      '/defense/lowWatermark',
+      `must be below highWatermark (${d.highWatermark})`,
+    );
+  }
+  try {
+    resolveWeights(d.weights);
+  } catch (err) {
+    if (err instanceof DefenseError)
+      throw new ConfigValidationError(`/defense/weights/${err.field}`, err.message);
+    throw err;
+  }
+  const reals = new Set<string>();
+  for (const svc of live.services) for (const r of svc.reals) reals.add(realId(r.address, r.port));
+  d.rules.forEach((rule, i) => {
+    try {
+      parseCidr(rule.cidr);
+    } catch (err) {
+      if (err instanceof DefenseError)
+        throw new ConfigValidationError(`/defense/rules/${i}/cidr`, err.message);
+      throw err;
+    }
+    rule.pool?.forEach((id, j) => {
+      const parsed = parseRealId(id);
+      const canonical = parsed === null ? null : realId(parsed.address, parsed.port);
+      if (canonical === null || !reals.has(canonical)) {
+        throw new ConfigValidationError(
+          `/defense/rules/${i}/pool/${j}`,
+          `${JSON.stringify(id)} is not a real server of any service (address:port, IPv6 [address]:port)`,
+        );
+      }
+      if (rule.pool) rule.pool[j] = canonical;
+    });
+  });
+  const lists = [
+    ['prefixes', d.sourceChecks.prefixes],
+    ['allow', d.sourceChecks.allow],
+  ] as const;
+  for (const [name, list] of lists) {
+    list?.forEach((cidr, i) => {
+      try {
+        parseCidr(cidr);
+      } catch (err) {
+        if (err instanceof DefenseError) {
+          throw new ConfigValidationError(`/defense/sourceChecks/${name}/${i}`, err.message);
+        }
+        throw err;
+      }
+    });
   }
 }

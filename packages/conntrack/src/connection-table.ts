@@ -59,11 +59,34 @@ export const ConnFlag = {
   /** created through a persistence template */
   persistent: 0x0080,
   udp: 0x0100,
+  /** priority set by an operator rule (or the bogon 'lowest' action): the scorer leaves it alone (@sluice/defense) */
+  priorityFixed: 0x0200,
 } as const;
 
 /** Why an entry left the table; passed to the removal listener and counted. */
-export const RemoveReason = { expired: 1, evicted: 2, shed: 3, reset: 4, control: 5 } as const;
-export const REMOVE_REASON_NAMES: readonly string[] = ['', 'expired', 'evicted', 'shed', 'reset', 'control'];
+export const RemoveReason = {
+  expired: 1,
+  evicted: 2,
+  /** reset at a real server's high watermark (the priority defense) */
+  shed: 3,
+  /** reset by an operator (REST) */
+  reset: 4,
+  control: 5,
+  /** LVS drop_entry */
+  dropEntry: 6,
+  /** reset to make room for a new SYN that outranked it on a full real server */
+  displaced: 7,
+} as const;
+export const REMOVE_REASON_NAMES: readonly string[] = [
+  '',
+  'expired',
+  'evicted',
+  'shed',
+  'reset',
+  'control',
+  'drop-entry',
+  'displaced',
+];
 
 /** Why `acquire()` returned -1. */
 export const AcquireFail = { none: 0, notFound: 1, full: 2, contention: 3 } as const;

@@ -3,6 +3,15 @@
 // and one scheduler per service. Done once per configuration change, off the packet path; all
 // validation happens here so the packet path can trust every index it reads.
 import { DEFAULT_TCP_TIMEOUTS_MS, DEFAULT_UDP_TIMEOUT_MS, hash5, TCP_STATE_COUNT } from '@sluice/conntrack';
+import {
+  DefenseError,
+  type LvsDefenseConfig,
+  PriorityRules,
+  PriorityScorer,
+  type PriorityWeights,
+  resolveWeights,
+  SourceChecks,
+} from '@sluice/defense';
 import { createScheduler, type RealServerCounters, type Scheduler } from '@sluice/schedulers';
 import { parseAddress, parseMac } from './address.ts';
 import type { ConfigSnapshot } from './snapshot.ts';
@@ -10,6 +19,16 @@ import type { ConfigSnapshot } from './snapshot.ts';
 export class ConfigError extends Error {
   readonly code = 'SLUICE_ERR_CONFIG_INVALID';
 }
+
+/** The defense strategy, as the packet path branches on it. */
+export const Strategy = { none: 0, priority: 1, dropEntry: 2, dropPacket: 3, secureTcp: 4 } as const;
+const STRATEGY_CODES: Record<string, number> = {
+  none: Strategy.none,
+  priority: Strategy.priority,
+  drop_entry: Strategy.dropEntry,
+  drop_packet: Strategy.dropPacket,
+  secure_tcp: Strategy.secureTcp,
+};
 
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
@@ -47,6 +66,19 @@ export class CompiledConfig {
   readonly realUpper: Int32Array;
   readonly realLower: Int32Array;
   readonly realService: Int32Array;
+  /** Members (global real indices) per service: displacement looks for a full one. */
+  readonly serviceMembers: Int32Array[];
+  // The defense.
+  readonly strategy: number;
+  readonly highWatermark: number;
+  readonly lowWatermark: number;
+  /** The LVS sysctls with only the chosen strategy's mode left on. */
+  readonly lvs: LvsDefenseConfig | null;
+  readonly scorer: PriorityScorer | null;
+  /** Per rule: its pool number, or -1; per (service, pool): a scheduler over pool ∩ service. */
+  readonly rulePool: Int32Array;
+  readonly poolSchedulers: (Scheduler | null)[];
+  readonly poolCount: number;
   // VIPs for ARP (IPv4 words) and neighbour discovery (IPv6, four words each).
   readonly vip4: Int32Array;
   readonly vip6: Int32Array;
@@ -81,6 +113,7 @@ export class CompiledConfig {
     this.realUpper = new Int32Array(maxReals);
     this.realLower = new Int32Array(maxReals);
     this.realService = new Int32Array(maxReals).fill(-1);
+    this.serviceMembers = new Array<Int32Array>(maxServices).fill(new Int32Array(0));
     const vip4: number[] = [];
     const vip6: number[] = [];
     const seen = new Set<number>();
@@ -144,6 +177,7 @@ export class CompiledConfig {
         lower[i] = r.lowerThreshold;
         keys.push(`${r.address}:${r.port}`);
       });
+      this.serviceMembers[svc.index] = members;
       this.schedulers[svc.index] = createScheduler(
         svc.scheduler,
         { members, weights, upper, lower, memberKeys: keys, lastWeights },
@@ -152,6 +186,77 @@ export class CompiledConfig {
     }
     this.vip4 = Int32Array.from(vip4);
     this.vip6 = Int32Array.from(vip6);
+
+    const d = snapshot.defense;
+    this.strategy = d === undefined ? Strategy.none : (STRATEGY_CODES[d.strategy] ?? -1);
+    if (this.strategy < 0) throw new ConfigError(`defense.strategy ${d?.strategy} is unknown`);
+    this.highWatermark = d?.highWatermark ?? 0.98;
+    this.lowWatermark = d?.lowWatermark ?? 0.95;
+    this.lvs = null;
+    this.scorer = null;
+    this.rulePool = new Int32Array(0);
+    this.poolSchedulers = [];
+    this.poolCount = 0;
+    if (d === undefined) return;
+    const s = this.strategy;
+    this.lvs = {
+      dropEntry: s === Strategy.dropEntry ? d.lvs.dropEntry : 0,
+      dropPacket: s === Strategy.dropPacket ? d.lvs.dropPacket : 0,
+      secureTcp: s === Strategy.secureTcp ? d.lvs.secureTcp : 0,
+      amemthresh: d.lvs.amemthresh,
+      amDroprate: d.lvs.amDroprate,
+    };
+    if (s !== Strategy.priority) return;
+    try {
+      const rules = PriorityRules.compile(d.rules);
+      this.scorer = new PriorityScorer(
+        resolveWeights(d.weights as Partial<PriorityWeights>),
+        rules,
+        SourceChecks.compile(d.sourceChecks),
+      );
+      // Dedicated pools: one scheduler per (service, rule with a pool) over the pool's members of
+      // that service, with the service's algorithm, so partner traffic lands on its own servers.
+      this.rulePool = new Int32Array(rules.count).fill(-1);
+      let pools = 0;
+      for (let r = 0; r < rules.count; r++) if (rules.poolOf(r) !== null) this.rulePool[r] = pools++;
+      this.poolCount = pools;
+      this.poolSchedulers = new Array<Scheduler | null>(maxServices * pools).fill(null);
+      for (const svc of snapshot.services) {
+        for (let r = 0; r < rules.count; r++) {
+          const pool = rules.poolOf(r);
+          if (pool === null) continue;
+          const picked = svc.reals.filter((x) => pool.includes(x.index));
+          if (picked.length === 0) continue;
+          this.poolSchedulers[svc.index * pools + this.rulePool[r]] = createScheduler(
+            svc.scheduler,
+            {
+              members: Int32Array.from(picked, (x) => x.index),
+              weights: Int32Array.from(picked, (x) => x.weight),
+              upper: Int32Array.from(picked, (x) => x.upperThreshold),
+              lower: Int32Array.from(picked, (x) => x.lowerThreshold),
+              memberKeys: picked.map((x) => `${x.address}:${x.port}`),
+              lastWeights: Int32Array.from(picked, (x) => (x.weight > 0 ? x.weight : (x.lastWeight ?? 0))),
+            },
+            counters,
+          );
+        }
+      }
+    } catch (err) {
+      if (err instanceof DefenseError) throw new ConfigError(`defense: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** The scheduler for a new flow from a source matched by `rule` (its pool), or the service's. */
+  schedulerFor(svc: number, rule: number): Scheduler {
+    if (rule >= 0 && this.poolCount > 0) {
+      const p = this.rulePool[rule];
+      if (p >= 0) {
+        const s = this.poolSchedulers[svc * this.poolCount + p];
+        if (s !== null) return s;
+      }
+    }
+    return this.schedulers[svc];
   }
 
   private hasVip6(list: number[], a0: number, a1: number, a2: number, a3: number): boolean {

@@ -5,7 +5,8 @@
 // counting there, so totals never go backwards.
 //
 // Region layout (float64 indices), computed once from the limits; the only place it is written:
-//   verdicts | drop reasons | removals by reason | batch latency histogram | per service | per real
+//   verdicts | drop reasons | removals by reason | batch latency histogram | defense | per service
+//   | per real
 import { DROP_REASON_COUNT } from './verdict.ts';
 
 export const VERDICT_COUNT = 4;
@@ -15,6 +16,15 @@ export const BATCH_LATENCY_BUCKETS: readonly number[] = [
   0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
 ];
 const HISTO_WORDS = BATCH_LATENCY_BUCKETS.length + 3; // buckets, +Inf, sum, count
+
+/** The defense's counters: RSTs sent, and connections reset by priority (0..15) and reason. */
+export const Defense = {
+  rstSent: 0,
+  shedByPriority: 1,
+  displacedByPriority: 17,
+  dropEntryByPriority: 33,
+  words: 49,
+} as const;
 
 /** Per-service and per-real counters. */
 export const Per = { packets: 0, bytes: 1, connections: 2, words: 4 } as const;
@@ -30,6 +40,7 @@ export class CounterLayout {
   readonly drops = VERDICT_COUNT;
   readonly removals = VERDICT_COUNT + DROP_REASON_COUNT;
   readonly histogram = VERDICT_COUNT + DROP_REASON_COUNT + REMOVE_REASON_COUNT;
+  readonly defense = VERDICT_COUNT + DROP_REASON_COUNT + REMOVE_REASON_COUNT + HISTO_WORDS;
   readonly services: number;
   readonly reals: number;
   readonly regionWords: number;
@@ -41,7 +52,7 @@ export class CounterLayout {
     this.maxWorkers = limits.maxWorkers;
     this.maxServices = limits.maxServices;
     this.maxReals = limits.maxReals;
-    this.services = this.histogram + HISTO_WORDS;
+    this.services = this.defense + Defense.words;
     this.reals = this.services + limits.maxServices * Per.words;
     // Round each region to 8 doubles (a cache line) so two workers never share one.
     this.regionWords = Math.ceil((this.reals + limits.maxReals * Per.words) / 8) * 8;

@@ -5,6 +5,7 @@
 
 import { MessageChannel } from 'node:worker_threads';
 import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
+import { VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { Piscina } from 'piscina';
 import { Batch, type BatchLimits, DEFAULT_BATCH_LIMITS } from './batch.ts';
@@ -100,6 +101,8 @@ export class Dataplane {
   readonly sources: SourceTable;
   readonly persistence: PersistenceTable;
   readonly reals: RealServerCounters;
+  /** The re-scorer writes it, workers (displacement) and the shedder take victims from it. */
+  readonly victims: VictimIndex;
   readonly counters: CounterBlock;
   readonly mailbox: ConfigMailbox;
   readonly batches: Batch[];
@@ -112,6 +115,10 @@ export class Dataplane {
   private serveControl: Int32Array | null = null;
   private configVersion = 0;
   private compiled: CompiledConfig | null = null;
+  /** The compiled form of the last published snapshot (what the main thread's helpers read). */
+  get current(): CompiledConfig | null {
+    return this.compiled;
+  }
   private controlPipeline: Pipeline | null = null;
   private closed = false;
   /** Called when a serving worker died and was replaced (for logs and metrics). */
@@ -125,6 +132,7 @@ export class Dataplane {
     this.sources = SourceTable.create(o.sourceCapacity, epoch);
     this.persistence = PersistenceTable.create(o.persistenceCapacity, epoch);
     this.reals = RealServerCounters.create(o.maxReals);
+    this.victims = VictimIndex.create(o.maxReals);
     const slots = o.workers + SPARE_SLOTS;
     this.counters = CounterBlock.create({
       maxWorkers: slots,
@@ -145,6 +153,7 @@ export class Dataplane {
       sources: this.sources.sab,
       persistence: this.persistence.sab,
       reals: this.reals.sab,
+      victims: this.victims.sab,
       counters: this.counters.sab,
       mailbox: this.mailbox.sab,
       slots: slotsSab,
@@ -202,8 +211,20 @@ export class Dataplane {
    * or the slot now holds another flow (its tag differs).
    */
   removeConnection(slot: number, tag: number, reason: number): boolean {
+    const p = this.ensureControlPipeline();
+    if (p === null) return false;
+    p.now = clockNow(this.connections.epochMs);
+    return this.connections.removeSlot(slot, tag, reason);
+  }
+
+  /**
+   * The Pipeline of this thread, made on first use once a config is published: the removal
+   * listener for entries this thread removes (resets, sheds, drop_entry) and the owner of this
+   * thread's counter region. Null before any config.
+   */
+  ensureControlPipeline(): Pipeline | null {
     const compiled = this.compiled;
-    if (compiled === null) return false;
+    if (compiled === null) return null;
     if (this.controlPipeline === null) {
       const region = this.claimControlSlot();
       const tables = {
@@ -211,6 +232,7 @@ export class Dataplane {
         sources: this.sources,
         persistence: this.persistence,
         reals: this.reals,
+        victims: this.victims,
       };
       this.controlPipeline = new Pipeline(
         tables,
@@ -221,7 +243,7 @@ export class Dataplane {
       );
     }
     this.controlPipeline.now = clockNow(this.connections.epochMs);
-    return this.connections.removeSlot(slot, tag, reason);
+    return this.controlPipeline;
   }
 
   private claimControlSlot(): number {

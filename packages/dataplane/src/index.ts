@@ -1,11 +1,12 @@
 export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
 export { Batch, BatchHeader, type BatchLimits, BatchState, DEFAULT_BATCH_LIMITS, Desc } from './batch.ts';
-export { CompiledConfig, ConfigError, DEFAULT_PRIORITY, PROTO_TCP, PROTO_UDP } from './compile.ts';
+export { CompiledConfig, ConfigError, DEFAULT_PRIORITY, PROTO_TCP, PROTO_UDP, Strategy } from './compile.ts';
 export {
   BATCH_LATENCY_BUCKETS,
   CounterBlock,
   CounterLayout,
   type CounterLimits,
+  Defense,
   Per,
   REMOVE_REASON_COUNT,
   VERDICT_COUNT,
@@ -20,10 +21,20 @@ export {
 } from './dataplane.ts';
 export { ConfigMailbox, MailboxFullError } from './mailbox.ts';
 export { MemoryPort, type Sent } from './memory-port.ts';
-export { DEFAULT_PIPELINE_OPTIONS, Pipeline, type PipelineOptions, type PipelineTables } from './pipeline.ts';
+export {
+  DEFAULT_PIPELINE_OPTIONS,
+  Pipeline,
+  type PipelineOptions,
+  type PipelineTables,
+  RESET_QUEUE_LENGTH,
+  ResetWord,
+} from './pipeline.ts';
 export type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+export { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
+export { type SendReset, Shedder, type ShedderParts } from './shedder.ts';
 export {
   type ConfigSnapshot,
+  type DefenseSnapshot,
   decodeSnapshot,
   encodeSnapshot,
   type RealServerSnapshot,

@@ -16,10 +16,19 @@ import {
   nextTcpState,
   Persist,
   type PersistenceTable,
+  RemoveReason,
   type SourceTable,
   Src,
   TcpState,
 } from '@sluice/conntrack';
+import {
+  LvsDefense,
+  PriorityScorer,
+  removeVictim,
+  SCORE_DROP,
+  SOURCE_LOOKUP,
+  type VictimIndex,
+} from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
 import {
   buildArpReply,
@@ -34,8 +43,8 @@ import {
   VxlanInfo,
 } from '@sluice/wire';
 import { type Batch, BatchHeader, Desc } from './batch.ts';
-import { type CompiledConfig, PROTO_TCP } from './compile.ts';
-import { type CounterLayout, observeBatchSeconds, Per } from './counters.ts';
+import { type CompiledConfig, PROTO_TCP, Strategy } from './compile.ts';
+import { type CounterLayout, Defense, observeBatchSeconds, Per } from './counters.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 const VXLAN_HEADER = 8;
@@ -47,7 +56,16 @@ export interface PipelineTables {
   sources: SourceTable;
   persistence: PersistenceTable;
   reals: RealServerCounters;
+  /** Lowest-priority entries per real server, kept by the re-scorer; null: no displacement. */
+  victims?: VictimIndex | null;
 }
+
+/**
+ * Resets the pipeline asks the port to send (a displaced connection must also end on its real
+ * server). Int32 words per entry: client address (4), client port, service, real, next sequence.
+ */
+export const ResetWord = { addr0: 0, port: 4, service: 5, real: 6, seq: 7, words: 8 } as const;
+export const RESET_QUEUE_LENGTH = 64;
 
 export interface PipelineOptions {
   /** Slots of the connection table examined for expiry after each batch. */
@@ -81,6 +99,14 @@ export class Pipeline implements ConnectionRemovalListener {
   outArg = 0;
   /** Set by processFrame for replies built in place: the new length of the whole datagram. */
   outLen = 0;
+  readonly victims: VictimIndex | null;
+  /** This worker's LVS defense state (modes flip once a second from the table's free entries). */
+  readonly lvs: LvsDefense;
+  private lvsFor: CompiledConfig | null = null;
+  /** RSTs to send after the batch (displaced connections); drained by the port. */
+  readonly resetQueue = new Int32Array(RESET_QUEUE_LENGTH * ResetWord.words);
+  resetCount = 0;
+  private readonly scratch = new Int32Array(Conn.words);
 
   constructor(
     tables: PipelineTables,
@@ -97,7 +123,29 @@ export class Pipeline implements ConnectionRemovalListener {
     this.layout = layout;
     this.config = config;
     this.options = options;
+    this.victims = tables.victims ?? null;
+    this.lvs = new LvsDefense(this.connections.capacity);
     this.connections.listener = this;
+  }
+
+  /** Follows a config change: the LVS modes of the new strategy (kept state otherwise). */
+  private syncDefense(now: number): void {
+    const cfg = this.config;
+    this.lvsFor = cfg;
+    const l = cfg.lvs;
+    this.lvs.reconfigure(
+      l === null
+        ? { dropEntry: 0, dropPacket: 0, secureTcp: 0 }
+        : {
+            dropEntry: l.dropEntry,
+            dropPacket: l.dropPacket,
+            secureTcp: l.secureTcp,
+            amemthresh: l.amemthresh > 0 ? l.amemthresh : this.lvs.amemthresh,
+            amDroprate: l.amDroprate,
+          },
+      now,
+      this.connections,
+    );
   }
 
   /** Classifies every frame of a batch in place, then does a bounded slice of expiry. */
@@ -105,6 +153,7 @@ export class Pipeline implements ConnectionRemovalListener {
     const started = performance.now();
     const now = clockNow(this.connections.epochMs);
     this.now = now;
+    if (this.lvsFor !== this.config) this.syncDefense(now);
     const n = batch.header[BatchHeader.count];
     const desc = batch.desc;
     const data = batch.data;
@@ -127,6 +176,9 @@ export class Pipeline implements ConnectionRemovalListener {
   /** Bounded expiry work; also called on its own when no traffic comes. */
   maintain(now: number): void {
     const o = this.options;
+    // update_defense_level, once a second: cheap (a count and a few comparisons).
+    if (this.lvsFor !== null && ((now - this.lvs.lastUpdate) | 0) >= 1000)
+      this.lvs.update(now, this.connections);
     this.connections.expireStep(now, o.expirySlotsPerBatch);
     this.sources.expireStep(now, o.sideExpirySlotsPerBatch, o.sourceIdleMs);
     this.persistence.expireStep(now, o.sideExpirySlotsPerBatch);
@@ -188,7 +240,18 @@ export class Pipeline implements ConnectionRemovalListener {
     const a1 = f.src1 | 0;
     const a2 = f.src2 | 0;
     const a3 = f.src3 | 0;
-    const slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, creates, cfg.defaultPriority, now);
+    const strategy = cfg.strategy;
+    const scorer = cfg.scorer;
+    // The SYN is scored before the table, so a refused bogon costs nothing and a full table's
+    // eviction policy sees the real priority.
+    let synPrio = cfg.defaultPriority;
+    let rule = -1;
+    if (creates && isTcp && scorer !== null) {
+      synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, now);
+      if (synPrio === SCORE_DROP) return this.drop(DropReason.sourceCheck);
+      rule = scorer.lastRule;
+    }
+    const slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, creates, synPrio, now);
     if (slot < 0) {
       const why = table.failReason;
       return this.drop(
@@ -205,19 +268,37 @@ export class Pipeline implements ConnectionRemovalListener {
     let state: number;
     let cflags: number;
     if (table.created === 1) {
-      real = this.schedule(svc, a0, a1, a2, a3, now);
+      let extra = 0;
+      if (scorer !== null) {
+        if (!isTcp) {
+          // Every UDP datagram "creates"; only the first of a flow is scored.
+          synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, now);
+          if (synPrio === SCORE_DROP) {
+            table.abandonHeld(slot);
+            return this.drop(DropReason.sourceCheck);
+          }
+          rule = scorer.lastRule;
+        }
+        extra = scorer.lastFlags;
+      } else if (strategy === Strategy.dropPacket && this.lvs.shouldDropSyn()) {
+        // ip_vs_todrop(): 1 in `rate` new connections, before scheduling.
+        table.abandonHeld(slot);
+        return this.drop(DropReason.dropPacket);
+      }
+      real = this.schedule(svc, rule, a0, a1, a2, a3, now);
+      if (real < 0 && strategy === Strategy.priority) real = this.displace(svc, synPrio);
       if (real < 0) {
         table.abandonHeld(slot);
-        return this.drop(DropReason.noRealServer);
+        return this.drop(real === -2 ? DropReason.capacity : DropReason.noRealServer);
       }
-      cflags = real >>> 24 === 1 ? ConnFlag.persistent : 0;
+      cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | extra;
       real &= 0xffffff;
       if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
       if (!isTcp) cflags |= ConnFlag.udp;
       i32[base + Conn.real] = real;
       i32[base + Conn.firstSeen] = now;
       this.reals.bind(real, false, cfg.realUpper[real], cfg.realLower[real]);
-      cflags |= this.countNewSource(a0, a1, a2, a3, now);
+      cflags |= this.countNewSource(a0, a1, a2, a3, synPrio, now);
       const c = this.counters;
       c[this.layout.services + svc * Per.words + Per.connections] += 1;
       c[this.layout.reals + real * Per.words + Per.connections] += 1;
@@ -232,7 +313,7 @@ export class Pipeline implements ConnectionRemovalListener {
     let synCount = (i32[base + Conn.flagsSyn] >>> 16) & 0xff;
     if (isTcp) {
       if ((flags & TcpFlag.syn) !== 0 && synCount < SYN_COUNT_MAX) synCount++;
-      const next = nextTcpState(state, flags, false);
+      const next = nextTcpState(state, flags, this.lvs.secureTcpActive);
       if (next !== state) {
         if ((cflags & ConnFlag.active) !== 0 && next !== TcpState.established) {
           this.reals.unestablish(real);
@@ -262,7 +343,7 @@ export class Pipeline implements ConnectionRemovalListener {
     } else {
       table.setExpires(slot, (now + this.config.udpTimeout) | 0);
     }
-    const prio = table.created === 1 ? cfg.defaultPriority : (statePrio >>> 8) & 0xff;
+    const prio = table.created === 1 ? synPrio : (statePrio >>> 8) & 0xff;
     const initial = table.created === 1 ? prio : (statePrio >>> 16) & 0xff;
     i32[base + Conn.statePrio] = state | (prio << 8) | (initial << 16) | (statePrio & 0xff000000);
     i32[base + Conn.flagsSyn] = cflags | (synCount << 16);
@@ -270,6 +351,10 @@ export class Pipeline implements ConnectionRemovalListener {
     const bytes = i32[base + Conn.bytes] + f.ipTotalLen;
     i32[base + Conn.bytes] = bytes > BYTES_MAX ? BYTES_MAX : bytes;
     i32[base + Conn.lastSeen] = now;
+    if (scorer !== null) {
+      const delta = scorer.onPacket(i32, base, flags, f.payloadLen, now);
+      if (delta !== 0) PriorityScorer.applySourceDelta(this.sources, i32, base, delta, now);
+    }
     table.release(slot);
     return this.forwardTo(buf, inner, real, svc, len);
   }
@@ -340,13 +425,22 @@ export class Pipeline implements ConnectionRemovalListener {
    * Picks a real server for a new flow, through the service's persistence template when it has
    * one. Returns the real index, with bit 24 set when a template placed it, or -1.
    */
-  private schedule(svc: number, a0: number, a1: number, a2: number, a3: number, now: number): number {
+  private schedule(
+    svc: number,
+    rule: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    now: number,
+  ): number {
     const cfg = this.config;
+    const sched = cfg.schedulerFor(svc, rule);
     const timeout = cfg.persistTimeoutMs[svc];
-    if (timeout === 0) return cfg.schedulers[svc].pick(this.frame);
+    if (timeout === 0) return sched.pick(this.frame);
     const p = this.persistence;
     const ps = p.acquire(svc, a0, a1, a2, a3, cfg.persistPrefix[svc], true, now);
-    if (ps < 0) return cfg.schedulers[svc].pick(this.frame);
+    if (ps < 0) return sched.pick(this.frame);
     const pb = p.recordBase(ps);
     let real = -1;
     if (p.created === 0) {
@@ -354,7 +448,7 @@ export class Pipeline implements ConnectionRemovalListener {
       // A template pointing at a server that left the service is no use (IPVS would reschedule).
       if (cfg.realPresent[real] === 0 || cfg.realService[real] !== svc) real = -1;
     }
-    if (real < 0) real = cfg.schedulers[svc].pick(this.frame);
+    if (real < 0) real = sched.pick(this.frame);
     if (real >= 0) {
       p.i32[pb + Persist.real] = real;
       p.i32[pb + Persist.controlled]++;
@@ -367,14 +461,61 @@ export class Pipeline implements ConnectionRemovalListener {
     return real;
   }
 
-  private countNewSource(a0: number, a1: number, a2: number, a3: number, now: number): number {
+  /**
+   * A new SYN and every real server of its service at capacity: it takes the slot of the lowest
+   * entry on a full server if it outranks it (a larger number is a lower priority), and that
+   * entry is reset on its real server. Returns the real server, or -2 (dropped: capacity).
+   */
+  private displace(svc: number, synPrio: number): number {
+    const victims = this.victims;
+    const cfg = this.config;
+    if (victims === null) return -2;
+    const members = cfg.serviceMembers[svc];
+    const reals = this.reals;
+    let any = false;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
+      // Only a server that is full (overloaded, not down, weighted) can make room.
+      if (!reals.isOverloaded(m) || reals.isDown(m)) continue;
+      any = true;
+      const slot = victims.takeVictim(m);
+      if (slot < 0) continue;
+      const tag = victims.outTag;
+      const vprio = victims.outPriority;
+      if (vprio <= synPrio) continue;
+      const table = this.connections;
+      // A consistent copy of what the RST needs, taken before the entry goes (removeVictim then
+      // re-checks under the record lock that it is still the same connection).
+      const r = this.scratch;
+      if (!table.readRecord(slot, r) || r[Conn.tag] !== tag) continue;
+      const q = this.resetCount;
+      if (q < RESET_QUEUE_LENGTH) {
+        const o = q * ResetWord.words;
+        const rq = this.resetQueue;
+        rq[o] = r[Conn.addr0];
+        rq[o + 1] = r[Conn.addr1];
+        rq[o + 2] = r[Conn.addr2];
+        rq[o + 3] = r[Conn.addr3];
+        rq[o + ResetWord.port] = r[Conn.portService] >>> 16;
+        rq[o + ResetWord.service] = r[Conn.portService] & 0xffff;
+        rq[o + ResetWord.real] = r[Conn.real];
+        rq[o + ResetWord.seq] = r[Conn.nextSeq];
+      }
+      if (!removeVictim(table, slot, tag, vprio, RemoveReason.displaced)) continue;
+      if (q < RESET_QUEUE_LENGTH) this.resetCount = q + 1;
+      return m;
+    }
+    return any ? -2 : -1;
+  }
+
+  private countNewSource(a0: number, a1: number, a2: number, a3: number, prio: number, now: number): number {
     const s = this.sources;
     const slot = s.acquire(a0, a1, a2, a3, true, now);
     if (slot < 0) return 0;
     const b = s.recordBase(slot);
     s.i32[b + Src.concurrent]++;
     s.i32[b + Src.connectionsTotal]++;
-    s.i32[b + Src.prioritySum] += this.config.defaultPriority;
+    s.i32[b + Src.prioritySum] += prio;
     s.countSyn(b, now);
     s.release(slot);
     return ConnFlag.sourceCounted;
@@ -426,6 +567,17 @@ export class Pipeline implements ConnectionRemovalListener {
         now,
       );
     }
-    this.counters[this.layout.removals + reason] += 1;
+    const c = this.counters;
+    c[this.layout.removals + reason] += 1;
+    // Resets the defense made, by the priority of the connection that lost its slot.
+    const byPrio =
+      reason === RemoveReason.shed
+        ? Defense.shedByPriority
+        : reason === RemoveReason.displaced
+          ? Defense.displacedByPriority
+          : reason === RemoveReason.dropEntry
+            ? Defense.dropEntryByPriority
+            : -1;
+    if (byPrio >= 0) c[this.layout.defense + byPrio + ((i32[base + Conn.statePrio] >>> 8) & 15)] += 1;
   }
 }

@@ -12,6 +12,8 @@ export interface WorkerInit {
   sources: SharedArrayBuffer;
   persistence: SharedArrayBuffer;
   reals: SharedArrayBuffer;
+  /** VictimIndex: the re-scorer's lowest-priority entries per real server. */
+  victims: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   mailbox: SharedArrayBuffer;
   /** One Int32 per worker slot: 0 free, else the owning thread id. */

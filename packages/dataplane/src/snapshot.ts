@@ -39,6 +39,17 @@ export interface ServiceSnapshot {
   reals: RealServerSnapshot[];
 }
 
+/** The defense as workers need it: rule pools are global real-server indices. */
+export interface DefenseSnapshot {
+  strategy: 'priority' | 'none' | 'drop_entry' | 'drop_packet' | 'secure_tcp';
+  highWatermark: number;
+  lowWatermark: number;
+  lvs: { dropEntry: number; dropPacket: number; secureTcp: number; amemthresh: number; amDroprate: number };
+  weights: Record<string, number>;
+  rules: { cidr: string; priority: number; pool?: number[] }[];
+  sourceChecks: { enabled: boolean; action: 'drop' | 'lowest'; prefixes?: string[]; allow?: string[] };
+}
+
 export interface ConfigSnapshot {
   version: number;
   vni: number;
@@ -48,8 +59,10 @@ export interface ConfigSnapshot {
   /** Per TCP state (IPVS numbering), milliseconds; defaults to IPVS's timeouts. */
   tcpTimeoutsMs?: number[];
   udpTimeoutMs?: number;
-  /** Priority given to a new connection until the defense scores it (0 = highest, 15 lowest). */
+  /** Priority given to a new connection the defense does not score (0 = highest, 15 lowest). */
   defaultPriority?: number;
+  /** Absent: strategy 'none'. */
+  defense?: DefenseSnapshot;
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false });

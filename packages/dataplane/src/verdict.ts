@@ -24,9 +24,11 @@ export const DropReason = {
   backpressure: 30,
   /** Frames arrived before any configuration was published. */
   noConfig: 31,
+  /** LVS drop_packet: 1 in `rate` new connections refused. */
+  dropPacket: 32,
 } as const;
 
-export const DROP_REASON_COUNT = 32;
+export const DROP_REASON_COUNT = 40;
 
 /** Stable names for metrics labels, indexed by reason code; empty strings are unused codes. */
 export const DROP_REASON_NAMES: readonly string[] = (() => {
@@ -49,6 +51,7 @@ export const DROP_REASON_NAMES: readonly string[] = (() => {
     29: 'frame-too-large',
     30: 'backpressure',
     31: 'no-config',
+    32: 'drop-packet',
   };
   for (const [code, name] of Object.entries(own)) names[Number(code)] = name;
   return names;

@@ -15,9 +15,11 @@
 // request per sent one; that is the runtime's cost, outside the classifier, which allocates
 // nothing (DESIGN.md: socket I/O, not classification, is the first ceiling).
 import dgram from 'node:dgram';
+import { RstSpec } from '@sluice/wire';
 import { Batch, type BatchLimits } from './batch.ts';
-import type { CounterLayout } from './counters.ts';
-import type { Pipeline } from './pipeline.ts';
+import { type CounterLayout, Defense } from './counters.ts';
+import { type Pipeline, ResetWord } from './pipeline.ts';
+import { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 export interface VxlanPortSettings {
@@ -67,6 +69,7 @@ export class VxlanPort {
   private readonly refresh: () => Pipeline | null;
   private readonly punt: PuntHandler | null;
   private closed = false;
+  private readonly rst = new RstSpec();
 
   constructor(
     settings: VxlanPortSettings,
@@ -185,6 +188,37 @@ export class VxlanPort {
     }
     p.processBatch(batch);
     this.send(b, batch, p);
+    if (p.resetCount > 0) this.sendResets(p);
+  }
+
+  /** RSTs for connections the pipeline displaced: each ends on its real server too. */
+  private sendResets(p: Pipeline): void {
+    const q = p.resetQueue;
+    const cfg = p.config;
+    for (let i = 0; i < p.resetCount; i++) {
+      const o = i * ResetWord.words;
+      // A datagram per reset: resets are rare control events, and the socket keeps the buffer
+      // until it is sent.
+      const out = new Uint8Array(RST_DATAGRAM_MAX);
+      const real = q[o + ResetWord.real];
+      const len = writeResetDatagram(
+        cfg,
+        this.rst,
+        q[o],
+        q[o + 1],
+        q[o + 2],
+        q[o + 3],
+        q[o + ResetWord.port],
+        q[o + ResetWord.service],
+        real,
+        q[o + ResetWord.seq],
+        out,
+      );
+      if (len === 0) continue;
+      this.socket.send(out, 0, len, this.settings.remotePort, cfg.realVtep[real]);
+      this.counters[this.layout.defense + Defense.rstSent] += 1;
+    }
+    p.resetCount = 0;
   }
 
   private send(b: number, batch: Batch, p: Pipeline): void {

@@ -3,6 +3,7 @@
 // if the version moved, compiles the new snapshot, so a batch runs under exactly one version.
 import { threadId } from 'node:worker_threads';
 import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
+import { VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { workerData } from 'piscina';
 import { Batch } from './batch.ts';
@@ -20,6 +21,7 @@ const tables = {
   sources: SourceTable.attach(init.sources),
   persistence: PersistenceTable.attach(init.persistence),
   reals: RealServerCounters.attach(init.reals),
+  victims: VictimIndex.attach(init.victims),
 };
 const counters = CounterBlock.attach(init.counters);
 const mailbox = ConfigMailbox.attach(init.mailbox);

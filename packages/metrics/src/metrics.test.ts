@@ -143,6 +143,8 @@ describe('createMetrics: counters from the counter block', () => {
       'shed',
       'reset',
       'control',
+      'drop-entry',
+      'displaced',
     ]);
     // 'ok' is parse status 0, not a drop reason: the dropped counter never names it.
     expect(s.has('sluice_dropped_packets_total{reason="ok"}')).toBe(false);

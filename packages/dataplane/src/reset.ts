@@ -1,0 +1,51 @@
+// Building the RST that ends a connection on its real server: from the client's address and
+// port to the VIP, with the client's next sequence number as the director tracked it (the real
+// server's kernel accepts an RST whose sequence number is the one it expects next), sent inside
+// VXLAN to the real server's MAC. Used by the workers for displaced connections and by the main
+// thread's shedder and REST resets; one RstSpec per caller, no allocation per reset beyond the
+// datagram the socket keeps until it is sent.
+import { buildTcpRst, type RstSpec, VXLAN_HEADER_LEN, writeVxlan } from '@sluice/wire';
+import type { CompiledConfig } from './compile.ts';
+
+/** Room for the largest RST datagram: VXLAN + Ethernet + IPv6 + TCP. */
+export const RST_DATAGRAM_MAX = VXLAN_HEADER_LEN + 14 + 4 + 40 + 20;
+
+/**
+ * Writes the VXLAN datagram of an RST into `out` at 0; returns its length, or 0 when the real
+ * server or the service is gone from `cfg` (nothing to send).
+ */
+export function writeResetDatagram(
+  cfg: CompiledConfig,
+  spec: RstSpec,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+  clientPort: number,
+  svc: number,
+  real: number,
+  seq: number,
+  out: Uint8Array,
+): number {
+  if (cfg.realPresent[real] === 0 || cfg.realService[real] !== svc) return 0;
+  const m = real * 6;
+  for (let i = 0; i < 6; i++) {
+    spec.dstMac[i] = cfg.realMac[m + i];
+    spec.srcMac[i] = cfg.directorMac[i];
+  }
+  spec.ipVersion = a0 === 0 && a1 === 0 && a2 === 0xffff ? 4 : 6;
+  spec.src[0] = a0;
+  spec.src[1] = a1;
+  spec.src[2] = a2;
+  spec.src[3] = a3;
+  const v = svc * 4;
+  spec.dst[0] = cfg.serviceVip[v];
+  spec.dst[1] = cfg.serviceVip[v + 1];
+  spec.dst[2] = cfg.serviceVip[v + 2];
+  spec.dst[3] = cfg.serviceVip[v + 3];
+  spec.srcPort = clientPort;
+  spec.dstPort = cfg.servicePort[svc];
+  spec.seq = seq;
+  writeVxlan(out, 0, cfg.vni);
+  return VXLAN_HEADER_LEN + buildTcpRst(spec, out, VXLAN_HEADER_LEN);
+}
