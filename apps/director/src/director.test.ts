@@ -52,8 +52,9 @@ async function getJson<T>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
 }
 
-function fileConfig(listenPort: number, reals: RealInput[]): ConfigFile {
+function fileConfig(listenPort: number, reals: RealInput[], defense?: Record<string, unknown>): ConfigFile {
   return validateConfigFile({
+    ...(defense === undefined ? {} : { defense }),
     daemon: {
       vxlan: { address: '127.0.0.1', port: listenPort },
       api: { address: '127.0.0.1', port: 0 },
@@ -79,14 +80,14 @@ describe('Director on loopback', () => {
     for (const s of servers.splice(0)) s.close();
   });
 
-  async function start(reals: RealInput[]) {
+  async function start(reals: RealInput[], defense?: Record<string, unknown>) {
     const remotePort = await freeUdpPort('127.0.0.1');
     const listenPort = await freeUdpPort('127.0.0.1');
     const real = await vtep('127.0.0.2', remotePort);
     const client = await vtep('127.0.0.3', remotePort);
     sockets.push(real.socket, client.socket);
     director = await Director.start({
-      file: fileConfig(listenPort, reals),
+      file: fileConfig(listenPort, reals, defense),
       configPath: null,
       log: quiet,
       remotePort,
@@ -241,5 +242,74 @@ describe('Director on loopback', () => {
     await until(async () => (await health()) === 'down');
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/sluice_real_server_up\{service="web",real="10.42.0.11:80"\} 0/);
+  });
+
+  it('at capacity sheds the lowest-priority entries by RST and lets a valid SYN displace a bare one', async () => {
+    const { real, base, tf, send } = await start(
+      [
+        {
+          address: '10.42.0.11',
+          port: 80,
+          vtep: '127.0.0.2',
+          mac: REAL_MAC,
+          healthCheck: null,
+          upperThreshold: 20,
+        },
+      ],
+      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
+    );
+    const vip = addressBytes('10.42.0.100');
+    // 20 bare SYNs (hping3's shape: no options) from spoofed sources fill the real server.
+    for (let i = 0; i < 20; i++) {
+      send(
+        tf.tcp({
+          src: addressBytes(`198.18.0.${i + 1}`),
+          dst: vip,
+          srcPort: 1000 + i,
+          dstPort: 80,
+          flags: TCP.syn,
+          seq: 7,
+          shape: 'bare',
+        }),
+      );
+    }
+    const isRst = (m: Buffer) => {
+      const f = new FrameInfo();
+      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok && (f.tcpFlags & TCP.rst) !== 0;
+    };
+    // At the high watermark (98% of 20) the shedder resets down to the low one (95%): one RST.
+    await until(() => real.got.filter(isRst).length >= 1);
+    const frame = new FrameInfo();
+    const rst = real.got.find(isRst) as Buffer;
+    parseFrame(rst, 8, rst.length - 8, frame);
+    expect(frame.tcpSeq >>> 0).toBe(8); // the bare SYN's seq + 1: what the real server expects
+    // Still overloaded (hysteresis): a kernel-shaped SYN outranks the bare ones and takes a slot.
+    const before = real.got.length;
+    send(
+      tf.tcp({
+        src: addressBytes('10.42.0.101'),
+        dst: vip,
+        srcPort: 40000,
+        dstPort: 80,
+        flags: TCP.syn,
+        seq: 100,
+      }),
+    );
+    await until(() =>
+      real.got.slice(before).some((m) => {
+        const f = new FrameInfo();
+        return (
+          parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok &&
+          f.srcPort === 40000 &&
+          (f.tcpFlags & TCP.syn) !== 0
+        );
+      }),
+    );
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/sluice_connections_removed_total\{reason="shed"\} [1-9]/);
+    expect(metrics).toMatch(/sluice_connections_removed_total\{reason="displaced"\} 1/);
+    const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.0.101`);
+    expect(list.items).toHaveLength(1);
+    expect(list.items[0].priority).toBeLessThan(10);
   });
 });

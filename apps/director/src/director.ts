@@ -61,6 +61,12 @@ export interface DirectorOptions {
   remotePort?: number;
 }
 
+/** The live part of a config file: what REST and SIGHUP may change. */
+function liveOf(file: ConfigFile): LiveConfig {
+  const { daemon: _daemon, ...live } = file;
+  return live;
+}
+
 export class Director implements DirectorControl {
   readonly daemon: DaemonConfig;
   readonly dataplane: Dataplane;
@@ -91,7 +97,7 @@ export class Director implements DirectorControl {
     this.daemon = opts.file.daemon;
     this.log = opts.log;
     this.configPath = opts.configPath;
-    this.live = { overlay: opts.file.overlay, services: opts.file.services };
+    this.live = liveOf(opts.file);
     const d = this.daemon;
     this.dataplane = new Dataplane({
       workers: d.workers,
@@ -300,7 +306,7 @@ export class Director implements DirectorControl {
   /** SIGHUP: the file as it is now on disk, with the same validation as the API, not re-saved. */
   reload(file: ConfigFile): Promise<ConfigView> {
     const run = async (): Promise<ConfigView> => {
-      const live = validateLiveConfig({ overlay: file.overlay, services: file.services });
+      const live = validateLiveConfig(liveOf(file));
       if (JSON.stringify(file.daemon) !== JSON.stringify(this.daemon)) {
         this.log.warn('daemon settings changed in the file: they take effect at the next start');
       }
