@@ -67,6 +67,18 @@ export interface ConnectionPage {
   tableCount: number;
 }
 
+/** One client source (/32, or /64 for IPv6) as the per-source table knows it. */
+export interface SourceView {
+  /** `a.b.c.d/32` or `x:x:x:x::/64`. */
+  source: string;
+  concurrentConnections: number;
+  handshakesCompleted: number;
+  connectionsTotal: number;
+  /** Mean priority of its live connections (0 highest, 15 lowest); null without any. */
+  averagePriority: number | null;
+  idleSeconds: number;
+}
+
 export interface Readiness {
   ready: boolean;
   /** Why not, when not ready (e.g. 'no configuration published', 'port not bound'). */
@@ -89,6 +101,8 @@ export interface DirectorControl {
    * removes the entry; false when there is no such entry. */
   resetConnection(id: string): Promise<boolean>;
   readiness(): Readiness;
+  /** The sources holding the most connections, most first (a bounded scan of the source table). */
+  topSources(limit: number): SourceView[];
   /** The Prometheus exposition text and its content type. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }

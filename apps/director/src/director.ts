@@ -19,7 +19,7 @@ import {
   toSnapshot,
   validateLiveConfig,
 } from '@sluice/config';
-import { RemoveReason } from '@sluice/conntrack';
+import { clockNow, elapsed, RemoveReason, Src } from '@sluice/conntrack';
 import {
   CompiledConfig,
   ConfigError,
@@ -42,6 +42,7 @@ import type {
   DirectorControl,
   Readiness,
   RealStatusView,
+  SourceView,
 } from './control.ts';
 import { NeighborLearner } from './neighbors.ts';
 import { OwnFrames } from './own-frames.ts';
@@ -359,6 +360,39 @@ export class Director implements DirectorControl {
     if (target === null) return false;
     await this.own.send(target.datagram, target.vtep);
     return this.index.remove(target.slot, target.tag, RemoveReason.reset);
+  }
+
+  topSources(limit: number): SourceView[] {
+    const table = this.dataplane.sources;
+    const rec = new Int32Array(Src.words);
+    const now = clockNow(table.epochMs);
+    const rows: SourceView[] = [];
+    for (let slot = 0; slot < table.capacity; slot++) {
+      if (table.core.tagOfSlot(slot) === 0 || !table.readRecord(slot, rec) || rec[Src.tag] === 0) continue;
+      const concurrent = rec[Src.concurrent];
+      if (concurrent <= 0 && rows.length >= limit) continue;
+      const v6 = rec[Src.family] === 6;
+      const hi = rec[Src.hi] >>> 0;
+      const lo = rec[Src.lo] >>> 0;
+      const source = v6
+        ? `${[hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff].map((w) => w.toString(16)).join(':')}::/64`
+        : `${lo >>> 24}.${(lo >>> 16) & 0xff}.${(lo >>> 8) & 0xff}.${lo & 0xff}/32`;
+      rows.push({
+        source,
+        concurrentConnections: concurrent,
+        handshakesCompleted: rec[Src.handshakes],
+        connectionsTotal: rec[Src.connectionsTotal],
+        averagePriority: concurrent > 0 ? Math.round((rec[Src.prioritySum] / concurrent) * 100) / 100 : null,
+        idleSeconds: elapsed(rec[Src.lastSeen], now) / 1000,
+      });
+      // Keep the list bounded while scanning: only the top `limit` matter.
+      if (rows.length > limit * 4) {
+        rows.sort((a, b) => b.concurrentConnections - a.concurrentConnections);
+        rows.length = limit;
+      }
+    }
+    rows.sort((a, b) => b.concurrentConnections - a.concurrentConnections);
+    return rows.slice(0, limit);
   }
 
   readiness(): Readiness {
