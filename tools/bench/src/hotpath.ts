@@ -23,6 +23,9 @@ const VIP = 0x0a000064; // 10.0.0.100
 const traffic = new TrafficFrames({ vni: 42, clientMac: '02:00:00:00:09:01', directorMac: DIRECTOR_MAC });
 const vip = ipv4Bytes(VIP);
 
+/** Set from --defense: 'priority' (default, as the director runs) or 'none' (the bare pipeline). */
+let defenseStrategy: 'priority' | 'none' = 'priority';
+
 function demoSnapshot(reals: number): ConfigSnapshot {
   return {
     version: 1,
@@ -48,6 +51,17 @@ function demoSnapshot(reals: number): ConfigSnapshot {
         })),
       },
     ],
+    // The priority defense on, as the director runs by default: every SYN is scored and every
+    // packet adjusts its connection's priority, so the figures include the defense's cost.
+    defense: {
+      strategy: defenseStrategy,
+      highWatermark: 0.98,
+      lowWatermark: 0.95,
+      lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, amemthresh: 0, amDroprate: 10 },
+      weights: {},
+      rules: [],
+      sourceChecks: { enabled: true, action: 'lowest' },
+    },
   };
 }
 
@@ -243,6 +257,7 @@ async function runCase(c: CaseSetup, workers: number, seconds: number): Promise<
       }
       const secs = (now - t0) / 1000;
       emit({
+        defense: defenseStrategy,
         suite: 'hotpath',
         case: c.kind,
         mode: 'in-thread',
@@ -284,6 +299,7 @@ async function runCase(c: CaseSetup, workers: number, seconds: number): Promise<
     const dropped = dp.counters.sum(Verdict.drop);
     const forwarded = dp.counters.sum(Verdict.forward);
     emit({
+      defense: defenseStrategy,
       suite: 'hotpath',
       case: c.kind,
       mode: 'piscina',
@@ -333,6 +349,7 @@ function memoryFigure(): void {
 }
 
 export async function runHotpath(opts: BenchOptions): Promise<void> {
+  defenseStrategy = opts.defense;
   note(
     `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30, 1)} GiB`,
   );

@@ -9,6 +9,8 @@ export interface BenchOptions {
   cases: string[];
   /** Only these worker counts (all when empty). */
   workers: number[];
+  /** hotpath: the defense strategy in the benchmark's config (priority, as deployed, or none). */
+  defense: 'priority' | 'none';
 }
 
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
@@ -18,7 +20,7 @@ const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
 
 function usage(): never {
   process.stderr.write(
-    `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]...\n`,
+    `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n`,
   );
   process.exit(2);
 }
@@ -34,4 +36,6 @@ function values(flag: string): string[] {
 const seconds = Number(values('--seconds').at(-1) ?? 3);
 const workers = values('--workers').map(Number);
 if (!(seconds > 0) || workers.some((w) => !(w >= 1))) usage();
-await suites[name]({ seconds, cases: values('--case'), workers });
+const defense = values('--defense').at(-1) ?? 'priority';
+if (defense !== 'priority' && defense !== 'none') usage();
+await suites[name]({ seconds, cases: values('--case'), workers, defense });
