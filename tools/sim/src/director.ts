@@ -123,6 +123,8 @@ export class SimDirector {
   /** RSTs sent: by displacement (the pipeline's queue) and by the shedder. */
   resetsDisplaced = 0;
   resetsShed = 0;
+  /** Simulated seconds in which the worker's LVS update found memory short (automatic modes on). */
+  lvsEngagedSeconds = 0;
   private readonly rng: Rng;
   private readonly rst = new RstSpec();
   private readonly rstOut = new Uint8Array(RST_DATAGRAM_MAX);
@@ -247,6 +249,7 @@ export class SimDirector {
     this.rescorer.step(now, this.opts.rescorerSlotsPerMs);
     if (now % SHED_EVERY_MS === 0) this.shedder.step(this.config);
     if (now % LVS_TICK_MS === 0) {
+      if (this.pipeline.lvs.nomem) this.lvsEngagedSeconds++;
       const l = this.config.lvs;
       this.lvsMain.reconfigure(
         l === null

@@ -45,7 +45,7 @@ describe('plot', () => {
     expect(md).toContain('## syn-flood');
     expect(md).toContain('![syn-flood: valid success vs attack rate](defense/sim-syn-flood.svg)');
     expect(md).toContain('| priority | 1 | 0.995 |');
-    expect(md).toContain('| none | 1000 | 0.100 | 40 | – | 0 | 0 | 0.500 |');
+    expect(md).toContain('| none | 1000 | 0.100 | 40 | – | 0 | 0 | – | 0.500 |');
   });
 
   it('labels rates', () => {

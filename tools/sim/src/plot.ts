@@ -182,15 +182,15 @@ export function renderMarkdown(rows: readonly ResultRow[], figureDir: string): s
     }
     out.push('');
     out.push(
-      '| strategy | attack pps | validSuccess | setupP50Ms | setupP99Ms | validFalselyReset | priority0Shed | attackerSlots |',
+      '| strategy | attack pps | validSuccess | setupP50Ms | setupP99Ms | validFalselyReset | priority0Shed | partnerSuccess | attackerSlots |',
     );
-    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const st of strategies) {
       for (const rate of rates) {
         const r = mine.find((m) => m.strategy === st && m.attackPps === rate);
         if (r === undefined) continue;
         out.push(
-          `| ${st} | ${rate} | ${fmt(r.validSuccess)} | ${fmt(r.setupP50Ms)} | ${fmt(r.setupP99Ms)} | ${fmt(r.validFalselyReset)} | ${r.priority0Shed} | ${fmt(r.attackerSlots)} |`,
+          `| ${st} | ${rate} | ${fmt(r.validSuccess)} | ${fmt(r.setupP50Ms)} | ${fmt(r.setupP99Ms)} | ${fmt(r.validFalselyReset)} | ${r.priority0Shed} | ${fmt(r.partnerSuccess)} | ${fmt(r.attackerSlots)} |`,
         );
       }
     }

@@ -24,7 +24,7 @@
 // `attackPps` is the offered attack load in packets per second: flood SYNs, or SYN+ACK pairs
 // (spoofAck, bot: half the rate in connections). `mixed` splits it in three.
 import type { DefenseSnapshot } from '@sluice/dataplane';
-import { Verdict } from '@sluice/dataplane';
+import { DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES } from './frames.ts';
 import { EventHeap, TupleQueue } from './queue.ts';
@@ -159,9 +159,12 @@ export interface SimResult {
   /** LVS: entries drop_entry removed (main thread), new connections drop_packet refused. */
   lvsDroppedEntries: number;
   lvsDroppedSyns: number;
+  lvsEngagedSeconds: number;
   resetsDisplaced: number;
   resetsShed: number;
   resetsForNothing: number;
+  validSynDrops: Record<string, number>;
+  partnerSynDrops: Record<string, number>;
   serverRefused: Record<string, number>;
   resetByDirector: Record<string, number>;
   frames: number;
@@ -296,6 +299,9 @@ export function runSim(p: SimParams): SimResult {
       }
     }
   });
+  // Why the director dropped measured valid and partner SYNs (first or retransmitted), by reason.
+  const validSynDrops: Record<string, number> = {};
+  const partnerSynDrops: Record<string, number> = {};
   let now = 0;
   const send = (kind: number, addr: number, port: number, seq: number): boolean => {
     const buf = frames.frame(kind as FrameKind, addr, port, seq, 0);
@@ -314,7 +320,13 @@ export function runSim(p: SimParams): SimResult {
       case Ev.syn: {
         if (c.synAcked || c.outcome !== 0) return;
         live.set(c.key, c);
-        if (send(FrameKind.synLinux, c.addr, c.port, c.isn)) {
+        const forwarded = send(FrameKind.synLinux, c.addr, c.port, c.isn);
+        if (!forwarded && c.t0 >= p.attackStartMs) {
+          const why = DROP_REASON_NAMES[director.outReason] || String(director.outReason);
+          const tally = c.owner === Owner.valid ? validSynDrops : partnerSynDrops;
+          tally[why] = (tally[why] ?? 0) + 1;
+        }
+        if (forwarded) {
           if (servers.syn(director.outReal, c.key, c.owner, c.id, now) === SynResult.accepted) {
             heap.push(now + c.rtt, { c, ev: Ev.synAck });
           }
@@ -531,9 +543,12 @@ export function runSim(p: SimParams): SimResult {
     resetsSent,
     lvsDroppedEntries: director.lvsMain.droppedEntries,
     lvsDroppedSyns: director.pipeline.lvs.droppedSyns,
+    lvsEngagedSeconds: director.lvsEngagedSeconds,
     resetsDisplaced: director.resetsDisplaced,
     resetsShed: director.resetsShed,
     resetsForNothing: servers.resetsForNothing,
+    validSynDrops,
+    partnerSynDrops,
     serverRefused: byOwner(servers.refused),
     resetByDirector: byOwner(servers.resetByDirector),
     frames: framesSent,
