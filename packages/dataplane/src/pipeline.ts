@@ -478,6 +478,8 @@ export class Pipeline implements ConnectionRemovalListener {
       // Only a server that is full (overloaded, not down, weighted) can make room.
       if (!reals.isOverloaded(m) || reals.isDown(m)) continue;
       any = true;
+      // Look before taking: a victim this SYN does not outrank stays listed for the shedder.
+      if (victims.peekPriority(m) <= synPrio) continue;
       const slot = victims.takeVictim(m);
       if (slot < 0) continue;
       const tag = victims.outTag;

@@ -24,6 +24,8 @@ export class PriorityAdjuster {
   private readonly packetBonusMax: number;
   private readonly halfOpen: number;
   private readonly halfOpenGraceMs: number;
+  private readonly silent: number;
+  private readonly silentGraceMs: number;
   private readonly idlePerMs: number;
   private readonly idleMax: number;
 
@@ -35,6 +37,8 @@ export class PriorityAdjuster {
     this.packetBonusMax = w.packetBonusMax;
     this.halfOpen = w.halfOpen;
     this.halfOpenGraceMs = w.halfOpenGraceMs;
+    this.silent = w.silent;
+    this.silentGraceMs = w.silentGraceMs;
     this.idlePerMs = w.idlePenaltyPerSecond / 1000;
     this.idleMax = w.idlePenaltyMax;
   }
@@ -45,11 +49,15 @@ export class PriorityAdjuster {
    * aggregates). Pure and allocation-free.
    */
   priority(initial: number, cflags: number, packets: number, idleMs: number, extra: number): number {
+    // A connection the client already closed or reset holds a slot the real server has freed or
+    // is freeing: shedding it costs nobody anything, so it goes first.
+    if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0) return PRIORITY_LOWEST;
     let p = initial;
     if ((cflags & ConnFlag.udp) === 0) {
       if ((cflags & ConnFlag.handshake) !== 0) p -= this.handshake;
       else if (idleMs >= this.halfOpenGraceMs) p += this.halfOpen;
       if ((cflags & ConnFlag.data) !== 0) p -= this.data;
+      else if ((cflags & ConnFlag.handshake) !== 0 && idleMs >= this.silentGraceMs) p += this.silent;
     }
     const counted = (packets >>> 0) - this.packetsFree;
     if (counted >= this.packetsPerStep) {

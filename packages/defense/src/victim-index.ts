@@ -150,6 +150,27 @@ export class VictimIndex {
     return -1;
   }
 
+  /**
+   * Priority of the candidate takeVictim would hand out next, without taking it, or -1 when the
+   * list is empty. A caller that needs a victim of a given standing looks first, so a candidate
+   * it cannot use stays listed for the shedder (a snapshot; another taker may get there first).
+   */
+  peekPriority(real: number): number {
+    const list = this.listOf(real);
+    if (list < 0) return -1;
+    const i32 = this.i32;
+    const lb = this.listBase(list);
+    for (let t = 0; t < READ_TRIES; t++) {
+      const s1 = Atomics.load(i32, lb + ListWord.seq);
+      if ((s1 & 1) !== 0) continue;
+      const cursor = Atomics.load(i32, lb + ListWord.take) & 0xff;
+      const count = i32[lb + ListWord.count];
+      const prio = cursor < count ? i32[lb + ListWord.entries + cursor * ENTRY_WORDS + Entry.priority] : -1;
+      if (Atomics.load(i32, lb + ListWord.seq) === s1) return prio;
+    }
+    return -1;
+  }
+
   /** Candidates not yet taken from a list (a snapshot; may change at once). */
   remaining(real: number): number {
     const list = this.listOf(real);

@@ -67,6 +67,17 @@ export interface PriorityWeights {
   halfOpen: number;
   /** 3000 ms: three times a slow RTT plus the first SYN retransmission. */
   halfOpenGraceMs: number;
+  /**
+   * Penalty for a connection that completed its handshake but sent no payload for
+   * `silentGraceMs`. +4: an HTTP client sends its request right after the handshake; a bot that
+   * completes handshakes to hold slots, or a blind SYN-then-ACK spoofer, sends nothing. +4 puts
+   * such an entry (8 → 5 after its handshake and history) below a new client's SYN (8), so new
+   * clients displace it and shedding takes it before any client that spoke. Set 0 for a
+   * server-speaks-first service (SMTP, SSH), where a silent client is normal.
+   */
+  silent: number;
+  /** 3000 ms: many round trips; a real client's request follows the handshake within one. */
+  silentGraceMs: number;
   /** Idle penalty per second since the last packet. 0.1: one point per 10 s. */
   idlePenaltyPerSecond: number;
   /** Most the idle penalty can add. 6: a long-idle keep-alive sinks below active clients but stays above nothing. */
@@ -105,6 +116,8 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   packetBonusMax: 3,
   halfOpen: 3,
   halfOpenGraceMs: 3000,
+  silent: 4,
+  silentGraceMs: 3000,
   idlePenaltyPerSecond: 0.1,
   idlePenaltyMax: 6,
   hogIdleMs: 30_000,
