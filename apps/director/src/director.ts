@@ -32,7 +32,7 @@ import {
 } from '@sluice/dataplane';
 import { LvsDefense, RescorerThread } from '@sluice/defense';
 import { HealthChecker } from '@sluice/health';
-import { createMetrics, type SluiceMetrics } from '@sluice/metrics';
+import { createMetrics, lvsDefenseState, type SluiceMetrics } from '@sluice/metrics';
 import { ConnectionIndex } from './connections.ts';
 import type {
   ConfigView,
@@ -126,6 +126,10 @@ export class Director implements DirectorControl {
       reals: this.dataplane.reals,
       topology: () => this.topology(),
       workers: () => this.dataplane.threads,
+      victims: this.dataplane.victims,
+      // drop_entry is this.lvs's own; drop_packet and secure_tcp run on the packet workers, whose
+      // modes follow from the config and this.lvs's measurement of the table (lvs-state.ts).
+      lvs: () => lvsDefenseState(this.dataplane.current?.lvs ?? null, this.lvs),
     });
   }
 

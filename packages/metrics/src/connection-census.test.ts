@@ -1,13 +1,26 @@
-import { Conn, ConnectionTable, ConnFlag, clockNow, RemoveReason, TcpState } from '@sluice/conntrack';
+import {
+  Conn,
+  ConnectionTable,
+  ConnFlag,
+  clockNow,
+  packStatePrio,
+  RemoveReason,
+  TcpState,
+} from '@sluice/conntrack';
 import { describe, expect, it } from 'vitest';
-import { CONNECTION_STATE_NAMES, ConnectionCensus } from './connection-census.ts';
+import { CONNECTION_STATE_NAMES, ConnectionCensus, PRIORITY_COUNT } from './connection-census.ts';
 import { addConnection } from './test-helpers.ts';
 
 const stateIndex = (name: string) => CONNECTION_STATE_NAMES.indexOf(name);
 
 /** The census computed the slow way, one consistent record copy per slot. */
-function reference(table: ConnectionTable): { byState: number[]; byService: Map<number, number> } {
+function reference(table: ConnectionTable): {
+  byState: number[];
+  byService: Map<number, number>;
+  byPriority: number[];
+} {
   const byState = new Array<number>(CONNECTION_STATE_NAMES.length).fill(0);
+  const byPriority = new Array<number>(PRIORITY_COUNT).fill(0);
   const byService = new Map<number, number>();
   const rec = new Int32Array(Conn.words);
   for (let slot = 0; slot < table.capacity; slot++) {
@@ -15,10 +28,11 @@ function reference(table: ConnectionTable): { byState: number[]; byService: Map<
     expect(table.readRecord(slot, rec)).toBe(true);
     const svc = rec[Conn.portService] & 0xffff;
     byService.set(svc, (byService.get(svc) ?? 0) + 1);
+    byPriority[(rec[Conn.statePrio] >>> 8) & 0xff]++;
     if ((rec[Conn.flagsSyn] & ConnFlag.udp) !== 0) byState[stateIndex('UDP')]++;
     else byState[rec[Conn.statePrio] & 0xff]++;
   }
-  return { byState, byService };
+  return { byState, byService, byPriority };
 }
 
 describe('ConnectionCensus', () => {
@@ -39,6 +53,7 @@ describe('ConnectionCensus', () => {
         service: 0,
         real: 0,
         state: TcpState.established,
+        priority: 0,
       }),
       addConnection(table, {
         client: 0x0a000002,
@@ -48,8 +63,23 @@ describe('ConnectionCensus', () => {
         state: TcpState.established,
       }),
       addConnection(table, { client: 0x0a000003, port: 1000, service: 0, real: 1, state: TcpState.synRecv }),
-      addConnection(table, { client: 0x0a000004, port: 1000, service: 2, real: 3, state: TcpState.timeWait }),
-      addConnection(table, { client: 0x0a000005, port: 53, service: 3, real: 4, state: 0, udp: true }),
+      addConnection(table, {
+        client: 0x0a000004,
+        port: 1000,
+        service: 2,
+        real: 3,
+        state: TcpState.timeWait,
+        priority: 15,
+      }),
+      addConnection(table, {
+        client: 0x0a000005,
+        port: 53,
+        service: 3,
+        real: 4,
+        state: 0,
+        udp: true,
+        priority: 15,
+      }),
     ];
     census.scan();
     expect(census.entries).toBe(5);
@@ -62,6 +92,8 @@ describe('ConnectionCensus', () => {
     expect([census.byService[0], census.byService[1], census.byService[2], census.byService[3]]).toEqual([
       3, 0, 1, 1,
     ]);
+    // By priority, UDP included: one at 0, two at the default 5, two at 15.
+    expect([...census.byPriority]).toEqual([1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
 
     const tag = table.core.tagOfSlot(slots[0]);
     expect(table.removeSlot(slots[0], tag, RemoveReason.control)).toBe(true);
@@ -69,6 +101,8 @@ describe('ConnectionCensus', () => {
     expect(census.entries).toBe(4);
     expect(census.byState[stateIndex('ESTABLISHED')]).toBe(1);
     expect(census.byService[0]).toBe(2);
+    // The entry at priority 0 was the one removed.
+    expect([...census.byPriority]).toEqual([0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
   });
 
   it('walks 1 M slots in bounded time and agrees with a record-by-record count', () => {
@@ -100,7 +134,7 @@ describe('ConnectionCensus', () => {
       const slot = table.acquire(0, 0, 0xffff, 0x0b000000 + i, (4000 << 16) | (i % 7), true, 5, now);
       if (slot < 0) continue;
       const base = table.recordBase(slot);
-      table.i32[base + Conn.statePrio] = states[i % states.length];
+      table.i32[base + Conn.statePrio] = packStatePrio(states[i % states.length], i % 16, 8, 0);
       table.i32[base + Conn.flagsSyn] = i % 11 === 0 ? ConnFlag.udp : 0;
       table.release(slot);
       inserted++;
@@ -110,6 +144,8 @@ describe('ConnectionCensus', () => {
     const ref = reference(table);
     expect([...census.byState]).toEqual(ref.byState);
     for (let svc = 0; svc < 7; svc++) expect(census.byService[svc]).toBe(ref.byService.get(svc) ?? 0);
+    expect([...census.byPriority]).toEqual(ref.byPriority);
+    expect(ref.byPriority.every((n) => n > 0)).toBe(true);
 
     const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
     console.info(

@@ -2,28 +2,41 @@ import { ConnectionTable, RemoveReason, TcpState } from '@sluice/conntrack';
 import {
   BATCH_LATENCY_BUCKETS,
   CounterBlock,
+  Defense,
   DROP_REASON_NAMES,
   DropReason,
   Per,
   VERDICT_NAMES,
   Verdict,
 } from '@sluice/dataplane';
+import { VictimHeader, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CONNECTION_STATE_NAMES } from './connection-census.ts';
-import { createMetrics, DEFAULT_GAUGES_NAMED_TOTAL, type MetricsSource } from './metrics.ts';
+import type { LvsDefenseState } from './lvs-state.ts';
+import {
+  createMetrics,
+  DEFAULT_GAUGES_NAMED_TOTAL,
+  type MetricsSource,
+  NEW_CONNECTION_DROP_REASONS,
+} from './metrics.ts';
 import { addConnection, parseExposition, promtoolCheck, seriesOf } from './test-helpers.ts';
 import type { Topology } from './topology.ts';
 
 const LIMITS = { maxWorkers: 3, maxServices: 8, maxReals: 16 };
 
-function setup(topology: Topology) {
+function setup(topology: Topology, defense: { victims?: boolean; lvs?: boolean } = {}) {
   const counters = CounterBlock.create(LIMITS);
   const connections = ConnectionTable.create(1024);
   const reals = RealServerCounters.create(LIMITS.maxReals);
+  const victims = VictimIndex.create(LIMITS.maxReals);
   let topologyCalls = 0;
   let workers = 2;
-  const state = { topology };
+  const state = {
+    topology,
+    lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, dropRate: 0 } as LvsDefenseState,
+    lvsCalls: 0,
+  };
   const source: MetricsSource = {
     counters,
     connections,
@@ -34,11 +47,19 @@ function setup(topology: Topology) {
     },
     workers: () => workers,
   };
+  if (defense.victims !== false) source.victims = victims;
+  if (defense.lvs !== false) {
+    source.lvs = () => {
+      state.lvsCalls++;
+      return state.lvs;
+    };
+  }
   const metrics = createMetrics(source);
   return {
     counters,
     connections,
     reals,
+    victims,
     metrics,
     state,
     topologyCalls: () => topologyCalls,
@@ -345,6 +366,147 @@ describe('createMetrics: scrapes follow the config', () => {
   });
 });
 
+describe('createMetrics: the defense', () => {
+  it('counts sheds by reason and priority (all 48 series, zeros included) and RSTs sent', async () => {
+    const t = setup({ version: 1, services: [] });
+    const { layout } = t.counters;
+    const r0 = t.counters.region(0);
+    const r1 = t.counters.region(1);
+    r0[layout.defense + Defense.shedByPriority + 15] += 4;
+    r1[layout.defense + Defense.shedByPriority + 15] += 1;
+    r1[layout.defense + Defense.shedByPriority + 9] += 2;
+    r0[layout.defense + Defense.displacedByPriority + 12] += 3;
+    r1[layout.defense + Defense.dropEntryByPriority + 0] += 1;
+    r0[layout.defense + Defense.rstSent] += 8;
+    r1[layout.defense + Defense.rstSent] += 1;
+    const s = await t.scrape();
+    const shed = seriesOf(s, 'sluice_connections_shed_total');
+    expect(shed).toHaveLength(48);
+    const key = (reason: string, p: number) =>
+      `sluice_connections_shed_total{reason="${reason}",priority="${p}"}`;
+    for (const reason of ['shed', 'displaced', 'drop-entry']) {
+      for (let p = 0; p < 16; p++) expect(s.has(key(reason, p)), key(reason, p)).toBe(true);
+    }
+    expect(s.get(key('shed', 15))).toBe(5);
+    expect(s.get(key('shed', 9))).toBe(2);
+    expect(s.get(key('displaced', 12))).toBe(3);
+    expect(s.get(key('drop-entry', 0))).toBe(1);
+    expect(shed.reduce((sum, [, v]) => sum + v, 0)).toBe(11);
+    expect(s.get('sluice_rsts_sent_total')).toBe(9);
+  });
+
+  it('names only drop reasons that exist as the refused new connections', () => {
+    for (const reason of NEW_CONNECTION_DROP_REASONS) expect(DROP_REASON_NAMES).toContain(reason);
+  });
+
+  it('counts connection entries by priority, 0..15, UDP included', async () => {
+    const t = setup({ version: 1, services: [] });
+    const c = (client: number, priority: number, udp = false) =>
+      addConnection(t.connections, {
+        client,
+        port: 1,
+        service: 0,
+        real: 0,
+        state: TcpState.established,
+        priority,
+        udp,
+      });
+    c(1, 0);
+    c(2, 7);
+    c(3, 7, true);
+    c(4, 15);
+    const s = await t.scrape();
+    const series = seriesOf(s, 'sluice_connections_by_priority');
+    expect(series.map(([k]) => k)).toEqual(
+      Array.from({ length: 16 }, (_, p) => `sluice_connections_by_priority{priority="${p}"}`),
+    );
+    expect(series.map(([, v]) => v)).toEqual([1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+  });
+
+  it('follows the re-scorer: passes and changes from the victim index header, the pass duration from two publications', async () => {
+    const t = setup({ version: 1, services: [] });
+    const v = t.victims;
+    // Before any pass: counters at 0, no duration yet (absent, not a made-up 0).
+    let s = await t.scrape();
+    expect(s.get('sluice_rescorer_passes_total')).toBe(0);
+    expect(s.has('sluice_rescorer_pass_duration_seconds')).toBe(false);
+
+    // One pass published at t=1000 ms: its start is not known, so still no duration.
+    v.notePass(1000, 5);
+    s = await t.scrape();
+    expect(s.get('sluice_rescorer_passes_total')).toBe(1);
+    expect(s.get('sluice_rescorer_priority_changes_total')).toBe(5);
+    expect(s.has('sluice_rescorer_pass_duration_seconds')).toBe(false);
+
+    // The next pass ends at 1600: it took 0.6 s.
+    v.notePass(1600, 2);
+    s = await t.scrape();
+    expect(s.get('sluice_rescorer_passes_total')).toBe(2);
+    expect(s.get('sluice_rescorer_priority_changes_total')).toBe(7);
+    expect(s.get('sluice_rescorer_pass_duration_seconds')).toBeCloseTo(0.6, 9);
+
+    // Two passes between scrapes (1600 → 2400): 0.4 s each.
+    v.notePass(2000, 0);
+    v.notePass(2400, 1);
+    s = await t.scrape();
+    expect(s.get('sluice_rescorer_passes_total')).toBe(4);
+    expect(s.get('sluice_rescorer_pass_duration_seconds')).toBeCloseTo(0.4, 9);
+
+    // No pass since: the last duration stays.
+    s = await t.scrape();
+    expect(s.get('sluice_rescorer_passes_total')).toBe(4);
+    expect(s.get('sluice_rescorer_pass_duration_seconds')).toBeCloseTo(0.4, 9);
+  });
+
+  it('keeps the re-scorer counters monotone across the 32-bit header words wrapping', async () => {
+    const t = setup({ version: 1, services: [] });
+    const v = t.victims;
+    v.i32[VictimHeader.passes] = 0x7ffffffe;
+    v.i32[VictimHeader.changes] = -2; // 0xfffffffe as an unsigned count
+    v.i32[VictimHeader.publishedAt] = 0x7fffff00; // the ms clock wraps too
+    const first = (await t.scrape()).get('sluice_rescorer_passes_total') as number;
+    expect(first).toBe(0x7ffffffe);
+    v.notePass(0x7fffffff, 1); // clock at its maximum
+    v.notePass(-0x7fffff01, 3); // 0x200 ms later, past the wrap; passes wraps to negative
+    v.notePass(-0x7ffffe01, 0); // another 0x100 ms
+    const s = await t.scrape();
+    expect(s.get('sluice_rescorer_passes_total')).toBe(first + 3);
+    expect(s.get('sluice_rescorer_priority_changes_total')).toBe(0xfffffffe + 4);
+    // 0x7fffff00 → -0x7ffffe01 is 0x2ff ms over 3 passes.
+    expect(s.get('sluice_rescorer_pass_duration_seconds')).toBeCloseTo(0x2ff / 3 / 1000, 9);
+  });
+
+  it('reads the header once per scrape, so the three re-scorer families agree', async () => {
+    const t = setup({ version: 1, services: [] });
+    const read = vi.spyOn(t.victims, 'headerValue');
+    await t.metrics.render();
+    expect(read).toHaveBeenCalledTimes(3);
+  });
+
+  it('shows the LVS modes and drop rate from the lvs source, read at scrape time', async () => {
+    const t = setup({ version: 1, services: [] });
+    t.state.lvs = { dropEntry: 2, dropPacket: 3, secureTcp: 1, dropRate: 10 };
+    const s = await t.scrape();
+    expect(seriesOf(s, 'sluice_lvs_defense_mode')).toEqual([
+      ['sluice_lvs_defense_mode{sysctl="drop_entry"}', 2],
+      ['sluice_lvs_defense_mode{sysctl="drop_packet"}', 3],
+      ['sluice_lvs_defense_mode{sysctl="secure_tcp"}', 1],
+    ]);
+    expect(s.get('sluice_lvs_drop_rate')).toBe(10);
+    t.state.lvs = { dropEntry: 0, dropPacket: 0, secureTcp: 0, dropRate: 0 };
+    expect((await t.scrape()).get('sluice_lvs_defense_mode{sysctl="drop_packet"}')).toBe(0);
+  });
+
+  it('leaves out the re-scorer and LVS families when the source has no victim index or LVS state', async () => {
+    const t = setup({ version: 1, services: [] }, { victims: false, lvs: false });
+    const text = await t.metrics.render();
+    expect(text).not.toContain('sluice_rescorer_');
+    expect(text).not.toContain('sluice_lvs_');
+    // The counter-block families are always there.
+    expect(text).toContain('sluice_rsts_sent_total 0');
+  });
+});
+
 describe('createMetrics: exposition', () => {
   it('adds the default process and Node.js metrics under their conventional names', async () => {
     const t = setup({ version: 1, services: [] });
@@ -371,6 +533,12 @@ describe('createMetrics: exposition', () => {
     }
     t.reals.bind(5, true, 0, 0);
     addConnection(t.connections, { client: 7, port: 1, service: 1, real: 5, state: TcpState.established });
+    // The defense: its counter region, two re-scorer publications across scrapes, the LVS modes.
+    for (let i = 0; i < Defense.words; i++) r1[layout.defense + i] += i + 1;
+    t.victims.notePass(100, 3);
+    await t.metrics.render();
+    t.victims.notePass(350, 4);
+    t.state.lvs = { dropEntry: 1, dropPacket: 2, secureTcp: 3, dropRate: 7 };
 
     const text = await t.metrics.render();
     const series = parseExposition(text);
@@ -386,8 +554,16 @@ describe('createMetrics: exposition', () => {
         'sluice_connection_table_entries',
         'sluice_connections',
         'sluice_connections_by_service',
+        'sluice_connections_by_priority',
         'sluice_connections_removed_total',
+        'sluice_connections_shed_total',
         'sluice_dropped_packets_total',
+        'sluice_lvs_defense_mode',
+        'sluice_lvs_drop_rate',
+        'sluice_rescorer_pass_duration_seconds',
+        'sluice_rescorer_passes_total',
+        'sluice_rescorer_priority_changes_total',
+        'sluice_rsts_sent_total',
         'sluice_packets_total',
         'sluice_real_server_active_connections',
         'sluice_real_server_bytes_total',
@@ -403,6 +579,13 @@ describe('createMetrics: exposition', () => {
         'sluice_workers',
       ].sort(),
     );
+    // Every family has at least one sample, so promtool checks each one's lines too.
+    for (const f of families)
+      expect(
+        [...series.keys()].some((k) => k.startsWith(f)),
+        f,
+      ).toBe(true);
+    expect(series.get('sluice_rescorer_pass_duration_seconds')).toBe(0.25);
     for (const k of series.keys()) {
       if (!k.startsWith('sluice_')) continue;
       const family = [...families].find((f) => k === f || k.startsWith(`${f}{`) || k.startsWith(`${f}_`));

@@ -8,21 +8,35 @@
 // One scrape sees one topology and one connection-table walk: every metric reads them through
 // `current()`, which computes them at the scrape's first `get()` and forgets them once that
 // synchronous pass is over (a microtask later), so the next scrape starts afresh.
+//
+// The defense's families: sheds by reason and priority and RSTs sent (counter block), connections
+// by priority (the table walk), the re-scorer's passes (the victim index header, see
+// rescorer-watch.ts) and the LVS modes (lvs-state.ts). There is deliberately no
+// `sluice_syns_dropped_total`: the new connections the director refuses are exactly
+// `sluice_dropped_packets_total` with reason capacity, source-check, drop-packet, table-full or
+// no-real-server (NEW_CONNECTION_DROP_REASONS), counted once per refused SYN or first datagram
+// of a UDP flow, and nothing else counts them. A second family would be the same numbers under
+// another name — and "SYN" would be wrong for UDP — so the HELP of the drop counter says which
+// reasons are refused connections instead, and a dashboard sums those reasons.
 
 import type { ConnectionTable } from '@sluice/conntrack';
 import { REMOVE_REASON_NAMES } from '@sluice/conntrack';
 import {
   BATCH_LATENCY_BUCKETS,
   type CounterBlock,
+  Defense,
   DROP_REASON_NAMES,
   Per,
   REMOVE_REASON_COUNT,
   VERDICT_COUNT,
   VERDICT_NAMES,
 } from '@sluice/dataplane';
+import type { VictimIndex } from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { CONNECTION_STATE_NAMES, ConnectionCensus } from './connection-census.ts';
+import { CONNECTION_STATE_NAMES, ConnectionCensus, PRIORITY_COUNT } from './connection-census.ts';
+import type { LvsDefenseState } from './lvs-state.ts';
+import { RescorerWatch } from './rescorer-watch.ts';
 import {
   histogramSamples,
   register,
@@ -40,7 +54,27 @@ export interface MetricsSource {
   topology(): Topology;
   /** Live worker threads. */
   workers(): number;
+  /** The re-scorer's victim index: its header counts passes and stamps each publication. */
+  victims?: VictimIndex;
+  /** The LVS defense modes in force, read at each scrape (lvsDefenseState builds it). */
+  lvs?: () => LvsDefenseState;
 }
+
+/** Drop reasons that are refused new connections (a SYN, or a new UDP flow's first datagram). */
+export const NEW_CONNECTION_DROP_REASONS: readonly string[] = [
+  'capacity',
+  'source-check',
+  'drop-packet',
+  'table-full',
+  'no-real-server',
+];
+
+/** `reason` of sluice_connections_shed_total (removal reasons' names) and its counter region. */
+const SHED_REASONS: readonly (readonly [string, number])[] = [
+  ['shed', Defense.shedByPriority],
+  ['displaced', Defense.displacedByPriority],
+  ['drop-entry', Defense.dropEntryByPriority],
+];
 
 export interface SluiceMetrics {
   registry: Registry;
@@ -113,12 +147,15 @@ class Scrape {
   readonly reals: RealRow[] = [];
   private census: ConnectionCensus | null = null;
   private readonly censusOf: () => ConnectionCensus;
+  private watched: RescorerWatch | null = null;
+  private readonly watch: RescorerWatch | null;
 
   constructor(
     source: MetricsSource,
     serviceBase: Rebase,
     realBase: Rebase,
     censusOf: () => ConnectionCensus,
+    watch: RescorerWatch | null,
   ) {
     const topology = source.topology();
     const counters = source.counters;
@@ -129,6 +166,7 @@ class Scrape {
     });
     this.topology = topology;
     this.censusOf = censusOf;
+    this.watch = watch;
     const sums = (at: number): Float64Array => {
       const out = new Float64Array(Per.words);
       out[Per.packets] = counters.sum(at + Per.packets);
@@ -160,6 +198,12 @@ class Scrape {
     if (this.census === null) this.census = this.censusOf();
     return this.census;
   }
+
+  /** The victim index header, read once per scrape: its families then agree with each other. */
+  rescorer(): RescorerWatch | null {
+    if (this.watched === null && this.watch !== null) this.watched = this.watch.observe();
+    return this.watched;
+  }
 }
 
 export function createMetrics(source: MetricsSource): SluiceMetrics {
@@ -169,11 +213,12 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   const census = new ConnectionCensus(source.connections);
   const serviceBase = new Rebase();
   const realBase = new Rebase();
+  const watch = source.victims === undefined ? null : new RescorerWatch(source.victims);
 
   let scrape: Scrape | null = null;
   const current = (): Scrape => {
     if (scrape === null) {
-      scrape = new Scrape(source, serviceBase, realBase, () => census.scan());
+      scrape = new Scrape(source, serviceBase, realBase, () => census.scan(), watch);
       queueMicrotask(() => {
         scrape = null;
       });
@@ -204,7 +249,8 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   add(
     'sluice_dropped_packets_total',
     'counter',
-    'Frames dropped, by reason.',
+    'Frames dropped, by reason. capacity, source-check, drop-packet, table-full and no-real-server are ' +
+      "refused new connections (each a TCP SYN or a new UDP flow's first datagram): the SYNs dropped.",
     byName('reason', DROP_REASON_NAMES, DROP_REASON_NAMES.length, layout.drops),
   );
   add(
@@ -302,6 +348,18 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     'Time the last scrape spent walking the connection table for the by-state and by-service gauges.',
     () => [{ labels: {}, value: current().connections().seconds }],
   );
+  add(
+    'sluice_connections_by_priority',
+    'gauge',
+    'Connection entries by current priority: 0 highest (never shed), 15 lowest (shed first).',
+    () => {
+      const c = current().connections();
+      const out: Sample[] = [];
+      for (let p = 0; p < PRIORITY_COUNT; p++)
+        out.push({ labels: { priority: String(p) }, value: c.byPriority[p] });
+      return out;
+    },
+  );
   add('sluice_connection_table_entries', 'gauge', 'Entries in the connection table.', () => [
     { labels: {}, value: source.connections.count() },
   ]);
@@ -327,6 +385,79 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
       return histogramSamples('sluice_batch_duration_seconds', BATCH_LATENCY_BUCKETS, histogramCounts, sum);
     },
   );
+
+  add(
+    'sluice_connections_shed_total',
+    'counter',
+    'Connections the defense removed to free a slot, by reason and by the priority they had then: ' +
+      'shed (reset at the high watermark), displaced (reset for a new SYN that outranked it), ' +
+      'drop-entry (LVS drop_entry).',
+    () => {
+      const out: Sample[] = [];
+      for (const [reason, at] of SHED_REASONS) {
+        for (let p = 0; p < PRIORITY_COUNT; p++) {
+          out.push({ labels: { reason, priority: String(p) }, value: counters.sum(layout.defense + at + p) });
+        }
+      }
+      return out;
+    },
+  );
+  add(
+    'sluice_rsts_sent_total',
+    'counter',
+    'TCP RSTs the defense sent to real servers for the connections it shed or displaced ' +
+      '(operator resets count in sluice_connections_removed_total{reason="reset"}).',
+    () => [{ labels: {}, value: counters.sum(layout.defense + Defense.rstSent) }],
+  );
+
+  if (watch !== null) {
+    const rescorer = () => current().rescorer() as RescorerWatch;
+    add(
+      'sluice_rescorer_passes_total',
+      'counter',
+      'Full passes of the background re-scorer over the connection table (each republishes the victim index).',
+      () => [{ labels: {}, value: rescorer().passes }],
+    );
+    add(
+      'sluice_rescorer_priority_changes_total',
+      'counter',
+      'Connection priorities the background re-scorer changed.',
+      () => [{ labels: {}, value: rescorer().changes }],
+    );
+    add(
+      'sluice_rescorer_pass_duration_seconds',
+      'gauge',
+      "Duration of the re-scorer's last pass (pauses included), from consecutive publications; the " +
+        'mean over the passes since the previous scrape when there were several. Absent until two are seen.',
+      () => {
+        const seconds = rescorer().passSeconds;
+        return seconds === null ? [] : [{ labels: {}, value: seconds }];
+      },
+    );
+  }
+
+  const lvs = source.lvs;
+  if (lvs !== undefined) {
+    add(
+      'sluice_lvs_defense_mode',
+      'gauge',
+      'LVS defense sysctl values in force: 0 off, 1 automatic and off, 2 automatic and on, 3 always on.',
+      () => {
+        const s = lvs();
+        return [
+          { labels: { sysctl: 'drop_entry' }, value: s.dropEntry },
+          { labels: { sysctl: 'drop_packet' }, value: s.dropPacket },
+          { labels: { sysctl: 'secure_tcp' }, value: s.secureTcp },
+        ];
+      },
+    );
+    add(
+      'sluice_lvs_drop_rate',
+      'gauge',
+      "LVS drop_packet's drop_rate: 1 in this many new connections is refused; 0 refuses none.",
+      () => [{ labels: {}, value: lvs().dropRate }],
+    );
+  }
 
   // process_* and nodejs_* under their conventional names, so stock dashboards find them.
   collectDefaultMetrics({ register: registry });

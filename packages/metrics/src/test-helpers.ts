@@ -14,6 +14,8 @@ export interface TestConnection {
   /** TCP state (TcpState); ignored for UDP. */
   state: number;
   udp?: boolean;
+  /** Current priority, 0..15; default 5 (the initial priority stays 5). */
+  priority?: number;
 }
 
 /** Inserts one entry the way the pipeline does: acquire (create), write fields, release. */
@@ -23,7 +25,7 @@ export function addConnection(table: ConnectionTable, c: TestConnection): number
   if (slot < 0) throw new Error(`acquire failed: reason ${table.failReason}`);
   const base = table.recordBase(slot);
   table.i32[base + Conn.real] = c.real;
-  table.i32[base + Conn.statePrio] = packStatePrio(c.udp ? 0 : c.state, 5, 5, 0);
+  table.i32[base + Conn.statePrio] = packStatePrio(c.udp ? 0 : c.state, c.priority ?? 5, 5, 0);
   table.i32[base + Conn.flagsSyn] = c.udp ? ConnFlag.udp : 0;
   table.setExpires(slot, (now + 600_000) | 0);
   table.release(slot);

@@ -94,7 +94,9 @@ export const connectionRoutes: FastifyPluginAsyncTypebox<{ control: DirectorCont
     {
       schema: {
         tags: ['connections'],
-        summary: 'Reset a connection: RST to its real server, then the entry is removed',
+        summary:
+          'Reset a connection by hand: a TCP RST from the client, with the sequence number tracked, ' +
+          'goes to its real server, then the entry is removed',
         params: ConnectionParams,
         response: { 204: Type.Null({ description: 'Reset and removed' }), ...errorResponses(401, 403, 404) },
       },

@@ -64,6 +64,35 @@ it('fetch: an IPv6 real server by its percent-encoded id off the wire', async ()
   expect(((await res.json()) as { id: string }).id).toBe('[2001:db8:1::1]:53');
 });
 
+it('fetch: a priority rule by its percent-encoded CIDR off the wire, and the defense settings', async () => {
+  const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const post = await fetch(`${base}/v1/defense/rules`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ cidr: '2001:db8:77::/48', priority: 0 }),
+  });
+  expect(post.status).toBe(201);
+  const location = post.headers.get('location')!;
+  expect(location).toBe('/v1/defense/rules/2001%3Adb8%3A77%3A%3A%2F48');
+  const got = await fetch(`${base}${location}`);
+  expect(got.status).toBe(200);
+  expect(await got.json()).toMatchObject({ id: '2001:db8:77::/48', priority: 0 });
+  const patched = await fetch(`${base}/v1/defense`, {
+    method: 'PATCH',
+    headers: { ...auth, 'if-match': got.headers.get('etag')! },
+    body: JSON.stringify({ lvs: { dropEntry: 3 } }),
+  });
+  expect(patched.status).toBe(200);
+  expect(((await patched.json()) as { lvs: { dropEntry: number } }).lvs.dropEntry).toBe(3);
+  // Colons may go unencoded; the slash may not.
+  const removed = await fetch(`${base}/v1/defense/rules/2001:db8:77::%2F48`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  expect(removed.status).toBe(204);
+  expect(h.control.getConfig().config.defense?.rules).toEqual([]);
+});
+
 it('curl: PUT with If-Match, then GET', async (ctx) => {
   if (!(await hasCurl())) ctx.skip();
   const etag = h.control.getConfig().etag;

@@ -5,18 +5,22 @@
 // any error. The plugins are tested against it with `app.inject`, so what is under test is the
 // real HTTP layer.
 //
-// Also: a connection table (filters, cursor pages, reset), settable health, learned MACs and
-// readiness, and counters tests use to prove that a rejected request never reached applyConfig.
+// Also: a connection table (filters, cursor pages, reset), a per-source table (the top sources by
+// concurrent connections), settable health, learned MACs and readiness, and counters tests use to
+// prove that a rejected request never reached applyConfig.
 import { BlockList, isIP } from 'node:net';
 import {
   ConfigValidationError,
   configEtag,
+  type DefenseConfig,
   type LiveConfig,
   LiveConfigSchema,
   PreconditionFailedError,
   parseRealId,
+  realId,
   type ServiceConfig,
 } from '@sluice/config';
+import { DefenseError, parseCidr, resolveWeights } from '@sluice/defense';
 import { Value } from 'typebox/value';
 import type {
   ConfigView,
@@ -26,6 +30,7 @@ import type {
   DirectorControl,
   Readiness,
   RealStatusView,
+  SourceView,
 } from '../control.ts';
 import { validationField } from './errors.ts';
 import { canonicalRealId, canonicalText } from './real-id.ts';
@@ -78,6 +83,64 @@ export function semanticError(config: LiveConfig): ConfigValidationError | null 
       }
     }
   }
+  return config.defense === undefined ? null : defenseError(config, config.defense);
+}
+
+/** The CIDR at `pointer` parsed to its prefix key (`words/length`), or the error naming it. */
+function prefixKey(cidr: string, pointer: string): string | ConfigValidationError {
+  try {
+    const c = parseCidr(cidr);
+    return `${c.words.join(',')}/${c.length}`;
+  } catch (err) {
+    if (err instanceof DefenseError) return new ConfigValidationError(pointer, err.message);
+    throw err;
+  }
+}
+
+/** The defense section's rules, as the director's loader and compiler check them. */
+function defenseError(config: LiveConfig, d: DefenseConfig): ConfigValidationError | null {
+  if (d.lowWatermark >= d.highWatermark) {
+    return new ConfigValidationError('/defense/lowWatermark', 'must be below highWatermark');
+  }
+  try {
+    resolveWeights(d.weights);
+  } catch (err) {
+    if (err instanceof DefenseError)
+      return new ConfigValidationError(`/defense/weights/${err.field}`, err.message);
+    throw err;
+  }
+  const reals = new Set<string>();
+  for (const svc of config.services) for (const r of svc.reals) reals.add(realId(r.address, r.port));
+  const prefixes = new Map<string, number>();
+  for (let i = 0; i < d.rules.length; i++) {
+    const rule = d.rules[i];
+    const at = `/defense/rules/${i}`;
+    const key = prefixKey(rule.cidr, `${at}/cidr`);
+    if (key instanceof ConfigValidationError) return key;
+    const same = prefixes.get(key);
+    if (same !== undefined)
+      return new ConfigValidationError(`${at}/cidr`, `is already /defense/rules/${same}`);
+    prefixes.set(key, i);
+    if (rule.pool === undefined) continue;
+    if (rule.pool.length === 0) return new ConfigValidationError(`${at}/pool`, 'must not be empty');
+    const pool = new Set<string>();
+    for (let j = 0; j < rule.pool.length; j++) {
+      const parsed = parseRealId(rule.pool[j]);
+      const id = parsed === null ? null : realId(parsed.address, parsed.port);
+      if (id === null || !reals.has(id)) {
+        return new ConfigValidationError(`${at}/pool/${j}`, 'is not a real server of any service');
+      }
+      if (pool.has(id)) return new ConfigValidationError(`${at}/pool/${j}`, 'is listed twice');
+      pool.add(id);
+    }
+  }
+  for (const name of ['prefixes', 'allow'] as const) {
+    const list = d.sourceChecks[name] ?? [];
+    for (let i = 0; i < list.length; i++) {
+      const key = prefixKey(list[i], `/defense/sourceChecks/${name}/${i}`);
+      if (key instanceof ConfigValidationError) return key;
+    }
+  }
   return null;
 }
 
@@ -90,6 +153,8 @@ export class MemoryDirectorControl implements DirectorControl {
   readonly health = new Map<string, RealStatusView['health']>();
   /** MACs learned for reals configured with `mac: null`, by `service/address:port`. */
   readonly learnedMacs = new Map<string, string>();
+  /** The per-source table, in no particular order; topSources ranks it. */
+  sources: SourceView[] = [];
   readinessState: Readiness = { ready: true, reasons: [] };
   /** Every applyConfig call, accepted or not: a request rejected by the HTTP layer adds none. */
   applyCalls = 0;
@@ -221,6 +286,14 @@ export class MemoryDirectorControl implements DirectorControl {
 
   readiness(): Readiness {
     return structuredClone(this.readinessState);
+  }
+
+  topSources(limit: number): SourceView[] {
+    // Most connections first; the sort is stable, so ties keep the table's order.
+    return [...this.sources]
+      .sort((a, b) => b.concurrentConnections - a.concurrentConnections)
+      .slice(0, limit)
+      .map((s) => structuredClone(s));
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {

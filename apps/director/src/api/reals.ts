@@ -17,6 +17,7 @@ import {
 import type { Static } from 'typebox';
 import Type from 'typebox';
 import type { DirectorControl, RealStatusView } from '../control.ts';
+import { checkPoolsResolve } from './defense.ts';
 import { ApiError } from './errors.ts';
 import { mutateConfig } from './mutate.ts';
 import { canonicalRealId, type RealAddress, sameReal } from './real-id.ts';
@@ -236,20 +237,26 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
     {
       schema: {
         tags: ['reals'],
-        summary: 'Remove a real server (drain it first to let its connections finish)',
+        summary:
+          'Remove a real server (drain it first to let its connections finish; 409 while a priority rule pools it)',
         params: RealParams,
         headers: IfMatchHeaders,
-        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(400, 401, 403, 404, 412) },
+        response: {
+          204: Type.Null({ description: 'Removed' }),
+          ...errorResponses(400, 401, 403, 404, 409, 412),
+        },
       },
     },
     async (request, reply) => {
       const { name } = request.params;
       const wanted = parsePathReal(request.params.real);
-      const view = await mutateConfig(control, request.headers['if-match'], (config) =>
+      const view = await mutateConfig(control, request.headers['if-match'], (config) => {
         withReal(config, name, wanted, (service, index) => {
           service.reals.splice(index, 1);
-        }),
-      );
+        });
+        checkPoolsResolve(config);
+        return config;
+      });
       return reply.code(204).header('etag', view.etag).send(null);
     },
   );

@@ -5,9 +5,9 @@
 // Views that mirror a TypeScript interface of control.ts are pinned to it at compile time
 // (`Same<...>` below): a field added to the interface and not here fails `tsc`, instead of being
 // silently dropped by fast-json-stringify, which writes only the properties a schema names.
-import { NameSchema, RealServerSchema, ServiceSchema } from '@sluice/config';
+import { DefenseSchema, NameSchema, RealServerSchema, ServiceSchema } from '@sluice/config';
 import Type, { type Static, type TSchema } from 'typebox';
-import type { ConnectionPage, ConnectionView, Readiness, RealStatusView } from '../control.ts';
+import type { ConnectionPage, ConnectionView, Readiness, RealStatusView, SourceView } from '../control.ts';
 
 export const ErrorSchema = Type.Object({
   error: Type.String({ description: 'A word: invalid, unauthorized, forbidden, not_found, conflict, ...' }),
@@ -174,6 +174,123 @@ export const ConnectionParams = Type.Object(
   { additionalProperties: false },
 );
 
+// ---- the defense ----
+
+const D = DefenseSchema.properties;
+const Lvs = D.lvs.properties;
+const Checks = D.sourceChecks.properties;
+/** One priority rule, as the config holds it (`DefenseSchema.rules` items). */
+export const DefenseRuleSchema = D.rules.items;
+
+/**
+ * The defense settings: the config's `defense` section without its rules, which are their own
+ * resource (`/v1/defense/rules`). As a PUT body every field may be left out and takes its default,
+ * as in a config file; the rules are kept as they are.
+ */
+export const DefenseSettingsSchema = Type.Object(
+  {
+    strategy: D.strategy,
+    highWatermark: D.highWatermark,
+    lowWatermark: D.lowWatermark,
+    lvs: D.lvs,
+    weights: D.weights,
+    sourceChecks: D.sourceChecks,
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * PATCH of the settings, merged one level deep: a top-level field replaces the running one, except
+ * `lvs`, `sourceChecks` and `weights`, whose members are merged into the running ones (so
+ * `{ "lvs": { "dropEntry": 3 } }` changes that mode only). Optional members can be removed with
+ * null: a weight override (back to the scorer's default), `sourceChecks.prefixes` (back to the
+ * built-in bogon list) or `sourceChecks.allow`. No defaults here: a default would turn a change of
+ * one field into a reset of the others.
+ */
+export const DefensePatchSchema = Type.Object(
+  {
+    strategy: Type.Optional(withoutDefault(D.strategy)),
+    highWatermark: Type.Optional(withoutDefault(D.highWatermark)),
+    lowWatermark: Type.Optional(withoutDefault(D.lowWatermark)),
+    lvs: Type.Optional(
+      Type.Object(
+        {
+          dropEntry: Type.Optional(Lvs.dropEntry),
+          dropPacket: Type.Optional(Lvs.dropPacket),
+          secureTcp: Type.Optional(Lvs.secureTcp),
+          amemthresh: Type.Optional(Lvs.amemthresh),
+          amDroprate: Type.Optional(Lvs.amDroprate),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    weights: Type.Optional(
+      // Names as in DefenseSchema.weights; the director checks them against the scorer's.
+      Type.Record(Type.String({ pattern: '^[a-zA-Z]+$' }), Type.Union([Type.Number(), Type.Null()])),
+    ),
+    sourceChecks: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Checks.enabled),
+          action: Type.Optional(Checks.action),
+          prefixes: Type.Optional(Type.Union([Checks.prefixes, Type.Null()])),
+          allow: Type.Optional(Type.Union([Checks.allow, Type.Null()])),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** A rule as listed: its canonical prefix (the path segment naming it) and the rule itself. */
+export const DefenseRuleViewSchema = Type.Object({
+  id: Type.String({ description: 'The canonical CIDR, e.g. `10.1.0.0/16`: URL-encode it in the path' }),
+  ...DefenseRuleSchema.properties,
+});
+
+export const DefenseRuleListSchema = Type.Object({ items: Type.Array(DefenseRuleViewSchema) });
+
+/** A rule body for PUT: the CIDR may be left out (the path names it). */
+export const DefenseRuleReplaceSchema = Type.Object(
+  { ...DefenseRuleSchema.properties, cidr: Type.Optional(DefenseRuleSchema.properties.cidr) },
+  { additionalProperties: false },
+);
+
+export const DefenseRuleParams = Type.Object(
+  {
+    cidr: Type.String({
+      minLength: 2,
+      maxLength: 49,
+      description: "The rule's CIDR, URL-encoded (`10.1.0.0%2F16`); any spelling of the same prefix",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+// ---- sources ----
+
+export const SourceViewSchema = Type.Object({
+  source: Type.String({ description: '`a.b.c.d/32`, or the `/64` of an IPv6 client' }),
+  concurrentConnections: Type.Integer({ minimum: 0 }),
+  handshakesCompleted: Type.Integer({ minimum: 0 }),
+  connectionsTotal: Type.Integer({ minimum: 0 }),
+  averagePriority: Type.Union([Type.Number(), Type.Null()], {
+    description: 'Mean priority of its live connections (0 highest, 15 lowest); null without any',
+  }),
+  idleSeconds: Type.Number({ minimum: 0 }),
+});
+
+export const SourceListSchema = Type.Object({ items: Type.Array(SourceViewSchema) });
+
+export const SourceQuery = Type.Object(
+  {
+    // Optional for the client (and the OpenAPI document); the validator fills the default.
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
+  },
+  { additionalProperties: false },
+);
+
 export const ReadinessSchema = Type.Object({ ready: Type.Boolean(), reasons: Type.Array(Type.String()) });
 
 export const HealthSchema = Type.Object({ status: Type.Literal('ok') });
@@ -187,4 +304,5 @@ export type Pins = [
   Pin<Same<Static<typeof ConnectionPageSchema>, ConnectionPage>>,
   Pin<Same<Static<typeof ReadinessSchema>, Readiness>>,
   Pin<Same<Static<typeof RealLiveSchema>, RealLive>>,
+  Pin<Same<Static<typeof SourceViewSchema>, SourceView>>,
 ];

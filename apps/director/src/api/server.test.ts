@@ -28,6 +28,11 @@ describe('auth', () => {
     { method: 'PATCH', url: '/v1/services/web/reals/10.10.1.1:80', payload: { weight: 0 } },
     { method: 'DELETE', url: '/v1/services/web/reals/10.10.1.1:80' },
     { method: 'DELETE', url: '/v1/connections/0001-0a' },
+    { method: 'PUT', url: '/v1/defense', payload: { strategy: 'none' } },
+    { method: 'PATCH', url: '/v1/defense', payload: { strategy: 'none' } },
+    { method: 'POST', url: '/v1/defense/rules', payload: { cidr: '10.1.0.0/16', priority: 0 } },
+    { method: 'PUT', url: '/v1/defense/rules/10.1.0.0%2F16', payload: { priority: 1 } },
+    { method: 'DELETE', url: '/v1/defense/rules/10.1.0.0%2F16' },
   ] as const;
 
   it('401 with WWW-Authenticate: Bearer for every mutation without a bearer token', async () => {
@@ -92,6 +97,9 @@ describe('auth', () => {
       '/v1/services/web/reals/10.10.1.1:80',
       '/v1/connections',
       '/v1/connections/0001-0a',
+      '/v1/defense',
+      '/v1/defense/rules',
+      '/v1/sources',
       '/healthz',
       '/readyz',
       '/metrics',
@@ -205,7 +213,7 @@ describe('OpenAPI document', () => {
     );
     const expected = routes.map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
     expect(listed.sort()).toEqual(expected.sort());
-    expect(listed).toHaveLength(19);
+    expect(listed).toHaveLength(28);
 
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, OpenApiOperation>>)) {
       for (const [method, op] of Object.entries(ops)) {
@@ -239,6 +247,19 @@ describe('OpenAPI document', () => {
     );
     expect(list.responses['200'].content['application/json'].schema.properties.items.type).toBe('array');
     expect(doc.paths['/metrics'].get.responses['200'].content['text/plain']).toBeDefined();
+    // The manual reset says what it does on the wire.
+    expect(doc.paths['/v1/connections/{id}'].delete.summary).toMatch(/RST/);
+    // The defense: settings without rules, a rule named by its CIDR, sources with their limit.
+    const settings = doc.paths['/v1/defense'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(settings.properties).sort()).toEqual(
+      ['highWatermark', 'lowWatermark', 'lvs', 'sourceChecks', 'strategy', 'weights'].sort(),
+    );
+    expect(doc.paths['/v1/defense/rules/{cidr}'].put.parameters).toContainEqual(
+      expect.objectContaining({ in: 'path', name: 'cidr' }),
+    );
+    expect(doc.paths['/v1/sources'].get.parameters).toContainEqual(
+      expect.objectContaining({ in: 'query', name: 'limit' }),
+    );
     // TypeBox's private markers stay out of the document.
     expect(res.body).not.toContain('~kind');
   });

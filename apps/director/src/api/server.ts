@@ -10,10 +10,12 @@ import type { DirectorControl } from '../control.ts';
 import { MUTATING_METHODS, requireBearer } from './auth.ts';
 import { configRoutes } from './config.ts';
 import { connectionRoutes } from './connections.ts';
+import { defenseRoutes } from './defense.ts';
 import { ApiError, toErrorReply } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { realRoutes } from './reals.ts';
 import { serviceRoutes } from './services.ts';
+import { sourceRoutes } from './sources.ts';
 import { typeboxValidatorCompiler } from './validator.ts';
 
 export interface ControlPlaneOptions {
@@ -54,7 +56,8 @@ export function buildControlPlane(control: DirectorControl, opts: ControlPlaneOp
         title: 'Sluice director control plane',
         version: '1',
         description:
-          'Services, real servers, connections and the live config of a Sluice director. ' +
+          'Services, real servers, the defense (settings and priority rules), connections, client ' +
+          'sources and the live config of a Sluice director. ' +
           'Reads are open; mutations need a bearer token. Config mutations answer with the ' +
           "config's new ETag and honour If-Match (412 when stale).",
       },
@@ -82,7 +85,9 @@ export function buildControlPlane(control: DirectorControl, opts: ControlPlaneOp
   app.register(configRoutes, plugin);
   app.register(serviceRoutes, plugin);
   app.register(realRoutes, plugin);
+  app.register(defenseRoutes, plugin);
   app.register(connectionRoutes, plugin);
+  app.register(sourceRoutes, plugin);
   app.register(healthRoutes, plugin);
   return app;
 }

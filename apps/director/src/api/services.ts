@@ -13,6 +13,7 @@ import {
 } from '@sluice/config';
 import Type from 'typebox';
 import type { DirectorControl } from '../control.ts';
+import { checkPoolsResolve } from './defense.ts';
 import { mutateConfig } from './mutate.ts';
 import { canonicalText } from './real-id.ts';
 import {
@@ -143,6 +144,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
           );
         }
         config.services[index] = next;
+        checkPoolsResolve(config);
         return config;
       });
       reply.header('etag', view.etag);
@@ -155,10 +157,10 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
     {
       schema: {
         tags: ['services'],
-        summary: 'Remove a service',
+        summary: 'Remove a service (409 while a priority rule pools one of its real servers)',
         params: ServiceParams,
         headers: IfMatchHeaders,
-        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(401, 403, 404, 412) },
+        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(401, 403, 404, 409, 412) },
       },
     },
     async (request, reply) => {
@@ -166,6 +168,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
       const view = await mutateConfig(control, request.headers['if-match'], (config) => {
         findService(config, name);
         config.services = config.services.filter((s) => s.name !== name);
+        checkPoolsResolve(config);
         return config;
       });
       return reply.code(204).header('etag', view.etag).send(null);

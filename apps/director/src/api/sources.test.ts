@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SourceView } from '../control.ts';
+import { type Harness, harness } from './test-support.ts';
+
+let h: Harness;
+beforeEach(() => {
+  h = harness();
+});
+afterEach(async () => {
+  await h.app.close();
+});
+
+function source(i: number, concurrentConnections: number): SourceView {
+  return {
+    source: `198.51.100.${i}/32`,
+    concurrentConnections,
+    handshakesCompleted: i,
+    connectionsTotal: concurrentConnections + i,
+    averagePriority: concurrentConnections === 0 ? null : 7.5,
+    idleSeconds: 0.5,
+  };
+}
+
+describe('GET /v1/sources', () => {
+  it('answers an empty list for an empty table', async () => {
+    const res = await h.app.inject({ url: '/v1/sources' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ items: [] });
+  });
+
+  it('lists the sources holding the most connections, most first, 20 by default', async () => {
+    // 30 sources, source i holding (i * 7) % 31 connections: all different, in no order.
+    h.control.sources = Array.from({ length: 30 }, (_, i) => source(i, (i * 7) % 31));
+    const res = await h.app.inject({ url: '/v1/sources' });
+    expect(res.statusCode).toBe(200);
+    const items = res.json().items as SourceView[];
+    expect(items).toHaveLength(20);
+    const counts = items.map((s) => s.concurrentConnections);
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    expect(counts[0]).toBe(30);
+    expect(items[0]).toEqual(source(22, 30));
+  });
+
+  it('honours limit; an IPv6 /64 and a source without live connections come through as they are', async () => {
+    h.control.sources = [
+      source(1, 0),
+      {
+        source: '2001:db8:0:1::/64',
+        concurrentConnections: 3,
+        handshakesCompleted: 0,
+        connectionsTotal: 40,
+        averagePriority: 14.33,
+        idleSeconds: 12,
+      },
+    ];
+    let res = await h.app.inject({ url: '/v1/sources?limit=1' });
+    expect(res.json().items.map((s: SourceView) => s.source)).toEqual(['2001:db8:0:1::/64']);
+    res = await h.app.inject({ url: '/v1/sources?limit=1000' });
+    expect(res.json().items[1]).toEqual(source(1, 0));
+  });
+
+  it('400 naming the parameter for a limit out of 1..1000, not an integer, or a misspelt one', async () => {
+    for (const query of ['limit=0', 'limit=1001', 'limit=5.5', 'limit=', 'limit=abc', 'limt=5']) {
+      const res = await h.app.inject({ url: `/v1/sources?${query}` });
+      expect(res.statusCode, query).toBe(400);
+      expect(res.json().field, query).toBe(query.startsWith('limt') ? 'limt' : 'limit');
+    }
+  });
+});
