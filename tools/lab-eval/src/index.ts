@@ -1,0 +1,15 @@
+export {
+  type AttackLevel,
+  abortLabEval,
+  LAB_NAME,
+  type LabEvalOptions,
+  type LabEvalResult,
+  planRuns,
+  type RunSpec,
+  runLabEval,
+  SCENARIOS,
+  type Scenario,
+  STRATEGIES,
+  type Strategy,
+  SUBNET,
+} from './eval.ts';

@@ -1,0 +1,44 @@
+// `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
+// [--duration S]`: the real-kernel evaluation, one JSON line per run on stdout, progress on
+// stderr. Needs root (network namespaces) and hping3. Ctrl-C kills the daemon, hping3 and the
+// holders and removes the lab before exiting, so an interrupted run leaves nothing behind.
+import { parseArgs } from 'node:util';
+import { abortLabEval, runLabEval, SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './eval.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    strategy: { type: 'string', multiple: true },
+    scenario: { type: 'string', multiple: true },
+    duration: { type: 'string' },
+  },
+  strict: true,
+});
+const pick = <T extends string>(
+  what: string,
+  given: string[] | undefined,
+  all: readonly T[],
+): T[] | undefined => {
+  if (given === undefined) return undefined;
+  for (const g of given) {
+    if (!all.includes(g as T)) {
+      process.stderr.write(`eval-lab: unknown ${what} ${g} (one of ${all.join(', ')})\n`);
+      process.exit(2);
+    }
+  }
+  return given as T[];
+};
+const strategies = pick<Strategy>('strategy', values.strategy, STRATEGIES);
+const scenarios = pick<Scenario>('scenario', values.scenario, SCENARIOS);
+const durationS = values.duration === undefined ? undefined : Number(values.duration);
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`eval-lab: ${sig}, cleaning up\n`);
+    void abortLabEval().finally(() => process.exit(130));
+  });
+}
+
+for await (const result of runLabEval({ quick: values.quick, strategies, scenarios, durationS })) {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
