@@ -369,7 +369,7 @@ export class Director implements DirectorControl {
   topSources(limit: number): SourceView[] {
     const table = this.dataplane.sources;
     const rec = new Int32Array(Src.words);
-    const now = clockNow(table.epochMs);
+    const now = clockNow(table.core.epochMs);
     const rows: SourceView[] = [];
     for (let slot = 0; slot < table.capacity; slot++) {
       if (table.core.tagOfSlot(slot) === 0 || !table.readRecord(slot, rec) || rec[Src.tag] === 0) continue;

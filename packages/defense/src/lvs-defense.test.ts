@@ -530,7 +530,7 @@ describe('drop_entry on a real connection table', () => {
     expect(t.count()).toBe(before - victims.size);
     for (const a of victims) expect(left.has(a)).toBe(false);
     for (const a of keep) expect(left.has(a)).toBe(true);
-    expect(removals[RemoveReason.shed]).toBe(victims.size);
+    expect(removals[RemoveReason.dropEntry]).toBe(victims.size);
     expect(d.droppedEntries).toBe(victims.size);
     expect(d.scannedSlots).toBe(t.capacity);
   });
@@ -599,7 +599,7 @@ describe('drop_entry on a real connection table', () => {
     for (let step = 0; step < 32; step++) expect(d.dropEntryStep(t, NOW, rng)).toBe(0);
     expect(t.expireStep(NOW, t.capacity)).toBe(50);
     expect(removals[RemoveReason.expired]).toBe(50);
-    expect(removals[RemoveReason.shed]).toBe(0);
+    expect(removals[RemoveReason.dropEntry]).toBe(0);
   });
 
   it('scans 1/32 of the table per step, from the slot the rng picks, wrapping', () => {

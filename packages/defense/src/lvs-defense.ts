@@ -443,8 +443,8 @@ export class LvsDefense {
    * Records are read with readRecord (a seqlock snapshot, no lock) and removed with
    * removeSlot(slot, tag, reason), which takes the record lock and checks the tag, so packet
    * workers may run meanwhile. An entry whose record version moved since the snapshot (a packet
-   * arrived) is skipped rather than removed on stale facts. Removal reason: RemoveReason.shed
-   * until conntrack has a dedicated drop_entry reason.
+   * arrived) is skipped rather than removed on stale facts. Removal reason: RemoveReason.dropEntry
+   * (counted apart from priority sheds).
    */
   dropEntryStep(table: ConnectionTable, now: number, rng: () => number = Math.random): number {
     if (!this.dropEntryActive) return 0;
@@ -474,7 +474,7 @@ export class LvsDefense {
       }
       if (!drop) continue;
       if (Atomics.load(i32, table.recordBase(slot) + Conn.version) !== rec[Conn.version]) continue;
-      if (table.removeSlot(slot, tag, RemoveReason.shed)) dropped++;
+      if (table.removeSlot(slot, tag, RemoveReason.dropEntry)) dropped++;
     }
     this.scannedSlots += n;
     this.droppedEntries += dropped;

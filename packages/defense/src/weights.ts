@@ -148,7 +148,7 @@ export function resolveWeights(overrides: Partial<PriorityWeights> = {}): Priori
   }
   const out: PriorityWeights = { ...DEFENSE_WEIGHTS };
   for (const [k, v] of Object.entries(overrides)) {
-    if (!(k in DEFENSE_WEIGHTS)) {
+    if (!Object.hasOwn(DEFENSE_WEIGHTS, k)) {
       throw new DefenseError(DefenseErrorCode.weights, `unknown weight ${JSON.stringify(k)}`, -1, k);
     }
     if (v === undefined) continue;
