@@ -4,8 +4,10 @@
 // `npm run eval -- report <jsonl> <outdir>`: reads such lines and writes <outdir>/DEFENSE-sim.md
 // (tables) and <outdir>/defense/sim-<scenario>.svg (valid success vs attack rate); nothing is
 // written under docs/ unless this is asked for.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { STRATEGIES, type Strategy } from './director.ts';
 import { runGrid } from './grid.ts';
 import { parseResults, renderMarkdown, renderSvg } from './plot.ts';
@@ -14,7 +16,8 @@ import { SCENARIOS, type Scenario } from './sim.ts';
 function usage(): never {
   process.stderr.write(
     'usage: npm run eval -- sim [--quick] [--scenario S]... [--strategy S]... [--rate PPS]... [--seed N]\n' +
-      '       npm run eval -- report <results.jsonl> <outdir>\n',
+      '       npm run eval -- report <results.jsonl> <outdir>\n' +
+      '       npm run eval -- lab [--quick] [--strategy S]... [--scenario S]... [--duration S]   (root)\n',
   );
   process.exit(2);
 }
@@ -67,6 +70,12 @@ if (args[0] === 'sim') {
   const md = join(outdir, 'DEFENSE-sim.md');
   writeFileSync(md, renderMarkdown(results, 'defense'));
   process.stderr.write(`wrote ${md}\n`);
+} else if (args[0] === 'lab') {
+  // The real-kernel evaluation lives in tools/lab-eval (root, namespaces, hping3): run it as its
+  // own process so this package needs none of that, with the same stdout (JSON lines).
+  const main = fileURLToPath(new URL('../../lab-eval/src/main.ts', import.meta.url));
+  const child = spawnSync(process.execPath, [main, ...args.slice(1)], { stdio: 'inherit' });
+  process.exit(child.status ?? 1);
 } else {
   usage();
 }
