@@ -1,6 +1,7 @@
 // `npm run eval -- sim [--quick] [--scenario S]... [--strategy S]... [--rate N]... [--seed N]`:
 // runs the scenario × strategy × attack-rate grid through the simulator and prints one JSON line
 // per run on stdout (progress on stderr), so a grid can be saved, diffed and plotted.
+// `npm run eval -- lab ...`: the real-kernel evaluation (tools/lab-eval), same output format.
 // `npm run eval -- report <jsonl> <outdir>`: reads such lines and writes <outdir>/DEFENSE-sim.md
 // (tables) and <outdir>/defense/sim-<scenario>.svg (valid success vs attack rate); nothing is
 // written under docs/ unless this is asked for.
