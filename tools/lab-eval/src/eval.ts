@@ -220,7 +220,7 @@ export function directorConfig(
       vxlan: { address: lab.directorUnderlay, port: 4789 },
       api: { address: '127.0.0.1', port: apiPort },
       workers: 2,
-      connectionCapacity: 1 << 18,
+      connectionCapacity: 65536,
       tokenFile,
     },
     ...live,
@@ -500,13 +500,17 @@ async function runOne(
   const [c1, c2, c3] = lab.clients;
   const url = `http://${lab.vip4}/`;
   const capacity = CAPACITY_PER_REAL * REALS;
+  const t0 = Date.now();
   // Fresh real servers: nothing held over from the previous run (the listening socket's SYN
   // queue goes with it too).
   for (let i = 0; i < REALS; i++) await lab.stopHttp(i);
   await Promise.all(lab.reals.map((_, i) => lab.startHttp(i, 80, { maxConns: CAPACITY_PER_REAL })));
 
+  const phase = (what: string): void => log(`  ${what} +${Date.now() - t0} ms`);
+  phase('http restarted');
   const daemon = await DaemonProcess.start((port, token) => directorConfig(lab, spec, a, port, token));
   live.daemon = daemon;
+  phase('daemon ready');
   const valid = new ValidClients(c1, url, a.valid);
   let flood: ChildProcess | null = null;
   let holder: ChildProcess | null = null;
@@ -521,6 +525,7 @@ async function runOne(
       tx: await Promise.all([txPackets(c1), txPackets(c2), txPackets(c3)]),
       udpDrops: await udpRcvbufErrors(),
     };
+    phase('before read');
     const attackStart = Date.now();
     const botnet = spec.scenario !== 'syn-flood';
     if (spec.scenario === 'syn-flood' && spec.attack !== 0) {
@@ -566,6 +571,7 @@ async function runOne(
       holder.stderr!.resume();
     }
 
+    phase('attack started');
     // Once a second: who holds the capacity, at the director and on the reals; and, for the
     // shed check, which holder connections the director let go of.
     const slotSamples: number[] = [];
@@ -574,47 +580,56 @@ async function runOne(
     const removedHolders = new Map<string, string>(); // "addr:port" → real address
     let lastHolders: Map<string, ConnItem> | null = null;
     const windowEnd = attackStart + spec.durationS * 1000;
-    while (Date.now() < windowEnd) {
-      const tick = Date.now();
-      try {
-        // Director and reals read concurrently: under a flood each read can take a second.
-        const [m, validConns, holderConns, ...onReals] = await Promise.all([
-          daemon.get<string>('/metrics').then(parseMetrics),
-          listConnections(daemon, a.validCidr),
-          botnet ? listConnections(daemon, a.holderCidr) : Promise.resolve([]),
-          ...lab.reals.map((real) => ss(real)),
-        ]);
-        const entries =
-          sum(m, 'sluice_real_server_active_connections') + sum(m, 'sluice_real_server_inactive_connections');
-        slotSamples.push(Math.max(0, entries - validConns.length) / capacity);
-        let estab = 0;
-        let synRecv = 0;
-        for (const e of onReals.flat()) {
-          const addr = e.peer.slice(0, e.peer.lastIndexOf(':'));
-          if (inCidr(addr, a.validCidr) || addr.startsWith('192.168.')) continue;
-          if (e.state === 'ESTAB') estab++;
-          else if (e.state === 'SYN-RECV') synRecv++;
-        }
-        realSlotSamples.push(estab / capacity);
-        realSynRecvSamples.push(synRecv);
-        if (botnet) {
-          const now = new Map(holderConns.map((c) => [c.id, c]));
-          if (lastHolders !== null) {
-            for (const [id, c] of lastHolders) {
-              if (!now.has(id) && c.state === 'ESTABLISHED' && removedHolders.size < 200)
-                removedHolders.set(`${c.client.address}:${c.client.port}`, c.real?.address ?? '');
-            }
+    // The sampler runs beside the window rather than pacing it: under a flood one sample can take
+    // seconds, and the window must not stretch with it.
+    const sampler = (async (): Promise<void> => {
+      while (Date.now() < windowEnd) {
+        const tick = Date.now();
+        try {
+          // Director and reals read concurrently: under a flood each read can take a second.
+          const [m, validConns, holderConns, ...onReals] = await Promise.all([
+            daemon.get<string>('/metrics').then(parseMetrics),
+            listConnections(daemon, a.validCidr),
+            botnet ? listConnections(daemon, a.holderCidr) : Promise.resolve([]),
+            ...lab.reals.map((real) => ss(real)),
+          ]);
+          const entries =
+            sum(m, 'sluice_real_server_active_connections') +
+            sum(m, 'sluice_real_server_inactive_connections');
+          slotSamples.push(Math.max(0, entries - validConns.length) / capacity);
+          let estab = 0;
+          let synRecv = 0;
+          for (const e of onReals.flat()) {
+            const addr = e.peer.slice(0, e.peer.lastIndexOf(':'));
+            if (inCidr(addr, a.validCidr) || addr.startsWith('192.168.')) continue;
+            if (e.state === 'ESTAB') estab++;
+            else if (e.state === 'SYN-RECV') synRecv++;
           }
-          lastHolders = now;
+          realSlotSamples.push(estab / capacity);
+          realSynRecvSamples.push(synRecv);
+          if (botnet) {
+            const now = new Map(holderConns.map((c) => [c.id, c]));
+            if (lastHolders !== null) {
+              for (const [id, c] of lastHolders) {
+                if (!now.has(id) && c.state === 'ESTABLISHED' && removedHolders.size < 200)
+                  removedHolders.set(`${c.client.address}:${c.client.port}`, c.real?.address ?? '');
+              }
+            }
+            lastHolders = now;
+          }
+        } catch (err) {
+          log(`  sample failed: ${(err as Error).message}`);
         }
-      } catch (err) {
-        log(`  sample failed: ${(err as Error).message}`);
+        await sleep(Math.max(0, 1000 - (Date.now() - tick)));
       }
-      await sleep(Math.max(0, 1000 - (Date.now() - tick)));
-    }
+    })();
+    await sleep(Math.max(0, windowEnd - Date.now()));
 
     // The last requests started in the window finish under the attack.
+    phase('window over');
     await valid.stop();
+    await sampler;
+    phase('valid drained');
     const after = {
       metrics: parseMetrics(await daemon.get<string>('/metrics')),
       tx: await Promise.all([txPackets(c1), txPackets(c2), txPackets(c3)]),
@@ -708,18 +723,24 @@ async function runOne(
   } finally {
     await valid.stop();
     if (flood !== null) {
+      // hping3 gone before it was stopped (no permission, no route, not installed) means no
+      // attack ran; the measured attackPps shows it, and its own words say why.
+      const early = flood.exitCode !== null || flood.signalCode !== null;
       await endChild(flood);
       live.children.delete(flood);
-      const stats = /(\d+) packets transmitted/.exec(floodOutput);
-      if (stats === null && floodOutput.trim() !== '' && !/HPING/.test(floodOutput))
-        log(`  hping3: ${floodOutput.trim().slice(0, 300)}`);
+      if (early)
+        log(
+          `  hping3 exited early (${flood.exitCode ?? flood.signalCode}): ${floodOutput.trim().slice(0, 300)}`,
+        );
     }
     if (holder !== null) {
       await endChild(holder, 'SIGTERM');
       live.children.delete(holder);
     }
+    phase('attack stopped');
     await daemon.stop();
     live.daemon = null;
+    phase('daemon stopped');
   }
 }
 
