@@ -72,7 +72,10 @@ export interface LabEvalResult {
   setupP50Ms: number | null;
   setupP99Ms: number | null;
   validFalselyReset: number;
-  /** partner scenario: valid (priority-0 rule) requests reset; 0 elsewhere (no priority-0 clients). */
+  /**
+   * partner scenario: valid (priority-0 rule) connections shed — the larger of curl's resets and
+   * open entries of theirs the director removed (sampled 1/s); 0 elsewhere (no priority-0 clients).
+   */
   priority0Shed: number;
   /** Mean fraction of Σ upperThreshold held by attackers' entries at the director, sampled 1/s. */
   attackerSlots: number;
@@ -579,6 +582,8 @@ async function runOne(
     const realSynRecvSamples: number[] = [];
     const removedHolders = new Map<string, string>(); // "addr:port" → real address
     let lastHolders: Map<string, ConnItem> | null = null;
+    let lastValid = new Map<string, string>();
+    let validLiveRemoved = 0;
     const windowEnd = attackStart + spec.durationS * 1000;
     // The sampler runs beside the window rather than pacing it: under a flood one sample can take
     // seconds, and the window must not stretch with it.
@@ -597,6 +602,13 @@ async function runOne(
             sum(m, 'sluice_real_server_active_connections') +
             sum(m, 'sluice_real_server_inactive_connections');
           slotSamples.push(Math.max(0, entries - validConns.length) / capacity);
+          // A valid entry that was open (not yet closing) and is gone a second later was removed by
+          // the director: a closed one lingers 120 s in FIN_WAIT, an open one 900 s.
+          const validNow = new Set(validConns.map((c) => c.id));
+          for (const [id, state] of lastValid) {
+            if (!validNow.has(id) && (state === 'ESTABLISHED' || state === 'SYN_RECV')) validLiveRemoved++;
+          }
+          lastValid = new Map(validConns.map((c) => [c.id, c.state]));
           let estab = 0;
           let synRecv = 0;
           for (const e of onReals.flat()) {
@@ -690,7 +702,8 @@ async function runOne(
       setupP50Ms: ms(percentile(setups, 0.5)),
       setupP99Ms: ms(percentile(setups, 0.99)),
       validFalselyReset: round(measured.length === 0 ? 0 : resets / measured.length),
-      priority0Shed: spec.scenario === 'partner' ? resets : 0,
+      // Client-visible resets or open entries the director removed, whichever saw more.
+      priority0Shed: spec.scenario === 'partner' ? Math.max(resets, validLiveRemoved) : 0,
       attackerSlots: round(mean(slotSamples)),
       ...shed,
       attack:
@@ -708,6 +721,8 @@ async function runOne(
       directorPps: Math.round(packets / windowS),
       kernelUdpDropsPps: Math.round((after.udpDrops - before.udpDrops) / windowS),
       validAttempts: measured.length,
+      validResets: resets,
+      validLiveRemovedAtDirector: validLiveRemoved,
       validErrors: errors,
       ttfbP50Ms: ms(percentile(ttfbs, 0.5)),
       ttfbP99Ms: ms(percentile(ttfbs, 0.99)),
