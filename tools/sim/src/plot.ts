@@ -89,6 +89,8 @@ export function renderSvg(rows: readonly ResultRow[], scenario: string): string 
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
   );
+  // A title element: screen readers (and Biome's a11y lint) need the plot named.
+  out.push(`<title>${esc(scenario)}: valid clients served vs attack rate, per strategy</title>`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(
     `<text x="${L + pw / 2}" y="22" text-anchor="middle" font-size="15">${esc(scenario)}: valid clients served vs attack rate</text>`,
