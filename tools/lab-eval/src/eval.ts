@@ -29,7 +29,7 @@
 //   whose MAC goes to an underlay address nobody has), as most spoofed addresses on the Internet
 //   never answer: the spoofed SYNs leave SYN_RECV entries on the reals, as in the wild.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { ConfigFile, DefenseConfig } from '@sluice/config';
 import { Lab, type LabNode, labNodeBinary } from '@sluice/lab';
@@ -682,6 +682,10 @@ async function runOne(
     }
     const packets = sum(after.metrics, 'sluice_packets_total') - sum(before.metrics, 'sluice_packets_total');
     const validFrames = after.tx[0] - before.tx[0];
+    // The director must at least see the valid client's frames; if not, the lab was broken under
+    // the run (say, torn down by something else) and the line measures nothing.
+    if (packets < validFrames / 2)
+      log(`  WARNING: the director classified ${packets} frames, the valid client sent ${validFrames}`);
     const attackerFrames = after.tx[1] - before.tx[1];
     const holderFrames = after.tx[2] - before.tx[2];
     const removed = delta(
@@ -715,6 +719,7 @@ async function runOne(
               : `hping3 -i u${spec.attack}`
             : `${HOLDER_ADDRESSES} addresses x ${HOLDS_PER_ADDRESS} idle connections`,
       partnerRule: spec.scenario === 'partner',
+      labHealthy: packets >= validFrames / 2,
       durationS: spec.durationS,
       windowS: round(windowS, 1),
       attackOfferedPps: Math.round((attackerFrames + holderFrames) / windowS),
@@ -770,8 +775,18 @@ export async function* runLabEval(opts: LabEvalOptions = {}): AsyncGenerator<Lab
   const name = opts.labName ?? LAB_NAME;
   const subnet = opts.subnet ?? SUBNET;
   const a = addresses(subnet);
+  // Lab.create first removes any lab of the same name: without this lock a second evaluation
+  // (another shell, `npm run eval -- lab`) would tear down one that is measuring.
+  const lock = await takeLock(name);
   live.labs.add(name);
-  const lab = await Lab.create({ name, subnet, reals: REALS, clients: 3, ipv6: false });
+  let lab: Lab;
+  try {
+    lab = await Lab.create({ name, subnet, reals: REALS, clients: 3, ipv6: false });
+  } catch (err) {
+    live.labs.delete(name);
+    await lock.release();
+    throw err;
+  }
   try {
     await prepareLab(lab, a);
     const scenarios = new Set(runs.map((r) => r.scenario));
@@ -788,5 +803,30 @@ export async function* runLabEval(opts: LabEvalOptions = {}): AsyncGenerator<Lab
     await abortLabEval();
     await lab.destroy();
     live.labs.delete(name);
+    await lock.release();
   }
+}
+
+/** An exclusive pid file per lab name; a stale one (its process gone) is taken over. */
+async function takeLock(name: string): Promise<{ release(): Promise<void> }> {
+  const path = `/run/sluice-lab-eval-${name}.pid`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+      return { release: () => rm(path, { force: true }) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      let alive = false;
+      try {
+        if (pid > 0) process.kill(pid, 0);
+        alive = pid > 0;
+      } catch {
+        alive = false;
+      }
+      if (alive) throw new Error(`lab ${name} is in use by another evaluation (pid ${pid}, ${path})`);
+      await rm(path, { force: true });
+    }
+  }
+  throw new Error(`could not take ${path}`);
 }

@@ -38,7 +38,20 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     void abortLabEval().finally(() => process.exit(130));
   });
 }
+// A reader that went away (`| head -1`) must not leave the lab and its processes behind: stop at
+// the next result, so the evaluation's own `finally` kills what it started and removes the lab.
+let readerGone = false;
+process.stdout.on('error', () => {
+  readerGone = true;
+});
 
-for await (const result of runLabEval({ quick: values.quick, strategies, scenarios, durationS })) {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+try {
+  for await (const result of runLabEval({ quick: values.quick, strategies, scenarios, durationS })) {
+    if (readerGone) break;
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  }
+  process.exitCode = readerGone ? 1 : 0;
+} catch (err) {
+  process.stderr.write(`eval-lab: ${(err as Error).message}\n`);
+  process.exitCode = 1;
 }
