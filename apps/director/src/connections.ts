@@ -3,7 +3,7 @@
 // is never torn, and stop after a bounded number of slots per request, so a listing never holds
 // anything a worker waits for. Ids are `<slot>-<tag>` in hex: a slot reused by another flow has
 // another tag, so a stale id finds nothing instead of the wrong connection.
-import { ConfigValidationError } from '@sluice/config';
+import { ConfigValidationError, realId } from '@sluice/config';
 import { Conn, ConnFlag, clockNow, elapsed, TCP_STATE_NAMES } from '@sluice/conntrack';
 import {
   type CompiledConfig,
@@ -11,8 +11,10 @@ import {
   formatAddress,
   PROTO_TCP,
   parseAddress,
+  RST_DATAGRAM_MAX,
+  writeResetDatagram,
 } from '@sluice/dataplane';
-import { buildTcpRst, RstSpec, writeVxlan } from '@sluice/wire';
+import { RstSpec } from '@sluice/wire';
 import type { ConnectionFilter, ConnectionPage, ConnectionView } from './control.ts';
 
 /** Slots examined per listing request at most (the page may be short; follow nextCursor). */
@@ -37,6 +39,7 @@ export class ConnectionIndex {
   config: CompiledConfig | null = null;
   private readonly dp: Dataplane;
   private readonly rec = new Int32Array(Conn.words);
+  private readonly spec = new RstSpec();
 
   constructor(dp: Dataplane) {
     this.dp = dp;
@@ -60,7 +63,11 @@ export class ConnectionIndex {
       if (v === null) continue;
       if (filter.service !== undefined && v.service !== filter.service) continue;
       if (filter.state !== undefined && v.state !== filter.state.toUpperCase()) continue;
-      if (filter.real !== undefined && (v.real === null || realText(v.real) !== filter.real)) continue;
+      if (
+        filter.real !== undefined &&
+        (v.real === null || realId(v.real.address, v.real.port) !== filter.real)
+      )
+        continue;
       if (client !== null && !matchesClient(this.rec, client)) continue;
       items.push(v);
     }
@@ -83,28 +90,23 @@ export class ConnectionIndex {
     if (!table.readRecord(parsed.slot, r) || r[Conn.tag] !== parsed.tag) return null;
     const svc = r[Conn.portService] & 0xffff;
     const real = r[Conn.real];
-    if (cfg.realPresent[real] === 0 || cfg.serviceProto[svc] !== PROTO_TCP) return null;
-    const spec = new RstSpec();
-    spec.dstMac.set(cfg.realMac.subarray(real * 6, real * 6 + 6));
-    spec.srcMac.set(cfg.directorMac);
-    const v6 = (r[Conn.flagsSyn] & ConnFlag.ipv6) !== 0;
-    spec.ipVersion = v6 ? 6 : 4;
-    for (let i = 0; i < 4; i++) {
-      spec.src[i] = r[Conn.addr0 + i];
-      spec.dst[i] = cfg.serviceVip[svc * 4 + i];
-    }
-    spec.srcPort = r[Conn.portService] >>> 16;
-    spec.dstPort = cfg.servicePort[svc];
-    spec.seq = r[Conn.nextSeq];
-    const out = new Uint8Array(8 + 80);
-    writeVxlan(out, 0, cfg.vni);
-    const len = buildTcpRst(spec, out, 8);
-    return {
-      slot: parsed.slot,
-      tag: parsed.tag,
-      vtep: cfg.realVtep[real],
-      datagram: out.subarray(0, 8 + len),
-    };
+    if (cfg.serviceProto[svc] !== PROTO_TCP) return null;
+    const out = new Uint8Array(RST_DATAGRAM_MAX);
+    const len = writeResetDatagram(
+      cfg,
+      this.spec,
+      r[Conn.addr0],
+      r[Conn.addr1],
+      r[Conn.addr2],
+      r[Conn.addr3],
+      r[Conn.portService] >>> 16,
+      svc,
+      real,
+      r[Conn.nextSeq],
+      out,
+    );
+    if (len === 0) return null;
+    return { slot: parsed.slot, tag: parsed.tag, vtep: cfg.realVtep[real], datagram: out.subarray(0, len) };
   }
 
   /** Removes the entry with the workers' bookkeeping (real and source counts, persistence). */
@@ -150,10 +152,6 @@ function parseId(id: string): { slot: number; tag: number } | null {
   const m = /^([0-9a-f]{1,8})-([0-9a-f]{1,8})$/.exec(id);
   if (m === null) return null;
   return { slot: Number.parseInt(m[1], 16), tag: Number.parseInt(m[2], 16) | 0 };
-}
-
-function realText(r: { address: string; port: number }): string {
-  return r.address.includes(':') ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`;
 }
 
 function parseClient(text: string): ClientMatch | null {

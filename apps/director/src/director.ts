@@ -14,6 +14,7 @@ import {
   type LiveConfig,
   PreconditionFailedError,
   RealIndexAllocator,
+  realId,
   realKey,
   saveConfigFile,
   toSnapshot,
@@ -30,7 +31,7 @@ import {
   type ServeEvent,
   Shedder,
 } from '@sluice/dataplane';
-import { LvsDefense, RescorerThread } from '@sluice/defense';
+import { LvsDefense, lvsSettings, RescorerThread } from '@sluice/defense';
 import { HealthChecker } from '@sluice/health';
 import { createMetrics, lvsDefenseState, type SluiceMetrics } from '@sluice/metrics';
 import { ConnectionIndex } from './connections.ts';
@@ -129,7 +130,7 @@ export class Director implements DirectorControl {
       victims: this.dataplane.victims,
       // drop_entry is this.lvs's own; drop_packet and secure_tcp run on the packet workers, whose
       // modes follow from the config and this.lvs's measurement of the table (lvs-state.ts).
-      lvs: () => lvsDefenseState(this.dataplane.current?.lvs ?? null, this.lvs),
+      lvs: () => lvsDefenseState(this.lvs),
     });
   }
 
@@ -179,18 +180,9 @@ export class Director implements DirectorControl {
       const now = p.now;
       if (((now - lastTick) | 0) >= 1000) {
         lastTick = now;
-        const l = cfg.lvs;
-        this.lvs.reconfigure(
-          l === null
-            ? { dropEntry: 0, dropPacket: 0, secureTcp: 0 }
-            : {
-                dropEntry: l.dropEntry,
-                dropPacket: 0,
-                secureTcp: 0,
-                amemthresh: l.amemthresh > 0 ? l.amemthresh : this.lvs.amemthresh,
-                amDroprate: l.amDroprate,
-              },
-        );
+        // Configured as the workers are (lvsSettings), so its modes are theirs for metrics; this
+        // thread acts only on drop_entry.
+        this.lvs.reconfigure(lvsSettings(cfg.lvs, dp.connections.capacity));
         this.lvs.tick(now, dp.connections);
       }
     }, 20);
@@ -411,13 +403,12 @@ export class Director implements DirectorControl {
     return { contentType: this.prom.contentType, body: await this.prom.render() };
   }
 
+  /** Service names by index, for the connection listing (the allocator holds the mapping). */
   private serviceNames(): Map<number, { name: string; protocol: 'tcp' | 'udp' }> {
     const m = new Map<number, { name: string; protocol: 'tcp' | 'udp' }>();
-    for (const s of this.snapshot?.services ?? []) {
-      const cfg = this.live.services.find(
-        (x) => x.vip === s.vip && x.port === s.port && x.protocol === s.protocol,
-      );
-      m.set(s.index, { name: cfg?.name ?? String(s.index), protocol: s.protocol });
+    for (const svc of this.live.services) {
+      const index = this.allocator.serviceIndex(svc.name);
+      if (index !== undefined) m.set(index, { name: svc.name, protocol: svc.protocol });
     }
     return m;
   }
@@ -430,11 +421,9 @@ export class Director implements DirectorControl {
 
   private topology() {
     const services = [];
-    const names = new Map<string, number>();
-    for (const s of this.snapshot?.services ?? []) names.set(`${s.vip}|${s.port}|${s.protocol}`, s.index);
     for (const svc of this.live.services) {
-      const index = names.get(`${svc.vip}|${svc.port}|${svc.protocol}`) ?? -1;
-      if (index < 0) continue;
+      const index = this.allocator.serviceIndex(svc.name);
+      if (index === undefined) continue;
       const status = this.realStatus(svc.name) ?? [];
       services.push({
         index,
@@ -442,7 +431,7 @@ export class Director implements DirectorControl {
         protocol: svc.protocol,
         reals: svc.reals.map((r, i) => ({
           index: this.realIndex(realKey(svc.name, r.address, r.port)),
-          id: r.address.includes(':') ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`,
+          id: realId(r.address, r.port),
           health: status[i]?.health ?? 'unknown',
           weight: r.state === 'draining' ? 0 : r.weight,
         })),

@@ -211,9 +211,8 @@ export class Dataplane {
    * or the slot now holds another flow (its tag differs).
    */
   removeConnection(slot: number, tag: number, reason: number): boolean {
-    const p = this.ensureControlPipeline();
-    if (p === null) return false;
-    p.now = clockNow(this.connections.epochMs);
+    // ensureControlPipeline sets the listener's clock to now.
+    if (this.ensureControlPipeline() === null) return false;
     return this.connections.removeSlot(slot, tag, reason);
   }
 

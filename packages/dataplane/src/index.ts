@@ -19,6 +19,7 @@ export {
   type ResolvedDataplaneOptions,
   resolveDataplaneOptions,
 } from './dataplane.ts';
+export { oneRealSnapshot } from './example-snapshot.ts';
 export { ConfigMailbox, MailboxFullError } from './mailbox.ts';
 export { MemoryPort, type Sent } from './memory-port.ts';
 export {

@@ -23,6 +23,7 @@ import {
 } from '@sluice/conntrack';
 import {
   LvsDefense,
+  lvsSettings,
   PriorityScorer,
   removeVictim,
   SCORE_DROP,
@@ -130,22 +131,8 @@ export class Pipeline implements ConnectionRemovalListener {
 
   /** Follows a config change: the LVS modes of the new strategy (kept state otherwise). */
   private syncDefense(now: number): void {
-    const cfg = this.config;
-    this.lvsFor = cfg;
-    const l = cfg.lvs;
-    this.lvs.reconfigure(
-      l === null
-        ? { dropEntry: 0, dropPacket: 0, secureTcp: 0 }
-        : {
-            dropEntry: l.dropEntry,
-            dropPacket: l.dropPacket,
-            secureTcp: l.secureTcp,
-            amemthresh: l.amemthresh > 0 ? l.amemthresh : this.lvs.amemthresh,
-            amDroprate: l.amDroprate,
-          },
-      now,
-      this.connections,
-    );
+    this.lvsFor = this.config;
+    this.lvs.reconfigure(lvsSettings(this.config.lvs, this.connections.capacity), now, this.connections);
   }
 
   /** Classifies every frame of a batch in place, then does a bounded slice of expiry. */

@@ -5,40 +5,10 @@
 import dgram from 'node:dgram';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConfigSnapshot, Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, type ServeEvent } from './index.ts';
+import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot, type ServeEvent } from './index.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const REAL_MAC = [2, 0, 0, 0, 1, 1];
-
-function snapshot(vtep: string): ConfigSnapshot {
-  return {
-    version: 1,
-    vni: 42,
-    directorMac: DIRECTOR_MAC,
-    services: [
-      {
-        index: 0,
-        vip: '10.0.0.100',
-        port: 80,
-        protocol: 'tcp',
-        scheduler: 'rr',
-        persistence: null,
-        reals: [
-          {
-            index: 0,
-            address: '10.0.1.1',
-            port: 80,
-            mac: '02:00:00:00:01:01',
-            vtep,
-            weight: 1,
-            upperThreshold: 0,
-            lowerThreshold: 0,
-          },
-        ],
-      },
-    ],
-  };
-}
 
 /** A VTEP socket that collects what it receives. */
 async function vtepSocket(address: string, port: number): Promise<{ got: Buffer[]; socket: dgram.Socket }> {
@@ -75,7 +45,7 @@ describe('Dataplane.serve over real UDP sockets', () => {
     sockets.push(real.socket, client.socket);
 
     dp = new Dataplane({ workers: 2, connectionCapacity: 4096 });
-    dp.publishConfig(snapshot('127.0.0.2'));
+    dp.publishConfig(oneRealSnapshot('127.0.0.2', DIRECTOR_MAC));
     const events: ServeEvent[] = [];
     await dp.serve(
       { ...DEFAULT_VXLAN_PORT_SETTINGS, address: '127.0.0.1', port: listenPort, remotePort },

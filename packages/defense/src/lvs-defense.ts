@@ -112,6 +112,29 @@ export function defaultLvsAmemthresh(capacity: number): number {
   return Math.floor(capacity / (1 << LVS_AMEMTHRESH_CAPACITY_SHIFT));
 }
 
+/**
+ * The settings every LvsDefense of a director runs with, from the running config's (null: the
+ * strategy is not an LVS one, all off; amemthresh 0: the default for the table). The packet
+ * workers and the main thread configure theirs the same way, so their modes agree and either can
+ * be read for metrics; each thread only acts on what it owns (workers: drop_packet, secure_tcp;
+ * the main thread: the drop_entry scan).
+ */
+export function lvsSettings(configured: LvsDefenseConfig | null, capacity: number): LvsDefenseConfig {
+  if (configured === null) {
+    return {
+      dropEntry: 0,
+      dropPacket: 0,
+      secureTcp: 0,
+      amemthresh: defaultLvsAmemthresh(capacity),
+      amDroprate: LVS_DEFAULT_AM_DROPRATE,
+    };
+  }
+  return {
+    ...configured,
+    amemthresh: configured.amemthresh > 0 ? configured.amemthresh : defaultLvsAmemthresh(capacity),
+  };
+}
+
 function checkCapacity(capacity: number): void {
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > INT_MAX) {
     throw new LvsDefenseError(

@@ -1,23 +1,13 @@
-import { LvsDefense, type LvsDefenseConfig } from '@sluice/defense';
+import { LvsDefense, type LvsDefenseConfig, lvsSettings } from '@sluice/defense';
 import { describe, expect, it } from 'vitest';
 import { lvsDefenseState } from './lvs-state.ts';
 
 const CAPACITY = 6400; // default amemthresh: 100 free entries
 
-/** The main thread's instance as the director runs it: drop_entry only, ticked from the table. */
+/** The main thread's instance as the director runs it: lvsSettings, ticked from the table. */
 function observer(configured: LvsDefenseConfig | null, available: number): LvsDefense {
   const o = new LvsDefense(CAPACITY);
-  o.reconfigure(
-    configured === null
-      ? { dropEntry: 0, dropPacket: 0, secureTcp: 0 }
-      : {
-          dropEntry: configured.dropEntry,
-          dropPacket: 0,
-          secureTcp: 0,
-          amemthresh: configured.amemthresh > 0 ? configured.amemthresh : o.amemthresh,
-          amDroprate: configured.amDroprate,
-        },
-  );
+  o.reconfigure(lvsSettings(configured, CAPACITY));
   o.updateAvailable(5000, available);
   return o;
 }
@@ -35,7 +25,7 @@ function worker(configured: LvsDefenseConfig, available: number): LvsDefense {
 
 describe('lvsDefenseState', () => {
   it('is all off when the strategy is not an LVS one', () => {
-    expect(lvsDefenseState(null, observer(null, 0))).toEqual({
+    expect(lvsDefenseState(observer(null, 0))).toEqual({
       dropEntry: 0,
       dropPacket: 0,
       secureTcp: 0,
@@ -57,7 +47,7 @@ describe('lvsDefenseState', () => {
           };
           const w = worker(configured, available);
           const where = `mode ${mode}, amemthresh ${amemthresh}, available ${available}`;
-          expect(lvsDefenseState(configured, observer(configured, available)), where).toEqual({
+          expect(lvsDefenseState(observer(configured, available)), where).toEqual({
             dropEntry: w.dropEntryMode,
             dropPacket: w.dropPacketMode,
             secureTcp: w.secureTcpMode,
@@ -70,20 +60,20 @@ describe('lvsDefenseState', () => {
 
   it('shows automatic modes switching on, and the drop rate rising as the table fills', () => {
     const auto = { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 };
-    expect(lvsDefenseState(auto, observer(auto, 500))).toEqual({
+    expect(lvsDefenseState(observer(auto, 500))).toEqual({
       dropEntry: 1,
       dropPacket: 1,
       secureTcp: 1,
       dropRate: 0,
     });
     // 100 is the threshold; 50 free: drop 1 in 100 / (100 - 50) = 2.
-    expect(lvsDefenseState(auto, observer(auto, 50))).toEqual({
+    expect(lvsDefenseState(observer(auto, 50))).toEqual({
       dropEntry: 2,
       dropPacket: 2,
       secureTcp: 2,
       dropRate: 2,
     });
     const always = { ...auto, dropPacket: 3 };
-    expect(lvsDefenseState(always, observer(always, 500)).dropRate).toBe(10);
+    expect(lvsDefenseState(observer(always, 500)).dropRate).toBe(10);
   });
 });

@@ -9,7 +9,7 @@
 // arrives at the "real server" VTEP. Both runs use the same frames, rates and sockets.
 import dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
-import { type ConfigSnapshot, Dataplane, DEFAULT_VXLAN_PORT_SETTINGS } from '@sluice/dataplane';
+import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot } from '@sluice/dataplane';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import type { BenchOptions } from './main.ts';
 import { emit, note, round } from './report.ts';
@@ -55,36 +55,6 @@ s.on('message', (m) => s.send(m, sinkPort, sinkAddress));
 s.bind(port, address, () => { s.setRecvBufferSize(4 << 20); s.setSendBufferSize(4 << 20); parentPort.postMessage('bound'); });
 parentPort.on('message', () => s.close(() => parentPort.postMessage('closed')));
 `;
-
-function snapshot(sinkAddress: string): ConfigSnapshot {
-  return {
-    version: 1,
-    vni: 42,
-    directorMac: DIRECTOR_MAC,
-    services: [
-      {
-        index: 0,
-        vip: '10.0.0.100',
-        port: 80,
-        protocol: 'tcp',
-        scheduler: 'rr',
-        persistence: null,
-        reals: [
-          {
-            index: 0,
-            address: '10.0.1.1',
-            port: 80,
-            mac: '02:00:00:00:01:01',
-            vtep: sinkAddress,
-            weight: 1,
-            upperThreshold: 0,
-            lowerThreshold: 0,
-          },
-        ],
-      },
-    ],
-  };
-}
 
 function buildFrames(): { syns: Uint8Array[]; data: Uint8Array[] } {
   const tf = new TrafficFrames({ vni: 42, clientMac: '02:00:00:00:aa:01', directorMac: DIRECTOR_MAC });
@@ -145,7 +115,7 @@ async function measureDirector(workers: number, seconds: number, frames: ReturnT
   const sink = await openSink('127.0.0.2');
   const port = await freeUdpPort('127.0.0.1');
   const dp = new Dataplane({ workers, connectionCapacity: 1 << 16 });
-  dp.publishConfig(snapshot('127.0.0.2'));
+  dp.publishConfig(oneRealSnapshot('127.0.0.2', DIRECTOR_MAC));
   await dp.serve(
     { ...DEFAULT_VXLAN_PORT_SETTINGS, address: '127.0.0.1', port, remotePort: sink.port },
     () => {},
