@@ -106,6 +106,7 @@ export class Director implements DirectorControl {
       connectionCapacity: d.connectionCapacity,
       sourceCapacity: Math.max(1024, d.connectionCapacity >>> 2),
       persistenceCapacity: Math.max(1024, d.connectionCapacity >>> 4),
+      synMemoryEntries: d.connectionCapacity,
     });
     this.allocator = new RealIndexAllocator({
       maxServices: this.dataplane.options.maxServices,

@@ -121,6 +121,14 @@ export const DefenseSchema = Type.Object(
     highWatermark: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.98 }),
     /** Shedding stops once connections are back under this fraction. */
     lowWatermark: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+    /**
+     * Share of a real server's capacity that connections whose client has sent no payload yet may
+     * hold; beyond it a new SYN resets the lowest such entry it outranks. Under direct routing a
+     * blind ACK makes a spoofed connection look established while it sits in the real server's
+     * SYN backlog: keep this at or under backlog ÷ capacity for servers without SYN cookies.
+     * 1 = no bound (e.g. a server-speaks-first service whose clients wait in silence).
+     */
+    unprovenShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
     /** The LVS sysctls (0 off, 1 automatic, 2 automatic and on, 3 always), used by their strategy. */
     lvs: Type.Object(
       {

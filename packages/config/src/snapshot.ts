@@ -13,6 +13,7 @@ export const DEFAULT_DEFENSE: DefenseConfig = {
   strategy: 'priority',
   highWatermark: 0.98,
   lowWatermark: 0.95,
+  unprovenShare: 0.5,
   lvs: { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 },
   weights: {},
   rules: [],
@@ -292,6 +293,7 @@ export function toSnapshot(
       strategy: d.strategy,
       highWatermark: d.highWatermark,
       lowWatermark: d.lowWatermark,
+      unprovenShare: d.unprovenShare,
       lvs: { ...d.lvs },
       weights: { ...d.weights },
       rules: d.rules.map((r) =>

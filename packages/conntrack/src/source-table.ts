@@ -28,6 +28,8 @@ export const Src = {
   lastSeen: 12,
   /** sum of the priorities of its live connections (the re-scorer keeps it) */
   prioritySum: 13,
+  /** connections that carried client payload: the source has spoken, not only completed handshakes */
+  spoke: 14,
   words: 16,
 } as const;
 

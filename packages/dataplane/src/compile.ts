@@ -39,6 +39,13 @@ export interface CompileLimits {
   maxReals: number;
 }
 
+/**
+ * Share of a real server's capacity that connections with no client payload yet may hold. A half:
+ * a client of a client-speaks-first service sends its request within a round trip, so in normal
+ * operation few entries are unproven at once, while a blind-ACK flood makes them all so.
+ */
+export const DEFAULT_UNPROVEN_SHARE = 0.5;
+
 export class CompiledConfig {
   readonly version: number;
   readonly vni: number;
@@ -65,6 +72,8 @@ export class CompiledConfig {
   readonly realVtep: string[];
   readonly realUpper: Int32Array;
   readonly realLower: Int32Array;
+  /** Unproven connections (no client payload yet) a real server may hold before a SYN makes room; 0 = no bound. */
+  readonly realUnprovenLimit: Int32Array;
   readonly realService: Int32Array;
   /** Members (global real indices) per service: displacement looks for a full one. */
   readonly serviceMembers: Int32Array[];
@@ -112,6 +121,7 @@ export class CompiledConfig {
     this.realVtep = new Array<string>(maxReals).fill('');
     this.realUpper = new Int32Array(maxReals);
     this.realLower = new Int32Array(maxReals);
+    this.realUnprovenLimit = new Int32Array(maxReals);
     this.realService = new Int32Array(maxReals).fill(-1);
     this.serviceMembers = new Array<Int32Array>(maxServices).fill(new Int32Array(0));
     const vip4: number[] = [];
@@ -207,6 +217,13 @@ export class CompiledConfig {
       amDroprate: d.lvs.amDroprate,
     };
     if (s !== Strategy.priority) return;
+    const share = d.unprovenShare ?? DEFAULT_UNPROVEN_SHARE;
+    if (share < 1) {
+      for (let r = 0; r < maxReals; r++) {
+        const upper = this.realUpper[r];
+        if (upper > 0) this.realUnprovenLimit[r] = Math.max(1, Math.floor(share * upper));
+      }
+    }
     try {
       const rules = PriorityRules.compile(d.rules);
       this.scorer = new PriorityScorer(

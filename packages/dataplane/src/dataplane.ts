@@ -5,7 +5,7 @@
 
 import { MessageChannel } from 'node:worker_threads';
 import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
-import { VictimIndex } from '@sluice/defense';
+import { SynMemory, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { Piscina } from 'piscina';
 import { Batch, type BatchLimits, DEFAULT_BATCH_LIMITS } from './batch.ts';
@@ -22,6 +22,8 @@ export interface DataplaneOptions {
   connectionCapacity?: number;
   sourceCapacity?: number;
   persistenceCapacity?: number;
+  /** Refused SYNs remembered for their retransmission's credit (SynMemory; a power of two). */
+  synMemoryEntries?: number;
   maxServices?: number;
   maxReals?: number;
   /** Batches in flight at once; at least two per worker keeps every worker busy. */
@@ -35,6 +37,7 @@ export interface ResolvedDataplaneOptions {
   connectionCapacity: number;
   sourceCapacity: number;
   persistenceCapacity: number;
+  synMemoryEntries: number;
   maxServices: number;
   maxReals: number;
   batches: number;
@@ -47,6 +50,7 @@ export const DATAPLANE_DEFAULTS: ResolvedDataplaneOptions = {
   connectionCapacity: 1 << 20,
   sourceCapacity: 1 << 18,
   persistenceCapacity: 1 << 16,
+  synMemoryEntries: 1 << 20,
   maxServices: 256,
   maxReals: 4096,
   batches: 8,
@@ -84,6 +88,7 @@ export function resolveDataplaneOptions(opts: DataplaneOptions = {}): ResolvedDa
       'persistenceCapacity',
       opts.persistenceCapacity ?? d.persistenceCapacity,
     ),
+    synMemoryEntries: positiveInt('synMemoryEntries', opts.synMemoryEntries ?? d.synMemoryEntries),
     maxServices: positiveInt('maxServices', opts.maxServices ?? d.maxServices),
     maxReals: positiveInt('maxReals', opts.maxReals ?? d.maxReals),
     batches: positiveInt('batches', opts.batches ?? d.batches),
@@ -103,6 +108,8 @@ export class Dataplane {
   readonly reals: RealServerCounters;
   /** The re-scorer writes it, workers (displacement) and the shedder take victims from it. */
   readonly victims: VictimIndex;
+  /** Workers remember SYNs refused for capacity here and credit their retransmissions. */
+  readonly synMemory: SynMemory;
   readonly counters: CounterBlock;
   readonly mailbox: ConfigMailbox;
   readonly batches: Batch[];
@@ -133,6 +140,7 @@ export class Dataplane {
     this.persistence = PersistenceTable.create(o.persistenceCapacity, epoch);
     this.reals = RealServerCounters.create(o.maxReals);
     this.victims = VictimIndex.create(o.maxReals);
+    this.synMemory = SynMemory.create(o.synMemoryEntries);
     const slots = o.workers + SPARE_SLOTS;
     this.counters = CounterBlock.create({
       maxWorkers: slots,
@@ -154,6 +162,7 @@ export class Dataplane {
       persistence: this.persistence.sab,
       reals: this.reals.sab,
       victims: this.victims.sab,
+      synMemory: this.synMemory.sab,
       counters: this.counters.sab,
       mailbox: this.mailbox.sab,
       slots: slotsSab,
@@ -232,6 +241,7 @@ export class Dataplane {
         persistence: this.persistence,
         reals: this.reals,
         victims: this.victims,
+        synMemory: this.synMemory,
       };
       this.controlPipeline = new Pipeline(
         tables,

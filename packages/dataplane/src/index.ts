@@ -1,6 +1,14 @@
 export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
 export { Batch, BatchHeader, type BatchLimits, BatchState, DEFAULT_BATCH_LIMITS, Desc } from './batch.ts';
-export { CompiledConfig, ConfigError, DEFAULT_PRIORITY, PROTO_TCP, PROTO_UDP, Strategy } from './compile.ts';
+export {
+  CompiledConfig,
+  ConfigError,
+  DEFAULT_PRIORITY,
+  DEFAULT_UNPROVEN_SHARE,
+  PROTO_TCP,
+  PROTO_UDP,
+  Strategy,
+} from './compile.ts';
 export {
   BATCH_LATENCY_BUCKETS,
   CounterBlock,
@@ -24,6 +32,7 @@ export { ConfigMailbox, MailboxFullError } from './mailbox.ts';
 export { MemoryPort, type Sent } from './memory-port.ts';
 export {
   DEFAULT_PIPELINE_OPTIONS,
+  isProven,
   Pipeline,
   type PipelineOptions,
   type PipelineTables,

@@ -28,6 +28,7 @@ import {
   removeVictim,
   SCORE_DROP,
   SOURCE_LOOKUP,
+  type SynMemory,
   type VictimIndex,
 } from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
@@ -59,6 +60,8 @@ export interface PipelineTables {
   reals: RealServerCounters;
   /** Lowest-priority entries per real server, kept by the re-scorer; null: no displacement. */
   victims?: VictimIndex | null;
+  /** SYNs refused for capacity, so their retransmissions earn the retry credit; null: none. */
+  synMemory?: SynMemory | null;
 }
 
 /**
@@ -67,6 +70,8 @@ export interface PipelineTables {
  */
 export const ResetWord = { addr0: 0, port: 4, service: 5, real: 6, seq: 7, words: 8 } as const;
 export const RESET_QUEUE_LENGTH = 64;
+/** Listed victims one SYN may look at (gone, improved or spared ones are passed over). */
+const DISPLACE_TRIES = 8;
 
 export interface PipelineOptions {
   /** Slots of the connection table examined for expiry after each batch. */
@@ -82,6 +87,16 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   sideExpirySlotsPerBatch: 64,
   sourceIdleMs: 120_000,
 };
+
+/**
+ * A connection whose client has sent payload and not closed: the kind shedding spares while
+ * unproven ones (no payload yet) can make the room. A closed one costs nobody anything.
+ */
+export function isProven(connFlags: number): boolean {
+  return (
+    (connFlags & (ConnFlag.data | ConnFlag.udp)) !== 0 && (connFlags & (ConnFlag.fin | ConnFlag.rst)) === 0
+  );
+}
 
 export class Pipeline implements ConnectionRemovalListener {
   readonly frame = new FrameInfo();
@@ -101,6 +116,7 @@ export class Pipeline implements ConnectionRemovalListener {
   /** Set by processFrame for replies built in place: the new length of the whole datagram. */
   outLen = 0;
   readonly victims: VictimIndex | null;
+  readonly synMemory: SynMemory | null;
   /** This worker's LVS defense state (modes flip once a second from the table's free entries). */
   readonly lvs: LvsDefense;
   private lvsFor: CompiledConfig | null = null;
@@ -125,6 +141,7 @@ export class Pipeline implements ConnectionRemovalListener {
     this.config = config;
     this.options = options;
     this.victims = tables.victims ?? null;
+    this.synMemory = tables.synMemory ?? null;
     this.lvs = new LvsDefense(this.connections.capacity);
     this.connections.listener = this;
   }
@@ -273,13 +290,45 @@ export class Pipeline implements ConnectionRemovalListener {
         return this.drop(DropReason.dropPacket);
       }
       real = this.schedule(svc, rule, a0, a1, a2, a3, now);
-      if (real < 0 && strategy === Strategy.priority) real = this.displace(svc, synPrio);
+      const scheduled = real >= 0;
+      if (real < 0 && strategy === Strategy.priority) {
+        // Full: a retry of a SYN refused earlier competes with its retransmission credit (the
+        // first try left no entry to carry it), and a SYN refused now is remembered for its retry.
+        const mem = this.synMemory;
+        const ps = (f.srcPort << 16) | svc;
+        const isn = f.tcpSeq | 0;
+        if (
+          mem !== null &&
+          scorer !== null &&
+          isTcp &&
+          mem.seen(a0, a1, a2, a3, ps, isn, scorer.retransmitMinGapMs, now) === 1
+        ) {
+          synPrio = scorer.creditRefusedRetry(synPrio);
+        }
+        real = this.displace(svc, synPrio);
+        if (real === -2 && mem !== null && isTcp) mem.remember(a0, a1, a2, a3, ps, isn, now);
+      }
       if (real < 0) {
         table.abandonHeld(slot);
         return this.drop(real === -2 ? DropReason.capacity : DropReason.noRealServer);
       }
       cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | extra;
       real &= 0xffffff;
+      if (isTcp) {
+        // Unproven until the client sends payload. Over the server's budget of such entries, a
+        // SYN makes room by resetting the lowest unproven one it outranks: under direct routing
+        // those may be blind-ACKed spoofs filling the real server's SYN backlog.
+        const limit = cfg.realUnprovenLimit[real];
+        if (
+          scheduled &&
+          limit > 0 &&
+          strategy === Strategy.priority &&
+          Atomics.load(this.reals.unproven, real) >= limit
+        ) {
+          this.displaceOn(real, synPrio, 0);
+        }
+        this.reals.addUnproven(real, 1);
+      }
       if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
       if (!isTcp) cflags |= ConnFlag.udp;
       i32[base + Conn.real] = real;
@@ -315,7 +364,11 @@ export class Pipeline implements ConnectionRemovalListener {
         }
         state = next;
       }
-      if (f.payloadLen > 0) cflags |= ConnFlag.data;
+      if (f.payloadLen > 0 && (cflags & ConnFlag.data) === 0) {
+        cflags |= ConnFlag.data;
+        this.reals.addUnproven(real, -1);
+        this.countSpoke(a0, a1, a2, a3, cflags, now);
+      }
       if ((flags & TcpFlag.fin) !== 0) cflags |= ConnFlag.fin;
       if ((flags & TcpFlag.rst) !== 0) cflags |= ConnFlag.rst;
       else {
@@ -454,10 +507,8 @@ export class Pipeline implements ConnectionRemovalListener {
    * entry is reset on its real server. Returns the real server, or -2 (dropped: capacity).
    */
   private displace(svc: number, synPrio: number): number {
-    const victims = this.victims;
-    const cfg = this.config;
-    if (victims === null) return -2;
-    const members = cfg.serviceMembers[svc];
+    if (this.victims === null) return -2;
+    const members = this.config.serviceMembers[svc];
     const reals = this.reals;
     let any = false;
     for (let i = 0; i < members.length; i++) {
@@ -465,36 +516,55 @@ export class Pipeline implements ConnectionRemovalListener {
       // Only a server that is full (overloaded, not down, weighted) can make room.
       if (!reals.isOverloaded(m) || reals.isDown(m)) continue;
       any = true;
-      // Look before taking: a victim this SYN does not outrank stays listed for the shedder.
-      if (victims.peekPriority(m) <= synPrio) continue;
-      const slot = victims.takeVictim(m);
-      if (slot < 0) continue;
-      const tag = victims.outTag;
-      const vprio = victims.outPriority;
-      if (vprio <= synPrio) continue;
-      const table = this.connections;
-      // A consistent copy of what the RST needs, taken before the entry goes (removeVictim then
-      // re-checks under the record lock that it is still the same connection).
-      const r = this.scratch;
-      if (!table.readRecord(slot, r) || r[Conn.tag] !== tag) continue;
-      const q = this.resetCount;
-      if (q < RESET_QUEUE_LENGTH) {
-        const o = q * ResetWord.words;
-        const rq = this.resetQueue;
-        rq[o] = r[Conn.addr0];
-        rq[o + 1] = r[Conn.addr1];
-        rq[o + 2] = r[Conn.addr2];
-        rq[o + 3] = r[Conn.addr3];
-        rq[o + ResetWord.port] = r[Conn.portService] >>> 16;
-        rq[o + ResetWord.service] = r[Conn.portService] & 0xffff;
-        rq[o + ResetWord.real] = r[Conn.real];
-        rq[o + ResetWord.seq] = r[Conn.nextSeq];
-      }
-      if (!removeVictim(table, slot, tag, vprio, RemoveReason.displaced)) continue;
-      if (q < RESET_QUEUE_LENGTH) this.resetCount = q + 1;
-      return m;
+      if (this.displaceOn(m, synPrio, 1)) return m;
     }
     return any ? -2 : -1;
+  }
+
+  /**
+   * Resets the lowest listed entry of real server `m` that `synPrio` outranks. A victim whose
+   * client has sent payload (and not closed) is passed over while the server holds at least
+   * `provenGuard` unproven connections: those go first, and the listing may simply predate them
+   * (0: never take a proven one). Looks at a few listed entries at most. Returns true when an
+   * entry went; its RST is queued for the port.
+   */
+  private displaceOn(m: number, synPrio: number, provenGuard: number): boolean {
+    const victims = this.victims as VictimIndex;
+    for (let tries = 0; tries < DISPLACE_TRIES; tries++) {
+      // Look before taking: a victim this SYN does not outrank stays listed for the shedder.
+      if (victims.peekPriority(m) <= synPrio) return false;
+      const slot = victims.takeVictim(m);
+      if (slot < 0) return false;
+      if (victims.outPriority <= synPrio) return false;
+      if (this.displaceSlot(m, slot, victims.outTag, victims.outPriority, provenGuard)) return true;
+    }
+    return false;
+  }
+
+  /** displaceOn for one taken victim: false when it is gone, changed or spared. */
+  private displaceSlot(m: number, slot: number, tag: number, vprio: number, provenGuard: number): boolean {
+    const table = this.connections;
+    // A consistent copy of what the RST needs, taken before the entry goes (removeVictim then
+    // re-checks under the record lock that it is still the same connection).
+    const r = this.scratch;
+    if (!table.readRecord(slot, r) || r[Conn.tag] !== tag) return false;
+    if (isProven(r[Conn.flagsSyn]) && Atomics.load(this.reals.unproven, m) >= provenGuard) return false;
+    const q = this.resetCount;
+    if (q < RESET_QUEUE_LENGTH) {
+      const o = q * ResetWord.words;
+      const rq = this.resetQueue;
+      rq[o] = r[Conn.addr0];
+      rq[o + 1] = r[Conn.addr1];
+      rq[o + 2] = r[Conn.addr2];
+      rq[o + 3] = r[Conn.addr3];
+      rq[o + ResetWord.port] = r[Conn.portService] >>> 16;
+      rq[o + ResetWord.service] = r[Conn.portService] & 0xffff;
+      rq[o + ResetWord.real] = r[Conn.real];
+      rq[o + ResetWord.seq] = r[Conn.nextSeq];
+    }
+    if (!removeVictim(table, slot, tag, vprio, RemoveReason.displaced)) return false;
+    if (q < RESET_QUEUE_LENGTH) this.resetCount = q + 1;
+    return true;
   }
 
   private countNewSource(a0: number, a1: number, a2: number, a3: number, prio: number, now: number): number {
@@ -521,6 +591,20 @@ export class Pipeline implements ConnectionRemovalListener {
     s.release(slot);
   }
 
+  /**
+   * The connection's first payload: its source has spoken. Completing handshakes alone is what a
+   * slot-holding bot or a blind-ACK spoofer does; sending data is what clients of a
+   * client-speaks-first service do (the scorer credits one and not the other).
+   */
+  private countSpoke(a0: number, a1: number, a2: number, a3: number, cflags: number, now: number): void {
+    if ((cflags & ConnFlag.sourceCounted) === 0) return;
+    const s = this.sources;
+    const slot = s.acquire(a0, a1, a2, a3, false, now);
+    if (slot < 0) return;
+    s.i32[s.recordBase(slot) + Src.spoke]++;
+    s.release(slot);
+  }
+
   /** Keeps real-server, source and persistence counts exact whenever an entry leaves the table. */
   onConnectionRemoved(table: ConnectionTable, base: number, reason: number): void {
     const i32 = table.i32;
@@ -528,6 +612,7 @@ export class Pipeline implements ConnectionRemovalListener {
     const real = i32[base + Conn.real];
     const cflags = i32[base + Conn.flagsSyn] & 0xffff;
     this.reals.unbind(real, (cflags & ConnFlag.active) !== 0, cfg.realUpper[real], cfg.realLower[real]);
+    if ((cflags & (ConnFlag.data | ConnFlag.udp)) === 0) this.reals.addUnproven(real, -1);
     const a0 = i32[base + Conn.addr0];
     const a1 = i32[base + Conn.addr1];
     const a2 = i32[base + Conn.addr2];

@@ -3,7 +3,10 @@
 // the real server — an RST from the client's address with the tracked sequence number — and
 // removed, until the low watermark (95%) is reached. The same for a whole service (its servers'
 // capacities summed) and for the director's own table against its capacity. Priority 0 is never
-// shed (the victim index never offers it and removeVictim re-checks).
+// shed (the victim index never offers it and removeVictim re-checks). A client that has sent
+// payload is not shed while its server holds enough unproven connections (no payload yet) to make
+// the room: a listing is up to one re-scorer pass old, and under a flood the unproven entries that
+// arrived since are the ones to go.
 //
 // Runs on one thread (the director's main thread, or the simulator's), a step every few tens of
 // milliseconds; the victims come from the re-scorer's VictimIndex, so choosing one costs a few
@@ -14,7 +17,11 @@ import { removeVictim, VICTIM_GLOBAL, type VictimIndex } from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { RstSpec } from '@sluice/wire';
 import { type CompiledConfig, Strategy } from './compile.ts';
+import { isProven } from './pipeline.ts';
 import { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
+
+/** Listed entries one shed may pass over (gone, improved, or spared clients) before giving up. */
+const SHED_TRIES = 16;
 
 export type SendReset = (datagram: Uint8Array, vtep: string) => void;
 
@@ -35,6 +42,8 @@ export class Shedder {
   sent = 0;
   /** Steps that wanted to shed but found no victim (the re-scorer had not listed any yet). */
   starved = 0;
+  /** Listed clients that had spoken, left alone because unproven entries could make the room. */
+  spared = 0;
 
   constructor(parts: ShedderParts, send: SendReset) {
     this.table = parts.connections;
@@ -67,8 +76,10 @@ export class Shedder {
         }
         if (n >= Math.ceil(high * upper)) {
           const target = Math.floor(low * upper);
+          // Clients that spoke are spared while unproven entries alone can make the room.
+          const guard = n - target;
           while (n > target && left > 0) {
-            if (!this.shedOne(cfg, m)) break;
+            if (!this.shedOne(cfg, m, guard)) break;
             n--;
             left--;
           }
@@ -81,7 +92,7 @@ export class Shedder {
         const target = Math.floor(low * capacity);
         while (total > target && left > 0) {
           const m = this.fullest(cfg, members);
-          if (m < 0 || !this.shedOne(cfg, m)) break;
+          if (m < 0 || !this.shedOne(cfg, m, 1)) break;
           total--;
           left--;
         }
@@ -93,7 +104,7 @@ export class Shedder {
     if (count >= Math.ceil(high * cap)) {
       const target = Math.floor(low * cap);
       while (count > target && left > 0) {
-        if (!this.shedOne(cfg, VICTIM_GLOBAL)) break;
+        if (!this.shedOne(cfg, VICTIM_GLOBAL, -1)) break;
         count--;
         left--;
       }
@@ -117,10 +128,16 @@ export class Shedder {
     return best;
   }
 
-  /** Resets the lowest-priority entry listed for `list` (a real index or VICTIM_GLOBAL). */
-  private shedOne(cfg: CompiledConfig, list: number): boolean {
+  /**
+   * Resets the lowest-priority entry listed for `list` (a real index or VICTIM_GLOBAL). A listed
+   * client that has spoken is passed over while its real server holds at least `provenGuard`
+   * unproven connections: a listing is up to a pass old, the unproven entries that arrived since
+   * may not be in it, and the next listing will name them. `provenGuard` -1: no such check (the
+   * table-wide list).
+   */
+  private shedOne(cfg: CompiledConfig, list: number, provenGuard: number): boolean {
     const v = this.victims;
-    for (let tries = 0; tries < 8; tries++) {
+    for (let tries = 0; tries < SHED_TRIES; tries++) {
       const slot = v.takeVictim(list);
       if (slot < 0) {
         this.starved++;
@@ -130,6 +147,14 @@ export class Shedder {
       const prio = v.outPriority;
       const r = this.rec;
       if (!this.table.readRecord(slot, r) || r[Conn.tag] !== tag) continue;
+      if (
+        provenGuard >= 0 &&
+        isProven(r[Conn.flagsSyn]) &&
+        Atomics.load(this.reals.unproven, list) >= provenGuard
+      ) {
+        this.spared++;
+        continue;
+      }
       if (!removeVictim(this.table, slot, tag, prio, RemoveReason.shed)) continue;
       const out = new Uint8Array(RST_DATAGRAM_MAX);
       const real = r[Conn.real];

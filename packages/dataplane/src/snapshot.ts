@@ -44,6 +44,8 @@ export interface DefenseSnapshot {
   strategy: 'priority' | 'none' | 'drop_entry' | 'drop_packet' | 'secure_tcp';
   highWatermark: number;
   lowWatermark: number;
+  /** Share of a real server's upper threshold that connections without client payload may hold (default 0.5; 1 = no bound). */
+  unprovenShare?: number;
   lvs: { dropEntry: number; dropPacket: number; secureTcp: number; amemthresh: number; amDroprate: number };
   weights: Record<string, number>;
   rules: { cidr: string; priority: number; pool?: number[] }[];

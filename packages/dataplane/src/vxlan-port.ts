@@ -187,8 +187,11 @@ export class VxlanPort {
       return;
     }
     p.processBatch(batch);
-    this.send(b, batch, p);
+    // Resets first: a displaced connection's RST frees its slot (and its SYN-backlog entry, for
+    // a half-open one) on the real server before the SYN that displaced it arrives there, so a
+    // server whose backlog is full does not drop the very SYN that was given the room.
     if (p.resetCount > 0) this.sendResets(p);
+    this.send(b, batch, p);
   }
 
   /** RSTs for connections the pipeline displaced: each ends on its real server too. */

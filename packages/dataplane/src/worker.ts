@@ -3,7 +3,7 @@
 // if the version moved, compiles the new snapshot, so a batch runs under exactly one version.
 import { threadId } from 'node:worker_threads';
 import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
-import { VictimIndex } from '@sluice/defense';
+import { SynMemory, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { workerData } from 'piscina';
 import { Batch } from './batch.ts';
@@ -22,6 +22,7 @@ const tables = {
   persistence: PersistenceTable.attach(init.persistence),
   reals: RealServerCounters.attach(init.reals),
   victims: VictimIndex.attach(init.victims),
+  synMemory: SynMemory.attach(init.synMemory),
 };
 const counters = CounterBlock.attach(init.counters);
 const mailbox = ConfigMailbox.attach(init.mailbox);

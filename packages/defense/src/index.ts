@@ -33,6 +33,7 @@ export {
   SourceChecks,
   SourceVerdict,
 } from './source-checks.ts';
+export { SynMemory } from './syn-memory.ts';
 export { DEFAULT_SYN_SHAPES, inferInitialTtl, type SynShape, SynShapes } from './syn-shape.ts';
 export { removeVictim, VICTIM_GLOBAL, VictimHeader, VictimIndex } from './victim-index.ts';
 export { DEFENSE_WEIGHTS, type PriorityWeights, resolveWeights } from './weights.ts';

@@ -92,7 +92,15 @@ export class PipelineModel implements ConnectionRemovalListener {
       }
     }
     state = next;
-    if (f.payloadLen > 0) cflags |= ConnFlag.data;
+    if (f.payloadLen > 0 && (cflags & ConnFlag.data) === 0) {
+      cflags |= ConnFlag.data;
+      // (6) the source has spoken: its next connections earn the spokeBefore credit
+      const s = this.sources.acquire(a0, a1, a2, a3, false, now);
+      if (s >= 0) {
+        this.sources.i32[this.sources.recordBase(s) + Src.spoke]++;
+        this.sources.release(s);
+      }
+    }
     table.setExpires(slot, (now + 900_000) | 0);
     // (4) a new entry's priority and initial priority are the SYN's score
     const prio = table.created === 1 ? synPrio : (statePrio >>> 8) & 0xff;

@@ -29,11 +29,8 @@ const KEYS = 200;
 const PARTNERS = 64;
 const initialOf = (k: number) => 1 + (k % 14);
 
-function worseOrEqual(
-  a: { priority: number; idleSeconds: number },
-  b: { priority: number; idleSeconds: number },
-) {
-  return a.priority > b.priority || (a.priority === b.priority && a.idleSeconds >= b.idleSeconds);
+function worseOrEqual(a: { priority: number; idleMs: number }, b: { priority: number; idleMs: number }) {
+  return a.priority > b.priority || (a.priority === b.priority && a.idleMs >= b.idleMs);
 }
 
 describe('re-scorer worker under concurrent updates', () => {

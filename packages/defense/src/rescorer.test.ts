@@ -63,7 +63,7 @@ describe('Rescorer: the victim index after a pass', () => {
         const r = new Rescorer(table, null, v);
         r.runPass(1000, 100);
         expect(v.headerValue(VictimHeader.passes)).toBe(1);
-        const idleOf = (p: Put) => ((1000 - p.lastSeen) / 1000) | 0;
+        const idleOf = (p: Put) => Math.max(0, 1000 - p.lastSeen);
         const worse = (a: Put, b: Put) => b.prio - a.prio || idleOf(b) - idleOf(a);
         for (const real of [0, 1, 2, 3, VICTIM_GLOBAL]) {
           const mine = [...live.values()]
@@ -72,7 +72,7 @@ describe('Rescorer: the victim index after a pass', () => {
           const listed = v.entries(real);
           expect(listed.length).toBe(Math.min(perList, mine.length));
           // same (priority, idle) sequence as the sorted truth; every entry names its own live slot
-          expect(listed.map((e) => [e.priority, e.idleSeconds])).toEqual(
+          expect(listed.map((e) => [e.priority, e.idleMs])).toEqual(
             mine.slice(0, perList).map((p) => [p.prio, idleOf(p)]),
           );
           for (const e of listed) {
@@ -157,19 +157,19 @@ describe('Rescorer: ageing and aggregates', () => {
     const { table, m, r } = setup();
     const half = open(m, 1, 1000, 0, false);
     const est = open(m, 2, 1000, 0, true);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([8, 5]);
+    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([8, 6]);
     r.runPass(2000);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([8, 5]);
+    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([8, 6]);
     r.runPass(3100);
     expect(prioOf(table, half).prio).toBe(11);
     r.runPass(20_021);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([13, 7]);
+    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([13, 8]);
     r.runPass(800_000);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([15, 11]);
+    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([15, 12]);
     // the idle client speaks again: its standing is back at once
     const f = Object.assign(Object.assign(new FrameInfo(), syn), { ...v4src(198, 100, 1, 2), srcPort: 1000 });
     m.packet(Object.assign(f, { tcpFlags: TcpFlag.ack, payloadLen: 10 }), 0, 800_001);
-    expect(prioOf(table, est).prio).toBe(5);
+    expect(prioOf(table, est).prio).toBe(6);
   });
 
   it('a source hoarding idle connections sinks those connections; prioritySum stays exact', () => {

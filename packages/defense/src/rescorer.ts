@@ -149,10 +149,11 @@ export class Rescorer {
       }
     }
     if (prio === 0) return;
-    const idleSeconds = (idle / 1000) | 0;
+    // Ties go to the longest idle, to the millisecond: among fresh equals, an entry whose client
+    // has been silent for most of a second goes before one still waiting on its SYN-ACK.
     const real = rec[Conn.real];
-    if (real >= 0 && real < this.victims.reals) this.offer(real, slot, rec[Conn.tag], prio, idleSeconds);
-    this.offer(this.victims.reals, slot, rec[Conn.tag], prio, idleSeconds);
+    if (real >= 0 && real < this.victims.reals) this.offer(real, slot, rec[Conn.tag], prio, idle);
+    this.offer(this.victims.reals, slot, rec[Conn.tag], prio, idle);
   }
 
   /**

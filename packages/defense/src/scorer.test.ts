@@ -135,10 +135,18 @@ describe('scoreSyn: the source history', () => {
     ['many concurrent connections', { concurrent: 64 }, 8 + 2, ScoreReason.manyConcurrent],
     ['connections that never completed', { connectionsTotal: 4 }, 8 + 3, ScoreReason.neverCompleted],
     [
-      'handshakes completed before',
-      { connectionsTotal: 9, handshakes: 3 },
+      'earlier connections that carried data',
+      { connectionsTotal: 9, handshakes: 3, spoke: 1 },
       8 - 2,
-      ScoreReason.completedBefore,
+      ScoreReason.spokeBefore,
+    ],
+    // a handshake alone earns nothing: blind ACKs fake one, slot-holding bots complete thousands
+    ['a few handshakes, no data yet', { connectionsTotal: 9, handshakes: 3 }, 8, 0],
+    [
+      'handshakes and never any data',
+      { connectionsTotal: 9, handshakes: 4 },
+      8 + 3,
+      ScoreReason.silentSource,
     ],
     ['a quiet, unknown source', { connectionsTotal: 3 }, 8, 0],
   ])('%s', (_name, fields, expected, reason) => {
@@ -177,12 +185,12 @@ describe('onPacket: adjustments as packets arrive', () => {
     const slot = m.packet(syn, 0, 0);
     expect(prioOf(table, slot)).toEqual({ prio: 8, initial: 8, state: 3 });
     m.packet(frameWith(syn, { tcpFlags: TcpFlag.ack }), 0, 30);
-    expect(prioOf(table, slot).prio).toBe(7); // the ACK alone: cheap to fake, worth 1
+    expect(prioOf(table, slot).prio).toBe(8); // the ACK alone: faked blind for free, worth nothing
     m.packet(frameWith(syn, { tcpFlags: TcpFlag.ack | TcpFlag.psh, payloadLen: 300 }), 0, 31);
-    expect(prioOf(table, slot).prio).toBe(5);
+    expect(prioOf(table, slot).prio).toBe(6);
     for (let i = 0; i < 40; i++) m.packet(frameWith(syn, { tcpFlags: TcpFlag.ack }), 0, 40 + i);
-    expect(prioOf(table, slot)).toEqual({ prio: 2, initial: 8, state: 1 });
-    // a new connection from the same source now has history
+    expect(prioOf(table, slot)).toEqual({ prio: 3, initial: 8, state: 1 });
+    // a new connection from the same source now has history: it spoke
     const again = m.packet(frameWith(syn, { srcPort: syn.srcPort + 1 }), 0, 100);
     expect(prioOf(table, again).prio).toBe(6);
   });
@@ -209,25 +217,22 @@ describe('onPacket: adjustments as packets arrive', () => {
     );
   });
 
-  it('the adjuster is monotone: more packets/flags never worse, more idle never better', () => {
+  // Not monotone in the handshake flag alone, on purpose: a completed handshake followed by silence
+  // (a blind ACK, a slot-holding bot) ends up below a half-open entry; data and packets always help.
+  it('the adjuster is monotone: more packets or data never worse, more idle never better', () => {
     const a = new PriorityAdjuster(DEFENSE_WEIGHTS);
-    const flagsArb = fc.constantFrom(
-      0,
-      ConnFlag.handshake,
-      ConnFlag.data,
-      ConnFlag.handshake | ConnFlag.data,
-    );
+    const flagsArb = fc.constantFrom(0, ConnFlag.handshake);
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 15 }),
         flagsArb,
-        flagsArb,
+        fc.boolean(),
         fc.nat(100_000),
         fc.nat(100_000),
         fc.nat(600_000),
         fc.nat(600_000),
-        (initial, f1, f2, p1, p2, i1, i2) => {
-          const more = f1 | f2;
+        (initial, f1, addData, p1, p2, i1, i2) => {
+          const more = f1 | (addData ? ConnFlag.data : 0);
           expect(a.priority(initial, more, p1 + p2, i1, 0)).toBeLessThanOrEqual(
             a.priority(initial, f1, p1, i1, 0),
           );
@@ -244,11 +249,14 @@ describe('onPacket: adjustments as packets arrive', () => {
   it('idle decay: a point per 10 s up to 6, half-open entries sink after the grace period', () => {
     const a = new PriorityAdjuster(DEFENSE_WEIGHTS);
     const est = ConnFlag.handshake | ConnFlag.data;
-    expect(a.priority(8, est, 5, 0, 0)).toBe(5);
-    expect(a.priority(8, est, 5, 9_999, 0)).toBe(5);
-    expect(a.priority(8, est, 5, 10_000, 0)).toBe(6);
-    expect(a.priority(8, est, 5, 35_000, 0)).toBe(8);
-    expect(a.priority(8, est, 5, 3_600_000, 0)).toBe(11);
+    expect(a.priority(8, est, 5, 0, 0)).toBe(6);
+    expect(a.priority(8, est, 5, 9_999, 0)).toBe(6);
+    expect(a.priority(8, est, 5, 10_000, 0)).toBe(7);
+    expect(a.priority(8, est, 5, 35_000, 0)).toBe(9);
+    expect(a.priority(8, est, 5, 3_600_000, 0)).toBe(12);
+    // a handshake and then nothing: silent after a second (+4), below a half-open entry
+    expect(a.priority(8, ConnFlag.handshake, 2, 999, 0)).toBe(8);
+    expect(a.priority(8, ConnFlag.handshake, 2, 1_000, 0)).toBe(12);
     expect(a.priority(8, 0, 1, 2_999, 0)).toBe(8);
     expect(a.priority(8, 0, 1, 3_000, 0)).toBe(11);
     expect(a.priority(12, 0, 1, 3_000, 0)).toBe(15);
@@ -266,7 +274,7 @@ describe('onPacket: adjustments as packets arrive', () => {
     expect(prioOf(table, slot).prio).toBe(5); // third SYN: no more credit
     // the connection then completes and keeps its credit
     m.packet(frameWith(syn, { tcpFlags: TcpFlag.ack }), 0, 3030);
-    expect(prioOf(table, slot).prio).toBe(4);
+    expect(prioOf(table, slot).prio).toBe(5);
     expect(table.i32[table.recordBase(slot) + Conn.flagsSyn] >>> 16).toBe(3);
   });
 

@@ -48,7 +48,8 @@ export const ScoreReason = {
   highSynRate: 0x0080,
   manyConcurrent: 0x0100,
   neverCompleted: 0x0200,
-  completedBefore: 0x0400,
+  spokeBefore: 0x0400,
+  silentSource: 0x0800,
 } as const;
 
 const SYN_COUNT_SHIFT = 16;
@@ -85,9 +86,12 @@ export class PriorityScorer {
   private readonly manyConcurrentThreshold: number;
   private readonly wNeverCompleted: number;
   private readonly neverCompletedAfter: number;
-  private readonly wCompletedBefore: number;
+  private readonly wSpokeBefore: number;
+  private readonly wSilentSource: number;
+  private readonly silentSourceAfter: number;
   private readonly wRetransmit: number;
-  private readonly retransmitMinGapMs: number;
+  /** A retransmission must come this long after the first SYN (weights.retransmitMinGapMs). */
+  readonly retransmitMinGapMs: number;
 
   constructor(
     weights: PriorityWeights = DEFENSE_WEIGHTS,
@@ -114,7 +118,9 @@ export class PriorityScorer {
     this.manyConcurrentThreshold = weights.manyConcurrentThreshold;
     this.wNeverCompleted = weights.neverCompleted;
     this.neverCompletedAfter = weights.neverCompletedAfter;
-    this.wCompletedBefore = weights.completedBefore;
+    this.wSpokeBefore = weights.spokeBefore;
+    this.wSilentSource = weights.silentSource;
+    this.silentSourceAfter = weights.silentSourceAfter;
     this.wRetransmit = weights.retransmit;
     this.retransmitMinGapMs = weights.retransmitMinGapMs;
   }
@@ -215,10 +221,13 @@ export class PriorityScorer {
       this.lastReasons |= ScoreReason.manyConcurrent;
     }
     const handshakes = i32[b + Src.handshakes];
-    if (handshakes > 0) {
-      p -= this.wCompletedBefore;
-      this.lastReasons |= ScoreReason.completedBefore;
-    } else if (i32[b + Src.connectionsTotal] >= this.neverCompletedAfter) {
+    if (i32[b + Src.spoke] > 0) {
+      p -= this.wSpokeBefore;
+      this.lastReasons |= ScoreReason.spokeBefore;
+    } else if (handshakes >= this.silentSourceAfter) {
+      p += this.wSilentSource;
+      this.lastReasons |= ScoreReason.silentSource;
+    } else if (handshakes === 0 && i32[b + Src.connectionsTotal] >= this.neverCompletedAfter) {
       p += this.wNeverCompleted;
       this.lastReasons |= ScoreReason.neverCompleted;
     }
@@ -269,6 +278,17 @@ export class PriorityScorer {
     if (initial < PRIORITY_BEST_SCORED) initial = PRIORITY_BEST_SCORED;
     i32[base + Conn.statePrio] = (sp & ~INITIAL_MASK) | (initial << 16);
     return 1;
+  }
+
+  /**
+   * The priority of a SYN that retransmits one refused earlier (SynMemory matched it): its score
+   * improved by the retransmission credit, as onSynRetransmit credits one whose first SYN got an
+   * entry. Rule-fixed priorities and priority 0 are returned unchanged.
+   */
+  creditRefusedRetry(prio: number): number {
+    if (prio === 0 || (this.lastFlags & DefenseConnFlag.priorityFixed) !== 0) return prio;
+    const p = prio - this.wRetransmit;
+    return p < PRIORITY_BEST_SCORED ? PRIORITY_BEST_SCORED : p;
   }
 
   /**

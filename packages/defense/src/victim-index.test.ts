@@ -11,7 +11,7 @@ describe('VictimIndex', () => {
     const reader = VictimIndex.attach(v.sab);
     expect(reader.remaining(2)).toBe(3);
     expect(reader.takeVictim(2)).toBe(10);
-    expect([reader.outTag, reader.outPriority, reader.outIdleSeconds]).toEqual([100, 15, 3]);
+    expect([reader.outTag, reader.outPriority, reader.outIdleMs]).toEqual([100, 15, 3]);
     expect(v.takeVictim(2)).toBe(11);
     expect(reader.takeVictim(2)).toBe(12);
     expect(reader.outPriority).toBe(9);
@@ -21,7 +21,7 @@ describe('VictimIndex', () => {
     expect(reader.remaining(2)).toBe(0);
     // a new publication replaces the list and resets the cursor
     v.publish(2, arr([20]), arr([200]), arr([7]), arr([0]), 0, 1);
-    expect(reader.entries(2)).toEqual([{ slot: 20, tag: 200, priority: 7, idleSeconds: 0 }]);
+    expect(reader.entries(2)).toEqual([{ slot: 20, tag: 200, priority: 7, idleMs: 0 }]);
     expect(reader.takeVictim(2)).toBe(20);
   });
 

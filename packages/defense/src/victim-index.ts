@@ -4,7 +4,7 @@
 // it walks the table and publishes them here; shedders (any thread) take them.
 //
 // Layout (Int32Array over a SharedArrayBuffer): a header, then one list per real server (global
-// index) and one global list, each `perList` entries of (slot, tag, priority, idle seconds),
+// index) and one global list, each `perList` entries of (slot, tag, priority, idle ms),
 // worst first: highest priority number, then longest idle. Each list has
 //   seq    a seqlock version: odd while the writer rewrites the list
 //   take   generation << 8 | cursor: the next entry to hand out; the generation changes with every
@@ -34,7 +34,7 @@ export const VictimHeader = {
 
 const ListWord = { seq: 0, take: 1, count: 2, entries: 4 } as const;
 const ENTRY_WORDS = 4;
-const Entry = { slot: 0, tag: 1, priority: 2, idleSeconds: 3 } as const;
+const Entry = { slot: 0, tag: 1, priority: 2, idleMs: 3 } as const;
 const MAGIC = 0x56494354; // "VICT"
 const MAX_PER_LIST = 255;
 const READ_TRIES = 64;
@@ -50,10 +50,10 @@ export class VictimIndex {
   readonly perList: number;
   readonly lists: number;
   private readonly listWords: number;
-  /** Set by takeVictim: the taken entry's tag, priority and idle seconds at publication. */
+  /** Set by takeVictim: the taken entry's tag, priority and idle ms at publication. */
   outTag = 0;
   outPriority = 0;
-  outIdleSeconds = 0;
+  outIdleMs = 0;
 
   static byteLength(reals: number, perList: number): number {
     return (VictimHeader.words + (reals + 1) * (ListWord.entries + perList * ENTRY_WORDS)) * 4;
@@ -116,7 +116,7 @@ export class VictimIndex {
 
   /**
    * Takes the worst remaining candidate of a real server's list (or VICTIM_GLOBAL's). Returns its
-   * slot and sets outTag, outPriority, outIdleSeconds; returns -1 when the list is empty or
+   * slot and sets outTag, outPriority, outIdleMs; returns -1 when the list is empty or
    * contended. Each published entry is handed to one taker only. Allocation-free.
    */
   takeVictim(real: number): number {
@@ -138,13 +138,13 @@ export class VictimIndex {
       const slot = i32[e + Entry.slot];
       const tag = i32[e + Entry.tag];
       const prio = i32[e + Entry.priority];
-      const idle = i32[e + Entry.idleSeconds];
+      const idle = i32[e + Entry.idleMs];
       if (Atomics.load(i32, lb + ListWord.seq) !== s1) continue;
       if (Atomics.compareExchange(i32, lb + ListWord.take, take, take + 1) !== take) continue;
       if (prio <= 0) continue; // never published; belt and braces
       this.outTag = tag;
       this.outPriority = prio;
-      this.outIdleSeconds = idle;
+      this.outIdleMs = idle;
       return slot;
     }
     return -1;
@@ -205,7 +205,7 @@ export class VictimIndex {
       i32[e + Entry.slot] = slots[from + k];
       i32[e + Entry.tag] = tags[from + k];
       i32[e + Entry.priority] = p;
-      i32[e + Entry.idleSeconds] = idles[from + k];
+      i32[e + Entry.idleMs] = idles[from + k];
       n++;
     }
     i32[lb + ListWord.count] = n;
@@ -226,7 +226,7 @@ export class VictimIndex {
   }
 
   /** A consistent copy of a list's untaken entries, for listings and tests (allocates; not the packet path). */
-  entries(real: number): { slot: number; tag: number; priority: number; idleSeconds: number }[] {
+  entries(real: number): { slot: number; tag: number; priority: number; idleMs: number }[] {
     const list = this.listOf(real);
     if (list < 0) return [];
     const i32 = this.i32;
@@ -234,7 +234,7 @@ export class VictimIndex {
     for (let t = 0; t < 1 << 20; t++) {
       const s1 = Atomics.load(i32, lb + ListWord.seq);
       if ((s1 & 1) !== 0) continue;
-      const out: { slot: number; tag: number; priority: number; idleSeconds: number }[] = [];
+      const out: { slot: number; tag: number; priority: number; idleMs: number }[] = [];
       const from = Atomics.load(i32, lb + ListWord.take) & 0xff;
       const count = i32[lb + ListWord.count];
       for (let k = from; k < count && k < this.perList; k++) {
@@ -243,7 +243,7 @@ export class VictimIndex {
           slot: i32[e + Entry.slot],
           tag: i32[e + Entry.tag],
           priority: i32[e + Entry.priority],
-          idleSeconds: i32[e + Entry.idleSeconds],
+          idleMs: i32[e + Entry.idleMs],
         });
       }
       if (Atomics.load(i32, lb + ListWord.seq) === s1) return out;

@@ -4,13 +4,18 @@
 // the result is clamped to 1..15, because 0 is reserved for operator rules (a connection must never
 // earn its way out of shedding).
 //
-// How the defaults separate the populations (see scorer.ts for the formula):
-//   a browser's SYN from a new source:            8  → handshake 7 → data 5 → busy 2
-//   the same client seen completing before:        6  → … → 1
-//   a kernel that had to retransmit its SYN:       5 (the real server was likely dropping SYNs)
+// How the defaults separate the populations (see scorer.ts for the formula; docs/DEFENSE.md has
+// the simulator and lab runs that chose them):
+//   a browser's SYN from a new source:            8  → handshake 8 → data 6 → busy 3
+//   the same client, its source having spoken:    6  → … → 1
+//   a kernel that had to retransmit its SYN:       5 (even if its first SYN was refused: SynMemory)
 //   hping3's bare SYN (no options, window 512):   12  → half-open after 3 s: 15
 //   a spoofed SYN shaped like a kernel's:          8  → half-open after 3 s: 11 → idle: 15
-// so under shedding every spoofed half-open entry goes before any client that sent data.
+//   the same with a blind ACK 50 ms later:         8  → silent after 1 s: 12
+//   a bot's real handshake, then nothing:          8 (+3 once its source has 4 silent handshakes)
+//                                                     → silent after 1 s: 12 (15)
+// so under shedding every spoofed or silent entry goes before any client that sent data, and a
+// new client's SYN outranks them all once they have been silent for a second.
 
 import { DefenseError, DefenseErrorCode } from './errors.ts';
 
@@ -44,15 +49,27 @@ export interface PriorityWeights {
   neverCompleted: number;
   /** 4: a real client's first connection completes within an RTT. */
   neverCompletedAfter: number;
-  /** Credit when the source completed handshakes before. 2 (subtracted): costs an attacker a full handshake per source, but ACKs can be blind-faked, so not more. */
-  completedBefore: number;
+  /**
+   * Credit when the source's earlier connections carried data. 2 (subtracted): a handshake alone
+   * earns nothing here, because a blind-ACK spoofer fakes one and a slot-holding bot completes
+   * them by the thousand; an attacker must send payload from that real address to earn it.
+   */
+  spokeBefore: number;
+  /** Source completed `silentSourceAfter` handshakes and sent data on none. +3: slot holders. */
+  silentSource: number;
+  /** 4: a client of a client-speaks-first service has spoken by its second connection. */
+  silentSourceAfter: number;
   // --- retransmitted SYN ---
   /** Credit for a retransmitted SYN of the same flow. 3 (subtracted): a real stack retries after about 1 s; flood tools do not retry. */
   retransmit: number;
   /** The retransmission must come this long after the first SYN. 700 ms: Linux/macOS retry at 1 s, Windows at 1 s or 3 s; a tool resending at once does not qualify. */
   retransmitMinGapMs: number;
   // --- later packets ---
-  /** Credit for the handshake-completing ACK. 1 (subtracted): cheap to fake blind (the seed's point). */
+  /**
+   * Credit for the handshake-completing ACK. 0: under direct routing it is faked blind for free
+   * (the seed's point). What the handshake is worth shows elsewhere: it ends the half-open
+   * penalty, and the data that follows it earns `data`.
+   */
   handshake: number;
   /** Credit once the client sent payload. 2 (subtracted): a faker must also send data. */
   data: number;
@@ -69,16 +86,15 @@ export interface PriorityWeights {
   halfOpenGraceMs: number;
   /**
    * Penalty for a connection that completed its handshake but sent no payload for
-   * `silentGraceMs`. +4: an HTTP client sends its request right after the handshake; a bot that
-   * completes handshakes to hold slots, or a blind SYN-then-ACK spoofer, sends nothing. +4 puts
-   * such an entry (8 → 5 after its handshake and history) below a new client's SYN (8), so new
-   * clients displace it and shedding takes it before any client that spoke. Default 0 (off):
-   * in the simulator's idle-botnet scenario at 1k pps it raised valid success from 0.09 to 0.32
-   * but valid connections reset from 0.8% to 43% (cause not yet found; docs/DEFENSE.md). Keep it
-   * 0 for a server-speaks-first service (SMTP, SSH), where a silent client is normal.
+   * `silentGraceMs`. +4: an HTTP or TLS client sends its request with or right after the
+   * handshake's ACK; a bot that completes handshakes to hold slots, or a blind SYN-then-ACK
+   * spoofer, sends nothing. +4 puts such an entry (8 → 12) below a new client's SYN (8), so new
+   * clients displace it and shedding takes it before any client that spoke. Set it to 0 for a
+   * server-speaks-first service (SMTP, FTP, IMAP) whose server delays its greeting, where a
+   * silent client is normal.
    */
   silent: number;
-  /** 3000 ms: many round trips; a real client's request follows the handshake within one. */
+  /** 1000 ms: several round trips; a client-speaks-first client's request follows the ACK at once. */
   silentGraceMs: number;
   /** Idle penalty per second since the last packet. 0.1: one point per 10 s. */
   idlePenaltyPerSecond: number;
@@ -108,18 +124,20 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   manyConcurrentThreshold: 64,
   neverCompleted: 3,
   neverCompletedAfter: 4,
-  completedBefore: 2,
+  spokeBefore: 2,
+  silentSource: 3,
+  silentSourceAfter: 4,
   retransmit: 3,
   retransmitMinGapMs: 700,
-  handshake: 1,
+  handshake: 0,
   data: 2,
   packetsFree: 3,
   packetsPerStep: 8,
   packetBonusMax: 3,
   halfOpen: 3,
   halfOpenGraceMs: 3000,
-  silent: 0,
-  silentGraceMs: 3000,
+  silent: 4,
+  silentGraceMs: 1000,
   idlePenaltyPerSecond: 0.1,
   idlePenaltyMax: 6,
   hogIdleMs: 30_000,
@@ -135,6 +153,7 @@ const POSITIVE: ReadonlySet<string> = new Set([
   'maxHops',
   'neverCompletedAfter',
   'hogIdleConnections',
+  'silentSourceAfter',
 ]);
 
 /**

@@ -32,22 +32,26 @@ describe('RealServerCounters across threads', () => {
 });
 
 describe('RealServerCounters', () => {
-  it('lays out active, inactive and flags one after the other, and attaches to the same memory', () => {
+  it('lays out active, inactive, flags and unproven one after the other, and attaches to the same memory', () => {
     const c = RealServerCounters.create(3);
     expect(c.sab.byteLength).toBe(RealServerCounters.byteLength(3));
-    expect(RealServerCounters.byteLength(3)).toBe(36);
+    expect(RealServerCounters.byteLength(3)).toBe(48);
     const d = RealServerCounters.attach(c.sab);
     d.bind(2, true, 0, 0);
     d.bind(2, false, 0, 0);
     d.setDown(1, true);
-    expect([c.active[2], c.inactive[2], c.flags[1]]).toEqual([1, 1, RealFlag.down]);
+    d.addUnproven(0, 2);
+    d.addUnproven(0, -1);
+    expect([c.active[2], c.inactive[2], c.flags[1], c.unproven[0]]).toEqual([1, 1, RealFlag.down, 1]);
+    d.resetSlot(0);
+    expect(c.unproven[0]).toBe(0);
     expect(c.capacity).toBe(3);
   });
 
   it('rejects a bad capacity or buffer', () => {
     expect(() => RealServerCounters.create(0)).toThrow(/capacity/);
     expect(() => RealServerCounters.create(1.5)).toThrow(/capacity/);
-    expect(() => RealServerCounters.attach(new SharedArrayBuffer(13))).toThrow(/multiple of 12/);
+    expect(() => RealServerCounters.attach(new SharedArrayBuffer(13))).toThrow(/multiple of 16/);
   });
 
   it('moves a connection between InActConn and ActiveConn without changing the total', () => {

@@ -1,6 +1,10 @@
 // RealServerCounters: the live, shared state of every real server, indexed by its global index:
 // ActiveConn and InActConn as IPVS counts them, and flags (overloaded, down). One SharedArrayBuffer,
 // updated with Atomics by every worker thread, read by the schedulers, the control plane and metrics.
+// One count IPVS does not keep: Unproven, the TCP connections whose client has sent no payload yet
+// (half-open, or a handshake and nothing more). Under direct routing a blind ACK makes a spoofed
+// connection ESTABLISHED at the director while it still sits in the real server's SYN backlog; the
+// defense bounds this count per server so the backlog keeps room for clients.
 //
 // The overload flag follows IPVS's -x/-y hysteresis (ip_vs_conn.c ip_vs_bind_dest() sets it,
 // ip_vs_unbind_dest() clears it): overloaded once active + inactive reaches the upper threshold;
@@ -18,10 +22,11 @@ export const RealFlag = { overloaded: 1, down: 2 } as const;
  * the other. No other file indexes this buffer.
  */
 export const CountersLayout = {
-  arrays: 3,
+  arrays: 4,
   activeArray: 0,
   inactiveArray: 1,
   flagsArray: 2,
+  unprovenArray: 3,
   bytesPerEntry: 4,
 } as const;
 
@@ -38,6 +43,8 @@ export class RealServerCounters {
   readonly inactive: Int32Array;
   /** RealFlag bits. */
   readonly flags: Int32Array;
+  /** TCP connections without client payload yet (a subset of active + inactive). */
+  readonly unproven: Int32Array;
 
   static byteLength(capacity: number): number {
     return capacity * CountersLayout.arrays * CountersLayout.bytesPerEntry;
@@ -68,6 +75,7 @@ export class RealServerCounters {
     this.active = new Int32Array(sab, CountersLayout.activeArray * stride, this.capacity);
     this.inactive = new Int32Array(sab, CountersLayout.inactiveArray * stride, this.capacity);
     this.flags = new Int32Array(sab, CountersLayout.flagsArray * stride, this.capacity);
+    this.unproven = new Int32Array(sab, CountersLayout.unprovenArray * stride, this.capacity);
   }
 
   /** A new connection bound to `real` (ip_vs_bind_dest): counted, then the thresholds checked. */
@@ -94,6 +102,11 @@ export class RealServerCounters {
   unestablish(real: number): void {
     Atomics.sub(this.active, real, 1);
     Atomics.add(this.inactive, real, 1);
+  }
+
+  /** A connection of `real` became (+1) or stopped being (−1) unproven. */
+  addUnproven(real: number, delta: number): void {
+    Atomics.add(this.unproven, real, delta);
   }
 
   /**
@@ -139,5 +152,6 @@ export class RealServerCounters {
     Atomics.store(this.active, real, 0);
     Atomics.store(this.inactive, real, 0);
     Atomics.store(this.flags, real, 0);
+    Atomics.store(this.unproven, real, 0);
   }
 }

@@ -191,6 +191,7 @@ function defense(strategy: Strategy, rules: DefenseConfig['rules']): DefenseConf
     strategy,
     highWatermark: 0.98,
     lowWatermark: 0.95,
+    unprovenShare: 0.5,
     lvs: {
       dropEntry: strategy === 'drop_entry' ? 3 : 0,
       dropPacket: strategy === 'drop_packet' ? 3 : 0,

@@ -81,6 +81,7 @@ describe('PUT /v1/defense', () => {
     const cases: [object, string][] = [
       [{ strategy: 'bogus' }, '/strategy'],
       [{ highWatermark: 1.5 }, '/highWatermark'],
+      [{ unprovenShare: 0 }, '/unprovenShare'],
       [
         { lvs: { dropEntry: 4, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 } },
         '/lvs/dropEntry',
@@ -126,6 +127,10 @@ describe('PATCH /v1/defense', () => {
       strategy: 'drop_entry',
     });
     expect(h.control.getConfig().config.defense?.rules).toEqual([{ cidr: '10.1.0.0/16', priority: 2 }]);
+    // the unproven budget (a server-speaks-first service lifts it with 1)
+    const lifted = await send('PATCH', '/v1/defense', { unprovenShare: 1 });
+    expect(lifted.statusCode).toBe(200);
+    expect(lifted.json()).toMatchObject({ unprovenShare: 1, strategy: 'drop_entry', highWatermark: 0.9 });
   });
 
   it('merges lvs, sourceChecks and weights member by member; null removes an optional member', async () => {
@@ -161,6 +166,7 @@ describe('PATCH /v1/defense', () => {
     const cases: [object, string][] = [
       [{ lvs: { dropEntry: 5 } }, '/lvs/dropEntry'],
       [{ lvs: { dropEverything: 1 } }, '/lvs/dropEverything'],
+      [{ unprovenShare: 1.5 }, '/unprovenShare'],
       [{ strategy: null }, '/strategy'],
       [{ sourceChecks: { enabled: null } }, '/sourceChecks/enabled'],
       [{ rules: [] }, '/rules'],

@@ -56,6 +56,7 @@ function settingsOf(d: DefenseConfig): Settings {
     strategy: d.strategy,
     highWatermark: d.highWatermark,
     lowWatermark: d.lowWatermark,
+    unprovenShare: d.unprovenShare,
     lvs: d.lvs,
     weights: d.weights,
     sourceChecks: d.sourceChecks,
@@ -181,6 +182,7 @@ export function patchDefense(current: DefenseConfig, patch: Patch): DefenseConfi
   if (patch.strategy !== undefined) next.strategy = patch.strategy;
   if (patch.highWatermark !== undefined) next.highWatermark = patch.highWatermark;
   if (patch.lowWatermark !== undefined) next.lowWatermark = patch.lowWatermark;
+  if (patch.unprovenShare !== undefined) next.unprovenShare = patch.unprovenShare;
   if (patch.lvs !== undefined) next.lvs = { ...next.lvs, ...patch.lvs };
   if (patch.weights !== undefined) {
     const weights: Record<string, number> = {};

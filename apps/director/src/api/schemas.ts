@@ -192,6 +192,7 @@ export const DefenseSettingsSchema = Type.Object(
     strategy: D.strategy,
     highWatermark: D.highWatermark,
     lowWatermark: D.lowWatermark,
+    unprovenShare: D.unprovenShare,
     lvs: D.lvs,
     weights: D.weights,
     sourceChecks: D.sourceChecks,
@@ -212,6 +213,7 @@ export const DefensePatchSchema = Type.Object(
     strategy: Type.Optional(withoutDefault(D.strategy)),
     highWatermark: Type.Optional(withoutDefault(D.highWatermark)),
     lowWatermark: Type.Optional(withoutDefault(D.lowWatermark)),
+    unprovenShare: Type.Optional(withoutDefault(D.unprovenShare)),
     lvs: Type.Optional(
       Type.Object(
         {
