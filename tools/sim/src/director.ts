@@ -11,9 +11,10 @@
 //   - the config: processBatch compiles the worker's LVS state on the first batch of a config; one
 //     empty batch at construction does that through the real code, then the LVS clock is set to
 //     simulated 0 so the once-a-second update falls on whole simulated seconds (determinism).
-//   - displacement RSTs: after each batch, Pipeline.resetQueue is turned into datagrams with
-//     writeResetDatagram, as VxlanPort.sendResets does after sending the batch's forwards (so a
-//     SYN that displaced a victim reaches the server before the victim's RST, as on the wire).
+//   - displacement RSTs: Pipeline.resetQueue is turned into datagrams with writeResetDatagram
+//     as soon as the frame that displaced the victim has been classified, before that frame
+//     reaches its server: VxlanPort sends a batch's resets before the batch's forwards, so on the
+//     wire the victim's RST precedes the SYN that took its place.
 //   - re-scorer: Rescorer.step(now, 4096) every simulated ms (RescorerThread's defaults: 4096
 //     slots a step, 1 ms pause).
 //   - shedder and drop_entry: every 20 ms Shedder.step(config); every second the main thread's
@@ -39,7 +40,14 @@ import {
   Verdict,
   writeResetDatagram,
 } from '@sluice/dataplane';
-import { LvsDefense, type PriorityWeights, Rescorer, resolveWeights, VictimIndex } from '@sluice/defense';
+import {
+  LvsDefense,
+  type PriorityWeights,
+  Rescorer,
+  resolveWeights,
+  SynMemory,
+  VictimIndex,
+} from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { FrameInfo, ParseStatus, parseFrame, parseVxlan, RstSpec, VxlanInfo } from '@sluice/wire';
 import { Rng } from './rng.ts';
@@ -134,6 +142,8 @@ export class SimDirector {
   outReal = -1;
   /** Drop reason of the last dropped frame. */
   outReason = 0;
+  /** What sent the reset being delivered to the sink. */
+  resetKind: 'displaced' | 'shed' = 'displaced';
   private resetSink: ResetSink = () => {};
 
   constructor(opts: DirectorOptions, seed: number) {
@@ -155,6 +165,7 @@ export class SimDirector {
         persistence: PersistenceTable.create(1024, epoch),
         reals,
         victims: this.victims,
+        synMemory: SynMemory.create(1 << 20),
       };
     } finally {
       Math.random = random;
@@ -176,6 +187,7 @@ export class SimDirector {
     this.rescorer = new Rescorer(this.tables.connections, this.tables.sources, this.victims, weights);
     this.shedder = new Shedder(this.tables, (datagram) => {
       this.resetsShed++;
+      this.resetKind = 'shed';
       this.deliverReset(datagram);
     });
     this.lvsMain = new LvsDefense(this.tables.connections.capacity);
@@ -210,6 +222,7 @@ export class SimDirector {
       );
       if (len === 0) continue;
       this.resetsDisplaced++;
+      this.resetKind = 'displaced';
       this.deliverReset(this.rstOut.subarray(0, len));
     }
     p.resetCount = 0;
@@ -233,6 +246,7 @@ export class SimDirector {
     } else {
       this.outReal = p.outArg;
     }
+    if (p.resetCount > 0) this.drainResets();
     return v;
   }
 
@@ -240,7 +254,6 @@ export class SimDirector {
   afterBatch(now: number): void {
     this.pipeline.now = now;
     this.pipeline.maintain(now);
-    if (this.pipeline.resetCount > 0) this.drainResets();
   }
 
   /** Once per simulated millisecond, after that millisecond's batches: the background threads. */

@@ -7,7 +7,7 @@ import { DEFAULT_PARAMS, QUICK_PARAMS, runSim, SCENARIOS, type Scenario, type Si
 function usage(): never {
   process.stderr.write(
     `usage: npm run sim -- [--scenario ${SCENARIOS.join('|')}] [--strategy ${STRATEGIES.join('|')}] ` +
-      '[--pps N] [--seed N] [--quick] [--param name=value]...\n',
+      '[--pps N] [--seed N] [--quick] [--param name=value]... [--weight name=value]...\n',
   );
   process.exit(2);
 }
@@ -23,6 +23,18 @@ export function parseParamOverrides(args: string[]): Partial<SimParams> {
   return out as Partial<SimParams>;
 }
 
+/** `--weight name=value` pairs: priority weights over the defaults (resolveWeights validates them). */
+export function parseWeightOverrides(args: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--weight') continue;
+    const [k, v] = (args[i + 1] ?? '').split('=');
+    if (!k || !Number.isFinite(Number(v))) usage();
+    out[k] = Number(v);
+  }
+  return out;
+}
+
 const args = process.argv.slice(2);
 const value = (flag: string): string | undefined => {
   const i = args.lastIndexOf(flag);
@@ -34,5 +46,6 @@ const attackPps = Number(value('--pps') ?? 10_000);
 const seed = Number(value('--seed') ?? 1);
 if (!SCENARIOS.includes(scenario) || !STRATEGIES.includes(strategy) || !(attackPps >= 0)) usage();
 const base = args.includes('--quick') ? QUICK_PARAMS : DEFAULT_PARAMS;
-const r = runSim({ ...base, ...parseParamOverrides(args), scenario, strategy, attackPps, seed });
+const weights = parseWeightOverrides(args);
+const r = runSim({ ...base, ...parseParamOverrides(args), weights, scenario, strategy, attackPps, seed });
 process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -63,6 +63,8 @@ export interface SimParams {
   batchFrames: number;
   /** Re-scorer slots examined per simulated ms (its own thread in the dataplane). */
   rescorerSlotsPerMs: number;
+  /** Priority weights over the defaults (`--weight name=value`), for tuning runs. */
+  weights?: Record<string, number>;
 }
 
 export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackPps'> = {
@@ -125,6 +127,7 @@ export function defenseFor(strategy: Strategy, p: SimParams): DefenseSnapshot {
     strategy,
     highWatermark: 0.98,
     lowWatermark: 0.95,
+    unprovenShare: 0.5,
     lvs: {
       dropEntry: 1,
       dropPacket: 1,
@@ -132,7 +135,7 @@ export function defenseFor(strategy: Strategy, p: SimParams): DefenseSnapshot {
       amemthresh: p.tableCapacity - engageAt,
       amDroprate: 10,
     },
-    weights: {},
+    weights: { ...p.weights },
     rules: [{ cidr: PARTNER_CIDR, priority: 0 }],
     sourceChecks: { enabled: true, action: 'lowest' },
   };
@@ -167,6 +170,8 @@ export interface SimResult {
   partnerSynDrops: Record<string, number>;
   serverRefused: Record<string, number>;
   resetByDirector: Record<string, number>;
+  /** Measured valid connections reset: `displaced|shed` × `halfOpen|established` at the server. */
+  validResetHow: Record<string, number>;
   frames: number;
   wallMs: number;
 }
@@ -287,14 +292,21 @@ export function runSim(p: SimParams): SimResult {
   let resetsSent = 0;
   let framesSent = 0;
   let inBatch = 0;
+  // Measured valid connections the director reset, by what reset them and their server state.
+  const validResetHow: Record<string, number> = {};
   director.onReset((addr, port) => {
     resetsSent++;
     const key = ServerFarm.key(addr, port);
+    const wasEst = servers.isEstablished(key);
     const owner = servers.reset(key);
     if (owner === Owner.valid || owner === Owner.partner) {
       const c = live.get(key);
       if (c !== undefined && !c.reset) {
         c.reset = true;
+        if (c.t0 >= p.attackStartMs) {
+          const k = `${director.resetKind}-${wasEst ? 'established' : 'halfOpen'}`;
+          validResetHow[k] = (validResetHow[k] ?? 0) + 1;
+        }
         if (c.outcome === 0) c.outcome = 2;
       }
     }
@@ -551,6 +563,7 @@ export function runSim(p: SimParams): SimResult {
     partnerSynDrops,
     serverRefused: byOwner(servers.refused),
     resetByDirector: byOwner(servers.resetByDirector),
+    validResetHow,
     frames: framesSent,
     wallMs: Math.round(performance.now() - started),
   };
