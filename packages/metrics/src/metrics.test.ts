@@ -217,7 +217,10 @@ describe('createMetrics: gauges', () => {
     t.reals.bind(5, false, 0, 0);
     t.reals.bind(9, false, 2, 0);
     t.reals.bind(9, false, 2, 0); // reaches the upper threshold of 2
+    t.reals.addUnproven(9, 2);
     const s = await t.scrape();
+    expect(s.get(`sluice_real_server_unproven_connections${real('dns', '10.1.0.9:53')}`)).toBe(2);
+    expect(s.get(`sluice_real_server_unproven_connections${real('web', '10.1.0.5:80')}`)).toBe(0);
     expect(s.get(`sluice_real_server_active_connections${real('web', '10.1.0.5:80')}`)).toBe(2);
     expect(s.get(`sluice_real_server_inactive_connections${real('web', '10.1.0.5:80')}`)).toBe(1);
     expect(s.get(`sluice_real_server_inactive_connections${real('dns', '10.1.0.9:53')}`)).toBe(2);
@@ -571,6 +574,7 @@ describe('createMetrics: exposition', () => {
         'sluice_real_server_inactive_connections',
         'sluice_real_server_overloaded',
         'sluice_real_server_packets_total',
+        'sluice_real_server_unproven_connections',
         'sluice_real_server_up',
         'sluice_real_server_weight',
         'sluice_service_bytes_total',

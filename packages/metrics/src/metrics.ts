@@ -315,6 +315,12 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     perReal((r) => live.inactive[r.index]),
   );
   add(
+    'sluice_real_server_unproven_connections',
+    'gauge',
+    'TCP connections of a real server whose client has sent no payload yet (half-open, or a handshake and nothing more); bounded by defense.unprovenShare.',
+    perReal((r) => live.unproven[r.index]),
+  );
+  add(
     'sluice_real_server_up',
     'gauge',
     'Whether a real server may take new connections by its health: 1 up, unchecked or not yet known; 0 down.',
