@@ -14,6 +14,7 @@ import {
   RST_DATAGRAM_MAX,
   writeResetDatagram,
 } from '@sluice/dataplane';
+import { explainPriority } from '@sluice/defense';
 import { RstSpec } from '@sluice/wire';
 import type { ConnectionFilter, ConnectionPage, ConnectionView } from './control.ts';
 
@@ -135,6 +136,11 @@ export class ConnectionIndex {
       state: protocol === 'udp' ? 'UDP' : (TCP_STATE_NAMES[sp & 0xff] ?? 'NONE'),
       priority: (sp >>> 8) & 0xff,
       initialPriority: (sp >>> 16) & 0xff,
+      priorityReasons: explainPriority(
+        r,
+        elapsed(r[Conn.lastSeen], now),
+        this.config?.scorer?.weights ?? null,
+      ),
       packets: r[Conn.packets] >>> 0,
       bytes: r[Conn.bytes] >>> 0,
       synCount: fs >>> 16,

@@ -36,6 +36,11 @@ export interface ConnectionView {
   state: string;
   priority: number;
   initialPriority: number;
+  /**
+   * Why it has that priority, i.e. what shedding goes by: its SYN's score (syn-no-options,
+   * source-spoke-before, …) and its state now (rule, closed, half-open, silent, data, idle).
+   */
+  priorityReasons: string[];
   packets: number;
   bytes: number;
   synCount: number;

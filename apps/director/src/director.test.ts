@@ -311,5 +311,9 @@ describe('Director on loopback', () => {
     const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.0.101`);
     expect(list.items).toHaveLength(1);
     expect(list.items[0].priority).toBeLessThan(10);
+    expect(list.items[0].priorityReasons).toEqual([]); // a kernel's SYN from a new source: nothing against it
+    // the bare SYNs left say why they go first
+    const bare = await getJson<ConnectionPage>(`${base}/v1/connections?client=198.18.0.0/24&limit=1`);
+    expect(bare.items[0].priorityReasons).toEqual(expect.arrayContaining(['syn-no-options']));
   });
 });

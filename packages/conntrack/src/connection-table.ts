@@ -25,7 +25,7 @@ export const Conn = {
   portService: 6,
   /** global real-server index */
   real: 7,
-  /** state | priority << 8 | initial priority << 16 | shed reason << 24 (see StatePrio) */
+  /** state | priority << 8 | initial priority << 16 | the SYN's score reasons << 24 (defense's StoredReason) */
   statePrio: 8,
   /** ConnFlag bits in the low 16 bits | SYN count << 16 */
   flagsSyn: 9,
@@ -91,8 +91,8 @@ export const REMOVE_REASON_NAMES: readonly string[] = [
 /** Why `acquire()` returned -1. */
 export const AcquireFail = { none: 0, notFound: 1, full: 2, contention: 3 } as const;
 
-export function packStatePrio(state: number, prio: number, initialPrio: number, shed: number): number {
-  return (state & 0xff) | ((prio & 0xff) << 8) | ((initialPrio & 0xff) << 16) | ((shed & 0xff) << 24);
+export function packStatePrio(state: number, prio: number, initialPrio: number, reasons: number): number {
+  return (state & 0xff) | ((prio & 0xff) << 8) | ((initialPrio & 0xff) << 16) | ((reasons & 0xff) << 24);
 }
 
 /** Told about every entry that leaves the table, with its record lock held, before it is cleared. */

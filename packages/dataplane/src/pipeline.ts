@@ -29,6 +29,7 @@ import {
   SCORE_DROP,
   SOURCE_LOOKUP,
   type SynMemory,
+  storedReasons,
   type VictimIndex,
 } from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
@@ -271,6 +272,8 @@ export class Pipeline implements ConnectionRemovalListener {
     let real: number;
     let state: number;
     let cflags: number;
+    // A new entry's top statePrio byte: why its SYN scored as it did (the listing explains it).
+    let reasonsByte = 0;
     if (table.created === 1) {
       let extra = 0;
       if (scorer !== null) {
@@ -312,6 +315,7 @@ export class Pipeline implements ConnectionRemovalListener {
         table.abandonHeld(slot);
         return this.drop(real === -2 ? DropReason.capacity : DropReason.noRealServer);
       }
+      if (scorer !== null) reasonsByte = storedReasons(scorer.lastReasons);
       cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | extra;
       real &= 0xffffff;
       if (isTcp) {
@@ -385,7 +389,8 @@ export class Pipeline implements ConnectionRemovalListener {
     }
     const prio = table.created === 1 ? synPrio : (statePrio >>> 8) & 0xff;
     const initial = table.created === 1 ? prio : (statePrio >>> 16) & 0xff;
-    i32[base + Conn.statePrio] = state | (prio << 8) | (initial << 16) | (statePrio & 0xff000000);
+    const top = table.created === 1 ? reasonsByte << 24 : statePrio & 0xff000000;
+    i32[base + Conn.statePrio] = state | (prio << 8) | (initial << 16) | top;
     i32[base + Conn.flagsSyn] = cflags | (synCount << 16);
     i32[base + Conn.packets] = (i32[base + Conn.packets] + 1) | 0;
     const bytes = i32[base + Conn.bytes] + f.ipTotalLen;

@@ -3,6 +3,7 @@
 export { PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
 export { type Cidr, formatCidr, parseCidr, wordMask } from './cidr.ts';
 export { DefenseError, DefenseErrorCode } from './errors.ts';
+export { explainPriority, StoredReason, storedReasons } from './explain.ts';
 export * from './lvs-defense.ts';
 export { PrefixTrie, type TriePrefix } from './prefix-trie.ts';
 export {

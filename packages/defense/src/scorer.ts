@@ -50,7 +50,12 @@ export const ScoreReason = {
   neverCompleted: 0x0200,
   spokeBefore: 0x0400,
   silentSource: 0x0800,
+  /** a retransmission of a SYN refused earlier (SynMemory), credited by creditRefusedRetry */
+  retried: 0x1000,
 } as const;
+
+/** StoredReason.retried (explain.ts), written by onSynRetransmit into the record's top byte. */
+const RETRIED_BIT = 0x20;
 
 const SYN_COUNT_SHIFT = 16;
 const PRIO_MASK = 0xff00;
@@ -276,7 +281,8 @@ export class PriorityScorer {
     if (elapsed(i32[base + Conn.firstSeen], now) < this.retransmitMinGapMs) return 0;
     let initial = ((sp >>> 16) & 0xff) - this.wRetransmit;
     if (initial < PRIORITY_BEST_SCORED) initial = PRIORITY_BEST_SCORED;
-    i32[base + Conn.statePrio] = (sp & ~INITIAL_MASK) | (initial << 16);
+    // The top byte (the SYN's stored reasons, explain.ts) gains `retried` (0x20).
+    i32[base + Conn.statePrio] = (sp & ~INITIAL_MASK) | (initial << 16) | (RETRIED_BIT << 24);
     return 1;
   }
 
@@ -287,6 +293,7 @@ export class PriorityScorer {
    */
   creditRefusedRetry(prio: number): number {
     if (prio === 0 || (this.lastFlags & DefenseConnFlag.priorityFixed) !== 0) return prio;
+    this.lastReasons |= ScoreReason.retried;
     const p = prio - this.wRetransmit;
     return p < PRIORITY_BEST_SCORED ? PRIORITY_BEST_SCORED : p;
   }

@@ -138,6 +138,10 @@ export const ConnectionViewSchema = Type.Object({
   state: Type.String({ description: 'IPVS state name (ESTABLISHED, SYN_RECV, FIN_WAIT, ...)' }),
   priority: Type.Integer(),
   initialPriority: Type.Integer(),
+  priorityReasons: Type.Array(Type.String(), {
+    description:
+      'Why it has that priority (what shedding goes by): its SYN (syn-no-options, syn-odd-options, syn-ttl, syn-small-window, syn-retransmitted, source-busy, source-never-spoke, source-spoke-before) and its state now (rule, rule-priority-0, closed, half-open, silent, data, idle)',
+  }),
   packets: Type.Integer({ minimum: 0 }),
   bytes: Type.Integer({ minimum: 0 }),
   synCount: Type.Integer({ minimum: 0 }),

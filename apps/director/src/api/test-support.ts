@@ -63,6 +63,7 @@ function connection(id: string, over: Partial<ConnectionView>): ConnectionView {
     state: 'ESTABLISHED',
     priority: 3,
     initialPriority: 3,
+    priorityReasons: ['source-spoke-before', 'data'],
     packets: 12,
     bytes: 3400,
     synCount: 1,
