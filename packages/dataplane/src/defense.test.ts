@@ -145,7 +145,7 @@ describe('the priority defense in the pipeline', () => {
     expect(reals.unproven[0]).toBe(0);
   });
 
-  it('over its unproven budget, a SYN resets the lowest unproven entry it outranks; a client that spoke is never taken for it', () => {
+  it('over its unproven budget, a SYN resets the lowest unproven entry it outranks or is refused; a client that spoke is never taken for it', () => {
     // capacity 20, budget half of it: 10 unproven
     const { pipe, send, reals, rescorer } = setup(20, 0.5);
     // 4 clients that spoke, then went idle for a minute (they sink: 6 + 6 = 12)
@@ -173,8 +173,14 @@ describe('the priority defense in the pipeline', () => {
     }
     for (let h = 11; h <= 20; h++) send2(client(h, 3000, TCP.syn, 1), 60_000);
     rescorer2.runPass(60_500); // idle clients at 12 listed first; the half-open ones at 8
-    expect(send2(client(31, 4000, TCP.syn, 1), 60_501)).toBe(Verdict.forward);
+    // the budget holds: refused like a full server (and remembered for its retry), nobody reset
+    expect(send2(client(31, 4000, TCP.syn, 1), 60_501)).toBe(Verdict.drop);
+    expect(pipe2.outArg).toBe(DropReason.unproven);
     expect(pipe2.resetCount).toBe(0);
+    // its retransmission a second later earns the retry credit (8 → 5) and takes a half-open slot
+    expect(send2(client(31, 4000, TCP.syn, 1), 61_600)).toBe(Verdict.forward);
+    expect(pipe2.resetCount).toBe(1);
+    expect(resetPort(pipe2, 0)).toBe(3000);
   });
 
   it('the shedder passes over listed clients that spoke while unproven entries can make the room', () => {

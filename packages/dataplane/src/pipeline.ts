@@ -71,6 +71,9 @@ export interface PipelineTables {
  */
 export const ResetWord = { addr0: 0, port: 4, service: 5, real: 6, seq: 7, words: 8 } as const;
 export const RESET_QUEUE_LENGTH = 64;
+/** admit()'s refusals: every real server full; the chosen one over its unproven budget. */
+const REFUSED_CAPACITY = -2;
+const REFUSED_UNPROVEN = -3;
 /** Listed victims one SYN may look at (gone, improved or spared ones are passed over). */
 const DISPLACE_TRIES = 8;
 
@@ -124,6 +127,8 @@ export class Pipeline implements ConnectionRemovalListener {
   /** RSTs to send after the batch (displaced connections); drained by the port. */
   readonly resetQueue = new Int32Array(RESET_QUEUE_LENGTH * ResetWord.words);
   resetCount = 0;
+  /** Set by admit(): the new SYN's priority after any retry credit. */
+  private admitPrio = 0;
   private readonly scratch = new Int32Array(Conn.words);
 
   constructor(
@@ -293,46 +298,25 @@ export class Pipeline implements ConnectionRemovalListener {
         return this.drop(DropReason.dropPacket);
       }
       real = this.schedule(svc, rule, a0, a1, a2, a3, now);
-      const scheduled = real >= 0;
-      if (real < 0 && strategy === Strategy.priority) {
-        // Full: a retry of a SYN refused earlier competes with its retransmission credit (the
-        // first try left no entry to carry it), and a SYN refused now is remembered for its retry.
-        const mem = this.synMemory;
-        const ps = (f.srcPort << 16) | svc;
-        const isn = f.tcpSeq | 0;
-        if (
-          mem !== null &&
-          scorer !== null &&
-          isTcp &&
-          mem.seen(a0, a1, a2, a3, ps, isn, scorer.retransmitMinGapMs, now) === 1
-        ) {
-          synPrio = scorer.creditRefusedRetry(synPrio);
-        }
-        real = this.displace(svc, synPrio);
-        if (real === -2 && mem !== null && isTcp) mem.remember(a0, a1, a2, a3, ps, isn, now);
-      }
+      if (strategy === Strategy.priority) real = this.admit(svc, real, synPrio, isTcp, a0, a1, a2, a3, now);
       if (real < 0) {
         table.abandonHeld(slot);
-        return this.drop(real === -2 ? DropReason.capacity : DropReason.noRealServer);
+        return this.drop(
+          real === REFUSED_CAPACITY
+            ? DropReason.capacity
+            : real === REFUSED_UNPROVEN
+              ? DropReason.unproven
+              : DropReason.noRealServer,
+        );
       }
-      if (scorer !== null) reasonsByte = storedReasons(scorer.lastReasons);
+      if (scorer !== null) {
+        synPrio = this.admitPrio;
+        reasonsByte = storedReasons(scorer.lastReasons);
+      }
       cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | extra;
       real &= 0xffffff;
-      if (isTcp) {
-        // Unproven until the client sends payload. Over the server's budget of such entries, a
-        // SYN makes room by resetting the lowest unproven one it outranks: under direct routing
-        // those may be blind-ACKed spoofs filling the real server's SYN backlog.
-        const limit = cfg.realUnprovenLimit[real];
-        if (
-          scheduled &&
-          limit > 0 &&
-          strategy === Strategy.priority &&
-          Atomics.load(this.reals.unproven, real) >= limit
-        ) {
-          this.displaceOn(real, synPrio, 0);
-        }
-        this.reals.addUnproven(real, 1);
-      }
+      // Unproven until the client sends payload (RealServerCounters.unproven, the budget above).
+      if (isTcp) this.reals.addUnproven(real, 1);
       if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
       if (!isTcp) cflags |= ConnFlag.udp;
       i32[base + Conn.real] = real;
@@ -507,6 +491,71 @@ export class Pipeline implements ConnectionRemovalListener {
   }
 
   /**
+   * The priority defense's word on a scheduled new connection (`real` from the scheduler, -1 when
+   * every member is full or down). Two limits refuse a SYN unless it can displace a lower entry:
+   *   capacity: every real server at its upper threshold;
+   *   the unproven budget: the chosen real server already holds `realUnprovenLimit` TCP entries
+   *   whose client sent no payload. Under direct routing a blind ACK makes a spoofed connection
+   *   look established while it still sits in the real server's SYN backlog; the budget keeps
+   *   such entries from filling that backlog below the connection threshold.
+   * A SYN about to be refused first gets the retry credit if SynMemory knows it (its first try
+   * left no entry to carry one); a refused SYN is remembered for its retry. Returns the real (with
+   * the scheduler's persistence bit), or REFUSED_CAPACITY, REFUSED_UNPROVEN or -1. The SYN's
+   * priority, credited or not, is left in `admitPrio`.
+   */
+  private admit(
+    svc: number,
+    real: number,
+    synPrio: number,
+    isTcp: boolean,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    now: number,
+  ): number {
+    this.admitPrio = synPrio;
+    let overBudget = false;
+    if (real >= 0 && isTcp) {
+      const m = real & 0xffffff;
+      const limit = this.config.realUnprovenLimit[m];
+      overBudget = limit > 0 && Atomics.load(this.reals.unproven, m) >= limit;
+      if (!overBudget) return real;
+    } else if (real !== -1) {
+      return real;
+    }
+    const f = this.frame;
+    const scorer = this.config.scorer;
+    const mem = this.synMemory;
+    const ps = (f.srcPort << 16) | svc;
+    const isn = f.tcpSeq | 0;
+    let prio = synPrio;
+    if (
+      mem !== null &&
+      scorer !== null &&
+      isTcp &&
+      mem.seen(a0, a1, a2, a3, ps, isn, scorer.retransmitMinGapMs, now) === 1
+    ) {
+      prio = scorer.creditRefusedRetry(prio);
+    }
+    this.admitPrio = prio;
+    let out: number;
+    if (!overBudget) {
+      out = this.displace(svc, prio);
+    } else if (this.displaceOn(real & 0xffffff, prio, 0)) {
+      out = real;
+    } else {
+      // A persistence template has already placed this client: its service is kept, the budget
+      // bends (the template's count was taken), as IPVS keeps a persistent client on its server.
+      out = real >>> 24 === 1 ? real : REFUSED_UNPROVEN;
+    }
+    if ((out === REFUSED_CAPACITY || out === REFUSED_UNPROVEN) && mem !== null && isTcp) {
+      mem.remember(a0, a1, a2, a3, ps, isn, now);
+    }
+    return out;
+  }
+
+  /**
    * A new SYN and every real server of its service at capacity: it takes the slot of the lowest
    * entry on a full server if it outranks it (a larger number is a lower priority), and that
    * entry is reset on its real server. Returns the real server, or -2 (dropped: capacity).
@@ -523,7 +572,7 @@ export class Pipeline implements ConnectionRemovalListener {
       any = true;
       if (this.displaceOn(m, synPrio, 1)) return m;
     }
-    return any ? -2 : -1;
+    return any ? REFUSED_CAPACITY : -1;
   }
 
   /**

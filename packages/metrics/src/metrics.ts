@@ -13,8 +13,8 @@
 // by priority (the table walk), the re-scorer's passes (the victim index header, see
 // rescorer-watch.ts) and the LVS modes (lvs-state.ts). There is deliberately no
 // `sluice_syns_dropped_total`: the new connections the director refuses are exactly
-// `sluice_dropped_packets_total` with reason capacity, source-check, drop-packet, table-full or
-// no-real-server (NEW_CONNECTION_DROP_REASONS), counted once per refused SYN or first datagram
+// `sluice_dropped_packets_total` with reason capacity, unproven, source-check, drop-packet,
+// table-full or no-real-server (NEW_CONNECTION_DROP_REASONS), counted once per refused SYN or first datagram
 // of a UDP flow, and nothing else counts them. A second family would be the same numbers under
 // another name — and "SYN" would be wrong for UDP — so the HELP of the drop counter says which
 // reasons are refused connections instead, and a dashboard sums those reasons.
@@ -63,6 +63,7 @@ export interface MetricsSource {
 /** Drop reasons that are refused new connections (a SYN, or a new UDP flow's first datagram). */
 export const NEW_CONNECTION_DROP_REASONS: readonly string[] = [
   'capacity',
+  'unproven',
   'source-check',
   'drop-packet',
   'table-full',
@@ -249,7 +250,7 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   add(
     'sluice_dropped_packets_total',
     'counter',
-    'Frames dropped, by reason. capacity, source-check, drop-packet, table-full and no-real-server are ' +
+    'Frames dropped, by reason. capacity, unproven, source-check, drop-packet, table-full and no-real-server are ' +
       "refused new connections (each a TCP SYN or a new UDP flow's first datagram): the SYNs dropped.",
     byName('reason', DROP_REASON_NAMES, DROP_REASON_NAMES.length, layout.drops),
   );
