@@ -3,7 +3,8 @@
 // real attack tools, so nothing about the clients, the servers or the floods is a model.
 //
 //   c1  valid clients: curl, one new connection per request, from 8 addresses, open-loop arrivals
-//   c2  the flood: hping3 --rand-source -S -p 80 <vip>, --flood or -i u<N>
+//   c2  the flood: hping3 --rand-source -S -p 80 <vip>, --flood or -i u<N>; or the seed's smarter
+//       attacker: spoof_ack.py, a kernel-shaped SYN from a random spoofed source, then a blind ACK
 //   c3  the idle botnet: holder.ts, 5 real addresses × 100 connections held open, no data
 //   rs1, rs2  real HTTP servers with maxConns 200 (their capacity); the director is told the same
 //             capacity as each real's upperThreshold (LVS -x)
@@ -37,9 +38,13 @@ import { DaemonProcess, sleep } from './daemon.ts';
 
 export const STRATEGIES = ['priority', 'none', 'drop_entry', 'drop_packet', 'secure_tcp'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
-export const SCENARIOS = ['syn-flood', 'botnet-idle', 'partner'] as const;
+export const SCENARIOS = ['syn-flood', 'syn-ack-spoof', 'botnet-idle', 'partner'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-/** 0 = no attack, 'flood' = hping3 --flood, a number = hping3 -i u<N> (one packet per N µs). */
+/**
+ * 0 = no attack; syn-flood: 'flood' = hping3 --flood, a number = hping3 -i u<N> (one packet per
+ * N µs); syn-ack-spoof: spoofed connections per second (a SYN and a blind ACK each); botnet-idle
+ * and partner: the connections held.
+ */
 export type AttackLevel = 0 | 'flood' | number;
 
 export const LAB_NAME = 'lev';
@@ -54,6 +59,9 @@ const WARMUP_MS = 2_000;
 const CURL_MAX_S = 4;
 
 const HOLDER_SCRIPT = fileURLToPath(new URL('./holder.ts', import.meta.url));
+const SPOOF_ACK_SCRIPT = fileURLToPath(new URL('./spoof_ack.py', import.meta.url));
+/** Spoofed SYN-then-ACK connections per second (twice the packets). */
+const SPOOF_ACK_RATE = 3000;
 
 export interface RunSpec {
   scenario: Scenario;
@@ -102,7 +110,7 @@ export function planRuns(opts: LabEvalOptions = {}): RunSpec[] {
   const quick = opts.quick ?? false;
   const durationS = opts.durationS ?? (quick ? 5 : 15);
   const strategies = opts.strategies ?? (quick ? (['priority', 'none'] as const) : STRATEGIES);
-  const scenarios = opts.scenarios ?? (quick ? (['syn-flood'] as const) : SCENARIOS);
+  const scenarios = opts.scenarios ?? (quick ? (['syn-flood', 'syn-ack-spoof'] as const) : SCENARIOS);
   const runs: RunSpec[] = [];
   for (const strategy of strategies) {
     for (const scenario of scenarios) {
@@ -115,6 +123,8 @@ export function planRuns(opts: LabEvalOptions = {}): RunSpec[] {
             ? [0, 100, 'flood']
             : [0, 'flood'];
         for (const attack of levels) runs.push({ scenario, strategy, attack, durationS });
+      } else if (scenario === 'syn-ack-spoof') {
+        runs.push({ scenario, strategy, attack: SPOOF_ACK_RATE, durationS });
       } else if (scenario === 'botnet-idle') {
         runs.push({ scenario, strategy, attack: HOLDER_ADDRESSES * HOLDS_PER_ADDRESS, durationS });
       } else if (strategy === 'priority' || strategy === 'none' || quick) {
@@ -531,12 +541,14 @@ async function runOne(
     };
     phase('before read');
     const attackStart = Date.now();
-    const botnet = spec.scenario !== 'syn-flood';
-    if (spec.scenario === 'syn-flood' && spec.attack !== 0) {
+    const botnet = spec.scenario === 'botnet-idle' || spec.scenario === 'partner';
+    if ((spec.scenario === 'syn-flood' || spec.scenario === 'syn-ack-spoof') && spec.attack !== 0) {
       const rate = spec.attack === 'flood' ? ['--flood'] : ['-i', `u${spec.attack}`];
-      flood = c2.spawn(['hping3', ...rate, '--rand-source', '-S', '-p', '80', lab.vip4], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const argv =
+        spec.scenario === 'syn-flood'
+          ? ['hping3', ...rate, '--rand-source', '-S', '-p', '80', lab.vip4]
+          : ['python3', SPOOF_ACK_SCRIPT, '--dst', lab.vip4, '--port', '80', '--rate', String(spec.attack)];
+      flood = c2.spawn(argv, { stdio: ['ignore', 'pipe', 'pipe'] });
       live.children.add(flood);
       flood.stdout!.setEncoding('utf8').on('data', (d: string) => {
         floodOutput += d;
@@ -718,7 +730,9 @@ async function runOne(
             ? spec.attack === 'flood'
               ? 'hping3 --flood'
               : `hping3 -i u${spec.attack}`
-            : `${HOLDER_ADDRESSES} addresses x ${HOLDS_PER_ADDRESS} idle connections`,
+            : spec.scenario === 'syn-ack-spoof'
+              ? `spoof_ack.py ${spec.attack} spoofed SYN+blind-ACK connections/s`
+              : `${HOLDER_ADDRESSES} addresses x ${HOLDS_PER_ADDRESS} idle connections`,
       partnerRule: spec.scenario === 'partner',
       labHealthy: packets >= validFrames / 2,
       durationS: spec.durationS,
@@ -744,14 +758,14 @@ async function runOne(
   } finally {
     await valid.stop();
     if (flood !== null) {
-      // hping3 gone before it was stopped (no permission, no route, not installed) means no
-      // attack ran; the measured attackPps shows it, and its own words say why.
+      // The attack tool gone before it was stopped (no permission, no route, not installed) means
+      // no attack ran; the measured attackPps shows it, and its own words say why.
       const early = flood.exitCode !== null || flood.signalCode !== null;
       await endChild(flood);
       live.children.delete(flood);
       if (early)
         log(
-          `  hping3 exited early (${flood.exitCode ?? flood.signalCode}): ${floodOutput.trim().slice(0, 300)}`,
+          `  ${spec.scenario === 'syn-flood' ? 'hping3' : 'spoof_ack.py'} exited early (${flood.exitCode ?? flood.signalCode}): ${floodOutput.trim().slice(0, 300)}`,
         );
     }
     if (holder !== null) {

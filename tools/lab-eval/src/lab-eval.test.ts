@@ -1,5 +1,5 @@
-// The real-kernel evaluation's --quick grid (priority and none against an hping3 SYN flood, 5 s
-// each), run as the CLI runs it: root, the namespace lab, the real daemon, curl and hping3. What is
+// The real-kernel evaluation's --quick grid (priority and none against an hping3 SYN flood and
+// against spoof_ack.py's spoofed SYN-then-blind-ACK connections, 5 s each), run as the CLI runs it: root, the namespace lab, the real daemon, curl and hping3. What is
 // asserted is the shape of every JSON line and that valid clients get through with the priority
 // defense at all; how well each strategy does is what the evaluation reports, never a threshold
 // here (a loaded CI machine would make any number flaky). A machine that cannot build the lab
@@ -27,7 +27,9 @@ describe('lab evaluation --quick (needs root and hping3)', () => {
     }
     expect(results.map((r) => `${r.strategy}/${r.scenario}`)).toEqual([
       'priority/syn-flood',
+      'priority/syn-ack-spoof',
       'none/syn-flood',
+      'none/syn-ack-spoof',
     ]);
     for (const r of results) {
       expect(r.mode).toBe('lab');
