@@ -3,8 +3,8 @@
 // as it was (a daemon that "repairs" or re-seeds a config it cannot read destroys the operator's
 // text) with nothing else written beside it (no token, no temp file).
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { DirectorFiles, DirectorProcess } from '@sluice/lab';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon, DaemonFiles } from './daemon.ts';
 
 /** A config that would load, pretty-printed so each field has a line of its own. */
 function goodConfigText(tokenPath: string): string {
@@ -40,7 +40,7 @@ function lineOf(text: string, needle: string): number {
 }
 
 describe('sluice run with a corrupt config file', () => {
-  let files: DaemonFiles | null = null;
+  let files: DirectorFiles | null = null;
   afterEach(async () => {
     await files?.cleanup();
     files = null;
@@ -48,13 +48,13 @@ describe('sluice run with a corrupt config file', () => {
 
   /** Writes `text` as the config (no token file: a failed start must not make one), runs the daemon. */
   async function runWith(text: string) {
-    files = await DaemonFiles.create('sluice-e2e-cfg-');
+    files = await DirectorFiles.create('sluice-e2e-cfg-');
     const tokenPath = `${files.dir}/never-made-token`;
     await writeFile(files.configPath, text.replaceAll('@TOKEN@', tokenPath));
     const written = await readFile(files.configPath);
     const mtime = (await stat(files.configPath)).mtimeMs;
     const entries = (await readdir(files.dir)).sort();
-    const daemon = Daemon.spawn(files.configPath);
+    const daemon = DirectorProcess.spawn(files.configPath);
     const exit = await daemon.waitExit(30_000);
     if (exit === null) {
       daemon.child.kill('SIGKILL');

@@ -14,10 +14,17 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ConfigFile, LiveConfig } from '@sluice/config';
-import { checkLabPrerequisites, Lab, type LabNode } from '@sluice/lab';
+import {
+  checkLabPrerequisites,
+  DirectorFiles,
+  DirectorProcess,
+  freeTcpPort,
+  Lab,
+  type LabNode,
+} from '@sluice/lab';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { Api, type ApiResponse } from './api.ts';
 import { curl, curlMany, HeldConnection, tally, wrk } from './client.ts';
-import { Api, type ApiResponse, Daemon, DaemonFiles, freeTcpPort } from './daemon.ts';
 import { parseSamples, promtoolCheck, type Sample, select, value } from './metrics.ts';
 import { sleep, until } from './wait.ts';
 
@@ -52,8 +59,8 @@ interface ErrorBody {
 interface Env {
   lab: Lab;
   client: LabNode;
-  files: DaemonFiles;
-  daemon: Daemon;
+  files: DirectorFiles;
+  daemon: DirectorProcess;
   api: Api;
   url4: string;
   url6: string;
@@ -65,8 +72,8 @@ let env: Env | null = null;
 let setupError: unknown = null;
 // Kept apart from `env` so afterAll can clean up whatever a failed setup managed to build.
 let lab: Lab | undefined;
-let files: DaemonFiles | undefined;
-let daemon: Daemon | undefined;
+let files: DirectorFiles | undefined;
+let daemon: DirectorProcess | undefined;
 
 /** The suite's environment, or the reason there is none, thrown so the calling test FAILS. */
 function ready(): Env {
@@ -138,7 +145,7 @@ beforeAll(async () => {
     lab = await Lab.create({ name: LAB_NAME, subnet: SUBNET, reals: 2, clients: 1, ipv6: true });
     await assertVxlanPortFree(lab.directorUnderlay);
     await Promise.all([lab.startHttp(0), lab.startHttp(1)]);
-    files = await DaemonFiles.create('sluice-e2e-');
+    files = await DirectorFiles.create('sluice-e2e-');
     const apiPort = await freeTcpPort();
     const config: ConfigFile = {
       daemon: {
@@ -151,7 +158,7 @@ beforeAll(async () => {
       ...lab.directorConfig(),
     };
     await files.writeConfig(config);
-    daemon = Daemon.spawn(files.configPath);
+    daemon = DirectorProcess.spawn(files.configPath);
     const api = new Api(`http://127.0.0.1:${apiPort}`, files.token, daemon);
     await daemon.waitReady(api.base);
     env = {

@@ -7,9 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigFile } from '@sluice/config';
-import { Lab } from '@sluice/lab';
+import { DirectorProcess, Lab } from '@sluice/lab';
+import { pickApiPort } from './api-port.ts';
 import { readDirector } from './collect.ts';
-import { DirectorProcess, pickApiPort } from './director-process.ts';
 import { formatListing } from './listing.ts';
 import { Traffic } from './traffic.ts';
 
@@ -120,7 +120,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const configPath = join(dir, 'config.json');
     await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
     say(`starting the director: sluice run --config ${configPath} (log ${join(dir, 'director.log')})`);
-    director = DirectorProcess.start(configPath, join(dir, 'director.log'));
+    // Its own process group: Ctrl-C reaches the demo only, which stops the director after the
+    // traffic (see traffic.ts).
+    director = DirectorProcess.spawn(configPath, { logPath: join(dir, 'director.log'), detached: true });
     const t0 = Date.now();
     try {
       await director.waitReady(apiUrl, READY_TIMEOUT_MS, () => stopRequested !== null);
@@ -145,7 +147,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       await pause(Math.max(0, left));
       if (stopRequested !== null) break;
       if (!running.running) {
-        throw new Error(`the director exited unexpectedly (${await running.exited})`);
+        await running.exited;
+        throw new Error(`the director exited unexpectedly (${running.describeExit()})`);
       }
       const now = Date.now();
       let text: string;
@@ -231,9 +234,10 @@ async function teardown(t: {
   if (t.director !== null) {
     const director = t.director;
     await step('stopping the director', async () => {
-      const { status, killed, already } = await director.stop();
-      if (killed) throw new Error('the director did not stop on SIGTERM within 10 s and was killed');
+      const { exit, forced, already } = await director.stop(10_000);
+      if (forced) throw new Error('the director did not stop on SIGTERM within 10 s and was killed');
       // (A SIGTERM status is a director stopped before it had installed its handlers, at startup.)
+      const status = exit.signal ?? exit.code;
       t.say(already ? `director had already exited (${status})` : `director stopped (exit ${status})`);
     });
   }

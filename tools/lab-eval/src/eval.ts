@@ -33,8 +33,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { ConfigFile, DefenseConfig } from '@sluice/config';
-import { Lab, type LabNode, labNodeBinary } from '@sluice/lab';
-import { DaemonProcess, sleep } from './daemon.ts';
+import { Lab, type LabNode, labNodeBinary, RunningDirector } from '@sluice/lab';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const STRATEGIES = ['priority', 'none', 'drop_entry', 'drop_packet', 'secure_tcp'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -295,7 +296,7 @@ interface ConnItem {
 }
 
 /** Every entry whose client is in `cidr` (following the cursor). */
-async function listConnections(d: DaemonProcess, cidr: string): Promise<ConnItem[]> {
+async function listConnections(d: RunningDirector, cidr: string): Promise<ConnItem[]> {
   const items: ConnItem[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < 50; page++) {
@@ -493,14 +494,14 @@ async function endChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT'):
 
 /** What a signal handler must stop: set while a run is in progress. */
 const live = {
-  daemon: null as DaemonProcess | null,
+  daemon: null as RunningDirector | null,
   children: new Set<ChildProcess>(),
   labs: new Set<string>(),
 };
 
 /** For SIGINT/SIGTERM in the CLI: kill what a run started (no waiting) and remove the lab. */
 export async function abortLabEval(): Promise<void> {
-  live.daemon?.killNow();
+  live.daemon?.process.killNow();
   for (const c of live.children) c.kill('SIGKILL');
   for (const name of live.labs) await Lab.destroyByName(name).catch(() => {});
 }
@@ -522,7 +523,10 @@ async function runOne(
 
   const phase = (what: string): void => log(`  ${what} +${Date.now() - t0} ms`);
   phase('http restarted');
-  const daemon = await DaemonProcess.start((port, token) => directorConfig(lab, spec, a, port, token));
+  const daemon = await RunningDirector.start(
+    (port, token) => directorConfig(lab, spec, a, port, token),
+    'sluice-lab-eval-',
+  );
   live.daemon = daemon;
   phase('daemon ready');
   const valid = new ValidClients(c1, url, a.valid);

@@ -1,4 +1,15 @@
 export {
+  type DirectorExit,
+  DirectorFiles,
+  DirectorProcess,
+  type DirectorSpawnOptions,
+  freeTcpPort,
+  pinnedNode,
+  REPO_ROOT,
+  RunningDirector,
+  tcpPortFree,
+} from './director-process.ts';
+export {
   LabCommandError,
   LabHttpError,
   LabOptionsError,
