@@ -256,7 +256,8 @@ describe('Director on loopback', () => {
           upperThreshold: 20,
         },
       ],
-      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
+      // No unproven budget here: this is about the capacity watermarks (the budget is the next test).
+      { strategy: 'priority', unprovenShare: 1, sourceChecks: { enabled: false, action: 'lowest' } },
     );
     const vip = addressBytes('10.42.0.100');
     // 20 bare SYNs (hping3's shape: no options) from spoofed sources fill the real server.
@@ -315,5 +316,59 @@ describe('Director on loopback', () => {
     // the bare SYNs left say why they go first
     const bare = await getJson<ConnectionPage>(`${base}/v1/connections?client=198.18.0.0/24&limit=1`);
     expect(bare.items[0].priorityReasons).toEqual(expect.arrayContaining(['syn-no-options']));
+  });
+
+  it('the unproven budget: half the capacity for connections that sent nothing; a client that speaks is not counted', async () => {
+    const { real, base, tf, send } = await start(
+      [
+        {
+          address: '10.42.0.11',
+          port: 80,
+          vtep: '127.0.0.2',
+          mac: REAL_MAC,
+          healthCheck: null,
+          upperThreshold: 20,
+        },
+      ],
+      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
+    );
+    const vip = addressBytes('10.42.0.100');
+    const isSyn = (m: Buffer) => {
+      const f = new FrameInfo();
+      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok && (f.tcpFlags & TCP.syn) !== 0;
+    };
+    // A client that completes its handshake and sends its request: proven, not counted.
+    const c = { src: addressBytes('10.42.0.101'), dst: vip, srcPort: 40000, dstPort: 80 };
+    send(tf.tcp({ ...c, flags: TCP.syn, seq: 100 }));
+    send(tf.tcp({ ...c, flags: TCP.ack, seq: 101 }));
+    send(tf.tcp({ ...c, flags: TCP.ack | TCP.psh, seq: 101, payloadLen: 200 }));
+    await until(() => real.got.length >= 3);
+    // 20 bare SYNs from spoofed sources: 10 (half of 20) may wait unproven, the rest are refused.
+    for (let i = 0; i < 20; i++) {
+      send(
+        tf.tcp({
+          src: addressBytes(`198.18.1.${i + 1}`),
+          dst: vip,
+          srcPort: 2000 + i,
+          dstPort: 80,
+          flags: TCP.syn,
+          seq: 7,
+          shape: 'bare',
+        }),
+      );
+    }
+    const unprovenDrops = async () => {
+      const m = await (await fetch(`${base}/metrics`)).text();
+      return Number(/sluice_dropped_packets_total\{reason="unproven"\} (\d+)/.exec(m)?.[1] ?? 0);
+    };
+    await until(async () => (await unprovenDrops()) === 10);
+    expect(real.got.filter(isSyn)).toHaveLength(11); // the client's and ten bare ones
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(
+      /sluice_real_server_unproven_connections\{service="web",real="10.42.0.11:80"\} 10/,
+    );
+    // The client's connection is still there, proven and untouched.
+    const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.0.101`);
+    expect(list.items[0].dataSeen).toBe(true);
   });
 });
