@@ -15,6 +15,7 @@ import {
   CounterBlock,
   DEFAULT_PIPELINE_OPTIONS,
   DropReason,
+  oneRealSnapshot,
   Pipeline,
   ResetWord,
   Shedder,
@@ -23,35 +24,12 @@ import {
 
 const MAC = '02:00:00:00:00:01';
 const traffic = new TrafficFrames({ vni: 7, clientMac: '02:00:00:00:09:09', directorMac: MAC });
-const VIP = addressBytes('10.0.0.100');
+const VIP = addressBytes('10.0.0.100'); // oneRealSnapshot's service
 
 function snapshot(upper: number, unprovenShare: number): ConfigSnapshot {
   return {
-    version: 1,
+    ...oneRealSnapshot('192.168.0.1', MAC, upper),
     vni: 7,
-    directorMac: MAC,
-    services: [
-      {
-        index: 0,
-        vip: '10.0.0.100',
-        port: 80,
-        protocol: 'tcp',
-        scheduler: 'wlc',
-        persistence: null,
-        reals: [
-          {
-            index: 0,
-            address: '10.0.1.1',
-            port: 80,
-            mac: '02:00:00:00:01:01',
-            vtep: '192.168.0.1',
-            weight: 1,
-            upperThreshold: upper,
-            lowerThreshold: 0,
-          },
-        ],
-      },
-    ],
     defense: {
       strategy: 'priority',
       highWatermark: 0.98,

@@ -34,6 +34,8 @@ export class SynMemory {
   private readonly mask: number;
   /** Set by `seen`: ms since the remembered refusal (valid when `seen` returned 1). */
   lastGapMs = 0;
+  /** The fingerprint entryOf computed last. */
+  private fp = 0;
 
   static byteLength(entries: number): number {
     return (HEADER_WORDS + entries * 2) * 4;
@@ -83,11 +85,9 @@ export class SynMemory {
     isn: number,
     now: number,
   ): void {
-    const h = hash5(a0 ^ isn, a1, a2, a3, portService, SEED);
-    const e = HEADER_WORDS + (h & this.mask) * 2;
-    const i32 = this.i32;
-    i32[e] = fingerprint(h);
-    i32[e + 1] = now | 0;
+    const e = this.entryOf(a0, a1, a2, a3, portService, isn);
+    this.i32[e] = this.fp;
+    this.i32[e + 1] = now | 0;
   }
 
   /**
@@ -104,15 +104,21 @@ export class SynMemory {
     minGapMs: number,
     now: number,
   ): number {
-    const h = hash5(a0 ^ isn, a1, a2, a3, portService, SEED);
-    const e = HEADER_WORDS + (h & this.mask) * 2;
+    const e = this.entryOf(a0, a1, a2, a3, portService, isn);
     const i32 = this.i32;
-    if (i32[e] !== fingerprint(h)) return 0;
+    if (i32[e] !== this.fp) return 0;
     const gap = elapsed(i32[e + 1], now);
     if (gap < minGapMs || gap > MAX_GAP_MS) return 0;
     i32[e] = 0;
     this.lastGapMs = gap;
     return 1;
+  }
+
+  /** The entry's word index for this SYN; its check word goes to `fp`. */
+  private entryOf(a0: number, a1: number, a2: number, a3: number, portService: number, isn: number): number {
+    const h = hash5(a0 ^ isn, a1, a2, a3, portService, SEED);
+    this.fp = fingerprint(h);
+    return HEADER_WORDS + (h & this.mask) * 2;
   }
 }
 
