@@ -5,6 +5,7 @@
 //
 // A config file holds `daemon` (read at start only: sockets, workers, table sizes) and the live
 // part (`overlay`, `services`), which REST and SIGHUP may replace while the director runs.
+import { DEFAULT_UNPROVEN_SHARE } from '@sluice/dataplane';
 import Type, { type Static, type TLiteral } from 'typebox';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
@@ -128,7 +129,7 @@ export const DefenseSchema = Type.Object(
      * SYN backlog: keep this at or under backlog ÷ capacity for servers without SYN cookies.
      * 1 = no bound (e.g. a server-speaks-first service whose clients wait in silence).
      */
-    unprovenShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
+    unprovenShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_UNPROVEN_SHARE }),
     /** The LVS sysctls (0 off, 1 automatic, 2 automatic and on, 3 always), used by their strategy. */
     lvs: Type.Object(
       {

@@ -3,7 +3,12 @@
 // entries refer to real servers by a global index, so a real server keeps its index for as long
 // as it exists, and an index set free is not given to another real server in the change that
 // freed it, while workers may still be finishing work of the previous version under it.
-import type { ConfigSnapshot, RealServerSnapshot, ServiceSnapshot } from '@sluice/dataplane';
+import {
+  type ConfigSnapshot,
+  DEFAULT_UNPROVEN_SHARE,
+  type RealServerSnapshot,
+  type ServiceSnapshot,
+} from '@sluice/dataplane';
 import { realId } from './address.ts';
 import { ConfigValidationError } from './errors.ts';
 import type { DefenseConfig, LiveConfig, PersistenceConfig } from './schema.ts';
@@ -13,7 +18,7 @@ export const DEFAULT_DEFENSE: DefenseConfig = {
   strategy: 'priority',
   highWatermark: 0.98,
   lowWatermark: 0.95,
-  unprovenShare: 0.5,
+  unprovenShare: DEFAULT_UNPROVEN_SHARE,
   lvs: { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 },
   weights: {},
   rules: [],

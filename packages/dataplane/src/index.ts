@@ -32,7 +32,6 @@ export { ConfigMailbox, MailboxFullError } from './mailbox.ts';
 export { MemoryPort, type Sent } from './memory-port.ts';
 export {
   DEFAULT_PIPELINE_OPTIONS,
-  isProven,
   Pipeline,
   type PipelineOptions,
   type PipelineTables,
@@ -50,6 +49,7 @@ export {
   type RealServerSnapshot,
   type ServiceSnapshot,
 } from './snapshot.ts';
+export { countsUnproven, isProven, sparesProven } from './unproven.ts';
 export { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason, VERDICT_NAMES, Verdict } from './verdict.ts';
 export {
   DEFAULT_VXLAN_PORT_SETTINGS,

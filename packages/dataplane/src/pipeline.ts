@@ -48,6 +48,7 @@ import {
 import { type Batch, BatchHeader, Desc } from './batch.ts';
 import { type CompiledConfig, PROTO_TCP, Strategy } from './compile.ts';
 import { type CounterLayout, Defense, observeBatchSeconds, Per } from './counters.ts';
+import { countsUnproven, sparesProven } from './unproven.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 const VXLAN_HEADER = 8;
@@ -91,16 +92,6 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   sideExpirySlotsPerBatch: 64,
   sourceIdleMs: 120_000,
 };
-
-/**
- * A connection whose client has sent payload and not closed: the kind shedding spares while
- * unproven ones (no payload yet) can make the room. A closed one costs nobody anything.
- */
-export function isProven(connFlags: number): boolean {
-  return (
-    (connFlags & (ConnFlag.data | ConnFlag.udp)) !== 0 && (connFlags & (ConnFlag.fin | ConnFlag.rst)) === 0
-  );
-}
 
 export class Pipeline implements ConnectionRemovalListener {
   readonly frame = new FrameInfo();
@@ -298,7 +289,10 @@ export class Pipeline implements ConnectionRemovalListener {
         return this.drop(DropReason.dropPacket);
       }
       real = this.schedule(svc, rule, a0, a1, a2, a3, now);
-      if (strategy === Strategy.priority) real = this.admit(svc, real, synPrio, isTcp, a0, a1, a2, a3, now);
+      if (strategy === Strategy.priority) {
+        real = this.admit(svc, real, synPrio, isTcp, a0, a1, a2, a3, now);
+        synPrio = this.admitPrio;
+      }
       if (real < 0) {
         table.abandonHeld(slot);
         return this.drop(
@@ -309,10 +303,7 @@ export class Pipeline implements ConnectionRemovalListener {
               : DropReason.noRealServer,
         );
       }
-      if (scorer !== null) {
-        synPrio = this.admitPrio;
-        reasonsByte = storedReasons(scorer.lastReasons);
-      }
+      if (scorer !== null) reasonsByte = storedReasons(scorer.lastReasons);
       cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | extra;
       real &= 0xffffff;
       // Unproven until the client sends payload (RealServerCounters.unproven, the budget above).
@@ -515,15 +506,9 @@ export class Pipeline implements ConnectionRemovalListener {
     now: number,
   ): number {
     this.admitPrio = synPrio;
-    let overBudget = false;
-    if (real >= 0 && isTcp) {
-      const m = real & 0xffffff;
-      const limit = this.config.realUnprovenLimit[m];
-      overBudget = limit > 0 && Atomics.load(this.reals.unproven, m) >= limit;
-      if (!overBudget) return real;
-    } else if (real !== -1) {
-      return real;
-    }
+    // Scheduled (real ≥ 0): only a TCP SYN over its server's unproven budget needs more.
+    const overBudget = real >= 0 && isTcp && this.overBudget(real & 0xffffff);
+    if (real >= 0 && !overBudget) return real;
     const f = this.frame;
     const scorer = this.config.scorer;
     const mem = this.synMemory;
@@ -553,6 +538,12 @@ export class Pipeline implements ConnectionRemovalListener {
       mem.remember(a0, a1, a2, a3, ps, isn, now);
     }
     return out;
+  }
+
+  /** Real server `m` holds its budget of unproven connections (0 = no budget). */
+  private overBudget(m: number): boolean {
+    const limit = this.config.realUnprovenLimit[m];
+    return limit > 0 && Atomics.load(this.reals.unproven, m) >= limit;
   }
 
   /**
@@ -602,7 +593,7 @@ export class Pipeline implements ConnectionRemovalListener {
     // re-checks under the record lock that it is still the same connection).
     const r = this.scratch;
     if (!table.readRecord(slot, r) || r[Conn.tag] !== tag) return false;
-    if (isProven(r[Conn.flagsSyn]) && Atomics.load(this.reals.unproven, m) >= provenGuard) return false;
+    if (sparesProven(this.reals, m, r[Conn.flagsSyn], provenGuard)) return false;
     const q = this.resetCount;
     if (q < RESET_QUEUE_LENGTH) {
       const o = q * ResetWord.words;
@@ -666,7 +657,7 @@ export class Pipeline implements ConnectionRemovalListener {
     const real = i32[base + Conn.real];
     const cflags = i32[base + Conn.flagsSyn] & 0xffff;
     this.reals.unbind(real, (cflags & ConnFlag.active) !== 0, cfg.realUpper[real], cfg.realLower[real]);
-    if ((cflags & (ConnFlag.data | ConnFlag.udp)) === 0) this.reals.addUnproven(real, -1);
+    if (countsUnproven(cflags)) this.reals.addUnproven(real, -1);
     const a0 = i32[base + Conn.addr0];
     const a1 = i32[base + Conn.addr1];
     const a2 = i32[base + Conn.addr2];

@@ -17,8 +17,8 @@ import { removeVictim, VICTIM_GLOBAL, type VictimIndex } from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { RstSpec } from '@sluice/wire';
 import { type CompiledConfig, Strategy } from './compile.ts';
-import { isProven } from './pipeline.ts';
 import { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
+import { sparesProven } from './unproven.ts';
 
 /** Listed entries one shed may pass over (gone, improved, or spared clients) before giving up. */
 const SHED_TRIES = 16;
@@ -147,11 +147,7 @@ export class Shedder {
       const prio = v.outPriority;
       const r = this.rec;
       if (!this.table.readRecord(slot, r) || r[Conn.tag] !== tag) continue;
-      if (
-        provenGuard >= 0 &&
-        isProven(r[Conn.flagsSyn]) &&
-        Atomics.load(this.reals.unproven, list) >= provenGuard
-      ) {
+      if (sparesProven(this.reals, list, r[Conn.flagsSyn], provenGuard)) {
         this.spared++;
         continue;
       }

@@ -1,7 +1,7 @@
 import { Conn, ConnFlag, packStatePrio } from '@sluice/conntrack';
 import { describe, expect, it } from 'vitest';
-import { explainPriority, StoredReason, storedReasons } from './explain.ts';
-import { DefenseConnFlag, ScoreReason } from './scorer.ts';
+import { explainPriority } from './explain.ts';
+import { DefenseConnFlag, ScoreReason, StoredReason, storedReasons } from './scorer.ts';
 import { DEFENSE_WEIGHTS } from './weights.ts';
 
 function rec(prio: number, reasons: number, flags: number, synCount = 1): Int32Array {

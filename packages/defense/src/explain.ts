@@ -1,28 +1,12 @@
 // Why a connection has the priority it has, in words an operator can act on: what its SYN scored
-// (kept in the record's top statePrio byte by the pipeline, see StoredReason) and what its record
+// (kept in the record's top statePrio byte by the pipeline: scorer.ts's StoredReason) and what its record
 // says now (rule-fixed, closed, half-open, silent, idle, data). The control plane's connection
 // listing shows it beside the priority: these are the reasons shedding would go by.
 // Not on the packet path; allocates freely.
 
 import { Conn, ConnFlag } from '@sluice/conntrack';
-import { DefenseConnFlag, ScoreReason } from './scorer.ts';
+import { DefenseConnFlag, StoredReason } from './scorer.ts';
 import type { PriorityWeights } from './weights.ts';
-
-/**
- * The SYN's score reasons as stored in a record (8 bits: Conn.statePrio bits 24..31). TTL and OS
- * mismatch share a bit, as do a fast SYN rate and many connections, and the two "this source
- * never spoke" penalties; `retried` is set when a retransmission credit was given.
- */
-export const StoredReason = {
-  noOptions: 0x01,
-  partialOptions: 0x02,
-  ttl: 0x04,
-  smallWindow: 0x08,
-  sourceBusy: 0x10,
-  retried: 0x20,
-  sourceNeverSpoke: 0x40,
-  spokeBefore: 0x80,
-} as const;
 
 const STORED_NAMES: readonly [number, string][] = [
   [StoredReason.noOptions, 'syn-no-options'],
@@ -34,21 +18,6 @@ const STORED_NAMES: readonly [number, string][] = [
   [StoredReason.sourceNeverSpoke, 'source-never-spoke'],
   [StoredReason.spokeBefore, 'source-spoke-before'],
 ];
-
-/** ScoreReason bits (PriorityScorer.lastReasons) → the StoredReason byte. Allocation-free. */
-export function storedReasons(reasons: number): number {
-  let s = 0;
-  if ((reasons & ScoreReason.noOptions) !== 0) s |= StoredReason.noOptions;
-  if ((reasons & ScoreReason.partialOptions) !== 0) s |= StoredReason.partialOptions;
-  if ((reasons & (ScoreReason.osMismatch | ScoreReason.badTtl)) !== 0) s |= StoredReason.ttl;
-  if ((reasons & ScoreReason.smallWindow) !== 0) s |= StoredReason.smallWindow;
-  if ((reasons & (ScoreReason.highSynRate | ScoreReason.manyConcurrent)) !== 0) s |= StoredReason.sourceBusy;
-  if ((reasons & (ScoreReason.neverCompleted | ScoreReason.silentSource)) !== 0)
-    s |= StoredReason.sourceNeverSpoke;
-  if ((reasons & ScoreReason.spokeBefore) !== 0) s |= StoredReason.spokeBefore;
-  if ((reasons & ScoreReason.retried) !== 0) s |= StoredReason.retried;
-  return s;
-}
 
 /**
  * The reasons behind a connection's current priority, from its record (`rec`, Conn layout) and

@@ -3,7 +3,7 @@
 export { PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
 export { type Cidr, formatCidr, parseCidr, wordMask } from './cidr.ts';
 export { DefenseError, DefenseErrorCode } from './errors.ts';
-export { explainPriority, StoredReason, storedReasons } from './explain.ts';
+export { explainPriority } from './explain.ts';
 export * from './lvs-defense.ts';
 export { PrefixTrie, type TriePrefix } from './prefix-trie.ts';
 export {
@@ -26,6 +26,8 @@ export {
   ScoreReason,
   SOURCE_LOOKUP,
   SOURCE_NONE,
+  StoredReason,
+  storedReasons,
 } from './scorer.ts';
 export {
   BogonAction,

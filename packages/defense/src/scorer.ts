@@ -7,6 +7,8 @@
 //   statePrio bits 8..15   current priority (0 highest .. 15 lowest) — what shedding reads
 //   statePrio bits 16..23  the score the SYN earned (plus a retransmission's credit): the input
 //                          the adjustments start from each time, so they never accumulate drift
+//   statePrio bits 24..31  StoredReason: why the SYN scored so (written by the pipeline at
+//                          creation; explain.ts names them for the connection listing)
 //   flagsSyn  bit 0x0200   DefenseConnFlag.priorityFixed: set by a rule (or the bogon 'lowest'
 //                          action); nothing but the rule decides this entry's priority
 // Priority 0 is never changed by anything here, fixed bit or not.
@@ -54,8 +56,36 @@ export const ScoreReason = {
   retried: 0x1000,
 } as const;
 
-/** StoredReason.retried (explain.ts), written by onSynRetransmit into the record's top byte. */
-const RETRIED_BIT = 0x20;
+/**
+ * The SYN's score reasons as stored in a record (8 bits: Conn.statePrio bits 24..31). TTL and OS
+ * mismatch share a bit, as do a fast SYN rate and many connections, and the two "this source
+ * never spoke" penalties; `retried` is set when a retransmission credit was given.
+ */
+export const StoredReason = {
+  noOptions: 0x01,
+  partialOptions: 0x02,
+  ttl: 0x04,
+  smallWindow: 0x08,
+  sourceBusy: 0x10,
+  retried: 0x20,
+  sourceNeverSpoke: 0x40,
+  spokeBefore: 0x80,
+} as const;
+
+/** ScoreReason bits (PriorityScorer.lastReasons) → the StoredReason byte. Allocation-free. */
+export function storedReasons(reasons: number): number {
+  let s = 0;
+  if ((reasons & ScoreReason.noOptions) !== 0) s |= StoredReason.noOptions;
+  if ((reasons & ScoreReason.partialOptions) !== 0) s |= StoredReason.partialOptions;
+  if ((reasons & (ScoreReason.osMismatch | ScoreReason.badTtl)) !== 0) s |= StoredReason.ttl;
+  if ((reasons & ScoreReason.smallWindow) !== 0) s |= StoredReason.smallWindow;
+  if ((reasons & (ScoreReason.highSynRate | ScoreReason.manyConcurrent)) !== 0) s |= StoredReason.sourceBusy;
+  if ((reasons & (ScoreReason.neverCompleted | ScoreReason.silentSource)) !== 0)
+    s |= StoredReason.sourceNeverSpoke;
+  if ((reasons & ScoreReason.spokeBefore) !== 0) s |= StoredReason.spokeBefore;
+  if ((reasons & ScoreReason.retried) !== 0) s |= StoredReason.retried;
+  return s;
+}
 
 const SYN_COUNT_SHIFT = 16;
 const PRIO_MASK = 0xff00;
@@ -281,8 +311,8 @@ export class PriorityScorer {
     if (elapsed(i32[base + Conn.firstSeen], now) < this.retransmitMinGapMs) return 0;
     let initial = ((sp >>> 16) & 0xff) - this.wRetransmit;
     if (initial < PRIORITY_BEST_SCORED) initial = PRIORITY_BEST_SCORED;
-    // The top byte (the SYN's stored reasons, explain.ts) gains `retried` (0x20).
-    i32[base + Conn.statePrio] = (sp & ~INITIAL_MASK) | (initial << 16) | (RETRIED_BIT << 24);
+    // The top byte (the SYN's StoredReason bits) gains `retried`.
+    i32[base + Conn.statePrio] = (sp & ~INITIAL_MASK) | (initial << 16) | (StoredReason.retried << 24);
     return 1;
   }
 
