@@ -1,7 +1,6 @@
-import { ConnectionTable, RemoveReason, TcpState } from '@sluice/conntrack';
+import { RemoveReason, TcpState } from '@sluice/conntrack';
 import {
   BATCH_LATENCY_BUCKETS,
-  CounterBlock,
   Defense,
   DROP_REASON_NAMES,
   DropReason,
@@ -9,92 +8,13 @@ import {
   VERDICT_NAMES,
   Verdict,
 } from '@sluice/dataplane';
-import { VictimHeader, VictimIndex } from '@sluice/defense';
-import { RealServerCounters } from '@sluice/schedulers';
+import { VictimHeader } from '@sluice/defense';
 import { describe, expect, it, vi } from 'vitest';
 import { CONNECTION_STATE_NAMES } from './connection-census.ts';
-import type { LvsDefenseState } from './lvs-state.ts';
-import {
-  createMetrics,
-  DEFAULT_GAUGES_NAMED_TOTAL,
-  type MetricsSource,
-  NEW_CONNECTION_DROP_REASONS,
-} from './metrics.ts';
-import { addConnection, parseExposition, promtoolCheck, seriesOf } from './test-helpers.ts';
+import { LIMITS, setup, twoServices } from './metrics.fixture.ts';
+import { DEFAULT_GAUGES_NAMED_TOTAL, NEW_CONNECTION_DROP_REASONS } from './metrics.ts';
+import { addConnection, seriesOf } from './test-helpers.ts';
 import type { Topology } from './topology.ts';
-
-const LIMITS = { maxWorkers: 3, maxServices: 8, maxReals: 16 };
-
-function setup(topology: Topology, defense: { victims?: boolean; lvs?: boolean } = {}) {
-  const counters = CounterBlock.create(LIMITS);
-  const connections = ConnectionTable.create(1024);
-  const reals = RealServerCounters.create(LIMITS.maxReals);
-  const victims = VictimIndex.create(LIMITS.maxReals);
-  let topologyCalls = 0;
-  let workers = 2;
-  const state = {
-    topology,
-    lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, dropRate: 0 } as LvsDefenseState,
-    lvsCalls: 0,
-  };
-  const source: MetricsSource = {
-    counters,
-    connections,
-    reals,
-    topology: () => {
-      topologyCalls++;
-      return state.topology;
-    },
-    workers: () => workers,
-  };
-  if (defense.victims !== false) source.victims = victims;
-  if (defense.lvs !== false) {
-    source.lvs = () => {
-      state.lvsCalls++;
-      return state.lvs;
-    };
-  }
-  const metrics = createMetrics(source);
-  return {
-    counters,
-    connections,
-    reals,
-    victims,
-    metrics,
-    state,
-    topologyCalls: () => topologyCalls,
-    setWorkers: (n: number) => {
-      workers = n;
-    },
-    scrape: async () => parseExposition(await metrics.render()),
-  };
-}
-
-function twoServices(): Topology {
-  return {
-    version: 7,
-    services: [
-      {
-        index: 1,
-        name: 'web',
-        protocol: 'tcp',
-        reals: [
-          { index: 5, id: '10.1.0.5:80', health: 'up', weight: 3 },
-          { index: 6, id: '10.1.0.6:80', health: 'down', weight: 1 },
-        ],
-      },
-      {
-        index: 3,
-        name: 'dns',
-        protocol: 'udp',
-        reals: [
-          { index: 9, id: '10.1.0.9:53', health: 'unknown', weight: 2 },
-          { index: 10, id: '10.1.0.10:53', health: 'unchecked', weight: 0 },
-        ],
-      },
-    ],
-  };
-}
 
 const svc = (name: string) => `{service="${name}"}`;
 const real = (service: string, id: string) => `{service="${service}",real="${id}"}`;
@@ -519,91 +439,5 @@ describe('createMetrics: exposition', () => {
     expect(text).not.toMatch(/^sluice_process_|^sluice_nodejs_/m);
     for (const name of DEFAULT_GAUGES_NAMED_TOTAL) expect(text).not.toContain(`${name} `);
     expect(t.metrics.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
-  });
-
-  it('passes `promtool check metrics` with every family populated', async () => {
-    const topo = twoServices();
-    // Label values that need escaping in the text format.
-    topo.services[0].name = 'web "blue"\\eu';
-    const t = setup(topo);
-    const { layout } = t.counters;
-    const r1 = t.counters.region(1);
-    for (let i = 0; i < layout.services; i++) r1[i] += i + 1;
-    for (const w of [layout.services + 1 * Per.words, layout.reals + 5 * Per.words]) {
-      r1[w + Per.packets] += 3;
-      r1[w + Per.bytes] += 180;
-      r1[w + Per.connections] += 1;
-    }
-    t.reals.bind(5, true, 0, 0);
-    addConnection(t.connections, { client: 7, port: 1, service: 1, real: 5, state: TcpState.established });
-    // The defense: its counter region, two re-scorer publications across scrapes, the LVS modes.
-    for (let i = 0; i < Defense.words; i++) r1[layout.defense + i] += i + 1;
-    t.victims.notePass(100, 3);
-    await t.metrics.render();
-    t.victims.notePass(350, 4);
-    t.state.lvs = { dropEntry: 1, dropPacket: 2, secureTcp: 3, dropRate: 7 };
-
-    const text = await t.metrics.render();
-    const series = parseExposition(text);
-    expect(series.get(`sluice_service_packets_total{service="web \\"blue\\"\\\\eu"}`)).toBe(3);
-    // Every sluice_ family is there, and no sluice_ series is missing its HELP and TYPE.
-    const families = new Set([...text.matchAll(/^# TYPE (sluice_\w+) /gm)].map((m) => m[1]));
-    expect([...families].sort()).toEqual(
-      [
-        'sluice_batch_duration_seconds',
-        'sluice_config_version',
-        'sluice_connection_scan_seconds',
-        'sluice_connection_table_capacity',
-        'sluice_connection_table_entries',
-        'sluice_connections',
-        'sluice_connections_by_service',
-        'sluice_connections_by_priority',
-        'sluice_connections_removed_total',
-        'sluice_connections_shed_total',
-        'sluice_dropped_packets_total',
-        'sluice_lvs_defense_mode',
-        'sluice_lvs_drop_rate',
-        'sluice_rescorer_pass_duration_seconds',
-        'sluice_rescorer_passes_total',
-        'sluice_rescorer_priority_changes_total',
-        'sluice_rsts_sent_total',
-        'sluice_packets_total',
-        'sluice_real_server_active_connections',
-        'sluice_real_server_bytes_total',
-        'sluice_real_server_connections_total',
-        'sluice_real_server_inactive_connections',
-        'sluice_real_server_overloaded',
-        'sluice_real_server_packets_total',
-        'sluice_real_server_unproven_connections',
-        'sluice_real_server_up',
-        'sluice_real_server_weight',
-        'sluice_service_bytes_total',
-        'sluice_service_connections_total',
-        'sluice_service_packets_total',
-        'sluice_workers',
-      ].sort(),
-    );
-    // Every family has at least one sample, so promtool checks each one's lines too.
-    for (const f of families)
-      expect(
-        [...series.keys()].some((k) => k.startsWith(f)),
-        f,
-      ).toBe(true);
-    expect(series.get('sluice_rescorer_pass_duration_seconds')).toBe(0.25);
-    for (const k of series.keys()) {
-      if (!k.startsWith('sluice_')) continue;
-      const family = [...families].find((f) => k === f || k.startsWith(`${f}{`) || k.startsWith(`${f}_`));
-      expect(family, k).toBeDefined();
-    }
-
-    const check = promtoolCheck(text);
-    expect(check.output).toBe('');
-    expect(check.status).toBe(0);
-  });
-
-  it('promtool rejects what it should, so the check above means something', () => {
-    const check = promtoolCheck('# HELP x_total X.\n# TYPE x_total gauge\nx_total 1\n');
-    expect(check.status).not.toBe(0);
-    expect(check.output).toContain('non-counter metrics should not have "_total" suffix');
   });
 });

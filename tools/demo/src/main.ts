@@ -5,8 +5,8 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkLabPrerequisites, LabUnavailableError } from '@sluice/lab';
+import { which } from '@sluice/preflight';
 import { runDemo } from './demo.ts';
-import { which } from './which.ts';
 
 const USAGE = `usage: npm run demo [-- [--seconds N] [--no-clear]]
   Builds the network-namespace lab "demo", starts the director on it (sluice run), sends real

@@ -32,5 +32,5 @@ export {
   type NodeRole,
   planLab,
 } from './plan.ts';
-export { checkLabPrerequisites, labNodeBinary, REQUIRED_BINARIES } from './preflight.ts';
+export { checkLabPrerequisites, LAB_TOOLS, labNodeBinary } from './preflight.ts';
 export type { ExecOptions, ExecResult } from './sh.ts';

@@ -1,29 +1,15 @@
 // Can this machine run the lab? Every check names exactly what is missing, because the e2e suite
 // turns a LabUnavailableError into a failure (never a silent skip): whoever reads the CI log must
 // learn from one line what to install or how to run it.
-import { accessSync, constants, existsSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LAB_TESTS, missingPackages, preflight, SYSTEM_TOOLS } from '@sluice/preflight';
 import { LabUnavailableError } from './errors.ts';
 import { exec } from './sh.ts';
 
-/** Binaries the lab itself runs. `ping` and friends are the tests' business, checked by them. */
-export const REQUIRED_BINARIES = ['ip', 'bridge', 'ethtool', 'curl'] as const;
-
-/** The absolute path of `name` on PATH, or null. */
-export function which(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  return null;
-}
+/** The system tools the lab and its suites run (the one list lives in @sluice/preflight). */
+export const LAB_TOOLS = SYSTEM_TOOLS.filter((t) => t.neededBy.includes(LAB_TESTS));
 
 let nodeBinaryCache: string | null = null;
 
@@ -59,7 +45,7 @@ let passed = false;
 
 /**
  * Throws LabUnavailableError with a precise reason unless the lab can be built here: Linux, root,
- * the binaries on PATH, and `ip netns` + veth + vxlan actually working (tried in a throwaway
+ * the binaries on PATH (installed from Debian when missing), and `ip netns` + veth + vxlan actually working (tried in a throwaway
  * namespace, because a container may have the binaries but not the capabilities or the module).
  */
 export async function checkLabPrerequisites(): Promise<void> {
@@ -72,10 +58,14 @@ export async function checkLabPrerequisites(): Promise<void> {
       `not root (uid ${uid}): network namespaces, veth and vxlan devices need root; run the e2e suite as root`,
     );
   }
-  const missing = REQUIRED_BINARIES.filter((b) => which(b) === null);
+  // As root on Debian this installs what is missing; the found ones are not worth a log line here.
+  const plan = preflight(LAB_TOOLS, (line) => {
+    if (!line.startsWith('preflight: found')) process.stderr.write(`${line}\n`);
+  });
+  const missing = plan.decisions.filter((d) => d.status === 'missing').map((d) => d.tool.binary);
   if (missing.length > 0) {
     throw new LabUnavailableError(
-      `binary not found on PATH: ${missing.join(', ')} (apt-get install -y iproute2 ethtool curl)`,
+      `binary not found on PATH: ${missing.join(', ')} (apt-get install -y ${missingPackages(plan).join(' ')})`,
     );
   }
   labNodeBinary();

@@ -1,0 +1,108 @@
+// The one list of what Sluice's suites and lab need from the machine, beyond Node and npm: each
+// system tool with the Debian package that provides it and the test files that cannot run without
+// it, and the test layers with what each needs. The test runner, the lab's preflight and the demo
+// read it from here, so "what must be installed" is written once.
+
+export interface SystemTool {
+  /** The binary looked up on PATH. */
+  readonly binary: string;
+  /** The Debian package that provides it. */
+  readonly debianPackage: string;
+  /** Why Sluice needs it (shown in the preflight's log). */
+  readonly why: string;
+  /** Globs (from the repository root) of the test files that cannot run without it. */
+  readonly neededBy: readonly string[];
+}
+
+/** The root-only suites: network namespaces, veth and vxlan devices. */
+export const LAB_TESTS = '**/*.lab.test.ts';
+
+export const SYSTEM_TOOLS: readonly SystemTool[] = [
+  { binary: 'ip', debianPackage: 'iproute2', why: 'namespaces, veth, vxlan (lab)', neededBy: [LAB_TESTS] },
+  {
+    binary: 'bridge',
+    debianPackage: 'iproute2',
+    why: 'the underlay bridge, fdb (lab)',
+    neededBy: [LAB_TESTS],
+  },
+  { binary: 'ss', debianPackage: 'iproute2', why: "the real servers' sockets (lab)", neededBy: [LAB_TESTS] },
+  {
+    binary: 'nsenter',
+    debianPackage: 'util-linux',
+    why: 'commands inside a namespace (lab)',
+    neededBy: [LAB_TESTS],
+  },
+  {
+    binary: 'ethtool',
+    debianPackage: 'ethtool',
+    why: 'checksum offload off on lab devices',
+    neededBy: [LAB_TESTS],
+  },
+  {
+    binary: 'ping',
+    debianPackage: 'iputils-ping',
+    why: 'reachability of a VIP (lab)',
+    neededBy: [LAB_TESTS],
+  },
+  {
+    binary: 'curl',
+    debianPackage: 'curl',
+    why: 'real HTTP clients (lab, control plane)',
+    neededBy: [LAB_TESTS, 'apps/director/src/api/http.int.test.ts'],
+  },
+  { binary: 'wrk', debianPackage: 'wrk', why: 'HTTP load through the director (lab)', neededBy: [LAB_TESTS] },
+  { binary: 'hping3', debianPackage: 'hping3', why: 'spoofed SYN floods (lab)', neededBy: [LAB_TESTS] },
+  { binary: 'python3', debianPackage: 'python3', why: 'raw-socket attackers (lab)', neededBy: [LAB_TESTS] },
+  {
+    binary: 'promtool',
+    debianPackage: 'prometheus',
+    why: '`promtool check metrics` on /metrics',
+    neededBy: [LAB_TESTS, 'packages/metrics/src/*.int.test.ts'],
+  },
+];
+
+export type LayerName = 'unit' | 'integration' | 'lab';
+
+export interface TestLayer {
+  readonly name: LayerName;
+  /** Test files of this layer (globs from the repository root). */
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  /** Root is needed to run the layer at all (not only to install its tools). */
+  readonly needsRoot: boolean;
+  readonly what: string;
+}
+
+const ALL_TESTS = [
+  'packages/*/src/**/*.test.ts',
+  'apps/*/src/**/*.test.ts',
+  'tools/*/src/**/*.test.ts',
+  'test/**/*.test.ts',
+];
+const INTEGRATION_TESTS = ALL_TESTS.map((g) => g.replace(/\*\.test\.ts$/, '*.int.test.ts'));
+const LAB_LAYER_TESTS = ALL_TESTS.map((g) => g.replace(/\*\.test\.ts$/, '*.lab.test.ts'));
+
+/** In the order the test command runs them: fast and hermetic first, the lab last. */
+export const TEST_LAYERS: readonly TestLayer[] = [
+  {
+    name: 'unit',
+    include: ALL_TESTS,
+    exclude: ['**/*.int.test.ts', '**/*.lab.test.ts'],
+    needsRoot: false,
+    what: 'in-process tests (in-memory ports, worker threads)',
+  },
+  {
+    name: 'integration',
+    include: INTEGRATION_TESTS,
+    exclude: [],
+    needsRoot: false,
+    what: 'real sockets, real HTTP, child processes, promtool',
+  },
+  {
+    name: 'lab',
+    include: LAB_LAYER_TESTS,
+    exclude: [],
+    needsRoot: true,
+    what: 'real kernels in network namespaces (needs root)',
+  },
+];
