@@ -12,7 +12,7 @@ import {
   PROTO_TCP,
   parseAddress,
   RST_DATAGRAM_MAX,
-  writeResetDatagram,
+  writeResetForRecord,
 } from '@sluice/dataplane';
 import { explainPriority } from '@sluice/defense';
 import { RstSpec } from '@sluice/wire';
@@ -39,7 +39,7 @@ interface ClientMatch {
 export class ConnectionIndex {
   config: CompiledConfig | null = null;
   private readonly dp: Dataplane;
-  private readonly rec = new Int32Array(Conn.words);
+  private readonly rec = new Int32Array(Conn.snapshotWords);
   private readonly spec = new RstSpec();
 
   constructor(dp: Dataplane) {
@@ -93,19 +93,7 @@ export class ConnectionIndex {
     const real = r[Conn.real];
     if (cfg.serviceProto[svc] !== PROTO_TCP) return null;
     const out = new Uint8Array(RST_DATAGRAM_MAX);
-    const len = writeResetDatagram(
-      cfg,
-      this.spec,
-      r[Conn.addr0],
-      r[Conn.addr1],
-      r[Conn.addr2],
-      r[Conn.addr3],
-      r[Conn.portService] >>> 16,
-      svc,
-      real,
-      r[Conn.nextSeq],
-      out,
-    );
+    const len = writeResetForRecord(cfg, this.spec, r, out);
     if (len === 0) return null;
     return { slot: parsed.slot, tag: parsed.tag, vtep: cfg.realVtep[real], datagram: out.subarray(0, len) };
   }
@@ -136,16 +124,16 @@ export class ConnectionIndex {
       state: protocol === 'udp' ? 'UDP' : (TCP_STATE_NAMES[sp & 0xff] ?? 'NONE'),
       priority: (sp >>> 8) & 0xff,
       initialPriority: (sp >>> 16) & 0xff,
-      priorityReasons: explainPriority(
-        r,
-        elapsed(r[Conn.lastSeen], now),
-        this.config?.scorer?.weights ?? null,
-      ),
+      priorityReasons: explainPriority(r, now, this.config?.scorer?.weights ?? null),
       packets: r[Conn.packets] >>> 0,
-      bytes: r[Conn.bytes] >>> 0,
-      synCount: fs >>> 16,
+      synCount: (fs >>> 16) & 0xff,
       handshakeSeen: (fs & ConnFlag.handshake) !== 0,
       dataSeen: (fs & ConnFlag.data) !== 0,
+      verified: (fs & ConnFlag.verified) !== 0,
+      held: (fs & ConnFlag.held) !== 0,
+      serverProgress: (fs & ConnFlag.progress) !== 0,
+      awaitingSeconds:
+        (fs & ConnFlag.awaiting) !== 0 ? Math.max(0, elapsed(r[Conn.awaitingSince], now) / 1000) : null,
       ageSeconds: elapsed(r[Conn.firstSeen], now) / 1000,
       idleSeconds: elapsed(r[Conn.lastSeen], now) / 1000,
       expiresInSeconds: Math.max(0, elapsed(now, r[Conn.expires]) / 1000),

@@ -37,15 +37,23 @@ export interface ConnectionView {
   priority: number;
   initialPriority: number;
   /**
-   * Why it has that priority, i.e. what shedding goes by: its SYN's score (syn-no-options,
-   * source-spoke-before, …) and its state now (rule, closed, half-open, silent, data, idle).
+   * Why it has that priority, i.e. what shedding goes by: its band (verified, unverified), its
+   * SYN's score (syn-no-options, source-over-share, …) and its state now (rule, closed,
+   * half-open, silent, served, stalled, ack-forged, not-held, idle).
    */
   priorityReasons: string[];
   packets: number;
-  bytes: number;
   synCount: number;
   handshakeSeen: boolean;
   dataSeen: boolean;
+  /** Its client's address answered the director's challenge. */
+  verified: boolean;
+  /** Counted toward its real server's capacity (not closed, not an expired half-open guess). */
+  held: boolean;
+  /** The client acknowledged data from the server: it has been served. */
+  serverProgress: boolean;
+  /** Seconds since the client's first request bytes the server has not answered yet, or null. */
+  awaitingSeconds: number | null;
   ageSeconds: number;
   idleSeconds: number;
   expiresInSeconds: number;
@@ -82,6 +90,19 @@ export interface SourceView {
   /** Mean priority of its live connections (0 highest, 15 lowest); null without any. */
   averagePriority: number | null;
   idleSeconds: number;
+  /** Whether the address answered a challenge (IPv4 sources; null for an IPv6 /64, verified per address). */
+  verified: boolean | null;
+  /** When that verification expires, or null. */
+  verifiedExpiresInSeconds: number | null;
+}
+
+/** A source that answered the director's challenge (GET /v1/sources/verified). */
+export interface VerifiedSourceView {
+  address: string;
+  verifiedSecondsAgo: number;
+  expiresInSeconds: number;
+  /** Challenges and probes it answered since the entry was made. */
+  answers: number;
 }
 
 export interface Readiness {
@@ -108,6 +129,8 @@ export interface DirectorControl {
   readiness(): Readiness;
   /** The sources holding the most connections, most first (a bounded scan of the source table). */
   topSources(limit: number): SourceView[];
+  /** The verified sources, most recently verified first, at most `limit`, and how many there are. */
+  verifiedSources(limit: number): { items: VerifiedSourceView[]; total: number };
   /** The Prometheus exposition text and its content type. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }

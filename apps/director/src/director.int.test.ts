@@ -244,8 +244,8 @@ describe('Director on loopback', () => {
     expect(metrics).toMatch(/sluice_real_server_up\{service="web",real="10.42.0.11:80"\} 0/);
   });
 
-  it('at capacity sheds the lowest-priority entries by RST and lets a valid SYN displace a bare one', async () => {
-    const { real, base, tf, send } = await start(
+  it('at capacity sheds the lowest by RST, challenges an unverified client, and its verified SYN displaces a bare one', async () => {
+    const { real, client, base, tf, send } = await start(
       [
         {
           address: '10.42.0.11',
@@ -256,8 +256,7 @@ describe('Director on loopback', () => {
           upperThreshold: 20,
         },
       ],
-      // No unproven budget here: this is about the capacity watermarks (the budget is the next test).
-      { strategy: 'priority', unprovenShare: 1, sourceChecks: { enabled: false, action: 'lowest' } },
+      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
     );
     const vip = addressBytes('10.42.0.100');
     // 20 bare SYNs (hping3's shape: no options) from spoofed sources fill the real server.
@@ -274,51 +273,51 @@ describe('Director on loopback', () => {
         }),
       );
     }
-    const isRst = (m: Buffer) => {
+    const parsed = (m: Buffer) => {
       const f = new FrameInfo();
-      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok && (f.tcpFlags & TCP.rst) !== 0;
+      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok ? f : null;
     };
+    const isRst = (m: Buffer) => ((parsed(m)?.tcpFlags ?? 0) & TCP.rst) !== 0;
     // At the high watermark (98% of 20) the shedder resets down to the low one (95%): one RST.
     await until(() => real.got.filter(isRst).length >= 1);
-    const frame = new FrameInfo();
-    const rst = real.got.find(isRst) as Buffer;
-    parseFrame(rst, 8, rst.length - 8, frame);
-    expect(frame.tcpSeq >>> 0).toBe(8); // the bare SYN's seq + 1: what the real server expects
-    // Still overloaded (hysteresis): a kernel-shaped SYN outranks the bare ones and takes a slot.
-    const before = real.got.length;
-    send(
-      tf.tcp({
-        src: addressBytes('10.42.0.101'),
-        dst: vip,
-        srcPort: 40000,
-        dstPort: 80,
-        flags: TCP.syn,
-        seq: 100,
-      }),
-    );
+    const rst = parsed(real.got.find(isRst) as Buffer) as FrameInfo;
+    expect(rst.tcpSeq >>> 0).toBe(8); // the bare SYN's seq + 1: what the real server expects
+    // The service is verifying now: a kernel's SYN from an unverified source gets the director's
+    // challenge back at its VTEP, not a real server.
+    const c = { src: addressBytes('10.42.0.101'), dst: vip, srcPort: 40000, dstPort: 80 };
+    const forwardedBefore = real.got.length;
+    send(tf.tcp({ ...c, flags: TCP.syn, seq: 100 }));
+    await until(() => client.got.some((m) => parsed(m)?.tcpFlags === (TCP.syn | TCP.ack)));
+    const challenge = parsed(client.got.find((m) => parsed(m)?.tcpFlags === (TCP.syn | TCP.ack)) as Buffer);
+    expect(challenge?.dstPort).toBe(40000);
+    expect(real.got.slice(forwardedBefore).some((m) => parsed(m)?.srcPort === 40000)).toBe(false);
+    // The client's stack answers (<SEQ=SEG.ACK><CTL=RST>) and sends its SYN again: verified, it
+    // outranks the bare SYNs and takes a slot, one of them reset for it.
+    send(tf.tcp({ ...c, flags: TCP.rst, seq: challenge?.tcpAck ?? 0 }));
+    await until(async () => (await getJson<{ total: number }>(`${base}/v1/sources/verified`)).total === 1);
+    send(tf.tcp({ ...c, flags: TCP.syn, seq: 100 }));
     await until(() =>
-      real.got.slice(before).some((m) => {
-        const f = new FrameInfo();
-        return (
-          parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok &&
-          f.srcPort === 40000 &&
-          (f.tcpFlags & TCP.syn) !== 0
-        );
+      real.got.slice(forwardedBefore).some((m) => {
+        const f = parsed(m);
+        return f !== null && f.srcPort === 40000 && (f.tcpFlags & TCP.syn) !== 0;
       }),
     );
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/sluice_connections_removed_total\{reason="shed"\} [1-9]/);
     expect(metrics).toMatch(/sluice_connections_removed_total\{reason="displaced"\} 1/);
+    expect(metrics).toMatch(/sluice_challenges_sent_total 1/);
+    expect(metrics).toMatch(/sluice_challenge_answers_total\{result="verified"\} 1/);
+    expect(metrics).toMatch(/sluice_service_verifying\{service="web"\} 1/);
     const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.0.101`);
     expect(list.items).toHaveLength(1);
-    expect(list.items[0].priority).toBeLessThan(10);
-    expect(list.items[0].priorityReasons).toEqual([]); // a kernel's SYN from a new source: nothing against it
+    expect(list.items[0].verified).toBe(true);
+    expect(list.items[0].priority).toBe(4);
     // the bare SYNs left say why they go first
     const bare = await getJson<ConnectionPage>(`${base}/v1/connections?client=198.18.0.0/24&limit=1`);
-    expect(bare.items[0].priorityReasons).toEqual(expect.arrayContaining(['syn-no-options']));
+    expect(bare.items[0].priorityReasons).toEqual(expect.arrayContaining(['unverified', 'syn-no-options']));
   });
 
-  it('the unproven budget: half the capacity for connections that sent nothing; a client that speaks is not counted', async () => {
+  it('counts what the real server holds: a connection its client closed frees its slot, with no RST', async () => {
     const { real, base, tf, send } = await start(
       [
         {
@@ -327,48 +326,43 @@ describe('Director on loopback', () => {
           vtep: '127.0.0.2',
           mac: REAL_MAC,
           healthCheck: null,
-          upperThreshold: 20,
+          upperThreshold: 4,
         },
       ],
       { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
     );
     const vip = addressBytes('10.42.0.100');
-    const isSyn = (m: Buffer) => {
-      const f = new FrameInfo();
-      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok && (f.tcpFlags & TCP.syn) !== 0;
-    };
-    // A client that completes its handshake and sends its request: proven, not counted.
-    const c = { src: addressBytes('10.42.0.101'), dst: vip, srcPort: 40000, dstPort: 80 };
-    send(tf.tcp({ ...c, flags: TCP.syn, seq: 100 }));
-    send(tf.tcp({ ...c, flags: TCP.ack, seq: 101 }));
-    send(tf.tcp({ ...c, flags: TCP.ack | TCP.psh, seq: 101, payloadLen: 200 }));
-    await until(() => real.got.length >= 3);
-    // 20 bare SYNs from spoofed sources: 10 (half of 20) may wait unproven, the rest are refused.
-    for (let i = 0; i < 20; i++) {
-      send(
-        tf.tcp({
-          src: addressBytes(`198.18.1.${i + 1}`),
-          dst: vip,
-          srcPort: 2000 + i,
-          dstPort: 80,
-          flags: TCP.syn,
-          seq: 7,
-          shape: 'bare',
-        }),
-      );
+    const conn = (host: number) => ({
+      src: addressBytes(`10.42.1.${host}`),
+      dst: vip,
+      srcPort: 40000,
+      dstPort: 80,
+    });
+    // Four clients open, send a request and close, one after the other: with IPVS's count their
+    // FIN_WAIT entries would hold the server's four slots for 120 s.
+    for (let h = 1; h <= 4; h++) {
+      send(tf.tcp({ ...conn(h), flags: TCP.syn, seq: 100 }));
+      send(tf.tcp({ ...conn(h), flags: TCP.ack, seq: 101, ack: 5001 }));
+      send(tf.tcp({ ...conn(h), flags: TCP.ack | TCP.psh, seq: 101, ack: 5001, payloadLen: 100 }));
+      send(tf.tcp({ ...conn(h), flags: TCP.fin | TCP.ack, seq: 201, ack: 9001 }));
     }
-    const unprovenDrops = async () => {
-      const m = await (await fetch(`${base}/metrics`)).text();
-      return Number(/sluice_dropped_packets_total\{reason="unproven"\} (\d+)/.exec(m)?.[1] ?? 0);
-    };
-    await until(async () => (await unprovenDrops()) === 10);
-    expect(real.got.filter(isSyn)).toHaveLength(11); // the client's and ten bare ones
+    await until(() => real.got.length >= 16);
     const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/sluice_real_server_held_connections\{service="web",real="10.42.0.11:80"\} 0/);
     expect(metrics).toMatch(
-      /sluice_real_server_unproven_connections\{service="web",real="10.42.0.11:80"\} 10/,
+      /sluice_real_server_inactive_connections\{service="web",real="10.42.0.11:80"\} 4/,
     );
-    // The client's connection is still there, proven and untouched.
-    const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.0.101`);
-    expect(list.items[0].dataSeen).toBe(true);
+    // a fifth client is forwarded at once, unchallenged, and nobody is reset
+    send(tf.tcp({ ...conn(5), flags: TCP.syn, seq: 100 }));
+    await until(() => real.got.length >= 17);
+    expect(
+      real.got.some((m) => {
+        const f = new FrameInfo();
+        return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok && (f.tcpFlags & TCP.rst) !== 0;
+      }),
+    ).toBe(false);
+    const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.1.1`);
+    expect(list.items[0].held).toBe(false);
+    expect(list.items[0].serverProgress).toBe(true);
   });
 });

@@ -20,7 +20,7 @@ import {
   toSnapshot,
   validateLiveConfig,
 } from '@sluice/config';
-import { clockNow, elapsed, RemoveReason, Src } from '@sluice/conntrack';
+import { Conn, clockNow, elapsed, RemoveReason, Src, Verified } from '@sluice/conntrack';
 import {
   CompiledConfig,
   ConfigError,
@@ -28,12 +28,15 @@ import {
   Dataplane,
   DEFAULT_VXLAN_PORT_SETTINGS,
   Defense,
+  formatAddress,
+  RST_DATAGRAM_MAX,
   type ServeEvent,
-  Shedder,
+  writeResetForRecord,
 } from '@sluice/dataplane';
-import { LvsDefense, lvsSettings, RescorerThread } from '@sluice/defense';
+import { DefenseLoop, RescorerThread } from '@sluice/defense';
 import { HealthChecker } from '@sluice/health';
 import { createMetrics, lvsDefenseState, type SluiceMetrics } from '@sluice/metrics';
+import { RstSpec } from '@sluice/wire';
 import { ConnectionIndex } from './connections.ts';
 import type {
   ConfigView,
@@ -44,6 +47,7 @@ import type {
   Readiness,
   RealStatusView,
   SourceView,
+  VerifiedSourceView,
 } from './control.ts';
 import { NeighborLearner } from './neighbors.ts';
 import { OwnFrames } from './own-frames.ts';
@@ -90,10 +94,9 @@ export class Director implements DirectorControl {
   private bound = false;
   private stopping = false;
   private rescorer: RescorerThread | null = null;
-  private shedder: Shedder | null = null;
   private shedTimer: NodeJS.Timeout | null = null;
-  /** The LVS drop_entry scan runs on this thread only (defense_work_handler, once a second). */
-  private readonly lvs: LvsDefense;
+  /** Shedding, source verification's on/off, the LVS drop_entry scan: on this thread's timer. */
+  private readonly defense: DefenseLoop;
 
   private constructor(opts: DirectorOptions) {
     this.daemon = opts.file.daemon;
@@ -106,7 +109,7 @@ export class Director implements DirectorControl {
       connectionCapacity: d.connectionCapacity,
       sourceCapacity: Math.max(1024, d.connectionCapacity >>> 2),
       persistenceCapacity: Math.max(1024, d.connectionCapacity >>> 4),
-      synMemoryEntries: d.connectionCapacity,
+      verifiedCapacity: Math.max(1024, d.connectionCapacity >>> 2),
     });
     this.allocator = new RealIndexAllocator({
       maxServices: this.dataplane.options.maxServices,
@@ -116,7 +119,26 @@ export class Director implements DirectorControl {
     this.own = new OwnFrames(remotePort);
     this.neighbors = new NeighborLearner(this.own, () => this.republish());
     this.index = new ConnectionIndex(this.dataplane);
-    this.lvs = new LvsDefense(this.dataplane.connections.capacity);
+    const dp = this.dataplane;
+    const rstSpec = new RstSpec();
+    this.defense = new DefenseLoop(
+      {
+        connections: dp.connections,
+        reals: dp.reals,
+        victims: dp.victims,
+        state: dp.defenseState,
+        verified: dp.verified,
+      },
+      (rec) => {
+        const cfg = dp.current;
+        if (cfg === null) return false;
+        const out = new Uint8Array(RST_DATAGRAM_MAX);
+        const len = writeResetForRecord(cfg, rstSpec, rec, out);
+        if (len === 0) return false;
+        this.own.send(out.subarray(0, len), cfg.realVtep[rec[Conn.real]]).catch(() => {});
+        return true;
+      },
+    );
     this.health.on('change', (e: { key: string; state: 'up' | 'down'; detail: string }) => {
       const idx = this.realIndex(e.key);
       if (idx >= 0) this.dataplane.reals.setDown(idx, e.state === 'down');
@@ -129,9 +151,11 @@ export class Director implements DirectorControl {
       topology: () => this.topology(),
       workers: () => this.dataplane.threads,
       victims: this.dataplane.victims,
-      // drop_entry is this.lvs's own; drop_packet and secure_tcp run on the packet workers, whose
-      // modes follow from the config and this.lvs's measurement of the table (lvs-state.ts).
-      lvs: () => lvsDefenseState(this.lvs),
+      // drop_entry is the defense loop's own; drop_packet and secure_tcp run on the packet
+      // workers, whose modes follow from the config and the loop's measurement of the table.
+      lvs: () => lvsDefenseState(this.defense.lvs),
+      verified: this.dataplane.verified,
+      defenseState: this.dataplane.defenseState,
     });
   }
 
@@ -159,33 +183,26 @@ export class Director implements DirectorControl {
     return d;
   }
 
-  /** The re-scorer thread, the shedder and the drop_entry scan (issue 4's defense). */
+  /** The re-scorer thread, and the defense loop on a 20 ms timer (shedding, verification, drop_entry). */
   private startDefense(): void {
     const dp = this.dataplane;
     this.rescorer = RescorerThread.start({
       connections: dp.connections,
       sources: dp.sources,
       victims: dp.victims,
+      reals: dp.reals,
+      verified: dp.verified,
+      state: dp.defenseState,
       weights: this.live.defense?.weights ?? {},
     });
-    this.shedder = new Shedder(dp, (datagram, vtep) => {
-      this.own.send(datagram, vtep).catch(() => {});
-    });
-    let lastTick = 0;
     this.shedTimer = setInterval(() => {
       const cfg = dp.current;
       const p = dp.ensureControlPipeline();
-      if (cfg === null || p === null || this.shedder === null) return;
-      const sent = this.shedder.step(cfg);
+      if (cfg === null || p === null) return;
+      const before = this.defense.shedder.sent;
+      this.defense.tick(cfg, p.now);
+      const sent = this.defense.shedder.sent - before;
       if (sent > 0) p.counters[p.layout.defense + Defense.rstSent] += sent;
-      const now = p.now;
-      if (((now - lastTick) | 0) >= 1000) {
-        lastTick = now;
-        // Configured as the workers are (lvsSettings), so its modes are theirs for metrics; this
-        // thread acts only on drop_entry.
-        this.lvs.reconfigure(lvsSettings(cfg.lvs, dp.connections.capacity));
-        this.lvs.tick(now, dp.connections);
-      }
     }, 20);
     this.shedTimer.unref();
   }
@@ -381,6 +398,7 @@ export class Director implements DirectorControl {
         connectionsTotal: rec[Src.connectionsTotal],
         averagePriority: concurrent > 0 ? Math.round((rec[Src.prioritySum] / concurrent) * 100) / 100 : null,
         idleSeconds: elapsed(rec[Src.lastSeen], now) / 1000,
+        ...this.verificationOf(v6, lo),
       });
       // Keep the list bounded while scanning: only the top `limit` matter.
       if (rows.length > limit * 4) {
@@ -390,6 +408,53 @@ export class Director implements DirectorControl {
     }
     rows.sort((a, b) => b.concurrentConnections - a.concurrentConnections);
     return rows.slice(0, limit);
+  }
+
+  /** Whether an IPv4 source answered a challenge, and until when; null for an IPv6 /64. */
+  private verificationOf(
+    v6: boolean,
+    addr: number,
+  ): Pick<SourceView, 'verified' | 'verifiedExpiresInSeconds'> {
+    if (v6) return { verified: null, verifiedExpiresInSeconds: null };
+    const vs = this.dataplane.verified;
+    const now = clockNow(vs.epochMs);
+    const slot = vs.find(0, 0, 0xffff, addr | 0);
+    if (slot < 0) return { verified: false, verifiedExpiresInSeconds: null };
+    const left = elapsed(now, vs.deadlineOf(slot));
+    return left > 0
+      ? { verified: true, verifiedExpiresInSeconds: left / 1000 }
+      : { verified: false, verifiedExpiresInSeconds: null };
+  }
+
+  verifiedSources(limit: number): { items: VerifiedSourceView[]; total: number } {
+    const vs = this.dataplane.verified;
+    const now = clockNow(vs.epochMs);
+    const rec = new Int32Array(Verified.snapshotWords);
+    const rows: VerifiedSourceView[] = [];
+    let total = 0;
+    for (let slot = 0; slot < vs.capacity; slot++) {
+      if (vs.core.tagOfSlot(slot) === 0 || !vs.readRecord(slot, rec)) continue;
+      const left = elapsed(now, rec[Verified.expires]);
+      if (left <= 0) continue;
+      total++;
+      rows.push({
+        address: formatAddress(
+          rec[Verified.addr0],
+          rec[Verified.addr1],
+          rec[Verified.addr2],
+          rec[Verified.addr3],
+        ),
+        verifiedSecondsAgo: Math.max(0, elapsed(rec[Verified.verifiedAt], now) / 1000),
+        expiresInSeconds: left / 1000,
+        answers: rec[Verified.answers] >>> 0,
+      });
+      if (rows.length > limit * 4) {
+        rows.sort((a, b) => a.verifiedSecondsAgo - b.verifiedSecondsAgo);
+        rows.length = limit;
+      }
+    }
+    rows.sort((a, b) => a.verifiedSecondsAgo - b.verifiedSecondsAgo);
+    return { items: rows.slice(0, limit), total };
   }
 
   readiness(): Readiness {

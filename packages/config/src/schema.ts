@@ -5,7 +5,6 @@
 //
 // A config file holds `daemon` (read at start only: sockets, workers, table sizes) and the live
 // part (`overlay`, `services`), which REST and SIGHUP may replace while the director runs.
-import { DEFAULT_UNPROVEN_SHARE } from '@sluice/dataplane';
 import Type, { type Static, type TLiteral } from 'typebox';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
@@ -123,13 +122,34 @@ export const DefenseSchema = Type.Object(
     /** Shedding stops once connections are back under this fraction. */
     lowWatermark: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
     /**
-     * Share of a real server's capacity that connections whose client has sent no payload yet may
-     * hold; beyond it a new SYN resets the lowest such entry it outranks. Under direct routing a
-     * blind ACK makes a spoofed connection look established while it sits in the real server's
-     * SYN backlog: keep this at or under backlog ÷ capacity for servers without SYN cookies.
-     * 1 = no bound (e.g. a server-speaks-first service whose clients wait in silence).
+     * Source verification (priority strategy): a SYN from a source that has not answered the
+     * director's challenge is answered with one (a SYN-ACK whose acknowledgement number is a
+     * keyed cookie; a real stack answers with an RST carrying it, then sends its SYN again)
+     * instead of being forwarded. auto: while a service or one of its real servers holds
+     * `watermark` of its capacity, and `holdSeconds` after; always; off.
      */
-    unprovenShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_UNPROVEN_SHARE }),
+    verification: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('off')]),
+        watermark: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+        holdSeconds: Type.Number({ minimum: 0, maximum: 86400 }),
+        /** How long a source that answered stays verified. */
+        ttlSeconds: Type.Number({ minimum: 1, maximum: 604800 }),
+        /** At most one probe per unverified source per this many ms. */
+        probeIntervalMs: Type.Integer({ minimum: 10, maximum: 600000 }),
+      },
+      {
+        additionalProperties: false,
+        default: { mode: 'auto', watermark: 0.75, holdSeconds: 10, ttlSeconds: 3600, probeIntervalMs: 1000 },
+      },
+    ),
+    /**
+     * Thresholds count every entry (closed and half-open ones too), as IPVS counts ActiveConn +
+     * InActConn. Off (the default): they count what the real servers hold: not connections their
+     * clients closed, nor unverified half-open ones past a second (a server with syncookies keeps
+     * nothing for those).
+     */
+    countInactive: Type.Boolean({ default: false }),
     /** The LVS sysctls (0 off, 1 automatic, 2 automatic and on, 3 always), used by their strategy. */
     lvs: Type.Object(
       {
@@ -155,6 +175,11 @@ export const DefenseSchema = Type.Object(
           priority: Type.Integer({ minimum: 0, maximum: 15 }),
           /** Real servers (`address:port`, IPv6 `[address]:port`) these sources are sent to. */
           pool: Type.Optional(Type.Array(Type.String({ minLength: 3, maxLength: 60 }), { maxItems: 4096 })),
+          /**
+           * The priority goes only to sources that answered the director's challenge (verified in
+           * the background, without delaying them). Default: true for priority 0, false otherwise.
+           */
+          verify: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },
       ),

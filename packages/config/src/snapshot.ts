@@ -5,7 +5,7 @@
 // freed it, while workers may still be finishing work of the previous version under it.
 import {
   type ConfigSnapshot,
-  DEFAULT_UNPROVEN_SHARE,
+  DEFAULT_VERIFICATION,
   type RealServerSnapshot,
   type ServiceSnapshot,
 } from '@sluice/dataplane';
@@ -18,7 +18,8 @@ export const DEFAULT_DEFENSE: DefenseConfig = {
   strategy: 'priority',
   highWatermark: 0.98,
   lowWatermark: 0.95,
-  unprovenShare: DEFAULT_UNPROVEN_SHARE,
+  verification: { ...DEFAULT_VERIFICATION },
+  countInactive: false,
   lvs: { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 },
   weights: {},
   rules: [],
@@ -298,14 +299,19 @@ export function toSnapshot(
       strategy: d.strategy,
       highWatermark: d.highWatermark,
       lowWatermark: d.lowWatermark,
-      unprovenShare: d.unprovenShare,
+      verification: { ...d.verification },
+      countInactive: d.countInactive,
       lvs: { ...d.lvs },
       weights: { ...d.weights },
-      rules: d.rules.map((r) =>
-        r.pool === undefined
-          ? { cidr: r.cidr, priority: r.priority }
-          : { cidr: r.cidr, priority: r.priority, pool: r.pool.flatMap((id) => byId.get(id) ?? []) },
-      ),
+      rules: d.rules.map((r) => {
+        const rule: { cidr: string; priority: number; pool?: number[]; verify?: boolean } = {
+          cidr: r.cidr,
+          priority: r.priority,
+        };
+        if (r.pool !== undefined) rule.pool = r.pool.flatMap((id) => byId.get(id) ?? []);
+        if (r.verify !== undefined) rule.verify = r.verify;
+        return rule;
+      }),
       sourceChecks: { ...d.sourceChecks },
     };
   }

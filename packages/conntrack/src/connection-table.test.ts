@@ -5,6 +5,7 @@ import {
   CONN_RECORD_BYTES,
   Conn,
   ConnectionTable,
+  ConnFlag,
   EvictLowestPriority,
   packStatePrio,
   RemoveReason,
@@ -36,7 +37,7 @@ function put(
 
 function occupiedKeys(t: ConnectionTable): string[] {
   const keys: string[] = [];
-  const rec = new Int32Array(Conn.words);
+  const rec = new Int32Array(Conn.snapshotWords);
   for (let s = 0; s < t.capacity; s++) {
     expect(t.readRecord(s, rec)).toBe(true);
     if (rec[Conn.tag] !== 0)
@@ -132,7 +133,7 @@ describe('ConnectionTable', () => {
       expect(removed[i + 1]).toBe(RemoveReason.evicted);
     }
     for (let i = 0; i < 2000; i++) put(t, 0x0f000000 + i, 1, 1, 0);
-    const rec = new Int32Array(Conn.words);
+    const rec = new Int32Array(Conn.snapshotWords);
     let zerosLeft = 0;
     for (let s = 0; s < t.capacity; s++) {
       t.readRecord(s, rec);
@@ -207,7 +208,7 @@ describe('ConnectionTable', () => {
     expect(writers.map((x) => x.failures)).toEqual([0, 0, 0]);
     expect(writers.reduce((s, x) => s + x.contention, 0)).toBeLessThan(ops / 1000);
     // Counters exact: every increment is either in a live record or in a removed one.
-    const rec = new Int32Array(Conn.words);
+    const rec = new Int32Array(Conn.snapshotWords);
     let live = 0;
     let livePackets = 0;
     for (let s = 0; s < t.capacity; s++) {
@@ -215,7 +216,7 @@ describe('ConnectionTable', () => {
       if (rec[Conn.tag] === 0) continue;
       live++;
       livePackets += rec[Conn.packets];
-      expect(rec[Conn.bytes]).toBe(rec[Conn.packets] * 7);
+      expect(rec[Conn.awaitingSince]).toBe(rec[Conn.packets] * 7);
     }
     expect(livePackets + removedPackets).toBe(increments);
     expect(live).toBe(inserted - removed);
@@ -226,5 +227,37 @@ describe('ConnectionTable', () => {
     // No torn reads, and the reader really read.
     expect(r.torn).toBe(0);
     expect(r.reads).toBeGreaterThan(1000);
+  });
+});
+
+describe('removeIfStill', () => {
+  it('removes only the same connection, never priority 0, never better than promised, only with the flags asked', () => {
+    const t = ConnectionTable.create(64, 0);
+    const removed: number[] = [];
+    t.listener = { onConnectionRemoved: (_t, _b, reason) => removed.push(reason) };
+    const put = (a: number, prio: number, flags: number) => {
+      const s = t.acquire(0, 0, 0xffff, a, 1 << 16, true, prio, 0);
+      t.i32[t.recordBase(s) + Conn.statePrio] = 3 | (prio << 8);
+      t.i32[t.recordBase(s) + Conn.flagsSyn] = flags;
+      t.i32[t.recordBase(s) + Conn.nextSeq] = 0x1234;
+      t.release(s);
+      return [s, t.core.tagOfSlot(s)];
+    };
+    const [s1, tag1] = put(1, 12, ConnFlag.held);
+    const [s0, tag0] = put(2, 0, ConnFlag.held);
+    const [sc, tagc] = put(3, 15, ConnFlag.fin);
+    const out = new Int32Array(Conn.snapshotWords);
+    expect(t.removeIfStill(s1, tag1 ^ 2, 1, 0, RemoveReason.shed, out)).toBe(false);
+    expect(t.removeIfStill(s1, tag1, 13, 0, RemoveReason.shed, out)).toBe(false); // it improved meanwhile
+    expect(t.removeIfStill(s0, tag0, 1, 0, RemoveReason.shed, out)).toBe(false);
+    expect(t.removeIfStill(-1, 0, 1, 0, RemoveReason.shed, out)).toBe(false);
+    expect(t.removeIfStill(sc, tagc, 1, ConnFlag.held, RemoveReason.shed, out)).toBe(false); // closed: not held
+    expect(t.removeIfStill(s1, tag1, 12, ConnFlag.held, RemoveReason.shed, out)).toBe(true);
+    expect(out[Conn.nextSeq]).toBe(0x1234);
+    expect(out[Conn.tag]).toBe(tag1);
+    expect(removed).toEqual([RemoveReason.shed]);
+    // an operator's reset takes any entry, priority 0 included
+    expect(t.removeSlot(s0, tag0, RemoveReason.reset)).toBe(true);
+    expect(t.count()).toBe(1);
   });
 });

@@ -13,7 +13,11 @@ import { timeReached } from './clock.ts';
 import { altHash, hash5 } from './hash.ts';
 import { Header, Rec, SharedHashTable, SLOTS_PER_BUCKET } from './shared-table.ts';
 
-/** Word offsets inside a connection record. The only place these indices are written down. */
+/**
+ * Word offsets inside a connection record (words 0..15, one 64-byte cache line) and, past
+ * `words`, the fields only a snapshot (`readRecord`) carries. The only place these indices are
+ * written down.
+ */
 export const Conn = {
   version: Rec.version,
   tag: Rec.tag,
@@ -27,18 +31,29 @@ export const Conn = {
   real: 7,
   /** state | priority << 8 | initial priority << 16 | the SYN's score reasons << 24 (defense's StoredReason) */
   statePrio: 8,
-  /** ConnFlag bits in the low 16 bits | SYN count << 16 */
+  /** ConnFlag bits in the low 16 bits | SYN count << 16 | ConnBit bits in the top byte */
   flagsSyn: 9,
   packets: 10,
-  /** saturates at 2^31-1: a priority input, not an accounting figure (per-service bytes are counters) */
-  bytes: 11,
+  /**
+   * The clock (ms) of the client's first payload since the server last made progress (valid
+   * while ConnFlag.awaiting is set): how long the client has been waiting for an answer.
+   */
+  awaitingSince: 11,
   firstSeen: 12,
   lastSeen: 13,
-  /** expiry deadline: kept in the table's compact deadline array (setExpires); snapshots show it here */
-  expires: 14,
+  /**
+   * The highest acknowledgement number the client sent in an in-window segment (valid once
+   * ConnBit.ackSeen is set): it advances only as the server sends, so progress past the first
+   * ACK's value is bytes the real server delivered.
+   */
+  ackMax: 14,
   /** the client's next expected sequence number: what an RST must carry to be accepted */
   nextSeq: 15,
   words: 16,
+  /** snapshot only: the slot's expiry deadline (the table keeps it in its compact deadline array) */
+  expires: 16,
+  /** words a snapshot buffer for readRecord needs */
+  snapshotWords: 17,
 } as const;
 
 export const CONN_KEY_WORDS = 5;
@@ -61,6 +76,24 @@ export const ConnFlag = {
   udp: 0x0100,
   /** priority set by an operator rule (or the bogon 'lowest' action): the scorer leaves it alone (@sluice/defense) */
   priorityFixed: 0x0200,
+  /** its client's address answered the director's challenge (a host that receives packets there) */
+  verified: 0x0400,
+  /** counted in its real server's held connections (RealServerCounters.held): what the server really holds */
+  held: 0x0800,
+  /** the client's acknowledgement number advanced past its first ACK's: the server sent data */
+  progress: 0x2000,
+  /** the client's acknowledgement number went backward: the progress it showed was not the server's */
+  ackForged: 0x4000,
+  /** the client sent payload since the server last made progress (Conn.awaitingSince is valid) */
+  awaiting: 0x8000,
+} as const;
+
+/** Bits in the top byte of Conn.flagsSyn (above the ConnFlag word and the SYN count). */
+export const ConnBit = {
+  /** Conn.ackMax holds an acknowledgement number */
+  ackSeen: 1 << 24,
+  /** a priority rule that requires a verified source matched: its priority applies once verified */
+  ruleNeedsVerify: 1 << 25,
 } as const;
 
 /** Why an entry left the table; passed to the removal listener and counted. */
@@ -393,13 +426,44 @@ export class ConnectionTable {
    * earlier, e.g. in a listing or a victim index). Returns false when it is gone or changed.
    */
   removeSlot(slot: number, tag: number, reason: number): boolean {
+    return this.removeIfStill(slot, tag, 0, 0, reason, null);
+  }
+
+  /**
+   * Removes the entry in `slot`, under its record lock, only if it is still the connection `tag`,
+   * and, when `minPriority` > 0, its priority is not 0 and at least `minPriority` (a victim taken
+   * from a listing must not have improved since), and its flag word has every bit of
+   * `requiredFlags` (e.g. ConnFlag.held: a connection the client already closed gets no RST). The
+   * record as it was at removal goes to `out` (Conn offsets; the RST needs its exact next
+   * sequence number). Returns true when removed.
+   */
+  removeIfStill(
+    slot: number,
+    tag: number,
+    minPriority: number,
+    requiredFlags: number,
+    reason: number,
+    out: Int32Array | null,
+  ): boolean {
+    if (slot < 0 || slot >= this.capacity) return false;
     const core = this.core;
+    const i32 = this.i32;
     const v = core.lockRecord(slot);
     if (v < 0) return false;
     const base = core.recordBase(slot);
-    if (core.tagOfSlot(slot) === 0 || core.tagOfSlot(slot) !== tag) {
+    const prio = (i32[base + Conn.statePrio] >>> 8) & 0xff;
+    if (
+      core.tagOfSlot(slot) === 0 ||
+      core.tagOfSlot(slot) !== tag ||
+      (minPriority > 0 && (prio === 0 || prio < minPriority)) ||
+      (i32[base + Conn.flagsSyn] & requiredFlags) !== requiredFlags
+    ) {
       core.unlockRecord(slot, v);
       return false;
+    }
+    if (out !== null) {
+      for (let i = 0; i < Conn.words; i++) out[i] = i32[base + i];
+      out[Conn.tag] = tag;
     }
     this.listener.onConnectionRemoved(this, base, reason);
     core.clear(slot);

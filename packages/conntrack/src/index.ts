@@ -4,6 +4,7 @@ export {
   CONN_KEY_WORDS,
   CONN_RECORD_BYTES,
   Conn,
+  ConnBit,
   type ConnectionRemovalListener,
   ConnectionTable,
   ConnFlag,
@@ -28,3 +29,4 @@ export {
   TcpState,
   tcpEventOf,
 } from './tcp-state.ts';
+export { Verified, VerifiedSourceTable } from './verified-source-table.ts';

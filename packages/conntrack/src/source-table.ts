@@ -1,6 +1,8 @@
 // SourceTable: bounded per-source history for scoring, one 64-byte record per source, keyed by
 // the IPv4 /32 or the IPv6 /64 (one host or one subscriber's prefix). It holds what HAProxy's
-// stick tables hold (conn_cur, conn_rate) plus what the defense needs: handshakes completed.
+// stick tables hold (conn_cur, conn_rate) plus what the defense needs: handshakes completed and
+// when the director last probed the source (@sluice/defense; the verified sources themselves live
+// in VerifiedSourceTable, which only hosts that answered a challenge can enter).
 // The SYN rate uses HAProxy's two-period estimate (freq_ctr): the current one-second period's
 // count plus the previous period's count weighted by the part of it still inside the window.
 // When both buckets are full a new source takes the slot of the least recently seen source that
@@ -28,8 +30,8 @@ export const Src = {
   lastSeen: 12,
   /** sum of the priorities of its live connections (the re-scorer keeps it) */
   prioritySum: 13,
-  /** connections that carried client payload: the source has spoken, not only completed handshakes */
-  spoke: 14,
+  /** when the director last probed this source (ms clock; 0: never): one probe per interval */
+  probedAt: 15,
   words: 16,
 } as const;
 

@@ -51,7 +51,7 @@ if (role === 'writer') {
     }
     const p = table.i32[base + Conn.packets] + 1;
     table.i32[base + Conn.packets] = p;
-    table.i32[base + Conn.bytes] = p * 7;
+    table.i32[base + Conn.awaitingSince] = p * 7;
     table.i32[base + Conn.lastSeen] = p ^ 0x5a5a5a5a;
     increments++;
     if (rand(10) === 0) table.removeHeld(slot, RemoveReason.reset);
@@ -59,7 +59,7 @@ if (role === 'writer') {
   }
   parentPort!.postMessage({ increments, removedPackets, inserted, removed, failures, contention });
 } else {
-  const rec = new Int32Array(Conn.words);
+  const rec = new Int32Array(Conn.snapshotWords);
   let reads = 0;
   let torn = 0;
   const deadline = Date.now() + ops;
@@ -70,7 +70,7 @@ if (role === 'writer') {
       if (rec[Conn.tag] === 0) continue;
       reads++;
       const p = rec[Conn.packets];
-      if (rec[Conn.bytes] !== p * 7 || rec[Conn.lastSeen] !== (p ^ 0x5a5a5a5a)) torn++;
+      if (rec[Conn.awaitingSince] !== p * 7 || rec[Conn.lastSeen] !== (p ^ 0x5a5a5a5a)) torn++;
     }
   }
   parentPort!.postMessage({ reads, torn });

@@ -16,7 +16,10 @@ export const BatchHeader = {
   nanos: 5,
   words: 8,
 } as const;
-/** `peer` is the port's handle for the sender (a reply goes back to it); the pipeline ignores it. */
+/**
+ * `peer`: the sender VTEP's IPv4 underlay address as a 32-bit word (replies and the defense's probes
+ * go back to it).
+ */
 export const Desc = { offset: 0, length: 1, verdict: 2, arg: 3, peer: 4, words: 6 } as const;
 export const BatchState = { free: 0, filled: 1, processing: 2, done: 3 } as const;
 

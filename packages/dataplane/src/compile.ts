@@ -14,7 +14,7 @@ import {
 } from '@sluice/defense';
 import { createScheduler, type RealServerCounters, type Scheduler } from '@sluice/schedulers';
 import { parseAddress, parseMac } from './address.ts';
-import type { ConfigSnapshot } from './snapshot.ts';
+import { type ConfigSnapshot, DEFAULT_VERIFICATION } from './snapshot.ts';
 
 export class ConfigError extends Error {
   readonly code = 'SLUICE_ERR_CONFIG_INVALID';
@@ -39,12 +39,9 @@ export interface CompileLimits {
   maxReals: number;
 }
 
-/**
- * Share of a real server's capacity that connections with no client payload yet may hold. A half:
- * a client of a client-speaks-first service sends its request within a round trip, so in normal
- * operation few entries are unproven at once, while a blind-ACK flood makes them all so.
- */
-export const DEFAULT_UNPROVEN_SHARE = 0.5;
+/** Source verification modes, as the packet path branches on them. */
+export const VerifyMode = { off: 0, auto: 1, always: 2 } as const;
+const VERIFY_MODES: Record<string, number> = { off: 0, auto: 1, always: 2 };
 
 export class CompiledConfig {
   readonly version: number;
@@ -72,17 +69,27 @@ export class CompiledConfig {
   readonly realVtep: string[];
   readonly realUpper: Int32Array;
   readonly realLower: Int32Array;
-  /** Unproven connections (no client payload yet) a real server may hold before a SYN makes room; 0 = no bound. */
-  readonly realUnprovenLimit: Int32Array;
   readonly realService: Int32Array;
   /** Members (global real indices) per service: displacement looks for a full one. */
   readonly serviceMembers: Int32Array[];
   // The defense.
   readonly strategy: number;
+  /** The priority strategy: the defense loop sheds and verifies (DefenseTopology.sheds). */
+  readonly sheds: boolean;
   readonly highWatermark: number;
   readonly lowWatermark: number;
   /** The LVS sysctls with only the chosen strategy's mode left on. */
   readonly lvs: LvsDefenseConfig | null;
+  /** Thresholds count active + inactive (IPVS) instead of what the servers hold. */
+  readonly countInactive: boolean;
+  /** Source verification (VerifyMode; off unless the strategy is priority). */
+  readonly verifyMode: number;
+  readonly verifyWatermark: number;
+  readonly verifyHoldMs: number;
+  readonly verifiedTtlMs: number;
+  readonly probeIntervalMs: number;
+  /** An unverified half-open entry stops being held this long after its SYN (weights.halfOpenHoldMs). */
+  readonly halfOpenHoldMs: number;
   readonly scorer: PriorityScorer | null;
   /** Per rule: its pool number, or -1; per (service, pool): a scheduler over pool ∩ service. */
   readonly rulePool: Int32Array;
@@ -121,7 +128,6 @@ export class CompiledConfig {
     this.realVtep = new Array<string>(maxReals).fill('');
     this.realUpper = new Int32Array(maxReals);
     this.realLower = new Int32Array(maxReals);
-    this.realUnprovenLimit = new Int32Array(maxReals);
     this.realService = new Int32Array(maxReals).fill(-1);
     this.serviceMembers = new Array<Int32Array>(maxServices).fill(new Int32Array(0));
     const vip4: number[] = [];
@@ -200,8 +206,21 @@ export class CompiledConfig {
     const d = snapshot.defense;
     this.strategy = d === undefined ? Strategy.none : (STRATEGY_CODES[d.strategy] ?? -1);
     if (this.strategy < 0) throw new ConfigError(`defense.strategy ${d?.strategy} is unknown`);
+    this.sheds = this.strategy === Strategy.priority;
     this.highWatermark = d?.highWatermark ?? 0.98;
     this.lowWatermark = d?.lowWatermark ?? 0.95;
+    this.countInactive = d?.countInactive ?? false;
+    for (let r = 0; r < maxReals; r++) {
+      if (this.realPresent[r] === 1) counters.setCountInactive(r, this.countInactive);
+    }
+    const v = d?.verification ?? DEFAULT_VERIFICATION;
+    this.verifyMode = this.strategy === Strategy.priority ? (VERIFY_MODES[v.mode] ?? -1) : VerifyMode.off;
+    if (this.verifyMode < 0) throw new ConfigError(`defense.verification.mode ${v.mode} is unknown`);
+    this.verifyWatermark = v.watermark;
+    this.verifyHoldMs = Math.round(v.holdSeconds * 1000);
+    this.verifiedTtlMs = Math.round(v.ttlSeconds * 1000);
+    this.probeIntervalMs = v.probeIntervalMs;
+    this.halfOpenHoldMs = 0;
     this.lvs = null;
     this.scorer = null;
     this.rulePool = new Int32Array(0);
@@ -217,20 +236,11 @@ export class CompiledConfig {
       amDroprate: d.lvs.amDroprate,
     };
     if (s !== Strategy.priority) return;
-    const share = d.unprovenShare ?? DEFAULT_UNPROVEN_SHARE;
-    if (share < 1) {
-      for (let r = 0; r < maxReals; r++) {
-        const upper = this.realUpper[r];
-        if (upper > 0) this.realUnprovenLimit[r] = Math.max(1, Math.floor(share * upper));
-      }
-    }
     try {
       const rules = PriorityRules.compile(d.rules);
-      this.scorer = new PriorityScorer(
-        resolveWeights(d.weights as Partial<PriorityWeights>),
-        rules,
-        SourceChecks.compile(d.sourceChecks),
-      );
+      const weights = resolveWeights(d.weights as Partial<PriorityWeights>);
+      this.halfOpenHoldMs = weights.halfOpenHoldMs;
+      this.scorer = new PriorityScorer(weights, rules, SourceChecks.compile(d.sourceChecks));
       // Dedicated pools: one scheduler per (service, rule with a pool) over the pool's members of
       // that service, with the service's algorithm, so partner traffic lands on its own servers.
       this.rulePool = new Int32Array(rules.count).fill(-1);

@@ -23,7 +23,17 @@ export const Defense = {
   shedByPriority: 1,
   displacedByPriority: 17,
   dropEntryByPriority: 33,
-  words: 49,
+  /** SYNs answered with a challenge instead of being forwarded (their source unverified, under pressure) */
+  challengesSent: 49,
+  /** probes sent to the source of an unverified connection's packet (a SYN-ACK to another port) */
+  probesSent: 50,
+  /** RSTs that carried a valid cookie: a source verified */
+  sourcesVerified: 51,
+  /** RSTs for no connection whose sequence number was no valid cookie (a guess, or a late RST) */
+  answersWrong: 52,
+  /** client segments outside the tracked sequence window: forwarded, but they move no state */
+  outOfWindow: 53,
+  words: 54,
 } as const;
 
 /** Per-service and per-real counters. */

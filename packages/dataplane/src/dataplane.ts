@@ -4,8 +4,14 @@
 // frames by their verdicts when the promise resolves.
 
 import { MessageChannel } from 'node:worker_threads';
-import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
-import { SynMemory, VictimIndex } from '@sluice/defense';
+import {
+  ConnectionTable,
+  clockNow,
+  PersistenceTable,
+  SourceTable,
+  VerifiedSourceTable,
+} from '@sluice/conntrack';
+import { DefenseState, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { Piscina } from 'piscina';
 import { Batch, type BatchLimits, DEFAULT_BATCH_LIMITS } from './batch.ts';
@@ -22,8 +28,10 @@ export interface DataplaneOptions {
   connectionCapacity?: number;
   sourceCapacity?: number;
   persistenceCapacity?: number;
-  /** Refused SYNs remembered for their retransmission's credit (SynMemory; a power of two). */
-  synMemoryEntries?: number;
+  /** Sources that answered a challenge, remembered (VerifiedSourceTable). */
+  verifiedCapacity?: number;
+  /** The challenge cookies' SipHash key (four words); default: random at start. Tests only. */
+  defenseKey?: ArrayLike<number>;
   maxServices?: number;
   maxReals?: number;
   /** Batches in flight at once; at least two per worker keeps every worker busy. */
@@ -37,7 +45,7 @@ export interface ResolvedDataplaneOptions {
   connectionCapacity: number;
   sourceCapacity: number;
   persistenceCapacity: number;
-  synMemoryEntries: number;
+  verifiedCapacity: number;
   maxServices: number;
   maxReals: number;
   batches: number;
@@ -50,7 +58,7 @@ export const DATAPLANE_DEFAULTS: ResolvedDataplaneOptions = {
   connectionCapacity: 1 << 20,
   sourceCapacity: 1 << 18,
   persistenceCapacity: 1 << 16,
-  synMemoryEntries: 1 << 20,
+  verifiedCapacity: 1 << 18,
   maxServices: 256,
   maxReals: 4096,
   batches: 8,
@@ -88,7 +96,7 @@ export function resolveDataplaneOptions(opts: DataplaneOptions = {}): ResolvedDa
       'persistenceCapacity',
       opts.persistenceCapacity ?? d.persistenceCapacity,
     ),
-    synMemoryEntries: positiveInt('synMemoryEntries', opts.synMemoryEntries ?? d.synMemoryEntries),
+    verifiedCapacity: positiveInt('verifiedCapacity', opts.verifiedCapacity ?? d.verifiedCapacity),
     maxServices: positiveInt('maxServices', opts.maxServices ?? d.maxServices),
     maxReals: positiveInt('maxReals', opts.maxReals ?? d.maxReals),
     batches: positiveInt('batches', opts.batches ?? d.batches),
@@ -108,8 +116,10 @@ export class Dataplane {
   readonly reals: RealServerCounters;
   /** The re-scorer writes it, workers (displacement) and the shedder take victims from it. */
   readonly victims: VictimIndex;
-  /** Workers remember SYNs refused for capacity here and credit their retransmissions. */
-  readonly synMemory: SynMemory;
+  /** Sources that answered a challenge (workers write on an answer, read per SYN under pressure). */
+  readonly verified: VerifiedSourceTable;
+  /** Which services verify sources, the cookie key, the fair share (the defense loop writes it). */
+  readonly defenseState: DefenseState;
   readonly counters: CounterBlock;
   readonly mailbox: ConfigMailbox;
   readonly batches: Batch[];
@@ -140,7 +150,8 @@ export class Dataplane {
     this.persistence = PersistenceTable.create(o.persistenceCapacity, epoch);
     this.reals = RealServerCounters.create(o.maxReals);
     this.victims = VictimIndex.create(o.maxReals);
-    this.synMemory = SynMemory.create(o.synMemoryEntries);
+    this.verified = VerifiedSourceTable.create(o.verifiedCapacity, epoch);
+    this.defenseState = DefenseState.create(o.maxServices, opts.defenseKey);
     const slots = o.workers + SPARE_SLOTS;
     this.counters = CounterBlock.create({
       maxWorkers: slots,
@@ -162,7 +173,8 @@ export class Dataplane {
       persistence: this.persistence.sab,
       reals: this.reals.sab,
       victims: this.victims.sab,
-      synMemory: this.synMemory.sab,
+      verified: this.verified.sab,
+      defenseState: this.defenseState.sab,
       counters: this.counters.sab,
       mailbox: this.mailbox.sab,
       slots: slotsSab,
@@ -241,7 +253,8 @@ export class Dataplane {
         persistence: this.persistence,
         reals: this.reals,
         victims: this.victims,
-        synMemory: this.synMemory,
+        verified: this.verified,
+        defenseState: this.defenseState,
       };
       this.controlPipeline = new Pipeline(
         tables,

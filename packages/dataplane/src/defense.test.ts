@@ -1,32 +1,45 @@
-// The priority defense inside the pipeline, in this thread on a hand-set clock: a SYN refused for
-// capacity is remembered so its retransmission earns the retry credit; the unproven count (TCP
-// entries whose client sent no payload) per real server; the unproven budget that lets a SYN
-// reset a blind-ACKed entry before the real server's backlog fills; and the shedder passing over
-// clients that spoke while unproven entries can make the room.
-import { ConnectionTable, PersistenceTable, SourceTable } from '@sluice/conntrack';
-import { Rescorer, SynMemory, VictimIndex } from '@sluice/defense';
+// The priority defense inside the real Pipeline, in this thread on a hand-set clock: the
+// challenge and its answer, probes, verification by rule, the sequence window that keeps a blind
+// spoofer from moving anyone's connection, what the real server holds, the server's progress as
+// the client acknowledges it, displacement and shedding with the RST's exact sequence number, and
+// the defense loop switching verification on and off.
+import {
+  Conn,
+  ConnectionTable,
+  ConnFlag,
+  PersistenceTable,
+  SourceTable,
+  VerifiedSourceTable,
+} from '@sluice/conntrack';
+import { DefenseLoop, DefenseState, Rescorer, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
-import { FrameInfo, ParseStatus, parseFrame, parseVxlan, VxlanInfo } from '@sluice/wire';
+import { FrameInfo, ParseStatus, parseFrame, parseVxlan, TcpFlag, VxlanInfo } from '@sluice/wire';
 import { describe, expect, it } from 'vitest';
 import {
   CompiledConfig,
   type ConfigSnapshot,
   CounterBlock,
   DEFAULT_PIPELINE_OPTIONS,
+  Defense,
   DropReason,
   oneRealSnapshot,
   Pipeline,
+  PROBE_FRAME_BYTES,
   ResetWord,
-  Shedder,
   Verdict,
 } from './index.ts';
 
 const MAC = '02:00:00:00:00:01';
 const traffic = new TrafficFrames({ vni: 7, clientMac: '02:00:00:00:09:09', directorMac: MAC });
 const VIP = addressBytes('10.0.0.100'); // oneRealSnapshot's service
+const KEY = [1, 2, 3, 4];
+/** The VTEP the test's frames "come from". */
+const VTEP = (192 << 24) | (168 << 16) | (7 << 8) | 7;
 
-function snapshot(upper: number, unprovenShare: number): ConfigSnapshot {
+type Rule = { cidr: string; priority: number; verify?: boolean };
+
+function snapshot(upper: number, mode: 'auto' | 'always' | 'off', rules: Rule[]): ConfigSnapshot {
   return {
     ...oneRealSnapshot('192.168.0.1', MAC, upper),
     vni: 7,
@@ -34,154 +47,414 @@ function snapshot(upper: number, unprovenShare: number): ConfigSnapshot {
       strategy: 'priority',
       highWatermark: 0.98,
       lowWatermark: 0.95,
-      unprovenShare,
+      verification: { mode, watermark: 0.75, holdSeconds: 10, ttlSeconds: 3600, probeIntervalMs: 1000 },
       lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, amemthresh: 0, amDroprate: 10 },
       weights: {},
-      rules: [],
+      rules,
       sourceChecks: { enabled: true, action: 'lowest' },
     },
   };
 }
 
-function setup(upper: number, unprovenShare = 1) {
+function setup(upper: number, opts: { mode?: 'auto' | 'always' | 'off'; rules?: Rule[] } = {}) {
   const limits = { maxServices: 1, maxReals: 1 };
   const reals = RealServerCounters.create(1);
   const victims = VictimIndex.create(1, 64);
+  const state = DefenseState.create(1, KEY);
   const tables = {
     connections: ConnectionTable.create(1024, 0),
     sources: SourceTable.create(1024, 0),
     persistence: PersistenceTable.create(64, 0),
     reals,
     victims,
-    synMemory: SynMemory.create(1024),
+    verified: VerifiedSourceTable.create(1024, 0),
+    defenseState: state,
   };
   const counters = CounterBlock.create({ maxWorkers: 1, ...limits });
-  const config = new CompiledConfig(snapshot(upper, unprovenShare), limits, reals);
+  const config = new CompiledConfig(snapshot(upper, opts.mode ?? 'auto', opts.rules ?? []), limits, reals);
   const pipe = new Pipeline(tables, counters.region(0), counters.layout, config, DEFAULT_PIPELINE_OPTIONS);
-  const rescorer = new Rescorer(tables.connections, tables.sources, victims);
+  const rescorer = new Rescorer({ ...tables, state, victims });
   /** One frame at `now`; returns the verdict, with the pipeline's outArg (real or drop reason). */
   const send = (frame: Uint8Array, now: number) => {
     pipe.now = now;
     pipe.resetCount = 0;
+    pipe.probeCount = 0;
+    pipe.senderVtep = VTEP;
+    pipe.outLen = 0;
     return pipe.processFrame(frame, 0, frame.length);
   };
-  return { pipe, tables, reals, config, rescorer, send };
+  const defenseCount = (word: number) => counters.sum(counters.layout.defense + word);
+  return { pipe, tables, reals, config, rescorer, send, state, counters, defenseCount };
 }
 
-const client = (host: number, port: number, flags: number, seq: number, payloadLen = 0) =>
+const src = (host: number) => addressBytes(`11.0.${host >> 8}.${host & 0xff}`);
+
+const client = (host: number, port: number, flags: number, seq: number, payloadLen = 0, ack = 0) =>
   traffic.tcp({
     // 11/8: a public source (documentation ranges are bogons to the source checks)
-    src: addressBytes(`11.0.${host >> 8}.${host & 0xff}`),
+    src: src(host),
     dst: VIP,
     srcPort: port,
     dstPort: 80,
     flags,
     seq,
+    ack,
     payloadLen,
     shape: flags === TCP.syn ? 'linux' : undefined,
   });
 
-/** The client port of the i-th RST the last frame queued. */
-const resetPort = (pipe: Pipeline, i: number) => pipe.resetQueue[i * ResetWord.words + ResetWord.port];
+/** The TCP segment the pipeline wrote over `frame` (a reply) or into a probe slot, parsed. */
+function parseOut(buf: Uint8Array, off: number, len: number): FrameInfo {
+  const vx = new VxlanInfo();
+  expect(parseVxlan(buf, off, len, vx)).toBe(ParseStatus.ok);
+  expect(vx.vni).toBe(7);
+  const f = new FrameInfo();
+  expect(parseFrame(buf, off + 8, len - 8, f)).toBe(ParseStatus.ok);
+  return f;
+}
 
-describe('the priority defense in the pipeline', () => {
-  it('remembers a SYN refused for capacity: its retransmission a second later outranks the entries the first try could not', () => {
-    const { pipe, send, rescorer } = setup(2);
-    // two kernel-shaped SYNs from new sources (priority 8 each) fill the server
+/** The RST a real stack in SYN-SENT (or with no socket) answers `synAck` with: <SEQ=SEG.ACK><CTL=RST>. */
+const answerTo = (host: number, synAck: FrameInfo) => client(host, synAck.dstPort, TCP.rst, synAck.tcpAck);
+
+function record(table: ConnectionTable, host: number, port: number): Int32Array {
+  const a = src(host);
+  const addr = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3];
+  const slot = table.acquire(0, 0, 0xffff, addr, port << 16, false, 0, 0);
+  expect(slot).toBeGreaterThanOrEqual(0);
+  const r = new Int32Array(Conn.snapshotWords);
+  table.release(slot);
+  expect(table.readRecord(slot, r)).toBe(true);
+  return r;
+}
+const prio = (r: Int32Array) => (r[Conn.statePrio] >>> 8) & 0xff;
+const flags = (r: Int32Array) => r[Conn.flagsSyn];
+
+describe('source verification in the pipeline', () => {
+  it('forwards every SYN while the service is not verifying: no challenge, no delay', () => {
+    const { send, tables, defenseCount } = setup(100);
     expect(send(client(1, 1000, TCP.syn, 11), 0)).toBe(Verdict.forward);
-    expect(send(client(2, 1000, TCP.syn, 22), 0)).toBe(Verdict.forward);
-    rescorer.runPass(10);
-    // a third, as good as they are, does not outrank them: refused, and remembered
-    expect(send(client(3, 1000, TCP.syn, 33), 20)).toBe(Verdict.drop);
-    expect(pipe.outArg).toBe(DropReason.capacity);
-    // the same SYN resent at once (a tool, not a stack) earns nothing
-    expect(send(client(3, 1000, TCP.syn, 33), 100)).toBe(Verdict.drop);
-    // a new connection (another ISN) is no retransmission either
-    expect(send(client(3, 1001, TCP.syn, 34), 1020)).toBe(Verdict.drop);
-    // the kernel's retry, a second after the refusal: credit 3 (8 → 5), so it takes a slot
-    expect(send(client(3, 1000, TCP.syn, 33), 1020)).toBe(Verdict.forward);
-    expect(pipe.resetCount).toBe(1);
-    expect(resetPort(pipe, 0)).toBe(1000);
+    const r = record(tables.connections, 1, 1000);
+    expect(prio(r)).toBe(8); // the unverified band, a kernel's SYN
+    expect(flags(r) & (ConnFlag.verified | ConnFlag.held)).toBe(ConnFlag.held);
+    expect(defenseCount(Defense.challengesSent)).toBe(0);
   });
 
-  it('counts unproven connections per real server: a SYN adds one, the first payload or the removal takes it back', () => {
-    const { send, reals, tables } = setup(0);
-    send(client(1, 1000, TCP.syn, 1), 0);
-    send(client(2, 1000, TCP.syn, 1), 0);
-    expect(reals.unproven[0]).toBe(2);
-    send(client(1, 1000, TCP.ack, 2), 10); // a handshake alone proves nothing
-    expect(reals.unproven[0]).toBe(2);
-    send(client(1, 1000, TCP.ack | TCP.psh, 2, 300), 11);
-    send(client(1, 1000, TCP.ack | TCP.psh, 302, 300), 12); // counted once
-    expect(reals.unproven[0]).toBe(1);
-    // removing the unproven entry (here: expiry of everything) takes it back; the proven one was not counted
-    tables.connections.expireStep(10_000_000, tables.connections.capacity);
+  it('under pressure answers an unverified SYN with a SYN-ACK carrying a cookie, and creates nothing', () => {
+    const { pipe, send, tables, state, defenseCount } = setup(100);
+    state.setVerifying(0, 1);
+    const syn = client(1, 1000, TCP.syn, 11);
+    expect(send(syn, 0)).toBe(Verdict.reply);
+    const f = parseOut(syn, 0, pipe.outLen);
+    expect(f.tcpFlags).toBe(TcpFlag.syn | TcpFlag.ack);
+    expect([f.srcPort, f.dstPort]).toEqual([80, 1000]);
+    expect(f.src3 >>> 0).toBe(0x0a000064); // from the VIP
+    expect(f.dst3 >>> 0).toBe(0x0b000001); // to the client
+    expect(f.tcpAck).not.toBe(12); // never the valid ISN + 1
     expect(tables.connections.count()).toBe(0);
-    expect(reals.unproven[0]).toBe(0);
-    // UDP has no handshake and no payload test: never counted
-    send(traffic.udp(addressBytes('11.0.0.9'), VIP, 5000, 80, 0), 20);
-    expect(reals.unproven[0]).toBe(0);
+    expect(defenseCount(Defense.challengesSent)).toBe(1);
+    // the cookie is keyed: another 4-tuple gets another one
+    const other = client(1, 1001, TCP.syn, 11);
+    send(other, 0);
+    expect(parseOut(other, 0, pipe.outLen).tcpAck).not.toBe(f.tcpAck);
   });
 
-  it('over its unproven budget, a SYN resets the lowest unproven entry it outranks or is refused; a client that spoke is never taken for it', () => {
-    // capacity 20, budget half of it: 10 unproven
-    const { pipe, send, reals, rescorer } = setup(20, 0.5);
-    // 4 clients that spoke, then went idle for a minute (they sink: 6 + 6 = 12)
-    for (let h = 1; h <= 4; h++) {
-      send(client(h, 2000, TCP.syn, 1), 0);
-      send(client(h, 2000, TCP.ack | TCP.psh, 2, 300), 10);
-    }
-    // 10 blind-ACKed entries: a SYN, an ACK, never data
-    for (let h = 11; h <= 20; h++) {
-      send(client(h, 3000, TCP.syn, 1), 59_000);
-      send(client(h, 3000, TCP.ack, 2), 59_050);
-    }
-    expect(reals.unproven[0]).toBe(10);
-    rescorer.runPass(61_000); // the blind-ACKed ones are silent: 8 + 4 = 12
-    // a new client's SYN (8): the budget is spent, so it resets an unproven entry (not a client)
-    expect(send(client(30, 4000, TCP.syn, 1), 61_001)).toBe(Verdict.forward);
-    expect(pipe.resetCount).toBe(1);
-    expect(resetPort(pipe, 0)).toBe(3000);
-    expect(reals.unproven[0]).toBe(10); // one went, one came
-    // only clients that spoke are left below the next SYN in the listing: nothing is reset for it
-    const { pipe: pipe2, send: send2, rescorer: rescorer2 } = setup(20, 0.5);
-    for (let h = 1; h <= 4; h++) {
-      send2(client(h, 2000, TCP.syn, 1), 0);
-      send2(client(h, 2000, TCP.ack | TCP.psh, 2, 300), 10);
-    }
-    for (let h = 11; h <= 20; h++) send2(client(h, 3000, TCP.syn, 1), 60_000);
-    rescorer2.runPass(60_500); // idle clients at 12 listed first; the half-open ones at 8
-    // the budget holds: refused like a full server (and remembered for its retry), nobody reset
-    expect(send2(client(31, 4000, TCP.syn, 1), 60_501)).toBe(Verdict.drop);
-    expect(pipe2.outArg).toBe(DropReason.unproven);
-    expect(pipe2.resetCount).toBe(0);
-    // its retransmission a second later earns the retry credit (8 → 5) and takes a half-open slot
-    expect(send2(client(31, 4000, TCP.syn, 1), 61_600)).toBe(Verdict.forward);
-    expect(pipe2.resetCount).toBe(1);
-    expect(resetPort(pipe2, 0)).toBe(3000);
+  it("verifies a source by its RST carrying the cookie; the client's SYN again goes through, verified", () => {
+    const { pipe, send, tables, state, defenseCount } = setup(100);
+    state.setVerifying(0, 1);
+    const syn = client(1, 1000, TCP.syn, 11);
+    send(syn, 0);
+    const challenge = parseOut(syn, 0, pipe.outLen);
+    expect(send(answerTo(1, challenge), 11)).toBe(Verdict.drop);
+    expect(pipe.outArg).toBe(DropReason.challengeAnswer);
+    expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000001, 11)).toBe(1);
+    expect(defenseCount(Defense.sourcesVerified)).toBe(1);
+    expect(send(client(1, 1000, TCP.syn, 11), 21)).toBe(Verdict.forward);
+    const r = record(tables.connections, 1, 1000);
+    expect(flags(r) & ConnFlag.verified).toBe(ConnFlag.verified);
+    expect(prio(r)).toBe(4);
+    // another connection from the verified source is forwarded at once
+    expect(send(client(1, 2000, TCP.syn, 99), 30)).toBe(Verdict.forward);
   });
 
-  it('the shedder passes over listed clients that spoke while unproven entries can make the room', () => {
-    const { send, tables, config, rescorer, reals } = setup(10);
-    // 5 clients that spoke and idled a minute (12), then 5 fresh half-open entries (8): 10 of 10
-    for (let h = 1; h <= 5; h++) {
-      send(client(h, 2000, TCP.syn, 1), 0);
-      send(client(h, 2000, TCP.ack | TCP.psh, 2, 300), 10);
-    }
-    for (let h = 11; h <= 15; h++) send(client(h, 3000, TCP.syn, 1), 60_000);
-    rescorer.runPass(60_100);
-    const sent: number[] = [];
-    const info = new FrameInfo();
-    const vx = new VxlanInfo();
-    const shedder = new Shedder(tables, (datagram) => {
-      expect(parseVxlan(datagram, 0, datagram.length, vx)).toBe(ParseStatus.ok);
-      expect(parseFrame(datagram, 8, datagram.length - 8, info)).toBe(ParseStatus.ok);
-      sent.push(info.srcPort);
+  it('a wrong guess verifies nothing; an answer is good for its time slot and the next only', () => {
+    const { pipe, send, tables, state, defenseCount } = setup(100);
+    state.setVerifying(0, 1);
+    const syn = client(1, 1000, TCP.syn, 11);
+    send(syn, 0);
+    const challenge = parseOut(syn, 0, pipe.outLen);
+    expect(send(client(1, 1000, TCP.rst, (challenge.tcpAck + 1) | 0), 5)).toBe(Verdict.drop);
+    expect(pipe.outArg).toBe(DropReason.noEntry);
+    expect(defenseCount(Defense.answersWrong)).toBe(1);
+    // an RST with ACK set is no answer (a stack answers <SEQ=SEG.ACK><CTL=RST> without ACK)
+    const withAck = traffic.tcp({
+      src: src(1),
+      dst: VIP,
+      srcPort: 1000,
+      dstPort: 80,
+      flags: TCP.rst | TCP.ack,
+      seq: challenge.tcpAck,
+      ack: 12,
     });
-    // 98% of 10 reached: shed to 95% (9): one entry, and it is a half-open one, not a client
-    expect(shedder.step(config)).toBe(1);
-    expect(sent).toEqual([3000]);
-    expect(shedder.spared).toBeGreaterThan(0);
-    expect(reals.unproven[0]).toBe(4);
+    send(withAck, 6);
+    // two time slots (2 × 65.5 s) later the cookie is stale
+    send(answerTo(1, challenge), 140_000);
+    expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000001, 140_000)).toBe(0);
+    // within the next slot it still counts
+    send(answerTo(1, challenge), 70_000);
+    expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000001, 70_000)).toBe(1);
+  });
+
+  it("a blind spoofer's whole kit (a kernel's SYN, its retransmission, an ACK, payload) never gets an entry under pressure", () => {
+    const { send, tables, state } = setup(100);
+    state.setVerifying(0, 1);
+    for (let i = 0; i < 50; i++) {
+      const host = 500 + i;
+      expect(send(client(host, 3000, TCP.syn, 7), i)).toBe(Verdict.reply);
+      expect(send(client(host, 3000, TCP.syn, 7), i + 1000)).toBe(Verdict.reply); // the retransmission
+      expect(send(client(host, 3000, TCP.ack, 8, 0, 12345), i + 1050)).toBe(Verdict.drop); // blind ACK
+      expect(send(client(host, 3000, TCP.ack | TCP.psh, 8, 300, 12345), i + 1051)).toBe(Verdict.drop);
+      // a guessed answer
+      expect(send(client(host, 3000, TCP.rst, 0x1234567), i + 1052)).toBe(Verdict.drop);
+    }
+    expect(tables.connections.count()).toBe(0);
+    expect(tables.verified.count()).toBe(0);
+  });
+
+  it('always-mode challenges with no load at all; off never does', () => {
+    const always = setup(100, { mode: 'always' });
+    expect(always.send(client(1, 1000, TCP.syn, 11), 0)).toBe(Verdict.reply);
+    const off = setup(100, { mode: 'off' });
+    off.state.setVerifying(0, 1);
+    expect(off.send(client(1, 1000, TCP.syn, 11), 0)).toBe(Verdict.forward);
+  });
+
+  it('lets a SYN retransmission of a connection admitted before the pressure through, unchallenged', () => {
+    const { send, state } = setup(100);
+    expect(send(client(1, 1000, TCP.syn, 11), 0)).toBe(Verdict.forward);
+    state.setVerifying(0, 1);
+    expect(send(client(1, 1000, TCP.syn, 11), 1000)).toBe(Verdict.forward);
+  });
+});
+
+describe('probes: verifying the sources of connections that began before the pressure', () => {
+  it('sends one probe per source per interval to another port, and the answer joins the connection to the verified band', () => {
+    const { pipe, send, tables, state, defenseCount } = setup(100);
+    send(client(1, 1000, TCP.syn, 11), 0);
+    send(client(1, 1000, TCP.ack, 12, 0, 5001), 20);
+    state.setVerifying(0, 1);
+    expect(send(client(1, 1000, TCP.ack, 12, 100, 5001), 100)).toBe(Verdict.forward);
+    expect(pipe.probeCount).toBe(1);
+    expect(pipe.probeVteps[0]).toBe(VTEP);
+    const probe = parseOut(pipe.probeFrames, 0, pipe.probeLengths[0]);
+    expect(pipe.probeLengths[0]).toBeLessThanOrEqual(PROBE_FRAME_BYTES);
+    expect(probe.tcpFlags).toBe(TcpFlag.syn | TcpFlag.ack);
+    expect(probe.dstPort).not.toBe(1000); // not the connection's own port
+    expect(probe.dst3 >>> 0).toBe(0x0b000001);
+    // within the interval: no second probe
+    send(client(1, 1000, TCP.ack, 112, 0, 5001), 500);
+    expect(pipe.probeCount).toBe(0);
+    // the client's stack answers the probe; the connection's next packet finds its source verified
+    send(answerTo(1, probe), 520);
+    expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000001, 520)).toBe(1);
+    send(client(1, 1000, TCP.ack, 112, 0, 9001), 600);
+    const r = record(tables.connections, 1, 1000);
+    expect(flags(r) & ConnFlag.verified).toBe(ConnFlag.verified);
+    expect(prio(r)).toBeLessThan(8);
+    expect(defenseCount(Defense.probesSent)).toBe(1);
+  });
+
+  it('a rule that verifies gives its priority only once the source answered; it probes at once, without delaying the SYN', () => {
+    const { pipe, send, tables } = setup(100, { rules: [{ cidr: '11.0.0.0/24', priority: 0 }] });
+    expect(send(client(1, 1000, TCP.syn, 11), 0)).toBe(Verdict.forward);
+    expect(pipe.probeCount).toBe(1);
+    let r = record(tables.connections, 1, 1000);
+    expect(prio(r)).toBe(8); // not 0: a spoofer knowing the prefix gains nothing
+    const probe = parseOut(pipe.probeFrames, 0, pipe.probeLengths[0]);
+    send(answerTo(1, probe), 10);
+    // the rescorer (or any packet under pressure) marks it verified: priority 0 from then on
+    tablesRescore(tables, 20);
+    r = record(tables.connections, 1, 1000);
+    expect(prio(r)).toBe(0);
+    // a rule that does not verify fixes the priority at once
+    const open = setup(100, { rules: [{ cidr: '11.0.0.0/24', priority: 2, verify: false }] });
+    open.send(client(1, 1000, TCP.syn, 11), 0);
+    expect(prio(record(open.tables.connections, 1, 1000))).toBe(2);
+  });
+});
+
+function tablesRescore(tables: ReturnType<typeof setup>['tables'], now: number): void {
+  new Rescorer({ ...tables, state: tables.defenseState }).runPass(now);
+}
+
+describe('the sequence window: a blind spoofer cannot move a connection it does not see', () => {
+  it('forwards out-of-window segments untouched: no close, no progress, no state change', () => {
+    const { send, tables, reals, defenseCount } = setup(100);
+    send(client(1, 1000, TCP.syn, 1000), 0);
+    send(client(1, 1000, TCP.ack, 1001, 0, 5001), 20);
+    const before = record(tables.connections, 1, 1000);
+    const far = (1001 + (1 << 21)) | 0;
+    expect(send(client(1, 1000, TCP.rst, far), 30)).toBe(Verdict.forward);
+    expect(send(client(1, 1000, TCP.fin | TCP.ack, far, 0, 5001), 31)).toBe(Verdict.forward);
+    expect(send(client(1, 1000, TCP.ack, far, 0, 999_999), 32)).toBe(Verdict.forward);
+    const after = record(tables.connections, 1, 1000);
+    expect(flags(after)).toBe(flags(before));
+    expect(after[Conn.statePrio]).toBe(before[Conn.statePrio]);
+    expect(after[Conn.lastSeen]).toBe(before[Conn.lastSeen]);
+    expect(reals.held[0]).toBe(1);
+    expect(defenseCount(Defense.outOfWindow)).toBe(3);
+    // the client's own RST (in window) does close it
+    send(client(1, 1000, TCP.rst, 1001), 40);
+    expect(flags(record(tables.connections, 1, 1000)) & ConnFlag.rst).toBe(ConnFlag.rst);
+  });
+});
+
+describe('what the real server holds', () => {
+  it('counts a connection from its SYN until its client closes or resets it, and never twice', () => {
+    const { send, tables, reals } = setup(100);
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(2, 1000, TCP.syn, 200), 0);
+    expect(reals.held[0]).toBe(2);
+    send(client(1, 1000, TCP.ack, 101, 0, 7), 10);
+    send(client(1, 1000, TCP.fin | TCP.ack, 101, 0, 7), 20);
+    expect(reals.held[0]).toBe(1);
+    send(client(1, 1000, TCP.ack, 102, 0, 8), 30); // the last ACK: still not held
+    expect(reals.held[0]).toBe(1);
+    send(client(2, 1000, TCP.rst, 201), 40);
+    expect(reals.held[0]).toBe(0);
+    // the entries themselves stay (IPVS's timeouts); removing them takes nothing more
+    expect(tables.connections.count()).toBe(2);
+    expect(reals.inactive[0] + reals.active[0]).toBe(2);
+    tables.connections.expireStep(10_000_000, 4096);
+    expect(reals.held[0]).toBe(0);
+    expect(reals.inactive[0] + reals.active[0]).toBe(0);
+  });
+
+  it("releases an unverified half-open entry's slot after its grace, and takes it back when its handshake completes", () => {
+    const { send, reals, rescorer } = setup(100);
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(2, 1000, TCP.syn, 200), 0);
+    rescorer.runPass(500);
+    expect(reals.held[0]).toBe(2);
+    rescorer.runPass(1000);
+    expect(reals.held[0]).toBe(0);
+    send(client(1, 1000, TCP.ack, 101, 0, 7), 1200); // a late but real ACK
+    expect(reals.held[0]).toBe(1);
+  });
+
+  it("counts IPVS's way with countInactive", () => {
+    const { send, reals, config } = setup(2);
+    reals.setCountInactive(0, true);
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(1, 1000, TCP.fin, 101), 10);
+    expect(reals.load(0)).toBe(1);
+    expect(reals.held[0]).toBe(0);
+    expect(config.countInactive).toBe(false); // the test flipped the flag by hand
+  });
+});
+
+describe("the server's progress, as the client acknowledges it", () => {
+  it('marks a client being served; a request without an answer is awaiting; an ACK going back was forged', () => {
+    const { send, tables } = setup(100);
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(1, 1000, TCP.ack, 101, 0, 5001), 10);
+    send(client(1, 1000, TCP.ack | TCP.psh, 101, 300, 5001), 11);
+    let r = record(tables.connections, 1, 1000);
+    expect(flags(r) & (ConnFlag.awaiting | ConnFlag.progress)).toBe(ConnFlag.awaiting);
+    expect(r[Conn.awaitingSince]).toBe(11);
+    send(client(1, 1000, TCP.ack, 401, 0, 9001), 40); // the response arrived
+    r = record(tables.connections, 1, 1000);
+    expect(flags(r) & (ConnFlag.awaiting | ConnFlag.progress)).toBe(ConnFlag.progress);
+    expect(r[Conn.ackMax]).toBe(9001);
+    send(client(1, 1000, TCP.ack, 401, 0, 9001 - 70_000), 50);
+    expect(flags(record(tables.connections, 1, 1000)) & ConnFlag.ackForged).toBe(ConnFlag.ackForged);
+  });
+});
+
+describe('displacement and shedding', () => {
+  /** Fills the one real server (upper 2) with two unverified connections, then verifies source 9. */
+  function full() {
+    const t = setup(2);
+    t.send(client(1, 1000, TCP.syn, 100), 0);
+    t.send(client(2, 1000, TCP.syn, 200), 0);
+    t.send(client(2, 1000, TCP.ack, 201, 0, 5), 10);
+    t.send(client(2, 1000, TCP.ack | TCP.psh, 201, 50, 5), 11);
+    t.rescorer.runPass(20);
+    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 0, 60_000);
+    return t;
+  }
+
+  it('a verified SYN on a full server displaces the lowest held entry with an RST at its exact sequence number', () => {
+    const { pipe, send, tables } = full();
+    expect(tables.reals.isOverloaded(0)).toBe(true);
+    expect(send(client(9, 1000, TCP.syn, 900), 30)).toBe(Verdict.forward);
+    expect(pipe.resetCount).toBe(1);
+    // both victims are unverified kernels at 8; the listed order takes the longest idle first
+    const port = pipe.resetQueue[ResetWord.port];
+    const seq = pipe.resetQueue[ResetWord.seq];
+    expect(port).toBe(1000);
+    expect([101, 251]).toContain(seq);
+  });
+
+  it('an unverified SYN does not outrank an equal unverified entry: refused for capacity', () => {
+    const { pipe, send } = full();
+    expect(send(client(7, 1000, TCP.syn, 700), 30)).toBe(Verdict.drop);
+    expect(pipe.outArg).toBe(DropReason.capacity);
+  });
+
+  it('never sends an RST for a connection its client already closed', () => {
+    const t = setup(2);
+    t.send(client(1, 1000, TCP.syn, 100), 0);
+    t.send(client(1, 1000, TCP.fin, 101), 1);
+    t.send(client(2, 1000, TCP.syn, 200), 0);
+    t.send(client(3, 1000, TCP.syn, 300), 0);
+    t.rescorer.runPass(20);
+    const sent: Int32Array[] = [];
+    const loop = new DefenseLoop(
+      {
+        connections: t.tables.connections,
+        reals: t.reals,
+        victims: t.tables.victims,
+        state: t.state,
+        verified: t.tables.verified,
+      },
+      (rec) => {
+        sent.push(Int32Array.from(rec));
+        return true;
+      },
+    );
+    loop.tick(t.config, 40);
+    // the closed one is not held: 2 held on an upper threshold of 2 → shed to floor(0.95 × 2) = 1
+    expect(sent.length).toBe(1);
+    expect(sent[0][Conn.flagsSyn] & ConnFlag.fin).toBe(0);
+    expect(t.reals.held[0]).toBe(1);
+  });
+});
+
+describe('the defense loop', () => {
+  it('switches verification on at the watermark and off a hold time after the load fell', () => {
+    const t = setup(4);
+    const loop = new DefenseLoop(
+      {
+        connections: t.tables.connections,
+        reals: t.reals,
+        victims: t.tables.victims,
+        state: t.state,
+        verified: t.tables.verified,
+      },
+      () => true,
+    );
+    loop.tick(t.config, 0);
+    expect(t.state.verifying(0)).toBe(0);
+    for (let h = 1; h <= 3; h++) t.send(client(h, 1000, TCP.syn, h), 10); // 3 of 4 = the 0.75 watermark
+    loop.tick(t.config, 40);
+    expect(t.state.verifying(0)).toBe(1);
+    for (let h = 1; h <= 3; h++) t.send(client(h, 1000, TCP.rst, h + 1), 50);
+    loop.tick(t.config, 80);
+    expect(t.state.verifying(0)).toBe(1); // held for holdSeconds
+    loop.tick(t.config, 10_030); // last at the watermark at 40: 9990 ms ago
+    expect(t.state.verifying(0)).toBe(1);
+    loop.tick(t.config, 10_060);
+    expect(t.state.verifying(0)).toBe(0);
+    expect(t.state.capacity()).toBe(4);
   });
 });

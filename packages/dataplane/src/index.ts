@@ -4,10 +4,10 @@ export {
   CompiledConfig,
   ConfigError,
   DEFAULT_PRIORITY,
-  DEFAULT_UNPROVEN_SHARE,
   PROTO_TCP,
   PROTO_UDP,
   Strategy,
+  VerifyMode,
 } from './compile.ts';
 export {
   BATCH_LATENCY_BUCKETS,
@@ -35,21 +35,23 @@ export {
   Pipeline,
   type PipelineOptions,
   type PipelineTables,
+  PROBE_FRAME_BYTES,
+  PROBE_QUEUE_LENGTH,
   RESET_QUEUE_LENGTH,
   ResetWord,
 } from './pipeline.ts';
 export type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
-export { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
-export { type SendReset, Shedder, type ShedderParts } from './shedder.ts';
+export { RST_DATAGRAM_MAX, writeResetDatagram, writeResetForRecord } from './reset.ts';
 export {
   type ConfigSnapshot,
+  DEFAULT_VERIFICATION,
   type DefenseSnapshot,
   decodeSnapshot,
   encodeSnapshot,
   type RealServerSnapshot,
   type ServiceSnapshot,
+  type VerificationSnapshot,
 } from './snapshot.ts';
-export { countsUnproven, isProven, sparesProven } from './unproven.ts';
 export { DROP_REASON_COUNT, DROP_REASON_NAMES, DropReason, VERDICT_NAMES, Verdict } from './verdict.ts';
 export {
   DEFAULT_VXLAN_PORT_SETTINGS,

@@ -1,18 +1,35 @@
 // Pipeline: the per-frame classifier, one per worker thread. Frame in, verdict out:
 // decapsulate VXLAN → parse → (ARP/ND for a VIP: answer in place) → find the service → find or
 // create the connection entry (a new one is scheduled and bound to a real server) → advance
-// IPVS's TCP state and the priority inputs → rewrite the inner MACs → forward to real server i.
-// Or a drop with a reason. ICMP errors follow the flow named in their embedded header.
+// IPVS's TCP state and what the defense tracks → rewrite the inner MACs → forward to real server i.
+// Or a reply built in place (ARP, ND, the defense's challenge), or a drop with a reason. ICMP
+// errors follow the flow named in their embedded header.
+//
+// The defense (priority strategy) in the packet path, on evidence a spoofer cannot forge blind:
+//   - under pressure (DefenseState: a service verifying) a SYN from a source that has not answered
+//     a challenge gets one (a SYN-ACK with a cookie for its acknowledgement number) instead of a
+//     real server; the RST that answers it verifies the source (VerifiedSourceTable) and the
+//     client's retransmitted SYN goes through (challenge.ts);
+//   - a packet of an unverified connection under pressure sends a probe (the same SYN-ACK to
+//     another port of the client) at most once per source per interval: a real client answers and
+//     its connections join the verified band without being touched;
+//   - only segments inside the tracked sequence window move an entry (state, close, progress): a
+//     blind spoofer cannot close, age or credit someone else's connection;
+//   - the client's acknowledgement numbers show the server's progress; payload since the server
+//     last progressed is a request waiting for an answer (Conn.awaitingSince);
+//   - RealServerCounters.held counts what the real server holds: not closed connections.
 //
 // Hot-path rules kept here: every field is set in the constructor with its final type; no
 // object, closure, string or exception per frame; integer codes instead of branches on types.
 import {
   AcquireFail,
   Conn,
+  ConnBit,
   type ConnectionRemovalListener,
   type ConnectionTable,
   ConnFlag,
   clockNow,
+  elapsed,
   nextTcpState,
   Persist,
   type PersistenceTable,
@@ -20,15 +37,17 @@ import {
   type SourceTable,
   Src,
   TcpState,
+  type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import {
+  Challenger,
+  type DefenseState,
   LvsDefense,
   lvsSettings,
   PriorityScorer,
-  removeVictim,
+  probePortFor,
   SCORE_DROP,
   SOURCE_LOOKUP,
-  type SynMemory,
   storedReasons,
   type VictimIndex,
 } from '@sluice/defense';
@@ -44,16 +63,27 @@ import {
   parseVxlan,
   TcpFlag,
   VxlanInfo,
+  writeVxlan,
 } from '@sluice/wire';
 import { type Batch, BatchHeader, Desc } from './batch.ts';
-import { type CompiledConfig, PROTO_TCP, Strategy } from './compile.ts';
+import { type CompiledConfig, PROTO_TCP, Strategy, VerifyMode } from './compile.ts';
 import { type CounterLayout, Defense, observeBatchSeconds, Per } from './counters.ts';
-import { countsUnproven, sparesProven } from './unproven.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 const VXLAN_HEADER = 8;
 const SYN_COUNT_MAX = 255;
-const BYTES_MAX = 0x7fffffff;
+/**
+ * How far behind the tracked next sequence number a client segment may start and still be taken
+ * (retransmissions, reordering), and how far ahead (a window of data in flight): outside, a
+ * segment is forwarded untouched but moves nothing here. 1 MiB each way: a blind spoofer hits it
+ * once in 2^11 guesses of the sequence number, a client never misses it.
+ */
+const SEQ_WINDOW = 1 << 20;
+/** An acknowledgement this far below the highest one seen is not reordering: progress was forged. */
+const ACK_BACKWARD_TOLERANCE = 1 << 16;
+/** Probe frames (VXLAN + Ethernet + IPv6 + TCP + VLAN tag, rounded) the pipeline queues per batch. */
+export const PROBE_QUEUE_LENGTH = 32;
+export const PROBE_FRAME_BYTES = 96;
 
 export interface PipelineTables {
   connections: ConnectionTable;
@@ -62,8 +92,10 @@ export interface PipelineTables {
   reals: RealServerCounters;
   /** Lowest-priority entries per real server, kept by the re-scorer; null: no displacement. */
   victims?: VictimIndex | null;
-  /** SYNs refused for capacity, so their retransmissions earn the retry credit; null: none. */
-  synMemory?: SynMemory | null;
+  /** Sources that answered a challenge; null: no source verification. */
+  verified?: VerifiedSourceTable | null;
+  /** Which services verify sources now, the cookie key, the fair share; null: no verification. */
+  defenseState?: DefenseState | null;
 }
 
 /**
@@ -72,9 +104,8 @@ export interface PipelineTables {
  */
 export const ResetWord = { addr0: 0, port: 4, service: 5, real: 6, seq: 7, words: 8 } as const;
 export const RESET_QUEUE_LENGTH = 64;
-/** admit()'s refusals: every real server full; the chosen one over its unproven budget. */
+/** admit()'s refusal: every real server full and no entry the SYN outranks. */
 const REFUSED_CAPACITY = -2;
-const REFUSED_UNPROVEN = -3;
 /** Listed victims one SYN may look at (gone, improved or spared ones are passed over). */
 const DISPLACE_TRIES = 8;
 
@@ -111,16 +142,27 @@ export class Pipeline implements ConnectionRemovalListener {
   /** Set by processFrame for replies built in place: the new length of the whole datagram. */
   outLen = 0;
   readonly victims: VictimIndex | null;
-  readonly synMemory: SynMemory | null;
+  readonly verifiedSources: VerifiedSourceTable | null;
+  readonly defenseState: DefenseState | null;
+  /** Builds challenges and probes and checks answers; null without a DefenseState. */
+  readonly challenger: Challenger | null;
+  /** The underlay (IPv4, as a 32-bit word) of the VTEP the frame being processed came from. */
+  senderVtep = 0;
   /** This worker's LVS defense state (modes flip once a second from the table's free entries). */
   readonly lvs: LvsDefense;
   private lvsFor: CompiledConfig | null = null;
   /** RSTs to send after the batch (displaced connections); drained by the port. */
   readonly resetQueue = new Int32Array(RESET_QUEUE_LENGTH * ResetWord.words);
   resetCount = 0;
-  /** Set by admit(): the new SYN's priority after any retry credit. */
-  private admitPrio = 0;
-  private readonly scratch = new Int32Array(Conn.words);
+  /**
+   * Probes to send after the batch (the port sends each to its VTEP): VXLAN datagrams of
+   * PROBE_FRAME_BYTES slots, their lengths and VTEPs (32-bit IPv4 underlay addresses).
+   */
+  readonly probeFrames = new Uint8Array(PROBE_QUEUE_LENGTH * PROBE_FRAME_BYTES);
+  readonly probeLengths = new Int32Array(PROBE_QUEUE_LENGTH);
+  readonly probeVteps = new Int32Array(PROBE_QUEUE_LENGTH);
+  probeCount = 0;
+  private readonly scratch = new Int32Array(Conn.snapshotWords);
 
   constructor(
     tables: PipelineTables,
@@ -138,7 +180,9 @@ export class Pipeline implements ConnectionRemovalListener {
     this.config = config;
     this.options = options;
     this.victims = tables.victims ?? null;
-    this.synMemory = tables.synMemory ?? null;
+    this.verifiedSources = tables.verified ?? null;
+    this.defenseState = tables.defenseState ?? null;
+    this.challenger = this.defenseState === null ? null : new Challenger(this.defenseState.key);
     this.lvs = new LvsDefense(this.connections.capacity);
     this.connections.listener = this;
   }
@@ -159,9 +203,13 @@ export class Pipeline implements ConnectionRemovalListener {
     const desc = batch.desc;
     const data = batch.data;
     const c = this.counters;
+    if (this.defenseState !== null && this.config.scorer !== null) {
+      this.config.scorer.fairShare = this.defenseState.fairShare();
+    }
     for (let i = 0; i < n; i++) {
       const d = i * Desc.words;
       this.outLen = 0;
+      this.senderVtep = desc[d + Desc.peer];
       const verdict = this.processFrame(data, desc[d + Desc.offset], desc[d + Desc.length]);
       desc[d + Desc.verdict] = verdict;
       desc[d + Desc.arg] = this.outArg;
@@ -243,18 +291,41 @@ export class Pipeline implements ConnectionRemovalListener {
     const a3 = f.src3 | 0;
     const strategy = cfg.strategy;
     const scorer = cfg.scorer;
+    const verifying = this.verifying(svc);
     // The SYN is scored before the table, so a refused bogon costs nothing and a full table's
     // eviction policy sees the real priority.
     let synPrio = cfg.defaultPriority;
     let rule = -1;
+    let slot = -1;
     if (creates && isTcp && scorer !== null) {
-      synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, now);
-      if (synPrio === SCORE_DROP) return this.drop(DropReason.sourceCheck);
-      rule = scorer.lastRule;
+      const vs = this.verifiedSources;
+      const verified =
+        vs !== null && (verifying || scorer.rules.count > 0) ? vs.isVerified(a0, a1, a2, a3, now) : 0;
+      if (verifying && verified === 0) {
+        // A retransmitted SYN of a connection admitted before the pressure carries on; any other
+        // SYN from an unverified source is answered by the director instead of a real server.
+        slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, false, 0, now);
+        if (slot < 0) {
+          if (table.failReason !== AcquireFail.notFound) return this.drop(DropReason.contention);
+          return this.challenge(buf, inner);
+        }
+      } else {
+        synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, verified, now);
+        if (synPrio === SCORE_DROP) return this.drop(DropReason.sourceCheck);
+        rule = scorer.lastRule;
+      }
     }
-    const slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, creates, synPrio, now);
+    if (slot < 0) slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, creates, synPrio, now);
     if (slot < 0) {
       const why = table.failReason;
+      if (
+        why === AcquireFail.notFound &&
+        isTcp &&
+        this.challenger !== null &&
+        strategy === Strategy.priority
+      ) {
+        if ((flags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) === TcpFlag.rst) return this.answer();
+      }
       return this.drop(
         why === AcquireFail.notFound
           ? DropReason.noEntry
@@ -265,17 +336,22 @@ export class Pipeline implements ConnectionRemovalListener {
     }
     const i32 = table.i32;
     const base = table.recordBase(slot);
+    const created = table.created === 1;
     let real: number;
     let state: number;
     let cflags: number;
+    /** The flag word's top byte (ConnBit). */
+    let top: number;
+    let initial = synPrio;
     // A new entry's top statePrio byte: why its SYN scored as it did (the listing explains it).
     let reasonsByte = 0;
-    if (table.created === 1) {
+    if (created) {
       let extra = 0;
       if (scorer !== null) {
         if (!isTcp) {
-          // Every UDP datagram "creates"; only the first of a flow is scored.
-          synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, now);
+          // Every UDP datagram "creates"; only the first of a flow is scored. UDP cannot be
+          // challenged, so its sources count as unverified.
+          synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, 0, now);
           if (synPrio === SCORE_DROP) {
             table.abandonHeld(slot);
             return this.drop(DropReason.sourceCheck);
@@ -283,31 +359,41 @@ export class Pipeline implements ConnectionRemovalListener {
           rule = scorer.lastRule;
         }
         extra = scorer.lastFlags;
+        initial = scorer.lastInitial;
       } else if (strategy === Strategy.dropPacket && this.lvs.shouldDropSyn()) {
         // ip_vs_todrop(): 1 in `rate` new connections, before scheduling.
         table.abandonHeld(slot);
         return this.drop(DropReason.dropPacket);
       }
       real = this.schedule(svc, rule, a0, a1, a2, a3, now);
-      if (strategy === Strategy.priority) {
-        real = this.admit(svc, real, synPrio, isTcp, a0, a1, a2, a3, now);
-        synPrio = this.admitPrio;
+      if (strategy === Strategy.priority && real < 0) {
+        // Every server full: verification switches on at once (the defense loop's next round
+        // keeps it on), and a SYN scored without asking is asked now whether its source answered.
+        if (this.defenseState !== null && cfg.verifyMode === VerifyMode.auto) {
+          this.defenseState.setVerifying(svc, 1);
+        }
+        if (
+          isTcp &&
+          scorer !== null &&
+          !verifying &&
+          (extra & ConnFlag.verified) === 0 &&
+          this.verifiedSources !== null &&
+          this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 1
+        ) {
+          synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, 1, now);
+          extra = scorer.lastFlags;
+          initial = scorer.lastInitial;
+        }
+        real = this.displace(svc, synPrio);
       }
       if (real < 0) {
         table.abandonHeld(slot);
-        return this.drop(
-          real === REFUSED_CAPACITY
-            ? DropReason.capacity
-            : real === REFUSED_UNPROVEN
-              ? DropReason.unproven
-              : DropReason.noRealServer,
-        );
+        return this.drop(real === REFUSED_CAPACITY ? DropReason.capacity : DropReason.noRealServer);
       }
       if (scorer !== null) reasonsByte = storedReasons(scorer.lastReasons);
-      cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | extra;
+      cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | (extra & 0xffff) | ConnFlag.held;
+      top = extra & 0xff000000;
       real &= 0xffffff;
-      // Unproven until the client sends payload (RealServerCounters.unproven, the budget above).
-      if (isTcp) this.reals.addUnproven(real, 1);
       if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
       if (!isTcp) cflags |= ConnFlag.udp;
       i32[base + Conn.real] = real;
@@ -319,10 +405,21 @@ export class Pipeline implements ConnectionRemovalListener {
       c[this.layout.reals + real * Per.words + Per.connections] += 1;
       state = TcpState.none;
       i32[base + Conn.nextSeq] = f.tcpSeq | 0;
+      // A rule that waits for its source to be verified: verify it in the background.
+      if ((top & ConnBit.ruleNeedsVerify) !== 0)
+        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
     } else {
       real = i32[base + Conn.real];
-      cflags = i32[base + Conn.flagsSyn] & 0xffff;
+      const fs = i32[base + Conn.flagsSyn];
+      cflags = fs & 0xffff;
+      top = fs & 0xff000000;
       state = i32[base + Conn.statePrio] & 0xff;
+      if (isTcp && !this.inWindow(f.tcpSeq | 0, i32[base + Conn.nextSeq])) {
+        // Not this connection's client, or not now: the server judges it; nothing here moves.
+        this.counters[this.layout.defense + Defense.outOfWindow] += 1;
+        table.release(slot);
+        return this.forwardTo(buf, inner, real, svc, len);
+      }
     }
     const statePrio = i32[base + Conn.statePrio];
     let synCount = (i32[base + Conn.flagsSyn] >>> 16) & 0xff;
@@ -339,14 +436,39 @@ export class Pipeline implements ConnectionRemovalListener {
           if ((cflags & ConnFlag.handshake) === 0) {
             cflags |= ConnFlag.handshake;
             this.countHandshake(a0, a1, a2, a3, cflags, now);
+            // An unverified half-open entry released past its grace is held again once it
+            // completes: a real client's late ACK.
+            if ((cflags & (ConnFlag.held | ConnFlag.fin | ConnFlag.rst)) === 0) {
+              cflags |= ConnFlag.held;
+              this.reals.addHeld(real, 1);
+              this.reals.updateOverload(real, cfg.realUpper[real], cfg.realLower[real]);
+            }
           }
         }
         state = next;
       }
-      if (f.payloadLen > 0 && (cflags & ConnFlag.data) === 0) {
+      if ((flags & TcpFlag.ack) !== 0) {
+        // The server's progress, as the client acknowledges it.
+        const ack = f.tcpAck | 0;
+        if ((top & ConnBit.ackSeen) === 0) {
+          top |= ConnBit.ackSeen;
+          i32[base + Conn.ackMax] = ack;
+        } else {
+          const d = (ack - i32[base + Conn.ackMax]) | 0;
+          if (d > 0) {
+            i32[base + Conn.ackMax] = ack;
+            cflags = (cflags | ConnFlag.progress) & ~ConnFlag.awaiting;
+          } else if (d < -ACK_BACKWARD_TOLERANCE) {
+            cflags |= ConnFlag.ackForged;
+          }
+        }
+      }
+      if (f.payloadLen > 0) {
         cflags |= ConnFlag.data;
-        this.reals.addUnproven(real, -1);
-        this.countSpoke(a0, a1, a2, a3, cflags, now);
+        if ((cflags & ConnFlag.awaiting) === 0) {
+          cflags |= ConnFlag.awaiting;
+          i32[base + Conn.awaitingSince] = now;
+        }
       }
       if ((flags & TcpFlag.fin) !== 0) cflags |= ConnFlag.fin;
       if ((flags & TcpFlag.rst) !== 0) cflags |= ConnFlag.rst;
@@ -356,27 +478,126 @@ export class Pipeline implements ConnectionRemovalListener {
         let end = (f.tcpSeq + f.payloadLen) | 0;
         if ((flags & TcpFlag.syn) !== 0) end = (end + 1) | 0;
         if ((flags & TcpFlag.fin) !== 0) end = (end + 1) | 0;
-        if (((end - i32[base + Conn.nextSeq]) | 0) > 0 || table.created === 1) i32[base + Conn.nextSeq] = end;
+        if (((end - i32[base + Conn.nextSeq]) | 0) > 0 || created) i32[base + Conn.nextSeq] = end;
+      }
+      // Closed or reset by its client: the real server no longer holds it for long.
+      if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0 && (cflags & ConnFlag.held) !== 0) {
+        cflags &= ~ConnFlag.held;
+        this.reals.addHeld(real, -1);
+        this.reals.updateOverload(real, cfg.realUpper[real], cfg.realLower[real]);
       }
       table.setExpires(slot, (now + this.config.tcpTimeouts[state]) | 0);
     } else {
       table.setExpires(slot, (now + this.config.udpTimeout) | 0);
     }
-    const prio = table.created === 1 ? synPrio : (statePrio >>> 8) & 0xff;
-    const initial = table.created === 1 ? prio : (statePrio >>> 16) & 0xff;
-    const top = table.created === 1 ? reasonsByte << 24 : statePrio & 0xff000000;
-    i32[base + Conn.statePrio] = state | (prio << 8) | (initial << 16) | top;
-    i32[base + Conn.flagsSyn] = cflags | (synCount << 16);
+    // Under pressure, an unverified connection's packets ask whether its source has answered
+    // since, and probe it at most once an interval: real clients join the verified band.
+    if (
+      verifying &&
+      !created &&
+      isTcp &&
+      (cflags & (ConnFlag.verified | ConnFlag.fin | ConnFlag.rst)) === 0 &&
+      this.verifiedSources !== null
+    ) {
+      if (this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 1) cflags |= ConnFlag.verified;
+      else this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
+    }
+    const prio = created ? synPrio : (statePrio >>> 8) & 0xff;
+    const init = created ? initial : (statePrio >>> 16) & 0xff;
+    const reasons = created ? reasonsByte << 24 : statePrio & 0xff000000;
+    i32[base + Conn.statePrio] = state | (prio << 8) | ((init & 0xff) << 16) | reasons;
+    i32[base + Conn.flagsSyn] = cflags | (synCount << 16) | top;
     i32[base + Conn.packets] = (i32[base + Conn.packets] + 1) | 0;
-    const bytes = i32[base + Conn.bytes] + f.ipTotalLen;
-    i32[base + Conn.bytes] = bytes > BYTES_MAX ? BYTES_MAX : bytes;
     i32[base + Conn.lastSeen] = now;
     if (scorer !== null) {
-      const delta = scorer.onPacket(i32, base, flags, f.payloadLen, now);
+      const delta = scorer.onPacket(i32, base, now);
       if (delta !== 0) PriorityScorer.applySourceDelta(this.sources, i32, base, delta, now);
     }
     table.release(slot);
     return this.forwardTo(buf, inner, real, svc, len);
+  }
+
+  /** 1 when service `svc` verifies sources now: always, or under pressure (the defense loop says). */
+  private verifying(svc: number): boolean {
+    const mode = this.config.verifyMode;
+    if (mode === VerifyMode.off || this.defenseState === null) return false;
+    return mode === VerifyMode.always || this.defenseState.verifying(svc) === 1;
+  }
+
+  /** A segment starting at `seq` belongs to the connection whose next sequence number is `next`. */
+  private inWindow(seq: number, next: number): boolean {
+    const d = (seq - next) | 0;
+    return d >= -SEQ_WINDOW && d <= SEQ_WINDOW;
+  }
+
+  /** Answers the SYN in `buf` with the challenge, in place: a reply to the sender's VTEP. */
+  private challenge(buf: Uint8Array, inner: number): number {
+    const cfg = this.config;
+    const ch = this.challenger as Challenger;
+    this.outLen = VXLAN_HEADER + ch.writeChallenge(buf, inner, this.frame, cfg.directorMac, this.now);
+    this.outArg = 0;
+    this.counters[this.layout.defense + Defense.challengesSent] += 1;
+    return Verdict.reply;
+  }
+
+  /** An RST for no connection: the answer to a challenge or probe verifies its source. */
+  private answer(): number {
+    const f = this.frame;
+    const ch = this.challenger as Challenger;
+    const vs = this.verifiedSources;
+    if (vs !== null && ch.isAnswer(f, this.now) === 1) {
+      vs.verify(f.src0 | 0, f.src1 | 0, f.src2 | 0, f.src3 | 0, this.now, this.config.verifiedTtlMs);
+      this.counters[this.layout.defense + Defense.sourcesVerified] += 1;
+      return this.drop(DropReason.challengeAnswer);
+    }
+    this.counters[this.layout.defense + Defense.answersWrong] += 1;
+    return this.drop(DropReason.noEntry);
+  }
+
+  /**
+   * Queues a probe of the client of the packet in `buf` (toward its `port`) for the port to send
+   * after the batch, unless its source was probed within the interval or the queue is full.
+   */
+  private probe(
+    buf: Uint8Array,
+    inner: number,
+    port: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    now: number,
+  ): void {
+    const q = this.probeCount;
+    if (q >= PROBE_QUEUE_LENGTH || this.challenger === null) return;
+    const s = this.sources;
+    const slot = s.acquire(a0, a1, a2, a3, false, now);
+    if (slot < 0) return;
+    const b = s.recordBase(slot);
+    const last = s.i32[b + Src.probedAt];
+    if (last !== 0 && elapsed(last, now) < this.config.probeIntervalMs) {
+      s.release(slot);
+      return;
+    }
+    s.i32[b + Src.probedAt] = now === 0 ? 1 : now;
+    s.release(slot);
+    const off = q * PROBE_FRAME_BYTES;
+    const cfg = this.config;
+    writeVxlan(this.probeFrames, off, cfg.vni);
+    const n = this.challenger.writeProbe(
+      buf,
+      inner,
+      this.frame,
+      port,
+      cfg.directorMac,
+      now,
+      this.probeFrames,
+      off + VXLAN_HEADER,
+    );
+    this.probeLengths[q] = VXLAN_HEADER + n;
+    this.probeVteps[q] = this.senderVtep;
+    this.probeCount = q + 1;
+    this.counters[this.layout.defense + Defense.probesSent] += 1;
   }
 
   /** An ICMP error about a packet a real server sent as the VIP: forward it to that server. */
@@ -482,77 +703,13 @@ export class Pipeline implements ConnectionRemovalListener {
   }
 
   /**
-   * The priority defense's word on a scheduled new connection (`real` from the scheduler, -1 when
-   * every member is full or down). Two limits refuse a SYN unless it can displace a lower entry:
-   *   capacity: every real server at its upper threshold;
-   *   the unproven budget: the chosen real server already holds `realUnprovenLimit` TCP entries
-   *   whose client sent no payload. Under direct routing a blind ACK makes a spoofed connection
-   *   look established while it still sits in the real server's SYN backlog; the budget keeps
-   *   such entries from filling that backlog below the connection threshold.
-   * A SYN about to be refused first gets the retry credit if SynMemory knows it (its first try
-   * left no entry to carry one); a refused SYN is remembered for its retry. Returns the real (with
-   * the scheduler's persistence bit), or REFUSED_CAPACITY, REFUSED_UNPROVEN or -1. The SYN's
-   * priority, credited or not, is left in `admitPrio`.
-   */
-  private admit(
-    svc: number,
-    real: number,
-    synPrio: number,
-    isTcp: boolean,
-    a0: number,
-    a1: number,
-    a2: number,
-    a3: number,
-    now: number,
-  ): number {
-    this.admitPrio = synPrio;
-    // Scheduled (real ≥ 0): only a TCP SYN over its server's unproven budget needs more.
-    const overBudget = real >= 0 && isTcp && this.overBudget(real & 0xffffff);
-    if (real >= 0 && !overBudget) return real;
-    const f = this.frame;
-    const scorer = this.config.scorer;
-    const mem = this.synMemory;
-    const ps = (f.srcPort << 16) | svc;
-    const isn = f.tcpSeq | 0;
-    let prio = synPrio;
-    if (
-      mem !== null &&
-      scorer !== null &&
-      isTcp &&
-      mem.seen(a0, a1, a2, a3, ps, isn, scorer.retransmitMinGapMs, now) === 1
-    ) {
-      prio = scorer.creditRefusedRetry(prio);
-    }
-    this.admitPrio = prio;
-    let out: number;
-    if (!overBudget) {
-      out = this.displace(svc, prio);
-    } else if (this.displaceOn(real & 0xffffff, prio, 0)) {
-      out = real;
-    } else {
-      // A persistence template has already placed this client: its service is kept, the budget
-      // bends (the template's count was taken), as IPVS keeps a persistent client on its server.
-      out = real >>> 24 === 1 ? real : REFUSED_UNPROVEN;
-    }
-    if ((out === REFUSED_CAPACITY || out === REFUSED_UNPROVEN) && mem !== null && isTcp) {
-      mem.remember(a0, a1, a2, a3, ps, isn, now);
-    }
-    return out;
-  }
-
-  /** Real server `m` holds its budget of unproven connections (0 = no budget). */
-  private overBudget(m: number): boolean {
-    const limit = this.config.realUnprovenLimit[m];
-    return limit > 0 && Atomics.load(this.reals.unproven, m) >= limit;
-  }
-
-  /**
-   * A new SYN and every real server of its service at capacity: it takes the slot of the lowest
-   * entry on a full server if it outranks it (a larger number is a lower priority), and that
-   * entry is reset on its real server. Returns the real server, or -2 (dropped: capacity).
+   * A new SYN and every real server of its service at capacity (the scheduler found none): it
+   * takes the slot of the lowest entry listed on a full server if it outranks it (a larger number
+   * is a lower priority), and that entry is reset on its real server. Returns the real server,
+   * REFUSED_CAPACITY, or -1 when no server could take it at all (down, or weight 0).
    */
   private displace(svc: number, synPrio: number): number {
-    if (this.victims === null) return -2;
+    if (this.victims === null) return REFUSED_CAPACITY;
     const members = this.config.serviceMembers[svc];
     const reals = this.reals;
     let any = false;
@@ -561,55 +718,48 @@ export class Pipeline implements ConnectionRemovalListener {
       // Only a server that is full (overloaded, not down, weighted) can make room.
       if (!reals.isOverloaded(m) || reals.isDown(m)) continue;
       any = true;
-      if (this.displaceOn(m, synPrio, 1)) return m;
+      if (this.displaceOn(m, synPrio)) return m;
     }
     return any ? REFUSED_CAPACITY : -1;
   }
 
   /**
-   * Resets the lowest listed entry of real server `m` that `synPrio` outranks. A victim whose
-   * client has sent payload (and not closed) is passed over while the server holds at least
-   * `provenGuard` unproven connections: those go first, and the listing may simply predate them
-   * (0: never take a proven one). Looks at a few listed entries at most. Returns true when an
-   * entry went; its RST is queued for the port.
+   * Resets the lowest listed entry of real server `m` that `synPrio` outranks, if it is still
+   * held (a connection its client closed frees nothing and gets no RST). Looks at a few listed
+   * entries at most. Returns true when an entry went; its RST is queued for the port.
    */
-  private displaceOn(m: number, synPrio: number, provenGuard: number): boolean {
+  private displaceOn(m: number, synPrio: number): boolean {
     const victims = this.victims as VictimIndex;
+    const table = this.connections;
+    const r = this.scratch;
     for (let tries = 0; tries < DISPLACE_TRIES; tries++) {
       // Look before taking: a victim this SYN does not outrank stays listed for the shedder.
       if (victims.peekPriority(m) <= synPrio) return false;
       const slot = victims.takeVictim(m);
       if (slot < 0) return false;
-      if (victims.outPriority <= synPrio) return false;
-      if (this.displaceSlot(m, slot, victims.outTag, victims.outPriority, provenGuard)) return true;
+      const vprio = victims.outPriority;
+      if (vprio <= synPrio) return false;
+      // Still the same connection, still as low, still held: removed under its lock, its record
+      // (with the exact next sequence number) copied for the RST.
+      if (!table.removeIfStill(slot, victims.outTag, vprio, ConnFlag.held, RemoveReason.displaced, r))
+        continue;
+      const q = this.resetCount;
+      if (q < RESET_QUEUE_LENGTH) {
+        const o = q * ResetWord.words;
+        const rq = this.resetQueue;
+        rq[o] = r[Conn.addr0];
+        rq[o + 1] = r[Conn.addr1];
+        rq[o + 2] = r[Conn.addr2];
+        rq[o + 3] = r[Conn.addr3];
+        rq[o + ResetWord.port] = r[Conn.portService] >>> 16;
+        rq[o + ResetWord.service] = r[Conn.portService] & 0xffff;
+        rq[o + ResetWord.real] = r[Conn.real];
+        rq[o + ResetWord.seq] = r[Conn.nextSeq];
+        this.resetCount = q + 1;
+      }
+      return true;
     }
     return false;
-  }
-
-  /** displaceOn for one taken victim: false when it is gone, changed or spared. */
-  private displaceSlot(m: number, slot: number, tag: number, vprio: number, provenGuard: number): boolean {
-    const table = this.connections;
-    // A consistent copy of what the RST needs, taken before the entry goes (removeVictim then
-    // re-checks under the record lock that it is still the same connection).
-    const r = this.scratch;
-    if (!table.readRecord(slot, r) || r[Conn.tag] !== tag) return false;
-    if (sparesProven(this.reals, m, r[Conn.flagsSyn], provenGuard)) return false;
-    const q = this.resetCount;
-    if (q < RESET_QUEUE_LENGTH) {
-      const o = q * ResetWord.words;
-      const rq = this.resetQueue;
-      rq[o] = r[Conn.addr0];
-      rq[o + 1] = r[Conn.addr1];
-      rq[o + 2] = r[Conn.addr2];
-      rq[o + 3] = r[Conn.addr3];
-      rq[o + ResetWord.port] = r[Conn.portService] >>> 16;
-      rq[o + ResetWord.service] = r[Conn.portService] & 0xffff;
-      rq[o + ResetWord.real] = r[Conn.real];
-      rq[o + ResetWord.seq] = r[Conn.nextSeq];
-    }
-    if (!removeVictim(table, slot, tag, vprio, RemoveReason.displaced)) return false;
-    if (q < RESET_QUEUE_LENGTH) this.resetCount = q + 1;
-    return true;
   }
 
   private countNewSource(a0: number, a1: number, a2: number, a3: number, prio: number, now: number): number {
@@ -636,28 +786,19 @@ export class Pipeline implements ConnectionRemovalListener {
     s.release(slot);
   }
 
-  /**
-   * The connection's first payload: its source has spoken. Completing handshakes alone is what a
-   * slot-holding bot or a blind-ACK spoofer does; sending data is what clients of a
-   * client-speaks-first service do (the scorer credits one and not the other).
-   */
-  private countSpoke(a0: number, a1: number, a2: number, a3: number, cflags: number, now: number): void {
-    if ((cflags & ConnFlag.sourceCounted) === 0) return;
-    const s = this.sources;
-    const slot = s.acquire(a0, a1, a2, a3, false, now);
-    if (slot < 0) return;
-    s.i32[s.recordBase(slot) + Src.spoke]++;
-    s.release(slot);
-  }
-
   /** Keeps real-server, source and persistence counts exact whenever an entry leaves the table. */
   onConnectionRemoved(table: ConnectionTable, base: number, reason: number): void {
     const i32 = table.i32;
     const cfg = this.config;
     const real = i32[base + Conn.real];
     const cflags = i32[base + Conn.flagsSyn] & 0xffff;
-    this.reals.unbind(real, (cflags & ConnFlag.active) !== 0, cfg.realUpper[real], cfg.realLower[real]);
-    if (countsUnproven(cflags)) this.reals.addUnproven(real, -1);
+    this.reals.unbind(
+      real,
+      (cflags & ConnFlag.active) !== 0,
+      cfg.realUpper[real],
+      cfg.realLower[real],
+      (cflags & ConnFlag.held) !== 0,
+    );
     const a0 = i32[base + Conn.addr0];
     const a1 = i32[base + Conn.addr1];
     const a2 = i32[base + Conn.addr2];

@@ -14,8 +14,10 @@ export interface WorkerInit {
   reals: SharedArrayBuffer;
   /** VictimIndex: the re-scorer's lowest-priority entries per real server. */
   victims: SharedArrayBuffer;
-  /** SynMemory: SYNs refused for capacity, for their retransmissions' credit. */
-  synMemory: SharedArrayBuffer;
+  /** VerifiedSourceTable: the sources that answered a challenge. */
+  verified: SharedArrayBuffer;
+  /** DefenseState: which services verify sources, the cookie key, the fair share. */
+  defenseState: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   mailbox: SharedArrayBuffer;
   /** One Int32 per worker slot: 0 free, else the owning thread id. */

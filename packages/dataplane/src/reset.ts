@@ -4,6 +4,7 @@
 // VXLAN to the real server's MAC. Used by the workers for displaced connections and by the main
 // thread's shedder and REST resets; one RstSpec per caller, no allocation per reset beyond the
 // datagram the socket keeps until it is sent.
+import { Conn } from '@sluice/conntrack';
 import { buildTcpRst, type RstSpec, VXLAN_HEADER_LEN, writeVxlan } from '@sluice/wire';
 import type { CompiledConfig } from './compile.ts';
 
@@ -48,4 +49,29 @@ export function writeResetDatagram(
   spec.seq = seq;
   writeVxlan(out, 0, cfg.vni);
   return VXLAN_HEADER_LEN + buildTcpRst(spec, out, VXLAN_HEADER_LEN);
+}
+
+/**
+ * The RST datagram for the connection whose record (Conn offsets, e.g. as removeIfStill copied it)
+ * is `rec`: writeResetDatagram with the record's fields. Returns its length, or 0.
+ */
+export function writeResetForRecord(
+  cfg: CompiledConfig,
+  spec: RstSpec,
+  rec: Int32Array,
+  out: Uint8Array,
+): number {
+  return writeResetDatagram(
+    cfg,
+    spec,
+    rec[Conn.addr0],
+    rec[Conn.addr1],
+    rec[Conn.addr2],
+    rec[Conn.addr3],
+    rec[Conn.portService] >>> 16,
+    rec[Conn.portService] & 0xffff,
+    rec[Conn.real],
+    rec[Conn.nextSeq],
+    out,
+  );
 }

@@ -39,18 +39,45 @@ export interface ServiceSnapshot {
   reals: RealServerSnapshot[];
 }
 
+/**
+ * Source verification (the priority strategy): when a SYN from a source that has not answered the
+ * director's challenge is answered with a challenge instead of being forwarded.
+ */
+export interface VerificationSnapshot {
+  /** auto: while a service or one of its real servers holds `watermark` of its capacity; always; off. */
+  mode: 'auto' | 'always' | 'off';
+  /** Share of capacity (upper thresholds) at which a service starts verifying. */
+  watermark: number;
+  /** A service keeps verifying this long after it last was at the watermark. */
+  holdSeconds: number;
+  /** A source that answered stays verified this long. */
+  ttlSeconds: number;
+  /** At most one probe per source per this many ms. */
+  probeIntervalMs: number;
+}
+
 /** The defense as workers need it: rule pools are global real-server indices. */
 export interface DefenseSnapshot {
   strategy: 'priority' | 'none' | 'drop_entry' | 'drop_packet' | 'secure_tcp';
   highWatermark: number;
   lowWatermark: number;
-  /** Share of a real server's upper threshold that connections without client payload may hold (default 0.5; 1 = no bound). */
-  unprovenShare?: number;
+  /** Default (absent): auto, 0.75, 10 s, 3600 s, 1000 ms. */
+  verification?: VerificationSnapshot;
+  /** Thresholds count every entry, closed and half-open ones too, as IPVS does (default false: what the servers hold). */
+  countInactive?: boolean;
   lvs: { dropEntry: number; dropPacket: number; secureTcp: number; amemthresh: number; amDroprate: number };
   weights: Record<string, number>;
-  rules: { cidr: string; priority: number; pool?: number[] }[];
+  rules: { cidr: string; priority: number; pool?: number[]; verify?: boolean }[];
   sourceChecks: { enabled: boolean; action: 'drop' | 'lowest'; prefixes?: string[]; allow?: string[] };
 }
+
+export const DEFAULT_VERIFICATION: Readonly<VerificationSnapshot> = Object.freeze({
+  mode: 'auto',
+  watermark: 0.75,
+  holdSeconds: 10,
+  ttlSeconds: 3600,
+  probeIntervalMs: 1000,
+});
 
 export interface ConfigSnapshot {
   version: number;

@@ -26,8 +26,8 @@ export const DropReason = {
   noConfig: 31,
   /** LVS drop_packet: 1 in `rate` new connections refused. */
   dropPacket: 32,
-  /** The priority defense: the real server holds its budget of unproven connections (no payload yet). */
-  unproven: 33,
+  /** An RST that answered the director's challenge or probe (its source is now verified): consumed. */
+  challengeAnswer: 33,
 } as const;
 
 export const DROP_REASON_COUNT = 40;
@@ -54,7 +54,7 @@ export const DROP_REASON_NAMES: readonly string[] = (() => {
     30: 'backpressure',
     31: 'no-config',
     32: 'drop-packet',
-    33: 'unproven',
+    33: 'challenge-answer',
   };
   for (const [code, name] of Object.entries(own)) names[Number(code)] = name;
   return names;

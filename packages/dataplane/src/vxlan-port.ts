@@ -18,7 +18,7 @@ import dgram from 'node:dgram';
 import { RstSpec } from '@sluice/wire';
 import { Batch, type BatchLimits } from './batch.ts';
 import { type CounterLayout, Defense } from './counters.ts';
-import { type Pipeline, ResetWord } from './pipeline.ts';
+import { type Pipeline, PROBE_FRAME_BYTES, ResetWord } from './pipeline.ts';
 import { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
@@ -148,7 +148,7 @@ export class VxlanPort {
       return;
     }
     const n = batch.count;
-    if (!batch.push(msg, 0, msg.length, n)) {
+    if (!batch.push(msg, 0, msg.length, ipv4Word(from))) {
       this.flush();
       this.receive(msg, from);
       return;
@@ -192,6 +192,18 @@ export class VxlanPort {
     // server whose backlog is full does not drop the very SYN that was given the room.
     if (p.resetCount > 0) this.sendResets(p);
     this.send(b, batch, p);
+    if (p.probeCount > 0) this.sendProbes(p);
+  }
+
+  /** The defense's probes, each to the VTEP its client's packet came from. */
+  private sendProbes(p: Pipeline): void {
+    for (let i = 0; i < p.probeCount; i++) {
+      // Copied: probes are rare, and the queue is reused by the next batch before the send completes.
+      const off = i * PROBE_FRAME_BYTES;
+      const frame = p.probeFrames.slice(off, off + p.probeLengths[i]);
+      this.socket.send(frame, this.settings.remotePort, wordToIpv4(p.probeVteps[i]));
+    }
+    p.probeCount = 0;
   }
 
   /** RSTs for connections the pipeline displaced: each ends on its real server too. */
@@ -264,4 +276,33 @@ export class VxlanPort {
     this.flush();
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/** An IPv4 dotted quad as a 32-bit word (0 when it is not one), without allocating. */
+export function ipv4Word(s: string): number {
+  let word = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || octet > 255) return 0;
+      word = (word << 8) | octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+    } else {
+      return 0;
+    }
+  }
+  if (dots !== 3 || digits === 0 || octet > 255) return 0;
+  return (word << 8) | octet;
+}
+
+export function wordToIpv4(w: number): string {
+  return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}`;
 }

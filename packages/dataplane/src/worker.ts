@@ -2,8 +2,14 @@
 // whole batches on request. Before each batch it checks the config mailbox (one atomic load) and,
 // if the version moved, compiles the new snapshot, so a batch runs under exactly one version.
 import { threadId } from 'node:worker_threads';
-import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
-import { SynMemory, VictimIndex } from '@sluice/defense';
+import {
+  ConnectionTable,
+  clockNow,
+  PersistenceTable,
+  SourceTable,
+  VerifiedSourceTable,
+} from '@sluice/conntrack';
+import { DefenseState, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { workerData } from 'piscina';
 import { Batch } from './batch.ts';
@@ -22,7 +28,8 @@ const tables = {
   persistence: PersistenceTable.attach(init.persistence),
   reals: RealServerCounters.attach(init.reals),
   victims: VictimIndex.attach(init.victims),
-  synMemory: SynMemory.attach(init.synMemory),
+  verified: VerifiedSourceTable.attach(init.verified),
+  defenseState: DefenseState.attach(init.defenseState),
 };
 const counters = CounterBlock.attach(init.counters);
 const mailbox = ConfigMailbox.attach(init.mailbox);

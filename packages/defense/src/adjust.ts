@@ -1,27 +1,33 @@
-// The priority of a scored (non-rule) connection as a function of its record: the score its SYN
-// earned (the record's initial-priority byte) moved by what the client did since — handshake,
-// data, packet count — and by time: idle seconds, a handshake still missing after a grace period,
-// and, from the re-scorer, its source hoarding idle connections.
+// The priority of a connection as a function of its record and the time: which band it is in
+// (verified or not, weights.ts), the score its SYN earned inside the unverified band (the record's
+// initial-priority byte), what the client's packets showed that a spoofer could not have forged
+// for a verified source (the server's progress in its acknowledgement numbers), and time: idle
+// seconds, a handshake or a request still missing after a grace period; plus `extra` points from
+// the re-scorer (its source holding more than its share).
 //
-// Why a function of the record and not a running total: the packet path (PriorityScorer.onPacket,
-// idle = 0) and the background re-scorer (real idle time) compute the same thing, so neither
-// undoes the other, an idle connection that wakes up climbs back at once, and the result is
-// monotone by construction (more packets or data never lowers standing). Clamped to 1..15: 0 is
-// reserved for operator rules, so no connection can earn immunity from shedding.
+// Why a function of the record and not a running total: the packet path (idle = 0) and the
+// background re-scorer (real idle time) compute the same thing, so neither undoes the other, an
+// idle connection that wakes up climbs back at once, and nothing accumulates. The result stays in
+// its band: nothing a client sends moves an unverified entry above a verified one. Priority 0
+// belongs to operator rules; a scored connection never reaches it.
 
-import { ConnFlag } from '@sluice/conntrack';
+import { ConnBit, ConnFlag } from '@sluice/conntrack';
 import { PRIORITY_LOWEST } from './priority-rules.ts';
-import type { PriorityWeights } from './weights.ts';
+import { PRIORITY_UNVERIFIED_WORST, type PriorityWeights } from './weights.ts';
 
 /** Best priority a scored (non-rule) connection can reach; 0 belongs to operator rules. */
 export const PRIORITY_BEST_SCORED = 1;
 
+/** ConnFlag bits of a connection the client closed or reset: nothing left to keep. */
+const GONE = ConnFlag.fin | ConnFlag.rst;
+
 export class PriorityAdjuster {
-  private readonly handshake: number;
-  private readonly data: number;
-  private readonly packetsFree: number;
-  private readonly packetsPerStep: number;
-  private readonly packetBonusMax: number;
+  readonly verifiedBase: number;
+  readonly unverifiedBase: number;
+  private readonly progressCredit: number;
+  private readonly ackForged: number;
+  private readonly stall: number;
+  private readonly stallGraceMs: number;
   private readonly halfOpen: number;
   private readonly halfOpenGraceMs: number;
   private readonly silent: number;
@@ -30,11 +36,12 @@ export class PriorityAdjuster {
   private readonly idleMax: number;
 
   constructor(w: PriorityWeights) {
-    this.handshake = w.handshake;
-    this.data = w.data;
-    this.packetsFree = w.packetsFree;
-    this.packetsPerStep = w.packetsPerStep;
-    this.packetBonusMax = w.packetBonusMax;
+    this.verifiedBase = w.verifiedBase;
+    this.unverifiedBase = w.unverifiedBase;
+    this.progressCredit = w.progress;
+    this.ackForged = w.ackForged;
+    this.stall = w.stall;
+    this.stallGraceMs = w.stallGraceMs;
     this.halfOpen = w.halfOpen;
     this.halfOpenGraceMs = w.halfOpenGraceMs;
     this.silent = w.silent;
@@ -44,31 +51,55 @@ export class PriorityAdjuster {
   }
 
   /**
-   * Priority for a connection whose SYN scored `initial`, with ConnFlag bits `cflags`, `packets`
-   * seen (uint32 bit pattern), `idleMs` since its last packet, plus `extra` points (source
-   * aggregates). Pure and allocation-free.
+   * Priority of a connection whose record holds `initial` (the rule's priority for rule-fixed
+   * entries, else the SYN's score inside the unverified band), flag word `flagsSyn` (ConnFlag in
+   * the low 16 bits, ConnBit in the top byte), `ageMs` since its SYN, `idleMs` since its last
+   * packet, `awaitingMs` since the client's first unanswered payload (read when ConnFlag.awaiting
+   * is set), plus `extra` points. Pure and allocation-free.
    */
-  priority(initial: number, cflags: number, packets: number, idleMs: number, extra: number): number {
-    // A connection the client already closed or reset holds a slot the real server has freed or
-    // is freeing: shedding it costs nobody anything, so it goes first.
-    if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0) return PRIORITY_LOWEST;
-    let p = initial;
-    if ((cflags & ConnFlag.udp) === 0) {
-      if ((cflags & ConnFlag.handshake) !== 0) p -= this.handshake;
-      else if (idleMs >= this.halfOpenGraceMs) p += this.halfOpen;
-      if ((cflags & ConnFlag.data) !== 0) p -= this.data;
-      else if ((cflags & ConnFlag.handshake) !== 0 && idleMs >= this.silentGraceMs) p += this.silent;
+  priority(
+    initial: number,
+    flagsSyn: number,
+    ageMs: number,
+    idleMs: number,
+    awaitingMs: number,
+    extra: number,
+  ): number {
+    // Closed (or reset) by the client: the real server has freed or is freeing the slot, so
+    // losing it costs nobody anything.
+    if ((flagsSyn & GONE) !== 0) return PRIORITY_LOWEST;
+    const verified = (flagsSyn & ConnFlag.verified) !== 0;
+    if (
+      (flagsSyn & ConnFlag.priorityFixed) !== 0 &&
+      (verified || (flagsSyn & ConnBit.ruleNeedsVerify) === 0)
+    ) {
+      return initial;
     }
-    const counted = (packets >>> 0) - this.packetsFree;
-    if (counted >= this.packetsPerStep) {
-      const bonus = Math.floor(counted / this.packetsPerStep);
-      p -= bonus > this.packetBonusMax ? this.packetBonusMax : bonus;
+    // A rule waiting for its source to be verified is scored like anyone (its SYN's score was not
+    // kept, so it counts as a kernel-shaped one).
+    const fixedPending = (flagsSyn & ConnFlag.priorityFixed) !== 0;
+    let p = verified ? this.verifiedBase : this.unverifiedBase + (fixedPending ? 0 : initial);
+    if ((flagsSyn & ConnFlag.udp) === 0) {
+      if ((flagsSyn & ConnFlag.handshake) === 0) {
+        if (ageMs >= this.halfOpenGraceMs) p += this.halfOpen;
+      } else if ((flagsSyn & ConnFlag.data) === 0 && ageMs >= this.silentGraceMs) {
+        p += this.silent;
+      }
+      if ((flagsSyn & ConnFlag.ackForged) !== 0) p += this.ackForged;
+      else if ((flagsSyn & ConnFlag.progress) !== 0) p -= this.progressCredit;
+      if ((flagsSyn & ConnFlag.awaiting) !== 0 && awaitingMs >= this.stallGraceMs) p += this.stall;
     }
     if (idleMs > 0) {
       const idle = Math.floor(idleMs * this.idlePerMs);
       p += idle > this.idleMax ? this.idleMax : idle;
     }
     p += extra;
-    return p < PRIORITY_BEST_SCORED ? PRIORITY_BEST_SCORED : p > PRIORITY_LOWEST ? PRIORITY_LOWEST : p;
+    // Stay in the band.
+    if (verified) {
+      const worst = this.unverifiedBase - 1;
+      return p < PRIORITY_BEST_SCORED ? PRIORITY_BEST_SCORED : p > worst ? worst : p;
+    }
+    const best = this.unverifiedBase;
+    return p < best ? best : p > PRIORITY_UNVERIFIED_WORST ? PRIORITY_UNVERIFIED_WORST : p;
   }
 }

@@ -1,7 +1,18 @@
 // The defense: connection priorities, subnet rules, source checks, the background re-scorer and
 // the victim index shedding reads; and the LVS baselines.
 export { PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
+export { Challenger, probePortFor } from './challenge.ts';
 export { type Cidr, formatCidr, parseCidr, wordMask } from './cidr.ts';
+export {
+  DefenseLoop,
+  type DefenseLoopOptions,
+  type DefenseLoopParts,
+  type DefenseTopology,
+  LVS_EVERY_MS,
+  SHED_EVERY_MS,
+  VerifyModeCode,
+} from './defense-loop.ts';
+export { DefenseState, DefenseStateWord } from './defense-state.ts';
 export { DefenseError, DefenseErrorCode } from './errors.ts';
 export { explainPriority } from './explain.ts';
 export * from './lvs-defense.ts';
@@ -12,7 +23,7 @@ export {
   type PriorityRule,
   PriorityRules,
 } from './priority-rules.ts';
-export { Rescorer } from './rescorer.ts';
+export { Rescorer, type RescorerTables } from './rescorer.ts';
 export {
   RESCORER_WORKER_URL,
   type RescorerStats,
@@ -29,6 +40,7 @@ export {
   StoredReason,
   storedReasons,
 } from './scorer.ts';
+export { type ResetSender, Shedder, type ShedderParts, type ShedTopology } from './shedder.ts';
 export {
   BogonAction,
   DEFAULT_BOGON_PREFIXES,
@@ -36,7 +48,11 @@ export {
   SourceChecks,
   SourceVerdict,
 } from './source-checks.ts';
-export { SynMemory } from './syn-memory.ts';
 export { DEFAULT_SYN_SHAPES, inferInitialTtl, type SynShape, SynShapes } from './syn-shape.ts';
-export { removeVictim, VICTIM_GLOBAL, VictimHeader, VictimIndex } from './victim-index.ts';
-export { DEFENSE_WEIGHTS, type PriorityWeights, resolveWeights } from './weights.ts';
+export { VICTIM_GLOBAL, VictimHeader, VictimIndex } from './victim-index.ts';
+export {
+  DEFENSE_WEIGHTS,
+  PRIORITY_UNVERIFIED_WORST,
+  type PriorityWeights,
+  resolveWeights,
+} from './weights.ts';

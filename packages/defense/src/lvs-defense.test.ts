@@ -217,7 +217,7 @@ function put(t: ConnectionTable, e: EntrySpec): number {
 function remaining(t: ConnectionTable): Map<number, Int32Array> {
   const out = new Map<number, Int32Array>();
   for (let s = 0; s < t.capacity; s++) {
-    const rec = new Int32Array(Conn.words);
+    const rec = new Int32Array(Conn.snapshotWords);
     expect(t.readRecord(s, rec)).toBe(true);
     if (rec[Conn.tag] !== 0) out.set(rec[Conn.addr3], rec);
   }

@@ -284,7 +284,7 @@ export class LvsDefense {
    */
   private readonly todropCounter = new Int32Array(LVS_DROP_ENTRY_MAX_PACKETS + 1);
   /** One record, reused by every scan. */
-  private readonly rec = new Int32Array(Conn.words);
+  private readonly rec = new Int32Array(Conn.snapshotWords);
 
   /**
    * `capacity` is the connection table's (ConnectionTable.capacity) and gives the default

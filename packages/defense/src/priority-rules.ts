@@ -5,6 +5,11 @@
 // path calls `lookup` (allocation-free) and reads the priority and pool by rule index.
 // A rule's priority is fixed for the connection's life: the scorer marks such entries and neither
 // packet adjustments nor the re-scorer move them. Priority 0 is never shed.
+//
+// A rule that `verify`s (the default for priority 0) gives its priority only to sources that
+// answered the director's challenge: otherwise a spoofer who knows the partner's prefix would hold
+// every slot at priority 0 with a few SYNs a second. Until the source is verified its connections
+// are scored like anyone's, and the director verifies it in the background (a probe).
 
 import { type Cidr, formatCidr, parseCidr } from './cidr.ts';
 import { DefenseError, DefenseErrorCode } from './errors.ts';
@@ -21,6 +26,8 @@ export interface PriorityRule {
   priority: number;
   /** Global real-server indices the scheduler should use for these sources (none: the service's own). */
   pool?: number[];
+  /** Give the priority only to verified sources. Default: true for priority 0, false otherwise. */
+  verify?: boolean;
 }
 
 export class PriorityRules {
@@ -28,6 +35,8 @@ export class PriorityRules {
   readonly count: number;
   /** Priority per rule index. */
   readonly priorities: Uint8Array;
+  /** 1 where the rule's priority goes only to verified sources. */
+  readonly verifies: Uint8Array;
   /** Parsed prefixes, per rule index (listings, error messages). */
   readonly prefixes: readonly Cidr[];
   private readonly pools: readonly (Int32Array | null)[];
@@ -41,6 +50,7 @@ export class PriorityRules {
     const prefixes: Cidr[] = [];
     const priorities = new Uint8Array(rules.length);
     const pools: (Int32Array | null)[] = [];
+    const verifies = new Uint8Array(rules.length);
     const seen = new Map<string, number>();
     rules.forEach((r, i) => {
       if (r === null || typeof r !== 'object') {
@@ -97,12 +107,16 @@ export class PriorityRules {
         }
         pool = Int32Array.from(r.pool);
       }
+      if (r.verify !== undefined && typeof r.verify !== 'boolean') {
+        throw new DefenseError(DefenseErrorCode.rule, `rule ${i}: verify must be true or false`, i, 'verify');
+      }
+      verifies[i] = (r.verify ?? p === PRIORITY_HIGHEST) ? 1 : 0;
       prefixes.push(c);
       priorities[i] = p;
       pools.push(pool);
     });
     const trie = PrefixTrie.build(prefixes.map((c, i) => ({ words: c.words, length: c.length, value: i })));
-    return new PriorityRules(trie, priorities, prefixes, pools);
+    return new PriorityRules(trie, priorities, verifies, prefixes, pools);
   }
 
   /** No rules at all. */
@@ -113,12 +127,14 @@ export class PriorityRules {
   private constructor(
     trie: PrefixTrie,
     priorities: Uint8Array,
+    verifies: Uint8Array,
     prefixes: readonly Cidr[],
     pools: readonly (Int32Array | null)[],
   ) {
     this.trie = trie;
     this.count = priorities.length;
     this.priorities = priorities;
+    this.verifies = verifies;
     this.prefixes = prefixes;
     this.pools = pools;
   }
@@ -130,6 +146,11 @@ export class PriorityRules {
 
   priorityOf(rule: number): number {
     return this.priorities[rule];
+  }
+
+  /** 1 when the rule's priority goes only to verified sources. */
+  verifiesSource(rule: number): number {
+    return this.verifies[rule];
   }
 
   /** The rule's dedicated real servers (global indices), or null when it has none. Do not mutate. */

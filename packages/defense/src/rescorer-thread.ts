@@ -5,7 +5,9 @@
 // rather than the worker.
 
 import { Worker } from 'node:worker_threads';
-import type { ConnectionTable, SourceTable } from '@sluice/conntrack';
+import type { ConnectionTable, SourceTable, VerifiedSourceTable } from '@sluice/conntrack';
+import type { RealServerCounters } from '@sluice/schedulers';
+import type { DefenseState } from './defense-state.ts';
 import type { VictimIndex } from './victim-index.ts';
 import { type PriorityWeights, resolveWeights } from './weights.ts';
 
@@ -13,6 +15,9 @@ export interface RescorerWorkerData {
   connections: SharedArrayBuffer;
   sources: SharedArrayBuffer | null;
   victims: SharedArrayBuffer;
+  reals: SharedArrayBuffer | null;
+  verified: SharedArrayBuffer | null;
+  state: SharedArrayBuffer | null;
   weights: PriorityWeights;
   /** Slots examined per step. */
   slotsPerStep: number;
@@ -36,6 +41,9 @@ export interface RescorerThreadOptions {
   connections: ConnectionTable;
   sources: SourceTable | null;
   victims: VictimIndex;
+  reals?: RealServerCounters | null;
+  verified?: VerifiedSourceTable | null;
+  state?: DefenseState | null;
   weights?: Partial<PriorityWeights>;
   /** Default 4096: a few hundred microseconds of work, so a 4 M-entry table is walked in ~1000 steps. */
   slotsPerStep?: number;
@@ -55,6 +63,9 @@ export class RescorerThread {
       connections: opts.connections.sab,
       sources: opts.sources === null ? null : opts.sources.sab,
       victims: opts.victims.sab,
+      reals: opts.reals?.sab ?? null,
+      verified: opts.verified?.sab ?? null,
+      state: opts.state?.sab ?? null,
       weights: resolveWeights(opts.weights),
       slotsPerStep: opts.slotsPerStep ?? 4096,
       pauseMs: opts.pauseMs ?? 1,

@@ -18,7 +18,6 @@ import {
   PriorityScorer,
   Rescorer,
   RescorerThread,
-  removeVictim,
   VICTIM_GLOBAL,
   VictimHeader,
   VictimIndex,
@@ -40,7 +39,7 @@ describe('re-scorer worker under concurrent updates', () => {
     const sources = SourceTable.create(4096, epoch);
     const victims = VictimIndex.create(REALS, 32);
     const scorer = new PriorityScorer();
-    const rec = new Int32Array(Conn.words);
+    const rec = new Int32Array(Conn.snapshotWords);
     let rng = 12345;
     const rand = (n: number) => {
       rng ^= rng << 13;
@@ -57,19 +56,19 @@ describe('re-scorer worker under concurrent updates', () => {
         const partner = k < PARTNERS;
         const prio = partner ? 0 : initialOf(k);
         i32[b + Conn.statePrio] = (prio << 8) | (prio << 16);
-        i32[b + Conn.flagsSyn] = (partner ? DefenseConnFlag.priorityFixed : 0) | (1 << 16);
+        i32[b + Conn.flagsSyn] = (partner ? DefenseConnFlag.priorityFixed : 0) | ConnFlag.held | (1 << 16);
       }
       // invariants: bytes = 7 × packets, nextSeq = packets ^ 0x5a5a5a5a, state = packets & 7
       const p = (i32[b + Conn.packets] + 1) | 0;
       i32[b + Conn.packets] = p;
-      i32[b + Conn.bytes] = p * 7;
+      i32[b + Conn.awaitingSince] = p * 7;
       i32[b + Conn.nextSeq] = p ^ 0x5a5a5a5a;
       const sp = i32[b + Conn.statePrio];
       i32[b + Conn.statePrio] = (sp & ~0xff) | (p & 7);
       if (rand(3) === 0) i32[b + Conn.flagsSyn] |= ConnFlag.handshake;
       i32[b + Conn.lastSeen] = (now - idleMs) | 0;
       table.setExpires(slot, (now + 3_600_000) | 0);
-      scorer.onPacket(i32, b, rand(2) === 0 ? TcpFlag.ack : TcpFlag.syn, rand(2) * 100, now);
+      scorer.onPacket(i32, b, now);
     };
     // partners first, so they exist from the start
     for (let k = 0; k < PARTNERS; k++) {
@@ -111,7 +110,8 @@ describe('re-scorer worker under concurrent updates', () => {
         if (slot >= 0) {
           taken++;
           expect(victims.outPriority).toBeGreaterThan(0);
-          if (removeVictim(table, slot, victims.outTag, victims.outPriority, RemoveReason.shed)) shed++;
+          if (table.removeIfStill(slot, victims.outTag, victims.outPriority, 0, RemoveReason.shed, null))
+            shed++;
         }
       }
     }
@@ -135,7 +135,7 @@ describe('re-scorer worker under concurrent updates', () => {
       const p = rec[Conn.packets];
       const k = rec[Conn.addr3] - 0x0a000000;
       const sp = rec[Conn.statePrio];
-      expect(rec[Conn.bytes]).toBe(p * 7);
+      expect(rec[Conn.awaitingSince]).toBe(p * 7);
       expect(rec[Conn.nextSeq]).toBe(p ^ 0x5a5a5a5a);
       expect(sp & 0xff).toBe(p & 7);
       const prio = (sp >>> 8) & 0xff;
@@ -163,7 +163,7 @@ describe('re-scorer worker under concurrent updates', () => {
     }
     // At rest, one more pass makes it exact: live slots, their current priorities, the worst first.
     const now = clockNow(epoch);
-    const final = new Rescorer(table, sources, victims);
+    const final = new Rescorer({ connections: table, sources, victims });
     final.runPass(now);
     const all: { slot: number; priority: number; real: number }[] = [];
     for (let s = 0; s < table.capacity; s++) {

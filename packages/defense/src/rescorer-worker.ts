@@ -4,7 +4,9 @@
 // can deliver new weights and the stop request. Run by plain Node (type stripping), not bundled.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { ConnectionTable, clockNow, SourceTable } from '@sluice/conntrack';
+import { ConnectionTable, clockNow, SourceTable, VerifiedSourceTable } from '@sluice/conntrack';
+import { RealServerCounters } from '@sluice/schedulers';
+import { DefenseState } from './defense-state.ts';
 import { Rescorer } from './rescorer.ts';
 import type { RescorerMessage, RescorerReply, RescorerWorkerData } from './rescorer-thread.ts';
 import { VictimIndex } from './victim-index.ts';
@@ -14,7 +16,17 @@ if (port !== null) {
   const data = workerData as RescorerWorkerData;
   const table = ConnectionTable.attach(data.connections);
   const sources = data.sources === null ? null : SourceTable.attach(data.sources);
-  const rescorer = new Rescorer(table, sources, VictimIndex.attach(data.victims), data.weights);
+  const rescorer = new Rescorer(
+    {
+      connections: table,
+      sources,
+      victims: VictimIndex.attach(data.victims),
+      reals: data.reals === null ? null : RealServerCounters.attach(data.reals),
+      verified: data.verified === null ? null : VerifiedSourceTable.attach(data.verified),
+      state: data.state === null ? null : DefenseState.attach(data.state),
+    },
+    data.weights,
+  );
   const budget = data.slotsPerStep;
   const pause = data.pauseMs;
   let running = true;

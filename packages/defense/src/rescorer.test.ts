@@ -1,20 +1,32 @@
-// The re-scorer on one thread: victim lists after a pass over known priorities, idle decay, the
-// per-source hoarding aggregate, and the bookkeeping it keeps exact.
-import { Conn, ConnectionTable, ConnFlag, SourceTable, Src, TcpState } from '@sluice/conntrack';
-import { FrameInfo, TcpFlag } from '@sluice/wire';
+// The re-scorer on one thread: victim lists after a pass over known priorities, the slots of
+// unverified half-open entries it releases, late verification, and the fair share it publishes.
+import {
+  Conn,
+  ConnectionTable,
+  ConnFlag,
+  SourceTable,
+  Src,
+  TcpState,
+  VerifiedSourceTable,
+} from '@sluice/conntrack';
+import { RealServerCounters } from '@sluice/schedulers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DEFENSE_WEIGHTS,
   DefenseConnFlag,
-  PriorityScorer,
+  DefenseState,
   Rescorer,
-  SourceChecks,
   VICTIM_GLOBAL,
   VictimHeader,
   VictimIndex,
 } from './index.ts';
-import { PipelineModel, prioOf, v4src } from './pipeline-model.fixture.ts';
+
+/** The priority and state of the entry in `slot`. */
+function prioOf(table: ConnectionTable, slot: number): { prio: number; state: number } {
+  const sp = table.i32[table.recordBase(slot) + Conn.statePrio];
+  return { prio: (sp >>> 8) & 0xff, state: sp & 0xff };
+}
 
 interface Put {
   addr: number;
@@ -25,7 +37,7 @@ interface Put {
   lastSeen: number;
 }
 
-/** Writes entries whose priority the re-scorer keeps as is at `now` (fixed, or UDP with initial = prio). */
+/** Writes entries whose priority the re-scorer keeps as is at any time (rule-fixed). */
 function fill(table: ConnectionTable, puts: Put[]): Map<number, Put> {
   const bySlot = new Map<number, Put>();
   for (const p of puts) {
@@ -34,7 +46,8 @@ function fill(table: ConnectionTable, puts: Put[]): Map<number, Put> {
     const b = table.recordBase(s);
     table.i32[b + Conn.real] = p.real;
     table.i32[b + Conn.statePrio] = (p.prio << 8) | (p.prio << 16);
-    table.i32[b + Conn.flagsSyn] = p.fixed || p.prio === 0 ? DefenseConnFlag.priorityFixed : ConnFlag.udp;
+    // Held and rule-fixed, so the re-scorer keeps the priority as written and lists it per real.
+    table.i32[b + Conn.flagsSyn] = DefenseConnFlag.priorityFixed | ConnFlag.held;
     table.i32[b + Conn.packets] = 1;
     table.i32[b + Conn.lastSeen] = p.lastSeen;
     table.setExpires(s, 0x3fffffff);
@@ -60,7 +73,7 @@ describe('Rescorer: the victim index after a pass', () => {
         const table = ConnectionTable.create(1024, 0);
         const live = fill(table, puts);
         const v = VictimIndex.create(4, perList);
-        const r = new Rescorer(table, null, v);
+        const r = new Rescorer({ connections: table, victims: v });
         r.runPass(1000, 100);
         expect(v.headerValue(VictimHeader.passes)).toBe(1);
         const idleOf = (p: Put) => Math.max(0, 1000 - p.lastSeen);
@@ -108,7 +121,7 @@ describe('Rescorer: the victim index after a pass', () => {
       })),
     );
     const v = VictimIndex.create(1, 4);
-    const r = new Rescorer(table, null, v);
+    const r = new Rescorer({ connections: table, victims: v });
     r.runPass(0, 256);
     while (v.takeVictim(0) >= 0) {}
     expect(r.step(0, 128)).toBe(0); // mid-pass
@@ -116,84 +129,98 @@ describe('Rescorer: the victim index after a pass', () => {
   });
 });
 
-describe('Rescorer: ageing and aggregates', () => {
-  const syn = Object.assign(new FrameInfo(), {
-    ipVersion: 4,
-    ipProto: 6,
-    ttl: 64,
-    tcpFlags: TcpFlag.syn,
-    tcpWindow: 64240,
-    optCount: 5,
-    optSignature: 0x31542,
-    optMss: 1460,
-    srcPort: 40000,
-  });
-  const setup = () => {
-    const table = ConnectionTable.create(4096, 0);
+describe('Rescorer: ageing, verification, what the servers hold, fair shares', () => {
+  /** One connection record written the way the pipeline would (unverified kernel SYN unless told). */
+  function conn(table: ConnectionTable, host: number, port: number, fs: number, firstSeen: number, prio = 8) {
+    const s = table.acquire(0, 0, 0xffff, 0x0b000000 + host, port << 16, true, prio, firstSeen);
+    const b = table.recordBase(s);
+    table.i32[b + Conn.real] = 0;
+    table.i32[b + Conn.statePrio] = TcpState.synRecv | (prio << 8);
+    table.i32[b + Conn.flagsSyn] = fs | ConnFlag.held | ConnFlag.sourceCounted;
+    table.i32[b + Conn.firstSeen] = firstSeen;
+    table.i32[b + Conn.lastSeen] = firstSeen;
+    table.setExpires(s, 0x3fffffff);
+    table.release(s);
+    return s;
+  }
+  const parts = () => {
+    const connections = ConnectionTable.create(1024, 0);
     const sources = SourceTable.create(1024, 0);
-    const scorer = new PriorityScorer(DEFENSE_WEIGHTS, undefined, SourceChecks.disabled());
-    const m = new PipelineModel(table, sources, scorer);
-    const v = VictimIndex.create(2, 64);
-    return { table, sources, m, v, r: new Rescorer(table, sources, v) };
+    const reals = RealServerCounters.create(1);
+    const verified = VerifiedSourceTable.create(1024, 0);
+    const state = DefenseState.create(1, [1, 2, 3, 4]);
+    const victims = VictimIndex.create(1, 64);
+    return { connections, sources, reals, verified, state, victims };
   };
-  const open = (m: PipelineModel, host: number, port: number, t: number, established: boolean) => {
-    const f = Object.assign(Object.assign(new FrameInfo(), syn), {
-      ...v4src(198, 100, 1, host),
-      srcPort: port,
-    });
-    const slot = m.packet(f, host & 1, t);
-    if (established) {
-      m.packet(Object.assign(Object.assign(new FrameInfo(), f), { tcpFlags: TcpFlag.ack }), host & 1, t + 20);
-      m.packet(
-        Object.assign(Object.assign(new FrameInfo(), f), { tcpFlags: TcpFlag.ack, payloadLen: 200 }),
-        host & 1,
-        t + 21,
-      );
-    }
-    return slot;
-  };
+  const flagsOf = (t: ConnectionTable, slot: number) => t.i32[t.recordBase(slot) + Conn.flagsSyn];
 
-  it('half-open entries sink after the grace period; idle ones decay; a packet brings them back', () => {
-    const { table, m, r } = setup();
-    const half = open(m, 1, 1000, 0, false);
-    const est = open(m, 2, 1000, 0, true);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([8, 6]);
-    r.runPass(2000);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([8, 6]);
-    r.runPass(3100);
-    expect(prioOf(table, half).prio).toBe(11);
-    r.runPass(20_021);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([13, 8]);
-    r.runPass(800_000);
-    expect([prioOf(table, half).prio, prioOf(table, est).prio]).toEqual([15, 12]);
-    // the idle client speaks again: its standing is back at once
-    const f = Object.assign(Object.assign(new FrameInfo(), syn), { ...v4src(198, 100, 1, 2), srcPort: 1000 });
-    m.packet(Object.assign(f, { tcpFlags: TcpFlag.ack, payloadLen: 10 }), 0, 800_001);
-    expect(prioOf(table, est).prio).toBe(6);
+  it("releases an unverified half-open entry's slot after its grace, once, and lists it only globally then", () => {
+    const p = parts();
+    p.reals.held[0] = 2;
+    const half = conn(p.connections, 1, 1000, 0, 0);
+    const done = conn(p.connections, 2, 1000, ConnFlag.handshake, 0);
+    const r = new Rescorer(p);
+    r.runPass(999);
+    expect(p.reals.held[0]).toBe(2);
+    r.runPass(1000);
+    expect(p.reals.held[0]).toBe(1);
+    expect(flagsOf(p.connections, half) & ConnFlag.held).toBe(0);
+    expect(flagsOf(p.connections, done) & ConnFlag.held).toBe(ConnFlag.held);
+    r.runPass(5000);
+    expect(p.reals.held[0]).toBe(1);
+    expect(r.released).toBe(1);
+    // the real server's list names only what it holds; the table's list names both
+    expect(p.victims.entries(0).map((e) => e.slot)).toEqual([done]);
+    expect(p.victims.entries(VICTIM_GLOBAL).length).toBe(2);
   });
 
-  it('a source hoarding idle connections sinks those connections; prioritySum stays exact', () => {
-    const { table, sources, m, r } = setup();
-    const hog: number[] = [];
-    for (let p = 0; p < 20; p++) hog.push(open(m, 3, 2000 + p, 0, true));
-    const calm: number[] = [];
-    for (let p = 0; p < 3; p++) calm.push(open(m, 4, 2000 + p, 0, true));
-    const before = new Map([...hog, ...calm].map((s) => [s, prioOf(table, s).prio]));
-    r.runPass(40_021);
-    r.runPass(40_021);
-    // 40 s idle: +4 for everyone, +2 more for the hoarder's 20 idle connections
-    for (const s of calm) expect(prioOf(table, s).prio).toBe((before.get(s) as number) + 4);
-    for (const s of hog) expect(prioOf(table, s).prio).toBe((before.get(s) as number) + 4 + 2);
-    expect(r.changed).toBeGreaterThan(0);
-    for (const [host, slots] of [
-      [3, hog],
-      [4, calm],
-    ] as const) {
-      const s = sources.acquire(0, 0, 0xffff, v4src(198, 100, 1, host).src3 as number, false, 0);
-      const sum = slots.reduce((acc, slot) => acc + prioOf(table, slot).prio, 0);
-      expect(sources.i32[sources.recordBase(s) + Src.prioritySum]).toBe(sum);
-      sources.release(s);
+  it('joins a connection to the verified band when its source answered after it began; never releases a verified half-open', () => {
+    const p = parts();
+    p.reals.held[0] = 1;
+    const slot = conn(p.connections, 1, 1000, 0, 0);
+    p.verified.verify(0, 0, 0xffff, 0x0b000001, 10, 60_000);
+    const r = new Rescorer(p);
+    r.runPass(5000);
+    expect(flagsOf(p.connections, slot) & (ConnFlag.verified | ConnFlag.held)).toBe(
+      ConnFlag.verified | ConnFlag.held,
+    );
+    expect(p.reals.held[0]).toBe(1);
+    expect(r.verifiedLate).toBe(1);
+    // verified, half-open for 5 s: the half-open penalty, in the verified band
+    expect(prioOf(p.connections, slot).prio).toBe(DEFENSE_WEIGHTS.verifiedBase + DEFENSE_WEIGHTS.halfOpen);
+  });
+
+  it('publishes the fair share and, under pressure, sinks the connections of a source holding more', () => {
+    const p = parts();
+    p.state.setCapacity(40);
+    for (let i = 0; i < 12; i++)
+      conn(p.connections, 1, 1000 + i, ConnFlag.verified | ConnFlag.handshake | ConnFlag.data, 0, 4);
+    const calm = conn(p.connections, 2, 1000, ConnFlag.verified | ConnFlag.handshake | ConnFlag.data, 0, 4);
+    for (const [host, n] of [
+      [1, 12],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+    ]) {
+      const s = p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0);
+      p.sources.i32[p.sources.recordBase(s) + Src.concurrent] = n;
+      p.sources.release(s);
     }
+    const r = new Rescorer(p);
+    r.runPass(100);
+    // 40 slots among 4 sources: a share of 10 (never below the floor of 8)
+    expect(p.state.fairShare()).toBe(10);
+    expect(p.state.activeSources()).toBe(4);
+    expect(prioOf(p.connections, calm).prio).toBe(4);
+    // not verifying: no fairness penalty yet
+    const hogSlots = [...Array(p.connections.capacity).keys()].filter(
+      (s) => p.connections.core.tagOfSlot(s) !== 0 && s !== calm,
+    );
+    for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(4);
+    p.state.setVerifying(0, 1);
+    r.runPass(200);
+    for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(4 + DEFENSE_WEIGHTS.hogPenalty);
+    expect(prioOf(p.connections, calm).prio).toBe(4);
   });
 
   it('never changes priority 0 or rule-fixed entries, whatever their age', () => {
@@ -205,7 +232,7 @@ describe('Rescorer: ageing and aggregates', () => {
     // Both look half-open and ancient. The priority-0 one loses its fixed mark too: 0 alone protects it.
     for (const [slot, p] of live) if (p.prio === 0) table.i32[table.recordBase(slot) + Conn.flagsSyn] = 0;
     const v = VictimIndex.create(1, 8);
-    const r = new Rescorer(table, null, v);
+    const r = new Rescorer({ connections: table, victims: v });
     r.runPass(100_000_000);
     expect([...live.keys()].map((s) => prioOf(table, s).prio).sort()).toEqual([0, 3]);
     expect(v.entries(0).map((e) => e.priority)).toEqual([3]);

@@ -1,36 +1,66 @@
 // Rescorer: the background half of the defense (the seed's "separate process … working fulltime
 // just prioritizing connections"). It walks the connection table continuously in bounded steps,
 // and for each live entry:
-//   - recomputes its priority with the real idle time (PriorityAdjuster: idle decay, half-open
-//     entries sinking after the grace period) and a per-source aggregate: a source holding many
-//     idle connections (slot hoarding) sinks those idle connections further;
-//   - offers it as a shedding candidate to the per-real-server and global victim lists.
+//   - recomputes its priority with the real idle time (adjust.ts: idle decay, a half-open entry,
+//     a silent client or a stalled request sinking after its grace) and its source's share: under
+//     pressure, a source holding more connections than its fair share sinks;
+//   - marks it verified once its source has answered a challenge since (VerifiedSourceTable), so
+//     it joins the verified band without waiting for a packet;
+//   - stops holding a slot for an unverified half-open entry past weights.halfOpenHoldMs
+//     (RealServerCounters.held: a server with syncookies keeps nothing for a spoofed SYN);
+//   - offers it as a shedding candidate: to its real server's list if it is held (a closed
+//     connection frees nothing and gets no RST), and to the global list.
+// At the end of each pass it counts the sources holding connections and publishes the fair share
+// (the capacity the defense loop published, divided among them) in the DefenseState.
 // It runs in its own worker thread (rescorer-worker.ts) so the packet path never pays for it.
 //
-// Concurrency: records are read with the table's seqlock copy (readRecord, never torn); a
-// priority byte is written only under the record lock, recomputed from the live record at that
-// moment, so a packet processed meanwhile is never overwritten with stale state. Rule-fixed entries
-// (DefenseConnFlag.priorityFixed) and priority 0 are never written. The source's prioritySum is kept
-// in step with every change it makes. Victim lists are built privately and published at the end of
-// each full pass (and earlier for a list its shedders have emptied), under the index's seqlock.
-// Only one Rescorer may publish to a VictimIndex.
+// Concurrency: records are read with the table's seqlock copy (readRecord, never torn); a record
+// is written only under its lock, recomputed from the live record at that moment, so a packet
+// processed meanwhile is never overwritten with stale state. Rule-fixed entries and priority 0
+// keep their priority. The source's prioritySum is kept in step with every change it makes.
+// Victim lists are built privately and published at the end of each full pass (and earlier for a
+// list its shedders have emptied), under the index's seqlock. Only one Rescorer may publish to a
+// VictimIndex.
 
-import { Conn, type ConnectionTable, elapsed, type SourceTable } from '@sluice/conntrack';
+import {
+  Conn,
+  type ConnectionTable,
+  ConnFlag,
+  elapsed,
+  type SourceTable,
+  Src,
+  type VerifiedSourceTable,
+} from '@sluice/conntrack';
+import type { RealServerCounters } from '@sluice/schedulers';
 import { PriorityAdjuster } from './adjust.ts';
-import { DefenseConnFlag, PriorityScorer } from './scorer.ts';
+import type { DefenseState } from './defense-state.ts';
+import { PriorityScorer } from './scorer.ts';
 import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
 import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
 
 const PRIO_MASK = 0xff00;
 
+/** What the re-scorer walks and writes; all but the table and the index are optional. */
+export interface RescorerTables {
+  connections: ConnectionTable;
+  victims: VictimIndex;
+  sources?: SourceTable | null;
+  reals?: RealServerCounters | null;
+  verified?: VerifiedSourceTable | null;
+  state?: DefenseState | null;
+}
+
 export class Rescorer {
   readonly table: ConnectionTable;
   readonly sources: SourceTable | null;
   readonly victims: VictimIndex;
+  readonly reals: RealServerCounters | null;
+  readonly verified: VerifiedSourceTable | null;
+  readonly state: DefenseState | null;
   private adjuster: PriorityAdjuster;
-  private hogIdleMs: number;
-  private hogIdleConnections: number;
   private hogPenalty: number;
+  private fairShareFloor: number;
+  private halfOpenHoldMs: number;
   /** Next slot to examine. */
   cursor = 0;
   // Statistics (this instance, since creation).
@@ -39,6 +69,10 @@ export class Rescorer {
   changed = 0;
   lockFailures = 0;
   readFailures = 0;
+  /** Connections marked verified because their source answered after they began. */
+  verifiedLate = 0;
+  /** Unverified half-open entries that stopped holding a slot. */
+  released = 0;
   private changedThisPass = 0;
   private readonly rec: Int32Array;
   // Victim lists being built during the current pass: per list `perList` entries, worst first.
@@ -50,29 +84,21 @@ export class Rescorer {
   private readonly buildTag: Int32Array;
   private readonly buildPrio: Int32Array;
   private readonly buildIdle: Int32Array;
-  // Idle connections per source slot: counted this pass (cur) and in the last full pass (prev),
-  // with the source's tag so a reused source slot does not inherit another source's count.
-  private curIdle: Int32Array;
-  private curTag: Int32Array;
-  private prevIdle: Int32Array;
-  private prevTag: Int32Array;
 
-  constructor(
-    table: ConnectionTable,
-    sources: SourceTable | null,
-    victims: VictimIndex,
-    weights: PriorityWeights = DEFENSE_WEIGHTS,
-  ) {
-    this.table = table;
-    this.sources = sources;
-    this.victims = victims;
+  constructor(tables: RescorerTables, weights: PriorityWeights = DEFENSE_WEIGHTS) {
+    this.table = tables.connections;
+    this.sources = tables.sources ?? null;
+    this.victims = tables.victims;
+    this.reals = tables.reals ?? null;
+    this.verified = tables.verified ?? null;
+    this.state = tables.state ?? null;
     this.adjuster = new PriorityAdjuster(weights);
-    this.hogIdleMs = weights.hogIdleMs;
-    this.hogIdleConnections = weights.hogIdleConnections;
     this.hogPenalty = weights.hogPenalty;
-    this.rec = new Int32Array(Conn.words);
-    const k = victims.perList;
-    const lists = victims.lists;
+    this.fairShareFloor = weights.fairShareFloor;
+    this.halfOpenHoldMs = weights.halfOpenHoldMs;
+    this.rec = new Int32Array(Conn.snapshotWords);
+    const k = this.victims.perList;
+    const lists = this.victims.lists;
     this.perList = k;
     this.buildCount = new Int32Array(lists);
     this.buildDirty = new Uint8Array(lists);
@@ -80,19 +106,14 @@ export class Rescorer {
     this.buildTag = new Int32Array(lists * k);
     this.buildPrio = new Int32Array(lists * k);
     this.buildIdle = new Int32Array(lists * k);
-    const sc = sources === null ? 0 : sources.capacity;
-    this.curIdle = new Int32Array(sc);
-    this.curTag = new Int32Array(sc);
-    this.prevIdle = new Int32Array(sc);
-    this.prevTag = new Int32Array(sc);
   }
 
   /** New weights take effect from the next entry examined. */
   setWeights(weights: PriorityWeights): void {
     this.adjuster = new PriorityAdjuster(weights);
-    this.hogIdleMs = weights.hogIdleMs;
-    this.hogIdleConnections = weights.hogIdleConnections;
     this.hogPenalty = weights.hogPenalty;
+    this.fairShareFloor = weights.fairShareFloor;
+    this.halfOpenHoldMs = weights.halfOpenHoldMs;
   }
 
   /**
@@ -136,58 +157,91 @@ export class Rescorer {
     const rec = this.rec;
     const sp = rec[Conn.statePrio];
     let prio = (sp >>> 8) & 0xff;
-    const fs = rec[Conn.flagsSyn];
+    let fs = rec[Conn.flagsSyn];
     let idle = elapsed(rec[Conn.lastSeen], now);
     if (idle < 0) idle = 0;
-    if (prio !== 0 && (fs & DefenseConnFlag.priorityFixed) === 0) {
-      const extra = this.sources !== null && idle >= this.hogIdleMs ? this.sourcePenalty(now) : 0;
-      const next = this.adjuster.priority((sp >>> 16) & 0xff, fs, rec[Conn.packets], idle, extra);
-      if (next !== prio) {
-        const written = this.writePriority(slot, rec[Conn.tag], extra, now);
-        if (written < 0) return; // gone meanwhile
-        prio = written;
-      }
+    const age = elapsed(rec[Conn.firstSeen], now);
+    const closed = (fs & (ConnFlag.fin | ConnFlag.rst)) !== 0;
+    let change = 0;
+    if (
+      !closed &&
+      (fs & ConnFlag.verified) === 0 &&
+      this.verified !== null &&
+      this.verified.isVerified(rec[Conn.addr0], rec[Conn.addr1], rec[Conn.addr2], rec[Conn.addr3], now) === 1
+    ) {
+      change |= ConnFlag.verified;
+    }
+    if (
+      (fs & (ConnFlag.held | ConnFlag.handshake | ConnFlag.udp | ConnFlag.verified)) === ConnFlag.held &&
+      change === 0 &&
+      age >= this.halfOpenHoldMs &&
+      this.reals !== null
+    ) {
+      change |= ConnFlag.held;
+    }
+    const extra = !closed && prio !== 0 ? this.sourcePenalty(now) : 0;
+    const next =
+      prio === 0
+        ? 0
+        : this.adjuster.priority(
+            (sp >>> 16) & 0xff,
+            fs | (change & ConnFlag.verified),
+            age,
+            idle,
+            elapsed(rec[Conn.awaitingSince], now),
+            extra,
+          );
+    if (change !== 0 || next !== prio) {
+      const written = this.write(slot, rec[Conn.tag], change, extra, now);
+      if (written < 0) return; // gone meanwhile
+      prio = written;
+      fs = this.writtenFlags;
     }
     if (prio === 0) return;
     // Ties go to the longest idle, to the millisecond: among fresh equals, an entry whose client
     // has been silent for most of a second goes before one still waiting on its SYN-ACK.
     const real = rec[Conn.real];
-    if (real >= 0 && real < this.victims.reals) this.offer(real, slot, rec[Conn.tag], prio, idle);
+    if ((fs & ConnFlag.held) !== 0 && real >= 0 && real < this.victims.reals) {
+      this.offer(real, slot, rec[Conn.tag], prio, idle);
+    }
     this.offer(this.victims.reals, slot, rec[Conn.tag], prio, idle);
   }
 
   /**
-   * For an idle entry (in `rec`): counts it toward its source's idle total for this pass and
-   * returns the hoarding penalty if the source held too many idle entries in the last pass.
+   * Under pressure (the entry's service verifying), the penalty for a source holding more than
+   * its fair share of connections, for the entry in `rec`; else 0.
    */
   private sourcePenalty(now: number): number {
-    const sources = this.sources as SourceTable;
+    const state = this.state;
+    const sources = this.sources;
+    if (state === null || sources === null || this.hogPenalty === 0) return 0;
     const rec = this.rec;
+    if (state.verifying(rec[Conn.portService] & 0xffff) === 0) return 0;
+    const share = state.fairShare();
     const s = sources.acquire(rec[Conn.addr0], rec[Conn.addr1], rec[Conn.addr2], rec[Conn.addr3], false, now);
     if (s < 0) return 0;
-    const stag = sources.core.tagOfSlot(s);
+    const over = sources.i32[sources.recordBase(s) + Src.concurrent] > share;
     sources.release(s);
-    if (this.curTag[s] !== stag) {
-      this.curTag[s] = stag;
-      this.curIdle[s] = 0;
-    }
-    this.curIdle[s]++;
-    if (this.prevTag[s] === stag && this.prevIdle[s] >= this.hogIdleConnections) return this.hogPenalty;
-    if (this.curIdle[s] >= this.hogIdleConnections) return this.hogPenalty;
-    return 0;
+    return over ? this.hogPenalty : 0;
   }
 
+  /** The flag word `write` left in the record (valid after it returned ≥ 0). */
+  private writtenFlags = 0;
+
   /**
-   * Locks the record and writes its priority recomputed from the live record. Returns the
+   * Locks the record and applies, from the live record at that moment: the verified flag
+   * (`change` has ConnFlag.verified), the release of an unverified half-open entry's slot
+   * (`change` has ConnFlag.held, and it still qualifies), and the priority recomputed. Returns the
    * priority now in the record, or -1 when the slot no longer holds the connection.
    */
-  private writePriority(slot: number, tag: number, extra: number, now: number): number {
+  private write(slot: number, tag: number, change: number, extra: number, now: number): number {
     const table = this.table;
     const core = table.core;
     const i32 = table.i32;
     const v = core.lockRecord(slot);
     if (v < 0) {
       this.lockFailures++;
+      this.writtenFlags = this.rec[Conn.flagsSyn];
       return (this.rec[Conn.statePrio] >>> 8) & 0xff;
     }
     if (core.tagOfSlot(slot) !== tag) {
@@ -197,20 +251,36 @@ export class Rescorer {
     const base = core.recordBase(slot);
     const sp = i32[base + Conn.statePrio];
     const prio = (sp >>> 8) & 0xff;
-    const fs = i32[base + Conn.flagsSyn];
-    if (prio === 0 || (fs & DefenseConnFlag.priorityFixed) !== 0) {
-      core.unlockRecord(slot, v);
-      return prio;
+    let fs = i32[base + Conn.flagsSyn];
+    if ((change & ConnFlag.verified) !== 0 && (fs & ConnFlag.verified) === 0) {
+      fs |= ConnFlag.verified;
+      this.verifiedLate++;
     }
     let idle = elapsed(i32[base + Conn.lastSeen], now);
     if (idle < 0) idle = 0;
-    const next = this.adjuster.priority(
-      (sp >>> 16) & 0xff,
-      fs,
-      i32[base + Conn.packets],
-      idle,
-      idle >= this.hogIdleMs ? extra : 0,
-    );
+    const age = elapsed(i32[base + Conn.firstSeen], now);
+    if (
+      (change & ConnFlag.held) !== 0 &&
+      (fs & (ConnFlag.held | ConnFlag.handshake | ConnFlag.udp | ConnFlag.verified)) === ConnFlag.held &&
+      age >= this.halfOpenHoldMs
+    ) {
+      fs &= ~ConnFlag.held;
+      (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], -1);
+      this.released++;
+    }
+    i32[base + Conn.flagsSyn] = fs;
+    this.writtenFlags = fs;
+    let next = prio;
+    if (prio !== 0) {
+      next = this.adjuster.priority(
+        (sp >>> 16) & 0xff,
+        fs,
+        age,
+        idle,
+        elapsed(i32[base + Conn.awaitingSince], now),
+        extra,
+      );
+    }
     if (next !== prio) {
       i32[base + Conn.statePrio] = (sp & ~PRIO_MASK) | (next << 8);
       this.changed++;
@@ -294,13 +364,28 @@ export class Rescorer {
     this.victims.notePass(now, this.changedThisPass);
     this.changedThisPass = 0;
     this.passes++;
-    const idle = this.prevIdle;
-    const tag = this.prevTag;
-    this.prevIdle = this.curIdle;
-    this.prevTag = this.curTag;
-    this.curIdle = idle;
-    this.curTag = tag;
-    idle.fill(0);
-    tag.fill(0);
+    this.publishFairShare();
+  }
+
+  /**
+   * Counts the sources holding connections and publishes the fair share: the capacity the
+   * defense loop published (the real servers' upper thresholds summed) divided among them, never
+   * below weights.fairShareFloor; with no capacity (no thresholds), no limit.
+   */
+  private publishFairShare(): void {
+    const state = this.state;
+    const sources = this.sources;
+    if (state === null || sources === null) return;
+    const core = sources.core;
+    const i32 = sources.i32;
+    let active = 0;
+    for (let slot = 0; slot < sources.capacity; slot++) {
+      if (core.tagOfSlot(slot) !== 0 && i32[core.recordBase(slot) + Src.concurrent] > 0) active++;
+    }
+    const capacity = state.capacity();
+    let share = 0x7fffffff;
+    if (capacity > 0 && active > 0) share = Math.ceil(capacity / active);
+    if (share < this.fairShareFloor) share = this.fairShareFloor;
+    state.setFairShare(share, active);
   }
 }

@@ -1,33 +1,33 @@
-// PriorityScorer: gives each new connection a priority from its first SYN (subnet rules, source
-// checks, the source's history, the SYN's shape) and moves it as the client's packets arrive.
-// One instance per pipeline (per worker thread); every method called per packet reads and
-// writes numbers only — no allocation, no exceptions, results in return values and `last*` fields.
+// PriorityScorer: gives each new connection a priority from its first SYN and moves it as the
+// client's packets arrive (adjust.ts has the function). The band comes first: a SYN whose source
+// is verified (it answered the director's challenge) starts at weights.verifiedBase; any other
+// starts in the unverified band, ordered by what its SYN looks like (options, TTL, window) and its
+// source's SYN rate, evidence a spoofer can fake, which is why it never lifts an entry out of the
+// band. Subnet rules fix a priority (a rule that verifies only for verified sources); source
+// checks handle bogons. One instance per pipeline (per worker thread); every method called per
+// packet reads and writes numbers only: no allocation, no exceptions, results in return values
+// and `last*` fields.
 //
-// Record encoding (conntrack `Conn`, nothing new in the layout):
-//   statePrio bits 8..15   current priority (0 highest .. 15 lowest) — what shedding reads
-//   statePrio bits 16..23  the score the SYN earned (plus a retransmission's credit): the input
-//                          the adjustments start from each time, so they never accumulate drift
-//   statePrio bits 24..31  StoredReason: why the SYN scored so (written by the pipeline at
-//                          creation; explain.ts names them for the connection listing)
-//   flagsSyn  bit 0x0200   DefenseConnFlag.priorityFixed: set by a rule (or the bogon 'lowest'
-//                          action); nothing but the rule decides this entry's priority
-// Priority 0 is never changed by anything here, fixed bit or not.
+// Record encoding (conntrack `Conn`):
+//   statePrio bits 8..15   current priority (0 highest .. 15 lowest): what shedding reads
+//   statePrio bits 16..23  the rule's priority for rule-fixed entries, else the SYN's score inside
+//                          the unverified band (0..6): what the priority function starts from
+//   statePrio bits 24..31  StoredReason: why the SYN scored so (explain.ts names them)
+//   flagsSyn               ConnFlag.priorityFixed (a rule's), ConnFlag.verified, ConnBit.ruleNeedsVerify
+// Priority 0 is never changed by anything here.
 
-import { Conn, ConnFlag, elapsed, type SourceTable, Src, TcpState } from '@sluice/conntrack';
-import { type FrameInfo, IpProto, TcpFlag } from '@sluice/wire';
-import { PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
+import { Conn, ConnBit, ConnFlag, elapsed, type SourceTable, Src } from '@sluice/conntrack';
+import { type FrameInfo, IpProto } from '@sluice/wire';
+import { PriorityAdjuster } from './adjust.ts';
 import { PRIORITY_LOWEST, PriorityRules } from './priority-rules.ts';
 import { BogonAction, SourceChecks, SourceVerdict } from './source-checks.ts';
 import { inferInitialTtl, SynShapes } from './syn-shape.ts';
-import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
+import { DEFENSE_WEIGHTS, PRIORITY_UNVERIFIED_WORST, type PriorityWeights } from './weights.ts';
 
-/**
- * ConnFlag bits the defense adds to the record's flag word (low 16 bits of Conn.flagsSyn).
- * conntrack's ConnFlag uses 0x0001..0x0100; 0x0200 is claimed here.
- */
+/** The flag a rule sets on its connections (conntrack's ConnFlag.priorityFixed, named here for the defense). */
 export const DefenseConnFlag = {
   /** Priority set by a subnet rule or the bogon 'lowest' action; adjustments never touch it. */
-  priorityFixed: 0x0200,
+  priorityFixed: ConnFlag.priorityFixed,
 } as const;
 
 /** Pass as `srcSlot` to have scoreSyn look the source up itself (acquire without create, release). */
@@ -48,28 +48,26 @@ export const ScoreReason = {
   badTtl: 0x0020,
   smallWindow: 0x0040,
   highSynRate: 0x0080,
-  manyConcurrent: 0x0100,
-  neverCompleted: 0x0200,
-  spokeBefore: 0x0400,
-  silentSource: 0x0800,
-  /** a retransmission of a SYN refused earlier (SynMemory), credited by creditRefusedRetry */
-  retried: 0x1000,
+  overShare: 0x0100,
+  verified: 0x0200,
+  /** a rule matched whose priority waits for the source to be verified */
+  ruleUnverified: 0x0400,
 } as const;
 
 /**
  * The SYN's score reasons as stored in a record (8 bits: Conn.statePrio bits 24..31). TTL and OS
- * mismatch share a bit, as do a fast SYN rate and many connections, and the two "this source
- * never spoke" penalties; `retried` is set when a retransmission credit was given.
+ * mismatch share a bit.
  */
 export const StoredReason = {
   noOptions: 0x01,
   partialOptions: 0x02,
   ttl: 0x04,
   smallWindow: 0x08,
-  sourceBusy: 0x10,
-  retried: 0x20,
-  sourceNeverSpoke: 0x40,
-  spokeBefore: 0x80,
+  highSynRate: 0x10,
+  overShare: 0x20,
+  /** the source was verified when the SYN came */
+  verified: 0x40,
+  ruleUnverified: 0x80,
 } as const;
 
 /** ScoreReason bits (PriorityScorer.lastReasons) → the StoredReason byte. Allocation-free. */
@@ -79,17 +77,16 @@ export function storedReasons(reasons: number): number {
   if ((reasons & ScoreReason.partialOptions) !== 0) s |= StoredReason.partialOptions;
   if ((reasons & (ScoreReason.osMismatch | ScoreReason.badTtl)) !== 0) s |= StoredReason.ttl;
   if ((reasons & ScoreReason.smallWindow) !== 0) s |= StoredReason.smallWindow;
-  if ((reasons & (ScoreReason.highSynRate | ScoreReason.manyConcurrent)) !== 0) s |= StoredReason.sourceBusy;
-  if ((reasons & (ScoreReason.neverCompleted | ScoreReason.silentSource)) !== 0)
-    s |= StoredReason.sourceNeverSpoke;
-  if ((reasons & ScoreReason.spokeBefore) !== 0) s |= StoredReason.spokeBefore;
-  if ((reasons & ScoreReason.retried) !== 0) s |= StoredReason.retried;
+  if ((reasons & ScoreReason.highSynRate) !== 0) s |= StoredReason.highSynRate;
+  if ((reasons & ScoreReason.overShare) !== 0) s |= StoredReason.overShare;
+  if ((reasons & ScoreReason.verified) !== 0) s |= StoredReason.verified;
+  if ((reasons & ScoreReason.ruleUnverified) !== 0) s |= StoredReason.ruleUnverified;
   return s;
 }
 
-const SYN_COUNT_SHIFT = 16;
 const PRIO_MASK = 0xff00;
-const INITIAL_MASK = 0xff0000;
+/** Most the SYN's own score may add inside the unverified band (8 + 6 = 14). */
+const SYN_SCORE_MAX = 6;
 
 export class PriorityScorer {
   readonly weights: PriorityWeights;
@@ -97,17 +94,25 @@ export class PriorityScorer {
   readonly checks: SourceChecks;
   readonly shapes: SynShapes;
   readonly adjuster: PriorityAdjuster;
+  /**
+   * The fair share of connections per source (defense-state.ts, published by the re-scorer);
+   * a source holding more is penalised. The pipeline refreshes it once per batch.
+   */
+  fairShare = 0x7fffffff;
   /** Rule index matched by the last scoreSyn, or -1: the scheduler reads `rules.poolOf(lastRule)`. */
   lastRule = -1;
   /** Priority returned by the last scoreSyn (or SCORE_DROP). */
   lastPriority = 0;
-  /** DefenseConnFlag bits to OR into the new entry's ConnFlag word (0 or priorityFixed). */
+  /** What the record's initial-priority byte keeps for the last SYN (see the encoding above). */
+  lastInitial = 0;
+  /** Flag bits (ConnFlag, ConnBit) to OR into the new entry's flag word. */
   lastFlags = 0;
   /** ScoreReason bits of the last scoreSyn. */
   lastReasons = 0;
 
   // Weights as fields: one hidden class, no property lookups through an interface per SYN.
-  private readonly base: number;
+  private readonly verifiedBase: number;
+  private readonly unverifiedBase: number;
   private readonly wNoOptions: number;
   private readonly wPartialOptions: number;
   private readonly wOsMismatch: number;
@@ -117,16 +122,7 @@ export class PriorityScorer {
   private readonly smallWindowBelow: number;
   private readonly wHighSynRate: number;
   private readonly highSynRateThreshold: number;
-  private readonly wManyConcurrent: number;
-  private readonly manyConcurrentThreshold: number;
-  private readonly wNeverCompleted: number;
-  private readonly neverCompletedAfter: number;
-  private readonly wSpokeBefore: number;
-  private readonly wSilentSource: number;
-  private readonly silentSourceAfter: number;
-  private readonly wRetransmit: number;
-  /** A retransmission must come this long after the first SYN (weights.retransmitMinGapMs). */
-  readonly retransmitMinGapMs: number;
+  private readonly wHog: number;
 
   constructor(
     weights: PriorityWeights = DEFENSE_WEIGHTS,
@@ -139,7 +135,8 @@ export class PriorityScorer {
     this.checks = checks;
     this.shapes = shapes;
     this.adjuster = new PriorityAdjuster(weights);
-    this.base = weights.base;
+    this.verifiedBase = weights.verifiedBase;
+    this.unverifiedBase = weights.unverifiedBase;
     this.wNoOptions = weights.noOptions;
     this.wPartialOptions = weights.partialOptions;
     this.wOsMismatch = weights.osMismatch;
@@ -149,63 +146,83 @@ export class PriorityScorer {
     this.smallWindowBelow = weights.smallWindowBelow;
     this.wHighSynRate = weights.highSynRate;
     this.highSynRateThreshold = weights.highSynRateThreshold;
-    this.wManyConcurrent = weights.manyConcurrent;
-    this.manyConcurrentThreshold = weights.manyConcurrentThreshold;
-    this.wNeverCompleted = weights.neverCompleted;
-    this.neverCompletedAfter = weights.neverCompletedAfter;
-    this.wSpokeBefore = weights.spokeBefore;
-    this.wSilentSource = weights.silentSource;
-    this.silentSourceAfter = weights.silentSourceAfter;
-    this.wRetransmit = weights.retransmit;
-    this.retransmitMinGapMs = weights.retransmitMinGapMs;
+    this.wHog = weights.hogPenalty;
   }
 
   /**
-   * Initial priority of a new connection from its first packet (a TCP SYN, or a UDP datagram).
+   * Initial priority of a new connection from its first packet (a TCP SYN, or a UDP datagram);
+   * `verified` 1 when the caller knows its source answered a challenge (0: not known to have).
    * Returns 0..15, or SCORE_DROP (-1) for a bogon source under the 'drop' action. Sets lastRule,
-   * lastPriority, lastFlags, lastReasons. `srcSlot`: a source-table slot the caller holds, or
-   * SOURCE_LOOKUP (scorer looks it up), or SOURCE_NONE. `sources` may be null (no history).
+   * lastPriority, lastInitial, lastFlags, lastReasons. `srcSlot`: a source-table slot the caller
+   * holds, or SOURCE_LOOKUP (scorer looks it up), or SOURCE_NONE. `sources` may be null.
    * Reads the source's record as it stands before this SYN is counted in it.
    */
-  scoreSyn(f: FrameInfo, sources: SourceTable | null, srcSlot: number, now: number): number {
+  scoreSyn(
+    f: FrameInfo,
+    sources: SourceTable | null,
+    srcSlot: number,
+    verified: number,
+    now: number,
+  ): number {
     const a0 = f.src0 | 0;
     const a1 = f.src1 | 0;
     const a2 = f.src2 | 0;
     const a3 = f.src3 | 0;
-    this.lastFlags = 0;
-    this.lastReasons = 0;
+    this.lastFlags = verified === 1 ? ConnFlag.verified : 0;
+    this.lastReasons = verified === 1 ? ScoreReason.verified : 0;
     const rule = this.rules.lookup(a0, a1, a2, a3);
     this.lastRule = rule;
     if (rule >= 0) {
-      this.lastFlags = DefenseConnFlag.priorityFixed;
-      this.lastReasons = ScoreReason.rule;
-      this.lastPriority = this.rules.priorityOf(rule);
-      return this.lastPriority;
+      const rp = this.rules.priorityOf(rule);
+      this.lastInitial = rp;
+      this.lastFlags |= ConnFlag.priorityFixed;
+      this.lastReasons |= ScoreReason.rule;
+      if (verified === 1 || this.rules.verifiesSource(rule) === 0) {
+        this.lastPriority = rp;
+        return rp;
+      }
+      // The rule waits for the source to answer; meanwhile it ranks as an unverified kernel.
+      this.lastFlags |= ConnBit.ruleNeedsVerify;
+      this.lastReasons |= ScoreReason.ruleUnverified;
+      this.lastPriority = this.unverifiedBase;
+      return this.unverifiedBase;
     }
     if (this.checks.check(a0, a1, a2, a3) === SourceVerdict.bogon) {
-      this.lastReasons = ScoreReason.bogon;
+      this.lastReasons |= ScoreReason.bogon;
       if (this.checks.action === BogonAction.drop) {
         this.lastPriority = -1;
         return -1;
       }
-      this.lastFlags = DefenseConnFlag.priorityFixed;
+      this.lastFlags |= ConnFlag.priorityFixed;
+      this.lastInitial = PRIORITY_LOWEST;
       this.lastPriority = PRIORITY_LOWEST;
       return PRIORITY_LOWEST;
     }
-    let p = this.base;
-    if (f.ipProto === IpProto.tcp) p += this.shapePoints(f);
+    let score = f.ipProto === IpProto.tcp ? this.shapePoints(f) : 0;
+    let hog = 0;
     if (sources !== null && srcSlot !== SOURCE_NONE) {
       if (srcSlot >= 0) {
-        p += this.historyPoints(sources, srcSlot, now);
+        score += this.historyPoints(sources, srcSlot, verified, now);
       } else {
         const s = sources.acquire(a0, a1, a2, a3, false, now);
         if (s >= 0) {
-          p += this.historyPoints(sources, s, now);
+          score += this.historyPoints(sources, s, verified, now);
           sources.release(s);
         }
       }
+      if ((this.lastReasons & ScoreReason.overShare) !== 0) hog = this.wHog;
     }
-    p = p < PRIORITY_BEST_SCORED ? PRIORITY_BEST_SCORED : p > PRIORITY_LOWEST ? PRIORITY_LOWEST : p;
+    if (score > SYN_SCORE_MAX) score = SYN_SCORE_MAX;
+    this.lastInitial = score;
+    let p: number;
+    if (verified === 1) {
+      p = this.verifiedBase + hog;
+      const worst = this.unverifiedBase - 1;
+      if (p > worst) p = worst;
+    } else {
+      p = this.unverifiedBase + score + hog;
+      if (p > PRIORITY_UNVERIFIED_WORST) p = PRIORITY_UNVERIFIED_WORST;
+    }
     this.lastPriority = p;
     return p;
   }
@@ -242,90 +259,46 @@ export class PriorityScorer {
     return p;
   }
 
-  /** Points from the source's record (read under the caller's lock, or plain word reads). */
-  private historyPoints(sources: SourceTable, slot: number, now: number): number {
+  /**
+   * Points from the source's record (read under the caller's lock, or plain word reads). The SYN
+   * rate counts only against unverified sources: a spoofer can raise any address's rate. Holding
+   * more than the fair share is noted in lastReasons for the caller.
+   */
+  private historyPoints(sources: SourceTable, slot: number, verified: number, now: number): number {
     const i32 = sources.i32;
     const b = sources.recordBase(slot);
     let p = 0;
-    if (sources.synRateAt(b, now) >= this.highSynRateThreshold) {
+    if (verified === 0 && sources.synRateAt(b, now) >= this.highSynRateThreshold) {
       p += this.wHighSynRate;
       this.lastReasons |= ScoreReason.highSynRate;
     }
-    if (i32[b + Src.concurrent] >= this.manyConcurrentThreshold) {
-      p += this.wManyConcurrent;
-      this.lastReasons |= ScoreReason.manyConcurrent;
-    }
-    const handshakes = i32[b + Src.handshakes];
-    if (i32[b + Src.spoke] > 0) {
-      p -= this.wSpokeBefore;
-      this.lastReasons |= ScoreReason.spokeBefore;
-    } else if (handshakes >= this.silentSourceAfter) {
-      p += this.wSilentSource;
-      this.lastReasons |= ScoreReason.silentSource;
-    } else if (handshakes === 0 && i32[b + Src.connectionsTotal] >= this.neverCompletedAfter) {
-      p += this.wNeverCompleted;
-      this.lastReasons |= ScoreReason.neverCompleted;
-    }
+    if (i32[b + Src.concurrent] >= this.fairShare) this.lastReasons |= ScoreReason.overShare;
     return p;
   }
 
   /**
    * Moves a connection's priority after a packet. Call with the record lock held, after the
-   * pipeline has written this packet's statePrio, flagsSyn (flags and SYN count) and packets —
-   * i.e. just before `release()` — for every packet of an existing entry and for the packet that
-   * created one. `flags` are the packet's TCP flags (0 for UDP), `payloadLen` its payload length.
-   * A retransmitted SYN is credited here (see onSynRetransmit). Returns the change of the
-   * priority byte (new − old; 0 almost always), which the caller adds to the source's
-   * prioritySum (see applySourceDelta) to keep that sum exact. Rule-fixed entries and priority 0
-   * are left alone.
+   * pipeline has written this packet's statePrio, flagsSyn and lastSeen, just before
+   * `release()`, for every packet of an existing entry and for the packet that created one.
+   * Returns the change of the priority byte (new − old; 0 almost always), which the caller adds
+   * to the source's prioritySum (see applySourceDelta). Priority 0 is left alone.
    */
-  onPacket(i32: Int32Array, base: number, flags: number, payloadLen: number, now: number): number {
+  onPacket(i32: Int32Array, base: number, now: number): number {
     const sp = i32[base + Conn.statePrio];
     const prio = (sp >>> 8) & 0xff;
     if (prio === 0) return 0;
-    let fs = i32[base + Conn.flagsSyn];
-    if ((fs & DefenseConnFlag.priorityFixed) !== 0) return 0;
-    if ((flags & (TcpFlag.syn | TcpFlag.ack | TcpFlag.rst)) === TcpFlag.syn)
-      this.onSynRetransmit(i32, base, now);
-    if (payloadLen > 0) fs |= ConnFlag.data;
-    const sp2 = i32[base + Conn.statePrio];
-    const next = this.adjuster.priority((sp2 >>> 16) & 0xff, fs, i32[base + Conn.packets], 0, 0);
-    if (next === prio) return 0;
-    i32[base + Conn.statePrio] = (sp2 & ~PRIO_MASK) | (next << 8);
-    return next - prio;
-  }
-
-  /**
-   * Credits a retransmitted SYN: when the entry is in SYN_RECV with no handshake, this is its
-   * second SYN (SYN count 2) and it came at least retransmitMinGapMs after the first (firstSeen),
-   * the SYN's score (initial byte) improves by `retransmit`. The SYN-count test makes it happen
-   * once per connection whoever calls it. onPacket calls it; the current priority is recomputed
-   * there. Call with the record lock held, after the pipeline counted the SYN. Returns 1 when credited.
-   */
-  onSynRetransmit(i32: Int32Array, base: number, now: number): number {
     const fs = i32[base + Conn.flagsSyn];
-    if (((fs >>> SYN_COUNT_SHIFT) & 0xff) !== 2) return 0;
-    if ((fs & (ConnFlag.handshake | ConnFlag.udp | DefenseConnFlag.priorityFixed)) !== 0) return 0;
-    const sp = i32[base + Conn.statePrio];
-    if ((sp & 0xff) !== TcpState.synRecv || ((sp >>> 8) & 0xff) === 0) return 0;
-    if (elapsed(i32[base + Conn.firstSeen], now) < this.retransmitMinGapMs) return 0;
-    let initial = ((sp >>> 16) & 0xff) - this.wRetransmit;
-    if (initial < PRIORITY_BEST_SCORED) initial = PRIORITY_BEST_SCORED;
-    // The top byte (the SYN's StoredReason bits) gains `retried`.
-    i32[base + Conn.statePrio] = (sp & ~INITIAL_MASK) | (initial << 16) | (StoredReason.retried << 24);
-    return 1;
-  }
-
-  /**
-   * The priority of a SYN that retransmits one refused earlier (SynMemory matched it): its score
-   * improved by the retransmission credit, as onSynRetransmit credits one whose first SYN got an
-   * entry. Rule-fixed priorities and priority 0 are returned unchanged.
-   */
-  creditRefusedRetry(prio: number): number {
-    if (prio === 0 || (this.lastFlags & DefenseConnFlag.priorityFixed) !== 0) return prio;
-    this.lastReasons |= ScoreReason.retried;
-    const p = prio - this.wRetransmit;
-    return p < PRIORITY_BEST_SCORED ? PRIORITY_BEST_SCORED : p;
+    const next = this.adjuster.priority(
+      (sp >>> 16) & 0xff,
+      fs,
+      elapsed(i32[base + Conn.firstSeen], now),
+      0,
+      elapsed(i32[base + Conn.awaitingSince], now),
+      0,
+    );
+    if (next === prio) return 0;
+    i32[base + Conn.statePrio] = (sp & ~PRIO_MASK) | (next << 8);
+    return next - prio;
   }
 
   /**

@@ -7,7 +7,7 @@ import { Conn, ConnectionTable } from '@sluice/conntrack';
 const { sab, stop } = workerData as { sab: SharedArrayBuffer; stop: SharedArrayBuffer };
 const table = ConnectionTable.attach(sab);
 const flag = new Int32Array(stop);
-const rec = new Int32Array(Conn.words);
+const rec = new Int32Array(Conn.snapshotWords);
 let rng = 0x9e3779b9;
 let reads = 0;
 let torn = 0;
@@ -21,7 +21,11 @@ while (Atomics.load(flag, 0) === 0) {
     reads++;
     const p = rec[Conn.packets];
     const sp = rec[Conn.statePrio];
-    if (rec[Conn.bytes] !== p * 7 || rec[Conn.nextSeq] !== (p ^ 0x5a5a5a5a) || (sp & 0xff) !== (p & 7))
+    if (
+      rec[Conn.awaitingSince] !== p * 7 ||
+      rec[Conn.nextSeq] !== (p ^ 0x5a5a5a5a) ||
+      (sp & 0xff) !== (p & 7)
+    )
       torn++;
     const prio = (sp >>> 8) & 0xff;
     if (prio > 15) torn++;

@@ -1,6 +1,6 @@
 import { Conn, ConnectionTable, RemoveReason } from '@sluice/conntrack';
 import { describe, expect, it } from 'vitest';
-import { DefenseError, removeVictim, VICTIM_GLOBAL, VictimIndex } from './index.ts';
+import { DefenseError, VICTIM_GLOBAL, VictimIndex } from './index.ts';
 
 const arr = (xs: number[]) => Int32Array.from(xs);
 
@@ -38,28 +38,5 @@ describe('VictimIndex', () => {
     expect(() => VictimIndex.create(0)).toThrow(DefenseError);
     expect(() => VictimIndex.create(4, 256)).toThrow(/perList/);
     expect(() => VictimIndex.attach(new SharedArrayBuffer(64))).toThrow(/victim index/);
-  });
-});
-
-describe('removeVictim', () => {
-  it('removes only the same connection, never priority 0, never better than promised', () => {
-    const t = ConnectionTable.create(64, 0);
-    const removed: number[] = [];
-    t.listener = { onConnectionRemoved: (_t, _b, reason) => removed.push(reason) };
-    const put = (a: number, prio: number) => {
-      const s = t.acquire(0, 0, 0xffff, a, 1 << 16, true, prio, 0);
-      t.i32[t.recordBase(s) + Conn.statePrio] = 3 | (prio << 8);
-      t.release(s);
-      return [s, t.core.tagOfSlot(s)];
-    };
-    const [s1, tag1] = put(1, 12);
-    const [s0, tag0] = put(2, 0);
-    expect(removeVictim(t, s1, tag1 ^ 2, 1, RemoveReason.shed)).toBe(false);
-    expect(removeVictim(t, s1, tag1, 13, RemoveReason.shed)).toBe(false); // it improved meanwhile
-    expect(removeVictim(t, s0, tag0, 0, RemoveReason.shed)).toBe(false);
-    expect(removeVictim(t, -1, 0, 1, RemoveReason.shed)).toBe(false);
-    expect(removeVictim(t, s1, tag1, 12, RemoveReason.shed)).toBe(true);
-    expect(removed).toEqual([RemoveReason.shed]);
-    expect(t.count()).toBe(1);
   });
 });

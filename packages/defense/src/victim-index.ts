@@ -13,8 +13,8 @@
 // A taker reads seq, take and the entry, checks seq did not move (no torn entry), then claims the
 // entry by CAS on take; a lost race retries. Nothing blocks and nothing allocates.
 // An entry is a hint, not a promise: the connection may have left or changed since publication.
-// Shed through `removeVictim`, which re-checks tag and priority under the record lock (and so
-// never sheds priority 0). The writer never publishes priority 0 either, and takers skip it.
+// Shed through ConnectionTable.removeIfStill, which re-checks tag and priority under the record
+// lock (and so never sheds priority 0). The writer never publishes priority 0 either, and takers skip it.
 
 import { Conn, type ConnectionTable } from '@sluice/conntrack';
 import { DefenseError, DefenseErrorCode } from './errors.ts';
@@ -250,33 +250,4 @@ export class VictimIndex {
     }
     return [];
   }
-}
-
-/**
- * Sheds one victim: removes the entry in `slot` if it still holds the connection `tag`, its
- * priority is not 0 and is at least `minPriority` (pass the outPriority takeVictim gave, or 1).
- * Checked under the record lock, then removed through the table (its removal listener keeps the
- * real-server and source counts). Returns true when removed.
- */
-export function removeVictim(
-  table: ConnectionTable,
-  slot: number,
-  tag: number,
-  minPriority: number,
-  reason: number,
-): boolean {
-  if (slot < 0 || slot >= table.capacity) return false;
-  const core = table.core;
-  const v = core.lockRecord(slot);
-  if (v < 0) return false;
-  const base = core.recordBase(slot);
-  const prio = (table.i32[base + Conn.statePrio] >>> 8) & 0xff;
-  if (core.tagOfSlot(slot) === 0 || core.tagOfSlot(slot) !== tag || prio === 0 || prio < minPriority) {
-    core.unlockRecord(slot, v);
-    return false;
-  }
-  table.listener.onConnectionRemoved(table, base, reason);
-  core.clear(slot);
-  core.unlockRecord(slot, v);
-  return true;
 }

@@ -1,116 +1,104 @@
-// PriorityWeights: every number the scorer uses, as configuration with documented defaults.
-// Priorities run 0 (highest, never shed) .. 15 (lowest, shed first). A scored connection starts at
-// `base`, SYN evidence adds penalties or subtracts credits, and later packets and idle time move it;
-// the result is clamped to 1..15, because 0 is reserved for operator rules (a connection must never
-// earn its way out of shedding).
+// PriorityWeights: every number the priority function uses, as configuration with documented
+// defaults. Priorities run 0 (highest, never shed) .. 15 (lowest, shed first).
 //
-// How the defaults separate the populations (see scorer.ts for the formula; docs/DEFENSE.md has
-// the simulator and lab runs that chose them):
-//   a browser's SYN from a new source:            8  → handshake 8 → data 6 → busy 3
-//   the same client, its source having spoken:    6  → … → 1
-//   a kernel that had to retransmit its SYN:       5 (even if its first SYN was refused: SynMemory)
-//   hping3's bare SYN (no options, window 512):   12  → half-open after 3 s: 15
-//   a spoofed SYN shaped like a kernel's:          8  → half-open after 3 s: 11 → idle: 15
-//   the same with a blind ACK 50 ms later:         8  → silent after 1 s: 12
-//   a bot's real handshake, then nothing:          8 (+3 once its source has 4 silent handshakes)
-//                                                     → silent after 1 s: 12 (15)
-// so under shedding every spoofed or silent entry goes before any client that sent data, and a
-// new client's SYN outranks them all once they have been silent for a second.
+// The principle: evidence counts only where a spoofer cannot produce it blind, or where an
+// attacker with a real address pays for it. Under direct routing the director sees the client's
+// packets only, and everything in them (options, TTL, retransmissions, a handshake ACK, payload,
+// acknowledgement numbers) can be sent blind, except an answer to something the director sent
+// itself. So priorities come in two bands:
+//   verified    1..7   the source answered the director's challenge (it receives packets at its
+//                      address); its connections start at `verifiedBase` and move with what a
+//                      real-address attacker must pay for: server progress, time, its share
+//   unverified  8..14  everything else, ordered among themselves by the SYN's shape (a flood
+//                      tool's bare SYN sinks below a kernel's), never above any verified one
+//   15                 closed or reset by the client
+// so every verified connection outranks every unverified one, and nothing a spoofer sends can move
+// an entry across the line. How the defaults place the populations (adjust.ts has the formula):
+//   a verified client, new:                   4 → receiving its response 2
+//   a verified client idle 30 s:              2 + 3 = 5
+//   a verified slow-header client:            4 → stalled (talked, server silent 5 s) 7
+//   a verified silent holder (handshake only): 4 → silent after 1 s 7
+//   an unverified kernel-shaped SYN:          8 (→ half-open past 3 s: 11)
+//   hping3's bare SYN:                        8 + 3 + 1 = 12 (→ 15 with half-open)
+// A new verified SYN (4) displaces any stalled, silent or long-idle verified entry (≥ 5) and any
+// unverified one; it never displaces a verified client that is being served (2..4).
 
 import { DefenseError, DefenseErrorCode } from './errors.ts';
 
 export interface PriorityWeights {
-  /** Starting score of a connection not matched by a rule. 8: the middle, room both ways. */
-  base: number;
-  // --- the SYN's shape ---
+  // --- bands ---
+  /** Priority of a verified source's new connection. 4: room below for progress, above for sinking. */
+  verifiedBase: number;
+  /** Lowest priority number (best) of the unverified band, which runs to 14. 8. */
+  unverifiedBase: number;
+  // --- the SYN's shape: orders unverified entries among themselves only ---
   /** SYN with no TCP options at all. +3: every mainstream stack sends MSS at least; hping3, nping and most raw-socket flooders send none. */
   noOptions: number;
-  /** Options present but not in a known kernel's layout (or no MSS). +1: odd stacks exist (embedded, middleboxes rewrite), so mild. */
+  /** Options present but not in a known kernel's layout (or no MSS). +1: odd stacks exist, so mild. */
   partialOptions: number;
-  /** Known layout whose kernel uses another initial TTL (Linux layout, TTL from 128). +1: tools copy layouts, rarely TTLs; but proxies re-originate, so mild. */
+  /** Known layout whose kernel uses another initial TTL. +1: proxies re-originate, so mild. */
   osMismatch: number;
-  /** TTL not within `maxHops` below 64, 128 or 255. +1: randomised-TTL tools; real paths are short. */
+  /** TTL not within `maxHops` below 64, 128 or 255. +1: randomised-TTL tools. */
   badTtl: number;
-  /** Hops a real path may take. 30: internet paths are rarely over 25 hops. */
+  /** Hops a real path may take. 30. */
   maxHops: number;
   /** SYN window below `smallWindowBelow`. +1: hping3 uses 512; kernels offer 64 KiB or near. */
   smallWindow: number;
   smallWindowBelow: number;
-  // --- the source's history (per-source table) ---
-  /** Source's SYN rate at or above `highSynRateThreshold`/s. +3: a browser opens ~6 connections per page. */
+  /** Unverified source's SYN rate at or above `highSynRateThreshold`/s. +2 (unverified band only: a spoofer could push a verified client's rate up). */
   highSynRate: number;
-  /** 20/s: several page loads a second; a NATed office stays under it, a flood does not. */
+  /** 20/s: several page loads a second. */
   highSynRateThreshold: number;
-  /** Source already holds `manyConcurrentThreshold` connections. +2. */
-  manyConcurrent: number;
-  /** 64: far above one host's needs, low enough to catch one source hoarding slots (CGN users share IPv4 addresses, so not lower). */
-  manyConcurrentThreshold: number;
-  /** Source has opened `neverCompletedAfter` connections and completed none. +3: spoofed or scanning. */
-  neverCompleted: number;
-  /** 4: a real client's first connection completes within an RTT. */
-  neverCompletedAfter: number;
+  // --- per-source fairness (both bands) ---
   /**
-   * Credit when the source's earlier connections carried data. 2 (subtracted): a handshake alone
-   * earns nothing here, because a blind-ACK spoofer fakes one and a slot-holding bot completes
-   * them by the thousand; an attacker must send payload from that real address to earn it.
+   * Penalty on every connection of a source holding more than its share: the capacity of the
+   * real servers divided among the sources holding connections, never below `fairShareFloor`.
+   * +2: under a full cluster, a source hoarding slots loses them first.
    */
-  spokeBefore: number;
-  /** Source completed `silentSourceAfter` handshakes and sent data on none. +3: slot holders. */
-  silentSource: number;
-  /** 4: a client of a client-speaks-first service has spoken by its second connection. */
-  silentSourceAfter: number;
-  // --- retransmitted SYN ---
-  /** Credit for a retransmitted SYN of the same flow. 3 (subtracted): a real stack retries after about 1 s; flood tools do not retry. */
-  retransmit: number;
-  /** The retransmission must come this long after the first SYN. 700 ms: Linux/macOS retry at 1 s, Windows at 1 s or 3 s; a tool resending at once does not qualify. */
-  retransmitMinGapMs: number;
-  // --- later packets ---
+  hogPenalty: number;
+  /** The smallest share: 8 connections (a browser opens 6 per host; a small office shares one address). */
+  fairShareFloor: number;
+  // --- server progress (the client's acknowledgement numbers) ---
+  /** Credit once the client acknowledged data from the server: it is being served. 2. */
+  progress: number;
+  /** Penalty when the client's acknowledgement went backward: the progress it showed was forged. +3. */
+  ackForged: number;
   /**
-   * Credit for the handshake-completing ACK. 0: under direct routing it is faked blind for free
-   * (the seed's point). What the handshake is worth shows elsewhere: it ends the half-open
-   * penalty, and the data that follows it earns `data`.
+   * Penalty when the client sent payload and the server has sent nothing since, for
+   * `stallGraceMs`: a request head that never ends (slow-header and slow-body attacks). +3.
    */
-  handshake: number;
-  /** Credit once the client sent payload. 2 (subtracted): a faker must also send data. */
-  data: number;
-  /** Packets that earn nothing by count. 3: SYN, ACK and the first request are all a faker needs to send. */
-  packetsFree: number;
-  /** One point of credit per this many packets beyond `packetsFree`. 8. */
-  packetsPerStep: number;
-  /** Most credit the packet count can earn. 3: volume alone must not buy immunity. */
-  packetBonusMax: number;
-  // --- time (applied by the re-scorer; a packet resets idle time) ---
-  /** Penalty for an entry without a completed handshake idle for `halfOpenGraceMs`. +3: spoofed SYNs never complete. */
+  stall: number;
+  /** 5000 ms: a server answers a complete request in well under that; an upload this long without a 100-continue sinks too, but stays above every unverified entry. */
+  stallGraceMs: number;
+  // --- time (the re-scorer applies them; a packet resets idle time) ---
+  /** Penalty for an entry without a completed handshake `halfOpenGraceMs` after its SYN. +3. */
   halfOpen: number;
   /** 3000 ms: three times a slow RTT plus the first SYN retransmission. */
   halfOpenGraceMs: number;
   /**
-   * Penalty for a connection that completed its handshake but sent no payload for
-   * `silentGraceMs`. +4: an HTTP or TLS client sends its request with or right after the
-   * handshake's ACK; a bot that completes handshakes to hold slots, or a blind SYN-then-ACK
-   * spoofer, sends nothing. +4 puts such an entry (8 → 12) below a new client's SYN (8), so new
-   * clients displace it and shedding takes it before any client that spoke. Set it to 0 for a
-   * server-speaks-first service (SMTP, FTP, IMAP) whose server delays its greeting, where a
-   * silent client is normal.
+   * Penalty for a connection that completed its handshake but sent no payload `silentGraceMs`
+   * after its SYN: a slot holder. +3. Set it to 0 for a server-speaks-first service (SMTP, FTP,
+   * IMAP), whose clients wait in silence for the greeting.
    */
   silent: number;
-  /** 1000 ms: several round trips; a client-speaks-first client's request follows the ACK at once. */
+  /** 1000 ms: an HTTP or TLS client sends its request with or right after the handshake's ACK. */
   silentGraceMs: number;
   /** Idle penalty per second since the last packet. 0.1: one point per 10 s. */
   idlePenaltyPerSecond: number;
-  /** Most the idle penalty can add. 6: a long-idle keep-alive sinks below active clients but stays above nothing. */
+  /** Most the idle penalty can add. 3: a long-idle keep-alive sinks below clients being served. */
   idlePenaltyMax: number;
-  // --- per-source aggregates (re-scorer) ---
-  /** An entry counts as idle for the aggregate after this long. 30000 ms. */
-  hogIdleMs: number;
-  /** A source holding this many idle entries is hoarding. 16. */
-  hogIdleConnections: number;
-  /** Penalty on each idle entry of a hoarding source. +2: slot-holding attacks (Slowloris-style) sink first. */
-  hogPenalty: number;
+  // --- capacity ---
+  /**
+   * An unverified half-open entry stops holding a slot (RealServerCounters.held) this long after
+   * its SYN: a real server with syncookies keeps nothing for a spoofed SYN. 1000 ms: the client's
+   * ACK follows the server's SYN-ACK within one round trip.
+   */
+  halfOpenHoldMs: number;
 }
 
 export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
-  base: 8,
+  verifiedBase: 4,
+  unverifiedBase: 8,
   noOptions: 3,
   partialOptions: 1,
   osMismatch: 1,
@@ -118,48 +106,32 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   maxHops: 30,
   smallWindow: 1,
   smallWindowBelow: 1024,
-  highSynRate: 3,
+  highSynRate: 2,
   highSynRateThreshold: 20,
-  manyConcurrent: 2,
-  manyConcurrentThreshold: 64,
-  neverCompleted: 3,
-  neverCompletedAfter: 4,
-  spokeBefore: 2,
-  silentSource: 3,
-  silentSourceAfter: 4,
-  retransmit: 3,
-  retransmitMinGapMs: 700,
-  handshake: 0,
-  data: 2,
-  packetsFree: 3,
-  packetsPerStep: 8,
-  packetBonusMax: 3,
+  hogPenalty: 2,
+  fairShareFloor: 8,
+  progress: 2,
+  ackForged: 3,
+  stall: 3,
+  stallGraceMs: 5000,
   halfOpen: 3,
   halfOpenGraceMs: 3000,
-  silent: 4,
+  silent: 3,
   silentGraceMs: 1000,
   idlePenaltyPerSecond: 0.1,
-  idlePenaltyMax: 6,
-  hogIdleMs: 30_000,
-  hogIdleConnections: 16,
-  hogPenalty: 2,
+  idlePenaltyMax: 3,
+  halfOpenHoldMs: 1000,
 });
 
 /** Fields that may be fractional; every other weight is a non-negative integer. */
 const FRACTIONAL: ReadonlySet<string> = new Set(['idlePenaltyPerSecond', 'highSynRateThreshold']);
 /** Fields that must be at least 1 (divisors and thresholds that would otherwise always fire). */
-const POSITIVE: ReadonlySet<string> = new Set([
-  'packetsPerStep',
-  'maxHops',
-  'neverCompletedAfter',
-  'hogIdleConnections',
-  'silentSourceAfter',
-]);
+const POSITIVE: ReadonlySet<string> = new Set(['maxHops', 'fairShareFloor', 'verifiedBase']);
 
 /**
  * Defaults overlaid with `overrides`, validated. Throws DefenseError SLUICE_ERR_DEFENSE_WEIGHTS
  * naming the field for an unknown name or a value that is negative, not finite, fractional where
- * an integer is needed, or too large to mean anything.
+ * an integer is needed, or too large to mean anything; and when the bands would overlap.
  */
 export function resolveWeights(overrides: Partial<PriorityWeights> = {}): PriorityWeights {
   if (overrides === null || typeof overrides !== 'object') {
@@ -182,8 +154,24 @@ export function resolveWeights(overrides: Partial<PriorityWeights> = {}): Priori
     }
     (out as unknown as Record<string, number>)[k] = v;
   }
-  if (out.base < 1 || out.base > 15) {
-    throw new DefenseError(DefenseErrorCode.weights, 'base must be from 1 to 15', -1, 'base');
+  if (out.verifiedBase >= out.unverifiedBase) {
+    throw new DefenseError(
+      DefenseErrorCode.weights,
+      'verifiedBase must be below unverifiedBase (every verified connection outranks every unverified one)',
+      -1,
+      'verifiedBase',
+    );
+  }
+  if (out.unverifiedBase > PRIORITY_UNVERIFIED_WORST) {
+    throw new DefenseError(
+      DefenseErrorCode.weights,
+      'unverifiedBase must be from 2 to 14',
+      -1,
+      'unverifiedBase',
+    );
   }
   return out;
 }
+
+/** The worst priority an open connection can have; 15 is for closed ones. */
+export const PRIORITY_UNVERIFIED_WORST = 14;

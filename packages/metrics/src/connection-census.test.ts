@@ -22,7 +22,7 @@ function reference(table: ConnectionTable): {
   const byState = new Array<number>(CONNECTION_STATE_NAMES.length).fill(0);
   const byPriority = new Array<number>(PRIORITY_COUNT).fill(0);
   const byService = new Map<number, number>();
-  const rec = new Int32Array(Conn.words);
+  const rec = new Int32Array(Conn.snapshotWords);
   for (let slot = 0; slot < table.capacity; slot++) {
     if (table.core.tagOfSlot(slot) === 0) continue;
     expect(table.readRecord(slot, rec)).toBe(true);

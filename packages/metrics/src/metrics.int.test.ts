@@ -37,6 +37,10 @@ describe('createMetrics: exposition checked by promtool', () => {
     expect([...families].sort()).toEqual(
       [
         'sluice_batch_duration_seconds',
+        'sluice_challenge_answers_total',
+        'sluice_challenges_sent_total',
+        'sluice_out_of_window_segments_total',
+        'sluice_probes_sent_total',
         'sluice_config_version',
         'sluice_connection_scan_seconds',
         'sluice_connection_table_capacity',
@@ -60,7 +64,7 @@ describe('createMetrics: exposition checked by promtool', () => {
         'sluice_real_server_inactive_connections',
         'sluice_real_server_overloaded',
         'sluice_real_server_packets_total',
-        'sluice_real_server_unproven_connections',
+        'sluice_real_server_held_connections',
         'sluice_real_server_up',
         'sluice_real_server_weight',
         'sluice_service_bytes_total',

@@ -137,10 +137,10 @@ describe('createMetrics: gauges', () => {
     t.reals.bind(5, false, 0, 0);
     t.reals.bind(9, false, 2, 0);
     t.reals.bind(9, false, 2, 0); // reaches the upper threshold of 2
-    t.reals.addUnproven(9, 2);
+    t.reals.addHeld(9, -1); // one of the two closed by its client
     const s = await t.scrape();
-    expect(s.get(`sluice_real_server_unproven_connections${real('dns', '10.1.0.9:53')}`)).toBe(2);
-    expect(s.get(`sluice_real_server_unproven_connections${real('web', '10.1.0.5:80')}`)).toBe(0);
+    expect(s.get(`sluice_real_server_held_connections${real('dns', '10.1.0.9:53')}`)).toBe(1);
+    expect(s.get(`sluice_real_server_held_connections${real('web', '10.1.0.5:80')}`)).toBe(3);
     expect(s.get(`sluice_real_server_active_connections${real('web', '10.1.0.5:80')}`)).toBe(2);
     expect(s.get(`sluice_real_server_inactive_connections${real('web', '10.1.0.5:80')}`)).toBe(1);
     expect(s.get(`sluice_real_server_inactive_connections${real('dns', '10.1.0.9:53')}`)).toBe(2);

@@ -13,13 +13,13 @@
 // by priority (the table walk), the re-scorer's passes (the victim index header, see
 // rescorer-watch.ts) and the LVS modes (lvs-state.ts). There is deliberately no
 // `sluice_syns_dropped_total`: the new connections the director refuses are exactly
-// `sluice_dropped_packets_total` with reason capacity, unproven, source-check, drop-packet,
+// `sluice_dropped_packets_total` with reason capacity, source-check, drop-packet,
 // table-full or no-real-server (NEW_CONNECTION_DROP_REASONS), counted once per refused SYN or first datagram
 // of a UDP flow, and nothing else counts them. A second family would be the same numbers under
 // another name — and "SYN" would be wrong for UDP — so the HELP of the drop counter says which
 // reasons are refused connections instead, and a dashboard sums those reasons.
 
-import type { ConnectionTable } from '@sluice/conntrack';
+import type { ConnectionTable, VerifiedSourceTable } from '@sluice/conntrack';
 import { REMOVE_REASON_NAMES } from '@sluice/conntrack';
 import {
   BATCH_LATENCY_BUCKETS,
@@ -31,7 +31,7 @@ import {
   VERDICT_COUNT,
   VERDICT_NAMES,
 } from '@sluice/dataplane';
-import type { VictimIndex } from '@sluice/defense';
+import type { DefenseState, VictimIndex } from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CONNECTION_STATE_NAMES, ConnectionCensus, PRIORITY_COUNT } from './connection-census.ts';
@@ -58,12 +58,15 @@ export interface MetricsSource {
   victims?: VictimIndex;
   /** The LVS defense modes in force, read at each scrape (lvsDefenseState builds it). */
   lvs?: () => LvsDefenseState;
+  /** The verified-source table (its size is a gauge). */
+  verified?: VerifiedSourceTable;
+  /** Which services verify sources now. */
+  defenseState?: DefenseState;
 }
 
 /** Drop reasons that are refused new connections (a SYN, or a new UDP flow's first datagram). */
 export const NEW_CONNECTION_DROP_REASONS: readonly string[] = [
   'capacity',
-  'unproven',
   'source-check',
   'drop-packet',
   'table-full',
@@ -250,7 +253,7 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   add(
     'sluice_dropped_packets_total',
     'counter',
-    'Frames dropped, by reason. capacity, unproven, source-check, drop-packet, table-full and no-real-server are ' +
+    'Frames dropped, by reason. capacity, source-check, drop-packet, table-full and no-real-server are ' +
       "refused new connections (each a TCP SYN or a new UDP flow's first datagram): the SYNs dropped.",
     byName('reason', DROP_REASON_NAMES, DROP_REASON_NAMES.length, layout.drops),
   );
@@ -316,10 +319,11 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     perReal((r) => live.inactive[r.index]),
   );
   add(
-    'sluice_real_server_unproven_connections',
+    'sluice_real_server_held_connections',
     'gauge',
-    'TCP connections of a real server whose client has sent no payload yet (half-open, or a handshake and nothing more); bounded by defense.unprovenShare.',
-    perReal((r) => live.unproven[r.index]),
+    'Connections a real server holds as the defense counts them: not those its clients closed, nor ' +
+      'unverified half-open ones past their grace (what the thresholds count unless countInactive).',
+    perReal((r) => live.held[r.index]),
   );
   add(
     'sluice_real_server_up',
@@ -416,6 +420,54 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
       '(operator resets count in sluice_connections_removed_total{reason="reset"}).',
     () => [{ labels: {}, value: counters.sum(layout.defense + Defense.rstSent) }],
   );
+  add(
+    'sluice_challenges_sent_total',
+    'counter',
+    'SYNs the director answered with a challenge (a SYN-ACK carrying a cookie) instead of forwarding: ' +
+      'their source had not proved it receives packets, and the service was verifying sources.',
+    () => [{ labels: {}, value: counters.sum(layout.defense + Defense.challengesSent) }],
+  );
+  add(
+    'sluice_probes_sent_total',
+    'counter',
+    'Probes (the challenge sent to another port) of the sources of unverified connections.',
+    () => [{ labels: {}, value: counters.sum(layout.defense + Defense.probesSent) }],
+  );
+  add(
+    'sluice_challenge_answers_total',
+    'counter',
+    'RSTs for no connection, by result: verified (its sequence number was the cookie: the source ' +
+      'is verified) or wrong (no valid cookie: a guess, or a late RST).',
+    () => [
+      { labels: { result: 'verified' }, value: counters.sum(layout.defense + Defense.sourcesVerified) },
+      { labels: { result: 'wrong' }, value: counters.sum(layout.defense + Defense.answersWrong) },
+    ],
+  );
+  add(
+    'sluice_out_of_window_segments_total',
+    'counter',
+    "Client segments outside a connection's tracked sequence window: forwarded, but they change nothing " +
+      '(a blind spoofer cannot close, age or credit a connection it does not see).',
+    () => [{ labels: {}, value: counters.sum(layout.defense + Defense.outOfWindow) }],
+  );
+  const verified = source.verified;
+  if (verified !== undefined) {
+    add(
+      'sluice_verified_sources',
+      'gauge',
+      "Sources that answered the director's challenge and whose verification has not expired (entries).",
+      () => [{ labels: {}, value: verified.count() }],
+    );
+  }
+  const state = source.defenseState;
+  if (state !== undefined) {
+    add(
+      'sluice_service_verifying',
+      'gauge',
+      'Whether a service answers SYNs from unverified sources with a challenge now (1) or not (0).',
+      () => current().services.map((s) => ({ labels: { service: s.name }, value: state.verifying(s.index) })),
+    );
+  }
 
   if (watch !== null) {
     const rescorer = () => current().rescorer() as RescorerWatch;

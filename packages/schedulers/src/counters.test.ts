@@ -32,7 +32,7 @@ describe('RealServerCounters across threads', () => {
 });
 
 describe('RealServerCounters', () => {
-  it('lays out active, inactive, flags and unproven one after the other, and attaches to the same memory', () => {
+  it('lays out active, inactive, flags and held one after the other, and attaches to the same memory', () => {
     const c = RealServerCounters.create(3);
     expect(c.sab.byteLength).toBe(RealServerCounters.byteLength(3));
     expect(RealServerCounters.byteLength(3)).toBe(48);
@@ -40,11 +40,17 @@ describe('RealServerCounters', () => {
     d.bind(2, true, 0, 0);
     d.bind(2, false, 0, 0);
     d.setDown(1, true);
-    d.addUnproven(0, 2);
-    d.addUnproven(0, -1);
-    expect([c.active[2], c.inactive[2], c.flags[1], c.unproven[0]]).toEqual([1, 1, RealFlag.down, 1]);
+    d.addHeld(0, 2);
+    d.addHeld(0, -1);
+    expect([c.active[2], c.inactive[2], c.flags[1], c.held[0], c.held[2]]).toEqual([
+      1,
+      1,
+      RealFlag.down,
+      1,
+      2,
+    ]);
     d.resetSlot(0);
-    expect(c.unproven[0]).toBe(0);
+    expect(c.held[0]).toBe(0);
     expect(c.capacity).toBe(3);
   });
 
@@ -177,5 +183,27 @@ describe('thresholds (ipvsadm -x upper, -y lower)', () => {
         },
       ),
     );
+  });
+});
+
+describe('RealServerCounters: what the thresholds count', () => {
+  it('counts held connections by default and active + inactive with countInactive (IPVS)', () => {
+    const c = RealServerCounters.create(1);
+    c.bind(0, false, 3, 0);
+    c.bind(0, false, 3, 0);
+    c.addHeld(0, -1); // closed by its client: IPVS still counts it, the servers do not hold it
+    c.bind(0, false, 3, 0);
+    c.updateOverload(0, 3, 0);
+    expect([c.load(0), c.isOverloaded(0)]).toEqual([2, false]);
+    c.setCountInactive(0, true);
+    c.updateOverload(0, 3, 0);
+    expect([c.load(0), c.isOverloaded(0)]).toEqual([3, true]);
+    c.setCountInactive(0, false);
+    c.updateOverload(0, 3, 0);
+    expect(c.isOverloaded(0)).toBe(false); // 2 × 4 < 3 × 3: below the hysteresis mark
+    c.unbind(0, false, 3, 0, false); // a closed one leaves: held unchanged
+    expect(c.held[0]).toBe(2);
+    c.unbind(0, false, 3, 0);
+    expect([c.held[0], c.inactive[0]]).toEqual([1, 1]);
   });
 });

@@ -1,21 +1,29 @@
 // RealServerCounters: the live, shared state of every real server, indexed by its global index:
 // ActiveConn and InActConn as IPVS counts them, and flags (overloaded, down). One SharedArrayBuffer,
 // updated with Atomics by every worker thread, read by the schedulers, the control plane and metrics.
-// One count IPVS does not keep: Unproven, the TCP connections whose client has sent no payload yet
-// (half-open, or a handshake and nothing more). Under direct routing a blind ACK makes a spoofed
-// connection ESTABLISHED at the director while it still sits in the real server's SYN backlog; the
-// defense bounds this count per server so the backlog keeps room for clients.
+// One count IPVS does not keep: Held, the connections the real server really holds. IPVS counts
+// every entry toward a threshold (active + inactive), so closed connections waiting out FIN_WAIT
+// and TIME_WAIT (120 s) and spoofed half-open ones that a server with syncookies never kept fill
+// the threshold with ghosts. The pipeline keeps Held instead: a connection is held from its SYN
+// until the client closes or resets it, except an unverified half-open one past a short grace
+// (@sluice/defense's halfOpenHoldMs). The thresholds count Held unless the server's
+// RealFlag.countInactive asks for IPVS's count.
 //
 // The overload flag follows IPVS's -x/-y hysteresis (ip_vs_conn.c ip_vs_bind_dest() sets it,
-// ip_vs_unbind_dest() clears it): overloaded once active + inactive reaches the upper threshold;
-// cleared when the total falls below the lower threshold, or, with no lower threshold, when
-// total * 4 < upper * 3 (the kernel's integer test, i.e. below ceil(3/4 of upper)); 0 = no limit.
+// ip_vs_unbind_dest() clears it): overloaded once the count reaches the upper threshold;
+// cleared when it falls below the lower threshold, or, with no lower threshold, when
+// count * 4 < upper * 3 (the kernel's integer test, i.e. below ceil(3/4 of upper)); 0 = no limit.
 // Here both bind and unbind re-evaluate both edges (as the ip_vs_dest_update_overload() helper
 // proposed on netdev does), because several threads update the same server without a lock: a
 // check-then-set can land late and leave a stale flag, and the next bind or unbind of that server
 // corrects it. The flag is a hint for schedulers; the counts themselves are exact.
 
-export const RealFlag = { overloaded: 1, down: 2 } as const;
+export const RealFlag = {
+  overloaded: 1,
+  down: 2,
+  /** thresholds count active + inactive, as IPVS does (the config's countInactive), not Held */
+  countInactive: 4,
+} as const;
 
 /**
  * Layout of the shared buffer, in 32-bit words: three arrays of `capacity` entries, one after
@@ -26,7 +34,7 @@ export const CountersLayout = {
   activeArray: 0,
   inactiveArray: 1,
   flagsArray: 2,
-  unprovenArray: 3,
+  heldArray: 3,
   bytesPerEntry: 4,
 } as const;
 
@@ -43,8 +51,8 @@ export class RealServerCounters {
   readonly inactive: Int32Array;
   /** RealFlag bits. */
   readonly flags: Int32Array;
-  /** TCP connections without client payload yet (a subset of active + inactive). */
-  readonly unproven: Int32Array;
+  /** Connections the real server really holds (a subset of active + inactive; see above). */
+  readonly held: Int32Array;
 
   static byteLength(capacity: number): number {
     return capacity * CountersLayout.arrays * CountersLayout.bytesPerEntry;
@@ -75,21 +83,53 @@ export class RealServerCounters {
     this.active = new Int32Array(sab, CountersLayout.activeArray * stride, this.capacity);
     this.inactive = new Int32Array(sab, CountersLayout.inactiveArray * stride, this.capacity);
     this.flags = new Int32Array(sab, CountersLayout.flagsArray * stride, this.capacity);
-    this.unproven = new Int32Array(sab, CountersLayout.unprovenArray * stride, this.capacity);
+    this.held = new Int32Array(sab, CountersLayout.heldArray * stride, this.capacity);
   }
 
-  /** A new connection bound to `real` (ip_vs_bind_dest): counted, then the thresholds checked. */
+  /**
+   * A new connection bound to `real` (ip_vs_bind_dest): counted (ActiveConn or InActConn, and
+   * Held: a new connection is held until it closes or the defense releases it), then the
+   * thresholds checked.
+   */
   bind(real: number, established: boolean, upper: number, lower: number): void {
     if (established) Atomics.add(this.active, real, 1);
     else Atomics.add(this.inactive, real, 1);
+    Atomics.add(this.held, real, 1);
     this.updateOverload(real, upper, lower);
   }
 
-  /** A connection of `real` removed (ip_vs_unbind_dest). `established`: it was counted active. */
-  unbind(real: number, established: boolean, upper: number, lower: number): void {
+  /**
+   * A connection of `real` removed (ip_vs_unbind_dest). `established`: it was counted active;
+   * `held`: it was still counted in Held.
+   */
+  unbind(real: number, established: boolean, upper: number, lower: number, held = true): void {
     if (established) Atomics.sub(this.active, real, 1);
     else Atomics.sub(this.inactive, real, 1);
+    if (held) Atomics.sub(this.held, real, 1);
     this.updateOverload(real, upper, lower);
+  }
+
+  /**
+   * A connection of `real` started (+1) or stopped (−1) being held. The overload flag is left to
+   * the caller's updateOverload (a thread without the thresholds, like the re-scorer, leaves it to
+   * the defense loop's periodic re-evaluation).
+   */
+  addHeld(real: number, delta: number): void {
+    Atomics.add(this.held, real, delta);
+  }
+
+  /** What the thresholds compare: Held, or active + inactive with RealFlag.countInactive. */
+  load(real: number): number {
+    return (Atomics.load(this.flags, real) & RealFlag.countInactive) !== 0
+      ? Atomics.load(this.active, real) + Atomics.load(this.inactive, real)
+      : Atomics.load(this.held, real);
+  }
+
+  /** Thresholds count active + inactive (IPVS) instead of Held; set from the config. */
+  setCountInactive(real: number, on: boolean): void {
+    const is = (Atomics.load(this.flags, real) & RealFlag.countInactive) !== 0;
+    if (on && !is) Atomics.or(this.flags, real, RealFlag.countInactive);
+    else if (!on && is) Atomics.and(this.flags, real, ~RealFlag.countInactive);
   }
 
   /** InActConn → ActiveConn (the entry entered ESTABLISHED). The total is unchanged. */
@@ -102,11 +142,6 @@ export class RealServerCounters {
   unestablish(real: number): void {
     Atomics.sub(this.active, real, 1);
     Atomics.add(this.inactive, real, 1);
-  }
-
-  /** A connection of `real` became (+1) or stopped being (−1) unproven. */
-  addUnproven(real: number, delta: number): void {
-    Atomics.add(this.unproven, real, delta);
   }
 
   /**
@@ -122,7 +157,7 @@ export class RealServerCounters {
       if (overloaded) Atomics.and(flags, real, ~RealFlag.overloaded);
       return;
     }
-    const total = Atomics.load(this.active, real) + Atomics.load(this.inactive, real);
+    const total = this.load(real);
     if (total >= upper) {
       // Write only on a change: the flags of neighbouring servers share this cache line.
       if (!overloaded) Atomics.or(flags, real, RealFlag.overloaded);
@@ -152,6 +187,6 @@ export class RealServerCounters {
     Atomics.store(this.active, real, 0);
     Atomics.store(this.inactive, real, 0);
     Atomics.store(this.flags, real, 0);
-    Atomics.store(this.unproven, real, 0);
+    Atomics.store(this.held, real, 0);
   }
 }

@@ -11,6 +11,8 @@ function counters(active: number[], inactive: number[]): RealServerCounters {
   const c = RealServerCounters.create(Math.max(1, active.length));
   c.active.set(active);
   c.inactive.set(inactive);
+  // Every connection held by its server (none closed), so thresholds see them all.
+  c.held.set(active.map((a, i) => a + (inactive[i] ?? 0)));
   return c;
 }
 

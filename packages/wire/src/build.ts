@@ -201,7 +201,11 @@ export function fillL4Checksum(
   put16(out, l4Off + at, c);
 }
 
-/** What a TCP RST toward a real server carries: the client's addresses and its next sequence number. */
+/**
+ * An option-less TCP segment the director makes itself: an RST toward a real server (from the
+ * client's address, with the client's next sequence number) or a challenge SYN-ACK toward a
+ * client (from the VIP). Flags, acknowledgement and window default to an RST's.
+ */
 export class RstSpec {
   readonly dstMac = new Uint8Array(6);
   readonly srcMac = new Uint8Array(6);
@@ -214,6 +218,10 @@ export class RstSpec {
   dstPort = 0;
   seq = 0;
   ttl = 64;
+  /** TCP flags (TcpFlag bits); buildTcpRst always sends RST alone. */
+  flags = 0x04;
+  ack = 0;
+  window = 0;
 }
 
 /**
@@ -222,6 +230,18 @@ export class RstSpec {
  * Returns the frame length (54 for IPv4, 74 for IPv6, +4 with a VLAN tag).
  */
 export function buildTcpRst(spec: RstSpec, out: Uint8Array, off: number): number {
+  spec.flags = 0x04;
+  spec.ack = 0;
+  spec.window = 0;
+  return buildTcpSegment(spec, out, off);
+}
+
+/**
+ * The segment `spec` describes (its flags, sequence and acknowledgement numbers, window; no
+ * options, no payload), Ethernet-framed, with correct IP and TCP checksums. Returns the frame
+ * length (54 for IPv4, 74 for IPv6, +4 with a VLAN tag).
+ */
+export function buildTcpSegment(spec: RstSpec, out: Uint8Array, off: number): number {
   const v6 = spec.ipVersion === 6;
   let p =
     off +
@@ -240,7 +260,7 @@ export function buildTcpRst(spec: RstSpec, out: Uint8Array, off: number): number
   if (v6) p += writeIpv6(out, p, s, d, IpProto.tcp, 20, spec.ttl);
   else p += writeIpv4(out, p, s[3], d[3], IpProto.tcp, 20, spec.ttl, 0, 0x4000);
   const l4 = p;
-  p += writeTcp(out, p, spec.srcPort, spec.dstPort, spec.seq, 0, 0x04, 0, null);
+  p += writeTcp(out, p, spec.srcPort, spec.dstPort, spec.seq, spec.ack, spec.flags, spec.window, null);
   const sum = pseudoHeaderSumWords(
     spec.ipVersion,
     s[0],

@@ -2,6 +2,7 @@ export {
   buildArpReply,
   buildNeighborAdvert,
   buildTcpRst,
+  buildTcpSegment,
   fillL4Checksum,
   RstSpec,
   writeArp,
@@ -32,4 +33,5 @@ export {
 } from './frame.ts';
 export { parseFrame } from './parse.ts';
 export { LINKTYPE_ETHERNET, PcapError, type PcapPacket, readPcap } from './pcap.ts';
+export { SipHashOut, sipHash24 } from './siphash.ts';
 export { parseVxlan, VXLAN_HEADER_LEN, VXLAN_PORT, VxlanInfo, writeVxlan } from './vxlan.ts';

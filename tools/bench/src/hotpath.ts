@@ -57,7 +57,7 @@ function demoSnapshot(reals: number): ConfigSnapshot {
       strategy: defenseStrategy,
       highWatermark: 0.98,
       lowWatermark: 0.95,
-      unprovenShare: 0.5,
+
       lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, amemthresh: 0, amDroprate: 10 },
       weights: {},
       rules: [],

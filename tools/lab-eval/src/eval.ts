@@ -202,7 +202,9 @@ function defense(strategy: Strategy, rules: DefenseConfig['rules']): DefenseConf
     strategy,
     highWatermark: 0.98,
     lowWatermark: 0.95,
-    unprovenShare: 0.5,
+    verification: { mode: 'auto', watermark: 0.75, holdSeconds: 10, ttlSeconds: 3600, probeIntervalMs: 1000 },
+    // The LVS baselines count as IPVS does; the priority defense counts what the servers hold.
+    countInactive: strategy !== 'priority',
     lvs: {
       dropEntry: strategy === 'drop_entry' ? 3 : 0,
       dropPacket: strategy === 'drop_packet' ? 3 : 0,

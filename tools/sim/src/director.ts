@@ -1,28 +1,25 @@
-// The director under simulation: the REAL dataplane code, driven in this thread on a simulated
-// clock. One Pipeline over ConnectionTable, SourceTable, PersistenceTable, RealServerCounters and
-// a VictimIndex, with a CompiledConfig from a ConfigSnapshot carrying a `defense` section; the
-// re-scorer (Rescorer), the Shedder and the main thread's LvsDefense (drop_entry) around it, at
-// the cadence the director gives them. Nothing here decides a verdict or picks a victim.
+// The director under simulation: the REAL dataplane and defense code, driven in this thread on a
+// simulated clock. One Pipeline over ConnectionTable, SourceTable, PersistenceTable,
+// RealServerCounters, VictimIndex, VerifiedSourceTable and DefenseState, with a CompiledConfig from a
+// ConfigSnapshot carrying a `defense` section; and the DefenseLoop the daemon runs on its 20 ms timer
+// (shedding, source verification on and off, LVS drop_entry), here owning the Rescorer that the
+// daemon runs in a thread of its own. Nothing here decides a verdict, picks a victim or verifies
+// a source.
 //
 // How each part is driven, and why it matches the running director:
-//   - frames: Pipeline.processFrame with `pipeline.now` set to simulated time, counted as
-//     processBatch counts them (processBatch reads Date.now(), so it cannot run a simulated
-//     clock); after each simulated batch, Pipeline.maintain(now) as processBatch ends.
-//   - the config: processBatch compiles the worker's LVS state on the first batch of a config; one
-//     empty batch at construction does that through the real code, then the LVS clock is set to
-//     simulated 0 so the once-a-second update falls on whole simulated seconds (determinism).
-//   - displacement RSTs: Pipeline.resetQueue is turned into datagrams with writeResetDatagram
-//     as soon as the frame that displaced the victim has been classified, before that frame
-//     reaches its server: VxlanPort sends a batch's resets before the batch's forwards, so on the
-//     wire the victim's RST precedes the SYN that took its place.
-//   - re-scorer: Rescorer.step(now, 4096) every simulated ms (RescorerThread's defaults: 4096
-//     slots a step, 1 ms pause).
-//   - shedder and drop_entry: every 20 ms Shedder.step(config); every second the main thread's
-//     LvsDefense is reconfigured and ticked with only drop_entry on (apps/director startDefense),
-//     with a seeded random source so runs repeat.
+//   - frames: Pipeline.processFrame with `pipeline.now` set to simulated time and `senderVtep` to the
+//     client side's VTEP, counted as processBatch counts them (processBatch reads the wall clock);
+//     after each simulated batch, Pipeline.maintain(now) as processBatch ends.
+//   - replies: a challenge is written over the SYN in place (Verdict.reply), as the port would send
+//     it back; the caller reads it from the frame. The pipeline's probes are handed to `onProbe`.
+//   - displacement RSTs: Pipeline.resetQueue is turned into datagrams with writeResetDatagram as
+//     soon as the frame that displaced the victim has been classified, before that frame reaches its
+//     server: VxlanPort sends a batch's resets before the batch's forwards.
+//   - the defense loop: DefenseLoop.tick(config, now) every simulated ms (it keeps its own cadence:
+//     re-scorer slots per ms, the shedder and verification every 20 ms, drop_entry every second).
 // Every RST datagram (displacement or shed) is parsed back with @sluice/wire and handed to the
 // reset sink: the modelled server drops that connection.
-import { ConnectionTable, PersistenceTable, SourceTable } from '@sluice/conntrack';
+import { ConnectionTable, PersistenceTable, SourceTable, VerifiedSourceTable } from '@sluice/conntrack';
 import {
   Batch,
   CompiledConfig,
@@ -33,19 +30,19 @@ import {
   DROP_REASON_NAMES,
   Pipeline,
   type PipelineTables,
+  PROBE_FRAME_BYTES,
   ResetWord,
   RST_DATAGRAM_MAX,
-  Shedder,
-  type ShedderParts,
   Verdict,
   writeResetDatagram,
+  writeResetForRecord,
 } from '@sluice/dataplane';
 import {
-  LvsDefense,
+  DefenseLoop,
+  DefenseState,
   type PriorityWeights,
   Rescorer,
   resolveWeights,
-  SynMemory,
   VictimIndex,
 } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
@@ -82,10 +79,8 @@ export interface DirectorOptions {
 /** A reset the director sent toward a real server (client address and port identify the flow). */
 export type ResetSink = (addr: number, port: number, real: number) => void;
 
-/** The director's shed timer (apps/director: setInterval 20 ms). */
-export const SHED_EVERY_MS = 20;
-/** drop_entry's defense_work: once a second. */
-export const LVS_TICK_MS = 1000;
+/** The client side's VTEP (the underlay address challenges and probes go back to). */
+const CLIENT_VTEP = (20 << 24) | (3 << 16) | 1;
 
 export function snapshotFor(o: DirectorOptions): ConfigSnapshot {
   return {
@@ -119,20 +114,22 @@ export function snapshotFor(o: DirectorOptions): ConfigSnapshot {
 
 export class SimDirector {
   readonly pipeline: Pipeline;
-  readonly tables: PipelineTables & ShedderParts;
+  readonly tables: PipelineTables & {
+    connections: ConnectionTable;
+    sources: SourceTable;
+    verified: VerifiedSourceTable;
+    defenseState: DefenseState;
+    victims: VictimIndex;
+  };
   readonly counters: CounterBlock;
   readonly config: CompiledConfig;
   readonly opts: DirectorOptions;
   readonly victims: VictimIndex;
   readonly rescorer: Rescorer;
-  readonly shedder: Shedder;
-  /** The main thread's LVS defense: drop_entry's scan (the workers' own do drop_packet, secure_tcp). */
-  readonly lvsMain: LvsDefense;
+  readonly loop: DefenseLoop;
   /** RSTs sent: by displacement (the pipeline's queue) and by the shedder. */
   resetsDisplaced = 0;
   resetsShed = 0;
-  /** Simulated seconds in which the worker's LVS update found memory short (automatic modes on). */
-  lvsEngagedSeconds = 0;
   private readonly rng: Rng;
   private readonly rst = new RstSpec();
   private readonly rstOut = new Uint8Array(RST_DATAGRAM_MAX);
@@ -142,9 +139,12 @@ export class SimDirector {
   outReal = -1;
   /** Drop reason of the last dropped frame. */
   outReason = 0;
+  /** Length of the reply written over the last frame (valid after a reply verdict). */
+  outLen = 0;
   /** What sent the reset being delivered to the sink. */
   resetKind: 'displaced' | 'shed' = 'displaced';
   private resetSink: ResetSink = () => {};
+  private probeSink: (datagram: Uint8Array) => void = () => {};
 
   constructor(opts: DirectorOptions, seed: number) {
     this.opts = opts;
@@ -165,7 +165,13 @@ export class SimDirector {
         persistence: PersistenceTable.create(1024, epoch),
         reals,
         victims: this.victims,
-        synMemory: SynMemory.create(1 << 20),
+        verified: VerifiedSourceTable.create(Math.max(1024, opts.tableCapacity >> 2), epoch),
+        defenseState: DefenseState.create(1, [
+          this.rng.u32(),
+          this.rng.u32(),
+          this.rng.u32(),
+          this.rng.u32(),
+        ]),
       };
     } finally {
       Math.random = random;
@@ -184,13 +190,28 @@ export class SimDirector {
     this.pipeline.processBatch(empty);
     this.pipeline.lvs.update(0, this.tables.connections);
     const weights: PriorityWeights = resolveWeights((opts.defense.weights ?? {}) as Partial<PriorityWeights>);
-    this.rescorer = new Rescorer(this.tables.connections, this.tables.sources, this.victims, weights);
-    this.shedder = new Shedder(this.tables, (datagram) => {
-      this.resetsShed++;
-      this.resetKind = 'shed';
-      this.deliverReset(datagram);
-    });
-    this.lvsMain = new LvsDefense(this.tables.connections.capacity);
+    this.rescorer = new Rescorer(
+      { ...this.tables, state: this.tables.defenseState, verified: this.tables.verified },
+      weights,
+    );
+    this.loop = new DefenseLoop(
+      {
+        connections: this.tables.connections,
+        reals,
+        victims: this.victims,
+        state: this.tables.defenseState,
+        verified: this.tables.verified,
+      },
+      (rec) => {
+        const len = writeResetForRecord(this.config, this.rst, rec, this.rstOut);
+        if (len === 0) return false;
+        this.resetsShed++;
+        this.resetKind = 'shed';
+        this.deliverReset(this.rstOut.subarray(0, len));
+        return true;
+      },
+      { rescorer: this.rescorer, rescorerSlotsPerMs: opts.rescorerSlotsPerMs, random: () => this.rng.next() },
+    );
   }
 
   /** Parses an RST datagram the director would send and tells the sink which flow it ends. */
@@ -201,7 +222,7 @@ export class SimDirector {
     this.resetSink(f.src3 >>> 0, f.srcPort, -1);
   }
 
-  /** VxlanPort.sendResets: the pipeline's queued RSTs, after the batch's forwards. */
+  /** VxlanPort.sendResets: the pipeline's queued RSTs, before the batch's forwards. */
   private drainResets(): void {
     const p = this.pipeline;
     const q = p.resetQueue;
@@ -228,25 +249,43 @@ export class SimDirector {
     p.resetCount = 0;
   }
 
+  /** VxlanPort.sendProbes: each probe datagram to the sink (the client side). */
+  private drainProbes(): void {
+    const p = this.pipeline;
+    for (let i = 0; i < p.probeCount; i++) {
+      const off = i * PROBE_FRAME_BYTES;
+      this.probeSink(p.probeFrames.subarray(off, off + p.probeLengths[i]));
+    }
+    p.probeCount = 0;
+  }
+
   onReset(sink: ResetSink): void {
     this.resetSink = sink;
   }
 
-  /** One frame at simulated time `now`: returns the Verdict; sets outReal or outReason. */
+  onProbe(sink: (datagram: Uint8Array) => void): void {
+    this.probeSink = sink;
+  }
+
+  /** One frame at simulated time `now`: returns the Verdict; sets outReal, outReason or outLen. */
   frame(buf: Uint8Array, now: number): number {
     const p = this.pipeline;
     p.now = now;
     p.outLen = 0;
+    p.senderVtep = CLIENT_VTEP;
     const v = p.processFrame(buf, 0, buf.length);
     const c = p.counters;
     c[v] += 1;
     if (v === Verdict.drop) {
       this.outReason = p.outArg;
       c[p.layout.drops + p.outArg] += 1;
-    } else {
+    } else if (v === Verdict.forward) {
       this.outReal = p.outArg;
+    } else {
+      this.outLen = p.outLen;
     }
     if (p.resetCount > 0) this.drainResets();
+    if (p.probeCount > 0) this.drainProbes();
     return v;
   }
 
@@ -256,27 +295,15 @@ export class SimDirector {
     this.pipeline.maintain(now);
   }
 
-  /** Once per simulated millisecond, after that millisecond's batches: the background threads. */
+  /** Once per simulated millisecond, after that millisecond's batches: the defense loop. */
   tick(now: number): void {
     this.pipeline.now = now;
-    this.rescorer.step(now, this.opts.rescorerSlotsPerMs);
-    if (now % SHED_EVERY_MS === 0) this.shedder.step(this.config);
-    if (now % LVS_TICK_MS === 0) {
-      if (this.pipeline.lvs.nomem) this.lvsEngagedSeconds++;
-      const l = this.config.lvs;
-      this.lvsMain.reconfigure(
-        l === null
-          ? { dropEntry: 0, dropPacket: 0, secureTcp: 0 }
-          : {
-              dropEntry: l.dropEntry,
-              dropPacket: 0,
-              secureTcp: 0,
-              amemthresh: l.amemthresh > 0 ? l.amemthresh : this.lvsMain.amemthresh,
-              amDroprate: l.amDroprate,
-            },
-      );
-      this.lvsMain.tick(now, this.tables.connections, () => this.rng.next());
-    }
+    this.loop.tick(this.config, now);
+  }
+
+  /** A counter of the defense's region (Defense.*), summed. */
+  defenseCount(word: number): number {
+    return this.counters.sum(this.counters.layout.defense + word);
   }
 
   /** Drops by reason name (non-zero only), for diagnostics. */

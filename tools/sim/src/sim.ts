@@ -127,7 +127,8 @@ export function defenseFor(strategy: Strategy, p: SimParams): DefenseSnapshot {
     strategy,
     highWatermark: 0.98,
     lowWatermark: 0.95,
-    unprovenShare: 0.5,
+    // The LVS baselines count as IPVS does; the priority defense counts what the servers hold.
+    countInactive: strategy !== 'priority',
     lvs: {
       dropEntry: 1,
       dropPacket: 1,
@@ -553,9 +554,9 @@ export function runSim(p: SimParams): SimResult {
     partnerAttempts,
     directorDrops: director.drops(),
     resetsSent,
-    lvsDroppedEntries: director.lvsMain.droppedEntries,
+    lvsDroppedEntries: director.loop.lvs.droppedEntries,
     lvsDroppedSyns: director.pipeline.lvs.droppedSyns,
-    lvsEngagedSeconds: director.lvsEngagedSeconds,
+    lvsEngagedSeconds: director.loop.lvsEngagedTicks,
     resetsDisplaced: director.resetsDisplaced,
     resetsShed: director.resetsShed,
     resetsForNothing: servers.resetsForNothing,

@@ -81,7 +81,7 @@ describe('PUT /v1/defense', () => {
     const cases: [object, string][] = [
       [{ strategy: 'bogus' }, '/strategy'],
       [{ highWatermark: 1.5 }, '/highWatermark'],
-      [{ unprovenShare: 0 }, '/unprovenShare'],
+      [{ verification: { watermark: 0 } }, '/verification/watermark'],
       [
         { lvs: { dropEntry: 4, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 } },
         '/lvs/dropEntry',
@@ -127,10 +127,16 @@ describe('PATCH /v1/defense', () => {
       strategy: 'drop_entry',
     });
     expect(h.control.getConfig().config.defense?.rules).toEqual([{ cidr: '10.1.0.0/16', priority: 2 }]);
-    // the unproven budget (a server-speaks-first service lifts it with 1)
-    const lifted = await send('PATCH', '/v1/defense', { unprovenShare: 1 });
-    expect(lifted.statusCode).toBe(200);
-    expect(lifted.json()).toMatchObject({ unprovenShare: 1, strategy: 'drop_entry', highWatermark: 0.9 });
+    // verification: one member, the others kept
+    const always = await send('PATCH', '/v1/defense', { verification: { mode: 'always' } });
+    expect(always.statusCode).toBe(200);
+    expect(always.json()).toMatchObject({
+      verification: { mode: 'always', watermark: 0.75, holdSeconds: 10 },
+      strategy: 'drop_entry',
+      highWatermark: 0.9,
+    });
+    const ipvs = await send('PATCH', '/v1/defense', { countInactive: true });
+    expect(ipvs.json()).toMatchObject({ countInactive: true, verification: { mode: 'always' } });
   });
 
   it('merges lvs, sourceChecks and weights member by member; null removes an optional member', async () => {
@@ -140,14 +146,14 @@ describe('PATCH /v1/defense', () => {
     });
     const res = await send('PATCH', '/v1/defense', {
       lvs: { dropEntry: 3 },
-      weights: { badTtl: null, handshake: 2 },
+      weights: { badTtl: null, stall: 2 },
       sourceChecks: { action: 'lowest', prefixes: null },
     });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
       ...DEFAULT_SETTINGS,
       lvs: { ...DEFAULT_DEFENSE.lvs, dropEntry: 3 },
-      weights: { noOptions: 5, handshake: 2 },
+      weights: { noOptions: 5, stall: 2 },
       sourceChecks: { enabled: true, action: 'lowest', allow: ['10.0.0.0/8'] },
     });
   });
@@ -166,7 +172,7 @@ describe('PATCH /v1/defense', () => {
     const cases: [object, string][] = [
       [{ lvs: { dropEntry: 5 } }, '/lvs/dropEntry'],
       [{ lvs: { dropEverything: 1 } }, '/lvs/dropEverything'],
-      [{ unprovenShare: 1.5 }, '/unprovenShare'],
+      [{ verification: { mode: 'sometimes' } }, '/verification/mode'],
       [{ strategy: null }, '/strategy'],
       [{ sourceChecks: { enabled: null } }, '/sourceChecks/enabled'],
       [{ rules: [] }, '/rules'],

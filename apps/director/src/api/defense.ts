@@ -56,7 +56,8 @@ function settingsOf(d: DefenseConfig): Settings {
     strategy: d.strategy,
     highWatermark: d.highWatermark,
     lowWatermark: d.lowWatermark,
-    unprovenShare: d.unprovenShare,
+    verification: d.verification,
+    countInactive: d.countInactive,
     lvs: d.lvs,
     weights: d.weights,
     sourceChecks: d.sourceChecks,
@@ -182,7 +183,8 @@ export function patchDefense(current: DefenseConfig, patch: Patch): DefenseConfi
   if (patch.strategy !== undefined) next.strategy = patch.strategy;
   if (patch.highWatermark !== undefined) next.highWatermark = patch.highWatermark;
   if (patch.lowWatermark !== undefined) next.lowWatermark = patch.lowWatermark;
-  if (patch.unprovenShare !== undefined) next.unprovenShare = patch.unprovenShare;
+  if (patch.verification !== undefined) next.verification = { ...next.verification, ...patch.verification };
+  if (patch.countInactive !== undefined) next.countInactive = patch.countInactive;
   if (patch.lvs !== undefined) next.lvs = { ...next.lvs, ...patch.lvs };
   if (patch.weights !== undefined) {
     const weights: Record<string, number> = {};

@@ -95,6 +95,8 @@ describe('MemoryDirectorControl (the test double keeps the director contract)', 
       connectionsTotal: concurrentConnections,
       averagePriority: null,
       idleSeconds: 0,
+      verified: false,
+      verifiedExpiresInSeconds: null,
     });
     control.sources = [
       row('10.0.0.1/32', 2),

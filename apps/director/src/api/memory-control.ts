@@ -31,6 +31,7 @@ import type {
   Readiness,
   RealStatusView,
   SourceView,
+  VerifiedSourceView,
 } from '../control.ts';
 import { validationField } from './errors.ts';
 import { canonicalRealId, canonicalText } from './real-id.ts';
@@ -286,6 +287,17 @@ export class MemoryDirectorControl implements DirectorControl {
 
   readiness(): Readiness {
     return structuredClone(this.readinessState);
+  }
+
+  /** The verified-source table, in no particular order; verifiedSources ranks it. */
+  verified: VerifiedSourceView[] = [];
+
+  verifiedSources(limit: number): { items: VerifiedSourceView[]; total: number } {
+    const items = [...this.verified]
+      .sort((a, b) => a.verifiedSecondsAgo - b.verifiedSecondsAgo)
+      .slice(0, limit)
+      .map((v) => structuredClone(v));
+    return { items, total: this.verified.length };
   }
 
   topSources(limit: number): SourceView[] {

@@ -7,7 +7,14 @@
 // silently dropped by fast-json-stringify, which writes only the properties a schema names.
 import { DefenseSchema, NameSchema, RealServerSchema, ServiceSchema } from '@sluice/config';
 import Type, { type Static, type TSchema } from 'typebox';
-import type { ConnectionPage, ConnectionView, Readiness, RealStatusView, SourceView } from '../control.ts';
+import type {
+  ConnectionPage,
+  ConnectionView,
+  Readiness,
+  RealStatusView,
+  SourceView,
+  VerifiedSourceView,
+} from '../control.ts';
 
 export const ErrorSchema = Type.Object({
   error: Type.String({ description: 'A word: invalid, unauthorized, forbidden, not_found, conflict, ...' }),
@@ -140,13 +147,18 @@ export const ConnectionViewSchema = Type.Object({
   initialPriority: Type.Integer(),
   priorityReasons: Type.Array(Type.String(), {
     description:
-      'Why it has that priority (what shedding goes by): its SYN (syn-no-options, syn-odd-options, syn-ttl, syn-small-window, syn-retransmitted, source-busy, source-never-spoke, source-spoke-before) and its state now (rule, rule-priority-0, closed, half-open, silent, data, idle)',
+      'Why it has that priority (what shedding goes by): its band (verified, unverified, rule-awaits-verification), its SYN (syn-no-options, syn-odd-options, syn-ttl, syn-small-window, source-syn-rate, source-over-share) and its state now (rule, rule-priority-0, closed, half-open, silent, served, stalled, ack-forged, not-held, idle)',
   }),
   packets: Type.Integer({ minimum: 0 }),
-  bytes: Type.Integer({ minimum: 0 }),
   synCount: Type.Integer({ minimum: 0 }),
   handshakeSeen: Type.Boolean(),
   dataSeen: Type.Boolean(),
+  verified: Type.Boolean({ description: "Its client's address answered the director's challenge" }),
+  held: Type.Boolean({ description: "Counted toward its real server's capacity" }),
+  serverProgress: Type.Boolean({ description: 'The client acknowledged data from the server' }),
+  awaitingSeconds: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
+    description: "Seconds since the client's first request bytes the server has not answered yet",
+  }),
   ageSeconds: Type.Number(),
   idleSeconds: Type.Number(),
   expiresInSeconds: Type.Number(),
@@ -183,6 +195,7 @@ export const ConnectionParams = Type.Object(
 const D = DefenseSchema.properties;
 const Lvs = D.lvs.properties;
 const Checks = D.sourceChecks.properties;
+const Verification = D.verification.properties;
 /** One priority rule, as the config holds it (`DefenseSchema.rules` items). */
 export const DefenseRuleSchema = D.rules.items;
 
@@ -196,7 +209,8 @@ export const DefenseSettingsSchema = Type.Object(
     strategy: D.strategy,
     highWatermark: D.highWatermark,
     lowWatermark: D.lowWatermark,
-    unprovenShare: D.unprovenShare,
+    verification: D.verification,
+    countInactive: D.countInactive,
     lvs: D.lvs,
     weights: D.weights,
     sourceChecks: D.sourceChecks,
@@ -217,7 +231,19 @@ export const DefensePatchSchema = Type.Object(
     strategy: Type.Optional(withoutDefault(D.strategy)),
     highWatermark: Type.Optional(withoutDefault(D.highWatermark)),
     lowWatermark: Type.Optional(withoutDefault(D.lowWatermark)),
-    unprovenShare: Type.Optional(withoutDefault(D.unprovenShare)),
+    verification: Type.Optional(
+      Type.Object(
+        {
+          mode: Type.Optional(Verification.mode),
+          watermark: Type.Optional(Verification.watermark),
+          holdSeconds: Type.Optional(Verification.holdSeconds),
+          ttlSeconds: Type.Optional(Verification.ttlSeconds),
+          probeIntervalMs: Type.Optional(Verification.probeIntervalMs),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    countInactive: Type.Optional(withoutDefault(D.countInactive)),
     lvs: Type.Optional(
       Type.Object(
         {
@@ -285,6 +311,22 @@ export const SourceViewSchema = Type.Object({
     description: 'Mean priority of its live connections (0 highest, 15 lowest); null without any',
   }),
   idleSeconds: Type.Number({ minimum: 0 }),
+  verified: Type.Union([Type.Boolean(), Type.Null()], {
+    description: 'The address answered a challenge (null for an IPv6 /64: verified per address)',
+  }),
+  verifiedExpiresInSeconds: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+});
+
+export const VerifiedSourceViewSchema = Type.Object({
+  address: Type.String(),
+  verifiedSecondsAgo: Type.Number({ minimum: 0 }),
+  expiresInSeconds: Type.Number({ minimum: 0 }),
+  answers: Type.Integer({ minimum: 0, description: 'Challenges and probes it answered' }),
+});
+
+export const VerifiedSourceListSchema = Type.Object({
+  items: Type.Array(VerifiedSourceViewSchema),
+  total: Type.Integer({ minimum: 0, description: 'Verified sources in the table, not only those listed' }),
 });
 
 export const SourceListSchema = Type.Object({ items: Type.Array(SourceViewSchema) });
@@ -311,4 +353,5 @@ export type Pins = [
   Pin<Same<Static<typeof ReadinessSchema>, Readiness>>,
   Pin<Same<Static<typeof RealLiveSchema>, RealLive>>,
   Pin<Same<Static<typeof SourceViewSchema>, SourceView>>,
+  Pin<Same<Static<typeof VerifiedSourceViewSchema>, VerifiedSourceView>>,
 ];

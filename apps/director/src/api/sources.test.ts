@@ -18,6 +18,8 @@ function source(i: number, concurrentConnections: number): SourceView {
     connectionsTotal: concurrentConnections + i,
     averagePriority: concurrentConnections === 0 ? null : 7.5,
     idleSeconds: 0.5,
+    verified: i % 2 === 0,
+    verifiedExpiresInSeconds: i % 2 === 0 ? 3000 : null,
   };
 }
 
@@ -51,6 +53,8 @@ describe('GET /v1/sources', () => {
         connectionsTotal: 40,
         averagePriority: 14.33,
         idleSeconds: 12,
+        verified: null,
+        verifiedExpiresInSeconds: null,
       },
     ];
     let res = await h.app.inject({ url: '/v1/sources?limit=1' });
@@ -65,5 +69,23 @@ describe('GET /v1/sources', () => {
       expect(res.statusCode, query).toBe(400);
       expect(res.json().field, query).toBe(query.startsWith('limt') ? 'limt' : 'limit');
     }
+  });
+});
+
+describe('GET /v1/sources/verified', () => {
+  it('lists the verified sources, most recently verified first, bounded by limit, with the total', async () => {
+    h.control.verified = [
+      { address: '198.51.100.1', verifiedSecondsAgo: 30, expiresInSeconds: 3570, answers: 1 },
+      { address: '2001:db8::7', verifiedSecondsAgo: 2, expiresInSeconds: 3598, answers: 3 },
+      { address: '198.51.100.2', verifiedSecondsAgo: 10, expiresInSeconds: 3590, answers: 1 },
+    ];
+    const res = await h.app.inject({ url: '/v1/sources/verified?limit=2' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().total).toBe(3);
+    expect(res.json().items.map((v: { address: string }) => v.address)).toEqual([
+      '2001:db8::7',
+      '198.51.100.2',
+    ]);
+    expect((await h.app.inject({ url: '/v1/sources/verified?limit=0' })).statusCode).toBe(400);
   });
 });

@@ -1,12 +1,14 @@
 // Sources: the clients holding the most connections, from the director's per-source table (the
 // history the defense scores SYNs with: concurrent connections, handshakes completed, mean
-// priority). The question an operator asks under a flood is "who holds my slots?", so this is a
-// bounded top-N, not a listing of a table that may hold millions of spoofed sources.
+// priority, whether the address answered a challenge). The question an operator asks under a flood
+// is "who holds my slots?", so this is a bounded top-N, not a listing of a table that may hold
+// millions of spoofed sources. /v1/sources/verified lists the verified-source table itself (only
+// hosts that answered a challenge are in it, so it is bounded by real clients).
 // Not config: no ETag, no If-Match.
 
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DirectorControl } from '../control.ts';
-import { errorResponses, SourceListSchema, SourceQuery } from './schemas.ts';
+import { errorResponses, SourceListSchema, SourceQuery, VerifiedSourceListSchema } from './schemas.ts';
 
 export const DEFAULT_SOURCE_LIMIT = 20;
 
@@ -25,5 +27,18 @@ export const sourceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl 
       },
     },
     async (request) => ({ items: control.topSources(request.query.limit ?? DEFAULT_SOURCE_LIMIT) }),
+  );
+
+  app.get(
+    '/v1/sources/verified',
+    {
+      schema: {
+        tags: ['sources'],
+        summary: "Sources that answered the director's challenge, most recently verified first",
+        querystring: SourceQuery,
+        response: { 200: VerifiedSourceListSchema, ...errorResponses(400) },
+      },
+    },
+    async (request) => control.verifiedSources(request.query.limit ?? DEFAULT_SOURCE_LIMIT),
   );
 };

@@ -1,0 +1,186 @@
+// The director's challenge: proof that a client's address receives packets, which no blind
+// spoofer can give. The director answers a SYN itself with a SYN-ACK whose acknowledgement number
+// is deliberately wrong: a keyed cookie, SipHash-2-4 of the 4-tuple and a 65-second time slot
+// under a secret key (DefenseState). A TCP stack in SYN-SENT must answer an unacceptable ACK with
+// an RST whose sequence number is that acknowledgement number (RFC 9293 §3.10.7.3: "<SEQ=SEG.ACK>
+// <CTL=RST>"), and then retransmits its SYN, which the director, now knowing the source, forwards.
+// Linux 6.18 does exactly that (../shared/tools/rst-cookie-check.py): the RST at once, the SYN again
+// about 10 ms later. A host with no socket for the 4-tuple answers the same way (RFC 9293 §3.10.7.1,
+// "If the state is CLOSED ... <SEQ=SEG.ACK><CTL=RST>"), so the same SYN-ACK sent to another port of
+// a client that already has connections is a probe that verifies its address without touching
+// them. The cookie needs no state: an answer is checked by recomputing it for this slot and the one
+// before. Only a host that received the SYN-ACK knows the cookie; guessing it is a 2^-31 chance.
+//
+// Allocation-free: the message is written into a module scratch buffer, the segment is built with
+// @sluice/wire's builder into the caller's buffer.
+
+import { buildTcpSegment, type FrameInfo, RstSpec, SipHashOut, sipHash24, TcpFlag } from '@sluice/wire';
+
+/** The time slot is the clock's ms >>> 16: 65.5 s; an answer is taken for this slot and the last. */
+const SLOT_SHIFT = 16;
+/** A cookie that happened to equal ISN + 1 (a valid ACK) is sent with this bit flipped instead. */
+const FLIP = 0x40000000;
+/** The SYN-ACK's own sequence number is derived from the cookie (it is never acknowledged). */
+const SEQ_MIX = 0x9e3779b9 | 0;
+/** The window the SYN-ACK offers: an ordinary one, so it looks like any server's. */
+const WINDOW = 65535;
+/** Bytes of the SipHash message: client address, VIP, ports, slot. */
+const MESSAGE_BYTES = 40;
+
+const message = new Uint8Array(MESSAGE_BYTES);
+const hashOut = new SipHashOut();
+
+function putWord(o: number, v: number): void {
+  message[o] = (v >>> 24) & 0xff;
+  message[o + 1] = (v >>> 16) & 0xff;
+  message[o + 2] = (v >>> 8) & 0xff;
+  message[o + 3] = v & 0xff;
+}
+
+export class Challenger {
+  /** SipHash key (four words; DefenseState.key, shared by every worker). */
+  readonly key: Int32Array;
+  private readonly spec = new RstSpec();
+
+  constructor(key: Int32Array) {
+    this.key = key;
+  }
+
+  /**
+   * The cookie for client c0..c3:clientPort talking to v0..v3:vipPort in time slot `slot`
+   * (addresses as four words, IPv4 v4-mapped).
+   */
+  cookie(
+    c0: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    clientPort: number,
+    v0: number,
+    v1: number,
+    v2: number,
+    v3: number,
+    vipPort: number,
+    slot: number,
+  ): number {
+    putWord(0, c0);
+    putWord(4, c1);
+    putWord(8, c2);
+    putWord(12, c3);
+    putWord(16, v0);
+    putWord(20, v1);
+    putWord(24, v2);
+    putWord(28, v3);
+    putWord(32, ((clientPort & 0xffff) << 16) | (vipPort & 0xffff));
+    putWord(36, slot);
+    sipHash24(this.key, message, 0, MESSAGE_BYTES, hashOut);
+    return (hashOut.hi ^ hashOut.lo) | 0;
+  }
+
+  /** The cookie for the flow of frame `f` (client → VIP) at `now`. */
+  private cookieOf(f: FrameInfo, clientPort: number, slot: number): number {
+    return this.cookie(
+      f.src0 | 0,
+      f.src1 | 0,
+      f.src2 | 0,
+      f.src3 | 0,
+      clientPort,
+      f.dst0 | 0,
+      f.dst1 | 0,
+      f.dst2 | 0,
+      f.dst3 | 0,
+      f.dstPort,
+      slot,
+    );
+  }
+
+  /**
+   * 1 when `f` (a TCP segment to a VIP with RST set and ACK clear) answers a challenge or probe
+   * sent to its 4-tuple in this time slot or the previous one: its sequence number is the cookie.
+   */
+  isAnswer(f: FrameInfo, now: number): number {
+    if ((f.tcpFlags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) !== TcpFlag.rst) return 0;
+    const seq = f.tcpSeq | 0;
+    const slot = now >>> SLOT_SHIFT;
+    for (let back = 0; back < 2; back++) {
+      const c = this.cookieOf(f, f.srcPort, (slot - back) >>> 0);
+      if (seq === c || seq === (c ^ FLIP)) return 1;
+    }
+    return 0;
+  }
+
+  /**
+   * Writes, over the SYN parsed in `f` (its Ethernet frame at `inner` of `buf`), the challenge: a
+   * SYN-ACK from the VIP back to the client carrying the cookie as its acknowledgement number.
+   * Returns the new frame length (the VXLAN header before `inner` is left as it is).
+   */
+  writeChallenge(buf: Uint8Array, inner: number, f: FrameInfo, directorMac: Uint8Array, now: number): number {
+    return this.write(buf, inner, f, f.srcPort, directorMac, now, buf, inner);
+  }
+
+  /**
+   * Writes into `out` at `outOff` a probe for the source of the client packet parsed in `f`
+   * (bytes at `inner` of `buf`): the same SYN-ACK sent to the client's `probePort` instead of the
+   * connection's port. Returns the frame length.
+   */
+  writeProbe(
+    buf: Uint8Array,
+    inner: number,
+    f: FrameInfo,
+    probePort: number,
+    directorMac: Uint8Array,
+    now: number,
+    out: Uint8Array,
+    outOff: number,
+  ): number {
+    return this.write(buf, inner, f, probePort, directorMac, now, out, outOff);
+  }
+
+  private write(
+    buf: Uint8Array,
+    inner: number,
+    f: FrameInfo,
+    clientPort: number,
+    directorMac: Uint8Array,
+    now: number,
+    out: Uint8Array,
+    outOff: number,
+  ): number {
+    const spec = this.spec;
+    // Read everything from the client's frame before it may be overwritten (in place).
+    for (let i = 0; i < 6; i++) {
+      spec.dstMac[i] = buf[inner + 6 + i];
+      spec.srcMac[i] = directorMac[i];
+    }
+    spec.vlanId = f.vlanId;
+    spec.ipVersion = f.ipVersion;
+    spec.src[0] = f.dst0;
+    spec.src[1] = f.dst1;
+    spec.src[2] = f.dst2;
+    spec.src[3] = f.dst3;
+    spec.dst[0] = f.src0;
+    spec.dst[1] = f.src1;
+    spec.dst[2] = f.src2;
+    spec.dst[3] = f.src3;
+    spec.srcPort = f.dstPort;
+    spec.dstPort = clientPort;
+    let c = this.cookieOf(f, clientPort, now >>> SLOT_SHIFT);
+    // Never a valid ACK of this SYN (ISN + 1), or the client would complete a handshake with us.
+    if (clientPort === f.srcPort && c === ((f.tcpSeq + 1) | 0)) c ^= FLIP;
+    spec.seq = c ^ SEQ_MIX;
+    spec.ack = c;
+    spec.flags = TcpFlag.syn | TcpFlag.ack;
+    spec.window = WINDOW;
+    spec.ttl = 64;
+    return buildTcpSegment(spec, out, outOff);
+  }
+}
+
+/**
+ * The client port a probe goes to: not the connection's own (an established socket would answer
+ * with a challenge ACK, not the cookie), but one derived from it, fixed per connection.
+ */
+export function probePortFor(clientPort: number): number {
+  const p = (clientPort ^ 0x4000) & 0xffff;
+  return p === 0 ? 0x4000 : p;
+}

@@ -1,0 +1,156 @@
+// Shedder: the seed's mechanism. Each real server has a capacity (its upper threshold); when what
+// it holds reaches the high watermark (default 98%), the lowest-priority held connections are reset
+// on the real server (an RST from the client's address with the tracked sequence number) and
+// removed, until the low watermark (95%) is reached. The same for a whole service (its servers'
+// capacities summed) and for the director's own table against its capacity. What counts is
+// RealServerCounters.load(): the connections the server holds (or IPVS's count, with
+// countInactive). Priority 0 is never shed; a connection its client already closed is never sent an
+// RST (it frees nothing: only held entries are listed per real server, and the removal re-checks
+// under the record lock); at the table's watermark such entries go first, silently.
+//
+// Runs on one thread (the defense loop's), a step every few tens of milliseconds; the victims come
+// from the re-scorer's VictimIndex, so choosing one costs a few loads. Removal goes through the
+// table's removal listener, which keeps the real-server, source and persistence counts exact and
+// counts the shed by priority.
+import { Conn, type ConnectionTable, ConnFlag, RemoveReason } from '@sluice/conntrack';
+import type { RealServerCounters } from '@sluice/schedulers';
+import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
+
+/** Listed entries one shed may pass over (gone, improved or closed since listed) before giving up. */
+const SHED_TRIES = 16;
+
+/**
+ * Sends the RST that ends on its real server the connection whose record (Conn offsets, as it was
+ * when removed) is given; returns true when one was sent (the real server may be gone).
+ */
+export type ResetSender = (rec: Int32Array) => boolean;
+
+/** What the shedder needs of the configuration; the dataplane's CompiledConfig has it. */
+export interface ShedTopology {
+  /** Per service: the global indices of its real servers. */
+  readonly serviceMembers: readonly Int32Array[];
+  /** Per real server: its upper threshold (0: no limit). */
+  readonly realUpper: Int32Array;
+  readonly highWatermark: number;
+  readonly lowWatermark: number;
+}
+
+export interface ShedderParts {
+  connections: ConnectionTable;
+  reals: RealServerCounters;
+  victims: VictimIndex;
+}
+
+export class Shedder {
+  private readonly table: ConnectionTable;
+  private readonly reals: RealServerCounters;
+  private readonly victims: VictimIndex;
+  private readonly sendReset: ResetSender;
+  private readonly rec = new Int32Array(Conn.snapshotWords);
+  /** Resets sent over the shedder's life (the workers count theirs in the counter block). */
+  sent = 0;
+  /** Steps that wanted to shed but found no victim (the re-scorer had not listed any yet). */
+  starved = 0;
+
+  constructor(parts: ShedderParts, sendReset: ResetSender) {
+    this.table = parts.connections;
+    this.reals = parts.reals;
+    this.victims = parts.victims;
+    this.sendReset = sendReset;
+  }
+
+  /** One round over every real server, service and the table; returns the resets sent. */
+  step(topo: ShedTopology, budget = 4096): number {
+    const sentBefore = this.sent;
+    let left = budget;
+    const high = topo.highWatermark;
+    const low = topo.lowWatermark;
+    const reals = this.reals;
+    // Per real server.
+    for (let svc = 0; svc < topo.serviceMembers.length && left > 0; svc++) {
+      const members = topo.serviceMembers[svc];
+      let total = 0;
+      let capacity = 0;
+      let bounded = members.length > 0;
+      for (let i = 0; i < members.length && left > 0; i++) {
+        const m = members[i];
+        const upper = topo.realUpper[m];
+        let n = reals.load(m);
+        if (upper <= 0) {
+          bounded = false;
+          continue;
+        }
+        if (n >= Math.ceil(high * upper)) {
+          const target = Math.floor(low * upper);
+          while (n > target && left > 0) {
+            if (!this.shedOne(m)) break;
+            n--;
+            left--;
+          }
+        }
+        total += n;
+        capacity += upper;
+      }
+      // Per service: the servers' capacities summed; shed from the fullest server first.
+      if (bounded && capacity > 0 && total >= Math.ceil(high * capacity)) {
+        const target = Math.floor(low * capacity);
+        while (total > target && left > 0) {
+          const m = this.fullest(topo, members);
+          if (m < 0 || !this.shedOne(m)) break;
+          total--;
+          left--;
+        }
+      }
+    }
+    // The director's own table, against its capacity.
+    const cap = this.table.capacity;
+    let count = this.table.count();
+    if (count >= Math.ceil(high * cap)) {
+      const target = Math.floor(low * cap);
+      while (count > target && left > 0) {
+        if (!this.shedOne(VICTIM_GLOBAL)) break;
+        count--;
+        left--;
+      }
+    }
+    return this.sent - sentBefore;
+  }
+
+  private fullest(topo: ShedTopology, members: Int32Array): number {
+    let best = -1;
+    let bestFill = -1;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
+      const upper = topo.realUpper[m];
+      if (upper <= 0) continue;
+      const fill = this.reals.load(m) / upper;
+      if (fill > bestFill) {
+        bestFill = fill;
+        best = m;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Removes the lowest-priority entry listed for `list` (a real index, whose entries must still
+   * be held, or VICTIM_GLOBAL, any entry); a held one is reset on its real server. Returns true
+   * when one went.
+   */
+  private shedOne(list: number): boolean {
+    const v = this.victims;
+    const required = list === VICTIM_GLOBAL ? 0 : ConnFlag.held;
+    for (let tries = 0; tries < SHED_TRIES; tries++) {
+      const slot = v.takeVictim(list);
+      if (slot < 0) {
+        this.starved++;
+        return false;
+      }
+      const r = this.rec;
+      if (!this.table.removeIfStill(slot, v.outTag, v.outPriority, required, RemoveReason.shed, r)) continue;
+      if ((r[Conn.flagsSyn] & ConnFlag.held) !== 0 && this.sendReset(r)) this.sent++;
+      return true;
+    }
+    return false;
+  }
+}
