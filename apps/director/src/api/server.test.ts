@@ -252,7 +252,16 @@ describe('OpenAPI document', () => {
     // The defense: settings without rules, a rule named by its CIDR, sources with their limit.
     const settings = doc.paths['/v1/defense'].get.responses['200'].content['application/json'].schema;
     expect(Object.keys(settings.properties).sort()).toEqual(
-      ['highWatermark', 'lowWatermark', 'lvs', 'sourceChecks', 'strategy', 'unprovenShare', 'weights'].sort(),
+      [
+        'countInactive',
+        'highWatermark',
+        'lowWatermark',
+        'lvs',
+        'sourceChecks',
+        'strategy',
+        'verification',
+        'weights',
+      ].sort(),
     );
     expect(doc.paths['/v1/defense/rules/{cidr}'].put.parameters).toContainEqual(
       expect.objectContaining({ in: 'path', name: 'cidr' }),
