@@ -1,4 +1,3 @@
-import { SCHEDULER_NAMES } from '@sluice/schedulers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError } from './errors.ts';
@@ -190,8 +189,7 @@ describe('schema errors: the first one, by JSON pointer, saying what was expecte
     );
   });
 
-  it('accepts every scheduler the dataplane can build, and no other', () => {
-    expect([...SCHEDULERS]).toEqual([...SCHEDULER_NAMES]);
+  it('accepts every scheduler the dataplane can build', () => {
     for (const name of SCHEDULERS) {
       const config = accepts((c) => {
         c.services[0].scheduler = name;

@@ -2,16 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RealFlag, RealServerCounters } from './counters.ts';
 import { createScheduler } from './create.ts';
-import { flow4, specOf } from './test-helpers.ts';
+import { changeLiveState, flow4, type KernelDest, kernelDests, specOf } from './test-helpers.ts';
 
 const f = flow4(0x0a000001);
-
-/** What the kernel's list walks read of a destination. Down is keepalived's weight 0. */
-interface KernelDest {
-  weight: number;
-  overloaded: boolean;
-  active: number;
-}
 
 /** ip_vs_fo_schedule(), line for line. */
 function kernelFo(dests: KernelDest[]): number {
@@ -41,14 +34,6 @@ function kernelOvf(dests: KernelDest[]): number {
     }
   }
   return h;
-}
-
-function kernelView(weights: number[], c: RealServerCounters): KernelDest[] {
-  return weights.map((w, i) => ({
-    weight: c.isDown(i) ? 0 : w,
-    overloaded: c.isOverloaded(i),
-    active: c.active[i],
-  }));
 }
 
 describe('fo (ip_vs_fo.c)', () => {
@@ -110,13 +95,8 @@ describe('fo and ovf against the kernel walks', () => {
           const s = createScheduler(name, specOf(weights), c);
           const kernel = name === 'fo' ? kernelFo : kernelOvf;
           for (const { who, what, value } of steps) {
-            const i = who % weights.length;
-            if (what === 'down') c.setDown(i, value % 2 === 1);
-            else if (what === 'overload') {
-              if (value % 2 === 1) c.flags[i] |= RealFlag.overloaded;
-              else c.flags[i] &= ~RealFlag.overloaded;
-            } else if (what === 'active') c.active[i] = value;
-            expect(s.pick(f)).toBe(kernel(kernelView(weights, c)));
+            if (what !== 'pick') changeLiveState(c, who % weights.length, what, value);
+            expect(s.pick(f)).toBe(kernel(kernelDests(weights, c)));
           }
         },
       ),

@@ -6,6 +6,26 @@ import type { RealServerCounters } from './counters.ts';
 import { type FlowView, Members, type Scheduler, type SchedulingSpec } from './spec.ts';
 
 /**
+ * The first available member of the highest weight (its position, or -1). With `withinWeight`
+ * (ovf), members whose active connections exceed their weight are passed over. The kernel's fo
+ * starts from hw = 0 and ovf from "no member yet"; with weights above 0 both take the first of
+ * the heaviest.
+ */
+function heaviest(m: Members, withinWeight: boolean): number {
+  let best = -1;
+  let hw = 0;
+  for (let i = 0; i < m.n; i++) {
+    const w = m.weights[i];
+    if (!m.available(i) || (withinWeight && m.activeOf(i) > w)) continue;
+    if (w > hw) {
+      best = i;
+      hw = w;
+    }
+  }
+  return best;
+}
+
+/**
  * ip_vs_fo.c ip_vs_fo_schedule(): weighted failover. The available member of the highest weight
  * takes everything; the next one takes over only when it is overloaded, down or quiesced.
  */
@@ -18,16 +38,8 @@ export class WeightedFailover implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const m = this.m;
-    let best = -1;
-    let hw = 0;
-    for (let i = 0; i < m.n; i++) {
-      if (m.available(i) && m.weights[i] > hw) {
-        best = i;
-        hw = m.weights[i];
-      }
-    }
-    return best < 0 ? -1 : m.members[best];
+    const best = heaviest(this.m, false);
+    return best < 0 ? -1 : this.m.members[best];
   }
 }
 
@@ -46,17 +58,7 @@ export class Overflow implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const m = this.m;
-    let best = -1;
-    let hw = 0;
-    for (let i = 0; i < m.n; i++) {
-      const w = m.weights[i];
-      if (!m.available(i) || m.activeOf(i) > w) continue;
-      if (best < 0 || w > hw) {
-        best = i;
-        hw = w;
-      }
-    }
-    return best < 0 ? -1 : m.members[best];
+    const best = heaviest(this.m, true);
+    return best < 0 ? -1 : this.m.members[best];
   }
 }

@@ -26,7 +26,7 @@
 // destination beyond it takes the slot of the least recently used entry.
 
 import { foldAddress, hash32 } from './hash.ts';
-import { SchedulerError, SchedulerErrorCode, type SchedulerOptions } from './spec.ts';
+import { type FlowView, SchedulerError, SchedulerErrorCode, type SchedulerOptions } from './spec.ts';
 
 /** CHECK_EXPIRE_INTERVAL: the period of the collection timer. */
 export const CHECK_EXPIRE_INTERVAL_MS = 60_000;
@@ -100,6 +100,12 @@ export class LocalityTable {
   private nextRun: number;
   private counter = 1;
   private rover = 0;
+  // The destination of the last lookup(), for insertLookedUp().
+  private lookedBucket = 0;
+  private looked0 = 0;
+  private looked1 = 0;
+  private looked2 = 0;
+  private looked3 = 0;
 
   constructor(settings: LocalitySettings, owner: SlotOwner | null, createdAt: number) {
     const { bits, capacity } = settings;
@@ -138,6 +144,42 @@ export class LocalityTable {
       if (keys[k + 3] === a3 && keys[k + 2] === a2 && keys[k + 1] === a1 && keys[k] === a0) return s;
     }
     return -1;
+  }
+
+  /**
+   * A new connection's look at the table at `now`: the timer runs that fell due, then
+   * ip_vs_lblc_get() of the flow's destination address; a hit is touched (en->lastuse = jiffies).
+   * The slot, or -1; insertLookedUp() then adds the destination.
+   */
+  lookup(flow: FlowView, now: number): number {
+    this.advance(now);
+    const a0 = flow.dst0 | 0;
+    const a1 = flow.dst1 | 0;
+    const a2 = flow.dst2 | 0;
+    const a3 = flow.dst3 | 0;
+    const bucket = this.bucketOf(a0, a1, a2, a3);
+    this.lookedBucket = bucket;
+    this.looked0 = a0;
+    this.looked1 = a1;
+    this.looked2 = a2;
+    this.looked3 = a3;
+    const s = this.find(bucket, a0, a1, a2, a3);
+    if (s >= 0) this.touch(s, now);
+    return s;
+  }
+
+  /** An entry for the destination of the last lookup(), which missed it. */
+  insertLookedUp(now: number): number {
+    return this.insert(this.lookedBucket, this.looked0, this.looked1, this.looked2, this.looked3, now);
+  }
+
+  /** The slot of a flow's destination without touching it, or -1 (for tests' views). */
+  peek(flow: FlowView): number {
+    const a0 = flow.dst0 | 0;
+    const a1 = flow.dst1 | 0;
+    const a2 = flow.dst2 | 0;
+    const a3 = flow.dst3 | 0;
+    return this.find(this.bucketOf(a0, a1, a2, a3), a0, a1, a2, a3);
   }
 
   /** A new entry for a destination not in the table (the caller checked), used at `now`. */

@@ -4,7 +4,15 @@ import { RealFlag, RealServerCounters } from './counters.ts';
 import { createScheduler } from './create.ts';
 import type { LocalityBasedLeastConnection, LocalityBasedLeastConnectionReplication } from './locality.ts';
 import type { FlowView, Scheduler, SchedulerOptions } from './spec.ts';
-import { flow4, flow6, specOf } from './test-helpers.ts';
+import {
+  changeLiveState,
+  flow4,
+  flow6,
+  type KernelDest,
+  kernelDests,
+  type LiveChange,
+  specOf,
+} from './test-helpers.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -16,14 +24,6 @@ const HOUR = 60 * MINUTE;
 // Two lines depart from the C, as the schedulers do (see locality.ts): a cached lblc server that
 // is overloaded or down is replaced, and re-pointing an lblc entry keeps the entry count exact.
 // ---------------------------------------------------------------------------------------------
-
-/** What the kernel reads of a destination. A down server is keepalived's weight 0. */
-interface Dest {
-  weight: number;
-  overloaded: boolean;
-  active: number;
-  inactive: number;
-}
 
 interface Addr {
   words: [number, number, number, number];
@@ -47,10 +47,10 @@ function hashkey(a: Addr, bits: number): number {
   return Math.imul(fold, 0x61c88647) >>> (32 - bits);
 }
 
-const conn_overhead = (d: Dest) => d.active * 256 + d.inactive;
+const conn_overhead = (d: KernelDest) => d.active * 256 + d.inactive;
 
 /** __ip_vs_lblc_schedule() / __ip_vs_lblcr_schedule(). */
-function weightedLeastConn(dests: Dest[]): number {
+function weightedLeastConn(dests: KernelDest[]): number {
   let least = -1;
   let loh = 0;
   let i = 0;
@@ -75,7 +75,7 @@ function weightedLeastConn(dests: Dest[]): number {
 }
 
 /** is_overloaded(). */
-function isOverloaded(dests: Dest[], dest: number): boolean {
+function isOverloaded(dests: KernelDest[], dest: number): boolean {
   if (dests[dest].active > dests[dest].weight) {
     for (const d of dests) if (d.active * 2 < d.weight) return true;
   }
@@ -182,7 +182,7 @@ class KernelLblc {
     this.tbl = new KernelTable(bits, expiration, createdAt, stats);
   }
   /** ip_vs_lblc_schedule(). */
-  schedule(dests: Dest[], daddr: Addr, now: number): number {
+  schedule(dests: KernelDest[], daddr: Addr, now: number): number {
     this.tbl.runTimers(now);
     const en = this.tbl.get(daddr);
     if (en) {
@@ -234,7 +234,7 @@ class KernelLblcr {
     en.lastmod = now;
   }
   /** ip_vs_dest_set_min(). Every dest in a set is IP_VS_DEST_F_AVAILABLE here. */
-  private setMin(dests: Dest[], set: number[]): number {
+  private setMin(dests: KernelDest[], set: number[]): number {
     let least = -1;
     let loh = 0;
     let k = 0;
@@ -260,7 +260,7 @@ class KernelLblcr {
     return least;
   }
   /** ip_vs_dest_set_max(). */
-  private setMax(dests: Dest[], set: number[]): number {
+  private setMax(dests: KernelDest[], set: number[]): number {
     let most = -1;
     let moh = 0;
     let k = 0;
@@ -283,7 +283,7 @@ class KernelLblcr {
     return most;
   }
   /** ip_vs_lblcr_schedule(). */
-  schedule(dests: Dest[], daddr: Addr, now: number): number {
+  schedule(dests: KernelDest[], daddr: Addr, now: number): number {
     this.tbl.runTimers(now);
     const en = this.tbl.get(daddr);
     if (en) {
@@ -324,8 +324,8 @@ function destination(k: number): FlowView {
 type Step =
   | { kind: 'pick'; dst: number; count: number }
   | { kind: 'time'; ms: number }
-  | { kind: 'down' | 'overload'; who: number; on: boolean }
-  | { kind: 'active' | 'inactive' | 'weight'; who: number; value: number };
+  | { kind: 'live'; who: number; what: LiveChange; value: number }
+  | { kind: 'weight'; who: number; value: number };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -352,18 +352,11 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   {
-    weight: 1,
+    weight: 4,
     arbitrary: fc.record({
-      kind: fc.constantFrom('down' as const, 'overload' as const),
+      kind: fc.constant('live' as const),
       who: fc.nat(5),
-      on: fc.boolean(),
-    }),
-  },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constantFrom('active' as const, 'inactive' as const),
-      who: fc.nat(5),
+      what: fc.constantFrom<LiveChange>('down', 'overload', 'active', 'active', 'inactive', 'inactive'),
       value: fc.integer({ min: 0, max: 12 }),
     }),
   },
@@ -405,36 +398,19 @@ function sameAsKernel(
     name === 'lblc'
       ? new KernelLblc(bits, expiration, now, stats)
       : new KernelLblcr(bits, expiration, now, stats);
-  const dests = (): Dest[] =>
-    w.map((weight, i) => ({
-      weight: c.isDown(i) ? 0 : weight,
-      overloaded: c.isOverloaded(i),
-      active: c.active[i],
-      inactive: c.inactive[i],
-    }));
   for (const step of steps) {
     switch (step.kind) {
       case 'pick':
         for (let k = 0; k < step.count; k++) {
           const flow = destination((step.dst + k) % 80);
-          expect(s.pick(flow)).toBe(model.schedule(dests(), addrOf(flow), now));
+          expect(s.pick(flow)).toBe(model.schedule(kernelDests(w, c), addrOf(flow), now));
         }
         break;
       case 'time':
         now += step.ms;
         break;
-      case 'down':
-        c.setDown(step.who % w.length, step.on);
-        break;
-      case 'overload':
-        if (step.on) c.flags[step.who % w.length] |= RealFlag.overloaded;
-        else c.flags[step.who % w.length] &= ~RealFlag.overloaded;
-        break;
-      case 'active':
-        c.active[step.who % w.length] = step.value;
-        break;
-      case 'inactive':
-        c.inactive[step.who % w.length] = step.value;
+      case 'live':
+        changeLiveState(c, step.who % w.length, step.what, step.value);
         break;
       case 'weight':
         w[step.who % w.length] = step.value;

@@ -30,15 +30,6 @@ function isOverloaded(m: Members, i: number): boolean {
   return false;
 }
 
-/** The slot of a flow's destination, or -1 (for the tests' views). */
-function findFlow(t: LocalityTable, flow: FlowView): number {
-  const a0 = flow.dst0 | 0;
-  const a1 = flow.dst1 | 0;
-  const a2 = flow.dst2 | 0;
-  const a3 = flow.dst3 | 0;
-  return t.find(t.bucketOf(a0, a1, a2, a3), a0, a1, a2, a3);
-}
-
 /** Member position (in `m`) of every global real-server index, for copying a previous table. */
 function positionsOf(m: Members): Map<number, number> {
   const at = new Map<number, number>();
@@ -88,30 +79,22 @@ export class LocalityBasedLeastConnection implements Scheduler, SlotOwner {
 
   pick(flow: FlowView): number {
     const m = this.m;
-    const t = this.table;
     const now = this.clock();
-    t.advance(now);
-    const a0 = flow.dst0 | 0;
-    const a1 = flow.dst1 | 0;
-    const a2 = flow.dst2 | 0;
-    const a3 = flow.dst3 | 0;
-    const bucket = t.bucketOf(a0, a1, a2, a3);
-    let slot = t.find(bucket, a0, a1, a2, a3);
+    let slot = this.table.lookup(flow, now);
     if (slot >= 0) {
-      t.touch(slot, now);
       const cached = this.dest[slot];
       if (m.available(cached) && !isOverloaded(m, cached)) return m.members[cached];
     }
     const least = leastWeightedOverhead(m);
     if (least < 0) return -1;
-    if (slot < 0) slot = t.insert(bucket, a0, a1, a2, a3, now);
+    if (slot < 0) slot = this.table.insertLookedUp(now);
     this.dest[slot] = least;
     return m.members[least];
   }
 
   /** The cached server (global index) for a destination, or -1 (for tests). */
   cachedFor(flow: FlowView): number {
-    const slot = findFlow(this.table, flow);
+    const slot = this.table.peek(flow);
     return slot < 0 ? -1 : this.m.members[this.dest[slot]];
   }
 
@@ -249,18 +232,10 @@ export class LocalityBasedLeastConnectionReplication implements Scheduler, SlotO
 
   pick(flow: FlowView): number {
     const m = this.m;
-    const t = this.table;
     const sets = this.sets;
     const now = this.clock();
-    t.advance(now);
-    const a0 = flow.dst0 | 0;
-    const a1 = flow.dst1 | 0;
-    const a2 = flow.dst2 | 0;
-    const a3 = flow.dst3 | 0;
-    const bucket = t.bucketOf(a0, a1, a2, a3);
-    const slot = t.find(bucket, a0, a1, a2, a3);
+    const slot = this.table.lookup(flow, now);
     if (slot >= 0) {
-      t.touch(slot, now);
       let dest = this.setMin(slot);
       // More than one member and unchanged for the expiration: shed the most loaded.
       if (sets.size[slot] > 1 && now > sets.lastmod[slot] + this.expirationMs) {
@@ -275,13 +250,13 @@ export class LocalityBasedLeastConnectionReplication implements Scheduler, SlotO
     }
     const dest = leastWeightedOverhead(m);
     if (dest < 0) return -1;
-    this.join(t.insert(bucket, a0, a1, a2, a3, now), dest, now);
+    this.join(this.table.insertLookedUp(now), dest, now);
     return m.members[dest];
   }
 
   /** The set (global indices, list order) for a destination; empty without an entry (for tests). */
   setFor(flow: FlowView): number[] {
-    const slot = findFlow(this.table, flow);
+    const slot = this.table.peek(flow);
     return slot < 0 ? [] : this.sets.list(slot).map((i) => this.m.members[i]);
   }
 

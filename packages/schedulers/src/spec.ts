@@ -7,22 +7,7 @@ import { RealFlag } from './counters.ts';
 import type { RandomSource } from './random.ts';
 
 /** The 14 IPVS schedulers, each named as the kernel's ip_vs_<name>.c module. */
-export type SchedulerName =
-  | 'rr'
-  | 'wrr'
-  | 'lc'
-  | 'wlc'
-  | 'sed'
-  | 'nq'
-  | 'sh'
-  | 'dh'
-  | 'mh'
-  | 'lblc'
-  | 'lblcr'
-  | 'fo'
-  | 'ovf'
-  | 'twos';
-export const SCHEDULER_NAMES: readonly SchedulerName[] = [
+export const SCHEDULER_NAMES = [
   'rr',
   'wrr',
   'lc',
@@ -37,7 +22,8 @@ export const SCHEDULER_NAMES: readonly SchedulerName[] = [
   'fo',
   'ovf',
   'twos',
-];
+] as const;
+export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
 export function isSchedulerName(s: unknown): s is SchedulerName {
   return typeof s === 'string' && (SCHEDULER_NAMES as readonly string[]).includes(s);

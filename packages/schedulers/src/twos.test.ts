@@ -3,16 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { RealFlag, RealServerCounters } from './counters.ts';
 import { createScheduler } from './create.ts';
 import { type RandomSource, Xoshiro128 } from './random.ts';
-import { flow4, specOf } from './test-helpers.ts';
+import { changeLiveState, flow4, type KernelDest, kernelDests, specOf } from './test-helpers.ts';
 
 const f = flow4(0x0a000001);
-
-interface KernelDest {
-  weight: number;
-  overloaded: boolean;
-  active: number;
-  inactive: number;
-}
 
 /** ip_vs_twos_schedule() as written in C, drawing from `random` (get_random_u32_below). */
 function kernelTwos(dests: KernelDest[], random: RandomSource): number {
@@ -155,22 +148,11 @@ describe('twos (ip_vs_twos.c)', () => {
           const c = RealServerCounters.create(8);
           const s = createScheduler('twos', specOf(weights), c, { random: new Xoshiro128(seed) });
           const modelRandom = new Xoshiro128(seed);
-          const view = (): KernelDest[] =>
-            weights.map((w, i) => ({
-              weight: c.isDown(i) ? 0 : w, // keepalived's weight 0 for a failed server
-              overloaded: c.isOverloaded(i),
-              active: c.active[i],
-              inactive: c.inactive[i],
-            }));
           for (const { who, what, value, picks } of steps) {
-            const i = who % weights.length;
-            if (what === 'down') c.setDown(i, value % 2 === 1);
-            else if (what === 'overload') {
-              if (value % 2 === 1) c.flags[i] |= RealFlag.overloaded;
-              else c.flags[i] &= ~RealFlag.overloaded;
-            } else if (what === 'active') c.active[i] = value;
-            else if (what === 'inactive') c.inactive[i] = value;
-            for (let k = 0; k < picks; k++) expect(s.pick(f)).toBe(kernelTwos(view(), modelRandom));
+            if (what !== 'pick') changeLiveState(c, who % weights.length, what, value);
+            for (let k = 0; k < picks; k++) {
+              expect(s.pick(f)).toBe(kernelTwos(kernelDests(weights, c), modelRandom));
+            }
           }
         },
       ),
