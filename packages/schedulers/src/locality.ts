@@ -51,7 +51,8 @@ function positionsOf(m: Members): Map<number, number> {
  * - ip_vs_lblc_new() re-points an entry by deleting it and hashing a new one, which counts it in
  *   tbl->entries a second time without uncounting the first (ip_vs_lblc_del() leaves the count to
  *   its callers), so in the kernel the count creeps up by one per re-point. Here the count is the
- *   number of entries (as in ip_vs_lblcr_new(), and in ip_vs_lblc.c before its RCU conversion).
+ *   number of entries (as in ip_vs_lblcr_new(), and in earlier ip_vs_lblc.c, which re-pointed
+ *   the entry in place).
  */
 export class LocalityBasedLeastConnection implements Scheduler, SlotOwner {
   readonly name = 'lblc' as const;
