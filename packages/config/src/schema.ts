@@ -5,6 +5,7 @@
 //
 // A config file holds `daemon` (read at start only: sockets, workers, table sizes) and the live
 // part (`overlay`, `services`), which REST and SIGHUP may replace while the director runs.
+import { SCHEDULER_NAMES } from '@sluice/schedulers';
 import Type, { type Static, type TLiteral } from 'typebox';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
@@ -14,7 +15,8 @@ const Mac = Type.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' });
 /** Names are used in URLs and metric labels: short, lowercase, no surprises. */
 export const NameSchema = Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$' });
 
-export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'sh', 'dh', 'mh'] as const;
+/** The 14 IPVS schedulers: exactly those the dataplane can build. */
+export const SCHEDULERS = SCHEDULER_NAMES;
 type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
 // Typed as a tuple: a plain array of literals would make the union's static type `never`.
 const SchedulerLiterals = SCHEDULERS.map((s) => Type.Literal(s)) as unknown as Literals<typeof SCHEDULERS>;

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from './demo.ts';
 import { ConfigValidationError } from './errors.ts';
-import type { LiveConfig } from './schema.ts';
+import { type LiveConfig, SCHEDULERS } from './schema.ts';
 import { DEFAULT_DEFENSE, RealIndexAllocator, realKey, toSnapshot, UNKNOWN_MAC } from './snapshot.ts';
 import { liveFixture } from './test-helpers.ts';
 import { validateLiveConfig } from './validate.ts';
@@ -307,6 +307,18 @@ describe('toSnapshot', () => {
       const compiled = new CompiledConfig(snap, limits, RealServerCounters.create(limits.maxReals));
       expect(compiled.version).toBe(9);
       expect(decodeSnapshot(encodeSnapshot(snap))).toEqual(snap);
+    }
+  });
+
+  it('every scheduler the schema allows validates, snapshots and compiles', () => {
+    const allocator = new RealIndexAllocator(limits);
+    for (const scheduler of SCHEDULERS) {
+      const raw = liveFixture();
+      raw.services[0].scheduler = scheduler;
+      const snap = toSnapshot(validateLiveConfig(raw), 1, allocator, { learnedMacs: new Map() });
+      expect(snap.services[0].scheduler).toBe(scheduler);
+      const compiled = new CompiledConfig(snap, limits, RealServerCounters.create(limits.maxReals));
+      expect(compiled.schedulers[snap.services[0].index].name).toBe(scheduler);
     }
   });
 });

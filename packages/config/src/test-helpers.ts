@@ -2,6 +2,7 @@
 // live configs in every shape the schema allows (defaults omitted or spelled out, both families,
 // non-canonical address spellings, upper-case MACs), so properties are tested beyond one example.
 import fc from 'fast-check';
+import { SCHEDULERS } from './schema.ts';
 
 /** A fresh, valid, minimal live config (defaults left out). */
 export function liveFixture(): {
@@ -117,7 +118,7 @@ export const liveConfigArb = fc
         name: fc.stringMatching(/^[a-z0-9][a-z0-9_.-]{0,12}$/),
         v4: fc.boolean(),
         protocol: fc.option(fc.constantFrom('tcp' as const, 'udp' as const), { nil: undefined }),
-        scheduler: fc.option(fc.constantFrom('rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'sh', 'dh', 'mh'), {
+        scheduler: fc.option(fc.constantFrom(...SCHEDULERS), {
           nil: undefined,
         }),
         persistence: fc.option(

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError } from './errors.ts';
+import { SCHEDULERS } from './schema.ts';
 import { liveConfigArb, liveFixture } from './test-helpers.ts';
 import { validateConfigFile, validateLiveConfig } from './validate.ts';
 
@@ -184,8 +185,17 @@ describe('schema errors: the first one, by JSON pointer, saying what was expecte
         c.services[0].scheduler = 'wrrr';
       },
       '/services/0/scheduler',
-      /one of "rr", "wrr", .*"mh" \(got "wrrr"\)/,
+      /one of "rr", "wrr", .*"mh", "lblc", "lblcr", "fo", "ovf", "twos" \(got "wrrr"\)/,
     );
+  });
+
+  it('accepts every scheduler the dataplane can build', () => {
+    for (const name of SCHEDULERS) {
+      const config = accepts((c) => {
+        c.services[0].scheduler = name;
+      });
+      expect(config.services[0].scheduler).toBe(name);
+    }
   });
 
   it('a missing required property, by its own pointer', () => {

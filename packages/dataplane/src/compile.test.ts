@@ -1,12 +1,17 @@
 // CompiledConfig's hand-off to the schedulers: a real server quiesced to weight 0 (draining, down,
 // MAC not yet known) keeps its place in Maglev's table through `lastWeight`, as the kernel's
-// last_weight does, so no other real server's flows move when one is drained.
-import { RealServerCounters } from '@sluice/schedulers';
+// last_weight does, so no other real server's flows move when one is drained; lblc's table
+// outlives a config change, as the kernel keeps it while real servers are edited.
+import { RealServerCounters, type SchedulerName } from '@sluice/schedulers';
 import { describe, expect, it } from 'vitest';
 import { CompiledConfig } from './compile.ts';
 import type { ConfigSnapshot } from './snapshot.ts';
 
-function snapshot(weights: number[], lastWeights: (number | undefined)[]): ConfigSnapshot {
+function snapshot(
+  weights: number[],
+  lastWeights: (number | undefined)[],
+  scheduler: SchedulerName = 'mh',
+): ConfigSnapshot {
   return {
     version: 1,
     vni: 1,
@@ -17,7 +22,7 @@ function snapshot(weights: number[], lastWeights: (number | undefined)[]): Confi
         vip: '10.0.0.100',
         port: 80,
         protocol: 'tcp',
-        scheduler: 'mh',
+        scheduler,
         persistence: null,
         reals: weights.map((w, i) => ({
           index: i,
@@ -78,5 +83,32 @@ describe('CompiledConfig with mh and quiesced real servers', () => {
     let moved = 0;
     for (let i = 0; i < before.length; i++) if (before[i] !== 1 && after[i] !== before[i]) moved++;
     expect(moved).toBeGreaterThan(0);
+  });
+});
+
+describe('CompiledConfig with lblc across versions', () => {
+  const limits = { maxServices: 4, maxReals: 8 };
+  const flow = {
+    src0: 0,
+    src1: 0,
+    src2: 0xffff,
+    src3: 1,
+    srcPort: 1,
+    dst0: 0,
+    dst1: 0,
+    dst2: 0xffff,
+    dst3: 0x0a000064,
+    dstPort: 80,
+  };
+
+  it('a version compiled with the previous one keeps its destination table', () => {
+    const counters = RealServerCounters.create(8);
+    const v1 = new CompiledConfig(snapshot([1, 1, 1], [], 'lblc'), limits, counters);
+    expect(v1.schedulers[0].pick(flow)).toBe(0);
+    counters.inactive[0] = 5; // wlc alone would now pick 1
+    const v2 = new CompiledConfig(snapshot([1, 2, 1], [], 'lblc'), limits, counters, v1);
+    expect(v2.schedulers[0].pick(flow)).toBe(0);
+    const fresh = new CompiledConfig(snapshot([1, 2, 1], [], 'lblc'), limits, counters);
+    expect(fresh.schedulers[0].pick(flow)).toBe(1);
   });
 });

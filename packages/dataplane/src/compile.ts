@@ -99,7 +99,16 @@ export class CompiledConfig {
   readonly vip4: Int32Array;
   readonly vip6: Int32Array;
 
-  constructor(snapshot: ConfigSnapshot, limits: CompileLimits, counters: RealServerCounters) {
+  /**
+   * `previous`: the config this one replaces in the same thread. Schedulers with state that the
+   * kernel keeps across edits of a service (lblc's and lblcr's tables) copy theirs from it.
+   */
+  constructor(
+    snapshot: ConfigSnapshot,
+    limits: CompileLimits,
+    counters: RealServerCounters,
+    previous: CompiledConfig | null = null,
+  ) {
     const { maxServices, maxReals } = limits;
     this.version = snapshot.version;
     if (!Number.isInteger(snapshot.vni) || snapshot.vni < 0 || snapshot.vni > 0xffffff) {
@@ -198,6 +207,7 @@ export class CompiledConfig {
         svc.scheduler,
         { members, weights, upper, lower, memberKeys: keys, lastWeights },
         counters,
+        { previous: previous?.schedulers[svc.index] },
       );
     }
     this.vip4 = Int32Array.from(vip4);

@@ -213,7 +213,7 @@ export class Dataplane {
   publishConfig(snapshot: ConfigSnapshot): number {
     const version = Math.max(snapshot.version, this.configVersion + 1);
     const versioned = { ...snapshot, version };
-    const compiled = new CompiledConfig(versioned, this.options, this.reals);
+    const compiled = new CompiledConfig(versioned, this.options, this.reals, this.compiled);
     this.mailbox.publish(encodeSnapshot(versioned), version);
     this.configVersion = version;
     this.compiled = compiled;

@@ -1,7 +1,7 @@
 // The pipeline in this thread (no workers): hostile bytes never throw and are counted; IPVS
 // thresholds and persistence through the real packet path; entries leaving keep counts exact.
 import { ConnectionTable, PersistenceTable, SourceTable, Src } from '@sluice/conntrack';
-import { RealServerCounters } from '@sluice/schedulers';
+import { RealServerCounters, SCHEDULER_NAMES, type SchedulerName } from '@sluice/schedulers';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -21,7 +21,13 @@ const traffic = new TrafficFrames({ vni: 7, clientMac: '02:00:00:00:09:09', dire
 const VIP = addressBytes('10.0.0.100');
 
 function config(
-  opts: { upper?: number; lower?: number; persistence?: boolean; reals?: number } = {},
+  opts: {
+    upper?: number;
+    lower?: number;
+    persistence?: boolean;
+    reals?: number;
+    scheduler?: SchedulerName;
+  } = {},
 ): ConfigSnapshot {
   return {
     version: 1,
@@ -33,7 +39,7 @@ function config(
         vip: '10.0.0.100',
         port: 80,
         protocol: 'tcp',
-        scheduler: 'rr',
+        scheduler: opts.scheduler ?? 'rr',
         persistence: opts.persistence ? { timeoutSeconds: 300, prefixLength: 120 } : null,
         reals: Array.from({ length: opts.reals ?? 2 }, (_, i) => ({
           index: i,
@@ -159,6 +165,22 @@ describe('Pipeline', () => {
     ]);
     expect(other[0][0]).toBe(Verdict.forward);
     expect(tables.persistence.count()).toBe(2);
+  });
+
+  it('serves a service with each of the 14 IPVS schedulers', () => {
+    for (const scheduler of SCHEDULER_NAMES) {
+      const { run, tables } = setup(config({ scheduler, reals: 3 }));
+      const v = run(Array.from({ length: 12 }, (_, c) => syn(c + 1, 2000 + c)));
+      for (const [verdict, real] of v) {
+        expect(verdict, scheduler).toBe(Verdict.forward);
+        expect([0, 1, 2], scheduler).toContain(real);
+      }
+      const counted = [0, 1, 2].map((r) => tables.reals.inactive[r]);
+      expect(
+        counted.reduce((a, b) => a + b, 0),
+        scheduler,
+      ).toBe(12);
+    }
   });
 
   it('keeps source counts exact: connections, SYNs, handshakes', () => {

@@ -51,7 +51,7 @@ function refreshConfig(): Pipeline | null {
   if (v === configVersion && pipeline !== null) return pipeline;
   const got = mailbox.read();
   if (got === null) return pipeline;
-  const compiled = new CompiledConfig(decodeSnapshot(got.bytes), init, tables.reals);
+  const compiled = new CompiledConfig(decodeSnapshot(got.bytes), init, tables.reals, pipeline?.config);
   configVersion = got.version;
   if (pipeline === null) {
     pipeline = new Pipeline(tables, counters.region(slot), counters.layout, compiled, init.pipeline);

@@ -12,7 +12,8 @@ describe('createScheduler', () => {
       expect(s.name).toBe(name);
       expect([0, 1, 2]).toContain(s.pick(flow4(0x0a000001)));
     }
-    expect(new Set(SCHEDULER_NAMES.map((n) => createScheduler(n, specOf([1]), c).constructor)).size).toBe(9);
+    expect(SCHEDULER_NAMES).toHaveLength(14);
+    expect(new Set(SCHEDULER_NAMES.map((n) => createScheduler(n, specOf([1]), c).constructor)).size).toBe(14);
   });
 
   it('rejects what a config must not carry, with stable codes', () => {
@@ -26,7 +27,7 @@ describe('createScheduler', () => {
       }
       return 'no error';
     };
-    expect(code(() => createScheduler('lblc' as SchedulerName, specOf([1]), c))).toBe(
+    expect(code(() => createScheduler('lblcrr' as SchedulerName, specOf([1]), c))).toBe(
       'SLUICE_ERR_SCHEDULER_UNKNOWN',
     );
     expect(code(() => createScheduler('rr', specOf([1, 1, 1]), c))).toBe('SLUICE_ERR_SCHEDULER_SPEC'); // member 2 >= capacity
@@ -36,6 +37,9 @@ describe('createScheduler', () => {
     expect(code(() => createScheduler('wrr', specOf([70000]), c))).toBe('SLUICE_ERR_SCHEDULER_SPEC');
     expect(code(() => createScheduler('mh', specOf([1]), c, { mhTableSize: 100 }))).toBe(
       'SLUICE_ERR_SCHEDULER_TABLE_SIZE',
+    );
+    expect(code(() => createScheduler('lblcr', specOf([1]), c, { localityCapacity: 0 }))).toBe(
+      'SLUICE_ERR_SCHEDULER_OPTION',
     );
   });
 
@@ -50,7 +54,8 @@ describe('createScheduler', () => {
 
   it('isSchedulerName guards config input', () => {
     expect(isSchedulerName('wlc')).toBe(true);
-    expect(isSchedulerName('ovf')).toBe(false);
+    expect(isSchedulerName('ovf')).toBe(true);
+    expect(isSchedulerName('lblcrr')).toBe(false);
     expect(isSchedulerName(3)).toBe(false);
   });
 });

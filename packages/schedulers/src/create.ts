@@ -1,6 +1,7 @@
 // createScheduler: the one way the dataplane gets a scheduler. The variant is chosen here, once per
 // service and config version; pick() then runs on a monomorphic class with its tables built.
 import type { RealServerCounters } from './counters.ts';
+import { Overflow, WeightedFailover } from './failover.ts';
 import { DestinationHashing, SourceHashing } from './hashing.ts';
 import {
   LeastConnection,
@@ -8,6 +9,7 @@ import {
   ShortestExpectedDelay,
   WeightedLeastConnection,
 } from './least-connection.ts';
+import { LocalityBasedLeastConnection, LocalityBasedLeastConnectionReplication } from './locality.ts';
 import { MaglevHashing } from './maglev.ts';
 import { RoundRobin, WeightedRoundRobin } from './round-robin.ts';
 import {
@@ -18,6 +20,7 @@ import {
   type SchedulerOptions,
   type SchedulingSpec,
 } from './spec.ts';
+import { PowerOfTwoChoices } from './twos.ts';
 
 /** Throws SchedulerError (code SLUICE_ERR_SCHEDULER_*) on a bad name, spec or option. */
 export function createScheduler(
@@ -45,6 +48,16 @@ export function createScheduler(
       return new DestinationHashing(spec, counters);
     case 'mh':
       return new MaglevHashing(spec, counters, opts);
+    case 'lblc':
+      return new LocalityBasedLeastConnection(spec, counters, opts);
+    case 'lblcr':
+      return new LocalityBasedLeastConnectionReplication(spec, counters, opts);
+    case 'fo':
+      return new WeightedFailover(spec, counters);
+    case 'ovf':
+      return new Overflow(spec, counters);
+    case 'twos':
+      return new PowerOfTwoChoices(spec, counters, opts);
     default:
       throw new SchedulerError(SchedulerErrorCode.unknown, `unknown scheduler ${JSON.stringify(name)}`);
   }

@@ -41,22 +41,31 @@ export class WeightedLeastConnection implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const m = this.m;
-    let least = -1;
-    let loh = 0;
-    let lw = 0;
-    for (let i = 0; i < m.n; i++) {
-      if (!m.available(i)) continue;
-      const doh = m.overhead(i);
-      const dw = m.weights[i];
-      if (least < 0 || loh * dw > doh * lw) {
-        least = i;
-        loh = doh;
-        lw = dw;
-      }
-    }
-    return least < 0 ? -1 : m.members[least];
+    const least = leastWeightedOverhead(this.m);
+    return least < 0 ? -1 : this.m.members[least];
   }
+}
+
+/**
+ * The member wlc would pick (its position, -1 when none is available): the least overhead /
+ * weight, the first of equals. Also lblc's and lblcr's fallback (__ip_vs_lblc_schedule() and
+ * __ip_vs_lblcr_schedule() are the same loop).
+ */
+export function leastWeightedOverhead(m: Members): number {
+  let least = -1;
+  let loh = 0;
+  let lw = 0;
+  for (let i = 0; i < m.n; i++) {
+    if (!m.available(i)) continue;
+    const doh = m.overhead(i);
+    const dw = m.weights[i];
+    if (least < 0 || loh * dw > doh * lw) {
+      least = i;
+      loh = doh;
+      lw = dw;
+    }
+  }
+  return least;
 }
 
 /** ip_vs_sed.c: shortest expected delay, the least (active + 1) / weight; inactive ignored. */

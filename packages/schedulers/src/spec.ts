@@ -4,9 +4,10 @@
 // schedulers test weight and IP_VS_DEST_F_OVERLOAD; "down" is Sluice's addition.
 import type { RealServerCounters } from './counters.ts';
 import { RealFlag } from './counters.ts';
+import type { RandomSource } from './random.ts';
 
-export type SchedulerName = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sed' | 'nq' | 'sh' | 'dh' | 'mh';
-export const SCHEDULER_NAMES: readonly SchedulerName[] = [
+/** The 14 IPVS schedulers, each named as the kernel's ip_vs_<name>.c module. */
+export const SCHEDULER_NAMES = [
   'rr',
   'wrr',
   'lc',
@@ -16,7 +17,13 @@ export const SCHEDULER_NAMES: readonly SchedulerName[] = [
   'sh',
   'dh',
   'mh',
-];
+  'lblc',
+  'lblcr',
+  'fo',
+  'ovf',
+  'twos',
+] as const;
+export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
 export function isSchedulerName(s: unknown): s is SchedulerName {
   return typeof s === 'string' && (SCHEDULER_NAMES as readonly string[]).includes(s);
@@ -79,6 +86,28 @@ export interface SchedulerOptions {
   mhFallback?: boolean;
   /** mh: as shPort (--mh-port). */
   mhPort?: boolean;
+  /**
+   * lblc, lblcr: how long a destination's entry lives unused, and (lblcr) how long a server set
+   * must stay unchanged before it sheds its busiest member — the sysctls lblc_expiration and
+   * lblcr_expiration. Milliseconds, default 24 h (the kernel's DEFAULT_EXPIRATION).
+   */
+  localityExpirationMs?: number;
+  /** lblc, lblcr: log2 of the hash buckets (CONFIG_IP_VS_LBLC_TAB_BITS, 1..20, default 10). The
+   * kernel's periodic collection starts when entries exceed 16 per bucket. */
+  localityTableBits?: number;
+  /** lblc, lblcr: the most destinations the table holds; past it the least recently used entry
+   * makes room (the kernel's table has no bound). Default 1024. */
+  localityCapacity?: number;
+  /** lblc, lblcr: a monotonic millisecond clock (default performance.now), injectable for tests. */
+  clock?: () => number;
+  /** twos: the random source (default: a Xoshiro128 seeded from crypto), injectable for tests. */
+  random?: RandomSource;
+  /**
+   * lblc, lblcr: the scheduler this one replaces after a config change, of the same service. Its
+   * table is copied (entries whose server left the service are dropped), as the kernel keeps a
+   * service's table while its real servers are edited. Ignored unless it is the same scheduler.
+   */
+  previous?: Scheduler;
 }
 
 export class SchedulerError extends Error {
@@ -93,6 +122,7 @@ export const SchedulerErrorCode = {
   unknown: 'SLUICE_ERR_SCHEDULER_UNKNOWN',
   spec: 'SLUICE_ERR_SCHEDULER_SPEC',
   tableSize: 'SLUICE_ERR_SCHEDULER_TABLE_SIZE',
+  option: 'SLUICE_ERR_SCHEDULER_OPTION',
 } as const;
 
 export function gcd(a: number, b: number): number {
@@ -159,6 +189,19 @@ export class Members {
   /** weight > 0, not overloaded, not down. */
   available(i: number): boolean {
     return this.weights[i] > 0 && (this.flags[this.members[i]] & (RealFlag.overloaded | RealFlag.down)) === 0;
+  }
+
+  /**
+   * The weight the kernel would read: a down member counts as weight 0, which is what keepalived
+   * makes of a failed real server in IPVS. For the kernel's tests that read weights directly
+   * rather than the availability rule (lblc/lblcr's is_overloaded, lblcr's set maximum).
+   */
+  weightOf(i: number): number {
+    return (this.flags[this.members[i]] & RealFlag.down) === 0 ? this.weights[i] : 0;
+  }
+
+  isOverloadFlagged(i: number): boolean {
+    return (this.flags[this.members[i]] & RealFlag.overloaded) !== 0;
   }
 
   /** True if any member is available: an O(n) guard before the hashing schedulers' long walks. */

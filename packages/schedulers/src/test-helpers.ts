@@ -1,4 +1,5 @@
 // Builders shared by this package's tests (not exported from index.ts).
+import { RealFlag, type RealServerCounters } from './counters.ts';
 import type { FlowView, SchedulingSpec } from './spec.ts';
 
 /** A spec whose member i is real server i, keyed "10.0.0.<i+1>:80". */
@@ -54,4 +55,37 @@ export function flow6(
     dst3: dst[3] >>> 0,
     dstPort,
   };
+}
+
+/**
+ * What the kernel's list walks read of each real server, for the tests' models of the C. A down
+ * server reads as weight 0: what keepalived makes of a failed real server in IPVS.
+ */
+export interface KernelDest {
+  weight: number;
+  overloaded: boolean;
+  active: number;
+  inactive: number;
+}
+
+export function kernelDests(weights: readonly number[], c: RealServerCounters): KernelDest[] {
+  return weights.map((w, i) => ({
+    weight: c.isDown(i) ? 0 : w,
+    overloaded: c.isOverloaded(i),
+    active: c.active[i],
+    inactive: c.inactive[i],
+  }));
+}
+
+/** A change to a real server's live state, as the model tests draw them. */
+export type LiveChange = 'down' | 'overload' | 'active' | 'inactive';
+
+/** down / overload: on when `value` is odd; active / inactive: set to `value`. */
+export function changeLiveState(c: RealServerCounters, i: number, what: LiveChange, value: number): void {
+  if (what === 'down') c.setDown(i, value % 2 === 1);
+  else if (what === 'overload') {
+    if (value % 2 === 1) c.flags[i] |= RealFlag.overloaded;
+    else c.flags[i] &= ~RealFlag.overloaded;
+  } else if (what === 'active') c.active[i] = value;
+  else c.inactive[i] = value;
 }

@@ -1,3 +1,4 @@
+import { SCHEDULER_NAMES } from '@sluice/schedulers';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigView } from '../control.ts';
 import { MemoryDirectorControl } from './memory-control.ts';
@@ -241,6 +242,11 @@ describe('OpenAPI document', () => {
       maximum: 65535,
     });
     expect(put.parameters).toContainEqual(expect.objectContaining({ in: 'header', name: 'if-match' }));
+    // Every IPVS scheduler the dataplane builds is one a client may send (one literal each).
+    const scheduler =
+      put.requestBody.content['application/json'].schema.properties.services.items.properties.scheduler;
+    const offered = scheduler.anyOf.map((literal: { enum: string[] }) => literal.enum[0]);
+    expect(offered).toEqual([...SCHEDULER_NAMES]);
     const list = doc.paths['/v1/connections'].get;
     expect(list.parameters.map((p: { name: string }) => p.name).sort()).toEqual(
       ['client', 'cursor', 'limit', 'real', 'service', 'state'].sort(),
