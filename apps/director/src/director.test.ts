@@ -309,6 +309,11 @@ describe('Director on loopback', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/sluice_connections_removed_total\{reason="shed"\} [1-9]/);
     expect(metrics).toMatch(/sluice_connections_removed_total\{reason="displaced"\} 1/);
+    // The director feeds the dashboard's threshold line, defense panel and worker alert.
+    expect(metrics).toMatch(/sluice_real_server_upper_threshold\{service="web",real="10.42.0.11:80"\} 20\n/);
+    expect(metrics).toMatch(/sluice_defense_strategy\{strategy="priority"\} 1\n/);
+    expect(metrics).toMatch(/sluice_defense_strategy\{strategy="drop_packet"\} 0\n/);
+    expect(metrics).toMatch(/sluice_workers_configured 2\n/);
     const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.0.101`);
     expect(list.items).toHaveLength(1);
     expect(list.items[0].priority).toBeLessThan(10);

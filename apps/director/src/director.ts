@@ -128,10 +128,13 @@ export class Director implements DirectorControl {
       reals: this.dataplane.reals,
       topology: () => this.topology(),
       workers: () => this.dataplane.threads,
+      configuredWorkers: this.daemon.workers,
       victims: this.dataplane.victims,
       // drop_entry is this.lvs's own; drop_packet and secure_tcp run on the packet workers, whose
       // modes follow from the config and this.lvs's measurement of the table (lvs-state.ts).
       lvs: () => lvsDefenseState(this.lvs),
+      // As the packet path compiles it: a snapshot without a defense section runs none.
+      strategy: () => this.snapshot?.defense?.strategy ?? 'none',
     });
   }
 
@@ -435,6 +438,8 @@ export class Director implements DirectorControl {
           id: realId(r.address, r.port),
           health: status[i]?.health ?? 'unknown',
           weight: r.state === 'draining' ? 0 : r.weight,
+          upperThreshold: r.upperThreshold,
+          lowerThreshold: r.lowerThreshold,
         })),
       });
     }

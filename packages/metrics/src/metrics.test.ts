@@ -17,6 +17,8 @@ import type { LvsDefenseState } from './lvs-state.ts';
 import {
   createMetrics,
   DEFAULT_GAUGES_NAMED_TOTAL,
+  DEFENSE_STRATEGIES,
+  type DefenseStrategy,
   type MetricsSource,
   NEW_CONNECTION_DROP_REASONS,
 } from './metrics.ts';
@@ -36,6 +38,7 @@ function setup(topology: Topology, defense: { victims?: boolean; lvs?: boolean }
     topology,
     lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, dropRate: 0 } as LvsDefenseState,
     lvsCalls: 0,
+    strategy: 'priority' as DefenseStrategy,
   };
   const source: MetricsSource = {
     counters,
@@ -46,6 +49,7 @@ function setup(topology: Topology, defense: { victims?: boolean; lvs?: boolean }
       return state.topology;
     },
     workers: () => workers,
+    configuredWorkers: 2,
   };
   if (defense.victims !== false) source.victims = victims;
   if (defense.lvs !== false) {
@@ -53,6 +57,7 @@ function setup(topology: Topology, defense: { victims?: boolean; lvs?: boolean }
       state.lvsCalls++;
       return state.lvs;
     };
+    source.strategy = () => state.strategy;
   }
   const metrics = createMetrics(source);
   return {
@@ -79,8 +84,8 @@ function twoServices(): Topology {
         name: 'web',
         protocol: 'tcp',
         reals: [
-          { index: 5, id: '10.1.0.5:80', health: 'up', weight: 3 },
-          { index: 6, id: '10.1.0.6:80', health: 'down', weight: 1 },
+          { index: 5, id: '10.1.0.5:80', health: 'up', weight: 3, upperThreshold: 500, lowerThreshold: 400 },
+          { index: 6, id: '10.1.0.6:80', health: 'down', weight: 1, upperThreshold: 0, lowerThreshold: 0 },
         ],
       },
       {
@@ -88,8 +93,15 @@ function twoServices(): Topology {
         name: 'dns',
         protocol: 'udp',
         reals: [
-          { index: 9, id: '10.1.0.9:53', health: 'unknown', weight: 2 },
-          { index: 10, id: '10.1.0.10:53', health: 'unchecked', weight: 0 },
+          { index: 9, id: '10.1.0.9:53', health: 'unknown', weight: 2, upperThreshold: 2, lowerThreshold: 0 },
+          {
+            index: 10,
+            id: '10.1.0.10:53',
+            health: 'unchecked',
+            weight: 0,
+            upperThreshold: 0,
+            lowerThreshold: 0,
+          },
         ],
       },
     ],
@@ -210,7 +222,7 @@ describe('createMetrics: counters from the counter block', () => {
 });
 
 describe('createMetrics: gauges', () => {
-  it('reads real servers: IPVS counts, health, weight, overload', async () => {
+  it('reads real servers: IPVS counts, health, weight, thresholds, overload', async () => {
     const t = setup(twoServices());
     t.reals.bind(5, true, 0, 0);
     t.reals.bind(5, true, 0, 0);
@@ -236,10 +248,18 @@ describe('createMetrics: gauges', () => {
     ]);
     expect(s.get(`sluice_real_server_weight${real('web', '10.1.0.5:80')}`)).toBe(3);
     expect(s.get(`sluice_real_server_weight${real('dns', '10.1.0.10:53')}`)).toBe(0);
+    expect(s.get(`sluice_real_server_upper_threshold${real('web', '10.1.0.5:80')}`)).toBe(500);
+    expect(s.get(`sluice_real_server_lower_threshold${real('web', '10.1.0.5:80')}`)).toBe(400);
+    expect(s.get(`sluice_real_server_upper_threshold${real('dns', '10.1.0.9:53')}`)).toBe(2);
+    expect(s.get(`sluice_real_server_upper_threshold${real('web', '10.1.0.6:80')}`)).toBe(0);
     expect(s.get('sluice_config_version')).toBe(7);
     expect(s.get('sluice_workers')).toBe(2);
+    expect(s.get('sluice_workers_configured')).toBe(2);
     t.setWorkers(1);
-    expect((await t.scrape()).get('sluice_workers')).toBe(1);
+    const after = await t.scrape();
+    expect(after.get('sluice_workers')).toBe(1);
+    // The configured count is the daemon's, not the live one: the gap is what an alert watches.
+    expect(after.get('sluice_workers_configured')).toBe(2);
   });
 
   it('counts connection entries by state and by configured service', async () => {
@@ -302,7 +322,14 @@ describe('createMetrics: scrapes follow the config', () => {
 
     // 10.1.0.6 leaves; its index 6 goes to a new real server, whose words still hold 50.
     const next = twoServices();
-    next.services[0].reals[1] = { index: 6, id: '10.1.0.66:80', health: 'up', weight: 1 };
+    next.services[0].reals[1] = {
+      index: 6,
+      id: '10.1.0.66:80',
+      health: 'up',
+      weight: 1,
+      upperThreshold: 0,
+      lowerThreshold: 0,
+    };
     t.state.topology = next;
     const s1 = await t.scrape();
     expect(s1.get(`sluice_real_server_packets_total${real('web', '10.1.0.66:80')}`)).toBe(0);
@@ -357,6 +384,18 @@ describe('createMetrics: scrapes follow the config', () => {
         'unknown health',
         (t) => {
           t.services[0].reals[0].health = 'maybe' as 'up';
+        },
+      ],
+      [
+        'negative upper threshold',
+        (t) => {
+          t.services[0].reals[0].upperThreshold = -1;
+        },
+      ],
+      [
+        'fractional lower threshold',
+        (t) => {
+          t.services[1].reals[1].lowerThreshold = 0.5;
         },
       ],
     ];
@@ -500,11 +539,29 @@ describe('createMetrics: the defense', () => {
     expect((await t.scrape()).get('sluice_lvs_defense_mode{sysctl="drop_packet"}')).toBe(0);
   });
 
+  it('marks the strategy in force with 1 and every other one the config allows with 0', async () => {
+    const t = setup({ version: 1, services: [] });
+    const strategies = (s: Map<string, number>) =>
+      seriesOf(s, 'sluice_defense_strategy').map(([k, v]) => [k.slice('sluice_defense_strategy'.length), v]);
+    expect(strategies(await t.scrape())).toEqual([
+      ['{strategy="priority"}', 1],
+      ['{strategy="none"}', 0],
+      ['{strategy="drop_entry"}', 0],
+      ['{strategy="drop_packet"}', 0],
+      ['{strategy="secure_tcp"}', 0],
+    ]);
+    t.state.strategy = 'drop_packet';
+    const s = await t.scrape();
+    for (const name of DEFENSE_STRATEGIES)
+      expect(s.get(`sluice_defense_strategy{strategy="${name}"}`), name).toBe(name === 'drop_packet' ? 1 : 0);
+  });
+
   it('leaves out the re-scorer and LVS families when the source has no victim index or LVS state', async () => {
     const t = setup({ version: 1, services: [] }, { victims: false, lvs: false });
     const text = await t.metrics.render();
     expect(text).not.toContain('sluice_rescorer_');
     expect(text).not.toContain('sluice_lvs_');
+    expect(text).not.toContain('sluice_defense_strategy');
     // The counter-block families are always there.
     expect(text).toContain('sluice_rsts_sent_total 0');
   });
@@ -560,6 +617,7 @@ describe('createMetrics: exposition', () => {
         'sluice_connections_by_priority',
         'sluice_connections_removed_total',
         'sluice_connections_shed_total',
+        'sluice_defense_strategy',
         'sluice_dropped_packets_total',
         'sluice_lvs_defense_mode',
         'sluice_lvs_drop_rate',
@@ -572,15 +630,18 @@ describe('createMetrics: exposition', () => {
         'sluice_real_server_bytes_total',
         'sluice_real_server_connections_total',
         'sluice_real_server_inactive_connections',
+        'sluice_real_server_lower_threshold',
         'sluice_real_server_overloaded',
         'sluice_real_server_packets_total',
         'sluice_real_server_unproven_connections',
         'sluice_real_server_up',
+        'sluice_real_server_upper_threshold',
         'sluice_real_server_weight',
         'sluice_service_bytes_total',
         'sluice_service_connections_total',
         'sluice_service_packets_total',
         'sluice_workers',
+        'sluice_workers_configured',
       ].sort(),
     );
     // Every family has at least one sample, so promtool checks each one's lines too.
