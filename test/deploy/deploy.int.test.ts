@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateConfigFile } from '@sluice/config';
+import { DEMO_CONFIG, validateConfigFile } from '@sluice/config';
 import { freeTcpPort, RunningDirector } from '@sluice/lab';
 import { NEW_CONNECTION_DROP_REASONS } from '@sluice/metrics';
 import { freeUdpPort } from '@sluice/traffic';
@@ -363,54 +363,29 @@ describe('deploy: a real director scraped by a real Prometheus with the rules lo
     const healthyPort = (healthy.address() as { port: number }).port;
     const closedPort = await freeTcpPort();
     const vxlanPort = await freeUdpPort('127.0.0.1');
-    const check = (port: number) => ({
-      type: 'tcp',
-      port,
-      intervalSeconds: 1,
-      timeoutSeconds: 1,
-      rise: 1,
-      fall: 1,
-    });
-    director = await RunningDirector.start(
-      (apiPort) =>
-        validateConfigFile({
-          daemon: {
-            vxlan: { address: '127.0.0.1', port: vxlanPort },
-            api: { address: '127.0.0.1', port: apiPort },
-            workers: 1,
-            connectionCapacity: 4096,
-          },
-          overlay: { vni: 42, directorMac: '02:5c:00:00:00:01' },
-          services: [
-            {
-              name: 'web',
-              vip: '10.42.0.100',
-              port: 80,
-              protocol: 'tcp',
-              scheduler: 'wlc',
-              reals: [
-                {
-                  address: '10.42.0.11',
-                  port: 80,
-                  vtep: '127.0.0.1',
-                  mac: '02:00:00:00:00:11',
-                  upperThreshold: 100,
-                  healthCheck: check(healthyPort),
-                },
-                {
-                  address: '10.42.0.12',
-                  port: 80,
-                  vtep: '127.0.0.1',
-                  mac: '02:00:00:00:00:12',
-                  upperThreshold: 50,
-                  healthCheck: check(closedPort),
-                },
-              ],
-            },
-          ],
-        }),
-      'sluice-deploy-',
-    );
+    // The demo config (`npm start`), kept on loopback: its real servers' VTEPs and health checks.
+    const thresholds = [100, 50];
+    const checked = [healthyPort, closedPort];
+    director = await RunningDirector.start((apiPort) => {
+      const config = validateConfigFile(structuredClone(DEMO_CONFIG));
+      config.daemon = { ...config.daemon, workers: 1, connectionCapacity: 4096 };
+      config.daemon.vxlan = { address: '127.0.0.1', port: vxlanPort };
+      config.daemon.api = { address: '127.0.0.1', port: apiPort };
+      config.services[0].reals.forEach((r, i) => {
+        r.vtep = '127.0.0.1';
+        r.mac = `02:00:00:00:00:1${i + 1}`;
+        r.upperThreshold = thresholds[i];
+        r.healthCheck = {
+          type: 'tcp',
+          port: checked[i],
+          intervalSeconds: 1,
+          timeoutSeconds: 1,
+          rise: 1,
+          fall: 1,
+        };
+      });
+      return config;
+    }, 'sluice-deploy-');
     target = director.base.replace('http://', '');
     // The example configuration an operator starts from, pointed at this director and made quick.
     const config = exampleConfig();
