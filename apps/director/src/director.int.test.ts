@@ -308,6 +308,11 @@ describe('Director on loopback', () => {
     expect(metrics).toMatch(/sluice_challenges_sent_total 1/);
     expect(metrics).toMatch(/sluice_challenge_answers_total\{result="verified"\} 1/);
     expect(metrics).toMatch(/sluice_service_verifying\{service="web"\} 1/);
+    // The director feeds the dashboard's threshold line, defense panel and worker alert.
+    expect(metrics).toMatch(/sluice_real_server_upper_threshold\{service="web",real="10.42.0.11:80"\} 20\n/);
+    expect(metrics).toMatch(/sluice_defense_strategy\{strategy="priority"\} 1\n/);
+    expect(metrics).toMatch(/sluice_defense_strategy\{strategy="drop_packet"\} 0\n/);
+    expect(metrics).toMatch(/sluice_workers_configured 2\n/);
     const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.0.101`);
     expect(list.items).toHaveLength(1);
     expect(list.items[0].verified).toBe(true);

@@ -150,12 +150,15 @@ export class Director implements DirectorControl {
       reals: this.dataplane.reals,
       topology: () => this.topology(),
       workers: () => this.dataplane.threads,
+      configuredWorkers: this.daemon.workers,
       victims: this.dataplane.victims,
       // drop_entry is the defense loop's own; drop_packet and secure_tcp run on the packet
       // workers, whose modes follow from the config and the loop's measurement of the table.
       lvs: () => lvsDefenseState(this.defense.lvs),
       verified: this.dataplane.verified,
       defenseState: this.dataplane.defenseState,
+      // As the packet path compiles it: a snapshot without a defense section runs none.
+      strategy: () => this.snapshot?.defense?.strategy ?? 'none',
     });
   }
 
@@ -500,6 +503,8 @@ export class Director implements DirectorControl {
           id: realId(r.address, r.port),
           health: status[i]?.health ?? 'unknown',
           weight: r.state === 'draining' ? 0 : r.weight,
+          upperThreshold: r.upperThreshold,
+          lowerThreshold: r.lowerThreshold,
         })),
       });
     }

@@ -8,6 +8,8 @@ export {
 export { LVS_OFF, type LvsDefenseState, lvsDefenseState } from './lvs-state.ts';
 export {
   createMetrics,
+  DEFENSE_STRATEGIES,
+  type DefenseStrategy,
   type MetricsSource,
   NEW_CONNECTION_DROP_REASONS,
   type SluiceMetrics,

@@ -5,7 +5,7 @@ import { CounterBlock } from '@sluice/dataplane';
 import { VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import type { LvsDefenseState } from './lvs-state.ts';
-import { createMetrics, type MetricsSource } from './metrics.ts';
+import { createMetrics, type DefenseStrategy, type MetricsSource } from './metrics.ts';
 import { parseExposition } from './test-helpers.ts';
 import type { Topology } from './topology.ts';
 
@@ -22,6 +22,7 @@ export function setup(topology: Topology, defense: { victims?: boolean; lvs?: bo
     topology,
     lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, dropRate: 0 } as LvsDefenseState,
     lvsCalls: 0,
+    strategy: 'priority' as DefenseStrategy,
   };
   const source: MetricsSource = {
     counters,
@@ -32,6 +33,7 @@ export function setup(topology: Topology, defense: { victims?: boolean; lvs?: bo
       return state.topology;
     },
     workers: () => workers,
+    configuredWorkers: 2,
   };
   if (defense.victims !== false) source.victims = victims;
   if (defense.lvs !== false) {
@@ -39,6 +41,7 @@ export function setup(topology: Topology, defense: { victims?: boolean; lvs?: bo
       state.lvsCalls++;
       return state.lvs;
     };
+    source.strategy = () => state.strategy;
   }
   const metrics = createMetrics(source);
   return {
@@ -65,8 +68,8 @@ export function twoServices(): Topology {
         name: 'web',
         protocol: 'tcp',
         reals: [
-          { index: 5, id: '10.1.0.5:80', health: 'up', weight: 3 },
-          { index: 6, id: '10.1.0.6:80', health: 'down', weight: 1 },
+          { index: 5, id: '10.1.0.5:80', health: 'up', weight: 3, upperThreshold: 500, lowerThreshold: 400 },
+          { index: 6, id: '10.1.0.6:80', health: 'down', weight: 1, upperThreshold: 0, lowerThreshold: 0 },
         ],
       },
       {
@@ -74,8 +77,15 @@ export function twoServices(): Topology {
         name: 'dns',
         protocol: 'udp',
         reals: [
-          { index: 9, id: '10.1.0.9:53', health: 'unknown', weight: 2 },
-          { index: 10, id: '10.1.0.10:53', health: 'unchecked', weight: 0 },
+          { index: 9, id: '10.1.0.9:53', health: 'unknown', weight: 2, upperThreshold: 2, lowerThreshold: 0 },
+          {
+            index: 10,
+            id: '10.1.0.10:53',
+            health: 'unchecked',
+            weight: 0,
+            upperThreshold: 0,
+            lowerThreshold: 0,
+          },
         ],
       },
     ],

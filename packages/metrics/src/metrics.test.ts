@@ -12,7 +12,7 @@ import { VictimHeader } from '@sluice/defense';
 import { describe, expect, it, vi } from 'vitest';
 import { CONNECTION_STATE_NAMES } from './connection-census.ts';
 import { LIMITS, setup, twoServices } from './metrics.fixture.ts';
-import { DEFAULT_GAUGES_NAMED_TOTAL, NEW_CONNECTION_DROP_REASONS } from './metrics.ts';
+import { DEFAULT_GAUGES_NAMED_TOTAL, DEFENSE_STRATEGIES, NEW_CONNECTION_DROP_REASONS } from './metrics.ts';
 import { addConnection, seriesOf } from './test-helpers.ts';
 import type { Topology } from './topology.ts';
 
@@ -130,7 +130,7 @@ describe('createMetrics: counters from the counter block', () => {
 });
 
 describe('createMetrics: gauges', () => {
-  it('reads real servers: IPVS counts, health, weight, overload', async () => {
+  it('reads real servers: IPVS counts, health, weight, thresholds, overload', async () => {
     const t = setup(twoServices());
     t.reals.bind(5, true, 0, 0);
     t.reals.bind(5, true, 0, 0);
@@ -156,10 +156,18 @@ describe('createMetrics: gauges', () => {
     ]);
     expect(s.get(`sluice_real_server_weight${real('web', '10.1.0.5:80')}`)).toBe(3);
     expect(s.get(`sluice_real_server_weight${real('dns', '10.1.0.10:53')}`)).toBe(0);
+    expect(s.get(`sluice_real_server_upper_threshold${real('web', '10.1.0.5:80')}`)).toBe(500);
+    expect(s.get(`sluice_real_server_lower_threshold${real('web', '10.1.0.5:80')}`)).toBe(400);
+    expect(s.get(`sluice_real_server_upper_threshold${real('dns', '10.1.0.9:53')}`)).toBe(2);
+    expect(s.get(`sluice_real_server_upper_threshold${real('web', '10.1.0.6:80')}`)).toBe(0);
     expect(s.get('sluice_config_version')).toBe(7);
     expect(s.get('sluice_workers')).toBe(2);
+    expect(s.get('sluice_workers_configured')).toBe(2);
     t.setWorkers(1);
-    expect((await t.scrape()).get('sluice_workers')).toBe(1);
+    const after = await t.scrape();
+    expect(after.get('sluice_workers')).toBe(1);
+    // The configured count is the daemon's, not the live one: the gap is what an alert watches.
+    expect(after.get('sluice_workers_configured')).toBe(2);
   });
 
   it('counts connection entries by state and by configured service', async () => {
@@ -222,7 +230,14 @@ describe('createMetrics: scrapes follow the config', () => {
 
     // 10.1.0.6 leaves; its index 6 goes to a new real server, whose words still hold 50.
     const next = twoServices();
-    next.services[0].reals[1] = { index: 6, id: '10.1.0.66:80', health: 'up', weight: 1 };
+    next.services[0].reals[1] = {
+      index: 6,
+      id: '10.1.0.66:80',
+      health: 'up',
+      weight: 1,
+      upperThreshold: 0,
+      lowerThreshold: 0,
+    };
     t.state.topology = next;
     const s1 = await t.scrape();
     expect(s1.get(`sluice_real_server_packets_total${real('web', '10.1.0.66:80')}`)).toBe(0);
@@ -277,6 +292,18 @@ describe('createMetrics: scrapes follow the config', () => {
         'unknown health',
         (t) => {
           t.services[0].reals[0].health = 'maybe' as 'up';
+        },
+      ],
+      [
+        'negative upper threshold',
+        (t) => {
+          t.services[0].reals[0].upperThreshold = -1;
+        },
+      ],
+      [
+        'fractional lower threshold',
+        (t) => {
+          t.services[1].reals[1].lowerThreshold = 0.5;
         },
       ],
     ];
@@ -420,11 +447,29 @@ describe('createMetrics: the defense', () => {
     expect((await t.scrape()).get('sluice_lvs_defense_mode{sysctl="drop_packet"}')).toBe(0);
   });
 
+  it('marks the strategy in force with 1 and every other one the config allows with 0', async () => {
+    const t = setup({ version: 1, services: [] });
+    const strategies = (s: Map<string, number>) =>
+      seriesOf(s, 'sluice_defense_strategy').map(([k, v]) => [k.slice('sluice_defense_strategy'.length), v]);
+    expect(strategies(await t.scrape())).toEqual([
+      ['{strategy="priority"}', 1],
+      ['{strategy="none"}', 0],
+      ['{strategy="drop_entry"}', 0],
+      ['{strategy="drop_packet"}', 0],
+      ['{strategy="secure_tcp"}', 0],
+    ]);
+    t.state.strategy = 'drop_packet';
+    const s = await t.scrape();
+    for (const name of DEFENSE_STRATEGIES)
+      expect(s.get(`sluice_defense_strategy{strategy="${name}"}`), name).toBe(name === 'drop_packet' ? 1 : 0);
+  });
+
   it('leaves out the re-scorer and LVS families when the source has no victim index or LVS state', async () => {
     const t = setup({ version: 1, services: [] }, { victims: false, lvs: false });
     const text = await t.metrics.render();
     expect(text).not.toContain('sluice_rescorer_');
     expect(text).not.toContain('sluice_lvs_');
+    expect(text).not.toContain('sluice_defense_strategy');
     // The counter-block families are always there.
     expect(text).toContain('sluice_rsts_sent_total 0');
   });

@@ -25,6 +25,7 @@ import {
   BATCH_LATENCY_BUCKETS,
   type CounterBlock,
   Defense,
+  type DefenseSnapshot,
   DROP_REASON_NAMES,
   Per,
   REMOVE_REASON_COUNT,
@@ -54,6 +55,8 @@ export interface MetricsSource {
   topology(): Topology;
   /** Live worker threads. */
   workers(): number;
+  /** Worker threads the daemon was configured to run (`daemon.workers`, read at start). */
+  configuredWorkers: number;
   /** The re-scorer's victim index: its header counts passes and stamps each publication. */
   victims?: VictimIndex;
   /** The LVS defense modes in force, read at each scrape (lvsDefenseState builds it). */
@@ -62,7 +65,22 @@ export interface MetricsSource {
   verified?: VerifiedSourceTable;
   /** Which services verify sources now. */
   defenseState?: DefenseState;
+  /** The defense strategy of the config in force, read at each scrape. */
+  strategy?: () => DefenseStrategy;
 }
+
+export type DefenseStrategy = DefenseSnapshot['strategy'];
+
+// A Record over the config's union: a strategy added there and not here fails to type-check.
+const STRATEGY_LABELS: Record<DefenseStrategy, true> = {
+  priority: true,
+  none: true,
+  drop_entry: true,
+  drop_packet: true,
+  secure_tcp: true,
+};
+/** `strategy` of sluice_defense_strategy: every value the config allows, so the series set is fixed. */
+export const DEFENSE_STRATEGIES = Object.keys(STRATEGY_LABELS) as readonly DefenseStrategy[];
 
 /** Drop reasons that are refused new connections (a SYN, or a new UDP flow's first datagram). */
 export const NEW_CONNECTION_DROP_REASONS: readonly string[] = [
@@ -141,6 +159,8 @@ interface RealRow {
   index: number;
   health: RealHealth;
   weight: number;
+  upperThreshold: number;
+  lowerThreshold: number;
   totals: Float64Array;
 }
 
@@ -191,6 +211,8 @@ class Scrape {
           index: r.index,
           health: r.health,
           weight: r.weight,
+          upperThreshold: r.upperThreshold,
+          lowerThreshold: r.lowerThreshold,
           totals: realBase.apply(r.index, key, raw),
         });
       }
@@ -343,6 +365,20 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     'Whether a real server is over its connection threshold (1) and takes no new connections.',
     perReal((r) => (live.isOverloaded(r.index) ? 1 : 0)),
   );
+  add(
+    'sluice_real_server_upper_threshold',
+    'gauge',
+    'IPVS upper connection threshold (-x) of a real server: active + inactive connections at which it is ' +
+      "overloaded, and the defense's capacity for it; 0 = no limit.",
+    perReal((r) => r.upperThreshold),
+  );
+  add(
+    'sluice_real_server_lower_threshold',
+    'gauge',
+    'IPVS lower connection threshold (-y) of a real server: it takes new connections again below it; ' +
+      '0 = three quarters of the upper threshold.',
+    perReal((r) => r.lowerThreshold),
+  );
 
   add('sluice_connections', 'gauge', 'Connection entries by TCP state (UDP entries as UDP).', () => {
     const c = current().connections();
@@ -383,6 +419,12 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   add('sluice_workers', 'gauge', 'Live data-plane worker threads.', () => [
     { labels: {}, value: source.workers() },
   ]);
+  add(
+    'sluice_workers_configured',
+    'gauge',
+    'Data-plane worker threads the daemon is configured to run.',
+    () => [{ labels: {}, value: source.configuredWorkers }],
+  );
 
   const histogramCounts = new Float64Array(BATCH_LATENCY_BUCKETS.length + 1);
   add(
@@ -491,6 +533,19 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
       () => {
         const seconds = rescorer().passSeconds;
         return seconds === null ? [] : [{ labels: {}, value: seconds }];
+      },
+    );
+  }
+
+  const strategy = source.strategy;
+  if (strategy !== undefined) {
+    add(
+      'sluice_defense_strategy',
+      'gauge',
+      'The defense strategy in force (1) among those the config allows (0): priority, or none, or an LVS baseline.',
+      () => {
+        const now = strategy();
+        return DEFENSE_STRATEGIES.map((s) => ({ labels: { strategy: s }, value: s === now ? 1 : 0 }));
       },
     );
   }

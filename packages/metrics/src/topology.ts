@@ -13,6 +13,10 @@ export interface RealTopology {
   id: string;
   health: RealHealth;
   weight: number;
+  /** IPVS -x: connections (active + inactive) at which it is overloaded; 0 = no limit. */
+  upperThreshold: number;
+  /** IPVS -y: connections under which it takes new ones again; 0 = 3/4 of the upper. */
+  lowerThreshold: number;
 }
 
 export interface ServiceTopology {
@@ -67,6 +71,10 @@ export function validateTopology(t: Topology, limits: { maxServices: number; max
       if (!HEALTH.has(r.health)) throw new MetricsTopologyError(`${rat}.health "${r.health}" is not known`);
       if (!Number.isFinite(r.weight))
         throw new MetricsTopologyError(`${rat}.weight ${r.weight} is not a number`);
+      for (const field of ['upperThreshold', 'lowerThreshold'] as const) {
+        if (!Number.isInteger(r[field]) || r[field] < 0)
+          throw new MetricsTopologyError(`${rat}.${field} ${r[field]} is not a non-negative integer`);
+      }
       realIndices.add(r.index);
       ids.add(r.id);
     }
