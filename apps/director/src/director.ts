@@ -44,9 +44,11 @@ import type {
   Readiness,
   RealStatusView,
   SourceView,
+  StatsView,
 } from './control.ts';
 import { NeighborLearner } from './neighbors.ts';
 import { OwnFrames } from './own-frames.ts';
+import { ESTIMATOR_INTERVAL_MS, persistentConnections, ServiceStatistics } from './stats.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -94,6 +96,9 @@ export class Director implements DirectorControl {
   private shedTimer: NodeJS.Timeout | null = null;
   /** The LVS drop_entry scan runs on this thread only (defense_work_handler, once a second). */
   private readonly lvs: LvsDefense;
+  /** ipvsadm --stats / --rate per service and real server (stats.ts), stepped every 2 s. */
+  private readonly statistics: ServiceStatistics;
+  private statsTimer: NodeJS.Timeout | null = null;
 
   private constructor(opts: DirectorOptions) {
     this.daemon = opts.file.daemon;
@@ -117,6 +122,7 @@ export class Director implements DirectorControl {
     this.neighbors = new NeighborLearner(this.own, () => this.republish());
     this.index = new ConnectionIndex(this.dataplane);
     this.lvs = new LvsDefense(this.dataplane.connections.capacity);
+    this.statistics = new ServiceStatistics(this.dataplane.counters);
     this.health.on('change', (e: { key: string; state: 'up' | 'down'; detail: string }) => {
       const idx = this.realIndex(e.key);
       if (idx >= 0) this.dataplane.reals.setDown(idx, e.state === 'down');
@@ -156,6 +162,8 @@ export class Director implements DirectorControl {
     d.bound = true;
     d.neighbors.start();
     d.startDefense();
+    d.statsTimer = setInterval(() => d.statistics.tick(), ESTIMATOR_INTERVAL_MS);
+    d.statsTimer.unref();
     return d;
   }
 
@@ -209,6 +217,11 @@ export class Director implements DirectorControl {
       throw err;
     }
     const commit = () => {
+      // Before publishing: a service new in this version starts from the counters as they are.
+      this.statistics.track(
+        snapshot,
+        new Map(snapshot.services.map((s, i) => [s.index, live.services[i].name])),
+      );
       this.dataplane.publishConfig(snapshot);
       this.version = version;
       this.live = live;
@@ -392,6 +405,32 @@ export class Director implements DirectorControl {
     return rows.slice(0, limit);
   }
 
+  stats(): StatsView {
+    const counters = this.dataplane.reals;
+    const persistent = this.live.services.some((s) => s.persistence !== null)
+      ? persistentConnections(this.dataplane.persistence)
+      : new Map<number, number>();
+    return {
+      connectionCapacity: this.dataplane.connections.capacity,
+      connectionCount: this.dataplane.connections.count(),
+      estimatorIntervalSeconds: ESTIMATOR_INTERVAL_MS / 1000,
+      services: this.statistics.read().map((s) => ({
+        name: s.name,
+        stats: s.totals,
+        rates: s.rates,
+        reals: s.reals.map((r) => ({
+          address: r.address,
+          port: r.port,
+          activeConnections: Atomics.load(counters.active, r.index),
+          inactiveConnections: Atomics.load(counters.inactive, r.index),
+          persistentConnections: persistent.get(r.index) ?? 0,
+          stats: r.totals,
+          rates: r.rates,
+        })),
+      })),
+    };
+  }
+
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.version === 0) reasons.push('no configuration published');
@@ -447,6 +486,7 @@ export class Director implements DirectorControl {
     this.stopping = true;
     this.neighbors.stop();
     if (this.shedTimer !== null) clearInterval(this.shedTimer);
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
     await this.rescorer?.stop().catch(() => undefined);
     await this.health.stop();
     await this.dataplane.close();
