@@ -72,7 +72,10 @@ describe('Estimator (ip_vs_est.c)', () => {
   it('settles on a steady rate and decays by a quarter per step when traffic stops', () => {
     const est = new Estimator(totals(0, 0, 0));
     let c = 0;
-    for (let i = 0; i < 40; i++) est.step(totals((c += 200), c * 10, c * 1000));
+    for (let i = 0; i < 40; i++) {
+      c += 200;
+      est.step(totals(c, c * 10, c * 1000));
+    }
     const steady = est.read();
     expect(steady).toMatchObject({ cps: 100, inPps: 1000, outPps: 0, outBps: 0 });
     // The floor shift settles a hair under the rate, as the kernel's does (the model test above).
