@@ -556,6 +556,7 @@ export function applyRules(
     else entry.service.reals.push(real);
     entry.realLines.set(id, { line: lineNo, text: shown });
   });
+  keepOriginalOrder(entries, current);
   const config: LiveConfig = { ...structuredClone(current), services: entries.map((e) => e.service) };
   const provenance: Provenance = {
     services: entries.map((e) => ({
@@ -567,6 +568,24 @@ export function applyRules(
     })),
   };
   return { config, provenance, rules };
+}
+
+/**
+ * Services and real servers the config had before keep their places in it; new ones follow, in
+ * the file's order. So restoring a save onto the director it came from, even after -C, gives back
+ * the very same config, and a restore never reorders what it did not add.
+ */
+function keepOriginalOrder(entries: Entry[], current: LiveConfig): void {
+  const place = new Map(current.services.map((s, i) => [keyOf(s), i]));
+  const rank = (key: string) => place.get(key) ?? Number.MAX_SAFE_INTEGER;
+  entries.sort((a, b) => rank(keyOf(a.service)) - rank(keyOf(b.service)));
+  for (const e of entries) {
+    const before = current.services.find((s) => keyOf(s) === keyOf(e.service));
+    if (before === undefined) continue;
+    const at = new Map(before.reals.map((r, i) => [endpoint(r.address, r.port), i]));
+    const realRank = (r: RealServerConfig) => at.get(endpoint(r.address, r.port)) ?? Number.MAX_SAFE_INTEGER;
+    e.service.reals.sort((a, b) => realRank(a) - realRank(b));
+  }
 }
 
 function newReal(
