@@ -178,6 +178,14 @@ const CHECKERS = new Set([
 const DR_ONLY =
   'Sluice forwards by direct routing over VXLAN: the real servers must hold the VIP on lo (arp_ignore=1, arp_announce=2) and reply to clients directly';
 
+/** Why an option is left out. */
+function leftOut(keyword: string): string {
+  if (keyword === 'delay_before_retry') return 'Sluice spaces retries by delay_loop; left out';
+  if (keyword === 'warmup') return 'Sluice delays each first check by up to delay_loop anyway; left out';
+  if (keyword === 'alpha') return 'Sluice starts real servers up, as keepalived without alpha; left out';
+  return 'Sluice has no counterpart; left out';
+}
+
 function number(s: Statement, arg: string | undefined, fail: (why: string) => never, min = 0): number {
   const n = arg === undefined ? Number.NaN : Number(arg);
   if (!Number.isFinite(n) || n < min)
@@ -330,12 +338,7 @@ function convertService(
         break;
       default:
         if (SILENT.has(s.keyword)) break;
-        warn(
-          s,
-          IGNORED_VS.has(s.keyword)
-            ? 'Sluice has no counterpart; left out'
-            : 'not known to the converter; left out',
-        );
+        warn(s, IGNORED_VS.has(s.keyword) ? leftOut(s.keyword) : 'not known to the converter; left out');
     }
   }
   if (!methodSeen) {
@@ -429,12 +432,7 @@ function convertReal(
         break;
       default:
         if (SILENT.has(s.keyword)) break;
-        warn(
-          s,
-          IGNORED_RS.has(s.keyword)
-            ? 'Sluice has no counterpart; left out'
-            : 'not known to the converter; left out',
-        );
+        warn(s, IGNORED_RS.has(s.keyword) ? leftOut(s.keyword) : 'not known to the converter; left out');
     }
   }
   const vtep = opts.vtepFor.get(address) ?? opts.defaultVtep ?? (address.includes(':') ? null : address);
@@ -506,7 +504,7 @@ function convertCheck(
         break;
       default:
         if (SILENT.has(s.keyword)) break;
-        warn(s, 'left out');
+        warn(s, leftOut(s.keyword));
     }
   }
   if (c.keyword === 'SSL_GET')
