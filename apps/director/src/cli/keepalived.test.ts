@@ -182,7 +182,7 @@ describe("the README's direct-routing example", () => {
       },
     ]);
     expect(warnings).toEqual([
-      `line ${lineOf(fixture('keepalived-dr.conf'), 'delay_before_retry')}: delay_before_retry: left out`,
+      `line ${lineOf(fixture('keepalived-dr.conf'), 'delay_before_retry')}: delay_before_retry: Sluice spaces retries by delay_loop; left out`,
     ]);
     expect(valid(services).services).toEqual(services);
   });
