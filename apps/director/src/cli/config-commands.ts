@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { LiveConfig } from '@sluice/config';
 import { DirectorError } from './client.ts';
 import { type Command, type Context, json, usage } from './command.ts';
@@ -77,8 +78,7 @@ async function readInput(file: string): Promise<string> {
 /** Runs the editor on `file` as git does: through the shell, so EDITOR may carry arguments. */
 function runEditor(editor: string, file: string, env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(`${editor} "$1"`, ['sluice-config-edit', file], {
-      shell: '/bin/sh',
+    const child = spawn('/bin/sh', ['-c', `${editor} "$1"`, 'sluice-config-edit', file], {
       stdio: 'inherit',
       env,
     });
@@ -139,7 +139,7 @@ async function edit(ctx: Context): Promise<number> {
         content = withHeader([`Not applied: ${pendingError}`, ...intro], body);
         continue;
       }
-      if (JSON.stringify(doc) === JSON.stringify(got.body)) {
+      if (isDeepStrictEqual(doc, got.body)) {
         ctx.io.err('sluice config edit: no change\n');
         return 0;
       }

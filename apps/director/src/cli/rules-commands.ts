@@ -6,6 +6,7 @@
 // nothing; the error names the line (a refusal of the director is traced back through the JSON
 // pointer it names to the line that made that service or real server).
 import { readFile } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
 import type { LiveConfig } from '@sluice/config';
 import { DirectorError } from './client.ts';
 import { type Command, type Context, json, pairs, usage } from './command.ts';
@@ -106,7 +107,8 @@ changed meanwhile (nothing applied; run again).`,
       ctx.io.out(json(result.config));
       return 0;
     }
-    if (JSON.stringify(result.config) === JSON.stringify(current.body)) {
+    // The director's JSON may order keys otherwise than the copy (its serializer follows the schema).
+    if (isDeepStrictEqual(result.config, current.body)) {
       ctx.io.err(`sluice restore: ${result.rules} rules, nothing to change\n`);
       return 0;
     }
