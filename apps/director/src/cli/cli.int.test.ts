@@ -41,11 +41,16 @@ interface Run {
 /** The environment of the test process without anything that would point the CLI elsewhere. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of ['INIT_CWD', 'SLUICE_API', 'SLUICE_TOKEN', 'SLUICE_STATE_DIR', 'EDITOR', 'VISUAL']) delete env[k];
+  for (const k of ['INIT_CWD', 'SLUICE_API', 'SLUICE_TOKEN', 'SLUICE_STATE_DIR', 'EDITOR', 'VISUAL'])
+    delete env[k];
   return { ...env, ...extra };
 }
 
-function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) {
+function run(
+  command: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+) {
   return new Promise<Run>((resolve, reject) => {
     const child: ChildProcess = spawn(command, args, {
       cwd: opts.cwd ?? REPO,
@@ -98,7 +103,10 @@ describe('sluice, the command, against a running director', () => {
   let listenPort = 0;
 
   /** `sluice ...` with the pinned Node on src/main.ts, the state directory in the environment. */
-  const sluice = (args: string[], opts: { env?: Record<string, string>; input?: string; cwd?: string } = {}) =>
+  const sluice = (
+    args: string[],
+    opts: { env?: Record<string, string>; input?: string; cwd?: string } = {},
+  ) =>
     run(NODE, [MAIN, ...args], {
       cwd: opts.cwd,
       env: cleanEnv({ SLUICE_STATE_DIR: state, ...opts.env }),
@@ -159,7 +167,7 @@ describe('sluice, the command, against a running director', () => {
   });
 
   describe('the launcher', () => {
-    it('runs under the machine\'s own node (too old for TypeScript) through the pinned one', async () => {
+    it("runs under the machine's own node (too old for TypeScript) through the pinned one", async () => {
       const r = await run('node', [LAUNCHER, 'list', '--help']);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -227,7 +235,9 @@ describe('sluice, the command, against a running director', () => {
     it('exit 3 when nothing answers, naming the address and where it came from', async () => {
       const r = await sluice(['list', '--api', closedApi]);
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(new RegExp(`cannot reach the director at ${closedApi} \\(from --api\\): ECONNREFUSED`));
+      expect(r.stderr).toMatch(
+        new RegExp(`cannot reach the director at ${closedApi} \\(from --api\\): ECONNREFUSED`),
+      );
     });
   });
 
@@ -274,7 +284,9 @@ describe('sluice, the command, against a running director', () => {
       lines.splice(3, 0, '-a -t 192.168.65.123:80 -r 192.168.65.158:80 -m -w 1');
       const bad = await sluice(['restore', '--clear'], { input: lines.join('\n') });
       expect(bad.code).toBe(1);
-      expect(bad.stderr).toMatch(/^sluice restore: line 4: -a -t 192\.168\.65\.123:80 -r 192\.168\.65\.158:80 -m -w 1: /);
+      expect(bad.stderr).toMatch(
+        /^sluice restore: line 4: -a -t 192\.168\.65\.123:80 -r 192\.168\.65\.158:80 -m -w 1: /,
+      );
       expect(bad.stderr).toMatch(/Sluice forwards by direct routing over VXLAN/);
       expect(await etag()).toBe(before);
     });
@@ -294,7 +306,9 @@ describe('sluice, the command, against a running director', () => {
     it('the tutorial director: list -n and --stats as ipvsadm prints them', async () => {
       expect((await sluice(['restore', '--clear', path.join(FIXTURES, 'dr-tutorial.rules')])).code).toBe(0);
       expect((await sluice(['list', '-n'])).stdout).toBe(await fixture('dr-tutorial.ipvsadm-Ln.txt'));
-      expect((await sluice(['list', '-n', '--stats'])).stdout).toBe(await fixture('dr-tutorial.ipvsadm-Ln-stats.txt'));
+      expect((await sluice(['list', '-n', '--stats'])).stdout).toBe(
+        await fixture('dr-tutorial.ipvsadm-Ln-stats.txt'),
+      );
       const one = await sluice(['list', '-n', '-t', '192.168.65.123:80']);
       expect(one.stdout).toBe((await fixture('dr-tutorial.ipvsadm-Ln.txt')).split('\n').slice(1).join('\n'));
       expect((await sluice(['list', '-t', '192.168.65.124:80'])).code).toBe(1);
@@ -322,13 +336,27 @@ describe('sluice, the command, against a running director', () => {
       realGot.length = 0;
       send(tf.tcp({ src, dst: vip, srcPort: 40000, dstPort: 80, flags: TCP.syn, seq: 1000 }));
       send(tf.tcp({ src, dst: vip, srcPort: 40000, dstPort: 80, flags: TCP.ack, seq: 1001, ack: 1 }));
-      send(tf.tcp({ src, dst: vip, srcPort: 40000, dstPort: 80, flags: TCP.ack | TCP.psh, seq: 1001, payloadLen: 100 }));
+      send(
+        tf.tcp({
+          src,
+          dst: vip,
+          srcPort: 40000,
+          dstPort: 80,
+          flags: TCP.ack | TCP.psh,
+          seq: 1001,
+          payloadLen: 100,
+        }),
+      );
       await until(() => realGot.length === 3);
       const inBytes = sent.reduce((n, f) => n + f.length - 8, 0);
       const stats = await sluice(['list', '-n', '--stats', '--exact']);
       const [svc, real] = stats.stdout.split('\n').slice(3, 5);
-      expect(svc).toBe(`${'TCP  10.42.0.100:80'.padEnd(33)}${[1, 3, 0, inBytes, 0].map((n) => String(n).padStart(9)).join('')}`);
-      expect(real).toBe(`${'  -> 10.42.0.11:80'.padEnd(33)}${[1, 3, 0, inBytes, 0].map((n) => String(n).padStart(9)).join('')}`);
+      expect(svc).toBe(
+        `${'TCP  10.42.0.100:80'.padEnd(33)}${[1, 3, 0, inBytes, 0].map((n) => String(n).padStart(9)).join('')}`,
+      );
+      expect(real).toBe(
+        `${'  -> 10.42.0.11:80'.padEnd(33)}${[1, 3, 0, inBytes, 0].map((n) => String(n).padStart(9)).join('')}`,
+      );
       // "  -> %-28s %-7s %-6d %-10u %-10u": one ActiveConn.
       expect((await sluice(['list', '-n'])).stdout.split('\n')[4]).toBe(
         `  -> ${'10.42.0.11:80'.padEnd(28)} Route   1      1          0         `,
@@ -346,7 +374,9 @@ describe('sluice, the command, against a running director', () => {
       expect(c.code).toBe(0);
       const lines = c.stdout.trimEnd().split('\n');
       expect(lines[0]).toBe('IPVS connection entries');
-      expect(lines[1]).toMatch(/^pro expire state {7}source {13}virtual {12}destination {8}prio id {16}reasons$/);
+      expect(lines[1]).toMatch(
+        /^pro expire state {7}source {13}virtual {12}destination {8}prio id {16}reasons$/,
+      );
       expect(lines).toHaveLength(3);
       const row = lines[2];
       expect(row.slice(0, 11)).toMatch(/^TCP \d\d:\d\d {2}$/);
@@ -370,7 +400,9 @@ describe('sluice, the command, against a running director', () => {
       const r = await sluice(['sources', '--json']);
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)[0]).toMatchObject({ source: '10.42.0.101/32', connectionsTotal: 1 });
-      expect((await sluice(['sources'])).stdout).toMatch(/^SOURCE +CONNS +HANDSHAKES +TOTAL +AVG-PRIO +IDLE-S\n10\.42\.0\.101\/32 /);
+      expect((await sluice(['sources'])).stdout).toMatch(
+        /^SOURCE +CONNS +HANDSHAKES +TOTAL +AVG-PRIO +IDLE-S\n10\.42\.0\.101\/32 /,
+      );
     });
 
     it('drain and undrain by VIP:PORT; an unknown real server is exit 1', async () => {
@@ -385,12 +417,24 @@ describe('sluice, the command, against a running director', () => {
 
     it('defense get, set and rules', async () => {
       expect(JSON.parse((await sluice(['defense', 'get'])).stdout).strategy).toBe('priority');
-      const set = await sluice(['defense', 'set', 'lvs.dropEntry=3', 'highWatermark=0.97', 'weights.silent=0']);
+      const set = await sluice([
+        'defense',
+        'set',
+        'lvs.dropEntry=3',
+        'highWatermark=0.97',
+        'weights.silent=0',
+      ]);
       expect(set.code).toBe(0);
-      expect(JSON.parse(set.stdout)).toMatchObject({ highWatermark: 0.97, lvs: { dropEntry: 3 }, weights: { silent: 0 } });
+      expect(JSON.parse(set.stdout)).toMatchObject({
+        highWatermark: 0.97,
+        lvs: { dropEntry: 3 },
+        weights: { silent: 0 },
+      });
       expect((await sluice(['defense', 'set', 'highWatermark=7'])).code).toBe(1);
       expect((await sluice(['defense', 'rule', 'add', '10.9.0.0/16', '0'])).code).toBe(0);
-      expect((await sluice(['defense', 'rules'])).stdout).toBe('CIDR         PRIORITY  POOL\n10.9.0.0/16  0         -\n');
+      expect((await sluice(['defense', 'rules'])).stdout).toBe(
+        'CIDR         PRIORITY  POOL\n10.9.0.0/16  0         -\n',
+      );
       expect((await sluice(['defense', 'rule', 'rm', '10.9.0.0/16'])).code).toBe(0);
       expect(JSON.parse((await sluice(['defense', 'rules', '--json'])).stdout)).toEqual([]);
     });
@@ -492,24 +536,22 @@ sed -i 's/"weight": 7/"weight": 9/' "$1"
     it("keepalived's NAT examples are refused without --as-dr, naming the line", async () => {
       const r = await sluice(['import-keepalived', path.join(FIXTURES, 'keepalived-sample.conf')]);
       expect(r.code).toBe(1);
-      const line = (await fixture('keepalived-sample.conf')).split('\n').findIndex((l) => l.includes('lb_kind NAT')) + 1;
-      expect(r.stderr).toMatch(new RegExp(`^sluice import-keepalived: line ${line}: lb_kind NAT: NAT is not supported`));
+      const line =
+        (await fixture('keepalived-sample.conf')).split('\n').findIndex((l) => l.includes('lb_kind NAT')) + 1;
+      expect(r.stderr).toMatch(
+        new RegExp(`^sluice import-keepalived: line ${line}: lb_kind NAT: NAT is not supported`),
+      );
     });
   });
 
   describe('usage', () => {
-    it('every command has --help (exit 0); an unknown command or option is exit 2', async () => {
-      for (const c of ['list', 'save', 'restore', 'config', 'drain', 'undrain', 'defense', 'sources', 'reset', 'import-keepalived']) {
-        const r = await sluice([c, '--help']);
-        expect(r.code, c).toBe(0);
-        expect(r.stdout, c).toMatch(new RegExp(`^usage: sluice ${c}`));
-      }
-      expect((await sluice(['frobnicate'])).code).toBe(2);
-      expect((await sluice(['drain', 'web'])).code).toBe(2);
-      expect((await sluice(['drain', 'web', '10.42.0.11', '--json'])).code).toBe(2);
-      const help = await sluice([]);
-      expect(help.code).toBe(0);
-      expect(help.stdout).toMatch(/Exit status: 0 done; 1 refused/);
+    it('--help is exit 0 on standard output; a usage error is exit 2 on standard error (main.test.ts has each)', async () => {
+      const help = await sluice(['restore', '--help']);
+      expect([help.code, help.stderr]).toEqual([0, '']);
+      expect(help.stdout).toMatch(/^usage: sluice restore/);
+      const bad = await sluice(['drain', 'web']);
+      expect([bad.code, bad.stdout]).toEqual([2, '']);
+      expect(bad.stderr).toMatch(/^sluice drain: wrong number of arguments/);
     });
   });
 });
