@@ -262,3 +262,15 @@ describe('refusals and defaults', () => {
     ]);
   });
 });
+
+describe("the README's keepalived section", () => {
+  it('shows what the converter makes of its example, exactly', () => {
+    const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Coming from keepalived'));
+    const blocks = [...section.matchAll(/```(\w*)\n([\s\S]*?)```/g)];
+    const conf = blocks.find((b) => b[1] === '')?.[2] ?? '';
+    const shown = JSON.parse(blocks.find((b) => b[1] === 'json')?.[2] ?? 'null');
+    const { services } = convertKeepalived(conf, OPTS);
+    expect(services).toEqual([shown]);
+  });
+});
