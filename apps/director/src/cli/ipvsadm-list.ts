@@ -3,7 +3,7 @@
 // print_largenum, print_sched_flags, list_conn / print_conn) and the sort order of libipvs.c
 // (ipvs_cmp_services, ipvs_cmp_dests). Pure functions over a listing model; list.ts fills the
 // model from the REST API.
-import { addressWords, endpoint } from './net.ts';
+import { addressWords, dottedMask, endpoint } from './net.ts';
 
 export interface Counters {
   conns: number;
@@ -111,12 +111,6 @@ export function title(f: ListFormat): string {
     'Prot LocalAddress:Port Scheduler Flags\n' +
     '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'
   );
-}
-
-/** A prefix length as the dotted mask ipvsadm prints for IPv4 (inet_ntoa). */
-function dottedMask(prefix: number): string {
-  const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}`;
 }
 
 const isV6 = (address: string) => address.includes(':');

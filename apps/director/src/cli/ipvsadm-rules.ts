@@ -28,7 +28,7 @@
 import type { LiveConfig, RealServerConfig, ServiceConfig } from '@sluice/config';
 import { InputLineError } from './errors.ts';
 import { compareReals, compareServices } from './ipvsadm-list.ts';
-import { canonicalIp, endpoint } from './net.ts';
+import { canonicalIp, dottedMask, endpoint, maskPrefix } from './net.ts';
 
 /** The 14 IPVS schedulers. The parser takes every name; the director says which it runs. */
 export const IPVS_SCHEDULERS = [
@@ -53,6 +53,8 @@ const MAX_TIMEOUT = 86400 * 31;
 /** IPVS_SVC_PERSISTENT_TIMEOUT: -p without a value. */
 const DEFAULT_PERSISTENT_TIMEOUT = 300;
 const INT_MAX = 0x7fffffff;
+
+const NOT_A_RULE = 'not a rule: a restore file holds -A, -E, -D, -a, -e, -d and -C lines';
 
 const DR_ONLY =
   'Sluice forwards by direct routing over VXLAN (the real server holds the VIP on lo and receives the ' +
@@ -177,12 +179,12 @@ const REFUSED: Record<string, string> = {
   'sctp-service': 'SCTP services are not supported: Sluice balances TCP and UDP',
   ops: 'one-packet scheduling (-o) is not supported',
   pe: 'persistence engines (--pe) are not supported',
-  list: 'not a rule: a restore file holds -A, -E, -D, -a, -e, -d and -C lines',
-  zero: 'not a rule: a restore file holds -A, -E, -D, -a, -e, -d and -C lines',
-  restore: 'not a rule: a restore file holds -A, -E, -D, -a, -e, -d and -C lines',
-  save: 'not a rule: a restore file holds -A, -E, -D, -a, -e, -d and -C lines',
-  help: 'not a rule: a restore file holds -A, -E, -D, -a, -e, -d and -C lines',
-  version: 'not a rule: a restore file holds -A, -E, -D, -a, -e, -d and -C lines',
+  list: NOT_A_RULE,
+  zero: NOT_A_RULE,
+  restore: NOT_A_RULE,
+  save: NOT_A_RULE,
+  help: NOT_A_RULE,
+  version: NOT_A_RULE,
   set: 'not a rule: connection timeouts are not set with ipvsadm lines in Sluice',
   'start-daemon': 'not a rule: Sluice has no connection sync daemon',
   'stop-daemon': 'not a rule: Sluice has no connection sync daemon',
@@ -249,17 +251,6 @@ function scanOptions(
     }
   }
   return out;
-}
-
-/** `a.b.c.d` as a contiguous mask's prefix length, or null. */
-function maskPrefix(text: string): number | null {
-  const ip = canonicalIp(text);
-  if (ip === null || !ip.v4) return null;
-  const [a, b, c, d] = ip.text.split('.').map(Number);
-  const m = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-  const inverted = ~m >>> 0;
-  if ((inverted & (inverted + 1)) !== 0) return null;
-  return 32 - Math.log2(inverted + 1);
 }
 
 function integer(text: string, min: number, max: number): number | null {
@@ -445,7 +436,10 @@ function keyOf(svc: { protocol: string; vip: string; port: number }): string {
 }
 
 /** A service name from its endpoint, in the config's name alphabet: `tcp-10.0.0.1-80`. */
-function generatedName(svc: ServiceKey, taken: (name: string) => boolean): string {
+export function endpointName(
+  svc: { protocol: string; vip: string; port: number },
+  taken: (name: string) => boolean,
+): string {
   const base = `${svc.protocol}-${svc.vip.replaceAll(':', '_')}-${svc.port}`.slice(0, 60);
   let name = base;
   for (let k = 2; taken(name); k++) name = `${base}-${k}`;
@@ -500,7 +494,7 @@ export function applyRules(
         const taken = (n: string) =>
           entries.some((e) => e.service.name === n) ||
           current.services.some((s) => s.name === n && keyOf(s) !== keyOf(cmd.svc));
-        const name = before?.name ?? generatedName(cmd.svc, taken);
+        const name = before?.name ?? endpointName(cmd.svc, taken);
         const service: ServiceConfig = {
           name,
           vip: cmd.svc.vip,
@@ -588,7 +582,11 @@ function keepOriginalOrder(entries: Entry[], current: LiveConfig): void {
   }
 }
 
-function newReal(
+/**
+ * A real server new to the config: its VTEP from `vtepFor`, else `defaultVtep`, else its own
+ * address (IPv4 only: the underlay is IPv4), its MAC from `macFor` or learned, weight 1, active.
+ */
+export function newReal(
   real: { address: string; port: number },
   defaults: RealDefaults,
   fail: (why: string) => never,
@@ -627,12 +625,6 @@ export function lineOfPointer(
   const real = m[2] === undefined ? undefined : svc.reals[Number(m[2])];
   const from = real !== undefined && real.line > 0 ? real : svc;
   return from.line > 0 ? from : null;
-}
-
-/** A dotted mask from a prefix length (for -M of IPv4 services). */
-function dottedMask(prefix: number): string {
-  const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}`;
 }
 
 /**

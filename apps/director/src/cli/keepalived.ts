@@ -27,9 +27,8 @@
 // delay_before_retry, warmup, alpha).
 import type { HealthCheckConfig, RealServerConfig, ServiceConfig } from '@sluice/config';
 import { InputLineError } from './errors.ts';
-import type { RealDefaults } from './ipvsadm-rules.ts';
-import { IPVS_SCHEDULERS } from './ipvsadm-rules.ts';
-import { canonicalIp } from './net.ts';
+import { endpointName, IPVS_SCHEDULERS, newReal, type RealDefaults } from './ipvsadm-rules.ts';
+import { canonicalIp, maskPrefix } from './net.ts';
 
 interface Statement {
   keyword: string;
@@ -199,12 +198,7 @@ function prefixOf(text: string, v4: boolean): number | null {
     const n = Number(text);
     return n <= (v4 ? 32 : 128) ? n : null;
   }
-  const ip = canonicalIp(text);
-  if (ip === null || !ip.v4 || !v4) return null;
-  const [a, b, c, d] = ip.text.split('.').map(Number);
-  const inverted = ~(((a << 24) | (b << 16) | (c << 8) | d) >>> 0) >>> 0;
-  if ((inverted & (inverted + 1)) !== 0) return null;
-  return 32 - Math.log2(inverted + 1);
+  return v4 ? maskPrefix(text) : null;
 }
 
 /** Converts every `virtual_server` of a keepalived.conf; throws InputLineError at the first refusal. */
@@ -360,9 +354,7 @@ function convertService(
       fail(`${flag} is a flag of ${flag.slice(0, 2)}, and the scheduler is ${scheduler}`);
     return flag;
   });
-  const base = `${protocol}-${vip.text.replaceAll(':', '_')}-${port}`;
-  let name = base;
-  for (let k = 2; taken(name); k++) name = `${base}-${k}`;
+  const name = endpointName({ protocol, vip: vip.text, port }, taken);
   const reals = realStatements.map((rs) => convertReal(rs, vip.v4, port, check, opts, failAt, warn));
   const ordered = ['sh-fallback', 'sh-port', 'mh-fallback', 'mh-port'].filter((x) =>
     schedulerFlags.includes(x),
@@ -435,21 +427,11 @@ function convertReal(
         warn(s, IGNORED_RS.has(s.keyword) ? leftOut(s.keyword) : 'not known to the converter; left out');
     }
   }
-  const vtep = opts.vtepFor.get(address) ?? opts.defaultVtep ?? (address.includes(':') ? null : address);
-  if (vtep === null) {
-    fail(
-      `real server ${address} needs a VTEP (the underlay is IPv4): give --vtep or --vtep-for ${address}=<address>`,
-    );
-  }
   return {
-    address,
-    port: servicePort,
-    vtep: vtep as string,
-    mac: opts.macFor.get(address) ?? null,
+    ...newReal({ address, port: servicePort }, opts, fail),
     weight,
     upperThreshold: upper,
     lowerThreshold: lower,
-    state: 'active',
     healthCheck,
   };
 }

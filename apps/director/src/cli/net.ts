@@ -49,3 +49,19 @@ export function addressWords(address: string): [number, number, number, number] 
   for (let i = 0; i < 4; i++) words[i] = ((all[2 * i] << 16) | all[2 * i + 1]) >>> 0;
   return words;
 }
+
+/** A prefix length as a dotted IPv4 mask (ipvsadm prints -M and `mask` so, through inet_ntoa). */
+export function dottedMask(prefix: number): string {
+  const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}`;
+}
+
+/** A dotted IPv4 netmask as its prefix length, or null when it is not one or not contiguous. */
+export function maskPrefix(text: string): number | null {
+  const ip = canonicalIp(text);
+  if (ip === null || !ip.v4) return null;
+  const [a, b, c, d] = ip.text.split('.').map(Number);
+  const inverted = ~(((a << 24) | (b << 16) | (c << 8) | d) >>> 0) >>> 0;
+  if ((inverted & (inverted + 1)) !== 0) return null;
+  return 32 - Math.log2(inverted + 1);
+}
