@@ -105,6 +105,52 @@ export interface VerifiedSourceView {
   answers: number;
 }
 
+/** ipvsadm --stats: totals since the service or real server was added. */
+export interface StatsCounters {
+  conns: number;
+  inPkts: number;
+  /** Always 0 under direct routing: the director never sees a reply. */
+  outPkts: number;
+  inBytes: number;
+  /** Always 0 under direct routing. */
+  outBytes: number;
+}
+
+/** ipvsadm --rate: IPVS's estimator (2 s samples, EWMA weight 1/4), per second. */
+export interface StatsRates {
+  cps: number;
+  inPps: number;
+  outPps: number;
+  inBps: number;
+  outBps: number;
+}
+
+export interface RealStatsView {
+  address: string;
+  port: number;
+  activeConnections: number;
+  inactiveConnections: number;
+  /** IPVS PersistConn: live persistence templates pointing at this real server. */
+  persistentConnections: number;
+  stats: StatsCounters;
+  rates: StatsRates;
+}
+
+export interface ServiceStatsView {
+  name: string;
+  stats: StatsCounters;
+  rates: StatsRates;
+  reals: RealStatsView[];
+}
+
+export interface StatsView {
+  /** Connection table entries (ipvsadm's `size=`). */
+  connectionCapacity: number;
+  connectionCount: number;
+  estimatorIntervalSeconds: number;
+  services: ServiceStatsView[];
+}
+
 export interface Readiness {
   ready: boolean;
   /** Why not, when not ready (e.g. 'no configuration published', 'port not bound'). */
@@ -131,6 +177,8 @@ export interface DirectorControl {
   topSources(limit: number): SourceView[];
   /** The verified sources, most recently verified first, at most `limit`, and how many there are. */
   verifiedSources(limit: number): { items: VerifiedSourceView[]; total: number };
+  /** Per service and real server: totals, rates and connection counts (ipvsadm --stats, --rate). */
+  stats(): StatsView;
   /** The Prometheus exposition text and its content type. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }

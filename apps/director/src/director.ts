@@ -47,10 +47,12 @@ import type {
   Readiness,
   RealStatusView,
   SourceView,
+  StatsView,
   VerifiedSourceView,
 } from './control.ts';
 import { NeighborLearner } from './neighbors.ts';
 import { OwnFrames } from './own-frames.ts';
+import { ESTIMATOR_INTERVAL_MS, persistentConnections, ServiceStatistics } from './stats.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -97,6 +99,9 @@ export class Director implements DirectorControl {
   private shedTimer: NodeJS.Timeout | null = null;
   /** Shedding, source verification's on/off, the LVS drop_entry scan: on this thread's timer. */
   private readonly defense: DefenseLoop;
+  /** ipvsadm --stats / --rate per service and real server (stats.ts), stepped every 2 s. */
+  private readonly statistics: ServiceStatistics;
+  private statsTimer: NodeJS.Timeout | null = null;
 
   private constructor(opts: DirectorOptions) {
     this.daemon = opts.file.daemon;
@@ -139,6 +144,7 @@ export class Director implements DirectorControl {
         return true;
       },
     );
+    this.statistics = new ServiceStatistics(this.dataplane.counters);
     this.health.on('change', (e: { key: string; state: 'up' | 'down'; detail: string }) => {
       const idx = this.realIndex(e.key);
       if (idx >= 0) this.dataplane.reals.setDown(idx, e.state === 'down');
@@ -183,6 +189,8 @@ export class Director implements DirectorControl {
     d.bound = true;
     d.neighbors.start();
     d.startDefense();
+    d.statsTimer = setInterval(() => d.statistics.tick(), ESTIMATOR_INTERVAL_MS);
+    d.statsTimer.unref();
     return d;
   }
 
@@ -229,6 +237,11 @@ export class Director implements DirectorControl {
       throw err;
     }
     const commit = () => {
+      // Before publishing: a service new in this version starts from the counters as they are.
+      this.statistics.track(
+        snapshot,
+        new Map(snapshot.services.map((s, i) => [s.index, live.services[i].name])),
+      );
       this.dataplane.publishConfig(snapshot);
       this.version = version;
       this.live = live;
@@ -460,6 +473,32 @@ export class Director implements DirectorControl {
     return { items: rows.slice(0, limit), total };
   }
 
+  stats(): StatsView {
+    const counters = this.dataplane.reals;
+    const persistent = this.live.services.some((s) => s.persistence !== null)
+      ? persistentConnections(this.dataplane.persistence)
+      : new Map<number, number>();
+    return {
+      connectionCapacity: this.dataplane.connections.capacity,
+      connectionCount: this.dataplane.connections.count(),
+      estimatorIntervalSeconds: ESTIMATOR_INTERVAL_MS / 1000,
+      services: this.statistics.read().map((s) => ({
+        name: s.name,
+        stats: s.totals,
+        rates: s.rates,
+        reals: s.reals.map((r) => ({
+          address: r.address,
+          port: r.port,
+          activeConnections: Atomics.load(counters.active, r.index),
+          inactiveConnections: Atomics.load(counters.inactive, r.index),
+          persistentConnections: persistent.get(r.index) ?? 0,
+          stats: r.totals,
+          rates: r.rates,
+        })),
+      })),
+    };
+  }
+
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.version === 0) reasons.push('no configuration published');
@@ -517,6 +556,7 @@ export class Director implements DirectorControl {
     this.stopping = true;
     this.neighbors.stop();
     if (this.shedTimer !== null) clearInterval(this.shedTimer);
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
     await this.rescorer?.stop().catch(() => undefined);
     await this.health.stop();
     await this.dataplane.close();

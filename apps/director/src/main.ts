@@ -1,34 +1,45 @@
 #!/usr/bin/env node
-// The `sluice` command.
+// The `sluice` command. `run` is the director daemon, `synthetic` the pipeline on synthetic
+// traffic; every other command talks to a running director over its REST API (cli/). Each is
+// imported when chosen, so a `sluice list` does not load the daemon.
 //   sluice run [--config <file>] [--state-dir <dir>]   the director daemon
 //   sluice synthetic [--workers N] [--seconds N]       the pipeline on synthetic traffic, no sockets
 import { parseArgs } from 'node:util';
-import { runDemo } from './demo.ts';
-import { runDirector } from './run.ts';
+import { operatorPath, stateDir } from './state-dir.ts';
 
 const USAGE = `usage:
   sluice run [--config <file>] [--state-dir <dir>]
       run the director. With --config, load that file and persist REST changes to it; without,
-      use <state-dir>/config.json (default .sluice/), seeded from the embedded demo config.
+      use <state-dir>/config.json (default .sluice/ in the directory npm or the command was run
+      in, or $SLUICE_STATE_DIR), seeded from the embedded demo config.
   sluice synthetic [--workers N] [--seconds N]
       run the classification pipeline on synthetic clients (no sockets, no root), with a live
       ipvsadm-style listing; Ctrl-C stops.`;
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'run') {
-  let values: { config?: string; 'state-dir'?: string };
+  let values: { config?: string; 'state-dir'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { config: { type: 'string' }, 'state-dir': { type: 'string' } },
+      options: {
+        config: { type: 'string' },
+        'state-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }));
   } catch (err) {
     process.stderr.write(`sluice: ${(err as Error).message}\n${USAGE}\n`);
     process.exit(2);
   }
+  if (values.help === true) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const { runDirector } = await import('./run.ts');
   const code = await runDirector({
-    configPath: values.config ?? null,
-    stateDir: values['state-dir'] ?? process.env.SLUICE_STATE_DIR ?? '.sluice',
+    configPath: values.config === undefined ? null : operatorPath(values.config),
+    stateDir: stateDir(values['state-dir']),
   });
   process.exit(code);
 } else if (command === 'synthetic') {
@@ -46,8 +57,9 @@ if (command === 'run') {
     process.stderr.write('sluice: --seconds must be a number of seconds (0 = until interrupted)\n');
     process.exit(2);
   }
+  const { runDemo } = await import('./demo.ts');
   await runDemo({ workers, seconds });
 } else {
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(command === undefined || command === '--help' ? 0 : 2);
+  const { processIo, runCli } = await import('./cli/main.ts');
+  process.exitCode = await runCli(process.argv.slice(2), processIo());
 }

@@ -21,6 +21,13 @@ type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLitera
 // Typed as a tuple: a plain array of literals would make the union's static type `never`.
 const SchedulerLiterals = SCHEDULERS.map((s) => Type.Literal(s)) as unknown as Literals<typeof SCHEDULERS>;
 
+/** ipvsadm -b: the flags the kernel gives meaning to, each for its own scheduler (sh-*, mh-*). */
+export const SCHEDULER_FLAGS = ['sh-fallback', 'sh-port', 'mh-fallback', 'mh-port'] as const;
+export type SchedulerFlag = (typeof SCHEDULER_FLAGS)[number];
+const SchedulerFlagLiterals = SCHEDULER_FLAGS.map((s) => Type.Literal(s)) as unknown as Literals<
+  typeof SCHEDULER_FLAGS
+>;
+
 export const HealthCheckSchema = Type.Object(
   {
     /** keepalived TCP_CHECK or HTTP_GET. */
@@ -84,6 +91,8 @@ export const ServiceSchema = Type.Object(
     protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
     scheduler: Type.Union(SchedulerLiterals, { default: 'wlc' }),
     persistence: Type.Union([PersistenceSchema, Type.Null()], { default: null }),
+    /** ipvsadm -b (sh-fallback, sh-port for sh; mh-fallback, mh-port for mh). Absent: none. */
+    schedulerFlags: Type.Optional(Type.Array(Type.Union(SchedulerFlagLiterals), { maxItems: 4 })),
     reals: Type.Array(RealServerSchema, { maxItems: 4096, default: [] }),
   },
   { additionalProperties: false },

@@ -322,3 +322,17 @@ describe('toSnapshot', () => {
     }
   });
 });
+
+describe('toSnapshot and ipvsadm -b flags', () => {
+  it("carries a service's scheduler flags to the workers, and none when it has none", () => {
+    const config = live({ web: [1, 2], api: [3] });
+    config.services[0].scheduler = 'sh';
+    config.services[0].schedulerFlags = ['sh-fallback', 'sh-port'];
+    const a = new RealIndexAllocator({ maxServices: 4, maxReals: 16 });
+    const snap = decodeSnapshot(
+      encodeSnapshot(toSnapshot(validateLiveConfig(config), 1, a, { learnedMacs: new Map() })),
+    );
+    expect(snap.services[0].schedulerFlags).toEqual(['sh-fallback', 'sh-port']);
+    expect(snap.services[1]).not.toHaveProperty('schedulerFlags');
+  });
+});

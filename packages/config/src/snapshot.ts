@@ -273,6 +273,9 @@ export function toSnapshot(
               timeoutSeconds: svc.persistence.timeoutSeconds,
               prefixLength: prefixLength(svc.persistence, vip4),
             },
+      ...(svc.schedulerFlags === undefined || svc.schedulerFlags.length === 0
+        ? {}
+        : { schedulerFlags: svc.schedulerFlags }),
       reals,
     };
   });

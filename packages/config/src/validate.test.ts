@@ -116,6 +116,37 @@ describe('defaults', () => {
     });
   });
 
+  it("keeps ipvsadm -b flags of the service's own scheduler, once each, in ipvsadm's order", () => {
+    const out = accepts((c) => {
+      c.services[0].scheduler = 'sh';
+      c.services[0].schedulerFlags = ['sh-port', 'sh-fallback'];
+    });
+    expect(out.services[0].schedulerFlags).toEqual(['sh-fallback', 'sh-port']);
+    expect(accepts(() => {}).services[0]).not.toHaveProperty('schedulerFlags');
+  });
+
+  it('refuses a flag of another scheduler, or one listed twice, by pointer', () => {
+    rejects(
+      (c) => {
+        c.services[0].scheduler = 'wlc';
+        c.services[0].schedulerFlags = ['mh-port'];
+      },
+      '/services/0/schedulerFlags/0',
+      /flag of the mh scheduler, not of wlc/,
+    );
+    rejects(
+      (c) => {
+        c.services[0].scheduler = 'mh';
+        c.services[0].schedulerFlags = ['mh-port', 'mh-port'];
+      },
+      '/services/0/schedulerFlags/1',
+      /listed twice/,
+    );
+    rejects((c) => {
+      c.services[0].schedulerFlags = ['flag-1'];
+    }, '/services/0/schedulerFlags/0');
+  });
+
   it('keeps an http check path and status that are given', () => {
     const out = accepts((c) => {
       c.services[0].reals[0].healthCheck = { type: 'http', path: '/healthz', expectStatus: 204 };

@@ -16,6 +16,8 @@ import {
   type LiveConfig,
   LiveConfigSchema,
   NameSchema,
+  SCHEDULER_FLAGS,
+  type SchedulerFlag,
   type ServiceConfig,
 } from './schema.ts';
 
@@ -289,9 +291,32 @@ function checkLive(live: LiveConfig): void {
         );
       }
     }
+    if (svc.schedulerFlags !== undefined) svc.schedulerFlags = schedulerFlags(svc, at);
     checkReals(svc, vip.v4, at);
   });
   if (live.defense !== undefined) checkDefense(live);
+}
+
+/**
+ * The flags of `svc`, each once and in ipvsadm's order (print_sched_flags: fallback, then port),
+ * so a config and its ipvsadm-save round trip compare equal. A flag belongs to its scheduler: the
+ * kernel reads sh-* bits only in ip_vs_sh.c and mh-* bits only in ip_vs_mh.c, and ipvsadm refuses
+ * them elsewhere ("incompatible scheduler flag").
+ */
+function schedulerFlags(svc: ServiceConfig, at: string): SchedulerFlag[] {
+  const given = svc.schedulerFlags ?? [];
+  given.forEach((flag, k) => {
+    if (!flag.startsWith(`${svc.scheduler}-`)) {
+      throw new ConfigValidationError(
+        `${at}/schedulerFlags/${k}`,
+        `${flag} is a flag of the ${flag.slice(0, 2)} scheduler, not of ${svc.scheduler}`,
+      );
+    }
+    if (given.indexOf(flag) !== k) {
+      throw new ConfigValidationError(`${at}/schedulerFlags/${k}`, `${flag} is listed twice`);
+    }
+  });
+  return SCHEDULER_FLAGS.filter((f) => given.includes(f));
 }
 
 function checkReals(svc: ServiceConfig, vip4: boolean, at: string): void {

@@ -112,3 +112,36 @@ describe('CompiledConfig with lblc across versions', () => {
     expect(fresh.schedulers[0].pick(flow)).toBe(1);
   });
 });
+
+describe('CompiledConfig hands ipvsadm -b flags to the scheduler', () => {
+  const limits = { maxServices: 4, maxReals: 8 };
+  const withFlags = (flags: string[] | undefined, weights = [1, 1, 1, 1]): ConfigSnapshot => {
+    const s = snapshot(weights, [1, 1, 1, 1]);
+    if (flags !== undefined) s.services[0].schedulerFlags = flags;
+    return s;
+  };
+  /** One client address, many source ports. */
+  const portPicks = (cfg: CompiledConfig): Set<number> => {
+    const flow = { src0: 0, src1: 0, src2: 0xffff, src3: 0x0b000001, srcPort: 0, dst0: 0, dst1: 0 };
+    const out = new Set<number>();
+    for (let p = 1024; p < 1124; p++) {
+      out.add(cfg.schedulers[0].pick({ ...flow, srcPort: p, dst2: 0xffff, dst3: 0x0a000064, dstPort: 80 }));
+    }
+    return out;
+  };
+
+  it('mh-port spreads one client over the real servers by source port; without it one server takes all', () => {
+    const counters = RealServerCounters.create(8);
+    expect(portPicks(new CompiledConfig(withFlags(undefined), limits, counters)).size).toBe(1);
+    expect(portPicks(new CompiledConfig(withFlags(['mh-port']), limits, counters)).size).toBe(4);
+  });
+
+  it('mh-fallback sends the flows of a quiesced member elsewhere; without it they find no server', () => {
+    const counters = RealServerCounters.create(8);
+    const plain = picks(new CompiledConfig(withFlags(undefined, [1, 0, 1, 1]), limits, counters));
+    const fallback = picks(new CompiledConfig(withFlags(['mh-fallback'], [1, 0, 1, 1]), limits, counters));
+    expect(plain.filter((r) => r === -1).length).toBeGreaterThan(0);
+    expect(fallback.filter((r) => r === -1).length).toBe(0);
+    expect(fallback.filter((r) => r === 1).length).toBe(0);
+  });
+});

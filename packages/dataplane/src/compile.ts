@@ -12,9 +12,14 @@ import {
   resolveWeights,
   SourceChecks,
 } from '@sluice/defense';
-import { createScheduler, type RealServerCounters, type Scheduler } from '@sluice/schedulers';
+import {
+  createScheduler,
+  type RealServerCounters,
+  type Scheduler,
+  type SchedulerOptions,
+} from '@sluice/schedulers';
 import { parseAddress, parseMac } from './address.ts';
-import { type ConfigSnapshot, DEFAULT_VERIFICATION } from './snapshot.ts';
+import { type ConfigSnapshot, DEFAULT_VERIFICATION, type ServiceSnapshot } from './snapshot.ts';
 
 export class ConfigError extends Error {
   readonly code = 'SLUICE_ERR_CONFIG_INVALID';
@@ -29,6 +34,17 @@ const STRATEGY_CODES: Record<string, number> = {
   drop_packet: Strategy.dropPacket,
   secure_tcp: Strategy.secureTcp,
 };
+
+/** A service's ipvsadm -b flags as the scheduler factory takes them. */
+function schedulerOptions(svc: ServiceSnapshot): SchedulerOptions {
+  const flags = svc.schedulerFlags ?? [];
+  return {
+    shFallback: flags.includes('sh-fallback'),
+    shPort: flags.includes('sh-port'),
+    mhFallback: flags.includes('mh-fallback'),
+    mhPort: flags.includes('mh-port'),
+  };
+}
 
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
@@ -207,7 +223,7 @@ export class CompiledConfig {
         svc.scheduler,
         { members, weights, upper, lower, memberKeys: keys, lastWeights },
         counters,
-        { previous: previous?.schedulers[svc.index] },
+        { ...schedulerOptions(svc), previous: previous?.schedulers[svc.index] },
       );
     }
     this.vip4 = Int32Array.from(vip4);
@@ -275,6 +291,7 @@ export class CompiledConfig {
               lastWeights: Int32Array.from(picked, (x) => (x.weight > 0 ? x.weight : (x.lastWeight ?? 0))),
             },
             counters,
+            schedulerOptions(svc),
           );
         }
       }

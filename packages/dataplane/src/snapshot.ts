@@ -36,6 +36,8 @@ export interface ServiceSnapshot {
   scheduler: SchedulerName;
   /** IPVS -p/-M: prefixLength is of the 128-bit v4-mapped form for IPv4 (a /24 is 120). */
   persistence: { timeoutSeconds: number; prefixLength: number } | null;
+  /** ipvsadm -b flags of sh and mh (sh-fallback, sh-port, mh-fallback, mh-port); absent: none. */
+  schedulerFlags?: readonly string[];
   reals: RealServerSnapshot[];
 }
 

@@ -31,6 +31,7 @@ import type {
   Readiness,
   RealStatusView,
   SourceView,
+  StatsView,
   VerifiedSourceView,
 } from '../control.ts';
 import { validationField } from './errors.ts';
@@ -38,6 +39,10 @@ import { canonicalRealId, canonicalText } from './real-id.ts';
 
 function realKey(service: string, address: string, port: number): string {
   return `${service}/${canonicalRealId(address, port)}`;
+}
+
+function sameAddress(a: { address: string; port: number }, b: { address: string; port: number }): boolean {
+  return canonicalRealId(a.address, a.port) === canonicalRealId(b.address, b.port);
 }
 
 /** The semantic rules of a live config that its schema cannot say; the first broken one. */
@@ -306,6 +311,38 @@ export class MemoryDirectorControl implements DirectorControl {
       .sort((a, b) => b.concurrentConnections - a.concurrentConnections)
       .slice(0, limit)
       .map((s) => structuredClone(s));
+  }
+
+  /** Counts from the connection table (ESTABLISHED is active, as in IPVS); no traffic counted. */
+  stats(): StatsView {
+    const zero = { conns: 0, inPkts: 0, outPkts: 0, inBytes: 0, outBytes: 0 };
+    const still = { cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 };
+    const conns = [...this.connections.values()];
+    return {
+      connectionCapacity: 4096,
+      connectionCount: conns.length,
+      estimatorIntervalSeconds: 2,
+      services: this.#config.services.map((svc) => ({
+        name: svc.name,
+        stats: { ...zero },
+        rates: { ...still },
+        reals: svc.reals.map((r) => {
+          const mine = conns.filter(
+            (c) => c.service === svc.name && c.real !== null && sameAddress(c.real, r),
+          );
+          const active = mine.filter((c) => c.state === 'ESTABLISHED').length;
+          return {
+            address: r.address,
+            port: r.port,
+            activeConnections: active,
+            inactiveConnections: mine.length - active,
+            persistentConnections: 0,
+            stats: { ...zero },
+            rates: { ...still },
+          };
+        }),
+      })),
+    };
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {

@@ -339,6 +339,56 @@ export const SourceQuery = Type.Object(
   { additionalProperties: false },
 );
 
+// ---- statistics ----
+
+const Count = Type.Integer({ minimum: 0 });
+
+export const StatsCountersSchema = Type.Object({
+  conns: Count,
+  inPkts: Count,
+  outPkts: Type.Integer({
+    minimum: 0,
+    description: 'Always 0: under direct routing replies bypass the director',
+  }),
+  inBytes: Type.Integer({ minimum: 0, description: 'Inner Ethernet frames as forwarded' }),
+  outBytes: Type.Integer({
+    minimum: 0,
+    description: 'Always 0: under direct routing replies bypass the director',
+  }),
+});
+
+export const StatsRatesSchema = Type.Object({
+  cps: Count,
+  inPps: Count,
+  outPps: Count,
+  inBps: Count,
+  outBps: Count,
+});
+
+export const StatsSchema = Type.Object({
+  connectionCapacity: Count,
+  connectionCount: Count,
+  estimatorIntervalSeconds: Type.Number(),
+  services: Type.Array(
+    Type.Object({
+      name: NameSchema,
+      stats: StatsCountersSchema,
+      rates: StatsRatesSchema,
+      reals: Type.Array(
+        Type.Object({
+          address: Type.String(),
+          port: Type.Integer({ minimum: 1, maximum: 65535 }),
+          activeConnections: Count,
+          inactiveConnections: Count,
+          persistentConnections: Count,
+          stats: StatsCountersSchema,
+          rates: StatsRatesSchema,
+        }),
+      ),
+    }),
+  ),
+});
+
 export const ReadinessSchema = Type.Object({ ready: Type.Boolean(), reasons: Type.Array(Type.String()) });
 
 export const HealthSchema = Type.Object({ status: Type.Literal('ok') });

@@ -16,6 +16,7 @@ import { healthRoutes } from './health.ts';
 import { realRoutes } from './reals.ts';
 import { serviceRoutes } from './services.ts';
 import { sourceRoutes } from './sources.ts';
+import { statsRoutes } from './stats.ts';
 import { typeboxValidatorCompiler } from './validator.ts';
 
 export interface ControlPlaneOptions {
@@ -88,6 +89,7 @@ export function buildControlPlane(control: DirectorControl, opts: ControlPlaneOp
   app.register(defenseRoutes, plugin);
   app.register(connectionRoutes, plugin);
   app.register(sourceRoutes, plugin);
+  app.register(statsRoutes, plugin);
   app.register(healthRoutes, plugin);
   return app;
 }
