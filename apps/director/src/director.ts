@@ -150,7 +150,11 @@ export class Director implements DirectorControl {
         remotePort: opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort,
       },
       (event) => d.onServeEvent(event),
+      d.daemon.io ?? 'auto',
     );
+    const io = d.dataplane.io;
+    if (io?.fellBack)
+      d.log.warn(`io: native batched I/O unavailable (${io.reason}); serving with the dgram port`);
     d.dataplane.onWorkerReplaced = (slot, err) =>
       d.log.error(`worker on slot ${slot} died (${err.message}); replaced, shared tables intact`);
     d.bound = true;
@@ -192,7 +196,10 @@ export class Director implements DirectorControl {
 
   private onServeEvent(event: ServeEvent): void {
     if (event.kind === 'punt') this.neighbors.learnFrom(event.frame, this.live.overlay.vni);
-    else this.log.info(`worker slot ${event.workerSlot} serving VXLAN on ${event.address}:${event.port}`);
+    else
+      this.log.info(
+        `worker slot ${event.workerSlot} serving VXLAN on ${event.address}:${event.port} (${event.io})`,
+      );
   }
 
   /** Compiles and publishes `live` as the next version (throws, changing nothing, if it does not compile). */

@@ -6,6 +6,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
 import { SynMemory, VictimIndex } from '@sluice/defense';
+import { type IoChoice, type IoSelection, selectIo } from '@sluice/io';
 import { RealServerCounters } from '@sluice/schedulers';
 import { Piscina } from 'piscina';
 import { Batch, type BatchLimits, DEFAULT_BATCH_LIMITS } from './batch.ts';
@@ -120,6 +121,8 @@ export class Dataplane {
   private servePool: Piscina<WorkerTask, TaskResult> | null = null;
   private serving: ServingWorker[] = [];
   private serveControl: Int32Array | null = null;
+  /** The port the serving workers use and why (set by serve(); the caller logs a fallback). */
+  io: IoSelection | null = null;
   private configVersion = 0;
   private compiled: CompiledConfig | null = null;
   /** The compiled form of the last published snapshot (what the main thread's helpers read). */
@@ -299,10 +302,18 @@ export class Dataplane {
    * Starts one serving worker per configured worker, each owning a VXLAN socket bound with
    * SO_REUSEPORT. Resolves once every worker is bound; rejects with the bind error otherwise. A
    * worker that dies is replaced: its counter slot is handed to the replacement, and the shared
-   * tables, which live in this thread's buffers, are untouched.
+   * tables, which live in this thread's buffers, are untouched. `io` picks the port: the
+   * batched native one, Node's dgram, or `auto` (native when the addon loads; `this.io` then
+   * says which and why). `native` without the addon throws IoError before any worker starts.
    */
-  async serve(settings: VxlanPortSettings, onEvent: (event: ServeEvent) => void): Promise<void> {
+  async serve(
+    settings: VxlanPortSettings,
+    onEvent: (event: ServeEvent) => void,
+    io: IoChoice = 'auto',
+  ): Promise<void> {
     if (this.servePool !== null) throw new DataplaneOptionsError('already serving');
+    const selection = selectIo(io);
+    this.io = selection;
     const o = this.options;
     const controlSab = new SharedArrayBuffer(4);
     this.serveControl = new Int32Array(controlSab);
@@ -319,7 +330,7 @@ export class Dataplane {
     for (let i = 0; i < o.workers; i++) {
       const w: ServingWorker = { slot: -1, done: Promise.resolve() };
       this.serving.push(w);
-      bound.push(this.startServing(w, settings, controlSab, onEvent));
+      bound.push(this.startServing(w, settings, selection.io, controlSab, onEvent));
     }
     await Promise.all(bound);
   }
@@ -327,6 +338,7 @@ export class Dataplane {
   private startServing(
     w: ServingWorker,
     settings: VxlanPortSettings,
+    io: 'native' | 'dgram',
     control: SharedArrayBuffer,
     onEvent: (event: ServeEvent) => void,
   ): Promise<void> {
@@ -345,7 +357,7 @@ export class Dataplane {
         }
         onEvent(event);
       });
-      const task: ServeTask = { kind: 'serve', port: settings, control, events: port2 };
+      const task: ServeTask = { kind: 'serve', port: settings, io, control, events: port2 };
       w.done = pool.run(task, { transferList: [port2] }).then(
         () => {
           port1.close();
@@ -362,7 +374,9 @@ export class Dataplane {
           if (w.slot >= 0) Atomics.store(this.slots, w.slot, 0);
           this.onWorkerReplaced(w.slot, err);
           w.slot = -1;
-          this.startServing(w, settings, control, onEvent).catch((e: Error) => this.onWorkerReplaced(-1, e));
+          this.startServing(w, settings, io, control, onEvent).catch((e: Error) =>
+            this.onWorkerReplaced(-1, e),
+          );
         },
       );
     });

@@ -45,6 +45,8 @@ export interface MaintainTask {
 export interface ServeTask {
   kind: 'serve';
   port: VxlanPortSettings;
+  /** Which port serves: the batched native one (BatchedPort) or Node's dgram (VxlanPort). */
+  io: 'native' | 'dgram';
   /** Int32 words: [stop]. */
   control: SharedArrayBuffer;
   events: MessagePort;
@@ -52,7 +54,7 @@ export interface ServeTask {
 
 /** What a serving worker tells the main thread (rare: never per forwarded frame). */
 export type ServeEvent =
-  | { kind: 'bound'; workerSlot: number; address: string; port: number }
+  | { kind: 'bound'; workerSlot: number; address: string; port: number; io: 'native' | 'dgram' }
   | { kind: 'punt'; workerSlot: number; vtep: string; frame: Uint8Array };
 
 export type WorkerTask = BatchTask | MaintainTask | ServeTask;

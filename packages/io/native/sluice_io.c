@@ -10,11 +10,14 @@
 // for at most the given time (a serving worker owns its thread, so blocking it is the cheapest
 // way to sleep until a datagram arrives; see docs/ARCHITECTURE.md for the measurement).
 //
-// Only descriptors this addon opened are accepted (a shared bitmap), so a stale or wrong number
-// from JS cannot read, write or close another part of the process's files.
+// Each socket belongs to the thread (Node-API environment) that opened it: only that thread may
+// use or close it, so a stale or wrong number from JS cannot touch another part of the process's
+// files, and when the thread goes (worker.terminate(), a crash) an environment cleanup hook
+// closes its sockets. Without that, a dead worker's SO_REUSEPORT socket would stay in the
+// kernel's group and keep taking its share of the flows with nobody reading it.
 //
 // Loaded once per thread (context-aware: NAPI_MODULE_INIT), used from several worker threads at
-// once; the only shared state is the ownership bitmap (atomics) and per-thread scratch.
+// once; the only shared state is the owner table (atomics) and per-thread scratch.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <arpa/inet.h>
@@ -38,24 +41,23 @@
 #define SEND_WORDS 4
 #define FLAG_TRUNCATED 1
 #define OPEN_REUSEPORT 1
-// Descriptors tracked by the ownership bitmap; a socket numbered above is closed and refused.
-#define MAX_FD (1 << 20)
+// Descriptors tracked by the owner table; a socket numbered above is closed and refused.
+#define MAX_FD (1 << 16)
 // How long a send waits for room in a full socket buffer before giving up on the rest.
 #define SEND_WAIT_MS 5
 
-static _Atomic uint32_t owned[MAX_FD / 32];
+// The owning environment of each descriptor this addon opened (0: not ours).
+static _Atomic uintptr_t owner[MAX_FD];
 
-static int is_owned(int fd) {
-  if (fd < 0 || fd >= MAX_FD) return 0;
-  return (atomic_load_explicit(&owned[fd >> 5], memory_order_relaxed) >> (fd & 31)) & 1;
+static int is_owned(napi_env env, int fd) {
+  return fd >= 0 && fd < MAX_FD && atomic_load_explicit(&owner[fd], memory_order_acquire) == (uintptr_t)env;
 }
 
-static void set_owned(int fd, int on) {
-  uint32_t bit = 1u << (fd & 31);
-  if (on)
-    atomic_fetch_or(&owned[fd >> 5], bit);
-  else
-    atomic_fetch_and(&owned[fd >> 5], ~bit);
+// Runs when the owning thread's environment is torn down with the socket still open.
+static void close_on_teardown(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  atomic_store(&owner[fd], 0);
+  close(fd);
 }
 
 static __thread struct mmsghdr msgs[MAX_BATCH];
@@ -143,7 +145,11 @@ static napi_value io_open(napi_env env, napi_callback_info info) {
     close(fd);
     return ret_i32(env, -e);
   }
-  set_owned(fd, 1);
+  if (napi_add_env_cleanup_hook(env, close_on_teardown, (void *)(intptr_t)fd) != napi_ok) {
+    close(fd);
+    return ret_i32(env, -ENOMEM);
+  }
+  atomic_store(&owner[fd], (uintptr_t)env);
   return ret_i32(env, fd);
 }
 
@@ -153,7 +159,7 @@ static napi_value io_local_port(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t fd;
   if (arg_i32(env, argv[0], &fd)) return ret_i32(env, -EINVAL);
-  if (!is_owned(fd)) return ret_i32(env, -EBADF);
+  if (!is_owned(env, fd)) return ret_i32(env, -EBADF);
   struct sockaddr_in sa;
   socklen_t len = sizeof sa;
   if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) return ret_i32(env, -errno);
@@ -179,7 +185,7 @@ static napi_value io_recv(napi_env env, napi_callback_info info) {
   if ((uint64_t)(first + (uint64_t)max) * (uint64_t)slot > dlen ||
       (uint64_t)(first + (uint64_t)max) * RECV_WORDS > mlen)
     return ret_i32(env, -ERANGE);
-  if (!is_owned(fd)) return ret_i32(env, -EBADF);
+  if (!is_owned(env, fd)) return ret_i32(env, -EBADF);
   for (int i = 0; i < max; i++) {
     iovs[i].iov_base = data + (size_t)(first + i) * (size_t)slot;
     iovs[i].iov_len = (size_t)slot;
@@ -225,7 +231,7 @@ static napi_value io_send(napi_env env, napi_callback_info info) {
     return ret_i32(env, -EINVAL);
   if (count < 0 || count > MAX_BATCH) return ret_i32(env, -EINVAL);
   if ((size_t)count * SEND_WORDS > llen) return ret_i32(env, -ERANGE);
-  if (!is_owned(fd)) return ret_i32(env, -EBADF);
+  if (!is_owned(env, fd)) return ret_i32(env, -EBADF);
   for (int i = 0; i < count; i++) {
     const int32_t *e = list + (size_t)i * SEND_WORDS;
     if (e[0] < 0 || e[1] < 0 || (uint64_t)e[0] + (uint64_t)e[1] > dlen || e[3] <= 0 || e[3] > 65535)
@@ -276,7 +282,7 @@ static napi_value io_wait(napi_env env, napi_callback_info info) {
   int32_t fd, ms;
   if (arg_i32(env, argv[0], &fd) || arg_i32(env, argv[1], &ms)) return ret_i32(env, -EINVAL);
   if (ms < 0 || ms > 60000) return ret_i32(env, -EINVAL);
-  if (!is_owned(fd)) return ret_i32(env, -EBADF);
+  if (!is_owned(env, fd)) return ret_i32(env, -EBADF);
   struct pollfd p = {.fd = fd, .events = POLLIN};
   int r = poll(&p, 1, ms);
   if (r < 0) return ret_i32(env, errno == EINTR ? 0 : -errno);
@@ -291,7 +297,7 @@ static napi_value io_drops(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t fd;
   if (arg_i32(env, argv[0], &fd)) return ret_i32(env, -EINVAL);
-  if (!is_owned(fd)) return ret_i32(env, -EBADF);
+  if (!is_owned(env, fd)) return ret_i32(env, -EBADF);
   uint32_t mem[SK_MEMINFO_VARS];
   socklen_t len = sizeof mem;
   memset(mem, 0, sizeof mem);
@@ -306,8 +312,9 @@ static napi_value io_close(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t fd;
   if (arg_i32(env, argv[0], &fd)) return ret_i32(env, -EINVAL);
-  if (!is_owned(fd)) return ret_i32(env, -EBADF);
-  set_owned(fd, 0);
+  if (!is_owned(env, fd)) return ret_i32(env, -EBADF);
+  napi_remove_env_cleanup_hook(env, close_on_teardown, (void *)(intptr_t)fd);
+  atomic_store(&owner[fd], 0);
   return ret_i32(env, close(fd) == 0 ? 0 : -errno);
 }
 
