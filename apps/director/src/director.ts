@@ -142,16 +142,23 @@ export class Director implements DirectorControl {
     d.install(live, false);
     await d.own.open();
     const vx = d.daemon.vxlan;
-    await d.dataplane.serve(
-      {
-        ...DEFAULT_VXLAN_PORT_SETTINGS,
-        address: vx.address,
-        port: vx.port,
-        remotePort: opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort,
-      },
-      (event) => d.onServeEvent(event),
-      d.daemon.io ?? 'auto',
-    );
+    try {
+      await d.dataplane.serve(
+        {
+          ...DEFAULT_VXLAN_PORT_SETTINGS,
+          address: vx.address,
+          port: vx.port,
+          remotePort: opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort,
+        },
+        (event) => d.onServeEvent(event),
+        d.daemon.io ?? 'auto',
+      );
+    } catch (err) {
+      // A bind error, or `io: native` without the addon: nothing may be left open behind it.
+      await d.dataplane.close();
+      await d.own.close();
+      throw err;
+    }
     const io = d.dataplane.io;
     if (io?.fellBack)
       d.log.warn(`io: native batched I/O unavailable (${io.reason}); serving with the dgram port`);

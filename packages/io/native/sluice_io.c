@@ -131,8 +131,9 @@ static napi_value io_open(napi_env env, napi_callback_info info) {
     close(fd);
     return ret_i32(env, -EMFILE);
   }
+  // SO_REUSEPORT only when asked, and no SO_REUSEADDR: for UDP that would let any later socket
+  // share (and silently take over) the port, where a second director should get EADDRINUSE.
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if ((flags & OPEN_REUSEPORT) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     int e = errno;
     close(fd);

@@ -16,9 +16,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const optional = process.argv.includes('--optional');
+const args = process.argv.slice(2);
+const optional = args.includes('--optional');
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const out = path.join(root, 'build');
+// --out DIR: build elsewhere (the build test does, leaving the package's own build alone).
+const outAt = args.indexOf('--out');
+const out = outAt >= 0 && args[outAt + 1] ? path.resolve(args[outAt + 1]) : path.join(root, 'build');
 const cc = process.env.CC || 'cc';
 
 function giveUp(reason) {
