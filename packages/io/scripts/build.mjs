@@ -78,6 +78,4 @@ compile('sluice_io.node', [
 ]);
 compile('sluice-relay', [...flags, 'tools/relay.c', '-lpthread']);
 compile('sluice-gen', [...flags, 'tools/gen.c']);
-console.log(
-  `@sluice/io: built ${path.relative(process.cwd(), out) || out}/{sluice_io.node,sluice-relay,sluice-gen}`,
-);
+console.log(`@sluice/io: built ${out}/{sluice_io.node,sluice-relay,sluice-gen}`);

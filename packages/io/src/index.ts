@@ -73,6 +73,11 @@ export function nativeIoPath(): string {
   return process.env.SLUICE_IO_ADDON || fileURLToPath(new URL('../build/sluice_io.node', import.meta.url));
 }
 
+/** A C tool built beside the addon (`sluice-relay`, `sluice-gen`): its path, built or not. */
+export function nativeToolPath(name: 'sluice-relay' | 'sluice-gen'): string {
+  return fileURLToPath(new URL(`../build/${name}`, import.meta.url));
+}
+
 let loaded: NativeIo | null = null;
 let loadError: string | null = null;
 let tried = false;

@@ -2,6 +2,7 @@
 // figure on stdout (progress goes to stderr), so results can be piped, diffed and recorded.
 import { runForward } from './forward.ts';
 import { runHotpath } from './hotpath.ts';
+import { runLeak } from './leak.ts';
 
 export interface BenchOptions {
   seconds: number;
@@ -11,16 +12,24 @@ export interface BenchOptions {
   workers: number[];
   /** hotpath: the defense strategy in the benchmark's config (priority, as deployed, or none). */
   defense: 'priority' | 'none';
+  /** forward: the director's ports to measure (both when empty). */
+  io: Array<'native' | 'dgram'>;
+  /** forward: datagrams per second the generator offers (0 = as fast as the kernel takes them). */
+  rate: number;
+  /** forward: established flows' data, or half of it and half spoofed SYNs. */
+  traffic: 'established' | 'mixed';
 }
 
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   hotpath: runHotpath,
   forward: runForward,
+  leak: runLeak,
 };
 
 function usage(): never {
   process.stderr.write(
-    `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n`,
+    `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n` +
+      '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed]\n',
   );
   process.exit(2);
 }
@@ -38,4 +47,18 @@ const workers = values('--workers').map(Number);
 if (!(seconds > 0) || workers.some((w) => !(w >= 1))) usage();
 const defense = values('--defense').at(-1) ?? 'priority';
 if (defense !== 'priority' && defense !== 'none') usage();
-await suites[name]({ seconds, cases: values('--case'), workers, defense });
+const io = values('--io');
+if (io.some((v) => v !== 'native' && v !== 'dgram')) usage();
+const rate = Number(values('--rate').at(-1) ?? 0);
+if (!(rate >= 0)) usage();
+const traffic = values('--traffic').at(-1) ?? 'established';
+if (traffic !== 'established' && traffic !== 'mixed') usage();
+await suites[name]({
+  seconds,
+  cases: values('--case'),
+  workers,
+  defense,
+  io: io as Array<'native' | 'dgram'>,
+  rate,
+  traffic,
+});
