@@ -30,6 +30,7 @@ import {
   OpenFlag,
   RecvFlag,
   RecvWord,
+  SendFlag,
   SendWord,
 } from '@sluice/io';
 import { RstSpec } from '@sluice/wire';
@@ -53,6 +54,12 @@ const SLICE_MS = 5;
 const MAINTAIN_MS = 50;
 const RST_SLOT = (RST_DATAGRAM_MAX + 7) & ~7;
 
+/** The dgram port's settings, and whether same-destination runs go out as UDP GSO messages. */
+export interface BatchedPortSettings extends VxlanPortSettings {
+  /** Default true: a run of equal-length frames to one VTEP walks the stack once (UDP_SEGMENT). */
+  gso?: boolean;
+}
+
 export class BatchedPortError extends Error {
   readonly code = 'SLUICE_ERR_IO_SOCKET';
   /** The negative errno the addon returned. */
@@ -65,8 +72,9 @@ export class BatchedPortError extends Error {
 }
 
 export class BatchedPort {
-  readonly settings: VxlanPortSettings;
+  readonly settings: BatchedPortSettings;
   private readonly io: NativeIo;
+  private readonly sendFlags: number;
   private fd = -1;
   private boundPort = 0;
   readonly batch: Batch;
@@ -92,7 +100,7 @@ export class BatchedPort {
   lastError = 0;
 
   constructor(
-    settings: VxlanPortSettings,
+    settings: BatchedPortSettings,
     counters: Float64Array,
     layout: CounterLayout,
     refresh: () => Pipeline | null,
@@ -100,6 +108,7 @@ export class BatchedPort {
   ) {
     this.io = nativeIo();
     this.settings = settings;
+    this.sendFlags = settings.gso === false ? 0 : SendFlag.gso;
     this.counters = counters;
     this.layout = layout;
     this.refresh = refresh;
@@ -298,7 +307,7 @@ export class BatchedPort {
     }
     let lost = unsendable;
     if (out > 0) {
-      const sent = this.io.send(this.fd, this.data, list, out);
+      const sent = this.io.send(this.fd, this.data, list, out, this.sendFlags);
       lost += sent < 0 ? out : out - sent;
     }
     // The verdict stays what the pipeline decided; the port's loss is its own reason.

@@ -10,13 +10,13 @@ import { type IoChoice, type IoSelection, selectIo } from '@sluice/io';
 import { RealServerCounters } from '@sluice/schedulers';
 import { Piscina } from 'piscina';
 import { Batch, type BatchLimits, DEFAULT_BATCH_LIMITS } from './batch.ts';
+import type { BatchedPortSettings } from './batched-port.ts';
 import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
 import { ConfigMailbox } from './mailbox.ts';
 import { DEFAULT_PIPELINE_OPTIONS, Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
 import { type ConfigSnapshot, encodeSnapshot } from './snapshot.ts';
-import type { VxlanPortSettings } from './vxlan-port.ts';
 
 export interface DataplaneOptions {
   workers?: number;
@@ -307,7 +307,7 @@ export class Dataplane {
    * says which and why). `native` without the addon throws IoError before any worker starts.
    */
   async serve(
-    settings: VxlanPortSettings,
+    settings: BatchedPortSettings,
     onEvent: (event: ServeEvent) => void,
     io: IoChoice = 'auto',
   ): Promise<void> {
@@ -337,7 +337,7 @@ export class Dataplane {
 
   private startServing(
     w: ServingWorker,
-    settings: VxlanPortSettings,
+    settings: BatchedPortSettings,
     io: 'native' | 'dgram',
     control: SharedArrayBuffer,
     onEvent: (event: ServeEvent) => void,

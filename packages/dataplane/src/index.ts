@@ -1,6 +1,12 @@
 export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
 export { Batch, BatchHeader, type BatchLimits, BatchState, DEFAULT_BATCH_LIMITS, Desc } from './batch.ts';
-export { BATCH_MIN, BatchedPort, BatchedPortError, SLOT_BYTES } from './batched-port.ts';
+export {
+  BATCH_MIN,
+  BatchedPort,
+  BatchedPortError,
+  type BatchedPortSettings,
+  SLOT_BYTES,
+} from './batched-port.ts';
 export {
   CompiledConfig,
   ConfigError,

@@ -4,8 +4,8 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import type { BatchLimits } from './batch.ts';
+import type { BatchedPortSettings } from './batched-port.ts';
 import type { PipelineOptions } from './pipeline.ts';
-import type { VxlanPortSettings } from './vxlan-port.ts';
 
 export interface WorkerInit {
   connections: SharedArrayBuffer;
@@ -44,7 +44,7 @@ export interface MaintainTask {
  */
 export interface ServeTask {
   kind: 'serve';
-  port: VxlanPortSettings;
+  port: BatchedPortSettings;
   /** Which port serves: the batched native one (BatchedPort) or Node's dgram (VxlanPort). */
   io: 'native' | 'dgram';
   /** Int32 words: [stop]. */

@@ -15,6 +15,7 @@ import {
   RecvFlag,
   RecvWord,
   readUdpCounters,
+  SendFlag,
   SendWord,
 } from './index.ts';
 
@@ -140,6 +141,41 @@ describe('sluice_io against real sockets', () => {
       ['b', [2, 2]],
     ]);
     expect(io.send(fd, data, list, 0)).toBe(0);
+  });
+
+  it('with GSO, sends runs of same-destination, same-length frames as one message each; receivers get every frame in order', async () => {
+    const fd = open();
+    const a = await sender('127.0.0.2');
+    const b = await sender('127.0.0.3');
+    sockets.push(a, b);
+    const got: Array<[string, number, number]> = [];
+    a.on('message', (m) => got.push(['a', m.length, m[0]]));
+    b.on('message', (m) => got.push(['b', m.length, m[0]]));
+    // Frames in slots of 256: five of 100 to a, one of 50 to a, three of 100 to b, two of 100 to a.
+    const plan: Array<[dgram.Socket, number]> = [
+      ...Array.from({ length: 5 }, (): [dgram.Socket, number] => [a, 100]),
+      [a, 50],
+      ...Array.from({ length: 3 }, (): [dgram.Socket, number] => [b, 100]),
+      [a, 100],
+      [a, 100],
+    ];
+    const data = new Uint8Array(new SharedArrayBuffer(plan.length * 256));
+    const list = new Int32Array(plan.length * SendWord.words);
+    plan.forEach(([to, len], i) => {
+      data.fill(i + 1, i * 256, i * 256 + len);
+      const l = i * SendWord.words;
+      list[l + SendWord.offset] = i * 256;
+      list[l + SendWord.length] = len;
+      list[l + SendWord.address] = ipv4ToInt(to.address().address);
+      list[l + SendWord.port] = to.address().port;
+    });
+    expect(io.send(fd, data, list, plan.length, SendFlag.gso)).toBe(plan.length);
+    const end = Date.now() + 2000;
+    while (got.length < plan.length && Date.now() < end) await pause(5);
+    const want = plan.map(([to, len], i): [string, number, number] => [to === a ? 'a' : 'b', len, i + 1]);
+    const order = (who: string, xs: Array<[string, number, number]>) => xs.filter((x) => x[0] === who);
+    expect(order('a', got)).toEqual(order('a', want));
+    expect(order('b', got)).toEqual(order('b', want));
   });
 
   it('waits for readability without spinning: 0 after the timeout, 1 when a datagram is there', async () => {

@@ -28,8 +28,11 @@ export interface NativeIo {
    * length in `RecvWord.length`.
    */
   recv(fd: number, data: Uint8Array, slotBytes: number, first: number, max: number, meta: Int32Array): number;
-  /** sendmmsg of `count` frames listed in `list` (SendWord layout): frames sent | -errno. */
-  send(fd: number, data: Uint8Array, list: Int32Array, count: number): number;
+  /**
+   * sendmmsg of `count` frames listed in `list` (SendWord layout): frames sent | -errno. With
+   * `SendFlag.gso`, runs of same-destination, same-length frames go as one UDP_SEGMENT message.
+   */
+  send(fd: number, data: Uint8Array, list: Int32Array, count: number, flags?: number): number;
   /** Blocks this thread until the socket is readable or `timeoutMs` passed: 1 | 0 | -errno. */
   wait(fd: number, timeoutMs: number): number;
   /** Datagrams the kernel dropped for this socket (its receive buffer was full) | -errno. */
@@ -39,6 +42,7 @@ export interface NativeIo {
   readonly MAX_BATCH: number;
   readonly RECV_WORDS: number;
   readonly SEND_WORDS: number;
+  readonly SEND_GSO: number;
   readonly ABI: number;
 }
 
@@ -48,6 +52,7 @@ export const RecvWord = { length: 0, address: 1, port: 2, flags: 3, words: 4 } a
 export const SendWord = { offset: 0, length: 1, address: 2, port: 3, words: 4 } as const;
 export const RecvFlag = { truncated: 1 } as const;
 export const OpenFlag = { reusePort: 1 } as const;
+export const SendFlag = { gso: 1 } as const;
 /** The addon's interface version this wrapper speaks (the addon's `ABI`). */
 const ABI = 1;
 

@@ -5,7 +5,10 @@
 // JavaScript around it cost.
 //
 //   sluice-relay --listen 127.0.0.1:4789 --to 127.0.0.2:4789 [--batch 64] [--threads 1]
-//                [--buffer BYTES]
+//                [--buffer BYTES] [--gso 0|1]
+//
+// --gso 1 sends runs of equal-length frames as one UDP_SEGMENT message, as the director's port
+// does by default, so the reference uses the same I/O technique as what it is compared with.
 //
 // Prints {"ready":true,"port":P} once bound, and {"received":R,"sent":S} on SIGTERM/SIGINT.
 #include "common.h"
@@ -15,11 +18,17 @@
 
 #define SLOT 2048
 #define MAX_BATCH 1024
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
 
 struct relay_thread {
   pthread_t id;
   int fd;
   int batch;
+  int gso;
   struct sockaddr_in to;
   uint64_t received;
   uint64_t sent;
@@ -31,7 +40,10 @@ static void *relay_loop(void *arg) {
   uint8_t *slots = malloc((size_t)n * SLOT);
   struct mmsghdr *msgs = calloc((size_t)n, sizeof *msgs);
   struct iovec *iovs = calloc((size_t)n, sizeof *iovs);
-  if (slots == NULL || msgs == NULL || iovs == NULL) die("malloc");
+  struct mmsghdr *out = calloc((size_t)n, sizeof *out);
+  int *frames = calloc((size_t)n, sizeof *frames);
+  char(*ctrl)[CMSG_SPACE(sizeof(uint16_t))] = calloc((size_t)n, sizeof *ctrl);
+  if (slots == NULL || msgs == NULL || iovs == NULL || out == NULL || frames == NULL || ctrl == NULL) die("malloc");
   struct pollfd p = {.fd = t->fd, .events = POLLIN};
   while (!stop_requested) {
     for (int i = 0; i < n; i++) {
@@ -49,40 +61,67 @@ static void *relay_loop(void *arg) {
       continue;
     }
     t->received += (uint64_t)got;
-    for (int i = 0; i < got; i++) {
-      iovs[i].iov_len = msgs[i].msg_len;
-      msgs[i].msg_hdr.msg_name = &t->to;
-      msgs[i].msg_hdr.msg_namelen = sizeof t->to;
+    // Messages to send: one per frame, or one per run of equal-length frames with --gso 1.
+    int m = 0;
+    for (int i = 0; i < got;) {
+      size_t len = msgs[i].msg_len;
+      int k = 1;
+      if (t->gso)
+        while (i + k < got && k < GSO_MAX_SEGMENTS && msgs[i + k].msg_len == len && (size_t)(k + 1) * len <= GSO_MAX_BYTES)
+          k++;
+      for (int j = i; j < i + k; j++) iovs[j].iov_len = msgs[j].msg_len;
+      struct msghdr *h = &out[m].msg_hdr;
+      memset(h, 0, sizeof *h);
+      h->msg_name = &t->to;
+      h->msg_namelen = sizeof t->to;
+      h->msg_iov = &iovs[i];
+      h->msg_iovlen = (size_t)k;
+      if (k > 1) {
+        h->msg_control = ctrl[m];
+        h->msg_controllen = sizeof ctrl[m];
+        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+        c->cmsg_level = IPPROTO_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t seg = (uint16_t)len;
+        memcpy(CMSG_DATA(c), &seg, sizeof seg);
+      }
+      frames[m++] = k;
+      i += k;
     }
     int done = 0;
-    while (done < got) {
-      int r = sendmmsg(t->fd, msgs + done, (unsigned)(got - done), 0);
+    while (done < m) {
+      int r = sendmmsg(t->fd, out + done, (unsigned)(m - done), 0);
       if (r > 0) {
+        for (int j = done; j < done + r; j++) t->sent += (uint64_t)frames[j];
         done += r;
-        t->sent += (uint64_t)r;
       } else if (r < 0 && errno == EINTR) {
         if (stop_requested) break;
       } else {
-        done++;  // refused frame: skipped, as the director's port does
+        done++;  // refused message: skipped, as the director's port does
       }
     }
   }
   free(slots);
   free(msgs);
   free(iovs);
+  free(out);
+  free(frames);
+  free(ctrl);
   return NULL;
 }
 
 int main(int argc, char **argv) {
   const char *listen = NULL, *to = NULL;
-  int batch = 64, threads = 1, buffer = 4 << 20;
+  int batch = 64, threads = 1, buffer = 4 << 20, gso = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--listen") == 0) listen = argv[i + 1];
     else if (strcmp(argv[i], "--to") == 0) to = argv[i + 1];
     else if (strcmp(argv[i], "--batch") == 0) batch = (int)arg_long(argv[i + 1], 1, MAX_BATCH, "--batch");
     else if (strcmp(argv[i], "--threads") == 0) threads = (int)arg_long(argv[i + 1], 1, 64, "--threads");
     else if (strcmp(argv[i], "--buffer") == 0) buffer = (int)arg_long(argv[i + 1], 0, 1 << 30, "--buffer");
-    else usage_error("usage: sluice-relay --listen IP:PORT --to IP:PORT [--batch N] [--threads N] [--buffer BYTES]");
+    else if (strcmp(argv[i], "--gso") == 0) gso = (int)arg_long(argv[i + 1], 0, 1, "--gso");
+    else usage_error("usage: sluice-relay --listen IP:PORT --to IP:PORT [--batch N] [--threads N] [--buffer BYTES] [--gso 0|1]");
   }
   if (listen == NULL || to == NULL) usage_error("sluice-relay: --listen and --to are required");
   install_stop_handlers();
@@ -94,6 +133,7 @@ int main(int argc, char **argv) {
     // Port 0: the first socket picks a port and the others join it.
     if (i == 0) at.sin_port = htons((uint16_t)bound_port(ts[0].fd));
     ts[i].batch = batch;
+    ts[i].gso = gso;
     ts[i].to = parse_endpoint(to);
   }
   printf("{\"ready\":true,\"port\":%d}\n", ntohs(at.sin_port));

@@ -2,7 +2,9 @@
 // (serving worker threads, each owning a SO_REUSEPORT VXLAN socket, classifying and forwarding
 // to a real server's VTEP), with the native batched port and/or Node's dgram port, against the
 // C reference relay measured in the same run (sluice-relay: recvmmsg → sendmmsg, same batch
-// size, no classification; one thread per worker).
+// size, no classification; one thread per worker). `--gso on` (the default) lets both the
+// native port and the relay send runs of equal-length, same-destination frames as one UDP GSO
+// message; `--gso off` measures both with one message per frame.
 //
 // Load comes from the native generator (sluice-gen send: sendmmsg of prebuilt VXLAN frames from
 // 16 source ports, so the reuseport hash spreads flows over the workers), at --rate or as fast
@@ -200,9 +202,11 @@ async function measureReference(workers: number, files: FrameFiles, opts: BenchO
     '--to',
     `127.0.0.2:${sinkPort}`,
     '--batch',
-    String(BATCH),
+    String(DEFAULT_VXLAN_PORT_SETTINGS.batchLimits.maxFrames), // the director's largest batch
     '--threads',
     String(workers),
+    '--gso',
+    opts.gso ? '1' : '0',
   ]);
   const { port } = await relay.next();
   const fig = await window(sink, port, opts.traffic === 'mixed' ? files.mixed : files.data, opts);
@@ -222,7 +226,7 @@ async function measureDirector(
   const dp = new Dataplane({ workers, connectionCapacity: 1 << 20 });
   dp.publishConfig(oneRealSnapshot('127.0.0.2', DIRECTOR_MAC));
   await dp.serve(
-    { ...DEFAULT_VXLAN_PORT_SETTINGS, address: '127.0.0.1', port, remotePort: sinkPort },
+    { ...DEFAULT_VXLAN_PORT_SETTINGS, address: '127.0.0.1', port, remotePort: sinkPort, gso: opts.gso },
     () => {},
     io,
   );
@@ -250,6 +254,7 @@ export async function runForward(opts: BenchOptions): Promise<void> {
         suite: 'forward',
         traffic: opts.traffic,
         io,
+        ...(io === 'dgram' ? {} : { gso: opts.gso }),
         workers,
         offeredMpps: round(f.sent / f.seconds / 1e6),
         deliveredMpps: round(f.delivered / f.seconds / 1e6),

@@ -18,6 +18,8 @@ export interface BenchOptions {
   rate: number;
   /** forward: established flows' data, or half of it and half spoofed SYNs. */
   traffic: 'established' | 'mixed';
+  /** forward: the native port sends same-destination runs as UDP GSO messages (default on). */
+  gso: boolean;
 }
 
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
@@ -29,7 +31,7 @@ const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
 function usage(): never {
   process.stderr.write(
     `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n` +
-      '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed]\n',
+      '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed] [--gso on|off]\n',
   );
   process.exit(2);
 }
@@ -53,6 +55,8 @@ const rate = Number(values('--rate').at(-1) ?? 0);
 if (!(rate >= 0)) usage();
 const traffic = values('--traffic').at(-1) ?? 'established';
 if (traffic !== 'established' && traffic !== 'mixed') usage();
+const gso = values('--gso').at(-1) ?? 'on';
+if (gso !== 'on' && gso !== 'off') usage();
 await suites[name]({
   seconds,
   cases: values('--case'),
@@ -61,4 +65,5 @@ await suites[name]({
   io: io as Array<'native' | 'dgram'>,
   rate,
   traffic,
+  gso: gso === 'on',
 });
