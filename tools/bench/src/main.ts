@@ -2,6 +2,7 @@
 // figure on stdout (progress goes to stderr), so results can be piped, diffed and recorded.
 import { runForward } from './forward.ts';
 import { runHotpath } from './hotpath.ts';
+import { runIdle } from './idle.ts';
 import { runLeak } from './leak.ts';
 
 export interface BenchOptions {
@@ -26,6 +27,7 @@ const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   hotpath: runHotpath,
   forward: runForward,
   leak: runLeak,
+  idle: runIdle,
 };
 
 function usage(): never {
