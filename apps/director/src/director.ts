@@ -33,6 +33,7 @@ import {
 } from '@sluice/dataplane';
 import { LvsDefense, lvsSettings, RescorerThread } from '@sluice/defense';
 import { HealthChecker } from '@sluice/health';
+import { readUdpCounters } from '@sluice/io';
 import { createMetrics, lvsDefenseState, type SluiceMetrics } from '@sluice/metrics';
 import { ConnectionIndex } from './connections.ts';
 import type {
@@ -132,6 +133,7 @@ export class Director implements DirectorControl {
       // drop_entry is this.lvs's own; drop_packet and secure_tcp run on the packet workers, whose
       // modes follow from the config and this.lvs's measurement of the table (lvs-state.ts).
       lvs: () => lvsDefenseState(this.lvs),
+      udp: () => readUdpCounters(),
     });
   }
 

@@ -10,6 +10,7 @@ import {
   Verdict,
 } from '@sluice/dataplane';
 import { VictimHeader, VictimIndex } from '@sluice/defense';
+import { readUdpCounters } from '@sluice/io';
 import { RealServerCounters } from '@sluice/schedulers';
 import { describe, expect, it, vi } from 'vitest';
 import { CONNECTION_STATE_NAMES } from './connection-census.ts';
@@ -507,6 +508,29 @@ describe('createMetrics: the defense', () => {
     expect(text).not.toContain('sluice_lvs_');
     // The counter-block families are always there.
     expect(text).toContain('sluice_rsts_sent_total 0');
+  });
+});
+
+describe('createMetrics: the kernel UDP counters', () => {
+  it("exports /proc/net/snmp's RcvbufErrors and InErrors as counters when given a reader", async () => {
+    const counters = CounterBlock.create(LIMITS);
+    const snmp = readUdpCounters();
+    expect(snmp).not.toBeNull();
+    const metrics = createMetrics({
+      counters,
+      connections: ConnectionTable.create(1024),
+      reals: RealServerCounters.create(LIMITS.maxReals),
+      topology: () => ({ version: 1, services: [] }),
+      workers: () => 0,
+      udp: readUdpCounters,
+    });
+    const series = parseExposition(await metrics.render());
+    expect(series.get('sluice_udp_receive_buffer_errors_total')).toBeGreaterThanOrEqual(
+      snmp?.rcvbufErrors ?? 0,
+    );
+    expect(series.get('sluice_udp_receive_errors_total')).toBeGreaterThanOrEqual(snmp?.inErrors ?? 0);
+    const check = promtoolCheck(await metrics.render());
+    expect(check.output).toBe('');
   });
 });
 

@@ -32,6 +32,7 @@ import {
   VERDICT_NAMES,
 } from '@sluice/dataplane';
 import type { VictimIndex } from '@sluice/defense';
+import type { UdpCounters } from '@sluice/io';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CONNECTION_STATE_NAMES, ConnectionCensus, PRIORITY_COUNT } from './connection-census.ts';
@@ -58,6 +59,9 @@ export interface MetricsSource {
   victims?: VictimIndex;
   /** The LVS defense modes in force, read at each scrape (lvsDefenseState builds it). */
   lvs?: () => LvsDefenseState;
+  /** The kernel's UDP counters for the director's network namespace (/proc/net/snmp), read at
+   * each scrape; null where they cannot be read. */
+  udp?: () => UdpCounters | null;
 }
 
 /** Drop reasons that are refused new connections (a SYN, or a new UDP flow's first datagram). */
@@ -409,6 +413,29 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
       return out;
     },
   );
+  if (source.udp !== undefined) {
+    const udp = source.udp;
+    add(
+      'sluice_udp_receive_buffer_errors_total',
+      'counter',
+      "UDP datagrams the kernel dropped because a socket's receive buffer was full (RcvbufErrors of " +
+        '/proc/net/snmp, for the whole network namespace): frames lost before the director read them.',
+      () => {
+        const c = udp();
+        return c === null ? [] : [{ labels: {}, value: c.rcvbufErrors }];
+      },
+    );
+    add(
+      'sluice_udp_receive_errors_total',
+      'counter',
+      'UDP datagrams the kernel could not deliver to a socket (InErrors of /proc/net/snmp, for the whole ' +
+        'network namespace; includes the receive buffer errors).',
+      () => {
+        const c = udp();
+        return c === null ? [] : [{ labels: {}, value: c.inErrors }];
+      },
+    );
+  }
   add(
     'sluice_rsts_sent_total',
     'counter',
