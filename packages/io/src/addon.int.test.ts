@@ -4,6 +4,7 @@
 // per-socket kernel drops and /proc/net/snmp, status codes for bad arguments, ownership (another
 // thread's or a closed socket is EBADF), and a terminated thread's socket closed with it.
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -245,6 +246,24 @@ describe('sluice_io against real sockets', () => {
     expect(io.close(closed)).toBe(0);
     expect(call(() => io.recv(closed, data, SLOT, 0, 1, meta))).toBe('EBADF');
     expect(call(() => io.close(closed))).toBe('EBADF');
+  });
+
+  it('asks for transparent huge pages under a big buffer (the 2 MiB-aligned part of it)', () => {
+    const thp = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    const big = new SharedArrayBuffer(16 << 20);
+    const advised = io.adviseHugePages(new Uint8Array(big));
+    expect(advised).toBeGreaterThanOrEqual(14 << 20);
+    expect(advised % (2 << 20)).toBe(0);
+    expect(io.adviseHugePages(new Uint8Array(4096))).toBe(0); // nothing aligned inside
+    expect(errnoName(io.adviseHugePages({} as unknown as Uint8Array))).toBe('EINVAL');
+    if (!thp.includes('[never]')) {
+      const huge = () =>
+        Number(/AnonHugePages:\s+(\d+)/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1]);
+      const before = huge();
+      const words = new Int32Array(big);
+      for (let i = 0; i < words.length; i += 1024) words[i] = 1;
+      expect(huge() - before).toBeGreaterThanOrEqual(2 << 10); // kB: at least one huge page
+    }
   });
 
   it('shares a port between SO_REUSEPORT sockets', () => {

@@ -17,7 +17,7 @@
 // On a two-core machine the generator, the sink and the workers share the cores: every row
 // pays the same, which is why the reference runs in the same conditions.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -168,25 +168,54 @@ export async function openSink(): Promise<{ sink: JsonChild; port: number }> {
   return { sink, port: ready.port };
 }
 
+/** CPU seconds (user + system) of a process's threads, all or those named `comm`; 0 off Linux. */
+function cpuSeconds(pid: number | 'self', comm?: string): number {
+  let ticks = 0;
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = stat.slice(stat.indexOf('(') + 1, close);
+      if (comm !== undefined && name !== comm) continue;
+      const f = stat.slice(close + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    }
+  } catch {
+    return 0;
+  }
+  return ticks / 100; // USER_HZ
+}
+
 interface Figure {
   sent: number;
   seconds: number;
   delivered: number;
   rcvbufErrors: number;
+  /** CPU seconds the forwarding threads used in the window (kernel work in their calls included). */
+  cpu: number;
   tableEntries?: number;
 }
 
 /** Offers `frames` to `port` for `seconds` and counts what the sink got meanwhile (and just after). */
-async function window(sink: JsonChild, port: number, frames: string, opts: BenchOptions): Promise<Figure> {
+async function window(
+  sink: JsonChild,
+  port: number,
+  frames: string,
+  opts: BenchOptions,
+  cpu: () => number,
+): Promise<Figure> {
   const before = await sink.ask();
   const snmp0 = readUdpCounters();
+  const cpu0 = cpu();
   const gen = generate(port, frames, opts.seconds, opts.rate);
   const g = await gen.next();
   await gen.done();
   await new Promise((r) => setTimeout(r, 100)); // what is in flight lands
   const after = await sink.ask();
   const snmp1 = readUdpCounters();
+  const cpu1 = cpu();
   return {
+    cpu: cpu1 - cpu0,
     sent: g.sent,
     seconds: g.seconds,
     delivered: after.received - before.received,
@@ -209,7 +238,10 @@ async function measureReference(workers: number, files: FrameFiles, opts: BenchO
     opts.gso ? '1' : '0',
   ]);
   const { port } = await relay.next();
-  const fig = await window(sink, port, opts.traffic === 'mixed' ? files.mixed : files.data, opts);
+  const pid = relay.child.pid ?? 0;
+  const fig = await window(sink, port, opts.traffic === 'mixed' ? files.mixed : files.data, opts, () =>
+    cpuSeconds(pid),
+  );
   await relay.stop();
   await sink.stop();
   return fig;
@@ -223,7 +255,7 @@ async function measureDirector(
 ): Promise<Figure> {
   const { sink, port: sinkPort } = await openSink();
   const port = await freeUdpPort('127.0.0.1');
-  const dp = new Dataplane({ workers, connectionCapacity: 1 << 20 });
+  const dp = new Dataplane({ workers, connectionCapacity: 1 << 20, hugePages: opts.hugePages });
   dp.publishConfig(oneRealSnapshot('127.0.0.2', DIRECTOR_MAC));
   await dp.serve(
     { ...DEFAULT_VXLAN_PORT_SETTINGS, address: '127.0.0.1', port, remotePort: sinkPort, gso: opts.gso },
@@ -235,7 +267,10 @@ async function measureDirector(
   await warm.next();
   await new Promise((r) => setTimeout(r, 200));
   const entries = dp.connections.count();
-  const fig = await window(sink, port, opts.traffic === 'mixed' ? files.mixed : files.data, opts);
+  // Node names its worker threads' tasks "WorkerThread": the serving workers are all of them here.
+  const fig = await window(sink, port, opts.traffic === 'mixed' ? files.mixed : files.data, opts, () =>
+    cpuSeconds('self', 'WorkerThread'),
+  );
   await dp.close();
   await sink.stop();
   return { ...fig, tableEntries: entries };
@@ -264,6 +299,8 @@ export async function runForward(opts: BenchOptions): Promise<void> {
         delivered: f.delivered,
         seconds: round(f.seconds),
         udpRcvbufErrors: f.rcvbufErrors,
+        // CPU of the forwarding threads per frame they delivered: robust to a busy machine.
+        cpuUsPerFrame: f.delivered > 0 ? round((f.cpu / f.delivered) * 1e6, 2) : null,
         ...(f.tableEntries === undefined ? {} : { tableEntries: f.tableEntries }),
       });
       emit(row('reference', ref));

@@ -21,6 +21,8 @@ export interface BenchOptions {
   traffic: 'established' | 'mixed';
   /** forward: the native port sends same-destination runs as UDP GSO messages (default on). */
   gso: boolean;
+  /** hotpath, forward: the shared tables on transparent huge pages (default on, as deployed). */
+  hugePages: boolean;
 }
 
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
@@ -33,7 +35,8 @@ const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
 function usage(): never {
   process.stderr.write(
     `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n` +
-      '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed] [--gso on|off]\n',
+      '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed] [--gso on|off]\n' +
+      '       hotpath, forward: [--huge-pages on|off]\n',
   );
   process.exit(2);
 }
@@ -59,6 +62,8 @@ const traffic = values('--traffic').at(-1) ?? 'established';
 if (traffic !== 'established' && traffic !== 'mixed') usage();
 const gso = values('--gso').at(-1) ?? 'on';
 if (gso !== 'on' && gso !== 'off') usage();
+const hugePages = values('--huge-pages').at(-1) ?? 'on';
+if (hugePages !== 'on' && hugePages !== 'off') usage();
 await suites[name]({
   seconds,
   cases: values('--case'),
@@ -68,4 +73,5 @@ await suites[name]({
   rate,
   traffic,
   gso: gso === 'on',
+  hugePages: hugePages === 'on',
 });
