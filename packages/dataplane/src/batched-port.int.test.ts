@@ -4,7 +4,7 @@
 // connection's RST leaves in the same sendmmsg as, and before, the SYN that displaced it; an
 // oversized datagram is counted, not crashed on; the batch size follows the load; run() ends on
 // the stop word.
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { ConnectionTable, clockNow, PersistenceTable, SourceTable } from '@sluice/conntrack';
 import { Rescorer, SynMemory, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
@@ -33,27 +33,12 @@ import {
   SLOT_BYTES,
   Verdict,
 } from './index.ts';
+import { until, vtepSocket } from './test-helpers.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const REAL_MAC = [2, 0, 0, 0, 1, 1];
 const tf = new TrafficFrames({ vni: 42, clientMac: '02:00:00:00:aa:01', directorMac: DIRECTOR_MAC });
 const VIP = addressBytes('10.0.0.100');
-
-async function vtepSocket(address: string, port: number): Promise<{ got: Buffer[]; socket: dgram.Socket }> {
-  const socket = dgram.createSocket('udp4');
-  const got: Buffer[] = [];
-  socket.on('message', (m) => got.push(m));
-  await new Promise<void>((r) => socket.bind(port, address, () => r()));
-  return { got, socket };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function snapshotFor(vtep: string, upper = 0): ConfigSnapshot {
   return {

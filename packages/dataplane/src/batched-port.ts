@@ -38,7 +38,7 @@ import { Batch, BatchHeader, Desc } from './batch.ts';
 import type { CompiledConfig } from './compile.ts';
 import { type CounterLayout, Defense } from './counters.ts';
 import { type Pipeline, RESET_QUEUE_LENGTH, ResetWord } from './pipeline.ts';
-import { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
+import { RST_DATAGRAM_MAX, writeQueuedReset } from './reset.ts';
 import { DropReason, Verdict } from './verdict.ts';
 import type { PuntHandler, VxlanPortSettings } from './vxlan-port.ts';
 
@@ -249,26 +249,12 @@ export class BatchedPort {
     if (resets > 0) {
       const q = p.resetQueue;
       for (let i = 0; i < resets; i++) {
-        const o = i * ResetWord.words;
-        const real = q[o + ResetWord.real];
-        const len = writeResetDatagram(
-          cfg,
-          this.rst,
-          q[o],
-          q[o + 1],
-          q[o + 2],
-          q[o + 3],
-          q[o + ResetWord.port],
-          q[o + ResetWord.service],
-          real,
-          q[o + ResetWord.seq],
-          this.rstViews[i],
-        );
+        const len = writeQueuedReset(cfg, this.rst, q, i, this.rstViews[i]);
         if (len === 0) continue;
         const l = out * SendWord.words;
         list[l + SendWord.offset] = this.rstBase + i * RST_SLOT;
         list[l + SendWord.length] = len;
-        list[l + SendWord.address] = this.vtepOf[real];
+        list[l + SendWord.address] = this.vtepOf[q[i * ResetWord.words + ResetWord.real]];
         list[l + SendWord.port] = port;
         out++;
         this.counters[this.layout.defense + Defense.rstSent] += 1;

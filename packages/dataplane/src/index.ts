@@ -46,7 +46,7 @@ export {
   ResetWord,
 } from './pipeline.ts';
 export type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
-export { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
+export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetDatagram } from './reset.ts';
 export { type SendReset, Shedder, type ShedderParts } from './shedder.ts';
 export {
   type ConfigSnapshot,

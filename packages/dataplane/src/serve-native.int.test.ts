@@ -3,30 +3,15 @@
 // as kernel VTEPs spread flows) are forwarded by both; a worker that is terminated is replaced,
 // the table survives, and every flow is still served afterwards, which holds only if the dead
 // thread's socket left the kernel's reuseport group with it (the addon's teardown hook).
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot, type ServeEvent } from './index.ts';
+import { until, vtepSocket } from './test-helpers.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const FLOWS = 64;
 const CLIENT_SOCKETS = 16;
-
-async function udp(address: string, port: number): Promise<{ got: Buffer[]; socket: dgram.Socket }> {
-  const socket = dgram.createSocket('udp4');
-  const got: Buffer[] = [];
-  socket.on('message', (m) => got.push(m));
-  await new Promise<void>((r) => socket.bind(port, address, () => r()));
-  return { got, socket };
-}
-
-async function until(cond: () => boolean, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Dataplane.serve with the native port', () => {
   let dp: Dataplane | null = null;
@@ -40,11 +25,11 @@ describe('Dataplane.serve with the native port', () => {
   it('forwards on every worker, replaces a terminated one, and keeps serving every flow', async () => {
     const remotePort = await freeUdpPort('127.0.0.1');
     const listenPort = await freeUdpPort('127.0.0.1');
-    const real = await udp('127.0.0.2', remotePort);
+    const real = await vtepSocket('127.0.0.2', remotePort);
     sockets.push(real.socket);
     const clients: dgram.Socket[] = [];
     for (let i = 0; i < CLIENT_SOCKETS; i++) {
-      const c = await udp('127.0.0.3', 0);
+      const c = await vtepSocket('127.0.0.3', 0);
       clients.push(c.socket);
       sockets.push(c.socket);
     }
@@ -78,7 +63,7 @@ describe('Dataplane.serve with the native port', () => {
       clients[i % CLIENT_SOCKETS].send(frame, listenPort, '127.0.0.1');
 
     for (let i = 0; i < FLOWS; i++) send(i, flow(i, TCP.syn, 1));
-    await until(() => real.got.length === FLOWS);
+    await until(() => real.got.length === FLOWS, 8000);
     expect(dp.connections.count()).toBe(FLOWS);
     const forwarded = dp.counters.sum(1); // Verdict.forward, summed over the worker regions
     expect(forwarded).toBe(FLOWS);

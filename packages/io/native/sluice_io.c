@@ -34,6 +34,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "udp_gso.h"
+
 // Most frames one call moves: bounds the per-thread scratch (about 100 KiB).
 #define MAX_BATCH 1024
 // Words per slot in the receive metadata: length, IPv4 source (host order), source port, flags.
@@ -232,20 +234,11 @@ static napi_value io_recv(napi_env env, napi_callback_info info) {
 // datagram per frame. A kernel or route that refuses it (EIO without checksum offload, EINVAL
 // past the MTU) turns it off for this socket and the rest goes frame by frame.
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
 #define SEND_GSO 1
-// Segments per GSO message: the kernel's UDP_MAX_SEGMENTS is 64 on older kernels (128 on new).
-#define GSO_MAX_SEGMENTS 64
-#define GSO_MAX_BYTES 65000
 
 static __thread int msg_first[MAX_BATCH];  // first frame of each message
 static __thread int msg_frames[MAX_BATCH];  // frames in each message
-static __thread char ctrl[MAX_BATCH][CMSG_SPACE(sizeof(uint16_t))];
+static __thread char ctrl[MAX_BATCH][GSO_CONTROL_BYTES];
 
 // Builds messages for frames [from, count) into msgs[0..]; returns the message count.
 static int build_messages(int from, int count, int gso) {
@@ -269,14 +262,7 @@ static int build_messages(int from, int count, int gso) {
     h->msg_iovlen = (size_t)n;
     h->msg_flags = 0;
     if (n > 1) {
-      h->msg_control = ctrl[m];
-      h->msg_controllen = sizeof ctrl[m];
-      struct cmsghdr *c = CMSG_FIRSTHDR(h);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-      uint16_t seg = (uint16_t)iovs[i].iov_len;
-      memcpy(CMSG_DATA(c), &seg, sizeof seg);
+      gso_attach(h, ctrl[m], (uint16_t)iovs[i].iov_len);
     } else {
       h->msg_control = NULL;
       h->msg_controllen = 0;

@@ -12,17 +12,13 @@
 //
 // Prints {"ready":true,"port":P} once bound, and {"received":R,"sent":S} on SIGTERM/SIGINT.
 #include "common.h"
+#include "../native/udp_gso.h"
 
 #include <poll.h>
 #include <pthread.h>
 
 #define SLOT 2048
 #define MAX_BATCH 1024
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#define GSO_MAX_SEGMENTS 64
-#define GSO_MAX_BYTES 65000
 
 struct relay_thread {
   pthread_t id;
@@ -42,7 +38,7 @@ static void *relay_loop(void *arg) {
   struct iovec *iovs = calloc((size_t)n, sizeof *iovs);
   struct mmsghdr *out = calloc((size_t)n, sizeof *out);
   int *frames = calloc((size_t)n, sizeof *frames);
-  char(*ctrl)[CMSG_SPACE(sizeof(uint16_t))] = calloc((size_t)n, sizeof *ctrl);
+  char(*ctrl)[GSO_CONTROL_BYTES] = calloc((size_t)n, sizeof *ctrl);
   if (slots == NULL || msgs == NULL || iovs == NULL || out == NULL || frames == NULL || ctrl == NULL) die("malloc");
   struct pollfd p = {.fd = t->fd, .events = POLLIN};
   while (!stop_requested) {
@@ -76,16 +72,7 @@ static void *relay_loop(void *arg) {
       h->msg_namelen = sizeof t->to;
       h->msg_iov = &iovs[i];
       h->msg_iovlen = (size_t)k;
-      if (k > 1) {
-        h->msg_control = ctrl[m];
-        h->msg_controllen = sizeof ctrl[m];
-        struct cmsghdr *c = CMSG_FIRSTHDR(h);
-        c->cmsg_level = IPPROTO_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t seg = (uint16_t)len;
-        memcpy(CMSG_DATA(c), &seg, sizeof seg);
-      }
+      if (k > 1) gso_attach(h, ctrl[m], (uint16_t)len);
       frames[m++] = k;
       i += k;
     }

@@ -415,26 +415,26 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   );
   if (source.udp !== undefined) {
     const udp = source.udp;
-    add(
-      'sluice_udp_receive_buffer_errors_total',
-      'counter',
-      "UDP datagrams the kernel dropped because a socket's receive buffer was full (RcvbufErrors of " +
-        '/proc/net/snmp, for the whole network namespace): frames lost before the director read them.',
-      () => {
+    const families: ReadonlyArray<readonly [string, keyof UdpCounters, string]> = [
+      [
+        'sluice_udp_receive_buffer_errors_total',
+        'rcvbufErrors',
+        "UDP datagrams the kernel dropped because a socket's receive buffer was full (RcvbufErrors of " +
+          '/proc/net/snmp, for the whole network namespace): frames lost before the director read them.',
+      ],
+      [
+        'sluice_udp_receive_errors_total',
+        'inErrors',
+        'UDP datagrams the kernel could not deliver to a socket (InErrors of /proc/net/snmp, for the whole ' +
+          'network namespace; includes the receive buffer errors).',
+      ],
+    ];
+    for (const [name, field, help] of families) {
+      add(name, 'counter', help, () => {
         const c = udp();
-        return c === null ? [] : [{ labels: {}, value: c.rcvbufErrors }];
-      },
-    );
-    add(
-      'sluice_udp_receive_errors_total',
-      'counter',
-      'UDP datagrams the kernel could not deliver to a socket (InErrors of /proc/net/snmp, for the whole ' +
-        'network namespace; includes the receive buffer errors).',
-      () => {
-        const c = udp();
-        return c === null ? [] : [{ labels: {}, value: c.inErrors }];
-      },
-    );
+        return c === null ? [] : [{ labels: {}, value: c[field] }];
+      });
+    }
   }
   add(
     'sluice_rsts_sent_total',
