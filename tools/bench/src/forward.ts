@@ -263,7 +263,7 @@ async function measureDirector(
     io,
   );
   // Establish the flows first (paced, so the slower port takes every SYN).
-  const warm = generate(port, files.syns, 0.5, 40_000);
+  const warm = generate(port, files.syns, 0.6, 15_000);
   await warm.next();
   await new Promise((r) => setTimeout(r, 200));
   const entries = dp.connections.count();

@@ -24,7 +24,7 @@ export async function runLeak(opts: BenchOptions): Promise<void> {
       () => {},
       'native',
     );
-    const warm = generate(port, files.syns, 0.5, 40_000);
+    const warm = generate(port, files.syns, 0.6, 15_000);
     await warm.next();
     const rounds = Math.max(3, Math.round(opts.seconds / ROUND_SECONDS));
     note(`leak: ${rounds} rounds of ${ROUND_SECONDS} s through one native worker`);
