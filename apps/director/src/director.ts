@@ -35,6 +35,7 @@ import {
 } from '@sluice/dataplane';
 import { DefenseLoop, RescorerThread } from '@sluice/defense';
 import { HealthChecker } from '@sluice/health';
+import { readUdpCounters } from '@sluice/io';
 import { createMetrics, lvsDefenseState, type SluiceMetrics } from '@sluice/metrics';
 import { RstSpec } from '@sluice/wire';
 import { ConnectionIndex } from './connections.ts';
@@ -165,6 +166,7 @@ export class Director implements DirectorControl {
       defenseState: this.dataplane.defenseState,
       // As the packet path compiles it: a snapshot without a defense section runs none.
       strategy: () => this.snapshot?.defense?.strategy ?? 'none',
+      udp: () => readUdpCounters(),
     });
   }
 
@@ -175,15 +177,26 @@ export class Director implements DirectorControl {
     d.install(live, false);
     await d.own.open();
     const vx = d.daemon.vxlan;
-    await d.dataplane.serve(
-      {
-        ...DEFAULT_VXLAN_PORT_SETTINGS,
-        address: vx.address,
-        port: vx.port,
-        remotePort: opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort,
-      },
-      (event) => d.onServeEvent(event),
-    );
+    try {
+      await d.dataplane.serve(
+        {
+          ...DEFAULT_VXLAN_PORT_SETTINGS,
+          address: vx.address,
+          port: vx.port,
+          remotePort: opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort,
+        },
+        (event) => d.onServeEvent(event),
+        d.daemon.io ?? 'auto',
+      );
+    } catch (err) {
+      // A bind error, or `io: native` without the addon: nothing may be left open behind it.
+      await d.dataplane.close();
+      await d.own.close();
+      throw err;
+    }
+    const io = d.dataplane.io;
+    if (io?.fellBack)
+      d.log.warn(`io: native batched I/O unavailable (${io.reason}); serving with the dgram port`);
     d.dataplane.onWorkerReplaced = (slot, err) =>
       d.log.error(`worker on slot ${slot} died (${err.message}); replaced, shared tables intact`);
     d.bound = true;
@@ -220,7 +233,10 @@ export class Director implements DirectorControl {
 
   private onServeEvent(event: ServeEvent): void {
     if (event.kind === 'punt') this.neighbors.learnFrom(event.frame, this.live.overlay.vni);
-    else this.log.info(`worker slot ${event.workerSlot} serving VXLAN on ${event.address}:${event.port}`);
+    else
+      this.log.info(
+        `worker slot ${event.workerSlot} serving VXLAN on ${event.address}:${event.port} (${event.io})`,
+      );
   }
 
   /** Compiles and publishes `live` as the next version (throws, changing nothing, if it does not compile). */

@@ -12,6 +12,7 @@ describe('DEMO_CONFIG', () => {
       vxlan: { address: '0.0.0.0', port: 4789 },
       api: { address: '127.0.0.1', port: 9180 },
       workers: 1,
+      io: 'auto',
       connectionCapacity: 1 << 18,
     });
     expect(DEMO_CONFIG.overlay).toEqual({ vni: 42, directorMac: '02:5c:00:00:00:01' });

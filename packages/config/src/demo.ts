@@ -19,6 +19,7 @@ export const DEMO_CONFIG: ConfigFile = deepFreeze({
     vxlan: { address: '0.0.0.0', port: 4789 },
     api: { address: '127.0.0.1', port: 9180 },
     workers: 1,
+    io: 'auto',
     connectionCapacity: 1 << 18,
   },
   overlay: { vni: 42, directorMac: '02:5c:00:00:00:01' },

@@ -233,6 +233,13 @@ export const DaemonSchema = Type.Object(
       { additionalProperties: false, default: { address: '127.0.0.1', port: 9180 } },
     ),
     workers: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+    /** The serving workers' socket I/O: `native` (the sluice_io addon: recvmmsg/sendmmsg in
+     * batches), `dgram` (Node's dgram, a datagram per event), or `auto`: native when the addon
+     * is built, else dgram with one log line saying why. Optional in the type so configs
+     * written before it still type-check; validation fills the default. */
+    io: Type.Optional(
+      Type.Union([Type.Literal('native'), Type.Literal('dgram'), Type.Literal('auto')], { default: 'auto' }),
+    ),
     connectionCapacity: Type.Integer({ minimum: 1024, maximum: 1 << 26, default: 1 << 20 }),
     /** Bearer token file; default: `token` beside the config file, made on first start (0600). */
     tokenFile: Type.Optional(Type.String({ minLength: 1 })),

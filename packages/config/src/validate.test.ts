@@ -498,6 +498,7 @@ describe('validateConfigFile', () => {
       vxlan: { address: '0.0.0.0', port: 4789 },
       api: { address: '127.0.0.1', port: 9180 },
       workers: 1,
+      io: 'auto',
       connectionCapacity: 1 << 20,
     });
     expect(out.services).toEqual(validateLiveConfig(liveFixture()).services);

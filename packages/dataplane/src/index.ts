@@ -1,6 +1,13 @@
 export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
 export { Batch, BatchHeader, type BatchLimits, BatchState, DEFAULT_BATCH_LIMITS, Desc } from './batch.ts';
 export {
+  BATCH_MIN,
+  BatchedPort,
+  BatchedPortError,
+  type BatchedPortSettings,
+  SLOT_BYTES,
+} from './batched-port.ts';
+export {
   CompiledConfig,
   ConfigError,
   DEFAULT_PRIORITY,
@@ -41,7 +48,7 @@ export {
   ResetWord,
 } from './pipeline.ts';
 export type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
-export { RST_DATAGRAM_MAX, writeResetDatagram, writeResetForRecord } from './reset.ts';
+export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetDatagram, writeResetForRecord } from './reset.ts';
 export {
   type ConfigSnapshot,
   DEFAULT_VERIFICATION,

@@ -4,8 +4,8 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import type { BatchLimits } from './batch.ts';
+import type { BatchedPortSettings } from './batched-port.ts';
 import type { PipelineOptions } from './pipeline.ts';
-import type { VxlanPortSettings } from './vxlan-port.ts';
 
 export interface WorkerInit {
   connections: SharedArrayBuffer;
@@ -46,7 +46,9 @@ export interface MaintainTask {
  */
 export interface ServeTask {
   kind: 'serve';
-  port: VxlanPortSettings;
+  port: BatchedPortSettings;
+  /** Which port serves: the batched native one (BatchedPort) or Node's dgram (VxlanPort). */
+  io: 'native' | 'dgram';
   /** Int32 words: [stop]. */
   control: SharedArrayBuffer;
   events: MessagePort;
@@ -54,7 +56,7 @@ export interface ServeTask {
 
 /** What a serving worker tells the main thread (rare: never per forwarded frame). */
 export type ServeEvent =
-  | { kind: 'bound'; workerSlot: number; address: string; port: number }
+  | { kind: 'bound'; workerSlot: number; address: string; port: number; io: 'native' | 'dgram' }
   | { kind: 'punt'; workerSlot: number; vtep: string; frame: Uint8Array };
 
 export type WorkerTask = BatchTask | MaintainTask | ServeTask;

@@ -7,6 +7,7 @@
 import { Conn } from '@sluice/conntrack';
 import { buildTcpRst, type RstSpec, VXLAN_HEADER_LEN, writeVxlan } from '@sluice/wire';
 import type { CompiledConfig } from './compile.ts';
+import { ResetWord } from './pipeline.ts';
 
 /** Room for the largest RST datagram: VXLAN + Ethernet + IPv6 + TCP. */
 export const RST_DATAGRAM_MAX = VXLAN_HEADER_LEN + 14 + 4 + 40 + 20;
@@ -72,6 +73,30 @@ export function writeResetForRecord(
     rec[Conn.portService] & 0xffff,
     rec[Conn.real],
     rec[Conn.nextSeq],
+    out,
+  );
+}
+
+/** writeResetDatagram for the i-th RST a Pipeline queued (its `resetQueue`, ResetWord layout). */
+export function writeQueuedReset(
+  cfg: CompiledConfig,
+  spec: RstSpec,
+  queue: Int32Array,
+  i: number,
+  out: Uint8Array,
+): number {
+  const o = i * ResetWord.words;
+  return writeResetDatagram(
+    cfg,
+    spec,
+    queue[o],
+    queue[o + 1],
+    queue[o + 2],
+    queue[o + 3],
+    queue[o + ResetWord.port],
+    queue[o + ResetWord.service],
+    queue[o + ResetWord.real],
+    queue[o + ResetWord.seq],
     out,
   );
 }

@@ -2,30 +2,14 @@
 // address with SO_REUSEPORT; frames from a sender socket are classified and forwarded to a real
 // server's VTEP socket, ARP for the VIP is answered to the sender's VTEP, and a worker that is
 // killed is replaced with the shared table intact.
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot, type ServeEvent } from './index.ts';
+import { until, vtepSocket } from './test-helpers.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const REAL_MAC = [2, 0, 0, 0, 1, 1];
-
-/** A VTEP socket that collects what it receives. */
-async function vtepSocket(address: string, port: number): Promise<{ got: Buffer[]; socket: dgram.Socket }> {
-  const socket = dgram.createSocket('udp4');
-  const got: Buffer[] = [];
-  socket.on('message', (m) => got.push(m));
-  await new Promise<void>((r) => socket.bind(port, address, () => r()));
-  return { got, socket };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Dataplane.serve over real UDP sockets', () => {
   let dp: Dataplane | null = null;

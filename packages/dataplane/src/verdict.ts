@@ -28,6 +28,9 @@ export const DropReason = {
   dropPacket: 32,
   /** An RST that answered the director's challenge or probe (its source is now verified): consumed. */
   challengeAnswer: 33,
+  /** The port could not hand a classified frame to the kernel (send buffer full, no IPv4 VTEP).
+   * Counted beside the frame's verdict, which stays what the pipeline decided. */
+  sendFailed: 34,
 } as const;
 
 export const DROP_REASON_COUNT = 40;
@@ -55,6 +58,7 @@ export const DROP_REASON_NAMES: readonly string[] = (() => {
     31: 'no-config',
     32: 'drop-packet',
     33: 'challenge-answer',
+    34: 'send-failed',
   };
   for (const [code, name] of Object.entries(own)) names[Number(code)] = name;
   return names;

@@ -19,7 +19,7 @@ import { RstSpec } from '@sluice/wire';
 import { Batch, type BatchLimits } from './batch.ts';
 import { type CounterLayout, Defense } from './counters.ts';
 import { type Pipeline, PROBE_FRAME_BYTES, ResetWord } from './pipeline.ts';
-import { RST_DATAGRAM_MAX, writeResetDatagram } from './reset.ts';
+import { RST_DATAGRAM_MAX, writeQueuedReset } from './reset.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 export interface VxlanPortSettings {
@@ -211,24 +211,11 @@ export class VxlanPort {
     const q = p.resetQueue;
     const cfg = p.config;
     for (let i = 0; i < p.resetCount; i++) {
-      const o = i * ResetWord.words;
       // A datagram per reset: resets are rare control events, and the socket keeps the buffer
       // until it is sent.
       const out = new Uint8Array(RST_DATAGRAM_MAX);
-      const real = q[o + ResetWord.real];
-      const len = writeResetDatagram(
-        cfg,
-        this.rst,
-        q[o],
-        q[o + 1],
-        q[o + 2],
-        q[o + 3],
-        q[o + ResetWord.port],
-        q[o + ResetWord.service],
-        real,
-        q[o + ResetWord.seq],
-        out,
-      );
+      const real = q[i * ResetWord.words + ResetWord.real];
+      const len = writeQueuedReset(cfg, this.rst, q, i, out);
       if (len === 0) continue;
       this.socket.send(out, 0, len, this.settings.remotePort, cfg.realVtep[real]);
       this.counters[this.layout.defense + Defense.rstSent] += 1;

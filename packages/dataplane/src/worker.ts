@@ -13,13 +13,14 @@ import { DefenseState, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { workerData } from 'piscina';
 import { Batch } from './batch.ts';
+import { BatchedPort } from './batched-port.ts';
 import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
 import { ConfigMailbox } from './mailbox.ts';
 import { Pipeline } from './pipeline.ts';
 import type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
 import { decodeSnapshot } from './snapshot.ts';
-import { VxlanPort } from './vxlan-port.ts';
+import { type PuntHandler, VxlanPort } from './vxlan-port.ts';
 
 const init = workerData as WorkerInit;
 const tables = {
@@ -64,29 +65,29 @@ function refreshConfig(): Pipeline | null {
 /** Punted frames per second per worker: learning needs a few; a flood of ARP replies gets none. */
 const PUNT_PER_SECOND = 64;
 
-async function serve(task: ServeTask): Promise<TaskResult> {
-  const control = new Int32Array(task.control);
+/** Hands ARP replies and neighbour advertisements to the main thread, at most PUNT_PER_SECOND. */
+function puntTo(task: ServeTask): PuntHandler {
   let puntWindow = 0;
   let punted = 0;
-  const port = new VxlanPort(
-    task.port,
-    counters.region(slot),
-    counters.layout,
-    refreshConfig,
-    (frame, vtep) => {
-      const second = Math.floor(performance.now() / 1000);
-      if (second !== puntWindow) {
-        puntWindow = second;
-        punted = 0;
-      }
-      if (punted++ >= PUNT_PER_SECOND) return;
-      const event: ServeEvent = { kind: 'punt', workerSlot: slot, vtep, frame: frame.slice() };
-      task.events.postMessage(event);
-    },
-  );
+  return (frame, vtep) => {
+    const second = Math.floor(performance.now() / 1000);
+    if (second !== puntWindow) {
+      puntWindow = second;
+      punted = 0;
+    }
+    if (punted++ >= PUNT_PER_SECOND) return;
+    const event: ServeEvent = { kind: 'punt', workerSlot: slot, vtep, frame: frame.slice() };
+    task.events.postMessage(event);
+  };
+}
+
+async function serve(task: ServeTask): Promise<TaskResult> {
+  const control = new Int32Array(task.control);
+  if (task.io === 'native') return serveBatched(task, control);
+  const port = new VxlanPort(task.port, counters.region(slot), counters.layout, refreshConfig, puntTo(task));
   await port.bind();
   const bound = port.address();
-  task.events.postMessage({ kind: 'bound', workerSlot: slot, ...bound } satisfies ServeEvent);
+  task.events.postMessage({ kind: 'bound', workerSlot: slot, io: 'dgram', ...bound } satisfies ServeEvent);
   await new Promise<void>((resolve) => {
     // Expiry when idle and the stop flag are both polled: a timer per worker, not per frame.
     const timer = setInterval(() => {
@@ -98,6 +99,28 @@ async function serve(task: ServeTask): Promise<TaskResult> {
       port.maintain(clockNow(tables.connections.epochMs));
     }, 50);
   });
+  await port.close();
+  task.events.close();
+  return { frames: 0, configVersion, workerSlot: slot };
+}
+
+/** The native port runs its own loop (recvmmsg, classify, sendmmsg; idle expiry; the stop word). */
+async function serveBatched(task: ServeTask, control: Int32Array): Promise<TaskResult> {
+  const port = new BatchedPort(
+    task.port,
+    counters.region(slot),
+    counters.layout,
+    refreshConfig,
+    puntTo(task),
+  );
+  await port.bind();
+  task.events.postMessage({
+    kind: 'bound',
+    workerSlot: slot,
+    io: 'native',
+    ...port.address(),
+  } satisfies ServeEvent);
+  await port.run(control, () => clockNow(tables.connections.epochMs));
   await port.close();
   task.events.close();
   return { frames: 0, configVersion, workerSlot: slot };

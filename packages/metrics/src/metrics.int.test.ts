@@ -1,9 +1,12 @@
 // promtool (Debian's prometheus package) on the director's real exposition text: the families a
 // scrape carries must pass `promtool check metrics`, and promtool must reject what it should.
-import { TcpState } from '@sluice/conntrack';
-import { Defense, Per } from '@sluice/dataplane';
+import { ConnectionTable, TcpState } from '@sluice/conntrack';
+import { CounterBlock, Defense, Per } from '@sluice/dataplane';
+import { readUdpCounters } from '@sluice/io';
+import { RealServerCounters } from '@sluice/schedulers';
 import { describe, expect, it } from 'vitest';
-import { setup, twoServices } from './metrics.fixture.ts';
+import { LIMITS, setup, twoServices } from './metrics.fixture.ts';
+import { createMetrics } from './metrics.ts';
 import { addConnection, parseExposition, promtoolCheck } from './test-helpers.ts';
 
 describe('createMetrics: exposition checked by promtool', () => {
@@ -99,5 +102,29 @@ describe('createMetrics: exposition checked by promtool', () => {
     const check = promtoolCheck('# HELP x_total X.\n# TYPE x_total gauge\nx_total 1\n');
     expect(check.status).not.toBe(0);
     expect(check.output).toContain('non-counter metrics should not have "_total" suffix');
+  });
+});
+
+describe('createMetrics: the kernel UDP counters', () => {
+  it("exports /proc/net/snmp's RcvbufErrors and InErrors as counters when given a reader", async () => {
+    const counters = CounterBlock.create(LIMITS);
+    const snmp = readUdpCounters();
+    expect(snmp).not.toBeNull();
+    const metrics = createMetrics({
+      counters,
+      connections: ConnectionTable.create(1024),
+      reals: RealServerCounters.create(LIMITS.maxReals),
+      topology: () => ({ version: 1, services: [] }),
+      workers: () => 0,
+      configuredWorkers: 1,
+      udp: readUdpCounters,
+    });
+    const series = parseExposition(await metrics.render());
+    expect(series.get('sluice_udp_receive_buffer_errors_total')).toBeGreaterThanOrEqual(
+      snmp?.rcvbufErrors ?? 0,
+    );
+    expect(series.get('sluice_udp_receive_errors_total')).toBeGreaterThanOrEqual(snmp?.inErrors ?? 0);
+    const check = promtoolCheck(await metrics.render());
+    expect(check.output).toBe('');
   });
 });

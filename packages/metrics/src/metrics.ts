@@ -33,6 +33,7 @@ import {
   VERDICT_NAMES,
 } from '@sluice/dataplane';
 import type { DefenseState, VictimIndex } from '@sluice/defense';
+import type { UdpCounters } from '@sluice/io';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CONNECTION_STATE_NAMES, ConnectionCensus, PRIORITY_COUNT } from './connection-census.ts';
@@ -67,6 +68,9 @@ export interface MetricsSource {
   defenseState?: DefenseState;
   /** The defense strategy of the config in force, read at each scrape. */
   strategy?: () => DefenseStrategy;
+  /** The kernel's UDP counters for the director's network namespace (/proc/net/snmp), read at
+   * each scrape; null where they cannot be read. */
+  udp?: () => UdpCounters | null;
 }
 
 export type DefenseStrategy = DefenseSnapshot['strategy'];
@@ -455,6 +459,29 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
       return out;
     },
   );
+  if (source.udp !== undefined) {
+    const udp = source.udp;
+    const families: ReadonlyArray<readonly [string, keyof UdpCounters, string]> = [
+      [
+        'sluice_udp_receive_buffer_errors_total',
+        'rcvbufErrors',
+        "UDP datagrams the kernel dropped because a socket's receive buffer was full (RcvbufErrors of " +
+          '/proc/net/snmp, for the whole network namespace): frames lost before the director read them.',
+      ],
+      [
+        'sluice_udp_receive_errors_total',
+        'inErrors',
+        'UDP datagrams the kernel could not deliver to a socket (InErrors of /proc/net/snmp, for the whole ' +
+          'network namespace; includes the receive buffer errors).',
+      ],
+    ];
+    for (const [name, field, help] of families) {
+      add(name, 'counter', help, () => {
+        const c = udp();
+        return c === null ? [] : [{ labels: {}, value: c[field] }];
+      });
+    }
+  }
   add(
     'sluice_rsts_sent_total',
     'counter',

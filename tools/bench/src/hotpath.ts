@@ -25,6 +25,8 @@ const vip = ipv4Bytes(VIP);
 
 /** Set from --defense: 'priority' (default, as the director runs) or 'none' (the bare pipeline). */
 let defenseStrategy: 'priority' | 'none' = 'priority';
+/** Set from --huge-pages: the tables on transparent huge pages (default, as the director runs). */
+let hugePages = true;
 
 function demoSnapshot(reals: number): ConfigSnapshot {
   return {
@@ -210,6 +212,7 @@ async function runCase(c: CaseSetup, workers: number, seconds: number): Promise<
     batches,
     // Expiry still runs, but slowly enough not to remove the prepared flows mid-run.
     pipeline: { expirySlotsPerBatch: 64 },
+    hugePages,
   });
   try {
     dp.publishConfig(demoSnapshot(8));
@@ -350,6 +353,7 @@ function memoryFigure(): void {
 }
 
 export async function runHotpath(opts: BenchOptions): Promise<void> {
+  hugePages = opts.hugePages;
   defenseStrategy = opts.defense;
   note(
     `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30, 1)} GiB`,

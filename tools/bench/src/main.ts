@@ -2,6 +2,8 @@
 // figure on stdout (progress goes to stderr), so results can be piped, diffed and recorded.
 import { runForward } from './forward.ts';
 import { runHotpath } from './hotpath.ts';
+import { runIdle } from './idle.ts';
+import { runLeak } from './leak.ts';
 
 export interface BenchOptions {
   seconds: number;
@@ -11,16 +13,30 @@ export interface BenchOptions {
   workers: number[];
   /** hotpath: the defense strategy in the benchmark's config (priority, as deployed, or none). */
   defense: 'priority' | 'none';
+  /** forward: the director's ports to measure (both when empty). */
+  io: Array<'native' | 'dgram'>;
+  /** forward: datagrams per second the generator offers (0 = as fast as the kernel takes them). */
+  rate: number;
+  /** forward: established flows' data, or half of it and half spoofed SYNs. */
+  traffic: 'established' | 'mixed';
+  /** forward: the native port sends same-destination runs as UDP GSO messages (default on). */
+  gso: boolean;
+  /** hotpath, forward: the shared tables on transparent huge pages (default on, as deployed). */
+  hugePages: boolean;
 }
 
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   hotpath: runHotpath,
   forward: runForward,
+  leak: runLeak,
+  idle: runIdle,
 };
 
 function usage(): never {
   process.stderr.write(
-    `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n`,
+    `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n` +
+      '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed] [--gso on|off]\n' +
+      '       hotpath, forward: [--huge-pages on|off]\n',
   );
   process.exit(2);
 }
@@ -38,4 +54,24 @@ const workers = values('--workers').map(Number);
 if (!(seconds > 0) || workers.some((w) => !(w >= 1))) usage();
 const defense = values('--defense').at(-1) ?? 'priority';
 if (defense !== 'priority' && defense !== 'none') usage();
-await suites[name]({ seconds, cases: values('--case'), workers, defense });
+const io = values('--io');
+if (io.some((v) => v !== 'native' && v !== 'dgram')) usage();
+const rate = Number(values('--rate').at(-1) ?? 0);
+if (!(rate >= 0)) usage();
+const traffic = values('--traffic').at(-1) ?? 'established';
+if (traffic !== 'established' && traffic !== 'mixed') usage();
+const gso = values('--gso').at(-1) ?? 'on';
+if (gso !== 'on' && gso !== 'off') usage();
+const hugePages = values('--huge-pages').at(-1) ?? 'on';
+if (hugePages !== 'on' && hugePages !== 'off') usage();
+await suites[name]({
+  seconds,
+  cases: values('--case'),
+  workers,
+  defense,
+  io: io as Array<'native' | 'dgram'>,
+  rate,
+  traffic,
+  gso: gso === 'on',
+  hugePages: hugePages === 'on',
+});
