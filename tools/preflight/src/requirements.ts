@@ -54,10 +54,20 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   { binary: 'hping3', debianPackage: 'hping3', why: 'spoofed SYN floods (lab)', neededBy: [LAB_TESTS] },
   { binary: 'python3', debianPackage: 'python3', why: 'raw-socket attackers (lab)', neededBy: [LAB_TESTS] },
   {
+    binary: 'cc',
+    debianPackage: 'build-essential',
+    why: 'builds the batched-I/O addon (packages/io) and its C tools',
+    neededBy: [
+      'packages/io/src/*.int.test.ts',
+      'packages/dataplane/src/batched-port.int.test.ts',
+      'packages/dataplane/src/serve-native.int.test.ts',
+    ],
+  },
+  {
     binary: 'promtool',
     debianPackage: 'prometheus',
     why: '`promtool check metrics` on /metrics',
-    neededBy: [LAB_TESTS, 'packages/metrics/src/*.int.test.ts'],
+    neededBy: [LAB_TESTS, 'packages/metrics/src/*.int.test.ts', 'test/deploy/*.int.test.ts'],
   },
 ];
 

@@ -7,7 +7,7 @@
 // what was not run and the command that would run it, unless layers were chosen on purpose
 // (`npm test -- --layer unit`), because a green test command must mean every suite ran.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,14 @@ const plan = preflight(SYSTEM_TOOLS, log);
 const skippedGlobs = unrunnableTests(plan);
 const isRoot = machineProbe().isRoot;
 const bin = (name: string) => join(repoRoot, 'node_modules', '.bin', name);
+
+// The batched-I/O addon builds at `npm ci` when a compiler is there; on a machine that got one only
+// now (from the preflight), build it before the suites that load it.
+if (!existsSync(join(repoRoot, 'packages/io/build/sluice_io.node')) && machineProbe().which('cc') !== null) {
+  if (step('build the io addon', [process.execPath, 'packages/io/scripts/build.mjs']) !== 0) {
+    log('preflight: the io addon did not build: its suites will fail and say why');
+  }
+}
 
 let failed = false;
 if (step('type-check', [bin('turbo'), 'run', 'typecheck', '--output-logs=errors-only']) !== 0) failed = true;
