@@ -428,6 +428,15 @@ describe('deploy: a real director scraped by a real Prometheus with the rules lo
       });
   });
 
+  it('serves no sluice_ family the inventory (createMetrics as exported.ts builds it) lacks', async () => {
+    const text = await (await fetch(`${(director as RunningDirector).base}/metrics`)).text();
+    const served = [...text.matchAll(/^# TYPE (sluice_\w+) (\w+)$/gm)].map(([, name, type]) =>
+      type === 'histogram' ? `${name}_bucket` : name,
+    );
+    expect(served.length).toBeGreaterThan(0);
+    expect(served.filter((name) => !inventory.has(name))).toEqual([]);
+  });
+
   it('runs every dashboard query without error or warning; those that do not filter return series', async () => {
     const p = prometheus as PrometheusServer;
     const d = loadDashboard();

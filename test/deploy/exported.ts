@@ -3,9 +3,13 @@
 // servers configured. Every family with a fixed vocabulary (verdicts, drop and removal reasons,
 // states, priorities, sysctls, strategies) exports all its label values even at zero, so the
 // inventory lists every value a query may select on. A renamed metric or label disappears from it.
-import { ConnectionTable } from '@sluice/conntrack';
+// Every optional source the daemon passes (apps/director/src/director.ts) is passed here too,
+// the kernel's UDP counters read from this machine's /proc/net/snmp, so a family the daemon
+// serves only with one of them still has to appear on the dashboard.
+import { ConnectionTable, VerifiedSourceTable } from '@sluice/conntrack';
 import { CounterBlock } from '@sluice/dataplane';
-import { VictimIndex } from '@sluice/defense';
+import { DefenseState, VictimIndex } from '@sluice/defense';
+import { readUdpCounters } from '@sluice/io';
 import { createMetrics, LVS_OFF, type Topology } from '@sluice/metrics';
 import { RealServerCounters } from '@sluice/schedulers';
 
@@ -44,7 +48,10 @@ export async function directorInventory(): Promise<Inventory> {
     configuredWorkers: 1,
     victims: VictimIndex.create(limits.maxReals),
     lvs: () => LVS_OFF,
+    verified: VerifiedSourceTable.create(64),
+    defenseState: DefenseState.create(limits.maxServices),
     strategy: () => 'priority',
+    udp: () => readUdpCounters(),
   });
   const inventory: Inventory = new Map();
   const add = (name: string, labels: Partial<Record<string, string | number>>) => {
