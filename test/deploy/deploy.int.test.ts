@@ -36,6 +36,8 @@ const RULES_PATH = `${RULES_DIR}/sluice-rules.yml`;
 const RULES_TEST_PATH = `${RULES_DIR}/sluice-rules.test.yml`;
 const PROMETHEUS_EXAMPLE_PATH = `${RULES_DIR}/prometheus.example.yml`;
 const PROVISIONING_DIR = `${REPO_ROOT}deploy/grafana/provisioning`;
+/** Severities an Alertmanager route can rely on: page (critical), ticket (warning), notice (info). */
+const ALERT_SEVERITIES: readonly string[] = ['critical', 'warning', 'info'];
 
 interface Rule {
   alert?: string;
@@ -150,8 +152,8 @@ describe('deploy/prometheus: the rules', () => {
             problems.push(`${name}: its annotation uses $labels.${l}, which its series lack`);
         }
       }
-      if (r.alert !== undefined && !['critical', 'warning'].includes(r.labels?.severity ?? ''))
-        problems.push(`${name}: severity must be critical or warning`);
+      if (r.alert !== undefined && !ALERT_SEVERITIES.includes(r.labels?.severity ?? ''))
+        problems.push(`${name}: severity must be one of ${ALERT_SEVERITIES.join(', ')}`);
     }
     expect(problems).toEqual([]);
   });
