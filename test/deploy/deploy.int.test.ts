@@ -36,6 +36,7 @@ const RULES_PATH = `${RULES_DIR}/sluice-rules.yml`;
 const RULES_TEST_PATH = `${RULES_DIR}/sluice-rules.test.yml`;
 const PROMETHEUS_EXAMPLE_PATH = `${RULES_DIR}/prometheus.example.yml`;
 const PROVISIONING_DIR = `${REPO_ROOT}deploy/grafana/provisioning`;
+const README_PATH = `${REPO_ROOT}deploy/README.md`;
 /** Severities an Alertmanager route can rely on: page (critical), ticket (warning), notice (info). */
 const ALERT_SEVERITIES: readonly string[] = ['critical', 'warning', 'info'];
 
@@ -134,6 +135,16 @@ describe('deploy/prometheus: the rules', () => {
     }
     // And no test of an alert that does not exist (a rename would leave it testing nothing).
     for (const c of cases) expect(alerts, c.alertname).toContain(c.alertname);
+  });
+
+  it("are each listed in deploy/README.md's alert table with their severity, and nothing else is", () => {
+    const table = new Map<string, string>();
+    for (const m of readFileSync(README_PATH, 'utf8').matchAll(/^\|\s*`(Sluice\w+)`\s*\|\s*(\w+)\s*\|/gm))
+      table.set(m[1], m[2]);
+    const rules = new Map(
+      allRules(rulesFile()).flatMap((r) => (r.alert === undefined ? [] : [[r.alert, r.labels?.severity]])),
+    );
+    expect(Object.fromEntries(table)).toEqual(Object.fromEntries(rules));
   });
 
   it('use only series, labels and label values the director exports or the rules record', () => {
@@ -252,7 +263,7 @@ describe('deploy/grafana: the dashboard', () => {
     expect(dashboards.providers).toHaveLength(1);
     expect(dashboards.providers[0].type).toBe('file');
     // deploy/README.md tells the operator to copy sluice.json to this path.
-    const readme = readFileSync(`${REPO_ROOT}deploy/README.md`, 'utf8');
+    const readme = readFileSync(README_PATH, 'utf8');
     expect(readme).toContain(dashboards.providers[0].options.path);
   });
 
