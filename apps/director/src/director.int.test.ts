@@ -244,7 +244,7 @@ describe('Director on loopback', () => {
     expect(metrics).toMatch(/sluice_real_server_up\{service="web",real="10.42.0.11:80"\} 0/);
   });
 
-  it('at capacity sheds the lowest by RST, challenges an unverified client, and its verified SYN displaces a bare one', async () => {
+  it('at capacity sheds the lowest by RST, challenges an unverified client, and its verified SYN takes the room the shedding made', async () => {
     const { real, client, base, tf, send } = await start(
       [
         {
@@ -287,12 +287,22 @@ describe('Director on loopback', () => {
     const c = { src: addressBytes('10.42.0.101'), dst: vip, srcPort: 40000, dstPort: 80 };
     const forwardedBefore = real.got.length;
     send(tf.tcp({ ...c, flags: TCP.syn, seq: 100 }));
-    await until(() => client.got.some((m) => parsed(m)?.tcpFlags === (TCP.syn | TCP.ack)));
-    const challenge = parsed(client.got.find((m) => parsed(m)?.tcpFlags === (TCP.syn | TCP.ack)) as Buffer);
-    expect(challenge?.dstPort).toBe(40000);
+    // (Each bare SYN's new source was probed too, at another port: those SYN-ACKs come first.)
+    const isChallenge = (m: Buffer) => {
+      const f = parsed(m);
+      return f !== null && f.tcpFlags === (TCP.syn | TCP.ack) && f.dstPort === 40000;
+    };
+    await until(() => client.got.some(isChallenge));
+    const challenge = parsed(client.got.find(isChallenge) as Buffer);
+    const probes = client.got.filter((m) => {
+      const f = parsed(m);
+      return f !== null && f.tcpFlags === (TCP.syn | TCP.ack) && f.dstPort !== 40000;
+    });
+    expect(probes.length).toBe(20);
     expect(real.got.slice(forwardedBefore).some((m) => parsed(m)?.srcPort === 40000)).toBe(false);
     // The client's stack answers (<SEQ=SEG.ACK><CTL=RST>) and sends its SYN again: verified, it
-    // outranks the bare SYNs and takes a slot, one of them reset for it.
+    // takes the room the shedder made (a bare SYN would not: under pressure only a verified
+    // source's new connection is admitted in the threshold's hysteresis band).
     send(tf.tcp({ ...c, flags: TCP.rst, seq: challenge?.tcpAck ?? 0 }));
     await until(async () => (await getJson<{ total: number }>(`${base}/v1/sources/verified`)).total === 1);
     send(tf.tcp({ ...c, flags: TCP.syn, seq: 100 }));
@@ -304,8 +314,9 @@ describe('Director on loopback', () => {
     );
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/sluice_connections_removed_total\{reason="shed"\} [1-9]/);
-    expect(metrics).toMatch(/sluice_connections_removed_total\{reason="displaced"\} 1/);
+    expect(metrics).toMatch(/sluice_connections_removed_total\{reason="displaced"\} 0/);
     expect(metrics).toMatch(/sluice_challenges_sent_total 1/);
+    expect(metrics).toMatch(/sluice_probes_sent_total 2[01]\n/);
     expect(metrics).toMatch(/sluice_challenge_answers_total\{result="verified"\} 1/);
     expect(metrics).toMatch(/sluice_service_verifying\{service="web"\} 1/);
     // The director feeds the dashboard's threshold line, defense panel and worker alert.

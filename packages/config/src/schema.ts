@@ -148,10 +148,26 @@ export const DefenseSchema = Type.Object(
         ttlSeconds: Type.Number({ minimum: 1, maximum: 604800 }),
         /** At most one probe per unverified source per this many ms. */
         probeIntervalMs: Type.Integer({ minimum: 10, maximum: 600000 }),
+        /**
+         * Probe every new source at its first SYN (the SYN goes on at once; the probe is a
+         * SYN-ACK to another port of the client, whose RST verifies it), so the clients already
+         * connected when a flood comes are verified. Off: only under pressure.
+         */
+        probeNewSources: Type.Boolean({ default: true }),
+        /** Probes one worker sends per second at most, whatever their kind. */
+        probesPerSecond: Type.Integer({ minimum: 1, maximum: 1000000, default: 1000 }),
       },
       {
         additionalProperties: false,
-        default: { mode: 'auto', watermark: 0.75, holdSeconds: 10, ttlSeconds: 3600, probeIntervalMs: 1000 },
+        default: {
+          mode: 'auto',
+          watermark: 0.75,
+          holdSeconds: 10,
+          ttlSeconds: 3600,
+          probeIntervalMs: 1000,
+          probeNewSources: true,
+          probesPerSecond: 1000,
+        },
       },
     ),
     /**

@@ -94,6 +94,9 @@ export const ConnBit = {
   ackSeen: 1 << 24,
   /** a priority rule that requires a verified source matched: its priority applies once verified */
   ruleNeedsVerify: 1 << 25,
+  /** bits 26..28: penalty points for its source now (holding more than its share), 0..7 */
+  sourcePenaltyShift: 26,
+  sourcePenaltyMask: 7 << 26,
 } as const;
 
 /** Why an entry left the table; passed to the removal listener and counted. */

@@ -26,10 +26,19 @@ export const Src = {
   periodStart: 8,
   handshakes: 9,
   connectionsTotal: 10,
-  firstSeen: 11,
+  /**
+   * connections of this source its real servers held (not closed) at the re-scorer's last pass
+   * while any service was under pressure, 0 otherwise: what the fair share is compared with
+   */
+  heldLastPass: 11,
   lastSeen: 12,
   /** sum of the priorities of its live connections (the re-scorer keeps it) */
   prioritySum: 13,
+  /**
+   * when the re-scorer last saw one of this source's connections misbehave (a request head that
+   * never ends, a handshake and then silence, forged acknowledgements; ms clock, 0: never)
+   */
+  misbehavedAt: 14,
   /** when the director last probed this source (ms clock; 0: never): one probe per interval */
   probedAt: 15,
   words: 16,
@@ -148,7 +157,6 @@ export class SourceTable {
     core.claim(slot);
     core.unlockBuckets();
     const base = core.recordBase(slot);
-    this.i32[base + Src.firstSeen] = now;
     this.i32[base + Src.lastSeen] = now;
     this.i32[base + Src.periodStart] = now;
     this.held = v;

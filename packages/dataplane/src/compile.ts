@@ -85,6 +85,8 @@ export class CompiledConfig {
   readonly realVtep: string[];
   readonly realUpper: Int32Array;
   readonly realLower: Int32Array;
+  /** ipvsadm -w per real (0: quiesced or draining, takes no new connections). */
+  readonly realWeight: Int32Array;
   readonly realService: Int32Array;
   /** Members (global real indices) per service: displacement looks for a full one. */
   readonly serviceMembers: Int32Array[];
@@ -104,8 +106,12 @@ export class CompiledConfig {
   readonly verifyHoldMs: number;
   readonly verifiedTtlMs: number;
   readonly probeIntervalMs: number;
+  readonly probeNewSources: boolean;
+  readonly probesPerSecond: number;
   /** An unverified half-open entry stops being held this long after its SYN (weights.halfOpenHoldMs). */
   readonly halfOpenHoldMs: number;
+  /** The shedder never takes an entry at this priority or better (weights.shedFloor; 0 without scoring). */
+  readonly shedFloor: number;
   readonly scorer: PriorityScorer | null;
   /** Per rule: its pool number, or -1; per (service, pool): a scheduler over pool ∩ service. */
   readonly rulePool: Int32Array;
@@ -153,6 +159,7 @@ export class CompiledConfig {
     this.realVtep = new Array<string>(maxReals).fill('');
     this.realUpper = new Int32Array(maxReals);
     this.realLower = new Int32Array(maxReals);
+    this.realWeight = new Int32Array(maxReals);
     this.realService = new Int32Array(maxReals).fill(-1);
     this.serviceMembers = new Array<Int32Array>(maxServices).fill(new Int32Array(0));
     const vip4: number[] = [];
@@ -211,6 +218,7 @@ export class CompiledConfig {
         this.realVtep[r.index] = r.vtep;
         this.realUpper[r.index] = r.upperThreshold;
         this.realLower[r.index] = r.lowerThreshold;
+        this.realWeight[r.index] = r.weight;
         members[i] = r.index;
         weights[i] = r.weight;
         lastWeights[i] = r.weight > 0 ? r.weight : (r.lastWeight ?? 0);
@@ -246,7 +254,10 @@ export class CompiledConfig {
     this.verifyHoldMs = Math.round(v.holdSeconds * 1000);
     this.verifiedTtlMs = Math.round(v.ttlSeconds * 1000);
     this.probeIntervalMs = v.probeIntervalMs;
+    this.probeNewSources = this.verifyMode !== VerifyMode.off && (v.probeNewSources ?? true);
+    this.probesPerSecond = v.probesPerSecond ?? DEFAULT_VERIFICATION.probesPerSecond;
     this.halfOpenHoldMs = 0;
+    this.shedFloor = 0;
     this.lvs = null;
     this.scorer = null;
     this.rulePool = new Int32Array(0);
@@ -266,6 +277,7 @@ export class CompiledConfig {
       const rules = PriorityRules.compile(d.rules);
       const weights = resolveWeights(d.weights as Partial<PriorityWeights>);
       this.halfOpenHoldMs = weights.halfOpenHoldMs;
+      this.shedFloor = weights.shedFloor;
       this.scorer = new PriorityScorer(weights, rules, SourceChecks.compile(d.sourceChecks));
       // Dedicated pools: one scheduler per (service, rule with a pool) over the pool's members of
       // that service, with the service's algorithm, so partner traffic lands on its own servers.

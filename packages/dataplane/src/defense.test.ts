@@ -39,7 +39,12 @@ const VTEP = (192 << 24) | (168 << 16) | (7 << 8) | 7;
 
 type Rule = { cidr: string; priority: number; verify?: boolean };
 
-function snapshot(upper: number, mode: 'auto' | 'always' | 'off', rules: Rule[]): ConfigSnapshot {
+function snapshot(
+  upper: number,
+  mode: 'auto' | 'always' | 'off',
+  rules: Rule[],
+  probeNewSources = true,
+): ConfigSnapshot {
   return {
     ...oneRealSnapshot('192.168.0.1', MAC, upper),
     vni: 7,
@@ -47,7 +52,15 @@ function snapshot(upper: number, mode: 'auto' | 'always' | 'off', rules: Rule[])
       strategy: 'priority',
       highWatermark: 0.98,
       lowWatermark: 0.95,
-      verification: { mode, watermark: 0.75, holdSeconds: 10, ttlSeconds: 3600, probeIntervalMs: 1000 },
+      verification: {
+        mode,
+        watermark: 0.75,
+        holdSeconds: 10,
+        ttlSeconds: 3600,
+        probeIntervalMs: 1000,
+        probeNewSources,
+        probesPerSecond: 1000,
+      },
       lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, amemthresh: 0, amDroprate: 10 },
       weights: {},
       rules,
@@ -56,7 +69,10 @@ function snapshot(upper: number, mode: 'auto' | 'always' | 'off', rules: Rule[])
   };
 }
 
-function setup(upper: number, opts: { mode?: 'auto' | 'always' | 'off'; rules?: Rule[] } = {}) {
+function setup(
+  upper: number,
+  opts: { mode?: 'auto' | 'always' | 'off'; rules?: Rule[]; probeNewSources?: boolean } = {},
+) {
   const limits = { maxServices: 1, maxReals: 1 };
   const reals = RealServerCounters.create(1);
   const victims = VictimIndex.create(1, 64);
@@ -71,7 +87,11 @@ function setup(upper: number, opts: { mode?: 'auto' | 'always' | 'off'; rules?: 
     defenseState: state,
   };
   const counters = CounterBlock.create({ maxWorkers: 1, ...limits });
-  const config = new CompiledConfig(snapshot(upper, opts.mode ?? 'auto', opts.rules ?? []), limits, reals);
+  const config = new CompiledConfig(
+    snapshot(upper, opts.mode ?? 'auto', opts.rules ?? [], opts.probeNewSources ?? true),
+    limits,
+    reals,
+  );
   const pipe = new Pipeline(tables, counters.region(0), counters.layout, config, DEFAULT_PIPELINE_OPTIONS);
   const rescorer = new Rescorer({ ...tables, state, victims });
   /** One frame at `now`; returns the verdict, with the pipeline's outArg (real or drop reason). */
@@ -238,8 +258,9 @@ describe('source verification in the pipeline', () => {
 
 describe('probes: verifying the sources of connections that began before the pressure', () => {
   it('sends one probe per source per interval to another port, and the answer joins the connection to the verified band', () => {
-    const { pipe, send, tables, state, defenseCount } = setup(100);
+    const { pipe, send, tables, state, defenseCount } = setup(100, { probeNewSources: false });
     send(client(1, 1000, TCP.syn, 11), 0);
+    expect(pipe.probeCount).toBe(0);
     send(client(1, 1000, TCP.ack, 12, 0, 5001), 20);
     state.setVerifying(0, 1);
     expect(send(client(1, 1000, TCP.ack, 12, 100, 5001), 100)).toBe(Verdict.forward);
@@ -260,6 +281,23 @@ describe('probes: verifying the sources of connections that began before the pre
     const r = record(tables.connections, 1, 1000);
     expect(flags(r) & ConnFlag.verified).toBe(ConnFlag.verified);
     expect(prio(r)).toBeLessThan(8);
+    expect(defenseCount(Defense.probesSent)).toBe(1);
+  });
+
+  it('probes a new source at its first SYN, with no pressure, so it is verified before any comes', () => {
+    const { pipe, send, tables, defenseCount } = setup(100);
+    expect(send(client(1, 1000, TCP.syn, 11), 0)).toBe(Verdict.forward);
+    expect(pipe.probeCount).toBe(1);
+    const probe = parseOut(pipe.probeFrames, 0, pipe.probeLengths[0]);
+    expect(probe.dst3 >>> 0).toBe(0x0b000001);
+    // its second connection within the interval: no second probe
+    expect(send(client(1, 1001, TCP.syn, 11), 10)).toBe(Verdict.forward);
+    expect(pipe.probeCount).toBe(0);
+    send(answerTo(1, probe), 20);
+    expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000001, 20)).toBe(1);
+    // verified sources are not probed again
+    expect(send(client(1, 1002, TCP.syn, 11), 5000)).toBe(Verdict.forward);
+    expect(pipe.probeCount).toBe(0);
     expect(defenseCount(Defense.probesSent)).toBe(1);
   });
 

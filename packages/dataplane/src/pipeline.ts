@@ -29,10 +29,12 @@ import {
   type ConnectionTable,
   ConnFlag,
   clockNow,
+  EvictLowestPriority,
   elapsed,
   nextTcpState,
   Persist,
   type PersistenceTable,
+  RefuseWhenFull,
   RemoveReason,
   type SourceTable,
   Src,
@@ -162,7 +164,12 @@ export class Pipeline implements ConnectionRemovalListener {
   readonly probeLengths = new Int32Array(PROBE_QUEUE_LENGTH);
   readonly probeVteps = new Int32Array(PROBE_QUEUE_LENGTH);
   probeCount = 0;
+  /** Probes this worker may still send in the current second (config.probesPerSecond). */
+  private probeTokens = 0;
+  private probeSecond = -1;
   private readonly scratch = new Int32Array(Conn.snapshotWords);
+  private readonly evictLowest = new EvictLowestPriority();
+  private readonly refuseFull = new RefuseWhenFull();
 
   constructor(
     tables: PipelineTables,
@@ -191,6 +198,11 @@ export class Pipeline implements ConnectionRemovalListener {
   private syncDefense(now: number): void {
     this.lvsFor = this.config;
     this.lvs.reconfigure(lvsSettings(this.config.lvs, this.connections.capacity), now, this.connections);
+    // A full table under the priority defense makes room by evicting the lowest of a new entry's
+    // candidates (closed ones first, never priority 0); the LVS baselines refuse, as IPVS would
+    // when out of memory.
+    this.connections.fullPolicy =
+      this.config.strategy === Strategy.priority ? this.evictLowest : this.refuseFull;
   }
 
   /** Classifies every frame of a batch in place, then does a bounded slice of expiry. */
@@ -405,9 +417,18 @@ export class Pipeline implements ConnectionRemovalListener {
       c[this.layout.reals + real * Per.words + Per.connections] += 1;
       state = TcpState.none;
       i32[base + Conn.nextSeq] = f.tcpSeq | 0;
-      // A rule that waits for its source to be verified: verify it in the background.
-      if ((top & ConnBit.ruleNeedsVerify) !== 0)
+      // A source not known to be verified is probed in the background (the SYN goes on at once):
+      // a rule's priority waits for it, and the clients a flood finds connected are known then.
+      if (
+        isTcp &&
+        (extra & ConnFlag.verified) === 0 &&
+        ((top & ConnBit.ruleNeedsVerify) !== 0 ||
+          (cfg.probeNewSources &&
+            this.verifiedSources !== null &&
+            this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 0))
+      ) {
         this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
+      }
     } else {
       real = i32[base + Conn.real];
       const fs = i32[base + Conn.flagsSyn];
@@ -570,6 +591,14 @@ export class Pipeline implements ConnectionRemovalListener {
   ): void {
     const q = this.probeCount;
     if (q >= PROBE_QUEUE_LENGTH || this.challenger === null) return;
+    // A budget per second: under a spoofed flood every source is new, and probes must not make
+    // the director a reflector beyond it.
+    const second = (now / 1000) | 0;
+    if (second !== this.probeSecond) {
+      this.probeSecond = second;
+      this.probeTokens = this.config.probesPerSecond;
+    }
+    if (this.probeTokens <= 0) return;
     const s = this.sources;
     const slot = s.acquire(a0, a1, a2, a3, false, now);
     if (slot < 0) return;
@@ -581,6 +610,7 @@ export class Pipeline implements ConnectionRemovalListener {
     }
     s.i32[b + Src.probedAt] = now === 0 ? 1 : now;
     s.release(slot);
+    this.probeTokens--;
     const off = q * PROBE_FRAME_BYTES;
     const cfg = this.config;
     writeVxlan(this.probeFrames, off, cfg.vni);
@@ -709,9 +739,27 @@ export class Pipeline implements ConnectionRemovalListener {
    * REFUSED_CAPACITY, or -1 when no server could take it at all (down, or weight 0).
    */
   private displace(svc: number, synPrio: number): number {
-    if (this.victims === null) return REFUSED_CAPACITY;
-    const members = this.config.serviceMembers[svc];
+    const cfg = this.config;
+    const members = cfg.serviceMembers[svc];
     const reals = this.reals;
+    // A server in IPVS's hysteresis band (overloaded since it reached its threshold, not yet back
+    // under the lower mark) still has room below the threshold: a SYN in good standing (no worse
+    // than cfg.shedFloor: a verified client with a clean record) takes that room rather than
+    // someone's slot, the least loaded such server, as a scheduler would. That room is what the
+    // shedder freed: a source that just lost a connection there must not take it straight back.
+    let room = -1;
+    let roomLoad = 0x7fffffff;
+    for (let i = 0; i < members.length && synPrio <= cfg.shedFloor; i++) {
+      const m = members[i];
+      if (cfg.realWeight[m] <= 0 || reals.isDown(m) || cfg.realUpper[m] <= 0) continue;
+      const load = reals.load(m);
+      if (load < cfg.realUpper[m] && load < roomLoad) {
+        room = m;
+        roomLoad = load;
+      }
+    }
+    if (room >= 0) return room;
+    if (this.victims === null) return REFUSED_CAPACITY;
     let any = false;
     for (let i = 0; i < members.length; i++) {
       const m = members[i];
@@ -811,6 +859,15 @@ export class Pipeline implements ConnectionRemovalListener {
         const b = s.recordBase(slot);
         if (s.i32[b + Src.concurrent] > 0) s.i32[b + Src.concurrent]--;
         s.i32[b + Src.prioritySum] -= (i32[base + Conn.statePrio] >>> 8) & 0xff;
+        // A verified source had a connection taken at capacity (it sank below the others: idle,
+        // stalled, silent, forged, over its share): its next connections rank lower for a while
+        // (weights.misbehaved), so it cannot take back at once the room its loss made.
+        if (
+          (reason === RemoveReason.shed || reason === RemoveReason.displaced) &&
+          (cflags & ConnFlag.verified) !== 0
+        ) {
+          s.i32[b + Src.misbehavedAt] = now === 0 ? 1 : now;
+        }
         s.release(slot);
       }
     }
@@ -826,6 +883,23 @@ export class Pipeline implements ConnectionRemovalListener {
         cfg.persistTimeoutMs[svc],
         now,
       );
+    }
+    // A held connection evicted for a new one must end on its real server too.
+    if (reason === RemoveReason.evicted && (cflags & ConnFlag.held) !== 0 && (cflags & ConnFlag.udp) === 0) {
+      const q = this.resetCount;
+      if (q < RESET_QUEUE_LENGTH) {
+        const o = q * ResetWord.words;
+        const rq = this.resetQueue;
+        rq[o] = a0;
+        rq[o + 1] = a1;
+        rq[o + 2] = a2;
+        rq[o + 3] = a3;
+        rq[o + ResetWord.port] = i32[base + Conn.portService] >>> 16;
+        rq[o + ResetWord.service] = i32[base + Conn.portService] & 0xffff;
+        rq[o + ResetWord.real] = real;
+        rq[o + ResetWord.seq] = i32[base + Conn.nextSeq];
+        this.resetCount = q + 1;
+      }
     }
     const c = this.counters;
     c[this.layout.removals + reason] += 1;

@@ -56,6 +56,13 @@ export interface VerificationSnapshot {
   ttlSeconds: number;
   /** At most one probe per source per this many ms. */
   probeIntervalMs: number;
+  /**
+   * Probe every new source at its first SYN, without delaying it, so the clients a flood finds
+   * already connected are verified (default true).
+   */
+  probeNewSources?: boolean;
+  /** Probes one worker may send per second, all kinds together (a spoofed flood must not turn them into a reflector). */
+  probesPerSecond?: number;
 }
 
 /** The defense as workers need it: rule pools are global real-server indices. */
@@ -73,12 +80,14 @@ export interface DefenseSnapshot {
   sourceChecks: { enabled: boolean; action: 'drop' | 'lowest'; prefixes?: string[]; allow?: string[] };
 }
 
-export const DEFAULT_VERIFICATION: Readonly<VerificationSnapshot> = Object.freeze({
+export const DEFAULT_VERIFICATION: Readonly<Required<VerificationSnapshot>> = Object.freeze({
   mode: 'auto',
   watermark: 0.75,
   holdSeconds: 10,
   ttlSeconds: 3600,
   probeIntervalMs: 1000,
+  probeNewSources: true,
+  probesPerSecond: 1000,
 });
 
 export interface ConfigSnapshot {

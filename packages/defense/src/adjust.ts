@@ -34,6 +34,7 @@ export class PriorityAdjuster {
   private readonly silentGraceMs: number;
   private readonly idlePerMs: number;
   private readonly idleMax: number;
+  readonly serverKeepAliveMs: number;
 
   constructor(w: PriorityWeights) {
     this.verifiedBase = w.verifiedBase;
@@ -48,26 +49,33 @@ export class PriorityAdjuster {
     this.silentGraceMs = w.silentGraceMs;
     this.idlePerMs = w.idlePenaltyPerSecond / 1000;
     this.idleMax = w.idlePenaltyMax;
+    this.serverKeepAliveMs = w.serverKeepAliveMs;
+  }
+
+  /**
+   * The server has closed this connection by its keep-alive timeout: it answered (progress), the
+   * client sent nothing since the answer, and it has been idle that long (serverKeepAliveMs set).
+   */
+  closedByServer(flagsSyn: number, idleMs: number): boolean {
+    return (
+      this.serverKeepAliveMs > 0 &&
+      idleMs >= this.serverKeepAliveMs &&
+      (flagsSyn & (ConnFlag.progress | ConnFlag.awaiting | ConnFlag.udp)) === ConnFlag.progress
+    );
   }
 
   /**
    * Priority of a connection whose record holds `initial` (the rule's priority for rule-fixed
-   * entries, else the SYN's score inside the unverified band), flag word `flagsSyn` (ConnFlag in
-   * the low 16 bits, ConnBit in the top byte), `ageMs` since its SYN, `idleMs` since its last
-   * packet, `awaitingMs` since the client's first unanswered payload (read when ConnFlag.awaiting
-   * is set), plus `extra` points. Pure and allocation-free.
+   * entries, else the points its SYN earned: its shape and rate inside the unverified band, its
+   * source's record in either band), flag word `flagsSyn` (ConnFlag in the low 16 bits, ConnBit in
+   * the top byte, with its source's current penalty), `ageMs` since its SYN, `idleMs` since its
+   * last packet, `awaitingMs` since the client's first unanswered payload (read when
+   * ConnFlag.awaiting is set). Pure and allocation-free.
    */
-  priority(
-    initial: number,
-    flagsSyn: number,
-    ageMs: number,
-    idleMs: number,
-    awaitingMs: number,
-    extra: number,
-  ): number {
-    // Closed (or reset) by the client: the real server has freed or is freeing the slot, so
-    // losing it costs nobody anything.
-    if ((flagsSyn & GONE) !== 0) return PRIORITY_LOWEST;
+  priority(initial: number, flagsSyn: number, ageMs: number, idleMs: number, awaitingMs: number): number {
+    // Closed (or reset) by the client, or by the server's keep-alive timeout: the real server has
+    // freed or is freeing the slot, so losing it costs nobody anything.
+    if ((flagsSyn & GONE) !== 0 || this.closedByServer(flagsSyn, idleMs)) return PRIORITY_LOWEST;
     const verified = (flagsSyn & ConnFlag.verified) !== 0;
     if (
       (flagsSyn & ConnFlag.priorityFixed) !== 0 &&
@@ -78,7 +86,7 @@ export class PriorityAdjuster {
     // A rule waiting for its source to be verified is scored like anyone (its SYN's score was not
     // kept, so it counts as a kernel-shaped one).
     const fixedPending = (flagsSyn & ConnFlag.priorityFixed) !== 0;
-    let p = verified ? this.verifiedBase : this.unverifiedBase + (fixedPending ? 0 : initial);
+    let p = (verified ? this.verifiedBase : this.unverifiedBase) + (fixedPending ? 0 : initial);
     if ((flagsSyn & ConnFlag.udp) === 0) {
       if ((flagsSyn & ConnFlag.handshake) === 0) {
         if (ageMs >= this.halfOpenGraceMs) p += this.halfOpen;
@@ -93,7 +101,7 @@ export class PriorityAdjuster {
       const idle = Math.floor(idleMs * this.idlePerMs);
       p += idle > this.idleMax ? this.idleMax : idle;
     }
-    p += extra;
+    p += (flagsSyn & ConnBit.sourcePenaltyMask) >>> ConnBit.sourcePenaltyShift;
     // Stay in the band.
     if (verified) {
       const worst = this.unverifiedBase - 1;

@@ -33,7 +33,12 @@ describe('explainPriority', () => {
   });
 
   it('names what the record says now: half-open, silent, served, stalled, forged, not held, idle, closed', () => {
-    expect(explainPriority(rec(11, 0, 0), 3000, DEFENSE_WEIGHTS)).toEqual(['unverified', 'half-open']);
+    expect(explainPriority(rec(11, 0, 0), 1999, DEFENSE_WEIGHTS)).toEqual(['unverified']);
+    expect(explainPriority(rec(12, 0, 0), 3000, DEFENSE_WEIGHTS)).toEqual([
+      'unverified',
+      'half-open',
+      'idle',
+    ]);
     expect(explainPriority(rec(4, 0, V | ConnFlag.handshake), 999, DEFENSE_WEIGHTS)).toEqual(['verified']);
     expect(explainPriority(rec(7, 0, V | ConnFlag.handshake), 1000, DEFENSE_WEIGHTS)).toEqual([
       'verified',

@@ -15,6 +15,7 @@ const STORED_NAMES: readonly [number, string][] = [
   [StoredReason.smallWindow, 'syn-small-window'],
   [StoredReason.highSynRate, 'source-syn-rate'],
   [StoredReason.overShare, 'source-over-share'],
+  [StoredReason.misbehaved, 'source-misbehaved'],
 ];
 
 /**

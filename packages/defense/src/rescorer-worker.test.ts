@@ -11,7 +11,6 @@ import {
   SourceTable,
   TcpState,
 } from '@sluice/conntrack';
-import { TcpFlag } from '@sluice/wire';
 import { describe, expect, it } from 'vitest';
 import {
   DefenseConnFlag,

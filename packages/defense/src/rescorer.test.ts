@@ -5,7 +5,6 @@ import {
   ConnectionTable,
   ConnFlag,
   SourceTable,
-  Src,
   TcpState,
   VerifiedSourceTable,
 } from '@sluice/conntrack';
@@ -193,34 +192,50 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
   it('publishes the fair share and, under pressure, sinks the connections of a source holding more', () => {
     const p = parts();
     p.state.setCapacity(40);
-    for (let i = 0; i < 12; i++)
-      conn(p.connections, 1, 1000 + i, ConnFlag.verified | ConnFlag.handshake | ConnFlag.data, 0, 4);
-    const calm = conn(p.connections, 2, 1000, ConnFlag.verified | ConnFlag.handshake | ConnFlag.data, 0, 4);
-    for (const [host, n] of [
-      [1, 12],
-      [2, 1],
-      [3, 1],
-      [4, 1],
-    ]) {
-      const s = p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0);
-      p.sources.i32[p.sources.recordBase(s) + Src.concurrent] = n;
-      p.sources.release(s);
-    }
+    const served = ConnFlag.verified | ConnFlag.handshake | ConnFlag.data | ConnFlag.progress;
+    const hogSlots: number[] = [];
+    for (let i = 0; i < 12; i++) hogSlots.push(conn(p.connections, 1, 1000 + i, served, 0, 4));
+    const calm = [2, 3, 4].map((host) => conn(p.connections, host, 1000, served, 0, 4));
+    for (const host of [1, 2, 3, 4])
+      p.sources.release(p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0));
+    const W = DEFENSE_WEIGHTS;
+    const being = W.verifiedBase - W.progress;
     const r = new Rescorer(p);
     r.runPass(100);
-    // 40 slots among 4 sources: a share of 10 (never below the floor of 8)
+    // no service under pressure: no share, nobody counted
+    expect(p.state.fairShare()).toBe(0x7fffffff);
+    expect(p.state.activeSources()).toBe(0);
+    for (const s of [...hogSlots, ...calm]) expect(prioOf(p.connections, s).prio).toBe(being);
+    p.state.setVerifying(0, 1);
+    r.runPass(200); // the pressure is seen at the end of this pass
+    r.runPass(300); // counts what each source holds
+    // 40 slots among 4 sources: a share of 10 (never below the floor)
     expect(p.state.fairShare()).toBe(10);
     expect(p.state.activeSources()).toBe(4);
-    expect(prioOf(p.connections, calm).prio).toBe(4);
-    // not verifying: no fairness penalty yet
-    const hogSlots = [...Array(p.connections.capacity).keys()].filter(
-      (s) => p.connections.core.tagOfSlot(s) !== 0 && s !== calm,
-    );
-    for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(4);
+    r.runPass(400);
+    for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(being + W.hogPenalty);
+    for (const s of calm) expect(prioOf(p.connections, s).prio).toBe(being);
+    // the pressure ends: the share lifts and the hog climbs back
+    p.state.setVerifying(0, 0);
+    r.runPass(500);
+    r.runPass(600);
+    expect(p.state.fairShare()).toBe(0x7fffffff);
+    for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(being);
+  });
+
+  it('counts toward the share only connections served or a second old: a spoofer cannot push a verified client over it', () => {
+    const p = parts();
+    p.state.setCapacity(4);
     p.state.setVerifying(0, 1);
-    r.runPass(200);
-    for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(4 + DEFENSE_WEIGHTS.hogPenalty);
-    expect(prioOf(p.connections, calm).prio).toBe(4);
+    const fresh = ConnFlag.verified | ConnFlag.handshake;
+    for (let i = 0; i < 10; i++) conn(p.connections, 1, 1000 + i, fresh, 0, 4);
+    conn(p.connections, 2, 1000, fresh | ConnFlag.data | ConnFlag.progress, 0, 4);
+    for (const host of [1, 2]) p.sources.release(p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0));
+    const r = new Rescorer(p);
+    r.runPass(500);
+    expect(p.state.activeSources()).toBe(1);
+    r.runPass(1500);
+    expect(p.state.activeSources()).toBe(2);
   });
 
   it('never changes priority 0 or rule-fixed entries, whatever their age', () => {

@@ -24,6 +24,7 @@
 
 import {
   Conn,
+  ConnBit,
   type ConnectionTable,
   ConnFlag,
   elapsed,
@@ -39,6 +40,8 @@ import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
 import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
 
 const PRIO_MASK = 0xff00;
+/** A held connection without server progress counts toward its source's share once this old. */
+const SHARE_MIN_AGE_MS = 1000;
 
 /** What the re-scorer walks and writes; all but the table and the index are optional. */
 export interface RescorerTables {
@@ -61,6 +64,9 @@ export class Rescorer {
   private hogPenalty: number;
   private fairShareFloor: number;
   private halfOpenHoldMs: number;
+  private stallGraceMs: number;
+  private silentGraceMs: number;
+  private silentOn: boolean;
   /** Next slot to examine. */
   cursor = 0;
   // Statistics (this instance, since creation).
@@ -84,6 +90,12 @@ export class Rescorer {
   private readonly buildTag: Int32Array;
   private readonly buildPrio: Int32Array;
   private readonly buildIdle: Int32Array;
+  // Held connections per source slot, counted this pass while a service is under pressure, with
+  // the source's tag so a reused source slot does not inherit another source's count.
+  private readonly curHeld: Int32Array;
+  private readonly curTag: Int32Array;
+  /** A service was verifying (under pressure) when this pass began: count per source. */
+  private counting = false;
 
   constructor(tables: RescorerTables, weights: PriorityWeights = DEFENSE_WEIGHTS) {
     this.table = tables.connections;
@@ -96,6 +108,9 @@ export class Rescorer {
     this.hogPenalty = weights.hogPenalty;
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
+    this.stallGraceMs = weights.stallGraceMs;
+    this.silentGraceMs = weights.silentGraceMs;
+    this.silentOn = weights.silent > 0;
     this.rec = new Int32Array(Conn.snapshotWords);
     const k = this.victims.perList;
     const lists = this.victims.lists;
@@ -106,6 +121,18 @@ export class Rescorer {
     this.buildTag = new Int32Array(lists * k);
     this.buildPrio = new Int32Array(lists * k);
     this.buildIdle = new Int32Array(lists * k);
+    const sc = this.sources === null ? 0 : this.sources.capacity;
+    this.curHeld = new Int32Array(sc);
+    this.curTag = new Int32Array(sc);
+    this.counting = this.pressure();
+  }
+
+  /** Whether any service verifies sources now (the fair share applies only then). */
+  private pressure(): boolean {
+    const state = this.state;
+    if (state === null) return false;
+    for (let svc = 0; svc < state.services; svc++) if (state.verifying(svc) === 1) return true;
+    return false;
   }
 
   /** New weights take effect from the next entry examined. */
@@ -114,6 +141,9 @@ export class Rescorer {
     this.hogPenalty = weights.hogPenalty;
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
+    this.stallGraceMs = weights.stallGraceMs;
+    this.silentGraceMs = weights.silentGraceMs;
+    this.silentOn = weights.silent > 0;
   }
 
   /**
@@ -179,25 +209,32 @@ export class Rescorer {
     ) {
       change |= ConnFlag.held;
     }
+    // Closed by the server's keep-alive timeout: no longer held (checked again under the lock).
+    if ((fs & ConnFlag.held) !== 0 && this.reals !== null && this.adjuster.closedByServer(fs, idle)) {
+      change |= ConnFlag.held;
+    }
     const extra = !closed && prio !== 0 ? this.sourcePenalty(now) : 0;
+    const withExtra = (fs & ~ConnBit.sourcePenaltyMask) | (extra << ConnBit.sourcePenaltyShift);
     const next =
       prio === 0
         ? 0
         : this.adjuster.priority(
             (sp >>> 16) & 0xff,
-            fs | (change & ConnFlag.verified),
+            withExtra | (change & ConnFlag.verified),
             age,
             idle,
             elapsed(rec[Conn.awaitingSince], now),
-            extra,
           );
-    if (change !== 0 || next !== prio) {
+    if (change !== 0 || next !== prio || withExtra !== fs) {
       const written = this.write(slot, rec[Conn.tag], change, extra, now);
       if (written < 0) return; // gone meanwhile
       prio = written;
       fs = this.writtenFlags;
     }
     if (prio === 0) return;
+    if ((fs & (ConnFlag.verified | ConnFlag.fin | ConnFlag.rst | ConnFlag.udp)) === ConnFlag.verified) {
+      this.noteMisbehaviour(fs, age, now);
+    }
     // Ties go to the longest idle, to the millisecond: among fresh equals, an entry whose client
     // has been silent for most of a second goes before one still waiting on its SYN-ACK.
     const real = rec[Conn.real];
@@ -208,22 +245,63 @@ export class Rescorer {
   }
 
   /**
-   * Under pressure (the entry's service verifying), the penalty for a source holding more than
-   * its fair share of connections, for the entry in `rec`; else 0.
+   * Under pressure, counts the held entry in `rec` toward its source for this pass, and returns
+   * the penalty for its source holding more than the fair share at the last pass (0 otherwise).
    */
   private sourcePenalty(now: number): number {
-    const state = this.state;
     const sources = this.sources;
-    if (state === null || sources === null || this.hogPenalty === 0) return 0;
+    if (!this.counting || sources === null || this.state === null) return 0;
     const rec = this.rec;
-    if (state.verifying(rec[Conn.portService] & 0xffff) === 0) return 0;
-    const share = state.fairShare();
+    if ((rec[Conn.flagsSyn] & (ConnFlag.held | ConnFlag.fin | ConnFlag.rst)) !== ConnFlag.held) return 0;
+    // Only connections that were served or have lasted count toward a source's share: a spoofer
+    // using a verified client's address opens entries its owner resets within a round trip, and
+    // must not be able to push that client over its share with them.
+    if (
+      (rec[Conn.flagsSyn] & ConnFlag.progress) === 0 &&
+      elapsed(rec[Conn.firstSeen], now) < SHARE_MIN_AGE_MS
+    ) {
+      return 0;
+    }
     const s = sources.acquire(rec[Conn.addr0], rec[Conn.addr1], rec[Conn.addr2], rec[Conn.addr3], false, now);
     if (s < 0) return 0;
-    const over = sources.i32[sources.recordBase(s) + Src.concurrent] > share;
+    const tag = sources.core.tagOfSlot(s);
+    const last = sources.i32[sources.recordBase(s) + Src.heldLastPass];
     sources.release(s);
-    return over ? this.hogPenalty : 0;
+    if (this.curTag[s] !== tag) {
+      this.curTag[s] = tag;
+      this.curHeld[s] = 0;
+    }
+    this.curHeld[s]++;
+    if (this.hogPenalty === 0 || last <= this.state.fairShare()) return 0;
+    return this.hogPenalty > 7 ? 7 : this.hogPenalty;
   }
+
+  /**
+   * A verified connection (in `rec`, flags `fs`) that misbehaves, a request head the server never
+   * answered, silence after its handshake, forged acknowledgements, marks its source
+   * (Src.misbehavedAt): the source's next SYNs rank lower (weights.misbehaved). Only verified
+   * connections count: a spoofer's entries must not spoil the record of the address it forges.
+   */
+  private noteMisbehaviour(fs: number, age: number, now: number): void {
+    const sources = this.sources;
+    if (sources === null) return;
+    const rec = this.rec;
+    const stalled =
+      (fs & ConnFlag.awaiting) !== 0 && elapsed(rec[Conn.awaitingSince], now) >= this.stallGraceMs;
+    const silent =
+      this.silentOn &&
+      (fs & (ConnFlag.handshake | ConnFlag.data)) === ConnFlag.handshake &&
+      age >= this.silentGraceMs;
+    if (!stalled && !silent && (fs & ConnFlag.ackForged) === 0) return;
+    const s = sources.acquire(rec[Conn.addr0], rec[Conn.addr1], rec[Conn.addr2], rec[Conn.addr3], false, now);
+    if (s < 0) return;
+    sources.i32[sources.recordBase(s) + Src.misbehavedAt] = now === 0 ? 1 : now;
+    sources.release(s);
+    this.misbehaving++;
+  }
+
+  /** Misbehaving verified connections seen (statistics). */
+  misbehaving = 0;
 
   /** The flag word `write` left in the record (valid after it returned ≥ 0). */
   private writtenFlags = 0;
@@ -261,13 +339,17 @@ export class Rescorer {
     const age = elapsed(i32[base + Conn.firstSeen], now);
     if (
       (change & ConnFlag.held) !== 0 &&
-      (fs & (ConnFlag.held | ConnFlag.handshake | ConnFlag.udp | ConnFlag.verified)) === ConnFlag.held &&
-      age >= this.halfOpenHoldMs
+      (fs & ConnFlag.held) !== 0 &&
+      (((fs & (ConnFlag.handshake | ConnFlag.udp | ConnFlag.verified)) === 0 && age >= this.halfOpenHoldMs) ||
+        this.adjuster.closedByServer(fs, idle))
     ) {
       fs &= ~ConnFlag.held;
       (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], -1);
       this.released++;
     }
+    // Its source's share penalty (0 when not over its share, or not under pressure), in the flag
+    // word, where the packet path's recomputation finds it too.
+    fs = (fs & ~ConnBit.sourcePenaltyMask) | ((prio === 0 ? 0 : extra) << ConnBit.sourcePenaltyShift);
     i32[base + Conn.flagsSyn] = fs;
     this.writtenFlags = fs;
     let next = prio;
@@ -278,7 +360,6 @@ export class Rescorer {
         age,
         idle,
         elapsed(i32[base + Conn.awaitingSince], now),
-        extra,
       );
     }
     if (next !== prio) {
@@ -368,9 +449,10 @@ export class Rescorer {
   }
 
   /**
-   * Counts the sources holding connections and publishes the fair share: the capacity the
-   * defense loop published (the real servers' upper thresholds summed) divided among them, never
-   * below weights.fairShareFloor; with no capacity (no thresholds), no limit.
+   * Publishes each source's held connections of this pass (Src.heldLastPass) and the fair share:
+   * the capacity the defense loop published (the real servers' upper thresholds summed) divided
+   * among the sources holding connections, never below weights.fairShareFloor; with no capacity,
+   * or no pressure, no limit.
    */
   private publishFairShare(): void {
     const state = this.state;
@@ -378,14 +460,24 @@ export class Rescorer {
     if (state === null || sources === null) return;
     const core = sources.core;
     const i32 = sources.i32;
+    const counted = this.counting;
     let active = 0;
     for (let slot = 0; slot < sources.capacity; slot++) {
-      if (core.tagOfSlot(slot) !== 0 && i32[core.recordBase(slot) + Src.concurrent] > 0) active++;
+      const tag = core.tagOfSlot(slot);
+      if (tag === 0) continue;
+      const held = counted && this.curTag[slot] === tag ? this.curHeld[slot] : 0;
+      i32[core.recordBase(slot) + Src.heldLastPass] = held;
+      if (held > 0) active++;
     }
+    this.curHeld.fill(0);
+    this.curTag.fill(0);
+    this.counting = this.pressure();
     const capacity = state.capacity();
     let share = 0x7fffffff;
-    if (capacity > 0 && active > 0) share = Math.ceil(capacity / active);
-    if (share < this.fairShareFloor) share = this.fairShareFloor;
+    if (counted && capacity > 0 && active > 0) {
+      share = Math.ceil(capacity / active);
+      if (share < this.fairShareFloor) share = this.fairShareFloor;
+    }
     state.setFairShare(share, active);
   }
 }

@@ -180,11 +180,12 @@ describe('scoreSyn: rules and source checks', () => {
 });
 
 describe('scoreSyn: the source history', () => {
-  function sourceWith(concurrent: number, syns: number) {
+  /** A source that held `held` connections at the re-scorer's last pass and sent `syns` SYNs. */
+  function sourceWith(held: number, syns: number) {
     const sources = SourceTable.create(64, 0);
     const s = sources.acquire(0, 0, 0xffff, PUBLIC.src3 as number, true, 0);
     const b = sources.recordBase(s);
-    sources.i32[b + Src.concurrent] = concurrent;
+    sources.i32[b + Src.heldLastPass] = held;
     for (let i = 0; i < syns; i++) sources.countSyn(b, 0);
     sources.release(s);
     return sources;
@@ -199,14 +200,14 @@ describe('scoreSyn: the source history', () => {
     expect(s.scoreSyn(f, busy, SOURCE_LOOKUP, 1, 10)).toBe(W.verifiedBase);
   });
 
-  it('a source holding its fair share or more sinks in either band', () => {
+  it('a source that held more than its fair share at the last pass sinks in either band', () => {
     const s = lab();
     s.fairShare = 10;
     const f = frameWith(curl, PUBLIC);
-    expect(s.scoreSyn(f, sourceWith(9, 0), SOURCE_LOOKUP, 1, 0)).toBe(W.verifiedBase);
-    expect(s.scoreSyn(f, sourceWith(10, 0), SOURCE_LOOKUP, 1, 0)).toBe(W.verifiedBase + W.hogPenalty);
+    expect(s.scoreSyn(f, sourceWith(10, 0), SOURCE_LOOKUP, 1, 0)).toBe(W.verifiedBase);
+    expect(s.scoreSyn(f, sourceWith(11, 0), SOURCE_LOOKUP, 1, 0)).toBe(W.verifiedBase + W.hogPenalty);
     expect(s.lastReasons & ScoreReason.overShare).not.toBe(0);
-    expect(s.scoreSyn(f, sourceWith(10, 0), SOURCE_LOOKUP, 0, 0)).toBe(W.unverifiedBase + W.hogPenalty);
+    expect(s.scoreSyn(f, sourceWith(11, 0), SOURCE_LOOKUP, 0, 0)).toBe(W.unverifiedBase + W.hogPenalty);
   });
 });
 
@@ -217,22 +218,32 @@ describe('the priority function (adjust.ts)', () => {
   const D = ConnFlag.data;
 
   it('places the populations as weights.ts says', () => {
-    expect(a.priority(0, V, 0, 0, 0, 0)).toBe(4); // verified, new
-    expect(a.priority(0, V | H | D | ConnFlag.progress, 5000, 0, 0, 0)).toBe(2); // being served
-    expect(a.priority(0, V | H | D | ConnFlag.progress, 40_000, 30_000, 0, 0)).toBe(5); // idle 30 s
-    expect(a.priority(0, V | H | D | ConnFlag.awaiting, 6000, 1000, 5000, 0)).toBe(7); // stalled
-    expect(a.priority(0, V | H, 1000, 0, 0, 0)).toBe(7); // silent after its handshake
-    expect(a.priority(0, 0, 0, 0, 0, 0)).toBe(8); // unverified kernel
-    expect(a.priority(0, 0, 3000, 0, 0, 0)).toBe(11); // unverified half-open
-    expect(a.priority(4, 0, 3000, 3000, 0, 0)).toBe(14); // hping3-shaped half-open: the band's floor
-    expect(a.priority(0, V | ConnFlag.fin, 0, 0, 0, 0)).toBe(15); // closed
-    expect(a.priority(0, V | H | D | ConnFlag.ackForged, 2000, 0, 0, 0)).toBe(7);
+    expect(a.priority(0, V, 0, 0, 0)).toBe(4); // verified, new
+    expect(a.priority(0, V | H | D | ConnFlag.progress, 5000, 0, 0)).toBe(2); // being served
+    expect(a.priority(0, V | H | D | ConnFlag.progress, 40_000, 30_000, 0)).toBe(5); // idle 30 s
+    expect(a.priority(0, V | H | D | ConnFlag.awaiting, 6000, 1000, 5000)).toBe(7); // stalled
+    expect(a.priority(0, V | H, 1000, 0, 0)).toBe(7); // silent after its handshake
+    expect(a.priority(0, 0, 0, 0, 0)).toBe(8); // unverified kernel
+    expect(a.priority(0, 0, 3000, 0, 0)).toBe(11); // unverified half-open
+    expect(a.priority(4, 0, 3000, 3000, 0)).toBe(14); // hping3-shaped half-open: the band's floor
+    expect(a.priority(0, V | ConnFlag.fin, 0, 0, 0)).toBe(15); // closed
+    expect(a.priority(0, V | H | D | ConnFlag.ackForged, 2000, 0, 0)).toBe(7);
+  });
+
+  it('a connection the server closed by its keep-alive timeout, when the operator told it, is the first to go', () => {
+    const told = new PriorityAdjuster({ ...DEFENSE_WEIGHTS, serverKeepAliveMs: 5000 });
+    const served = V | H | D | ConnFlag.progress;
+    expect(told.priority(0, served, 10_000, 4999, 0)).toBe(4);
+    expect(told.priority(0, served, 10_000, 5000, 0)).toBe(15);
+    // still waiting for an answer: the server has not closed it
+    expect(told.priority(0, served | ConnFlag.awaiting, 10_000, 5000, 5000)).toBeLessThan(15);
+    expect(a.priority(0, served, 10_000, 5000, 0)).toBe(4);
   });
 
   it('rule-fixed entries keep their priority; one waiting for verification is scored until then', () => {
-    expect(a.priority(0, ConnFlag.priorityFixed, 1e9, 1e9, 0, 0)).toBe(0);
-    expect(a.priority(0, ConnFlag.priorityFixed | ConnBit.ruleNeedsVerify, 0, 0, 0, 0)).toBe(8);
-    expect(a.priority(0, ConnFlag.priorityFixed | ConnBit.ruleNeedsVerify | V, 0, 0, 0, 0)).toBe(0);
+    expect(a.priority(0, ConnFlag.priorityFixed, 1e9, 1e9, 0)).toBe(0);
+    expect(a.priority(0, ConnFlag.priorityFixed | ConnBit.ruleNeedsVerify, 0, 0, 0)).toBe(8);
+    expect(a.priority(0, ConnFlag.priorityFixed | ConnBit.ruleNeedsVerify | V, 0, 0, 0)).toBe(0);
   });
 
   it('keeps every verified connection above every unverified one, and only time and forgery sink an entry', () => {
@@ -253,10 +264,11 @@ describe('the priority function (adjust.ts)', () => {
         fc.nat(2_000_000),
         fc.nat(2_000_000),
         fc.nat(100_000),
-        fc.integer({ min: 0, max: 4 }),
-        (initial, bits, age, idle, awaiting, extra) => {
-          const fs = bits.reduce((x, b) => x | b, 0);
-          const p = a.priority(initial, fs, age, idle, awaiting, extra);
+        fc.integer({ min: 0, max: 7 }),
+        (initial, bits, age, idle, awaiting, penalty) => {
+          // its source's share penalty rides in the flag word
+          const fs = bits.reduce((x, b) => x | b, 0) | (penalty << ConnBit.sourcePenaltyShift);
+          const p = a.priority(initial, fs, age, idle, awaiting);
           if ((fs & ConnFlag.fin) !== 0) {
             expect(p).toBe(15);
             return;
@@ -266,11 +278,9 @@ describe('the priority function (adjust.ts)', () => {
           expect(p).toBeGreaterThanOrEqual(1);
           expect(p).toBeLessThanOrEqual(14);
           // more idle never helps; progress never hurts (unless forged)
-          expect(a.priority(initial, fs, age, idle + 10_000, awaiting, extra)).toBeGreaterThanOrEqual(p);
+          expect(a.priority(initial, fs, age, idle + 10_000, awaiting)).toBeGreaterThanOrEqual(p);
           if ((fs & ConnFlag.ackForged) === 0) {
-            expect(
-              a.priority(initial, fs | ConnFlag.progress, age, idle, awaiting, extra),
-            ).toBeLessThanOrEqual(p);
+            expect(a.priority(initial, fs | ConnFlag.progress, age, idle, awaiting)).toBeLessThanOrEqual(p);
           }
         },
       ),

@@ -52,6 +52,8 @@ export const ScoreReason = {
   verified: 0x0200,
   /** a rule matched whose priority waits for the source to be verified */
   ruleUnverified: 0x0400,
+  /** one of the source's connections misbehaved recently (the re-scorer's Src.misbehavedAt) */
+  misbehaved: 0x0800,
 } as const;
 
 /**
@@ -65,8 +67,8 @@ export const StoredReason = {
   smallWindow: 0x08,
   highSynRate: 0x10,
   overShare: 0x20,
-  /** the source was verified when the SYN came */
-  verified: 0x40,
+  /** one of the source's connections misbehaved recently */
+  misbehaved: 0x40,
   ruleUnverified: 0x80,
 } as const;
 
@@ -79,13 +81,13 @@ export function storedReasons(reasons: number): number {
   if ((reasons & ScoreReason.smallWindow) !== 0) s |= StoredReason.smallWindow;
   if ((reasons & ScoreReason.highSynRate) !== 0) s |= StoredReason.highSynRate;
   if ((reasons & ScoreReason.overShare) !== 0) s |= StoredReason.overShare;
-  if ((reasons & ScoreReason.verified) !== 0) s |= StoredReason.verified;
+  if ((reasons & ScoreReason.misbehaved) !== 0) s |= StoredReason.misbehaved;
   if ((reasons & ScoreReason.ruleUnverified) !== 0) s |= StoredReason.ruleUnverified;
   return s;
 }
 
 const PRIO_MASK = 0xff00;
-/** Most the SYN's own score may add inside the unverified band (8 + 6 = 14). */
+/** Most the SYN's own points may add inside the unverified band (8 + 6 = 14). */
 const SYN_SCORE_MAX = 6;
 
 export class PriorityScorer {
@@ -123,6 +125,8 @@ export class PriorityScorer {
   private readonly wHighSynRate: number;
   private readonly highSynRateThreshold: number;
   private readonly wHog: number;
+  private readonly wMisbehaved: number;
+  private readonly misbehavedMemoryMs: number;
 
   constructor(
     weights: PriorityWeights = DEFENSE_WEIGHTS,
@@ -147,6 +151,8 @@ export class PriorityScorer {
     this.wHighSynRate = weights.highSynRate;
     this.highSynRateThreshold = weights.highSynRateThreshold;
     this.wHog = weights.hogPenalty;
+    this.wMisbehaved = weights.misbehaved;
+    this.misbehavedMemoryMs = weights.misbehavedMemoryMs;
   }
 
   /**
@@ -199,7 +205,6 @@ export class PriorityScorer {
       return PRIORITY_LOWEST;
     }
     let score = f.ipProto === IpProto.tcp ? this.shapePoints(f) : 0;
-    let hog = 0;
     if (sources !== null && srcSlot !== SOURCE_NONE) {
       if (srcSlot >= 0) {
         score += this.historyPoints(sources, srcSlot, verified, now);
@@ -210,19 +215,22 @@ export class PriorityScorer {
           sources.release(s);
         }
       }
-      if ((this.lastReasons & ScoreReason.overShare) !== 0) hog = this.wHog;
     }
-    if (score > SYN_SCORE_MAX) score = SYN_SCORE_MAX;
+    // What the SYN earned stays in the record (its initial byte) for the priority function: its
+    // shape and rate inside the unverified band; in either band, its source's misbehaviour. Its
+    // source's share goes in the flag word (ConnBit), which the re-scorer keeps current.
+    if (verified === 1) score = (this.lastReasons & ScoreReason.misbehaved) !== 0 ? this.wMisbehaved : 0;
+    const room = verified === 1 ? this.unverifiedBase - 1 - this.verifiedBase : SYN_SCORE_MAX;
+    if (score > room) score = room;
     this.lastInitial = score;
-    let p: number;
-    if (verified === 1) {
-      p = this.verifiedBase + hog;
-      const worst = this.unverifiedBase - 1;
-      if (p > worst) p = worst;
-    } else {
-      p = this.unverifiedBase + score + hog;
-      if (p > PRIORITY_UNVERIFIED_WORST) p = PRIORITY_UNVERIFIED_WORST;
+    let hog = 0;
+    if ((this.lastReasons & ScoreReason.overShare) !== 0) {
+      hog = this.wHog > 7 ? 7 : this.wHog;
+      this.lastFlags |= hog << ConnBit.sourcePenaltyShift;
     }
+    let p = (verified === 1 ? this.verifiedBase : this.unverifiedBase) + score + hog;
+    const worst = verified === 1 ? this.unverifiedBase - 1 : PRIORITY_UNVERIFIED_WORST;
+    if (p > worst) p = worst;
     this.lastPriority = p;
     return p;
   }
@@ -262,7 +270,8 @@ export class PriorityScorer {
   /**
    * Points from the source's record (read under the caller's lock, or plain word reads). The SYN
    * rate counts only against unverified sources: a spoofer can raise any address's rate. Holding
-   * more than the fair share is noted in lastReasons for the caller.
+   * more than the fair share, and a connection that misbehaved recently, are noted in lastReasons
+   * for the caller (they count in either band: what a real address did with its slots).
    */
   private historyPoints(sources: SourceTable, slot: number, verified: number, now: number): number {
     const i32 = sources.i32;
@@ -272,7 +281,12 @@ export class PriorityScorer {
       p += this.wHighSynRate;
       this.lastReasons |= ScoreReason.highSynRate;
     }
-    if (i32[b + Src.concurrent] >= this.fairShare) this.lastReasons |= ScoreReason.overShare;
+    if (i32[b + Src.heldLastPass] > this.fairShare) this.lastReasons |= ScoreReason.overShare;
+    const bad = i32[b + Src.misbehavedAt];
+    if (bad !== 0 && elapsed(bad, now) < this.misbehavedMemoryMs) {
+      this.lastReasons |= ScoreReason.misbehaved;
+      p += this.wMisbehaved;
+    }
     return p;
   }
 
@@ -294,7 +308,6 @@ export class PriorityScorer {
       elapsed(i32[base + Conn.firstSeen], now),
       0,
       elapsed(i32[base + Conn.awaitingSince], now),
-      0,
     );
     if (next === prio) return 0;
     i32[base + Conn.statePrio] = (sp & ~PRIO_MASK) | (next << 8);

@@ -8,6 +8,9 @@
 // RST (it frees nothing: only held entries are listed per real server, and the removal re-checks
 // under the record lock); at the table's watermark such entries go first, silently.
 //
+// It never takes a connection at weights.shedFloor or better (a verified client, new or being
+// served): freeing that slot would only hand it to the next SYN, perhaps the attacker's.
+//
 // Runs on one thread (the defense loop's), a step every few tens of milliseconds; the victims come
 // from the re-scorer's VictimIndex, so choosing one costs a few loads. Removal goes through the
 // table's removal listener, which keeps the real-server, source and persistence counts exact and
@@ -33,6 +36,8 @@ export interface ShedTopology {
   readonly realUpper: Int32Array;
   readonly highWatermark: number;
   readonly lowWatermark: number;
+  /** Entries at this priority or better are never shed (weights.shedFloor). */
+  readonly shedFloor: number;
 }
 
 export interface ShedderParts {
@@ -83,7 +88,7 @@ export class Shedder {
         if (n >= Math.ceil(high * upper)) {
           const target = Math.floor(low * upper);
           while (n > target && left > 0) {
-            if (!this.shedOne(m)) break;
+            if (!this.shedOne(m, topo.shedFloor)) break;
             n--;
             left--;
           }
@@ -96,7 +101,7 @@ export class Shedder {
         const target = Math.floor(low * capacity);
         while (total > target && left > 0) {
           const m = this.fullest(topo, members);
-          if (m < 0 || !this.shedOne(m)) break;
+          if (m < 0 || !this.shedOne(m, topo.shedFloor)) break;
           total--;
           left--;
         }
@@ -108,7 +113,7 @@ export class Shedder {
     if (count >= Math.ceil(high * cap)) {
       const target = Math.floor(low * cap);
       while (count > target && left > 0) {
-        if (!this.shedOne(VICTIM_GLOBAL)) break;
+        if (!this.shedOne(VICTIM_GLOBAL, 0)) break;
         count--;
         left--;
       }
@@ -134,13 +139,16 @@ export class Shedder {
 
   /**
    * Removes the lowest-priority entry listed for `list` (a real index, whose entries must still
-   * be held, or VICTIM_GLOBAL, any entry); a held one is reset on its real server. Returns true
-   * when one went.
+   * be held, or VICTIM_GLOBAL, any entry), if it is worse than `floor`; a held one is reset on its
+   * real server. Returns true when one went.
    */
-  private shedOne(list: number): boolean {
+  private shedOne(list: number, floor: number): boolean {
     const v = this.victims;
     const required = list === VICTIM_GLOBAL ? 0 : ConnFlag.held;
     for (let tries = 0; tries < SHED_TRIES; tries++) {
+      // Worst first: once the next is no worse than the floor, there is nothing left to shed.
+      const next = v.peekPriority(list);
+      if (next >= 0 && next <= floor) return false;
       const slot = v.takeVictim(list);
       if (slot < 0) {
         this.starved++;

@@ -1,4 +1,3 @@
-import { Conn, ConnectionTable, RemoveReason } from '@sluice/conntrack';
 import { describe, expect, it } from 'vitest';
 import { DefenseError, VICTIM_GLOBAL, VictimIndex } from './index.ts';
 

@@ -16,7 +16,6 @@
 // Shed through ConnectionTable.removeIfStill, which re-checks tag and priority under the record
 // lock (and so never sheds priority 0). The writer never publishes priority 0 either, and takers skip it.
 
-import { Conn, type ConnectionTable } from '@sluice/conntrack';
 import { DefenseError, DefenseErrorCode } from './errors.ts';
 
 export const VictimHeader = {

@@ -51,13 +51,28 @@ export interface PriorityWeights {
   highSynRateThreshold: number;
   // --- per-source fairness (both bands) ---
   /**
-   * Penalty on every connection of a source holding more than its share: the capacity of the
-   * real servers divided among the sources holding connections, never below `fairShareFloor`.
-   * +2: under a full cluster, a source hoarding slots loses them first.
+   * Penalty on every connection of a source holding more than its share, while a service is under
+   * pressure: the capacity of the real servers divided among the sources holding connections,
+   * never below `fairShareFloor`. +3: a connection being served (2) then ranks below a new client
+   * (4), so under a full cluster a source hoarding slots loses them first to those with none.
    */
   hogPenalty: number;
-  /** The smallest share: 8 connections (a browser opens 6 per host; a small office shares one address). */
+  /**
+   * The smallest share. 2: a botnet of N addresses holds at most 2N slots before it sinks (with 8,
+   * 50 addresses could hold a 400-slot cluster at full standing); a browser with six connections to
+   * a full cluster keeps them, only ranked below clients that hold fewer (the cost falls on a NAT
+   * or an office behind one address when, and only when, the cluster is full).
+   */
   fairShareFloor: number;
+  /**
+   * Penalty on a new connection from a source one of whose connections misbehaved in the last
+   * `misbehavedMemoryMs` (stalled, silent after its handshake, forged acknowledgements). +3: a
+   * slow-header bot's next connection (4 + 3) cannot displace its own stalled ones (7), while a
+   * client with a clean record (4) can: a real address pays for what it did with it.
+   */
+  misbehaved: number;
+  /** 10000 ms: a few re-scorer passes; a source that stops misbehaving is forgiven this long after. */
+  misbehavedMemoryMs: number;
   // --- server progress (the client's acknowledgement numbers) ---
   /** Credit once the client acknowledged data from the server: it is being served. 2. */
   progress: number;
@@ -83,10 +98,27 @@ export interface PriorityWeights {
   silent: number;
   /** 1000 ms: an HTTP or TLS client sends its request with or right after the handshake's ACK. */
   silentGraceMs: number;
-  /** Idle penalty per second since the last packet. 0.1: one point per 10 s. */
+  /**
+   * Idle penalty per second since the last packet. 0.5: a point per 2 s, so a connection held
+   * idle after its response (2) reaches 5 after 6 s and a new verified client (4) may take its
+   * slot; a web server's own keep-alive timeout (Apache's 5 s) has closed it by then anyway.
+   */
   idlePenaltyPerSecond: number;
-  /** Most the idle penalty can add. 3: a long-idle keep-alive sinks below clients being served. */
+  /** Most the idle penalty can add. 3. */
   idlePenaltyMax: number;
+  /**
+   * The shedder never resets a connection at this priority or better: at the high watermark it
+   * takes the worst entries, but a verified client that is new or being served (4 or better) is
+   * no one's to take: freeing its slot would only hand it to the next attacker's SYN. 4.
+   */
+  shedFloor: number;
+  /**
+   * The real servers' keep-alive timeout, when the operator knows it (Apache's KeepAliveTimeout
+   * is 5 s, nginx's keepalive_timeout 75 s). A connection idle this long after the server's last
+   * response has been closed by the server: it no longer holds a slot, and ranks as closed. 0:
+   * unknown (off); such idle connections only sink with `idlePenalty*`.
+   */
+  serverKeepAliveMs: number;
   // --- capacity ---
   /**
    * An unverified half-open entry stops holding a slot (RealServerCounters.held) this long after
@@ -108,8 +140,10 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   smallWindowBelow: 1024,
   highSynRate: 2,
   highSynRateThreshold: 20,
-  hogPenalty: 2,
-  fairShareFloor: 8,
+  hogPenalty: 3,
+  fairShareFloor: 2,
+  misbehaved: 3,
+  misbehavedMemoryMs: 10_000,
   progress: 2,
   ackForged: 3,
   stall: 3,
@@ -118,8 +152,10 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   halfOpenGraceMs: 3000,
   silent: 3,
   silentGraceMs: 1000,
-  idlePenaltyPerSecond: 0.1,
+  idlePenaltyPerSecond: 0.5,
   idlePenaltyMax: 3,
+  shedFloor: 4,
+  serverKeepAliveMs: 0,
   halfOpenHoldMs: 1000,
 });
 

@@ -202,7 +202,15 @@ function defense(strategy: Strategy, rules: DefenseConfig['rules']): DefenseConf
     strategy,
     highWatermark: 0.98,
     lowWatermark: 0.95,
-    verification: { mode: 'auto', watermark: 0.75, holdSeconds: 10, ttlSeconds: 3600, probeIntervalMs: 1000 },
+    verification: {
+      mode: 'auto',
+      watermark: 0.75,
+      holdSeconds: 10,
+      ttlSeconds: 3600,
+      probeIntervalMs: 1000,
+      probeNewSources: true,
+      probesPerSecond: 1000,
+    },
     // The LVS baselines count as IPVS does; the priority defense counts what the servers hold.
     countInactive: strategy !== 'priority',
     lvs: {

@@ -19,7 +19,7 @@
 //     re-scorer slots per ms, the shedder and verification every 20 ms, drop_entry every second).
 // Every RST datagram (displacement or shed) is parsed back with @sluice/wire and handed to the
 // reset sink: the modelled server drops that connection.
-import { ConnectionTable, PersistenceTable, SourceTable, VerifiedSourceTable } from '@sluice/conntrack';
+import { Conn, ConnectionTable, PersistenceTable, SourceTable, VerifiedSourceTable } from '@sluice/conntrack';
 import {
   Batch,
   CompiledConfig,
@@ -49,10 +49,16 @@ import { RealServerCounters } from '@sluice/schedulers';
 import { FrameInfo, ParseStatus, parseFrame, parseVxlan, RstSpec, VxlanInfo } from '@sluice/wire';
 import { Rng } from './rng.ts';
 
-export type Strategy = DefenseSnapshot['strategy'];
+/**
+ * What a run compares: the priority defense, and the baselines: `none` without thresholds (the
+ * IPVS default), `none-thresholds` (IPVS with -x), and the LVS defenses (with thresholds, counted
+ * as IPVS counts: inactive entries too, sized as sim.ts's thresholdFor says).
+ */
+export type Strategy = DefenseSnapshot['strategy'] | 'none-thresholds';
 export const STRATEGIES: readonly Strategy[] = [
   'priority',
   'none',
+  'none-thresholds',
   'drop_entry',
   'drop_packet',
   'secure_tcp',
@@ -66,8 +72,8 @@ export const VPORT = 80;
 
 export interface DirectorOptions {
   reals: number;
-  /** Each real server's connection capacity: its upperThreshold. */
-  capacity: number;
+  /** Each real server's upperThreshold (0: none). */
+  upperThreshold: number;
   tableCapacity: number;
   defense: DefenseSnapshot;
   /** Per TCP state (IPVS numbering), ms. */
@@ -103,7 +109,7 @@ export function snapshotFor(o: DirectorOptions): ConfigSnapshot {
           mac: `02:00:00:00:01:${(i + 1).toString(16).padStart(2, '0')}`,
           vtep: `20.0.2.${i + 1}`,
           weight: 1,
-          upperThreshold: o.capacity,
+          upperThreshold: o.upperThreshold,
           lowerThreshold: 0,
         })),
       },
@@ -143,6 +149,8 @@ export class SimDirector {
   outLen = 0;
   /** What sent the reset being delivered to the sink. */
   resetKind: 'displaced' | 'shed' = 'displaced';
+  /** The record of the connection the shedder reset last (Conn offsets), for diagnostics. */
+  readonly lastShed = new Int32Array(Conn.words);
   private resetSink: ResetSink = () => {};
   private probeSink: (datagram: Uint8Array) => void = () => {};
 
@@ -205,12 +213,19 @@ export class SimDirector {
       (rec) => {
         const len = writeResetForRecord(this.config, this.rst, rec, this.rstOut);
         if (len === 0) return false;
+        this.lastShed.set(rec.subarray(0, Conn.words));
         this.resetsShed++;
         this.resetKind = 'shed';
         this.deliverReset(this.rstOut.subarray(0, len));
         return true;
       },
-      { rescorer: this.rescorer, rescorerSlotsPerMs: opts.rescorerSlotsPerMs, random: () => this.rng.next() },
+      {
+        // The baselines use nothing the re-scorer keeps (their thresholds count IPVS's active and
+        // inactive entries), and with their table full it would be most of a run's cost.
+        rescorer: opts.defense.strategy === 'priority' ? this.rescorer : undefined,
+        rescorerSlotsPerMs: opts.rescorerSlotsPerMs,
+        random: () => this.rng.next(),
+      },
     );
   }
 

@@ -48,7 +48,7 @@ if (args[0] === 'sim') {
   })) {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     process.stderr.write(
-      `${r.scenario} ${r.strategy} ${r.attackPps} pps: validSuccess ${r.validSuccess} (${r.wallMs} ms)\n`,
+      `${r.scenario} ${r.strategy} ${r.attackRate} pps: validSuccess ${r.validSuccess} (${r.wallMs} ms)\n`,
     );
   }
   process.stderr.write(`grid done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);

@@ -6,13 +6,15 @@
 // rewrites MACs in place, so each use starts from the pristine template.
 import { TCP, TrafficFrames } from '@sluice/traffic';
 
-export const FrameKind = { synLinux: 0, synBare: 1, ack: 2, data: 3, fin: 4 } as const;
+export const FrameKind = { synLinux: 0, synBare: 1, ack: 2, data: 3, fin: 4, rst: 5, trickle: 6 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const IP = 22;
 const L4 = IP + 20;
 /** Request payload a valid client sends (an HTTP GET is a few hundred bytes). */
 export const REQUEST_BYTES = 300;
+/** A slow-header attacker's line: one more header of a request head that never ends. */
+export const TRICKLE_BYTES = 20;
 
 export class FrameFactory {
   private readonly templates: Uint8Array[];
@@ -30,6 +32,8 @@ export class FrameFactory {
       t.tcp({ ...base, flags: TCP.ack }),
       t.tcp({ ...base, flags: TCP.psh | TCP.ack, payloadLen: REQUEST_BYTES }),
       t.tcp({ ...base, flags: TCP.fin | TCP.ack }),
+      t.tcp({ ...base, flags: TCP.rst }),
+      t.tcp({ ...base, flags: TCP.psh | TCP.ack, payloadLen: TRICKLE_BYTES }),
     ];
     this.work = this.templates.map((b) => new Uint8Array(b.length));
     this.vip = vip;
@@ -82,4 +86,26 @@ function fold(sum: number): number {
   let s = sum;
   while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
   return ~s & 0xffff;
+}
+
+/** What the client side needs of a SYN-ACK the director sent (a challenge or a probe). */
+export class SegmentView {
+  /** The client address it goes to (IPv4, unsigned). */
+  dst = 0;
+  dstPort = 0;
+  /** Its acknowledgement number (the cookie). */
+  ack = 0;
+  flags = 0;
+}
+
+/** Reads a director-made TCP segment (VXLAN, Ethernet without a VLAN tag, IPv4) into `out`. */
+export function readSegment(b: Uint8Array, out: SegmentView): void {
+  out.dst = get32(b, IP + 16) >>> 0;
+  out.dstPort = (b[L4 + 2] << 8) | b[L4 + 3];
+  out.ack = get32(b, L4 + 8);
+  out.flags = b[L4 + 13];
+}
+
+function get32(b: Uint8Array, o: number): number {
+  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3] | 0;
 }

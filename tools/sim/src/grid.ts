@@ -28,8 +28,8 @@ export function* runGrid(o: GridOptions): Generator<SimResult> {
   const rates = o.rates ?? (o.quick ? QUICK_RATES : FULL_RATES);
   for (const scenario of o.scenarios ?? SCENARIOS) {
     for (const strategy of o.strategies ?? STRATEGIES) {
-      for (const attackPps of rates) {
-        yield runSim({ ...base, ...o.overrides, seed: o.seed ?? base.seed, scenario, strategy, attackPps });
+      for (const attackRate of rates) {
+        yield runSim({ ...base, ...o.overrides, seed: o.seed ?? base.seed, scenario, strategy, attackRate });
       }
     }
   }

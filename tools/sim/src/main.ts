@@ -42,10 +42,10 @@ const value = (flag: string): string | undefined => {
 };
 const scenario = (value('--scenario') ?? 'syn-flood') as Scenario;
 const strategy = (value('--strategy') ?? 'priority') as Strategy;
-const attackPps = Number(value('--pps') ?? 10_000);
+const attackRate = Number(value('--rate') ?? value('--pps') ?? 10_000);
 const seed = Number(value('--seed') ?? 1);
-if (!SCENARIOS.includes(scenario) || !STRATEGIES.includes(strategy) || !(attackPps >= 0)) usage();
+if (!SCENARIOS.includes(scenario) || !STRATEGIES.includes(strategy) || !(attackRate >= 0)) usage();
 const base = args.includes('--quick') ? QUICK_PARAMS : DEFAULT_PARAMS;
 const weights = parseWeightOverrides(args);
-const r = runSim({ ...base, ...parseParamOverrides(args), weights, scenario, strategy, attackPps, seed });
+const r = runSim({ ...base, ...parseParamOverrides(args), weights, scenario, strategy, attackRate, seed });
 process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -1,64 +1,132 @@
-// The server model's rules, which decide what "served" means in every simulated run: capacity
-// and backlog refuse SYNs, a blind ACK does not complete a handshake, an RST or a FIN frees the
-// slot, and half-open connections time out.
+// The server model's rules, which decide what "served" means in every simulated run: the SYN
+// queue and syncookies, a blind ACK never completes a handshake, workers and the accept queue,
+// the header and keep-alive timeouts, and an RST or FIN freeing what the server held.
 import { describe, expect, it } from 'vitest';
-import { Owner, ServerFarm, SynResult } from './servers.ts';
+import { ConnState, Owner, ServerFarm, type ServerOptions, SynResult, serverIsn } from './servers.ts';
 
-const farm = (capacity: number, backlog: number) =>
-  new ServerFarm({ reals: 1, capacity, backlog, halfOpenTimeoutMs: 60_000, idleTimeoutMs: 60_000 });
+const farm = (over: Partial<ServerOptions> = {}) =>
+  new ServerFarm({
+    reals: 1,
+    capacity: 2,
+    backlog: 2,
+    acceptBacklog: 1,
+    syncookies: true,
+    halfOpenTimeoutMs: 60_000,
+    headerTimeoutMs: 40_000,
+    keepAliveMs: 5_000,
+    ...over,
+  });
+const key = (host: number, port = 1000) => ServerFarm.key(0x0b000000 + host, port);
 
 describe('ServerFarm', () => {
-  it('refuses SYNs once the backlog or the capacity is full', () => {
-    const s = farm(3, 2);
-    expect(s.syn(0, 1, Owner.flood, -1, 0)).toBe(SynResult.accepted);
-    expect(s.syn(0, 2, Owner.flood, -1, 0)).toBe(SynResult.accepted);
-    expect(s.syn(0, 3, Owner.valid, 0, 0)).toBe(SynResult.refused); // backlog
-    expect(s.ack(1, true, 1)).toBe(true);
-    expect(s.syn(0, 3, Owner.valid, 0, 1)).toBe(SynResult.accepted);
-    expect(s.ack(3, true, 2)).toBe(true);
-    expect(s.syn(0, 4, Owner.valid, 1, 2)).toBe(SynResult.refused); // capacity: 2 established + 1 half-open
-    expect(s.refused[Owner.valid]).toBe(2);
-    expect(s.heldBy(Owner.flood)).toBe(2);
+  it('queues SYNs up to the backlog, then answers with cookies (or drops without syncookies)', () => {
+    const s = farm();
+    expect(s.syn(0, key(1), Owner.flood, 0)).toBe(SynResult.queued);
+    expect(s.syn(0, key(2), Owner.flood, 0)).toBe(SynResult.queued);
+    expect(s.syn(0, key(3), Owner.valid, 0)).toBe(SynResult.cookie);
+    expect(s.cookies[Owner.valid]).toBe(1);
+    expect(s.queued[0]).toBe(2);
+    // a valid cookie makes the connection though no queue entry existed
+    expect(s.ack(0, key(3), Owner.valid, true, 10)).toBe(ConnState.working);
+    const strict = farm({ syncookies: false });
+    strict.syn(0, key(1), Owner.flood, 0);
+    strict.syn(0, key(2), Owner.flood, 0);
+    expect(strict.syn(0, key(3), Owner.valid, 0)).toBe(SynResult.dropped);
+    expect(strict.refused[Owner.valid]).toBe(1);
   });
 
-  it('answers a retransmitted SYN of a half-open connection without taking a second slot', () => {
-    const s = farm(1, 1);
-    expect(s.syn(0, 9, Owner.valid, 0, 0)).toBe(SynResult.accepted);
-    expect(s.syn(0, 9, Owner.valid, 0, 1000)).toBe(SynResult.accepted);
-    expect(s.used(0)).toBe(1);
+  it('answers a retransmitted SYN of a queued connection without taking a second entry', () => {
+    const s = farm();
+    expect(s.syn(0, key(9), Owner.valid, 0)).toBe(SynResult.queued);
+    expect(s.syn(0, key(9), Owner.valid, 1000)).toBe(SynResult.queued);
+    expect(s.queued[0]).toBe(1);
   });
 
-  it('keeps a blind ACK half-open; a genuine one establishes', () => {
-    const s = farm(10, 10);
-    s.syn(0, 5, Owner.spoofAck, -1, 0);
-    expect(s.ack(5, false, 50)).toBe(false);
-    expect(s.halfOpen[0]).toBe(1);
-    expect(s.segment(5, 60)).toBe(false);
-    s.syn(0, 6, Owner.bot, -1, 0);
-    expect(s.ack(6, true, 30)).toBe(true);
-    expect(s.established[0]).toBe(1);
+  it('keeps a blind ACK out: the queue entry stays half-open and times out', () => {
+    const s = farm();
+    s.syn(0, key(5), Owner.spoof, 0);
+    expect(s.ack(0, key(5), Owner.spoof, false, 50)).toBe(ConnState.queued);
+    expect(s.isWorking(key(5))).toBe(false);
+    // a blind ACK with no queue entry (the queue was full: a cookie it cannot know) makes nothing
+    expect(s.ack(0, key(6), Owner.spoof, false, 50)).toBe(ConnState.free);
+    expect(s.has(key(6))).toBe(false);
+    const ended: number[] = [];
+    s.expire(59_999, (k) => ended.push(k));
+    expect(ended).toEqual([]);
+    s.expire(60_000, (k) => ended.push(k));
+    expect(ended).toEqual([key(5)]);
+    expect(s.queued[0]).toBe(0);
   });
 
-  it('frees the slot on a director RST (telling whose it was), on a FIN, and on timeouts', () => {
-    const s = farm(10, 10);
-    s.syn(0, 1, Owner.valid, 3, 0);
-    s.ack(1, true, 10);
-    expect(s.reset(1)).toBe(Owner.valid);
+  it('gives each completed handshake a worker; the rest wait in the accept queue, then are dropped', () => {
+    const s = farm();
+    const took: number[] = [];
+    s.onWorker = (k) => took.push(k);
+    for (const h of [1, 2, 3, 4]) s.syn(0, key(h), Owner.bot, 0);
+    expect(s.ack(0, key(1), Owner.bot, true, 1)).toBe(ConnState.working);
+    expect(s.ack(0, key(2), Owner.bot, true, 1)).toBe(ConnState.working);
+    expect(s.ack(0, key(3), Owner.valid, true, 1)).toBe(ConnState.accepting);
+    expect(s.ack(0, key(4), Owner.valid, true, 1)).toBe(ConnState.free);
+    expect(s.acceptDrops[Owner.valid]).toBe(1);
+    expect(s.heldBy(Owner.bot)).toBe(2);
+    // a worker frees: the waiting connection takes it
+    s.close(key(1), 5);
+    expect(took).toEqual([key(3)]);
+    expect(s.isWorking(key(3))).toBe(true);
+    expect(s.heldBy(Owner.valid)).toBe(1);
+  });
+
+  it('ends a connection whose request head never completes, and an idle one after its response', () => {
+    const s = farm();
+    const ended: number[] = [];
+    const note = (k: number) => ended.push(k);
+    s.syn(0, key(1), Owner.bot, 0);
+    s.ack(0, key(1), Owner.bot, true, 0);
+    s.syn(0, key(2), Owner.valid, 0);
+    s.ack(0, key(2), Owner.valid, true, 0);
+    expect(s.requestDone(key(2))).toBe(true);
+    s.responded(key(2), 100);
+    s.expire(5_099, note);
+    expect(ended).toEqual([]);
+    s.expire(5_100, note); // keep-alive
+    expect(ended).toEqual([key(2)]);
+    s.expire(39_999, note);
+    expect(ended).toEqual([key(2)]);
+    s.expire(40_000, note); // header timeout
+    expect(ended).toEqual([key(2), key(1)]);
+    expect(s.timedOut[Owner.bot]).toBe(1);
+    expect(s.timedOut[Owner.valid]).toBe(1);
+  });
+
+  it('a new request on a kept-alive connection restarts the header timer, not the keep-alive one', () => {
+    const s = farm();
+    const ended: number[] = [];
+    s.syn(0, key(1), Owner.valid, 0);
+    s.ack(0, key(1), Owner.valid, true, 0);
+    s.requestDone(key(1));
+    s.responded(key(1), 10);
+    s.newRequest(key(1), 1000);
+    s.expire(10_000, (k) => ended.push(k));
+    expect(ended).toEqual([]);
+    s.expire(41_000, (k) => ended.push(k));
+    expect(ended).toEqual([key(1)]);
+  });
+
+  it('frees the worker on a director RST (telling whose it was) and counts an RST for nothing', () => {
+    const s = farm();
+    s.syn(0, key(1), Owner.valid, 0);
+    s.ack(0, key(1), Owner.valid, true, 10);
+    expect(s.reset(key(1), 20)).toBe(Owner.valid);
     expect(s.resetByDirector[Owner.valid]).toBe(1);
-    expect(s.reset(1)).toBe(-1);
+    expect(s.working[0]).toBe(0);
+    expect(s.reset(key(1), 30)).toBe(-1);
     expect(s.resetsForNothing).toBe(1);
-    s.syn(0, 2, Owner.valid, 4, 0);
-    s.ack(2, true, 10);
-    s.close(2);
-    s.syn(0, 3, Owner.flood, -1, 100);
-    s.syn(0, 4, Owner.bot, -1, 100);
-    s.ack(4, true, 130);
-    expect(s.used(0)).toBe(2);
-    s.expire(60_099);
-    expect(s.used(0)).toBe(2);
-    s.expire(60_100);
-    expect(s.halfOpen[0]).toBe(0);
-    s.expire(60_130);
-    expect(s.used(0)).toBe(0);
+  });
+
+  it('gives neighbouring connections unrelated initial sequence numbers', () => {
+    const isns = new Set<number>();
+    for (let h = 1; h <= 64; h++)
+      for (let port = 1000; port < 1016; port++) isns.add(serverIsn(key(h, port)));
+    expect(isns.size).toBe(64 * 16);
   });
 });

@@ -1,133 +1,228 @@
-// The simulation: populations of clients and attackers sending frames through the real director
-// (director.ts) to modelled real servers (servers.ts), on a simulated millisecond clock, and the
-// metrics that say whether valid clients noticed the attack.
+// The simulation: clients, attackers and real servers around the real director (director.ts), on
+// a simulated millisecond clock, and the metrics that say whether valid clients noticed the attack.
 //
 // Time: integer milliseconds. Each simulated millisecond, the frames due in it reach the director
 // in a random (seeded) order, in batches of `batchFrames` as a port would hand them over; after
-// each batch the director does a worker's post-batch work, after each millisecond its background
-// defense work. A frame the director forwards reaches its real server in the same millisecond (a
-// LAN); a server's answer reaches the client one client RTT later (direct return: the director
-// never sees it, as in LVS-DR).
+// each batch the director does a worker's post-batch work, after each millisecond its defense loop.
+// A frame the director forwards reaches its real server in the same millisecond (a LAN); what a
+// server sends reaches the client half an RTT later (direct return: the director never sees it,
+// as in LVS-DR); what the director sends back (a challenge, a probe) too.
+//
+// Hosts: every address of a valid client, a partner or a bot is a host with a TCP stack. Like any
+// kernel it answers a SYN-ACK it did not expect, or one with a wrong acknowledgement number while
+// it waits in SYN-SENT, with an RST carrying that number (RFC 9293 §3.10.7.3): that is how a real
+// client answers the director's challenge and probes, and how the owner of a spoofed address kills
+// a connection a spoofer opened in its name at a server. `linux` stacks send their SYN again 10 ms
+// after answering a challenge (measured on Linux 6.18: shared/tools/rst-cookie-check.py); `rto`
+// stacks only at their next retransmission timeout (1 s, 3 s after the first SYN). A `firewalled`
+// host drops both (a stateful firewall that discards invalid and unsolicited segments).
 //
 // Populations (owner codes in servers.ts):
-//   valid    kernel-shaped SYN; retransmitted at 1 s and 3 s if no SYN-ACK came (Linux's backoff),
-//            given up at 7 s; then the handshake ACK and the request, the response one service
-//            time + RTT later, two more ACKs, a FIN after a think time, the last ACK. Addresses
-//            from a pool, so some clients come back and have history at the director.
-//   partner  the same behaviour from a subnet with a priority-0 rule (the seed's strategic partner).
-//   flood    bare SYNs (no options, as Trin00/TFN/hping3) from random spoofed sources; nothing else.
-//   spoofAck the seed's "smarter" attacker: a kernel-shaped spoofed SYN, then a blind ACK 50 ms
-//            later, never any data. At the director that is a completed handshake; at the server
-//            (which checks the acknowledgement number) it stays half-open.
-//   bot      a botnet of a few hundred real addresses: real handshakes, then the connection is
-//            held idle (nothing more is sent).
-// `attackPps` is the offered attack load in packets per second: flood SYNs, or SYN+ACK pairs
-// (spoofAck, bot: half the rate in connections). `mixed` splits it in three.
+//   valid    ~20 new connections/s from a pool of mostly first-time addresses: SYN (retransmitted
+//            at 1 s and 3 s), the handshake ACK and an HTTP request, the response acknowledged
+//            (the server's progress), a think time, FIN. Success: the response within 4 s.
+//   partner  the same from a subnet with a priority-0 rule (which verifies, by default).
+//   flood    syn-flood: bare SYNs (no options, as hping3) from random spoofed sources.
+//   spoof    a blind spoofer that knows the scoring: a SYN shaped like Linux's, retransmitted like a
+//            kernel (1 s, 3 s), a blind ACK and a blind request 50 ms later, and blind ACK
+//            "progress" (acknowledgement numbers advancing) after. Its sources: random addresses
+//            (spoof-kernel), a priority-0 rule's subnet (spoof-partner), valid clients' addresses
+//            the attacker saw (spoof-verified), or random addresses a share of which are live hosts
+//            that answer (spoof-responders).
+//   bot      real addresses (they answer challenges): slow-header (a request head that never ends,
+//            one more line every 5 s), slow-forged (the same, every segment acknowledging data the
+//            server never sent), idle-hold (a request, then the connection held in silence),
+//            trickle-after (a request, then a byte every 1.9 s: a next request that never ends,
+//            each byte just inside the idle penalty's step), keepalive-poke (a new complete request
+//            every 4 s, just inside the server's keep-alive: it pays with real requests), spread
+//            (trickle-after from many /24s, each address just under the fair share).
+// `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
+// for the bot scenarios. `mixed` runs a syn-flood, spoof-kernel and slow-header at a third each.
+import { TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
-import { DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
+import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
-import { FrameFactory, FrameKind, REQUEST_BYTES } from './frames.ts';
+import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
 import { EventHeap, TupleQueue } from './queue.ts';
 import { Rng } from './rng.ts';
-import { OWNER_COUNT, OWNER_NAMES, Owner, ServerFarm, SynResult } from './servers.ts';
+import { ConnState, OWNER_COUNT, OWNER_NAMES, Owner, ServerFarm, SynResult, serverIsn } from './servers.ts';
 
-export type Scenario = 'syn-flood' | 'syn-ack-spoof' | 'botnet-idle' | 'mixed';
-export const SCENARIOS: readonly Scenario[] = ['syn-flood', 'syn-ack-spoof', 'botnet-idle', 'mixed'];
+export type Scenario =
+  | 'syn-flood'
+  | 'spoof-kernel'
+  | 'spoof-partner'
+  | 'spoof-verified'
+  | 'spoof-responders'
+  | 'slow-header'
+  | 'slow-forged'
+  | 'idle-hold'
+  | 'trickle-after'
+  | 'keepalive-poke'
+  | 'spread'
+  | 'mixed';
+export const SCENARIOS: readonly Scenario[] = [
+  'syn-flood',
+  'spoof-kernel',
+  'spoof-partner',
+  'spoof-verified',
+  'spoof-responders',
+  'slow-header',
+  'slow-forged',
+  'idle-hold',
+  'trickle-after',
+  'keepalive-poke',
+  'spread',
+  'mixed',
+];
+/** Scenarios whose attackRate counts connections held (the others: packets per second). */
+export const BOT_SCENARIOS: readonly Scenario[] = [
+  'slow-header',
+  'slow-forged',
+  'idle-hold',
+  'trickle-after',
+  'keepalive-poke',
+  'spread',
+];
 
 export interface SimParams {
   scenario: Scenario;
   strategy: Strategy;
-  attackPps: number;
+  /** Packets/s for floods and spoofers; connections held for bot scenarios. */
+  attackRate: number;
   seed: number;
   /**
    * New valid connections are opened during [0, durationMs); those opened from attackStartMs on
-   * are measured (the first seconds are a warm-up in which sources build history).
+   * are measured (the first seconds are a warm-up in which some sources come back).
    */
   durationMs: number;
   /** Then the run goes on this long (attack included) so the last attempts resolve. */
   tailMs: number;
   attackStartMs: number;
   reals: number;
-  /** Per real server: connection capacity = its upperThreshold. */
+  /** Per real server: workers, = its upperThreshold. */
   capacity: number;
-  /** Per real server: half-open connections it can hold. */
+  /** Per real server: SYN queue and accept queue. */
   backlog: number;
+  acceptBacklog: number;
+  /** 1: the servers answer with syncookies when their SYN queue is full (Linux's default). */
+  syncookies: number;
   /** Valid (non-partner) new connections per second. */
   validRate: number;
   /** Partner (priority-0 subnet) new connections per second. */
   partnerRate: number;
+  /** Valid clients' addresses: the pool new connections draw from (most are used once or twice). */
   validAddresses: number;
   partnerAddresses: number;
+  /** Share of valid and partner hosts whose stack waits for its RTO after answering a challenge. */
+  rtoStackShare: number;
+  /** Share of valid and partner hosts behind a firewall that drops unsolicited and invalid segments. */
+  firewalledShare: number;
+  /** spoof-responders: share of the spoofed addresses that are live hosts answering. */
+  responderShare: number;
   botAddresses: number;
   tableCapacity: number;
   batchFrames: number;
-  /** Re-scorer slots examined per simulated ms (its own thread in the dataplane). */
+  /** Re-scorer slots examined per simulated ms (its own thread in the daemon). */
   rescorerSlotsPerMs: number;
   /** Priority weights over the defaults (`--weight name=value`), for tuning runs. */
   weights?: Record<string, number>;
 }
 
-export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackPps'> = {
+export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRate'> = {
   seed: 1,
   durationMs: 20_000,
   tailMs: 8_000,
-  attackStartMs: 2_000,
+  attackStartMs: 3_000,
   reals: 4,
-  capacity: 200,
+  capacity: 100,
   backlog: 128,
-  validRate: 50,
-  partnerRate: 5,
-  validAddresses: 1000,
-  partnerAddresses: 100,
-  botAddresses: 300,
+  acceptBacklog: 128,
+  syncookies: 1,
+  validRate: 20,
+  partnerRate: 2,
+  validAddresses: 250,
+  partnerAddresses: 50,
+  rtoStackShare: 0.5,
+  firewalledShare: 0,
+  responderShare: 0.3,
+  botAddresses: 100,
   tableCapacity: 1 << 16,
   batchFrames: 64,
   rescorerSlotsPerMs: 4096,
 };
 
 /** For tests and `--quick`: shorter, the same shape. */
-export const QUICK_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackPps'> = {
+export const QUICK_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRate'> = {
   ...DEFAULT_PARAMS,
-  durationMs: 6_000,
+  durationMs: 8_000,
   tailMs: 8_000,
-  attackStartMs: 1_000,
+  attackStartMs: 2_000,
 };
 
 export const PARTNER_CIDR = '44.1.0.0/16';
 const PARTNER_BASE = (44 << 24) | (1 << 16);
+const VALID_BASE = 11 << 24;
 const BOT_BASE = 150 << 24;
 /** Linux's SYN retransmissions (1 s initial RTO, doubled) and when a client gives up. */
 const SYN_RETRIES_MS = [1_000, 3_000];
 const GIVE_UP_MS = 7_000;
+/** A valid attempt succeeds when its response arrives within this long of its first SYN. */
+const SUCCESS_WITHIN_MS = 4_000;
+/** A linux stack sends its SYN again this long after answering a challenge; at most this often. */
+const QUICK_RETRY_MS = 10;
+const QUICK_RETRIES = 3;
+const RESPONSE_BYTES = 4_000;
 const SPOOF_ACK_DELAY_MS = 50;
-const BOT_RTT_MS = 30;
+const SPOOF_PROGRESS_MS = [300, 600, 900];
+/** Packets a spoofed connection costs the attacker: SYN ×3, ACK, request, 3 progress ACKs. */
+const SPOOF_PACKETS = 8;
+const TRICKLE_MS = 5_000;
+/** The servers' keep-alive timeout (Apache's KeepAliveTimeout default). */
+const KEEP_ALIVE_MS = 5_000;
+const TRICKLE_AFTER_MS = 1_900;
+const POKE_MS = 4_000;
 const SAMPLE_EVERY_MS = 100;
+/** How long a live host behind a spoofed address takes to answer (a constant: one FIFO keeps them). */
+const RESPONDER_MS = 40;
 
 /**
- * Director TCP timeouts: IPVS's, except the closing states at 5 s (`ipvsadm --set 900 5 300`
- * and the like). With IPVS's 120 s FIN_WAIT, closed connections would hold most of a small
- * upper threshold at 55 connections/s, and valid clients would be refused with no attack at all.
+ * Director TCP timeouts: IPVS's (ip_vs_proto_tcp.c). Closed connections no longer hold a
+ * threshold slot with the priority strategy (it counts what the servers hold); the baselines
+ * count as IPVS does, FIN_WAIT and TIME_WAIT included.
  */
 export const SIM_TCP_TIMEOUTS_MS = [
-  2_000, 900_000, 120_000, 60_000, 5_000, 5_000, 5_000, 5_000, 5_000, 120_000, 120_000,
+  2_000, 900_000, 120_000, 60_000, 120_000, 120_000, 10_000, 60_000, 30_000, 120_000, 120_000,
 ];
+
+/**
+ * Each real server's upperThreshold for a strategy. The priority defense counts what the servers
+ * hold, so its threshold is their capacity (workers). IPVS counts inactive entries too (a closed
+ * connection stays in FIN_WAIT for 120 s), so an LVS operator who set -x to the workers would
+ * refuse clients with no attack at all; the baselines' threshold is the one such an operator
+ * settles on after watching InActConn with no attack: the workers plus the closed connections the
+ * valid traffic leaves behind per server (its connection rate times FIN_WAIT's 120 s). `none`
+ * has no threshold (the IPVS default).
+ */
+export function thresholdFor(strategy: Strategy, p: SimParams): number {
+  if (strategy === 'none') return 0;
+  if (strategy === 'priority') return p.capacity;
+  const finWaitS = SIM_TCP_TIMEOUTS_MS[TcpState.finWait] / 1000;
+  return p.capacity + Math.ceil(((p.validRate + p.partnerRate) / p.reals) * finWaitS);
+}
 
 /**
  * The defense section for a strategy. The LVS baselines run in automatic mode (1): mode 3 would
  * drop valid SYNs with no attack at all (drop_packet's 1 in am_droprate), which is not how an
- * operator runs it. amemthresh is sized so the automatic modes engage: LVS measures free memory,
- * Sluice free connection-table entries, and here the upper thresholds keep the table nearly empty
- * under any flood (a SYN for a full cluster is refused before it gets an entry), so the kernel-like
- * default (1/64 of the table) would never trip. It is set to engage once the table holds 3/4 of the
- * cluster's capacity (tableCapacity − 0.75 × Σ upper): on under attack, off under valid load.
+ * operator runs it; their amemthresh is sized so the automatic modes engage once the table holds
+ * three quarters of the cluster's capacity (they measure memory; Sluice, table entries).
  */
 export function defenseFor(strategy: Strategy, p: SimParams): DefenseSnapshot {
   const engageAt = Math.floor(0.75 * p.reals * p.capacity);
   return {
-    strategy,
+    strategy: strategy === 'none-thresholds' ? 'none' : strategy,
     highWatermark: 0.98,
     lowWatermark: 0.95,
-    // The LVS baselines count as IPVS does; the priority defense counts what the servers hold.
+    // The baselines count as IPVS does; the priority defense counts what the servers hold.
     countInactive: strategy !== 'priority',
     lvs: {
       dropEntry: 1,
@@ -136,7 +231,9 @@ export function defenseFor(strategy: Strategy, p: SimParams): DefenseSnapshot {
       amemthresh: p.tableCapacity - engageAt,
       amDroprate: 10,
     },
-    weights: { ...p.weights },
+    // The operator tells the director what its servers' keep-alive timeout is (the modelled
+    // servers': Apache's default 5 s), as it tells it their capacity.
+    weights: { serverKeepAliveMs: KEEP_ALIVE_MS, ...p.weights },
     rules: [{ cidr: PARTNER_CIDR, priority: 0 }],
     sourceChecks: { enabled: true, action: 'lowest' },
   };
@@ -146,58 +243,99 @@ export interface SimResult {
   mode: 'sim';
   scenario: Scenario;
   strategy: Strategy;
-  attackPps: number;
+  attackRate: number;
+  attackUnit: 'pps' | 'connections';
   seed: number;
   validSuccess: number;
+  /** Attempts from addresses connecting for the first time in the run, and from returning ones. */
+  validSuccessNew: number;
+  validSuccessReturning: number;
   setupP50Ms: number | null;
   setupP99Ms: number | null;
+  setupP99NewMs: number | null;
   validFalselyReset: number;
   priority0Shed: number;
   attackerSlots: number;
   partnerSuccess: number;
   validAttempts: number;
+  validAttemptsNew: number;
   partnerAttempts: number;
+  challengesSent: number;
+  probesSent: number;
+  sourcesVerified: number;
   /** Diagnostics: director drops by reason, RSTs it sent, server refusals by population. */
   directorDrops: Record<string, number>;
-  resetsSent: number;
-  /** LVS: entries drop_entry removed (main thread), new connections drop_packet refused. */
-  lvsDroppedEntries: number;
-  lvsDroppedSyns: number;
-  lvsEngagedSeconds: number;
   resetsDisplaced: number;
   resetsShed: number;
   resetsForNothing: number;
-  validSynDrops: Record<string, number>;
-  partnerSynDrops: Record<string, number>;
-  serverRefused: Record<string, number>;
+  lvsDroppedEntries: number;
+  lvsDroppedSyns: number;
+  validFailedHow: Record<string, number>;
+  serverCookies: Record<string, number>;
+  serverAcceptDrops: Record<string, number>;
   resetByDirector: Record<string, number>;
-  /** Measured valid connections reset: `displaced|shed` × `halfOpen|established` at the server. */
-  validResetHow: Record<string, number>;
   frames: number;
   wallMs: number;
 }
 
-const Ev = { syn: 0, synAck: 1, response: 2, more: 3, close: 4, lastAck: 5, giveUp: 6 } as const;
+/** Host behaviours. */
+const Stack = { linux: 0, rto: 1 } as const;
 
-interface Client {
+interface Host {
+  owner: number;
+  rtt: number;
+  stack: number;
+  firewalled: boolean;
+  /** Connections this host made in the run so far (valid: 0 means first time). */
+  seen: number;
+}
+
+const Ev = {
+  syn: 0,
+  synAck: 1,
+  response: 2,
+  close: 3,
+  lastAck: 4,
+  giveUp: 5,
+  rstAnswer: 6,
+  retryRequest: 7,
+  trickle: 8,
+  poke: 9,
+} as const;
+
+interface Conn {
   id: number;
   owner: number;
+  host: Host;
   addr: number;
   port: number;
   key: number;
-  rtt: number;
   t0: number;
   isn: number;
-  synAcked: boolean;
+  /** Bytes of payload sent so far (the next sequence number is isn + 1 + sent). */
+  sent: number;
+  /** Bytes of response received (acknowledged). */
+  got: number;
+  firstTime: boolean;
+  /** Counted in its host's connections (at its first SYN). */
+  counted: boolean;
+  established: boolean;
   setupMs: number;
-  /** 0 pending, 1 completed its request in time, 2 failed */
+  /** 0 pending, 1 success, 2 failure */
   outcome: number;
+  failedHow: string;
   reset: boolean;
   closed: boolean;
+  quickRetries: number;
+  /** For rstAnswer events: the sequence number (cookie) and port to answer from. */
+  rstSeq: number;
+  rstPort: number;
+  /** bots: forged acknowledgement advance (slow-forged). */
+  forged: number;
 }
 
 interface Event {
-  c: Client;
+  c: Conn;
   ev: number;
 }
 
@@ -207,10 +345,11 @@ export function runSim(p: SimParams): SimResult {
   const rngValid = rng.fork(1);
   const rngAttack = rng.fork(2);
   const rngOrder = rng.fork(3);
+  const rngHost = rng.fork(4);
   const director = new SimDirector(
     {
       reals: p.reals,
-      capacity: p.capacity,
+      upperThreshold: thresholdFor(p.strategy, p),
       tableCapacity: p.tableCapacity,
       defense: defenseFor(p.strategy, p),
       tcpTimeoutsMs: SIM_TCP_TIMEOUTS_MS,
@@ -222,19 +361,42 @@ export function runSim(p: SimParams): SimResult {
     reals: p.reals,
     capacity: p.capacity,
     backlog: p.backlog,
-    halfOpenTimeoutMs: 60_000,
-    idleTimeoutMs: 60_000,
+    acceptBacklog: p.acceptBacklog,
+    syncookies: p.syncookies === 1,
+    halfOpenTimeoutMs: 63_000,
+    headerTimeoutMs: 40_000,
+    keepAliveMs: KEEP_ALIVE_MS,
   });
   const frames = new FrameFactory(director.config.vni, '02:00:00:00:00:01', VIP_NUM, VPORT);
-
-  // --- valid clients ---
-  const clients: Client[] = [];
-  const live = new Map<number, Client>();
+  const seg = new SegmentView();
   const heap = new EventHeap<Event>();
-  const validAddr = Int32Array.from({ length: p.validAddresses }, () =>
-    rngValid.int(11 << 24, (100 << 24) - 1),
-  );
-  const partnerAddr = Int32Array.from({ length: p.partnerAddresses }, (_, i) => PARTNER_BASE + 1 + i);
+  let now = 0;
+
+  // --- hosts ---
+  const hosts = new Map<number, Host>();
+  // Hosts are keyed by the unsigned address (pools hold int32 patterns; frames read back unsigned).
+  const hostFor = (addr: number, owner: number): Host => {
+    let h = hosts.get(addr >>> 0);
+    if (h === undefined) {
+      h = {
+        owner,
+        rtt: rngHost.int(10, 80),
+        stack: owner === Owner.bot ? Stack.linux : rngHost.next() < p.rtoStackShare ? Stack.rto : Stack.linux,
+        firewalled: owner !== Owner.bot && rngHost.next() < p.firewalledShare,
+        seen: 0,
+      };
+      hosts.set(addr >>> 0, h);
+    }
+    return h;
+  };
+  /** spoof-responders: whether a spoofed address is a live host (deterministic per address). */
+  const responder = (addr: number): boolean =>
+    p.scenario === 'spoof-responders' &&
+    (Math.imul(addr ^ 0x5bd1e995, 0x27d4eb2d) >>> 0) / 2 ** 32 < p.responderShare;
+
+  // --- connections by key (hosts' own) ---
+  const conns = new Map<number, Conn>();
+  const allValid: Conn[] = [];
   const nextPort = new Map<number, number>();
   const portFor = (addr: number, r: Rng): number => {
     let port = nextPort.get(addr) ?? r.int(32768, 60999);
@@ -242,269 +404,525 @@ export function runSim(p: SimParams): SimResult {
     nextPort.set(addr, port);
     return port;
   };
-  const schedule = (rate: number, owner: number, pool: Int32Array) => {
-    if (rate <= 0) return;
-    for (let t = rngValid.exp(1000 / rate); t < p.durationMs; t += rngValid.exp(1000 / rate)) {
-      const addr = pool[rngValid.int(0, pool.length - 1)];
-      const port = portFor(addr, rngValid);
-      const c: Client = {
-        id: 0,
-        owner,
-        addr,
-        port,
-        key: ServerFarm.key(addr, port),
-        rtt: rngValid.int(10, 80),
-        t0: Math.floor(t) + 1,
-        isn: rngValid.u32(),
-        synAcked: false,
-        setupMs: -1,
-        outcome: 0,
-        reset: false,
-        closed: false,
-      };
-      clients.push(c);
-    }
+  let connId = 0;
+  const newConn = (owner: number, addr: number, t0: number, r: Rng): Conn => {
+    const host = hostFor(addr, owner);
+    const port = portFor(addr, r);
+    const c: Conn = {
+      id: connId++,
+      owner,
+      host,
+      addr,
+      port,
+      key: ServerFarm.key(addr, port),
+      t0,
+      isn: r.u32() | 0,
+      sent: 0,
+      got: 0,
+      firstTime: false,
+      counted: false,
+      established: false,
+      setupMs: -1,
+      outcome: 0,
+      failedHow: '',
+      reset: false,
+      closed: false,
+      quickRetries: 0,
+      rstSeq: 0,
+      rstPort: 0,
+      forged: 0,
+    };
+    return c;
   };
-  schedule(p.validRate, Owner.valid, validAddr);
-  schedule(p.partnerRate, Owner.partner, partnerAddr);
-  clients.sort((a, b) => a.t0 - b.t0 || a.owner - b.owner);
-  clients.forEach((c, i) => {
-    c.id = i;
-    heap.push(c.t0, { c, ev: Ev.syn });
-    for (const r of SYN_RETRIES_MS) heap.push(c.t0 + r, { c, ev: Ev.syn });
-    heap.push(c.t0 + GIVE_UP_MS, { c, ev: Ev.giveUp });
-  });
 
-  // --- attackers ---
-  const share = p.scenario === 'mixed' ? 1 / 3 : 1;
-  const floodPps = p.scenario === 'syn-flood' || p.scenario === 'mixed' ? p.attackPps * share : 0;
-  const spoofConnPs =
-    p.scenario === 'syn-ack-spoof' || p.scenario === 'mixed' ? (p.attackPps * share) / 2 : 0;
-  const botConnPs = p.scenario === 'botnet-idle' || p.scenario === 'mixed' ? (p.attackPps * share) / 2 : 0;
-  const botAddr = Int32Array.from({ length: p.botAddresses }, () => BOT_BASE + rngAttack.int(1, 0xffffff));
-  const botPort = Int32Array.from({ length: p.botAddresses }, () => rngAttack.int(1024, 65535));
-  const spoofAcks = new TupleQueue(4, 4096); // due, addr, port, seq
-  const botAcks = new TupleQueue(4, 4096);
-  let floodCarry = 0;
-  let spoofCarry = 0;
-  let botCarry = 0;
-
-  // --- director ↔ servers ---
-  let resetsSent = 0;
+  // --- the wire into the director ---
   let framesSent = 0;
   let inBatch = 0;
-  // Measured valid connections the director reset, by what reset them and their server state.
-  const validResetHow: Record<string, number> = {};
-  director.onReset((addr, port) => {
-    resetsSent++;
-    const key = ServerFarm.key(addr, port);
-    const wasEst = servers.isEstablished(key);
-    const owner = servers.reset(key);
-    if (owner === Owner.valid || owner === Owner.partner) {
-      const c = live.get(key);
-      if (c !== undefined && !c.reset) {
-        c.reset = true;
-        if (c.t0 >= p.attackStartMs) {
-          const k = `${director.resetKind}-${wasEst ? 'established' : 'halfOpen'}`;
-          validResetHow[k] = (validResetHow[k] ?? 0) + 1;
-        }
-        if (c.outcome === 0) c.outcome = 2;
-      }
-    }
-  });
-  // Why the director dropped measured valid and partner SYNs (first or retransmitted), by reason.
-  const validSynDrops: Record<string, number> = {};
-  const partnerSynDrops: Record<string, number> = {};
-  let now = 0;
-  const send = (kind: number, addr: number, port: number, seq: number): boolean => {
-    const buf = frames.frame(kind as FrameKind, addr, port, seq, 0);
+  const toDirector = (kind: number, addr: number, port: number, seq: number, ack: number): number => {
+    const buf = frames.frame(kind as FrameKind, addr, port, seq, ack);
     const v = director.frame(buf, now);
     framesSent++;
     if (++inBatch >= p.batchFrames) {
       director.afterBatch(now);
       inBatch = 0;
     }
-    return v === Verdict.forward;
+    if (v === Verdict.reply) {
+      readSegment(buf, seg);
+      challengeArrives(seg.dst, seg.dstPort, seg.ack);
+    }
+    return v;
   };
+  /** A bare connection record carrying one RST a host sends (no RNG drawn, no port taken). */
+  const newAnswer = (h: Host, addr: number, port: number, seq: number): Conn => ({
+    id: -1,
+    owner: h.owner,
+    host: h,
+    addr,
+    port,
+    key: ServerFarm.key(addr, port),
+    t0: now,
+    isn: 0,
+    sent: 0,
+    got: 0,
+    firstTime: false,
+    counted: true,
+    established: false,
+    setupMs: -1,
+    outcome: 0,
+    failedHow: '',
+    reset: false,
+    closed: false,
+    quickRetries: 0,
+    rstSeq: seq,
+    rstPort: port,
+    forged: 0,
+  });
 
-  const validEvent = (e: Event): void => {
+  // What the director sends back reaches the host at the address (if any) half an RTT later; its
+  // stack answers with an RST carrying the acknowledgement number, from the port it was sent to.
+  const rstFrom = (h: Host, addr: number, port: number, seq: number): void => {
+    const answer = newAnswer(h, addr, port, seq);
+    heap.push(now + h.rtt, { c: answer, ev: Ev.rstAnswer });
+  };
+  const challengeArrives = (addr: number, port: number, cookie: number): void => {
+    const h = hosts.get(addr >>> 0);
+    if (h !== undefined) {
+      if (h.firewalled) return;
+      rstFrom(h, addr, port, cookie);
+      // A stack waiting in SYN-SENT for this very connection sends its SYN again.
+      const c = conns.get(ServerFarm.key(addr, port));
+      if (c !== undefined && !c.established && c.outcome === 0 && h.stack === Stack.linux) {
+        if (c.quickRetries < QUICK_RETRIES) {
+          c.quickRetries++;
+          heap.push(now + h.rtt + QUICK_RETRY_MS, { c, ev: Ev.syn });
+        }
+      }
+      return;
+    }
+    if (responder(addr)) rstQueue.push(now + RESPONDER_MS, addr | 0, port, cookie);
+  };
+  director.onProbe((datagram) => {
+    readSegment(datagram, seg);
+    challengeArrives(seg.dst, seg.dstPort, seg.ack);
+  });
+  // A live host that receives a server's SYN-ACK for a connection it never opened resets it.
+  const serverSynAckTo = (addr: number, port: number, ack: number): void => {
+    const h = hosts.get(addr >>> 0);
+    if (h !== undefined) {
+      if (h.firewalled) return;
+      if (conns.has(ServerFarm.key(addr, port))) return; // its own
+      rstFrom(h, addr, port, ack);
+      return;
+    }
+    if (responder(addr)) rstQueue.push(now + RESPONDER_MS, addr | 0, port, ack);
+  };
+  /** RSTs from live hosts answering segments they did not expect: due, addr, port, seq. */
+  const rstQueue = new TupleQueue(4, 4096);
+
+  // --- director → servers ---
+  const validFailedHow: Record<string, number> = {};
+  const fail = (c: Conn, how: string): void => {
+    if (c.outcome !== 0) return;
+    c.outcome = 2;
+    c.failedHow = how;
+  };
+  director.onReset((addr, port) => {
+    const key = ServerFarm.key(addr, port);
+    const owner = servers.reset(key, now);
+    const c = conns.get(key);
+    if (c !== undefined && (owner === Owner.valid || owner === Owner.partner)) {
+      if (!c.reset && !c.closed) {
+        c.reset = true;
+        fail(c, `reset-${director.resetKind}`);
+      }
+    }
+    if (c !== undefined && c.owner === Owner.bot) botLost(c);
+  });
+  /** Forwards a TCP segment of connection `c` to the director; true when forwarded. */
+  const send = (c: Conn, kind: number, seq: number, ack: number): boolean => {
+    const v = toDirector(kind, c.addr, c.port, seq, ack);
+    if (v !== Verdict.forward) {
+      if (
+        v === Verdict.drop &&
+        (c.owner === Owner.valid || c.owner === Owner.partner) &&
+        c.t0 >= p.attackStartMs
+      ) {
+        const why = DROP_REASON_NAMES[director.outReason] || String(director.outReason);
+        if (kind === FrameKind.synLinux)
+          validFailedHow[`syn-${why}`] = (validFailedHow[`syn-${why}`] ?? 0) + 1;
+      }
+      return false;
+    }
+    return true;
+  };
+  const sIsn = (c: Conn): number => serverIsn(c.key);
+  const seqOf = (c: Conn): number => (c.isn + 1 + c.sent) | 0;
+  const ackOf = (c: Conn): number => (sIsn(c) + 1 + c.got + c.forged) | 0;
+
+  // A connection waiting in a server's accept queue takes a worker: its request (sent already) is served.
+  servers.onWorker = (key, _owner, t) => {
+    const c = conns.get(key);
+    if (c !== undefined && c.sent >= REQUEST_BYTES && (c.owner !== Owner.bot || isFullRequestBot())) {
+      servers.requestDone(key);
+      heap.push(t + serviceMs() + Math.ceil(c.host.rtt / 2), { c, ev: Ev.response });
+    }
+  };
+  const serviceMs = (): number => rngValid.int(5, 30);
+  const isFullRequestBot = (): boolean =>
+    p.scenario === 'idle-hold' ||
+    p.scenario === 'trickle-after' ||
+    p.scenario === 'keepalive-poke' ||
+    p.scenario === 'spread';
+
+  // --- hosts' events ---
+  const hostEvent = (e: Event): void => {
     const c = e.c;
     switch (e.ev) {
       case Ev.syn: {
-        if (c.synAcked || c.outcome !== 0) return;
-        live.set(c.key, c);
-        const forwarded = send(FrameKind.synLinux, c.addr, c.port, c.isn);
-        if (!forwarded && c.t0 >= p.attackStartMs) {
-          const why = DROP_REASON_NAMES[director.outReason] || String(director.outReason);
-          const tally = c.owner === Owner.valid ? validSynDrops : partnerSynDrops;
-          tally[why] = (tally[why] ?? 0) + 1;
+        if (c.established || c.outcome !== 0 || c.closed) return;
+        if (!c.counted) {
+          c.counted = true;
+          c.host.seen++;
         }
-        if (forwarded) {
-          if (servers.syn(director.outReal, c.key, c.owner, c.id, now) === SynResult.accepted) {
-            heap.push(now + c.rtt, { c, ev: Ev.synAck });
-          }
-        }
+        conns.set(c.key, c);
+        if (!send(c, FrameKind.synLinux, c.isn, 0)) return;
+        const r = servers.syn(director.outReal, c.key, c.owner, now);
+        if (r !== SynResult.dropped) heap.push(now + c.host.rtt, { c, ev: Ev.synAck });
         return;
       }
       case Ev.synAck: {
-        if (c.synAcked || c.outcome !== 0) return;
-        c.synAcked = true;
+        if (c.established || c.outcome !== 0 || c.closed) return;
+        c.established = true;
         c.setupMs = now - c.t0;
-        if (send(FrameKind.ack, c.addr, c.port, c.isn + 1)) servers.ack(c.key, true, now);
-        if (send(FrameKind.data, c.addr, c.port, c.isn + 1) && servers.segment(c.key, now)) {
-          heap.push(now + rngValid.int(5, 30) + c.rtt, { c, ev: Ev.response });
+        const okAck = send(c, FrameKind.ack, seqOf(c), ackOf(c));
+        const state = okAck ? servers.ack(director.outReal, c.key, c.owner, true, now) : ConnState.free;
+        startRequest(c, state);
+        return;
+      }
+      case Ev.retryRequest: {
+        if (c.outcome !== 0 || c.closed || c.reset) return;
+        const okAck = send(c, FrameKind.ack, seqOf(c), ackOf(c));
+        const state = okAck ? servers.ack(director.outReal, c.key, c.owner, true, now) : ConnState.free;
+        if (state === ConnState.working && servers.requestDone(c.key)) {
+          heap.push(now + serviceMs() + Math.ceil(c.host.rtt / 2), { c, ev: Ev.response });
+        } else if (state === ConnState.free) {
+          heap.push(now + 1000, { c, ev: Ev.retryRequest });
         }
         return;
       }
       case Ev.response: {
-        if (c.outcome === 0) c.outcome = !c.reset && now - c.t0 <= GIVE_UP_MS ? 1 : 2;
-        heap.push(now, { c, ev: Ev.more });
-        heap.push(now + Math.ceil(c.rtt / 2), { c, ev: Ev.more });
+        if (c.closed || c.reset) return;
+        if (!servers.isWorking(c.key)) return;
+        servers.responded(c.key, now - Math.ceil(c.host.rtt / 2));
+        c.got += RESPONSE_BYTES;
+        if (c.owner === Owner.valid || c.owner === Owner.partner) {
+          if (c.outcome === 0) {
+            if (now - c.t0 <= SUCCESS_WITHIN_MS) c.outcome = 1;
+            else fail(c, 'late-response');
+          }
+        }
+        // The client acknowledges the response: the server's progress, as the director sees it.
+        send(c, FrameKind.ack, seqOf(c), ackOf(c));
+        if (c.owner === Owner.bot) {
+          if (p.scenario === 'keepalive-poke') heap.push(now + POKE_MS, { c, ev: Ev.poke });
+          else if (p.scenario === 'trickle-after' || p.scenario === 'spread') {
+            heap.push(now + TRICKLE_AFTER_MS, { c, ev: Ev.trickle });
+          }
+          return; // idle-hold: nothing more, ever
+        }
         heap.push(now + rngValid.int(500, 3000), { c, ev: Ev.close });
         return;
       }
-      case Ev.more: {
-        if (c.closed) return;
-        if (send(FrameKind.ack, c.addr, c.port, c.isn + 1 + REQUEST_BYTES)) servers.segment(c.key, now);
-        return;
-      }
       case Ev.close: {
+        if (c.closed) return;
         c.closed = true;
-        if (send(FrameKind.fin, c.addr, c.port, c.isn + 1 + REQUEST_BYTES)) servers.close(c.key);
-        heap.push(now + c.rtt, { c, ev: Ev.lastAck });
+        if (send(c, FrameKind.fin, seqOf(c), ackOf(c))) servers.close(c.key, now);
+        heap.push(now + c.host.rtt, { c, ev: Ev.lastAck });
         return;
       }
       case Ev.lastAck: {
-        send(FrameKind.ack, c.addr, c.port, c.isn + 2 + REQUEST_BYTES);
-        if (live.get(c.key) === c) live.delete(c.key);
+        send(c, FrameKind.ack, (seqOf(c) + 1) | 0, (ackOf(c) + 1) | 0);
+        if (conns.get(c.key) === c) conns.delete(c.key);
         return;
       }
       case Ev.giveUp: {
-        if (c.outcome === 0) c.outcome = 2;
-        if (!c.synAcked && live.get(c.key) === c) live.delete(c.key);
+        if (c.owner === Owner.bot) {
+          if (!c.established) botLost(c);
+          return;
+        }
+        if (c.outcome === 0) fail(c, c.established ? 'no-response' : 'no-syn-ack');
+        if (!c.established && conns.get(c.key) === c) conns.delete(c.key);
+        return;
+      }
+      case Ev.rstAnswer: {
+        // <SEQ=SEG.ACK><CTL=RST> from the port the SYN-ACK went to.
+        toDirector(FrameKind.rst, c.addr, c.rstPort, c.rstSeq, 0);
+        return;
+      }
+      case Ev.trickle: {
+        if (c.closed || c.reset) return;
+        // The server still holds it (working, or waiting for a worker)? Else it answered with an RST.
+        if (c.established && !servers.has(c.key)) {
+          botLost(c);
+          return;
+        }
+        if (p.scenario === 'slow-forged') c.forged += 1460;
+        if (send(c, FrameKind.trickle, seqOf(c), ackOf(c))) c.sent += TRICKLE_BYTES;
+        const after = p.scenario === 'trickle-after' || p.scenario === 'spread';
+        if (after) servers.newRequest(c.key, now); // a next request head begins: its header timer runs
+        heap.push(now + (after ? TRICKLE_AFTER_MS : TRICKLE_MS), { c, ev: Ev.trickle });
+        return;
+      }
+      case Ev.poke: {
+        if (c.closed || c.reset) return;
+        if (!servers.has(c.key)) {
+          botLost(c);
+          return;
+        }
+        // A new request on the kept-alive connection: real work for the server.
+        if (send(c, FrameKind.data, seqOf(c), ackOf(c))) {
+          c.sent += REQUEST_BYTES;
+          servers.newRequest(c.key, now);
+          if (servers.requestDone(c.key))
+            heap.push(now + serviceMs() + Math.ceil(c.host.rtt / 2), { c, ev: Ev.response });
+        }
         return;
       }
     }
   };
 
-  const attackFrame = (type: number): void => {
-    const r = rngAttack;
-    switch (type) {
-      case 0: {
-        const addr = r.u32();
-        const port = r.int(1024, 65535);
-        if (send(FrameKind.synBare, addr, port, r.u32()))
-          servers.syn(director.outReal, ServerFarm.key(addr, port), Owner.flood, -1, now);
-        return;
+  /** After the handshake: the request (valid, partner, full-request bots) or the first header line (slow bots). */
+  const startRequest = (c: Conn, state: number): void => {
+    const slow = c.owner === Owner.bot && !isFullRequestBot();
+    if (slow) {
+      if (send(c, FrameKind.trickle, seqOf(c), ackOf(c))) c.sent += TRICKLE_BYTES;
+      heap.push(now + TRICKLE_MS, { c, ev: Ev.trickle });
+      return;
+    }
+    const okData = send(c, FrameKind.data, seqOf(c), ackOf(c));
+    if (okData) c.sent += REQUEST_BYTES;
+    if (state === ConnState.working && okData && servers.requestDone(c.key)) {
+      heap.push(now + serviceMs() + Math.ceil(c.host.rtt / 2), { c, ev: Ev.response });
+    } else if (state === ConnState.free) {
+      // the accept queue was full (or the ACK refused): the stack retransmits
+      heap.push(now + 1000, { c, ev: Ev.retryRequest });
+    }
+  };
+
+  // --- valid clients and partners ---
+  const validPool = Int32Array.from(
+    { length: p.validAddresses },
+    () => VALID_BASE + rngValid.int(1, 0x5fffff),
+  );
+  const partnerPool = Int32Array.from({ length: p.partnerAddresses }, (_, i) => PARTNER_BASE + 1 + i);
+  const scheduleArrivals = (rate: number, owner: number, pool: Int32Array): void => {
+    if (rate <= 0) return;
+    for (let t = rngValid.exp(1000 / rate); t < p.durationMs; t += rngValid.exp(1000 / rate)) {
+      const addr = pool[rngValid.int(0, pool.length - 1)];
+      const c = newConn(owner, addr, Math.floor(t) + 1, rngValid);
+      allValid.push(c);
+    }
+  };
+  scheduleArrivals(p.validRate, Owner.valid, validPool);
+  scheduleArrivals(p.partnerRate, Owner.partner, partnerPool);
+  allValid.sort((a, b) => a.t0 - b.t0 || a.owner - b.owner);
+  for (const c of allValid) {
+    heap.push(c.t0, { c, ev: Ev.syn });
+    for (const r of SYN_RETRIES_MS) heap.push(c.t0 + r, { c, ev: Ev.syn });
+    heap.push(c.t0 + GIVE_UP_MS, { c, ev: Ev.giveUp });
+  }
+  // An address's first connection in the run is "new" (decided at its first SYN, in time order).
+  const seenAt = new Map<number, number>();
+  for (const c of allValid) {
+    const first = seenAt.get(c.addr);
+    c.firstTime = first === undefined;
+    if (first === undefined) seenAt.set(c.addr, c.t0);
+  }
+
+  // --- attackers ---
+  const sc = p.scenario;
+  const share = sc === 'mixed' ? 1 / 3 : 1;
+  const floodPps = sc === 'syn-flood' || sc === 'mixed' ? p.attackRate * share : 0;
+  const spoofing =
+    sc === 'spoof-kernel' ||
+    sc === 'spoof-partner' ||
+    sc === 'spoof-verified' ||
+    sc === 'spoof-responders' ||
+    sc === 'mixed';
+  const spoofConnPs = spoofing ? (p.attackRate * share) / SPOOF_PACKETS : 0;
+  const botTarget = BOT_SCENARIOS.includes(sc)
+    ? p.attackRate
+    : sc === 'mixed'
+      ? Math.round((p.attackRate * share) / 25)
+      : 0;
+  // Bots: spread puts each address just under the fair share (8) in a /24 of its own.
+  const botAddrCount = sc === 'spread' ? Math.max(1, Math.ceil(botTarget / 7)) : p.botAddresses;
+  const botPool = Int32Array.from({ length: botAddrCount }, (_, i) =>
+    sc === 'spread' ? BOT_BASE + (i << 8) + 1 + rngAttack.int(0, 200) : BOT_BASE + 1 + i,
+  );
+  let botsHeld = 0;
+  let botNext = 0;
+  const botLost = (c: Conn): void => {
+    if (c.closed) return;
+    c.closed = true;
+    botsHeld--;
+    if (conns.get(c.key) === c) conns.delete(c.key);
+  };
+  const openBot = (): void => {
+    const addr = botPool[botNext++ % botPool.length];
+    const c = newConn(Owner.bot, addr, now, rngAttack);
+    botsHeld++;
+    conns.set(c.key, c);
+    heap.push(now, { c, ev: Ev.syn });
+    for (const r of SYN_RETRIES_MS) heap.push(now + r, { c, ev: Ev.syn });
+    heap.push(now + GIVE_UP_MS, { c, ev: Ev.giveUp });
+  };
+  // Spoofed connections' follow-ups, each in its own FIFO (constant delays keep them in order):
+  // due, addr, port, isn.
+  const spoofRetry1 = new TupleQueue(4, 4096);
+  const spoofRetry3 = new TupleQueue(4, 4096);
+  const spoofAck = new TupleQueue(4, 4096);
+  const spoofProgress = [new TupleQueue(4, 4096), new TupleQueue(4, 4096), new TupleQueue(4, 4096)];
+  const knownValid: number[] = [];
+  let floodCarry = 0;
+  let spoofCarry = 0;
+  const spoofSource = (r: Rng): number => {
+    if (sc === 'spoof-partner') return PARTNER_BASE + r.int(1, 0xfffe);
+    if (sc === 'spoof-verified' && knownValid.length > 0) return knownValid[r.int(0, knownValid.length - 1)];
+    return r.u32() | 0;
+  };
+  const spoofSyn = (addr: number, port: number, isn: number): void => {
+    const v = toDirector(FrameKind.synLinux, addr >>> 0, port, isn, 0);
+    if (v === Verdict.forward) {
+      const key = ServerFarm.key(addr >>> 0, port);
+      const r = servers.syn(director.outReal, key, Owner.spoof, now);
+      // The server's SYN-ACK goes to the spoofed address: its owner, if live, resets it.
+      if (r !== SynResult.dropped) serverSynAckTo(addr >>> 0, port, (isn + 1) | 0);
+    }
+  };
+  const spoofBlind = (
+    addr: number,
+    port: number,
+    isn: number,
+    kind: number,
+    payload: number,
+    ack: number,
+  ): void => {
+    const v = toDirector(kind, addr >>> 0, port, (isn + 1 + payload) | 0, ack);
+    if (v === Verdict.forward && kind === FrameKind.ack && payload === 0) {
+      servers.ack(director.outReal, ServerFarm.key(addr >>> 0, port), Owner.spoof, false, now);
+    }
+  };
+
+  const attackStep = (): void => {
+    // follow-ups due now
+    while (spoofAck.size > 0 && spoofAck.peek(0) <= now) {
+      const addr = spoofAck.peek(1);
+      const port = spoofAck.peek(2);
+      const isn = spoofAck.peek(3);
+      spoofAck.shift();
+      const guess = rngAttack.u32() | 0;
+      spoofBlind(addr, port, isn, FrameKind.ack, 0, guess);
+      spoofBlind(addr, port, isn, FrameKind.data, 0, guess);
+      for (let k = 0; k < 3; k++)
+        spoofProgress[k].push(now - SPOOF_ACK_DELAY_MS + SPOOF_PROGRESS_MS[k], addr, port, isn);
+    }
+    for (let k = 0; k < 3; k++) {
+      const q = spoofProgress[k];
+      while (q.size > 0 && q.peek(0) <= now) {
+        const addr = q.peek(1);
+        const port = q.peek(2);
+        const isn = q.peek(3);
+        q.shift();
+        // blind "progress": an acknowledgement advancing by a segment each time
+        spoofBlind(addr, port, isn, FrameKind.ack, REQUEST_BYTES, (isn ^ 0x1234567) + (k + 1) * 1460);
       }
-      case 1: {
-        const addr = r.u32();
-        const port = r.int(1024, 65535);
-        const seq = r.u32() | 0;
-        if (send(FrameKind.synLinux, addr, port, seq))
-          servers.syn(director.outReal, ServerFarm.key(addr, port), Owner.spoofAck, -1, now);
-        spoofAcks.push(now + SPOOF_ACK_DELAY_MS, addr | 0, port, (seq + 1) | 0);
-        return;
+    }
+    for (const q of [spoofRetry1, spoofRetry3]) {
+      while (q.size > 0 && q.peek(0) <= now) {
+        spoofSyn(q.peek(1), q.peek(2), q.peek(3));
+        q.shift();
       }
-      case 2: {
-        const addr = spoofAcks.peek(1) >>> 0;
-        const port = spoofAcks.peek(2);
-        const seq = spoofAcks.peek(3);
-        spoofAcks.shift();
-        if (send(FrameKind.ack, addr, port, seq)) servers.ack(ServerFarm.key(addr, port), false, now);
-        return;
-      }
-      case 3: {
-        const b = r.int(0, botAddr.length - 1);
-        const addr = botAddr[b] >>> 0;
-        const port = botPort[b] >= 65535 ? 1024 : botPort[b] + 1;
-        botPort[b] = port;
-        const seq = r.u32() | 0;
-        if (
-          send(FrameKind.synLinux, addr, port, seq) &&
-          servers.syn(director.outReal, ServerFarm.key(addr, port), Owner.bot, -1, now) === SynResult.accepted
-        ) {
-          botAcks.push(now + BOT_RTT_MS, addr | 0, port, (seq + 1) | 0);
-        }
-        return;
-      }
-      case 4: {
-        const addr = botAcks.peek(1) >>> 0;
-        const port = botAcks.peek(2);
-        const seq = botAcks.peek(3);
-        botAcks.shift();
-        if (send(FrameKind.ack, addr, port, seq)) servers.ack(ServerFarm.key(addr, port), true, now);
-        return;
-      }
+    }
+    while (rstQueue.size > 0 && rstQueue.peek(0) <= now) {
+      toDirector(FrameKind.rst, rstQueue.peek(1) >>> 0, rstQueue.peek(2), rstQueue.peek(3), 0);
+      rstQueue.shift();
     }
   };
 
   // --- the clock ---
   const end = p.durationMs + p.tailMs;
-  const counts = new Int32Array(5);
   const due: Event[] = [];
   let slotSamples = 0;
   let slotSum = 0;
   const totalCapacity = p.reals * p.capacity;
+  const onTimeout = (key: number): void => {
+    const c = conns.get(key);
+    if (c !== undefined && c.owner === Owner.bot) botLost(c);
+  };
   for (now = 1; now <= end; now++) {
+    const attacking = now >= p.attackStartMs;
     due.length = 0;
     while (heap.peekTime() <= now) due.push(heap.pop());
-    const attacking = now >= p.attackStartMs;
+    let floods = 0;
+    let spoofs = 0;
     if (attacking) {
       floodCarry += floodPps / 1000;
       spoofCarry += spoofConnPs / 1000;
-      botCarry += botConnPs / 1000;
+      floods = Math.floor(floodCarry);
+      floodCarry -= floods;
+      spoofs = Math.floor(spoofCarry);
+      spoofCarry -= spoofs;
+      // bots keep their count up, opening a few per millisecond
+      for (let k = 0; k < 4 && botsHeld < botTarget; k++) openBot();
     }
-    counts[0] = Math.floor(floodCarry);
-    floodCarry -= counts[0];
-    counts[1] = Math.floor(spoofCarry);
-    spoofCarry -= counts[1];
-    counts[3] = Math.floor(botCarry);
-    botCarry -= counts[3];
-    counts[2] = 0;
-    counts[4] = 0;
-    // Follow-ups due now: they were queued in due order.
-    let sa = 0;
-    while (sa < spoofAcks.size && isDue(spoofAcks, sa, now)) sa++;
-    counts[2] = sa;
-    let ba = 0;
-    while (ba < botAcks.size && isDue(botAcks, ba, now)) ba++;
-    counts[4] = ba;
-    let attackLeft = counts[0] + counts[1] + counts[2] + counts[3] + counts[4];
-    // Valid events go at random places among this millisecond's attack frames.
+    attackStep();
+    let attackLeft = floods + spoofs;
     let validLeft = due.length;
     let vi = 0;
     while (attackLeft + validLeft > 0) {
       if (validLeft > 0 && rngOrder.next() * (attackLeft + validLeft) < validLeft) {
-        validEvent(due[vi++]);
+        hostEvent(due[vi++]);
         validLeft--;
-        // Events pushed for `now` itself (e.g. the first of two ACKs) run in this millisecond too.
         while (heap.peekTime() <= now) {
           due.push(heap.pop());
           validLeft++;
         }
         continue;
       }
-      // Pick an attack type in proportion to what is left of each.
-      let k = Math.floor(rngOrder.next() * attackLeft);
-      let type = 0;
-      while (k >= counts[type]) {
-        k -= counts[type];
-        type++;
+      if (rngOrder.next() * attackLeft < floods) {
+        floods--;
+        const addr = rngAttack.u32();
+        const port = rngAttack.int(1024, 65535);
+        if (toDirector(FrameKind.synBare, addr, port, rngAttack.u32(), 0) === Verdict.forward) {
+          servers.syn(director.outReal, ServerFarm.key(addr, port), Owner.flood, now);
+        }
+      } else {
+        spoofs--;
+        const addr = spoofSource(rngAttack);
+        const port = rngAttack.int(1024, 65535);
+        const isn = rngAttack.u32() | 0;
+        spoofSyn(addr, port, isn);
+        spoofRetry1.push(now + 1000, addr, port, isn);
+        spoofRetry3.push(now + 3000, addr, port, isn);
+        spoofAck.push(now + SPOOF_ACK_DELAY_MS, addr, port, isn);
       }
-      counts[type]--;
       attackLeft--;
-      attackFrame(type);
     }
     if (inBatch > 0) {
       director.afterBatch(now);
       inBatch = 0;
     }
     director.tick(now);
-    servers.expire(now);
+    servers.expire(now, onTimeout);
+    // valid sources the spoof-verified attacker has seen connect
+    if (sc === 'spoof-verified' && now % 1000 === 0) {
+      knownValid.length = 0;
+      for (const [addr, h] of hosts) if (h.owner === Owner.valid && h.seen > 0) knownValid.push(addr);
+    }
     if (attacking && now % SAMPLE_EVERY_MS === 0) {
       slotSamples++;
-      const held = servers.heldBy(Owner.flood) + servers.heldBy(Owner.spoofAck) + servers.heldBy(Owner.bot);
+      const held = servers.heldBy(Owner.flood) + servers.heldBy(Owner.spoof) + servers.heldBy(Owner.bot);
       slotSum += held / totalCapacity;
     }
   }
@@ -512,17 +930,25 @@ export function runSim(p: SimParams): SimResult {
   // --- metrics ---
   let validAttempts = 0;
   let validOk = 0;
+  let validNew = 0;
+  let validNewOk = 0;
   let validReset = 0;
   let partnerAttempts = 0;
   let partnerOk = 0;
   let partnerReset = 0;
   const setups: number[] = [];
-  for (const c of clients) {
-    // Measured: attempts made once the attack is on (before it, the warm-up gives sources history).
+  const setupsNew: number[] = [];
+  for (const c of allValid) {
     if (c.t0 < p.attackStartMs) continue;
     if (c.owner === Owner.valid) {
       validAttempts++;
       if (c.outcome === 1) validOk++;
+      else validFailedHow[c.failedHow || 'pending'] = (validFailedHow[c.failedHow || 'pending'] ?? 0) + 1;
+      if (c.firstTime) {
+        validNew++;
+        if (c.outcome === 1) validNewOk++;
+        if (c.setupMs >= 0) setupsNew.push(c.setupMs);
+      }
       if (c.reset) validReset++;
       if (c.setupMs >= 0) setups.push(c.setupMs);
     } else {
@@ -532,46 +958,49 @@ export function runSim(p: SimParams): SimResult {
     }
   }
   setups.sort((a, b) => a - b);
+  setupsNew.sort((a, b) => a - b);
   const byOwner = (a: Float64Array): Record<string, number> => {
     const out: Record<string, number> = {};
     for (let o = 0; o < OWNER_COUNT; o++) if (a[o] > 0) out[OWNER_NAMES[o]] = a[o];
     return out;
   };
+  const returning = validAttempts - validNew;
   return {
     mode: 'sim',
     scenario: p.scenario,
     strategy: p.strategy,
-    attackPps: p.attackPps,
+    attackRate: p.attackRate,
+    attackUnit: BOT_SCENARIOS.includes(sc) ? 'connections' : 'pps',
     seed: p.seed,
     validSuccess: round(validAttempts > 0 ? validOk / validAttempts : 1),
+    validSuccessNew: round(validNew > 0 ? validNewOk / validNew : 1),
+    validSuccessReturning: round(returning > 0 ? (validOk - validNewOk) / returning : 1),
     setupP50Ms: percentile(setups, 0.5),
     setupP99Ms: percentile(setups, 0.99),
+    setupP99NewMs: percentile(setupsNew, 0.99),
     validFalselyReset: round(validAttempts > 0 ? validReset / validAttempts : 0),
     priority0Shed: partnerReset,
     attackerSlots: round(slotSamples > 0 ? slotSum / slotSamples : 0),
     partnerSuccess: round(partnerAttempts > 0 ? partnerOk / partnerAttempts : 1),
     validAttempts,
+    validAttemptsNew: validNew,
     partnerAttempts,
+    challengesSent: director.defenseCount(Defense.challengesSent),
+    probesSent: director.defenseCount(Defense.probesSent),
+    sourcesVerified: director.defenseCount(Defense.sourcesVerified),
     directorDrops: director.drops(),
-    resetsSent,
-    lvsDroppedEntries: director.loop.lvs.droppedEntries,
-    lvsDroppedSyns: director.pipeline.lvs.droppedSyns,
-    lvsEngagedSeconds: director.loop.lvsEngagedTicks,
     resetsDisplaced: director.resetsDisplaced,
     resetsShed: director.resetsShed,
     resetsForNothing: servers.resetsForNothing,
-    validSynDrops,
-    partnerSynDrops,
-    serverRefused: byOwner(servers.refused),
+    lvsDroppedEntries: director.loop.lvs.droppedEntries,
+    lvsDroppedSyns: director.pipeline.lvs.droppedSyns,
+    validFailedHow,
+    serverCookies: byOwner(servers.cookies),
+    serverAcceptDrops: byOwner(servers.acceptDrops),
     resetByDirector: byOwner(servers.resetByDirector),
-    validResetHow,
     frames: framesSent,
     wallMs: Math.round(performance.now() - started),
   };
-}
-
-function isDue(q: TupleQueue, k: number, now: number): boolean {
-  return q.peekAt(k, 0) <= now;
 }
 
 function percentile(sorted: number[], q: number): number | null {

@@ -239,6 +239,8 @@ export const DefensePatchSchema = Type.Object(
           holdSeconds: Type.Optional(Verification.holdSeconds),
           ttlSeconds: Type.Optional(Verification.ttlSeconds),
           probeIntervalMs: Type.Optional(Verification.probeIntervalMs),
+          probeNewSources: Type.Optional(Verification.probeNewSources),
+          probesPerSecond: Type.Optional(Verification.probesPerSecond),
         },
         { additionalProperties: false },
       ),
