@@ -41,6 +41,7 @@
 import { TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
+import type { EvalResult } from '@sluice/eval-report';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
 import { EventHeap, TupleQueue } from './queue.ts';
@@ -239,30 +240,18 @@ export function defenseFor(strategy: Strategy, p: SimParams): DefenseSnapshot {
   };
 }
 
-export interface SimResult {
+/** One run: the evaluations' shared result line, and the simulator's diagnostics. */
+export interface SimResult extends EvalResult {
   mode: 'sim';
   scenario: Scenario;
   strategy: Strategy;
-  attackRate: number;
-  attackUnit: 'pps' | 'connections';
-  seed: number;
-  validSuccess: number;
-  /** Attempts from addresses connecting for the first time in the run, and from returning ones. */
   validSuccessNew: number;
   validSuccessReturning: number;
-  setupP50Ms: number | null;
-  setupP99Ms: number | null;
-  setupP99NewMs: number | null;
-  validFalselyReset: number;
-  priority0Shed: number;
-  attackerSlots: number;
   partnerSuccess: number;
   validAttempts: number;
   validAttemptsNew: number;
   partnerAttempts: number;
-  challengesSent: number;
   probesSent: number;
-  sourcesVerified: number;
   /** Diagnostics: director drops by reason, RSTs it sent, server refusals by population. */
   directorDrops: Record<string, number>;
   resetsDisplaced: number;

@@ -1,0 +1,11 @@
+// @sluice/eval-report: the result line of both defense evaluations and the report made from them.
+
+export { figureName, rateLabel, renderMarkdown, renderSvg, STRATEGY_ORDER } from './report.ts';
+export {
+  type AttackUnit,
+  type EvalResult,
+  isEvalResult,
+  parseResults,
+  type WorstCase,
+  worstCases,
+} from './result.ts';
