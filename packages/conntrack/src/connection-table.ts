@@ -127,8 +127,25 @@ export const REMOVE_REASON_NAMES: readonly string[] = [
 /** Why `acquire()` returned -1. */
 export const AcquireFail = { none: 0, notFound: 1, full: 2, contention: 3 } as const;
 
+/** The record's statePrio word: TCP state, priority, the SYN's points and its score reasons, a byte each. */
 export function packStatePrio(state: number, prio: number, initialPrio: number, reasons: number): number {
   return (state & 0xff) | ((prio & 0xff) << 8) | ((initialPrio & 0xff) << 16) | ((reasons & 0xff) << 24);
+}
+/** The TCP state (TcpState) in a statePrio word. */
+export function statePrioState(sp: number): number {
+  return sp & 0xff;
+}
+/** The priority (0 highest .. 15) in a statePrio word. */
+export function statePrioPriority(sp: number): number {
+  return (sp >>> 8) & 0xff;
+}
+/** The points the SYN earned (or a rule's fixed priority) in a statePrio word. */
+export function statePrioInitial(sp: number): number {
+  return (sp >>> 16) & 0xff;
+}
+/** The SYN's stored score reasons in a statePrio word. */
+export function statePrioReasons(sp: number): number {
+  return (sp >>> 24) & 0xff;
 }
 
 /** Told about every entry that leaves the table, with its record lock held, before it is cleared. */

@@ -14,6 +14,10 @@ export {
   REMOVE_REASON_NAMES,
   RefuseWhenFull,
   RemoveReason,
+  statePrioInitial,
+  statePrioPriority,
+  statePrioReasons,
+  statePrioState,
 } from './connection-table.ts';
 export { fmix32, hash5, hashWords } from './hash.ts';
 export { Persist, PersistenceTable, prefixWordMask } from './persistence-table.ts';

@@ -28,6 +28,7 @@ export class PriorityAdjuster {
   private readonly ackForged: number;
   private readonly stall: number;
   private readonly stallGraceMs: number;
+  private readonly creditHoldMs: number;
   private readonly halfOpen: number;
   private readonly halfOpenGraceMs: number;
   private readonly silent: number;
@@ -43,6 +44,7 @@ export class PriorityAdjuster {
     this.ackForged = w.ackForged;
     this.stall = w.stall;
     this.stallGraceMs = w.stallGraceMs;
+    this.creditHoldMs = w.progressHoldMs;
     this.halfOpen = w.halfOpen;
     this.halfOpenGraceMs = w.halfOpenGraceMs;
     this.silent = w.silent;
@@ -93,9 +95,15 @@ export class PriorityAdjuster {
       } else if ((flagsSyn & ConnFlag.data) === 0 && ageMs >= this.silentGraceMs) {
         p += this.silent;
       }
+      const awaiting = (flagsSyn & ConnFlag.awaiting) !== 0;
       if ((flagsSyn & ConnFlag.ackForged) !== 0) p += this.ackForged;
-      else if ((flagsSyn & ConnFlag.progress) !== 0) p -= this.progressCredit;
-      if ((flagsSyn & ConnFlag.awaiting) !== 0 && awaitingMs >= this.stallGraceMs) p += this.stall;
+      else if ((flagsSyn & ConnFlag.progress) !== 0 && !(awaiting && awaitingMs >= this.creditHoldMs)) {
+        // Served, and not waiting long for its next answer: a request the server has not answered
+        // for a second has nothing being served right now (a trickled next request that never
+        // ends), so the credit waits for the next answer.
+        p -= this.progressCredit;
+      }
+      if (awaiting && awaitingMs >= this.stallGraceMs) p += this.stall;
     }
     if (idleMs > 0) {
       const idle = Math.floor(idleMs * this.idlePerMs);

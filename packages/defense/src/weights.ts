@@ -76,6 +76,12 @@ export interface PriorityWeights {
   // --- server progress (the client's acknowledgement numbers) ---
   /** Credit once the client acknowledged data from the server: it is being served. 2. */
   progress: number;
+  /**
+   * The credit lapses while the client's payload has waited this long for an answer: a request
+   * the server is still working on keeps it, a next request trickled out and never finished does
+   * not. 1000 ms.
+   */
+  progressHoldMs: number;
   /** Penalty when the client's acknowledgement went backward: the progress it showed was forged. +3. */
   ackForged: number;
   /**
@@ -145,6 +151,7 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   misbehaved: 3,
   misbehavedMemoryMs: 10_000,
   progress: 2,
+  progressHoldMs: 1000,
   ackForged: 3,
   stall: 3,
   stallGraceMs: 5000,

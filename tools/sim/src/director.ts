@@ -19,7 +19,14 @@
 //     re-scorer slots per ms, the shedder and verification every 20 ms, drop_entry every second).
 // Every RST datagram (displacement or shed) is parsed back with @sluice/wire and handed to the
 // reset sink: the modelled server drops that connection.
-import { Conn, ConnectionTable, PersistenceTable, SourceTable, VerifiedSourceTable } from '@sluice/conntrack';
+import {
+  Conn,
+  ConnectionTable,
+  PersistenceTable,
+  SourceTable,
+  statePrioPriority,
+  VerifiedSourceTable,
+} from '@sluice/conntrack';
 import {
   Batch,
   CompiledConfig,
@@ -149,6 +156,11 @@ export class SimDirector {
   outLen = 0;
   /** What sent the reset being delivered to the sink. */
   resetKind: 'displaced' | 'shed' = 'displaced';
+  /**
+   * The priority of the entry the last RST was for: the shed record's; -1 for a displaced one
+   * (Pipeline.displace only removes an entry the SYN strictly outranks, so never priority 0).
+   */
+  resetPrio = -1;
   /** The record of the connection the shedder reset last (Conn offsets), for diagnostics. */
   readonly lastShed = new Int32Array(Conn.words);
   private resetSink: ResetSink = () => {};
@@ -216,6 +228,7 @@ export class SimDirector {
         this.lastShed.set(rec.subarray(0, Conn.words));
         this.resetsShed++;
         this.resetKind = 'shed';
+        this.resetPrio = statePrioPriority(rec[Conn.statePrio]);
         this.deliverReset(this.rstOut.subarray(0, len));
         return true;
       },
@@ -259,6 +272,7 @@ export class SimDirector {
       if (len === 0) continue;
       this.resetsDisplaced++;
       this.resetKind = 'displaced';
+      this.resetPrio = -1;
       this.deliverReset(this.rstOut.subarray(0, len));
     }
     p.resetCount = 0;

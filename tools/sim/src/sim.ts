@@ -35,12 +35,13 @@
 //            trickle-after (a request, then a byte every 1.9 s: a next request that never ends,
 //            each byte just inside the idle penalty's step), keepalive-poke (a new complete request
 //            every 4 s, just inside the server's keep-alive: it pays with real requests), spread
-//            (trickle-after from many /24s, each address just under the fair share).
+//            (trickle-after from many /24s, each address at the fair share's floor).
 // `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
 // for the bot scenarios. `mixed` runs a syn-flood, spoof-kernel and slow-header at a third each.
 import { TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
+import { DEFENSE_WEIGHTS } from '@sluice/defense';
 import type { EvalResult } from '@sluice/eval-report';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
@@ -248,6 +249,8 @@ export interface SimResult extends EvalResult {
   validSuccessNew: number;
   validSuccessReturning: number;
   partnerSuccess: number;
+  /** Partner connections the director reset (only those not yet at priority 0: unverified). */
+  partnerFalselyReset: number;
   validAttempts: number;
   validAttemptsNew: number;
   partnerAttempts: number;
@@ -515,10 +518,12 @@ export function runSim(p: SimParams): SimResult {
     c.outcome = 2;
     c.failedHow = how;
   };
+  let priority0Shed = 0;
   director.onReset((addr, port) => {
     const key = ServerFarm.key(addr, port);
     const owner = servers.reset(key, now);
     const c = conns.get(key);
+    if (director.resetPrio === 0) priority0Shed++;
     if (c !== undefined && (owner === Owner.valid || owner === Owner.partner)) {
       if (!c.reset && !c.closed) {
         c.reset = true;
@@ -744,8 +749,10 @@ export function runSim(p: SimParams): SimResult {
     : sc === 'mixed'
       ? Math.round((p.attackRate * share) / 25)
       : 0;
-  // Bots: spread puts each address just under the fair share (8) in a /24 of its own.
-  const botAddrCount = sc === 'spread' ? Math.max(1, Math.ceil(botTarget / 7)) : p.botAddresses;
+  // Bots: spread puts each address at the fair share's floor (never over any share the director
+  // can publish, however many sources hold connections), each in a /24 of its own.
+  const botAddrCount =
+    sc === 'spread' ? Math.max(1, Math.ceil(botTarget / DEFENSE_WEIGHTS.fairShareFloor)) : p.botAddresses;
   const botPool = Int32Array.from({ length: botAddrCount }, (_, i) =>
     sc === 'spread' ? BOT_BASE + (i << 8) + 1 + rngAttack.int(0, 200) : BOT_BASE + 1 + i,
   );
@@ -968,7 +975,8 @@ export function runSim(p: SimParams): SimResult {
     setupP99Ms: percentile(setups, 0.99),
     setupP99NewMs: percentile(setupsNew, 0.99),
     validFalselyReset: round(validAttempts > 0 ? validReset / validAttempts : 0),
-    priority0Shed: partnerReset,
+    priority0Shed,
+    partnerFalselyReset: partnerAttempts > 0 ? partnerReset / partnerAttempts : 0,
     attackerSlots: round(slotSamples > 0 ? slotSum / slotSamples : 0),
     partnerSuccess: round(partnerAttempts > 0 ? partnerOk / partnerAttempts : 1),
     validAttempts,
