@@ -230,6 +230,13 @@ describe('the priority function (adjust.ts)', () => {
     expect(a.priority(0, V | H | D | ConnFlag.ackForged, 2000, 0, 0)).toBe(7);
   });
 
+  it('the served credit lapses while a next request waits a second for its answer', () => {
+    const served = V | H | D | ConnFlag.progress;
+    expect(a.priority(0, served | ConnFlag.awaiting, 10_000, 0, 999)).toBe(2);
+    expect(a.priority(0, served | ConnFlag.awaiting, 10_000, 0, 1000)).toBe(4);
+    expect(a.priority(0, served | ConnFlag.awaiting, 10_000, 0, 5000)).toBe(7);
+  });
+
   it('a connection the server closed by its keep-alive timeout, when the operator told it, is the first to go', () => {
     const told = new PriorityAdjuster({ ...DEFENSE_WEIGHTS, serverKeepAliveMs: 5000 });
     const served = V | H | D | ConnFlag.progress;
