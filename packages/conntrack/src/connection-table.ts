@@ -177,7 +177,9 @@ export class RefuseWhenFull implements FullTablePolicy {
 
 /**
  * Evicts the lowest-priority entry (highest number) of the candidates when the newcomer outranks
- * it; ties go to the entry seen least recently. Priority 0 is never evicted.
+ * it; ties go to the entry seen least recently. Priority 0 is never evicted. The first entry at
+ * the lowest priority there is (15: closed) is taken at once: under a flood into a full table
+ * each candidate read is a cache miss, and any closed entry is as good as another.
  */
 export class EvictLowestPriority implements FullTablePolicy {
   chooseVictim(
@@ -202,12 +204,16 @@ export class EvictLowestPriority implements FullTablePolicy {
           best = slot;
           bestPrio = prio;
           bestIdle = idle;
+          if (prio >= LOWEST_PRIORITY) return best;
         }
       }
     }
     return best;
   }
 }
+
+/** The lowest priority a record holds (closed or reset connections). */
+const LOWEST_PRIORITY = 15;
 
 const noListener: ConnectionRemovalListener = { onConnectionRemoved() {} };
 
