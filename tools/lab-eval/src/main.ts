@@ -1,9 +1,10 @@
 // `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
 // [--duration S]`: the real-kernel evaluation, one JSON line per run on stdout, progress on
-// stderr. Needs root (network namespaces) and hping3. Ctrl-C kills the daemon, hping3 and the
-// holders and removes the lab before exiting, so an interrupted run leaves nothing behind.
+// stderr. Needs root (network namespaces), hping3, tcpdump and python3. Ctrl-C kills the daemon,
+// the clients, the attackers and the servers and removes the lab before exiting, so an interrupted run leaves nothing behind.
 import { parseArgs } from 'node:util';
-import { abortLabEval, runLabEval, SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './eval.ts';
+import { abortLabEval, runLabEval } from './eval.ts';
+import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
 
 const { values } = parseArgs({
   options: {
