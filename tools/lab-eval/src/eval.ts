@@ -25,6 +25,8 @@ import { Lab, type LabNode, labNodeBinary, RunningDirector } from '@sluice/lab';
 import {
   type Addresses,
   addresses,
+  BOT_LEAD_MS,
+  BOT_SCENARIOS,
   BOTS_PER_ADDRESS,
   DEADLINE_MS,
   directorConfig,
@@ -307,7 +309,10 @@ async function listConnections(d: RunningDirector, cidr: string): Promise<ConnIt
   return items;
 }
 
-/** A population's entries at the director in one sample: counts by priority, verified, held. */
+/**
+ * A population's entries at the director in one sample: counts by priority (15: closed or reset by
+ * the client), verified, held (counting toward the real's threshold).
+ */
 interface GroupSample {
   n: number;
   held: number;
@@ -563,6 +568,8 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): 
   const procs: ChildProcess[] = [];
   const botLines: BotLine[] = [];
   const out: string[] = [];
+  const perAddress =
+    typeof spec.attack === 'number' ? Math.max(1, Math.round(spec.attack / a.bots.length)) : BOTS_PER_ADDRESS;
   const hping = (level: 'flood' | number): void => {
     const rate = level === 'flood' ? ['--flood'] : ['-i', `u${level}`];
     procs.push(spawnIn(c2, ['hping3', ...rate, '--rand-source', '-S', '-p', '80', vip], () => {}));
@@ -637,14 +644,14 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): 
       spoof(spec.attack as number, ['--sources-file', knownFile]);
       break;
     case 'slow-header':
-      bots('slow-header', a.bots, BOTS_PER_ADDRESS, 3);
+      bots('slow-header', a.bots, perAddress, 3);
       break;
     case 'slow-forged':
-      bots('slow-forged', a.bots, BOTS_PER_ADDRESS, 3);
+      bots('slow-forged', a.bots, perAddress, 3);
       break;
     case 'idle-hold':
-      // A byte every ~4.5 s: just under the servers' 5 s keep-alive timeout.
-      bots('idle-hold', a.bots, BOTS_PER_ADDRESS, 4.5 / 1.3);
+      // A byte at most every 4.5 s (3.5 s jittered ±30%): just under the servers' 5 s keep-alive timeout.
+      bots('idle-hold', a.bots, perAddress, 4.5 / 1.3);
       break;
     case 'spread':
       bots('idle-hold', a.spread, SPREAD_PER_ADDRESS, 4.5 / 1.3);
@@ -717,14 +724,16 @@ async function runOne(
   let attack: Attack | null = null;
   try {
     await sleep(WARMUP_MS);
+    attack = startAttack(lab, a, spec, knownFile);
+    phase(`attack started: ${attack.describe}`);
+    const leadMs = BOT_SCENARIOS.includes(spec.scenario) ? BOT_LEAD_MS : 0;
+    if (leadMs > 0) await sleep(leadMs);
+    const attackStart = Date.now();
     const before = {
       metrics: parseMetrics(await daemon.get<string>('/metrics')),
       tx: await Promise.all([txPackets(c1), txPackets(c2), txPackets(c3)]),
       udpDrops: await udpRcvbufErrors(),
     };
-    const attackStart = Date.now();
-    attack = startAttack(lab, a, spec, knownFile);
-    phase(`attack started: ${attack.describe}`);
 
     const windowEnd = attackStart + spec.durationS * 1000;
     const groups = { valid: [] as GroupSample[], partner: [] as GroupSample[], bots: [] as GroupSample[] };
@@ -907,6 +916,8 @@ async function runOne(
       sourcesVerified: d('sluice_challenge_answers_total', { result: 'verified' }),
       attack: attack.describe,
       attackLevel: spec.attack,
+      attackLeadS: leadMs / 1000,
+      validKernelRstsToVip: [...rsts.fromClients.values()].reduce((x, y) => x + y, 0),
       directorStrategy: spec.strategy === 'none-thresholds' ? 'none' : spec.strategy,
       upperThreshold: hasThresholds(spec.strategy) ? WORKERS : 0,
       countInactive: spec.strategy !== 'priority',
@@ -919,8 +930,8 @@ async function runOne(
       validAttempts: internet.length,
       validAttemptsNew: fresh.length,
       validAttemptsReturning: back.length,
-      validSuccessReturningSeenBeforeAttack: ratio(okOf(backBefore).length, backBefore.length),
-      validSuccessReturningSeenDuringAttack: ratio(okOf(backDuring).length, backDuring.length),
+      validSuccessReturningSeenBeforeWindow: ratio(okOf(backBefore).length, backBefore.length),
+      validSuccessReturningSeenInWindow: ratio(okOf(backDuring).length, backDuring.length),
       validOutcomesNew: outcomesOf(fresh),
       validOutcomesReturning: outcomesOf(back),
       validResetByDirector: falselyReset,

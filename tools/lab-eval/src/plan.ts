@@ -40,6 +40,15 @@ export type Scenario = (typeof SCENARIOS)[number];
  */
 export type AttackLevel = 0 | 'flood' | number;
 
+/** Scenarios whose attackers are real-address bots (they get BOT_LEAD_MS before the window). */
+export const BOT_SCENARIOS: readonly Scenario[] = [
+  'slow-header',
+  'slow-forged',
+  'idle-hold',
+  'spread',
+  'mixed',
+];
+
 export const LAB_NAME = 'lev';
 /** Fixed and outside 20..219 (the lab's default subnets) and away from the e2e suite's 231. */
 export const SUBNET = 241;
@@ -50,7 +59,13 @@ export const VALID_RATE = 20;
 export const PARTNER_RATE = 2;
 export const DEADLINE_MS = 4000;
 export const WARMUP_MS = 3000;
-/** Real-address bots: addresses × connections each = 400, the cluster's capacity. */
+/**
+ * Real-address bots start this long before the measured window: they ramp up, answer challenges
+ * and settle (an idle-hold bot's stall shows only 5 s after its first trickled byte), so the window
+ * measures the attack in its steady state. Spoofers are at full strength at once: no lead.
+ */
+export const BOT_LEAD_MS = 8000;
+/** Real-address bots: addresses × connections each = 400, the cluster's capacity (a level doubles it). */
 export const BOT_ADDRESSES = 100;
 export const BOTS_PER_ADDRESS = 4;
 /** spread: one address in each of 64 /24s, each holding just under the fair-share floor (8). */
@@ -87,7 +102,10 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
     case 'slow-header':
     case 'slow-forged':
     case 'idle-hold':
-      return [BOT_ADDRESSES * BOTS_PER_ADDRESS];
+      // The cluster's capacity, then twice it (8 a source: still not above the fair-share floor).
+      return quick
+        ? [BOT_ADDRESSES * BOTS_PER_ADDRESS]
+        : [BOT_ADDRESSES * BOTS_PER_ADDRESS, BOT_ADDRESSES * 8];
     case 'spread':
       return [SPREAD_ADDRESSES * SPREAD_PER_ADDRESS];
     case 'mixed':
@@ -98,7 +116,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
 /** The runs of a full evaluation or of --quick, in order. */
 export function planRuns(opts: PlanOptions = {}): RunSpec[] {
   const quick = opts.quick ?? false;
-  const durationS = opts.durationS ?? (quick ? 6 : 15);
+  const durationS = opts.durationS ?? (quick ? 6 : 20);
   const strategies = opts.strategies ?? (quick ? (['priority', 'none'] as const) : STRATEGIES);
   const scenarios = opts.scenarios ?? (quick ? (['spoof-kernel'] as const) : SCENARIOS);
   const runs: RunSpec[] = [];
