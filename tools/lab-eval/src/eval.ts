@@ -5,7 +5,7 @@
 // scoring gives or sit just under every threshold; every baseline in the same run.
 //
 //   c1  valid clients (valid-clients.ts): 20 new connections/s from 256 addresses in 16 /24s,
-//       mostly first-time; partners (2/s) from a priority-0 rule's prefix
+//       each address's first connection a first-time source; partners (2/s) from a priority-0 rule's prefix
 //   c2  blind spoofers: hping3 and spoof_ack.py (raw socket)
 //   c3  real-address bots (bots.py): slow-header, slow-forged, idle-hold, spread
 //   rs1, rs2  worker_server.py: 200 workers each (the reals' upperThreshold), syncookies on
@@ -36,6 +36,7 @@ import {
   type PlanOptions,
   planRuns,
   REALS,
+  RETURN_PROB,
   type RunSpec,
   SPREAD_PER_ADDRESS,
   SUBNET,
@@ -708,6 +709,8 @@ async function runOne(
       a.partners.join(','),
       '--partner-rate',
       String(PARTNER_RATE),
+      '--return-prob',
+      String(RETURN_PROB),
       '--deadline-ms',
       String(DEADLINE_MS),
       '--seed',

@@ -57,6 +57,13 @@ export const REALS = 2;
 export const WORKERS = 200;
 export const VALID_RATE = 20;
 export const PARTNER_RATE = 2;
+/**
+ * A connection's chance to come from an address used before. 0.45: the 256 addresses then last
+ * the whole run (3 s + 20 s at 20/s ≈ 460 connections, ~253 first uses), so first-time and
+ * returning sources are spread over the whole window alike; with fewer returning ones the fresh
+ * addresses run out near its end and the late seconds are all returning.
+ */
+export const RETURN_PROB = 0.45;
 export const DEADLINE_MS = 4000;
 export const WARMUP_MS = 3000;
 /**

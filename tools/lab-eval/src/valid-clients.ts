@@ -1,8 +1,8 @@
 // Runs inside the valid clients' namespace: valid clients that look like the Internet. Open-loop
 // Poisson arrivals (`--rate` new connections/s), each a real TCP connection from the kernel of this
 // namespace (its SYN retransmissions, its answers to the director's challenge) bound to one of
-// `--addrs`: mostly addresses not used before in this run (first-time sources), sometimes one used
-// before (`--return-prob`, at most `--max-uses` uses each). Each connection sends one HTTP/1.1 GET
+// `--addrs`: an address not used before in this run (a first-time source), or with `--return-prob`
+// one used before (a returning source, at most `--max-uses` uses each). Each connection sends one HTTP/1.1 GET
 // with `Connection: close` and reads the response to its end; it succeeds with a 200 inside
 // `--deadline-ms` from the start of connect(). Partners (`--partners`, `--partner-rate`) do the
 // same from the priority-0 rule's addresses, round-robin.
@@ -23,7 +23,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '20' },
     partners: { type: 'string', default: '' },
     'partner-rate': { type: 'string', default: '0' },
-    'return-prob': { type: 'string', default: '0.3' },
+    'return-prob': { type: 'string', default: '0.45' },
     'max-uses': { type: 'string', default: '4' },
     'deadline-ms': { type: 'string', default: '4000' },
     seed: { type: 'string', default: '1' },
