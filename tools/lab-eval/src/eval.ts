@@ -938,6 +938,17 @@ async function runOne(
       validOutcomesNew: outcomesOf(fresh),
       validOutcomesReturning: outcomesOf(back),
       validResetByDirector: falselyReset,
+      // When (ms after the window opened) and how each of them went: the onset, or steady state.
+      validResetDetails: internet
+        .filter(resetByDirector)
+        .slice(0, 20)
+        .map((o) => ({ atMs: o.t - attackStart, kind: o.kind, outcome: o.outcome, connectMs: o.connectMs })),
+      setupHistogramNew: histogram(okOf(fresh).map((o) => o.connectMs ?? 0)),
+      // Per second of the window: served/started, so the onset shows apart from the steady state.
+      validBySecond: Array.from({ length: Math.ceil(spec.durationS) }, (_, i) => {
+        const xs = internet.filter((o) => Math.floor((o.t - attackStart) / 1000) === i);
+        return `${okOf(xs).length}/${xs.length}`;
+      }),
       validClientSawReset: internet.filter((o) => o.outcome === 'reset').length,
       setupP50MsNew: ms(percentile(setupsNew, 0.5)),
       setupP99MsReturning: ms(
@@ -996,6 +1007,19 @@ async function runOne(
     await rm(tmp, { recursive: true, force: true });
     phase('daemon and servers stopped');
   }
+}
+
+/** Setup times in buckets (ms upper bounds): where a p99 comes from (a retransmission is ≥ 1 s). */
+function histogram(xs: number[]): Record<string, number> {
+  const bounds = [10, 50, 200, 1000, 1500, 3000];
+  const out: Record<string, number> = {};
+  for (const b of bounds) out[`<${b}`] = 0;
+  out['>=3000'] = 0;
+  for (const x of xs) {
+    const b = bounds.find((u) => x < u);
+    out[b === undefined ? '>=3000' : `<${b}`]++;
+  }
+  return out;
 }
 
 /** Bot status lines arrive per process per second: sum consecutive ones of the processes. */
