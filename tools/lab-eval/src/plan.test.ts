@@ -7,8 +7,10 @@ import {
   directorConfig,
   type LabForConfig,
   planRuns,
+  type RunSpec,
   SCENARIOS,
   STRATEGIES,
+  type Strategy,
   WORKERS,
 } from './plan.ts';
 
@@ -84,6 +86,12 @@ describe('director config', () => {
     }),
   };
   const a = addresses(241);
+  const spec = (strategy: Strategy): RunSpec => ({
+    scenario: 'no-attack',
+    strategy,
+    attack: 0,
+    durationS: 1,
+  });
 
   it('priority is the defaults: only the strategy, the partner rule and the checks the lab needs off', () => {
     expect(defenseFor('priority', a.partnerCidr)).toEqual({
@@ -94,12 +102,6 @@ describe('director config', () => {
   });
 
   it('none has no thresholds; none-thresholds and the LVS arms have the worker count and count inactive', () => {
-    const spec = (strategy: (typeof STRATEGIES)[number]) => ({
-      scenario: 'no-attack' as const,
-      strategy,
-      attack: 0 as const,
-      durationS: 1,
-    });
     expect(directorConfig(lab, spec('none'), a, 1, '/t').services[0].reals[0].upperThreshold).toBe(0);
     for (const s of ['none-thresholds', 'drop_entry', 'drop_packet', 'secure_tcp'] as const) {
       const cfg = directorConfig(lab, spec(s), a, 1, '/t');
@@ -116,12 +118,6 @@ describe('director config', () => {
   });
 
   it('every arm is a config the daemon accepts, priority filled with the defaults', () => {
-    const spec = (strategy: (typeof STRATEGIES)[number]) => ({
-      scenario: 'no-attack' as const,
-      strategy,
-      attack: 0 as const,
-      durationS: 1,
-    });
     for (const s of STRATEGIES)
       expect(() => validateConfigFile(directorConfig(lab, spec(s), a, 9180, '/t'))).not.toThrow();
     const d = validateConfigFile(directorConfig(lab, spec('priority'), a, 9180, '/t')).defense;
