@@ -24,7 +24,6 @@ so the pressure stays constant. --per connections per address, opened in a ramp.
 Prints once a second {"open": N, "connecting": N, "opened": N, "closed": N, "forged": N}.
 """
 import argparse
-import array
 import asyncio
 import json
 import random
@@ -33,25 +32,9 @@ import socket
 import struct
 import sys
 
+from rawtcp import raw_sender, segment
+
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(array.array("H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def pure_ack(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int) -> bytes:
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x10, 502, 0, 0)
-    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, 20)
-    tcp = tcp[:16] + struct.pack("=H", checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH", 0x45, 0, 40, 0, 0x4000, 64, socket.IPPROTO_TCP, 0) + src + dst
-    ip = ip[:10] + struct.pack("=H", checksum(ip)) + ip[12:]
-    return ip + tcp
 
 
 class Sniffer:
@@ -110,8 +93,7 @@ async def main() -> int:
     if args.mode == "slow-forged":
         sniffer = Sniffer(args.host, args.port)
         loop.add_reader(sniffer.sock.fileno(), sniffer.readable)
-        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-        raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        raw = raw_sender()
     vip = socket.inet_aton(args.host)
 
     def jitter() -> float:
@@ -170,7 +152,7 @@ async def main() -> int:
                             srv_next, our_next = got
                             forged += 1000
                             try:
-                                raw.sendto(pure_ack(key[0], vip, lport, args.port, our_next, (srv_next + forged) & 0xFFFFFFFF), (args.host, 0))
+                                raw.sendto(segment(key[0], vip, lport, args.port, our_next, (srv_next + forged) & 0xFFFFFFFF, 0x10, 502), (args.host, 0))
                                 stats["forged"] += 1
                             except OSError:
                                 pass

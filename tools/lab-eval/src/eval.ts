@@ -369,6 +369,21 @@ async function txPackets(node: LabNode): Promise<number> {
   }
 }
 
+/**
+ * Frames the kernel's per-CPU input backlogs dropped (Σ the second column of /proc/net/softnet_stat,
+ * hex): a flood that outruns the machine loses frames there, the valid clients' among them, before
+ * any socket (the director's or a real's) sees them.
+ */
+async function softnetDrops(): Promise<number> {
+  const text = await readFile('/proc/net/softnet_stat', 'utf8');
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 1) n += Number.parseInt(f[1], 16) || 0;
+  }
+  return n;
+}
+
 /** The root namespace's UDP receive-buffer drops: frames the kernel dropped before the director read them. */
 async function udpRcvbufErrors(): Promise<number> {
   const text = await readFile('/proc/net/snmp', 'utf8');
@@ -736,6 +751,7 @@ async function runOne(
       metrics: parseMetrics(await daemon.get<string>('/metrics')),
       tx: await Promise.all([txPackets(c1), txPackets(c2), txPackets(c3)]),
       udpDrops: await udpRcvbufErrors(),
+      softnet: await softnetDrops(),
     };
 
     const windowEnd = attackStart + spec.durationS * 1000;
@@ -826,6 +842,7 @@ async function runOne(
       metrics: parseMetrics(await daemon.get<string>('/metrics')),
       tx: await Promise.all([txPackets(c1), txPackets(c2), txPackets(c3)]),
       udpDrops: await udpRcvbufErrors(),
+      softnet: await softnetDrops(),
     };
     const windowS = (Date.now() - attackStart) / 1000;
 
@@ -930,6 +947,7 @@ async function runOne(
       attackOfferedPps: Math.round((after.tx[1] - before.tx[1] + after.tx[2] - before.tx[2]) / windowS),
       directorPps: Math.round(packets / windowS),
       kernelUdpDropsPps: Math.round((after.udpDrops - before.udpDrops) / windowS),
+      softnetDropsPps: Math.round((after.softnet - before.softnet) / windowS),
       validAttempts: internet.length,
       validAttemptsNew: fresh.length,
       validAttemptsReturning: back.length,

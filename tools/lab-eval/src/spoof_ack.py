@@ -29,7 +29,6 @@ challenge to a spoofed source comes back to this namespace's VTEP, but this prog
 Runs until SIGINT/SIGTERM, then prints one JSON line: {"connections": N, "packets": N, "errors": N}.
 """
 import argparse
-import array
 import collections
 import json
 import os
@@ -40,6 +39,8 @@ import struct
 import sys
 import time
 
+from rawtcp import raw_sender, segment
+
 HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: www\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n"
 # Offsets (s) of the blind segments after the SYN, kernel mode; the SYN retransmissions apart.
 ACK_AT = 0.050
@@ -49,32 +50,14 @@ SYN_AGAIN_AT = (1.0, 3.0)
 MSS = 1448
 
 
-def checksum(data: bytes) -> int:
-    # The ones'-complement sum is the same in either byte order (RFC 1071): sum native 16-bit words
-    # in C (array), fold, and hand back a value to pack in native order.
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(array.array("H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def syn_options(ts: int) -> bytes:
     # Linux's SYN options: MSS 1460, SACK_PERM, TS (val, 0), NOP, WS 7: 20 bytes.
     return struct.pack("!BBHBBBBII", 2, 4, 1460, 4, 2, 8, 10, ts, 0) + bytes([1, 3, 3, 7])
 
 
 def packet(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int, opts: bytes, payload: bytes, ident: int) -> bytes:
-    tcp_len = 20 + len(opts) + len(payload)
-    offset = ((20 + len(opts)) // 4) << 4
-    window = 64240 if flags & 0x02 else 502
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, offset, flags, window, 0, 0) + opts + payload
-    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, tcp_len)
-    tcp = tcp[:16] + struct.pack("=H", checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + tcp_len, ident, 0x4000, 64, socket.IPPROTO_TCP, 0) + src + dst
-    ip = ip[:10] + struct.pack("=H", checksum(ip)) + ip[12:]
-    return ip + tcp
+    # A kernel's window: 64240 on a SYN, then 502 (scaled by 128).
+    return segment(src, dst, sport, dport, seq, ack, flags, 64240 if flags & 0x02 else 502, opts, payload, ident)
 
 
 class Sources:
@@ -133,8 +116,7 @@ def main() -> int:
     rng = random.Random(args.seed if args.seed is not None else os.getpid())
     sources = Sources(args, rng)
     dst = socket.inet_aton(args.dst)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    sock = raw_sender()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     stats = {"connections": 0, "packets": 0, "errors": 0}
     running = [True]
