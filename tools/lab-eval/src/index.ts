@@ -1,15 +1,24 @@
 export {
-  type AttackLevel,
   abortLabEval,
-  LAB_NAME,
   type LabEvalOptions,
   type LabEvalResult,
+  prepareLab,
+  type RealSysctls,
+  runLabEval,
+} from './eval.ts';
+export {
+  type Addresses,
+  type AttackLevel,
+  addresses,
+  defenseFor,
+  directorConfig,
+  LAB_NAME,
+  levels,
   planRuns,
   type RunSpec,
-  runLabEval,
   SCENARIOS,
   type Scenario,
   STRATEGIES,
   type Strategy,
   SUBNET,
-} from './eval.ts';
+} from './plan.ts';

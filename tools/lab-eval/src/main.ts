@@ -1,9 +1,13 @@
 // `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
-// [--duration S]`: the real-kernel evaluation, one JSON line per run on stdout, progress on
-// stderr. Needs root (network namespaces) and hping3. Ctrl-C kills the daemon, hping3 and the
-// holders and removes the lab before exiting, so an interrupted run leaves nothing behind.
+// [--duration S]`: the real-kernel evaluation, one JSON line per run on stdout, progress on stderr.
+// Needs root (network namespaces), hping3, tcpdump and python3. Ctrl-C kills the daemon, the
+// clients, the attackers and the servers and removes the lab before exiting, so an interrupted run
+// leaves nothing behind. `-- --report lab.jsonl`: a grid's worst cases as a table (no root).
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { abortLabEval, runLabEval, SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './eval.ts';
+import { abortLabEval, runLabEval } from './eval.ts';
+import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
+import { type ReportLine, renderWorstTable, worstCases } from './report.ts';
 
 const { values } = parseArgs({
   options: {
@@ -11,9 +15,19 @@ const { values } = parseArgs({
     strategy: { type: 'string', multiple: true },
     scenario: { type: 'string', multiple: true },
     duration: { type: 'string' },
+    report: { type: 'string' },
   },
   strict: true,
 });
+// `--report FILE`: the worst case per scenario and strategy of a grid's lines (no root needed).
+if (values.report !== undefined) {
+  const lines = readFileSync(values.report, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as ReportLine);
+  process.stdout.write(renderWorstTable(worstCases(lines)));
+  process.exit(0);
+}
 const pick = <T extends string>(
   what: string,
   given: string[] | undefined,

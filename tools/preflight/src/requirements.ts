@@ -52,7 +52,18 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   },
   { binary: 'wrk', debianPackage: 'wrk', why: 'HTTP load through the director (lab)', neededBy: [LAB_TESTS] },
   { binary: 'hping3', debianPackage: 'hping3', why: 'spoofed SYN floods (lab)', neededBy: [LAB_TESTS] },
-  { binary: 'python3', debianPackage: 'python3', why: 'raw-socket attackers (lab)', neededBy: [LAB_TESTS] },
+  {
+    binary: 'python3',
+    debianPackage: 'python3',
+    why: 'raw-socket attackers, real-address bots, worker-pool real servers (lab)',
+    neededBy: [LAB_TESTS],
+  },
+  {
+    binary: 'tcpdump',
+    debianPackage: 'tcpdump',
+    why: 'the RSTs the real servers receive: which valid connections the director reset (lab)',
+    neededBy: [LAB_TESTS],
+  },
   {
     binary: 'cc',
     debianPackage: 'build-essential',

@@ -1,0 +1,135 @@
+import { validateConfigFile } from '@sluice/config';
+import { describe, expect, it } from 'vitest';
+import {
+  addresses,
+  BOT_SCENARIOS,
+  defenseFor,
+  directorConfig,
+  type LabForConfig,
+  planRuns,
+  type RunSpec,
+  SCENARIOS,
+  STRATEGIES,
+  type Strategy,
+  WORKERS,
+} from './plan.ts';
+
+describe('planRuns', () => {
+  it('--quick is priority against none on the kernel-shaped spoofer', () => {
+    expect(
+      planRuns({ quick: true }).map((r) => `${r.strategy}/${r.scenario}/${r.attack}/${r.durationS}`),
+    ).toEqual(['priority/spoof-kernel/2000/6', 'none/spoof-kernel/2000/6']);
+  });
+
+  it('the full grid runs every arm at every level of every scenario, arms side by side', () => {
+    const runs = planRuns();
+    for (const scenario of SCENARIOS) {
+      for (const strategy of STRATEGIES) {
+        expect(
+          runs.some((r) => r.scenario === scenario && r.strategy === strategy),
+          `${scenario}/${strategy}`,
+        ).toBe(true);
+      }
+    }
+    // The arms of one level are adjacent, so a level's comparison shares the machine's state.
+    expect(runs.slice(0, STRATEGIES.length).map((r) => r.strategy)).toEqual([...STRATEGIES]);
+    expect(new Set(runs.filter((r) => r.scenario === 'syn-flood').map((r) => r.attack))).toEqual(
+      new Set([1000, 100, 'flood']),
+    );
+  });
+
+  it('the bot scenarios are the ones with real-address bots', () => {
+    expect([...BOT_SCENARIOS].sort()).toEqual(['idle-hold', 'mixed', 'slow-forged', 'slow-header', 'spread']);
+  });
+});
+
+describe('addresses', () => {
+  it('places 256 valid clients in 16 /24s and 64 spread bots in 64 /24s, all distinct', () => {
+    const a = addresses(241);
+    expect(a.valid).toHaveLength(256);
+    expect(new Set(a.valid.map((x) => x.split('.').slice(0, 3).join('.'))).size).toBe(16);
+    expect(new Set(a.spread.map((x) => x.split('.').slice(0, 3).join('.'))).size).toBe(64);
+    const all = [...a.valid, ...a.partners, ...a.bots, ...a.spread];
+    expect(new Set(all).size).toBe(all.length);
+    expect(a.partners.every((x) => x.startsWith('10.241.200.'))).toBe(true);
+  });
+});
+
+describe('director config', () => {
+  const lab: LabForConfig = {
+    directorUnderlay: '192.168.241.1',
+    directorConfig: () => ({
+      overlay: { vni: 100, directorMac: '02:53:4c:00:f1:01' },
+      services: [
+        {
+          name: 'web4',
+          vip: '10.241.0.100',
+          port: 80,
+          protocol: 'tcp',
+          scheduler: 'rr',
+          persistence: null,
+          reals: [
+            {
+              address: '10.241.0.11',
+              port: 80,
+              vtep: '192.168.241.11',
+              mac: '02:00:00:00:00:11',
+              weight: 1,
+              upperThreshold: 0,
+              lowerThreshold: 0,
+              state: 'active',
+              healthCheck: null,
+            },
+          ],
+        },
+      ],
+    }),
+  };
+  const a = addresses(241);
+  const spec = (strategy: Strategy): RunSpec => ({
+    scenario: 'no-attack',
+    strategy,
+    attack: 0,
+    durationS: 1,
+  });
+
+  it('priority is the defaults: only the strategy, the partner rule and the checks the lab needs off', () => {
+    expect(defenseFor('priority', a.partnerCidr)).toEqual({
+      strategy: 'priority',
+      rules: [{ cidr: a.partnerCidr, priority: 0 }],
+      sourceChecks: { enabled: false, action: 'lowest' },
+    });
+  });
+
+  it('none has no thresholds; none-thresholds and the LVS arms have the worker count and count inactive', () => {
+    expect(directorConfig(lab, spec('none'), a, 1, '/t').services[0].reals[0].upperThreshold).toBe(0);
+    for (const s of ['none-thresholds', 'drop_entry', 'drop_packet', 'secure_tcp'] as const) {
+      const cfg = directorConfig(lab, spec(s), a, 1, '/t');
+      expect(cfg.services[0].reals[0].upperThreshold).toBe(WORKERS);
+      expect(cfg.defense?.countInactive).toBe(true);
+      expect(cfg.defense?.strategy).toBe(s === 'none-thresholds' ? 'none' : s);
+    }
+    expect(defenseFor('drop_entry', a.partnerCidr).lvs).toMatchObject({
+      dropEntry: 3,
+      dropPacket: 0,
+      secureTcp: 0,
+    });
+    expect(directorConfig(lab, spec('priority'), a, 1, '/t').services[0].scheduler).toBe('wlc');
+  });
+
+  it('every arm is a config the daemon accepts, priority filled with the defaults', () => {
+    for (const s of STRATEGIES)
+      expect(() => validateConfigFile(directorConfig(lab, spec(s), a, 9180, '/t'))).not.toThrow();
+    const d = validateConfigFile(directorConfig(lab, spec('priority'), a, 9180, '/t')).defense;
+    expect(d?.countInactive).toBe(false);
+    expect(d?.highWatermark).toBe(0.98);
+    expect(d?.verification).toEqual({
+      mode: 'auto',
+      watermark: 0.75,
+      holdSeconds: 10,
+      ttlSeconds: 3600,
+      probeIntervalMs: 1000,
+    });
+    expect(d?.weights).toEqual({});
+  });
+});

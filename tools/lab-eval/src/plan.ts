@@ -1,0 +1,233 @@
+// The lab evaluation's grid and addresses, as data: which strategy arms and attacker scenarios run
+// at which levels, where every population lives in the overlay, and the director config of each
+// arm. Pure (no root, no lab), so it can be tested and read on its own; eval.ts runs it.
+import type { ConfigFile, DefenseConfig } from '@sluice/config';
+
+/**
+ * The arms compared in one run of the grid. `priority` is the daemon's defaults (no tuning).
+ * `none` is the IPVS default: no defense, no upper thresholds (the reals' own syncookies are all
+ * there is). `none-thresholds` adds the upper thresholds. The LVS defenses run with thresholds, in
+ * mode 3 (always on: each measured engaged) and `countInactive` (IPVS's ActiveConn + InActConn).
+ */
+export const STRATEGIES = [
+  'priority',
+  'none',
+  'none-thresholds',
+  'drop_entry',
+  'drop_packet',
+  'secure_tcp',
+] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** The adversarial suite (README.md says what each one does and why). */
+export const SCENARIOS = [
+  'no-attack',
+  'syn-flood',
+  'spoof-kernel',
+  'spoof-partner',
+  'spoof-verified',
+  'slow-header',
+  'slow-forged',
+  'idle-hold',
+  'spread',
+  'mixed',
+] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+/**
+ * The attack's level: syn-flood: 'flood' (hping3 --flood) or µs between packets (hping3 -i u<N>);
+ * the spoofers: spoofed connections per second; the bots: connections held; 0: no attack.
+ */
+export type AttackLevel = 0 | 'flood' | number;
+
+/** Scenarios whose attackers are real-address bots (they get BOT_LEAD_MS before the window). */
+export const BOT_SCENARIOS: readonly Scenario[] = [
+  'slow-header',
+  'slow-forged',
+  'idle-hold',
+  'spread',
+  'mixed',
+];
+
+export const LAB_NAME = 'lev';
+/** Fixed and outside 20..219 (the lab's default subnets) and away from the e2e suite's 231. */
+export const SUBNET = 241;
+export const REALS = 2;
+/** Workers per real server: the most connections it serves at once, and its upperThreshold. */
+export const WORKERS = 200;
+export const VALID_RATE = 20;
+export const PARTNER_RATE = 2;
+/**
+ * A connection's chance to come from an address used before. 0.45: the 256 addresses then last
+ * the whole run (3 s + 20 s at 20/s ≈ 460 connections, ~253 first uses), so first-time and
+ * returning sources are spread over the whole window alike; with fewer returning ones the fresh
+ * addresses run out near its end and the late seconds are all returning.
+ */
+export const RETURN_PROB = 0.45;
+export const DEADLINE_MS = 4000;
+export const WARMUP_MS = 3000;
+/**
+ * Real-address bots start this long before the measured window: they ramp up, answer challenges
+ * and settle (an idle-hold bot's stall shows only 5 s after its first trickled byte), so the window
+ * measures the attack in its steady state. Spoofers are at full strength at once: no lead.
+ */
+export const BOT_LEAD_MS = 8000;
+/** Real-address bots: addresses × connections each = 400, the cluster's capacity (a level doubles it). */
+export const BOT_ADDRESSES = 100;
+export const BOTS_PER_ADDRESS = 4;
+/** spread: one address in each of 64 /24s, each holding just under the fair-share floor (8). */
+export const SPREAD_ADDRESSES = 64;
+export const SPREAD_PER_ADDRESS = 7;
+
+export interface RunSpec {
+  scenario: Scenario;
+  strategy: Strategy;
+  attack: AttackLevel;
+  durationS: number;
+}
+
+export interface PlanOptions {
+  quick?: boolean;
+  strategies?: readonly Strategy[];
+  scenarios?: readonly Scenario[];
+  durationS?: number;
+}
+
+/** The levels each scenario runs at: from ~1k packets/s up to what the director ingests here. */
+export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
+  switch (scenario) {
+    case 'no-attack':
+      return [0];
+    case 'syn-flood':
+      return quick ? ['flood'] : [1000, 100, 'flood'];
+    case 'spoof-kernel':
+      // ~9 packets a connection: 120/s ≈ 1k pps, 2000/s ≈ 18k pps, 20000/s: as fast as it goes.
+      return quick ? [2000] : [120, 2000, 20000];
+    case 'spoof-partner':
+    case 'spoof-verified':
+      return [2000];
+    case 'slow-header':
+    case 'slow-forged':
+    case 'idle-hold':
+      // The cluster's capacity, then twice it (8 a source: still not above the fair-share floor).
+      return quick
+        ? [BOT_ADDRESSES * BOTS_PER_ADDRESS]
+        : [BOT_ADDRESSES * BOTS_PER_ADDRESS, BOT_ADDRESSES * 8];
+    case 'spread':
+      return [SPREAD_ADDRESSES * SPREAD_PER_ADDRESS];
+    case 'mixed':
+      return [1];
+  }
+}
+
+/** The runs of a full evaluation or of --quick, in order. */
+export function planRuns(opts: PlanOptions = {}): RunSpec[] {
+  const quick = opts.quick ?? false;
+  const durationS = opts.durationS ?? (quick ? 6 : 20);
+  const strategies = opts.strategies ?? (quick ? (['priority', 'none'] as const) : STRATEGIES);
+  const scenarios = opts.scenarios ?? (quick ? (['spoof-kernel'] as const) : SCENARIOS);
+  const runs: RunSpec[] = [];
+  for (const scenario of scenarios) {
+    for (const attack of levels(scenario, quick)) {
+      for (const strategy of strategies) runs.push({ scenario, strategy, attack, durationS });
+    }
+  }
+  return runs;
+}
+
+// --- addresses -------------------------------------------------------------------------------
+
+export interface Addresses {
+  /** Valid Internet clients: 16 addresses in each of 16 /24s. */
+  valid: string[];
+  validCidr: string;
+  /** The priority-0 rule's prefix, and the partner clients inside it. */
+  partnerCidr: string;
+  partners: string[];
+  /** slow-header, slow-forged, idle-hold bots (one /24). */
+  bots: string[];
+  botCidr: string;
+  /** spread: one address in each of 64 /24s. */
+  spread: string[];
+  spreadCidr: string;
+  blackholeGw: string;
+}
+
+export function addresses(subnet: number): Addresses {
+  const o = (x: number, h: number): string => `10.${subnet}.${x}.${h}`;
+  const valid: string[] = [];
+  for (let x = 16; x < 32; x++) for (let h = 1; h <= 16; h++) valid.push(o(x, h));
+  return {
+    valid,
+    validCidr: `10.${subnet}.16.0/20`,
+    partnerCidr: `10.${subnet}.200.0/24`,
+    partners: Array.from({ length: 8 }, (_, i) => o(200, 1 + i)),
+    bots: Array.from({ length: BOT_ADDRESSES }, (_, i) => o(40, 1 + i)),
+    botCidr: `10.${subnet}.40.0/24`,
+    spread: Array.from({ length: SPREAD_ADDRESSES }, (_, i) => o(64 + i, 9)),
+    spreadCidr: `10.${subnet}.64.0/18`,
+    blackholeGw: o(0, 254),
+  };
+}
+
+// --- director config ---------------------------------------------------------------------------
+
+/** The defense section of an arm: priority with its defaults, or a baseline. */
+export function defenseFor(strategy: Strategy, partnerCidr: string): Partial<DefenseConfig> {
+  // The partner rule is part of the deployment (a priority-0 prefix); its `verify` is the default.
+  const rules = [{ cidr: partnerCidr, priority: 0 }];
+  // The lab's 10.x clients are in the default bogon list; the checks are off for every arm.
+  const sourceChecks = { enabled: false, action: 'lowest' as const };
+  if (strategy === 'priority') return { strategy: 'priority', rules, sourceChecks };
+  const lvs = {
+    dropEntry: strategy === 'drop_entry' ? 3 : 0,
+    dropPacket: strategy === 'drop_packet' ? 3 : 0,
+    secureTcp: strategy === 'secure_tcp' ? 3 : 0,
+    amemthresh: 0,
+    amDroprate: 10,
+  };
+  return {
+    strategy: strategy === 'none-thresholds' ? 'none' : strategy,
+    countInactive: true,
+    lvs,
+    rules,
+    sourceChecks,
+  };
+}
+
+/** Whether the arm gives the reals upper thresholds (their worker count). */
+export function hasThresholds(strategy: Strategy): boolean {
+  return strategy !== 'none';
+}
+
+/** What the lab hands the config builder (Lab has more; these are what the config needs). */
+export interface LabForConfig {
+  directorUnderlay: string;
+  directorConfig(opts: { healthCheck: null }): Pick<ConfigFile, 'overlay' | 'services'>;
+}
+
+export function directorConfig(
+  lab: LabForConfig,
+  spec: RunSpec,
+  a: Addresses,
+  apiPort: number,
+  tokenFile: string,
+): ConfigFile {
+  const live = lab.directorConfig({ healthCheck: null });
+  for (const s of live.services) {
+    s.scheduler = 'wlc';
+    for (const r of s.reals) r.upperThreshold = hasThresholds(spec.strategy) ? WORKERS : 0;
+  }
+  return {
+    daemon: {
+      vxlan: { address: lab.directorUnderlay, port: 4789 },
+      api: { address: '127.0.0.1', port: apiPort },
+      workers: 2,
+      connectionCapacity: 65536,
+      tokenFile,
+    },
+    ...live,
+    // Validation fills every default the section leaves out.
+    defense: defenseFor(spec.strategy, a.partnerCidr) as DefenseConfig,
+  };
+}
