@@ -4,8 +4,16 @@ export { figureName, rateLabel, renderMarkdown, renderSvg, STRATEGY_ORDER } from
 export {
   type AttackUnit,
   type EvalResult,
+  ipvsThresholdFor,
   isEvalResult,
   parseResults,
   type WorstCase,
   worstCases,
 } from './result.ts';
+export {
+  meetsTargets,
+  renderTargetsTable,
+  type ScenarioWorst,
+  TARGETS,
+  worstPerScenario,
+} from './targets.ts';

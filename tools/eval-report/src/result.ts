@@ -151,3 +151,19 @@ export function worstCases(results: readonly EvalResult[]): WorstCase[] {
   }
   return out;
 }
+
+/**
+ * The upper threshold the LVS baselines run with, in both evaluations: the one an operator
+ * settles on after watching InActConn with no attack. IPVS counts inactive entries toward it (a
+ * closed connection stays in FIN_WAIT for 120 s under direct routing), so a threshold at the
+ * servers' worker count would refuse clients with no attack at all: the workers, plus the closed
+ * connections the valid traffic (`connectionsPerSecond` over the cluster) leaves per server.
+ */
+export function ipvsThresholdFor(
+  workers: number,
+  connectionsPerSecond: number,
+  reals: number,
+  finWaitSeconds = 120,
+): number {
+  return workers + Math.ceil((connectionsPerSecond / reals) * finWaitSeconds);
+}

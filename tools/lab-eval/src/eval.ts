@@ -21,6 +21,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { EvalResult } from '@sluice/eval-report';
 import { Lab, type LabNode, labNodeBinary, RunningDirector } from '@sluice/lab';
 import {
   type Addresses,
@@ -30,7 +31,6 @@ import {
   BOTS_PER_ADDRESS,
   DEADLINE_MS,
   directorConfig,
-  hasThresholds,
   LAB_NAME,
   PARTNER_RATE,
   type PlanOptions,
@@ -40,6 +40,7 @@ import {
   type RunSpec,
   SPREAD_PER_ADDRESS,
   SUBNET,
+  thresholdFor,
   VALID_RATE,
   WARMUP_MS,
   WORKERS,
@@ -55,25 +56,14 @@ const SERVER_SCRIPT = here('worker_server.py');
 /** The system's python3: the lab runs as root, whose PATH may hold another one. */
 const PYTHON = '/usr/bin/python3';
 
-export interface LabEvalResult {
+/** One run: the evaluations' shared result line, and the lab's diagnostics. */
+export interface LabEvalResult extends EvalResult {
   mode: 'lab';
-  scenario: string;
-  strategy: string;
   /** Frames/s the director classified in the window beyond the valid clients' (/metrics − c1's vx0). */
   attackPps: number;
-  validSuccess: number;
-  validSuccessNew: number | null;
-  validSuccessReturning: number | null;
-  setupP50Ms: number | null;
-  setupP99Ms: number | null;
-  /** Setup p99 of the successful connections from first-time sources. */
-  setupP99MsNew: number | null;
-  validFalselyReset: number;
-  priority0Shed: number;
-  attackerSlots: number;
   shedVerifiedGone: boolean | null;
-  challengesSent: number;
-  sourcesVerified: number;
+  /** False when the lab itself broke (the director saw less than half the valid frames). */
+  labHealthy: boolean;
   [diagnostic: string]: unknown;
 }
 
@@ -670,7 +660,12 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): 
       bots('idle-hold', a.bots, perAddress, 4.5 / 1.3);
       break;
     case 'spread':
-      bots('idle-hold', a.spread, SPREAD_PER_ADDRESS, 4.5 / 1.3);
+      bots(
+        'idle-hold',
+        a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
+        SPREAD_PER_ADDRESS,
+        4.5 / 1.3,
+      );
       break;
     case 'mixed':
       hping(200);
@@ -915,19 +910,28 @@ async function runOne(
       byLabel(before.metrics, 'sluice_dropped_packets_total', 'reason'),
     );
     const ms = (x: number | null): number | null => (x === null ? null : round(x, 1));
+    // Bots' attacks are sized in connections held (mixed's bots ride beside a flood: packets/s).
+    const heldConnections = spec.scenario !== 'mixed' && BOT_SCENARIOS.includes(spec.scenario);
     const busyMean = servers.busy.map((b) => Math.round(mean(b.slice(-Math.ceil(windowS)))));
     const botOpen = attack.botLines.length === 0 ? null : attack.botLines;
     return {
       mode: 'lab',
       scenario: spec.scenario,
       strategy: spec.strategy,
+      // The size of the attack: packets/s the director saw for floods and spoofers, connections
+      // held for bots.
+      attackRate: heldConnections
+        ? Number(spec.attack)
+        : Math.max(0, Math.round((packets - validFrames) / windowS)),
+      attackUnit: heldConnections ? 'connections' : 'pps',
+      seed: 1,
       attackPps: Math.max(0, Math.round((packets - validFrames) / windowS)),
       validSuccess: round(internet.length === 0 ? 0 : ok.length / internet.length),
       validSuccessNew: ratio(okOf(fresh).length, fresh.length),
       validSuccessReturning: ratio(okOf(back).length, back.length),
       setupP50Ms: ms(percentile(setups, 0.5)),
       setupP99Ms: ms(percentile(setups, 0.99)),
-      setupP99MsNew: ms(percentile(setupsNew, 0.99)),
+      setupP99NewMs: ms(percentile(setupsNew, 0.99)),
       validFalselyReset: round(internet.length === 0 ? 0 : falselyReset / internet.length),
       priority0Shed: partnerShed,
       attackerSlots: round(mean(slotSamples)),
@@ -939,7 +943,7 @@ async function runOne(
       attackLeadS: leadMs / 1000,
       validKernelRstsToVip: [...rsts.fromClients.values()].reduce((x, y) => x + y, 0),
       directorStrategy: spec.strategy === 'none-thresholds' ? 'none' : spec.strategy,
-      upperThreshold: hasThresholds(spec.strategy) ? WORKERS : 0,
+      upperThreshold: thresholdFor(spec.strategy),
       countInactive: spec.strategy !== 'priority',
       labHealthy: packets >= validFrames / 2,
       durationS: spec.durationS,

@@ -13,6 +13,8 @@ import { type LabEvalResult, runLabEval } from './eval.ts';
 
 const NUMBER_FIELDS = [
   'attackPps',
+  'attackRate',
+  'attackUnit',
   'validSuccess',
   'validFalselyReset',
   'priority0Shed',
@@ -56,7 +58,7 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
         'validSuccessReturning',
         'setupP50Ms',
         'setupP99Ms',
-        'setupP99MsNew',
+        'setupP99NewMs',
       ] as const) {
         expect(r[f] === null || typeof r[f] === 'number', `${f}: ${r[f]}`).toBe(true);
       }

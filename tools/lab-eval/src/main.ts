@@ -5,9 +5,9 @@
 // leaves nothing behind. `-- --report lab.jsonl`: a grid's worst cases as a table (no root).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseResults, renderTargetsTable, worstPerScenario } from '@sluice/eval-report';
 import { abortLabEval, runLabEval } from './eval.ts';
 import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
-import { type ReportLine, renderWorstTable, worstCases } from './report.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,11 +21,11 @@ const { values } = parseArgs({
 });
 // `--report FILE`: the worst case per scenario and strategy of a grid's lines (no root needed).
 if (values.report !== undefined) {
-  const lines = readFileSync(values.report, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as ReportLine);
-  process.stdout.write(renderWorstTable(worstCases(lines)));
+  // A run whose lab broke (labHealthy false) measured the lab, not the defense: left out.
+  const lines = parseResults(readFileSync(values.report, 'utf8')).filter(
+    (r) => (r as { labHealthy?: boolean }).labHealthy !== false,
+  );
+  process.stdout.write(renderTargetsTable(worstPerScenario(lines)));
   process.exit(0);
 }
 const pick = <T extends string>(

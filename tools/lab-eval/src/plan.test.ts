@@ -101,11 +101,15 @@ describe('director config', () => {
     });
   });
 
-  it('none has no thresholds; none-thresholds and the LVS arms have the worker count and count inactive', () => {
+  it('none has no thresholds; priority the worker count; none-thresholds and the LVS arms count inactive with room for it', () => {
     expect(directorConfig(lab, spec('none'), a, 1, '/t').services[0].reals[0].upperThreshold).toBe(0);
+    expect(directorConfig(lab, spec('priority'), a, 1, '/t').services[0].reals[0].upperThreshold).toBe(
+      WORKERS,
+    );
     for (const s of ['none-thresholds', 'drop_entry', 'drop_packet', 'secure_tcp'] as const) {
       const cfg = directorConfig(lab, spec(s), a, 1, '/t');
-      expect(cfg.services[0].reals[0].upperThreshold).toBe(WORKERS);
+      // the workers, plus 22 connections/s over 2 reals for FIN_WAIT's 120 s
+      expect(cfg.services[0].reals[0].upperThreshold).toBe(WORKERS + 1320);
       expect(cfg.defense?.countInactive).toBe(true);
       expect(cfg.defense?.strategy).toBe(s === 'none-thresholds' ? 'none' : s);
     }
@@ -129,6 +133,8 @@ describe('director config', () => {
       holdSeconds: 10,
       ttlSeconds: 3600,
       probeIntervalMs: 1000,
+      probeNewSources: true,
+      probesPerSecond: 1000,
     });
     expect(d?.weights).toEqual({});
   });

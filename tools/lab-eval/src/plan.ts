@@ -2,6 +2,8 @@
 // at which levels, where every population lives in the overlay, and the director config of each
 // arm. Pure (no root, no lab), so it can be tested and read on its own; eval.ts runs it.
 import type { ConfigFile, DefenseConfig } from '@sluice/config';
+import { DEFENSE_WEIGHTS } from '@sluice/defense';
+import { ipvsThresholdFor } from '@sluice/eval-report';
 
 /**
  * The arms compared in one run of the grid. `priority` is the daemon's defaults (no tuning).
@@ -75,9 +77,12 @@ export const BOT_LEAD_MS = 8000;
 /** Real-address bots: addresses × connections each = 400, the cluster's capacity (a level doubles it). */
 export const BOT_ADDRESSES = 100;
 export const BOTS_PER_ADDRESS = 4;
-/** spread: one address in each of 64 /24s, each holding just under the fair-share floor (8). */
-export const SPREAD_ADDRESSES = 64;
-export const SPREAD_PER_ADDRESS = 7;
+/**
+ * spread: addresses over 64 /24s, each holding the fair share's floor: never over any share the
+ * director can publish, however many sources hold connections. Enough for twice the capacity.
+ */
+export const SPREAD_PER_ADDRESS = DEFENSE_WEIGHTS.fairShareFloor;
+export const SPREAD_ADDRESSES = Math.ceil(800 / SPREAD_PER_ADDRESS);
 
 export interface RunSpec {
   scenario: Scenario;
@@ -114,7 +119,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
         ? [BOT_ADDRESSES * BOTS_PER_ADDRESS]
         : [BOT_ADDRESSES * BOTS_PER_ADDRESS, BOT_ADDRESSES * 8];
     case 'spread':
-      return [SPREAD_ADDRESSES * SPREAD_PER_ADDRESS];
+      return quick ? [400] : [400, 800];
     case 'mixed':
       return [1];
   }
@@ -147,7 +152,7 @@ export interface Addresses {
   /** slow-header, slow-forged, idle-hold bots (one /24). */
   bots: string[];
   botCidr: string;
-  /** spread: one address in each of 64 /24s. */
+  /** spread: addresses in 64 /24s (up to 7 in each). */
   spread: string[];
   spreadCidr: string;
   blackholeGw: string;
@@ -164,7 +169,7 @@ export function addresses(subnet: number): Addresses {
     partners: Array.from({ length: 8 }, (_, i) => o(200, 1 + i)),
     bots: Array.from({ length: BOT_ADDRESSES }, (_, i) => o(40, 1 + i)),
     botCidr: `10.${subnet}.40.0/24`,
-    spread: Array.from({ length: SPREAD_ADDRESSES }, (_, i) => o(64 + i, 9)),
+    spread: Array.from({ length: SPREAD_ADDRESSES }, (_, i) => o(64 + (i % 64), 9 + Math.floor(i / 64))),
     spreadCidr: `10.${subnet}.64.0/18`,
     blackholeGw: o(0, 254),
   };
@@ -195,9 +200,16 @@ export function defenseFor(strategy: Strategy, partnerCidr: string): Partial<Def
   };
 }
 
-/** Whether the arm gives the reals upper thresholds (their worker count). */
-export function hasThresholds(strategy: Strategy): boolean {
-  return strategy !== 'none';
+/**
+ * Each real server's upper threshold in an arm: `priority` counts what the servers hold, so its
+ * threshold is their workers; the LVS baselines count IPVS's way (inactive entries too) and run
+ * with the threshold an operator sizes for that (eval-report's ipvsThresholdFor, as the
+ * simulator's baselines); `none` has none (the IPVS default).
+ */
+export function thresholdFor(strategy: Strategy): number {
+  if (strategy === 'none') return 0;
+  if (strategy === 'priority') return WORKERS;
+  return ipvsThresholdFor(WORKERS, VALID_RATE + PARTNER_RATE, REALS);
 }
 
 /** What the lab hands the config builder (Lab has more; these are what the config needs). */
@@ -216,7 +228,7 @@ export function directorConfig(
   const live = lab.directorConfig({ healthCheck: null });
   for (const s of live.services) {
     s.scheduler = 'wlc';
-    for (const r of s.reals) r.upperThreshold = hasThresholds(spec.strategy) ? WORKERS : 0;
+    for (const r of s.reals) r.upperThreshold = thresholdFor(spec.strategy);
   }
   return {
     daemon: {

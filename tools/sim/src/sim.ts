@@ -42,7 +42,7 @@ import { TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
 import { DEFENSE_WEIGHTS } from '@sluice/defense';
-import type { EvalResult } from '@sluice/eval-report';
+import { type EvalResult, ipvsThresholdFor } from '@sluice/eval-report';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
 import { EventHeap, TupleQueue } from './queue.ts';
@@ -198,18 +198,15 @@ export const SIM_TCP_TIMEOUTS_MS = [
 
 /**
  * Each real server's upperThreshold for a strategy. The priority defense counts what the servers
- * hold, so its threshold is their capacity (workers). IPVS counts inactive entries too (a closed
- * connection stays in FIN_WAIT for 120 s), so an LVS operator who set -x to the workers would
- * refuse clients with no attack at all; the baselines' threshold is the one such an operator
- * settles on after watching InActConn with no attack: the workers plus the closed connections the
- * valid traffic leaves behind per server (its connection rate times FIN_WAIT's 120 s). `none`
- * has no threshold (the IPVS default).
+ * hold, so its threshold is their capacity (workers); the LVS baselines count IPVS's way and run
+ * with the threshold an operator would size for that (eval-report's ipvsThresholdFor); `none` has
+ * no threshold (the IPVS default).
  */
 export function thresholdFor(strategy: Strategy, p: SimParams): number {
   if (strategy === 'none') return 0;
   if (strategy === 'priority') return p.capacity;
   const finWaitS = SIM_TCP_TIMEOUTS_MS[TcpState.finWait] / 1000;
-  return p.capacity + Math.ceil(((p.validRate + p.partnerRate) / p.reals) * finWaitS);
+  return ipvsThresholdFor(p.capacity, p.validRate + p.partnerRate, p.reals, finWaitS);
 }
 
 /**
