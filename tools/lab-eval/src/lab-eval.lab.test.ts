@@ -8,13 +8,14 @@
 // their sources are verified through the director's challenge. How `none` fares is reported, not
 // asserted (its real servers' syncookies decide it). A machine that cannot build the lab fails
 // with the lab's own reason, never a silent skip.
+
+import { isEvalResult } from '@sluice/eval-report';
 import { describe, expect, it } from 'vitest';
 import { type LabEvalResult, runLabEval } from './eval.ts';
 
 const NUMBER_FIELDS = [
   'attackPps',
   'attackRate',
-  'attackUnit',
   'validSuccess',
   'validFalselyReset',
   'priority0Shed',
@@ -45,6 +46,9 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
     ]);
     for (const r of results) {
       expect(r.mode).toBe('lab');
+      // the line both evaluations print, which the report reads
+      expect(isEvalResult(r), JSON.stringify(r)).toBe(true);
+      expect(r.attackUnit).toBe('pps');
       for (const f of NUMBER_FIELDS) expect(typeof r[f], `${f} of ${JSON.stringify(r)}`).toBe('number');
       for (const f of ['validSuccess', 'validFalselyReset'] as const) {
         expect(r[f]).toBeGreaterThanOrEqual(0);
