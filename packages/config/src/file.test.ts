@@ -90,7 +90,7 @@ describe('loadConfigFile', () => {
     const err = await loadConfigFile(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigFileMissingError);
     expect(err).toBeInstanceOf(ConfigFileError);
-    expect(err).toMatchObject({ code: 'SLUICE_ERR_CONFIG_FILE', file: path, line: null });
+    expect(err).toMatchObject({ code: 'SLUICE_ERR_CONFIG_FILE_MISSING', file: path, line: null });
     expect((err as Error).message).toBe(`${path}: does not exist`);
   });
 
