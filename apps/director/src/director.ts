@@ -13,28 +13,28 @@ import {
   type DaemonConfig,
   type LiveConfig,
   PreconditionFailedError,
+  planSnapshot,
   RealIndexAllocator,
   realId,
   realKey,
   saveConfigFile,
-  toSnapshot,
   validateLiveConfig,
 } from '@sluice/config';
 import { Conn, clockNow, elapsed, RemoveReason, Src, Verified } from '@sluice/conntrack';
 import {
-  CompiledConfig,
-  ConfigError,
+  type CompiledConfig,
   type ConfigSnapshot,
   Dataplane,
   DEFAULT_VXLAN_PORT_SETTINGS,
   Defense,
   formatAddress,
+  type PreparedConfig,
   RST_DATAGRAM_MAX,
   type ServeEvent,
   writeResetForRecord,
 } from '@sluice/dataplane';
 import { DefenseLoop, RescorerThread } from '@sluice/defense';
-import { HealthChecker } from '@sluice/health';
+import { HealthChecker, validateSpec } from '@sluice/health';
 import { readUdpCounters } from '@sluice/io';
 import { createMetrics, lvsDefenseState, type SluiceMetrics } from '@sluice/metrics';
 import { RstSpec } from '@sluice/wire';
@@ -239,26 +239,44 @@ export class Director implements DirectorControl {
       );
   }
 
-  /** Compiles and publishes `live` as the next version (throws, changing nothing, if it does not compile). */
+  /**
+   * Compiles and publishes `live` as the next version. Everything that can refuse it runs first
+   * and changes nothing (index planning, compiling, encoding for the workers' mailbox, then
+   * saving the file); only then are the indices taken and the version published.
+   */
   private install(live: LiveConfig, persistFirst: boolean): Promise<void> | undefined {
     const version = this.version + 1;
-    const snapshot = toSnapshot(live, version, this.allocator, {
+    const planned = planSnapshot(live, version, this.allocator, {
       learnedMacs: this.neighbors.learned,
     });
-    let compiled: CompiledConfig;
+    const snapshot = planned.snapshot;
+    let prepared: PreparedConfig;
     try {
-      compiled = new CompiledConfig(snapshot, this.dataplane.options, this.dataplane.reals);
+      prepared = this.dataplane.prepareConfig(snapshot);
     } catch (err) {
-      if (err instanceof ConfigError) throw new ConfigValidationError('', err.message);
+      if ((err as { code?: unknown }).code === 'SLUICE_ERR_DATAPLANE_CONFIG')
+        throw new ConfigValidationError('', (err as Error).message);
       throw err;
     }
+    const compiled = prepared.compiled;
+    const targets = this.healthTargets(live);
+    for (const t of targets) {
+      try {
+        validateSpec(t.key, t.spec);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'SLUICE_ERR_HEALTH_INVALID_SPEC')
+          throw new ConfigValidationError('', (err as Error).message);
+        throw err;
+      }
+    }
     const commit = () => {
+      planned.commit();
       // Before publishing: a service new in this version starts from the counters as they are.
       this.statistics.track(
         snapshot,
         new Map(snapshot.services.map((s, i) => [s.index, live.services[i].name])),
       );
-      this.dataplane.publishConfig(snapshot);
+      this.dataplane.publishPrepared(prepared);
       this.version = version;
       this.live = live;
       this.snapshot = snapshot;
@@ -266,7 +284,7 @@ export class Director implements DirectorControl {
       this.etag = configEtag(live, version);
       this.index.config = compiled;
       this.neighbors.track(live);
-      this.health.set(this.healthTargets(live));
+      this.health.set(targets);
       this.rescorer?.setWeights(live.defense?.weights ?? {});
       this.syncDownFlags(live);
     };

@@ -158,7 +158,7 @@ describe('loadConfigFile', () => {
     it('an unknown key with "/" and "~" in it', async () => {
       const err = await loadError(edited(3, (l) => `${l},\n    "a/b~c": 1`));
       expect(err.line).toBe(4);
-      expect(err.message).toMatch(/\/daemon\/a~1b~0c: unknown property/);
+      expect(err.message).toMatch(/\/daemon\/a~1b~0c: is an unknown property/);
     });
 
     it('the whole document: no line', async () => {

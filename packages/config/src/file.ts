@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConfigFileError, ConfigFileMissingError, ConfigValidationError } from './errors.ts';
+import { ConfigFileError, ConfigFileMissingError } from './errors.ts';
 import { lineColumn, pointerLine, scanJson } from './json-scan.ts';
 import type { ConfigFile } from './schema.ts';
 import { validateConfigFile } from './validate.ts';
@@ -42,8 +42,9 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
   try {
     return validateConfigFile(raw);
   } catch (e) {
-    if (!(e instanceof ConfigValidationError)) throw e;
-    throw fileError(path, pointerLine(text, scanJson(text).offsets, e.field), e.message, e);
+    const v = e as { code?: unknown; field?: unknown; message: string };
+    if (v.code !== 'SLUICE_ERR_CONFIG_INVALID' || typeof v.field !== 'string') throw e;
+    throw fileError(path, pointerLine(text, scanJson(text).offsets, v.field), v.message, e);
   }
 }
 

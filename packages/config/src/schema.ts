@@ -9,6 +9,7 @@ import { SCHEDULER_NAMES } from '@sluice/schedulers';
 import Type, { type Static, type TLiteral } from 'typebox';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+export const HTTP_PATH_PATTERN = '^/[\\x21-\\x7e]*$';
 /** An IPv4 or IPv6 address literal (validated precisely by the loader, not by a regex here). */
 const Address = Type.String({ minLength: 2, maxLength: 45 });
 const Mac = Type.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' });
@@ -37,8 +38,9 @@ export const HealthCheckSchema = Type.Object(
     address: Type.Optional(Address),
     /** Defaults to the real server's port. */
     port: Type.Optional(Port),
-    /** HTTP only: path and the status that means healthy. */
-    path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024 })),
+    /** HTTP only: path and the status that means healthy. Printable ASCII without spaces: what
+     * an HTTP request line can carry as it is (node:http throws on anything else). */
+    path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, maxLength: 1024 })),
     expectStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
     intervalSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 2 }),
     timeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 1 }),

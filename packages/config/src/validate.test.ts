@@ -207,7 +207,7 @@ describe('schema errors: the first one, by JSON pointer, saying what was expecte
     const raw = JSON.parse(
       '{"overlay":{"vni":1,"directorMac":"02:00:00:00:00:01"},"services":[],"__proto__":{}}',
     );
-    expect(() => validateLiveConfig(raw)).toThrow(/\/__proto__: unknown property/);
+    expect(() => validateLiveConfig(raw)).toThrow(/\/__proto__: is an unknown property/);
   });
 
   it('a value outside a set of literals, listing them', () => {

@@ -4,7 +4,6 @@
 // validation happens here so the packet path can trust every index it reads.
 import { DEFAULT_TCP_TIMEOUTS_MS, DEFAULT_UDP_TIMEOUT_MS, hash5, TCP_STATE_COUNT } from '@sluice/conntrack';
 import {
-  DefenseError,
   type LvsDefenseConfig,
   PriorityRules,
   PriorityScorer,
@@ -21,8 +20,9 @@ import {
 import { parseAddress, parseMac } from './address.ts';
 import { type ConfigSnapshot, DEFAULT_VERIFICATION, type ServiceSnapshot } from './snapshot.ts';
 
+/** A snapshot this dataplane cannot run (the director turns it into a 400 for the change). */
 export class ConfigError extends Error {
-  readonly code = 'SLUICE_ERR_CONFIG_INVALID';
+  readonly code = 'SLUICE_ERR_DATAPLANE_CONFIG';
 }
 
 /** The defense strategy, as the packet path branches on it. */
@@ -296,7 +296,10 @@ export class CompiledConfig {
         }
       }
     } catch (err) {
-      if (err instanceof DefenseError) throw new ConfigError(`defense: ${err.message}`);
+      // Rules and source checks are compiled by @sluice/defense; its refusals are config errors.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === 'string' && code.startsWith('SLUICE_ERR_DEFENSE_'))
+        throw new ConfigError(`defense: ${(err as Error).message}`);
       throw err;
     }
   }
