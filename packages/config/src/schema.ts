@@ -170,7 +170,7 @@ export const DefenseSchema = Type.Object(
         dropPacket: LvsMode,
         secureTcp: LvsMode,
         /** Free connection-table entries under which automatic modes switch on; 0 = capacity / 64. */
-        amemthresh: Type.Integer({ minimum: 0 }),
+        amemthresh: Type.Integer({ minimum: 0, maximum: 0x7fffffff }),
         amDroprate: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
       },
       {

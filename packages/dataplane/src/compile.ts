@@ -8,6 +8,7 @@ import {
   PriorityRules,
   PriorityScorer,
   type PriorityWeights,
+  resolveLvsDefenseConfig,
   resolveWeights,
   SourceChecks,
 } from '@sluice/defense';
@@ -261,6 +262,13 @@ export class CompiledConfig {
       amemthresh: d.lvs.amemthresh,
       amDroprate: d.lvs.amDroprate,
     };
+    // Checked here, where a refusal is a ConfigError for the change, not in the packet workers
+    // and the defense loop, which would throw it on a timer (a crash, found by the REST fuzzer).
+    try {
+      resolveLvsDefenseConfig(this.lvs, this.lvs);
+    } catch (err) {
+      throw new ConfigError(`defense.lvs: ${(err as Error).message}`);
+    }
     if (s !== Strategy.priority) return;
     try {
       const rules = PriorityRules.compile(d.rules);

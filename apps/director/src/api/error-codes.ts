@@ -30,7 +30,7 @@ export const ERROR_CODES = {
     error: 'bad_request',
     source: 'apps/director (REST)',
     meaning:
-      'Not a request the API can read: unparseable JSON. A body over 16 MiB (413 payload_too_large) or of another content type (415 unsupported_media_type) carries this code with its own status.',
+      'Not a request the API can read: unparseable JSON, a malformed URL. A body over 16 MiB (413 payload_too_large), of another content type (415 unsupported_media_type), or a path parameter over 100 characters (414 uri_too_long) carries this code with its own status.',
   },
   SLUICE_ERR_API_UNAUTHORIZED: {
     status: 401,

@@ -26,6 +26,7 @@ export const ERROR_TABLE = Object.fromEntries(
 /** The `error` word of fastify's client errors other than 400. */
 const CLIENT_ERROR_WORDS: Record<number, string> = {
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
 };
 
