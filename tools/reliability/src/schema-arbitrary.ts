@@ -235,8 +235,9 @@ function nodes(root: Json, limit = 200): Array<{ path: Array<string | number>; v
   while (queue.length > 0 && out.length < limit) {
     const n = queue.shift() as { path: Array<string | number>; value: Json };
     out.push(n);
-    if (Array.isArray(n.value)) n.value.forEach((v, i) => queue.push({ path: [...n.path, i], value: v }));
-    else if (n.value !== null && typeof n.value === 'object')
+    if (Array.isArray(n.value)) {
+      for (let i = 0; i < n.value.length; i++) queue.push({ path: [...n.path, i], value: n.value[i] });
+    } else if (n.value !== null && typeof n.value === 'object')
       for (const [k, v] of Object.entries(n.value)) queue.push({ path: [...n.path, k], value: v });
   }
   return out;
