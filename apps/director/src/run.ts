@@ -79,7 +79,7 @@ export class StartFailure extends Error {
 export async function startDaemon(
   opts: RunOptions,
   logger: Logger = log,
-  extra: Pick<DirectorOptions, 'remotePort'> = {},
+  extra: Pick<DirectorOptions, 'remotePort' | 'neighbors'> = {},
 ): Promise<RunningDaemon> {
   let loaded: { file: ConfigFile; configPath: string };
   try {

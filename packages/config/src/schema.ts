@@ -33,8 +33,17 @@ export const HealthCheckSchema = Type.Object(
   {
     /** keepalived TCP_CHECK or HTTP_GET. */
     type: Type.Union([Type.Literal('tcp'), Type.Literal('http')]),
-    /** Where to connect: defaults to the real server's VTEP address (the director's kernel can
-     * route the underlay; the overlay address lives only inside the userspace VTEP). */
+    /**
+     * The path the check takes. `underlay` (default): the director's kernel connects to `address`
+     * (default: the real server's VTEP), which says the host is up, not that the overlay reaches
+     * it. `overlay`: the director sends a TCP SYN in VXLAN, from `overlay.address` with the real
+     * server's MAC, to `address` (default: the real server's overlay address) on its VTEP, the
+     * way client traffic goes, and reads the SYN-ACK coming back (then resets the half-open
+     * connection); TCP checks only, IPv4.
+     */
+    via: Type.Optional(Type.Union([Type.Literal('underlay'), Type.Literal('overlay')])),
+    /** Where to connect: defaults to the real server's VTEP address (underlay) or its overlay
+     * address (overlay). */
     address: Type.Optional(Address),
     /** Defaults to the real server's port. */
     port: Type.Optional(Port),
@@ -106,6 +115,12 @@ export const OverlaySchema = Type.Object(
     vni: Type.Integer({ minimum: 0, maximum: 0xffffff }),
     /** The director's MAC on the overlay: ARP/ND answers carry it. */
     directorMac: Mac,
+    /**
+     * The director's own IPv4 address on the overlay: the source of overlay health checks. It
+     * answers ARP for it; real servers must reach it on-link over VXLAN (an address of their
+     * overlay subnet, the director's MAC reachable through their VXLAN device's fdb).
+     */
+    address: Type.Optional(Address),
   },
   { additionalProperties: false },
 );

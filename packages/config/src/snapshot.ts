@@ -310,6 +310,7 @@ export function planSnapshot(
     version,
     vni: live.overlay.vni,
     directorMac: live.overlay.directorMac,
+    ...(live.overlay.address === undefined ? {} : { directorAddress: live.overlay.address }),
     services,
   };
   const d = live.defense ?? DEFAULT_DEFENSE;

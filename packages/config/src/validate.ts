@@ -281,6 +281,12 @@ function unicastMac(mac: string, pointer: string): string {
 /** Checks and canonicalises `overlay` and `services` in place (on the private copy). */
 function checkLive(live: LiveConfig): void {
   live.overlay.directorMac = unicastMac(live.overlay.directorMac, '/overlay/directorMac');
+  if (live.overlay.address !== undefined) {
+    const own = address(live.overlay.address, '/overlay/address');
+    if (!own.v4)
+      throw new ConfigValidationError('/overlay/address', `must be an IPv4 address (got ${own.text})`);
+    live.overlay.address = own.text;
+  }
   const names = new Map<string, number>();
   const endpoints = new Map<string, number>();
   live.services.forEach((svc, i) => {
@@ -321,7 +327,7 @@ function checkLive(live: LiveConfig): void {
       }
     }
     if (svc.schedulerFlags !== undefined) svc.schedulerFlags = schedulerFlags(svc, at);
-    checkReals(svc, vip.v4, at);
+    checkReals(svc, vip.v4, at, live.overlay.address);
   });
   if (live.defense !== undefined) checkDefense(live);
 }
@@ -348,7 +354,7 @@ function schedulerFlags(svc: ServiceConfig, at: string): SchedulerFlag[] {
   return SCHEDULER_FLAGS.filter((f) => given.includes(f));
 }
 
-function checkReals(svc: ServiceConfig, vip4: boolean, at: string): void {
+function checkReals(svc: ServiceConfig, vip4: boolean, at: string, ownAddress: string | undefined): void {
   const seen = new Map<string, number>();
   svc.reals.forEach((real, j) => {
     const rat = `${at}/reals/${j}`;
@@ -379,12 +385,29 @@ function checkReals(svc: ServiceConfig, vip4: boolean, at: string): void {
         `must be at most upperThreshold (${real.upperThreshold}) (got ${real.lowerThreshold})`,
       );
     }
-    if (real.healthCheck !== null) checkHealth(real.healthCheck, `${rat}/healthCheck`);
+    if (real.healthCheck !== null) checkHealth(real.healthCheck, `${rat}/healthCheck`, ownAddress, addr.v4);
   });
 }
 
-function checkHealth(hc: HealthCheckConfig, at: string): void {
+function checkHealth(
+  hc: HealthCheckConfig,
+  at: string,
+  ownAddress: string | undefined,
+  real4: boolean,
+): void {
   if (hc.address !== undefined) hc.address = address(hc.address, `${at}/address`).text;
+  if (hc.via === 'overlay') {
+    // The director speaks TCP itself on this path, from an address it must answer ARP for.
+    if (hc.type !== 'tcp') throw new ConfigValidationError(`${at}/type`, 'an overlay check is a tcp check');
+    if (ownAddress === undefined) {
+      throw new ConfigValidationError(
+        `${at}/via`,
+        'an overlay check needs /overlay/address, the director address it is sent from',
+      );
+    }
+    const target4 = hc.address === undefined ? real4 : !hc.address.includes(':');
+    if (!target4) throw new ConfigValidationError(`${at}/via`, 'overlay checks reach IPv4 addresses only');
+  }
   if (hc.type === 'http') {
     hc.path ??= HTTP_CHECK_DEFAULT_PATH;
     hc.expectStatus ??= HTTP_CHECK_DEFAULT_STATUS;

@@ -115,6 +115,10 @@ export class CompiledConfig {
   // VIPs for ARP (IPv4 words) and neighbour discovery (IPv6, four words each).
   readonly vip4: Int32Array;
   readonly vip6: Int32Array;
+  /** The director's own overlay IPv4 address as a word, or 0 (snapshot.directorAddress). */
+  readonly ownAddress4: number;
+  /** Every real server's VTEP: the only senders whose ARP/ND and own-address frames are punted. */
+  readonly realVteps: ReadonlySet<string>;
 
   /**
    * `previous`: the config this one replaces in the same thread. Schedulers with state that the
@@ -133,6 +137,13 @@ export class CompiledConfig {
     }
     this.vni = snapshot.vni;
     parseMac(snapshot.directorMac, this.directorMac, 0);
+    this.ownAddress4 = 0;
+    if (snapshot.directorAddress !== undefined) {
+      const own = parseAddress(snapshot.directorAddress);
+      if (!(own[0] === 0 && own[1] === 0 && own[2] === 0xffff) || own[3] === 0)
+        throw new ConfigError(`directorAddress ${snapshot.directorAddress} must be a unicast IPv4 address`);
+      this.ownAddress4 = own[3];
+    }
     this.defaultPriority = snapshot.defaultPriority ?? DEFAULT_PRIORITY;
     const timeouts = snapshot.tcpTimeoutsMs ?? DEFAULT_TCP_TIMEOUTS_MS;
     for (let i = 0; i < TCP_STATE_COUNT; i++) this.tcpTimeouts[i] = timeouts[i] ?? DEFAULT_TCP_TIMEOUTS_MS[i];
@@ -229,6 +240,7 @@ export class CompiledConfig {
     }
     this.vip4 = Int32Array.from(vip4);
     this.vip6 = Int32Array.from(vip6);
+    this.realVteps = new Set(this.realVtep.filter((v) => v !== ''));
 
     const d = snapshot.defense;
     this.strategy = d === undefined ? Strategy.none : (STRATEGY_CODES[d.strategy] ?? -1);

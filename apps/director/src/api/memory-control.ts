@@ -236,6 +236,14 @@ export class MemoryDirectorControl implements DirectorControl {
         health: real.healthCheck === null ? 'unchecked' : (this.health.get(key) ?? 'unknown'),
         mac: real.mac ?? learned,
         macSource: real.mac !== null ? 'configured' : learned !== null ? 'learned' : null,
+        neighbor:
+          real.mac !== null
+            ? null
+            : {
+                state: learned !== null ? 'reachable' : 'incomplete',
+                mac: learned,
+                confirmedSecondsAgo: null,
+              },
         activeConnections: active,
         inactiveConnections: inactive,
         overloaded: real.upperThreshold !== 0 && active + inactive >= real.upperThreshold,

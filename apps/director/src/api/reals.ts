@@ -68,6 +68,7 @@ function realView(real: RealServerConfig, statuses: RealStatusView[] | null): Re
             health: live.health,
             mac: live.mac,
             macSource: live.macSource,
+            neighbor: live.neighbor,
             activeConnections: live.activeConnections,
             inactiveConnections: live.inactiveConnections,
             overloaded: live.overloaded,
