@@ -77,10 +77,15 @@ export function spawnDaemon(
   };
 }
 
-/** How many UDP sockets of this network namespace are bound to local `port` (/proc/net/udp). */
-export function udpSocketsOnPort(port: number): number {
+/**
+ * The UDP sockets of this network namespace bound to local `port` (/proc/net/udp and udp6): how
+ * many, and the datagrams the kernel dropped on them (their `drops` column: a full receive
+ * buffer, mostly). Per socket, so other processes' drops do not count, unlike /proc/net/snmp.
+ */
+export function udpSockets(port: number): { count: number; drops: number } {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let n = 0;
+  let count = 0;
+  let drops = 0;
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
     let text = '';
     try {
@@ -89,9 +94,26 @@ export function udpSocketsOnPort(port: number): number {
       continue;
     }
     for (const line of text.split('\n').slice(1)) {
-      const local = line.trim().split(/\s+/)[1];
-      if (local?.endsWith(hex)) n++;
+      const cols = line.trim().split(/\s+/);
+      if (!cols[1]?.endsWith(hex)) continue;
+      count++;
+      drops += Number(cols[cols.length - 1]) || 0;
     }
   }
-  return n;
+  return { count, drops };
+}
+
+/** How many UDP sockets of this network namespace are bound to local `port`. */
+export function udpSocketsOnPort(port: number): number {
+  return udpSockets(port).count;
+}
+
+/** A process's resident set size in bytes (VmRSS of /proc/PID/status), or null when gone. */
+export function rssBytes(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? null : Number(m[1]) * 1024;
+  } catch {
+    return null;
+  }
 }

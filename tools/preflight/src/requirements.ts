@@ -61,6 +61,8 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
       'packages/io/src/*.int.test.ts',
       'packages/dataplane/src/batched-port.int.test.ts',
       'packages/dataplane/src/serve-native.int.test.ts',
+      // sluice-gen, the C traffic generator, blasts the fuzz corpus.
+      'tools/reliability/src/packet-fuzz.int.test.ts',
     ],
   },
   {

@@ -2,6 +2,7 @@
 // [--io native|dgram|both]`: the fuzzers at their full size, one JSON line per result. Exit 1 when
 // any finding (a 5xx, a changed config after a refusal, a crash, frames unaccounted for).
 import { parseArgs } from 'node:util';
+import { runPacketFuzz } from './packet-fuzz.ts';
 import { runRestFuzz } from './rest-fuzz.ts';
 
 const { positionals, values } = parseArgs({
@@ -24,6 +25,19 @@ if (which === 'rest' || which === 'all') {
   });
   out(r);
   failed ||= r.failures.length > 0;
+}
+if (which === 'packets' || which === 'all') {
+  for (const io of values.io === 'both'
+    ? (['native', 'dgram'] as const)
+    : [values.io as 'native' | 'dgram']) {
+    const r = await runPacketFuzz({
+      io,
+      seconds: Number(values.seconds),
+      seed: values.seed === undefined ? undefined : Number(values.seed),
+    });
+    out(r);
+    failed ||= r.failures.length > 0;
+  }
 }
 if (which !== 'rest' && which !== 'all' && which !== 'packets') {
   process.stderr.write(
