@@ -11,6 +11,7 @@ import {
   DEMO_CONFIG,
   loadConfigFile,
   loadOrCreateToken,
+  removeStaleTempFiles,
   saveConfigFile,
 } from '@sluice/config';
 import type { FastifyInstance } from 'fastify';
@@ -97,6 +98,9 @@ export async function startDaemon(
     throw new StartFailure((err as Error).message);
   }
   const undo: Array<() => Promise<void>> = [() => lock.release()];
+  // Temp files of saves whose process is gone (a kill -9 between write and rename) are garbage.
+  const stale = await removeStaleTempFiles(configPath);
+  if (stale > 0) logger.info(`removed ${stale} temp file(s) a killed save of ${configPath} left behind`);
   const fail = async (message: string): Promise<never> => {
     for (const u of undo.reverse()) await u().catch(() => undefined);
     throw new StartFailure(message);

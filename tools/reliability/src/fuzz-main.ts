@@ -1,7 +1,9 @@
-// `npm run fuzz -- rest [--requests N] [--seed S]` and `npm run fuzz -- packets [--seconds N]
-// [--io native|dgram|both]`: the fuzzers at their full size, one JSON line per result. Exit 1 when
-// any finding (a 5xx, a changed config after a refusal, a crash, frames unaccounted for).
+// `npm run fuzz -- rest [--requests N] [--seed S]`, `npm run fuzz -- packets [--seconds N]
+// [--io native|dgram|both]`, `npm run fuzz -- crash [--iterations N]`; with no name, all three.
+// The fuzzers at their full size, one JSON line per result. Exit 1 on any finding (a 5xx, a
+// changed config after a refusal, a crash, frames unaccounted for, a config file that fails to load).
 import { parseArgs } from 'node:util';
+import { runCrashPersistence } from './crash-persist.ts';
 import { runPacketFuzz } from './packet-fuzz.ts';
 import { runRestFuzz } from './rest-fuzz.ts';
 
@@ -12,6 +14,7 @@ const { positionals, values } = parseArgs({
     seed: { type: 'string' },
     seconds: { type: 'string', default: '60' },
     io: { type: 'string', default: 'both' },
+    iterations: { type: 'string', default: '200' },
   },
 });
 const which = positionals[0] ?? 'all';
@@ -39,9 +42,17 @@ if (which === 'packets' || which === 'all') {
     failed ||= r.failures.length > 0;
   }
 }
-if (which !== 'rest' && which !== 'all' && which !== 'packets') {
+if (which === 'crash' || which === 'all') {
+  const r = await runCrashPersistence({
+    iterations: Number(values.iterations),
+    seed: values.seed === undefined ? undefined : Number(values.seed),
+  });
+  out(r);
+  failed ||= r.failures.length > 0;
+}
+if (!['rest', 'packets', 'crash', 'all'].includes(which)) {
   process.stderr.write(
-    'usage: npm run fuzz -- [rest|packets|all] [--requests N] [--seed S] [--seconds N] [--io native|dgram|both]\n',
+    'usage: npm run fuzz -- [rest|packets|crash|all] [--requests N] [--seed S] [--seconds N] [--io native|dgram|both] [--iterations N]\n',
   );
   process.exit(2);
 }
