@@ -22,6 +22,8 @@ export interface FakeVtepOptions {
   directorMac: string;
   /** TCP ports with a listener on the real address; a SYN to another gets an RST. */
   listening?: number[];
+  /** Keep every forwarded frame in `forwarded` (default true; a soak counts with onFrame instead). */
+  keepForwarded?: boolean;
 }
 
 /** A frame the director forwarded to this real server (client traffic). */
@@ -143,7 +145,7 @@ export class FakeVtep {
       payloadLen: total - (d[l3] & 0x0f) * 4 - (d[l4 + 12] >> 4) * 4,
     };
     if (ipText(d, l3 + 16) === this.options.realAddress) this.tcpToUs(f);
-    else this.forwarded.push(f);
+    else if (this.options.keepForwarded !== false) this.forwarded.push(f);
     this.onFrame?.(f);
   }
 
