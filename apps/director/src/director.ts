@@ -650,7 +650,8 @@ export class Director implements DirectorControl {
         reals: svc.reals.map((r, i) => ({
           index: this.realIndex(realKey(svc.name, r.address, r.port)),
           id: realId(r.address, r.port),
-          health: status[i]?.health ?? 'unknown',
+          // A neighbour that stopped answering takes no new connections, as a failed check.
+          health: status[i]?.neighbor?.state === 'failed' ? 'down' : (status[i]?.health ?? 'unknown'),
           weight: r.state === 'draining' ? 0 : r.weight,
           upperThreshold: r.upperThreshold,
           lowerThreshold: r.lowerThreshold,

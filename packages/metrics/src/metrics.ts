@@ -369,7 +369,8 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   add(
     'sluice_real_server_up',
     'gauge',
-    'Whether a real server may take new connections by its health: 1 up, unchecked or not yet known; 0 down.',
+    'Whether a real server may take new connections by its health: 1 up, unchecked or not yet known; 0 down ' +
+      '(its health check failed, or its learned MAC stopped answering probes).',
     perReal((r) => UP_VALUE[r.health]),
   );
   add(

@@ -4,7 +4,8 @@
 // raw bodies nested 200,000 deep or not JSON at all; path parameters naming what exists or not;
 // the token and If-Match right, missing or wrong), sent with app.inject to a Director that serves
 // a real VXLAN socket and persists to a real file. After every request:
-//   - no 5xx, and an error answer is `{ error, code, message }` with a code of the error table;
+//   - no 5xx, and an error answer is `{ error, code, message }` with a code of the error table,
+//     and `field` in a 400;
 //   - after any refusal the config is unchanged: `GET /v1/config` answers the same bytes and the
 //     file on disk holds the same bytes;
 //   - after an accepted change the file loads (loadConfigFile) and holds what GET answers;
@@ -309,7 +310,7 @@ export async function runRestFuzz(opts: { requests: number; seed?: number }): Pr
     }
     if (res.statusCode >= 400) {
       result.refused++;
-      let body: { error?: unknown; code?: unknown; message?: unknown } = {};
+      let body: { error?: unknown; code?: unknown; message?: unknown; field?: unknown } = {};
       try {
         body = res.json();
       } catch {
@@ -323,6 +324,7 @@ export async function runRestFuzz(opts: { requests: number; seed?: number }): Pr
         typeof body.message !== 'string'
       )
         fail(`${what}: not an error of the table: ${res.body.slice(0, 200)}`);
+      if (res.statusCode === 400 && typeof body.field !== 'string') fail(`${what}: a 400 that names no field`);
       const after = await get();
       const fileAfter = await readFile(configPath, 'utf8');
       if (after.body !== before.body || fileAfter !== fileBefore) {

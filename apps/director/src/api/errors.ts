@@ -177,6 +177,8 @@ export function toErrorReply(err: unknown): ErrorReply {
   if (code.startsWith('FST_') && status >= 400 && status < 500) {
     const r = reply('SLUICE_ERR_API_BAD_REQUEST', message, { status });
     r.body.error = CLIENT_ERROR_WORDS[status] ?? 'bad_request';
+    // A 400 names its field: here the body as a whole (it is not JSON at all).
+    if (status === 400) r.body.field = '';
     return r;
   }
   return reply('SLUICE_ERR_API_INTERNAL', 'internal error');
