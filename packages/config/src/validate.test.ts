@@ -607,6 +607,16 @@ describe('overlay health checks', () => {
     expect(out.services[0].reals[0].healthCheck).toMatchObject({ type: 'tcp', via: 'overlay' });
   });
 
+  it("overlay.address is the director's, never a VIP", () => {
+    rejects(
+      (c) => {
+        c.overlay.address = '10.0.0.100';
+      },
+      '/services/0/vip',
+      /own \/overlay\/address/,
+    );
+  });
+
   it('are tcp checks of IPv4 addresses', () => {
     rejects(
       (c) => {

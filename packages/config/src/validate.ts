@@ -301,6 +301,10 @@ function checkLive(live: LiveConfig): void {
     names.set(svc.name, i);
     const vip = address(svc.vip, `${at}/vip`);
     svc.vip = vip.text;
+    if (vip.text === live.overlay.address) {
+      // Frames to the director's own address are its own (health-check answers), never a service's.
+      throw new ConfigValidationError(`${at}/vip`, `${vip.text} is the director's own /overlay/address`);
+    }
     const endpoint = `${svc.protocol} ${vip.text} ${svc.port}`;
     const clash = endpoints.get(endpoint);
     if (clash !== undefined) {

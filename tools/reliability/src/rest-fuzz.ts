@@ -324,7 +324,8 @@ export async function runRestFuzz(opts: { requests: number; seed?: number }): Pr
         typeof body.message !== 'string'
       )
         fail(`${what}: not an error of the table: ${res.body.slice(0, 200)}`);
-      if (res.statusCode === 400 && typeof body.field !== 'string') fail(`${what}: a 400 that names no field`);
+      if (res.statusCode === 400 && typeof body.field !== 'string')
+        fail(`${what}: a 400 that names no field`);
       const after = await get();
       const fileAfter = await readFile(configPath, 'utf8');
       if (after.body !== before.body || fileAfter !== fileBefore) {

@@ -5,9 +5,12 @@
 // serving worker killed every minute; a config change every 10 s (a real server's weight, by
 // REST). Measured and reported as JSON lines:
 //   - RSS of the daemon every 5 s (the curve, per minute), and its growth after the first minute;
-//   - valid established connections lost on worker replacement: after each kill, every long-lived
-//     connection must have a segment arrive at the real server it started on (never another), and
-//     its entry must still be in the table (GET /v1/connections) pointing at that real server;
+//   - valid established connections lost on worker replacement: 10 s after each kill, every
+//     long-lived connection's entry must still be in the table (GET /v1/connections) pointing at
+//     the real server it started on, its segments must never reach another, and one that had no
+//     segment through since the kill (delayed: the kernel dropped them on the surviving socket
+//     while the replacement started, which TCP retransmits) must have one through by the end of
+//     the run, or it is lost;
 //   - the table after the flood stops: back to the valid load within the idle timeout of the
 //     flood's entries (SYN_RECV, 60 s) plus one expiry sweep: the flood's entries are its half-open
 //     ones (sluice_connections{state="SYN_RECV"}: a valid handshake leaves that state within
@@ -19,7 +22,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { validateConfigFile } from '@sluice/config';
-import { cleanEnv, rssBytes, spawnDaemon } from '@sluice/director/src/daemon-process.ts';
+import { cleanEnv, rssBytes, spawnDaemon, udpSockets } from '@sluice/director/src/daemon-process.ts';
+import { readUdpCounters } from '@sluice/io';
 import {
   addressBytes,
   FakeVtep,
@@ -96,8 +100,13 @@ export interface SoakResult {
   configChangeFailures: number;
   longLived: number;
   shortOpened: number;
-  /** Long-lived connections with no segment at their real server after a kill, over all kills. */
+  /** Long-lived connections with no segment at their real server in the 10 s after a kill, over
+   * all kills: disruption, not loss (the segments were dropped; later ones went through). */
+  delayedAfterKill: number;
+  /** Of those, the ones that never had a segment through again (or lost their entry): lost. */
   lostOnReplacement: number;
+  /** RcvbufErrors of /proc/net/snmp over the run (the namespace's; mostly the flood's). */
+  kernelReceiveDrops: number;
   /** Segments of long-lived connections that arrived at another real server. */
   wrongRealServer: number;
   /** Long-lived connections missing from the table, or pointing elsewhere, at a check after a kill. */
@@ -241,7 +250,9 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     configChangeFailures: 0,
     longLived: o.longLived,
     shortOpened: 0,
+    delayedAfterKill: 0,
     lostOnReplacement: 0,
+    kernelReceiveDrops: 0,
     wrongRealServer: 0,
     missingEntries: 0,
     rssMiB: [],
@@ -303,6 +314,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     };
     const started = Date.now();
     const elapsed = () => (Date.now() - started) / 1000;
+    const snmp0 = readUdpCounters();
 
     // Long-lived valid connections: handshake, then a segment every second.
     for (let i = 0; i < o.longLived; i++) {
@@ -378,13 +390,23 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         if (!line.includes('"worker-killed"')) continue;
         result.workersKilled++;
         const killedAt = Date.now();
-        setTimeout(() => void checkAfterKill(killedAt), 10_000);
+        // The killed worker's socket is closed by now: what the survivor has dropped so far.
+        const dropsAtKill = udpSockets(listenPort).drops;
+        setTimeout(() => void checkAfterKill(killedAt, dropsAtKill), 10_000);
       }
     });
-    const checkAfterKill = async (killedAt: number) => {
-      let lost = 0;
-      for (const c of conns.values()) if (c.lastArrival <= killedAt) lost++;
-      result.lostOnReplacement += lost;
+    /** Connections delayed by a kill, with the kill's time: judged lost or not at the end. */
+    const delayed: Array<{ conn: Conn; killedAt: number }> = [];
+    const checkAfterKill = async (killedAt: number, dropsAtKill: number) => {
+      // Datagrams the kernel dropped on the VTEP sockets (the survivor and the replacement) since.
+      const socketDrops = udpSockets(listenPort).drops - dropsAtKill;
+      let late = 0;
+      for (const c of conns.values()) {
+        if (c.lastArrival > killedAt) continue;
+        late++;
+        delayed.push({ conn: c, killedAt });
+      }
+      result.delayedAfterKill += late;
       const page = (await (await fetch(`${api}/v1/connections?client=198.51.100.7&limit=1000`)).json()) as {
         items: Array<{ client: { port: number }; real: { address: string } | null; state: string }>;
       };
@@ -395,7 +417,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         if (e === undefined || e.real?.address !== REALS[c.real]?.address) missing++;
       }
       result.missingEntries += missing;
-      emit({ soak: 'kill-check', t: round(elapsed()), lost, missing });
+      emit({ soak: 'kill-check', t: round(elapsed()), delayed: late, missing, socketDrops });
     };
 
     // Lead-in: valid traffic only, to know the valid load of the table.
@@ -435,7 +457,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         halfOpen: t.halfOpen,
         workersKilled: result.workersKilled,
         configChanges: result.configChanges,
-        lostOnReplacement: result.lostOnReplacement,
+        delayedAfterKill: result.delayedAfterKill,
+        missingEntries: result.missingEntries,
       });
     }
     result.floodSent = (await flood).sent;
@@ -461,10 +484,14 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       seconds: result.tableDrainSeconds,
     });
 
-    // Let the last kill's check run.
+    // Let the last kill's check run, and the delayed connections show whether they carry on.
     await sleep(10_500);
     for (const t of timers) clearInterval(t);
     timers.length = 0;
+    for (const d of delayed) if (d.conn.lastArrival <= d.killedAt) result.lostOnReplacement++;
+    const snmp1 = readUdpCounters();
+    result.kernelReceiveDrops =
+      snmp0 !== null && snmp1 !== null ? snmp1.rcvbufErrors - snmp0.rcvbufErrors : -1;
     result.wrongRealServer = wrongReal;
     result.workerReplacements = (daemon.stderr.match(/replaced, shared tables intact/g) ?? []).length;
     // The RSS curve: one value per minute (the first sample of each minute), and the growth after
