@@ -20,9 +20,19 @@ export interface RealStatusView {
   health: 'up' | 'down' | 'unknown' | 'unchecked';
   mac: string | null;
   macSource: 'configured' | 'learned' | null;
+  /** The learned MAC's neighbour entry (Linux NUD states); null when the MAC is configured. */
+  neighbor: NeighborStatusView | null;
   activeConnections: number;
   inactiveConnections: number;
   overloaded: boolean;
+}
+
+export interface NeighborStatusView {
+  /** incomplete (never answered), reachable, stale, delay, probe (being re-confirmed), failed
+   * (stopped answering: no new connections, established ones kept). */
+  state: 'incomplete' | 'reachable' | 'stale' | 'delay' | 'probe' | 'failed';
+  mac: string | null;
+  confirmedSecondsAgo: number | null;
 }
 
 export interface ConnectionView {

@@ -13,30 +13,30 @@ import {
   type DaemonConfig,
   type LiveConfig,
   PreconditionFailedError,
+  planSnapshot,
   RealIndexAllocator,
   realId,
   realKey,
   saveConfigFile,
-  toSnapshot,
   validateLiveConfig,
 } from '@sluice/config';
 import { Conn, clockNow, elapsed, RemoveReason, Src, Verified } from '@sluice/conntrack';
 import {
-  CompiledConfig,
-  ConfigError,
+  type CompiledConfig,
   type ConfigSnapshot,
   Dataplane,
   DEFAULT_VXLAN_PORT_SETTINGS,
   Defense,
   formatAddress,
+  type PreparedConfig,
   RST_DATAGRAM_MAX,
   type ServeEvent,
   writeResetForRecord,
 } from '@sluice/dataplane';
 import { DefenseLoop, RescorerThread } from '@sluice/defense';
-import { HealthChecker } from '@sluice/health';
+import { HealthChecker, validateSpec } from '@sluice/health';
 import { readUdpCounters } from '@sluice/io';
-import { createMetrics, lvsDefenseState, type SluiceMetrics } from '@sluice/metrics';
+import { createMetrics, lvsDefenseState, type NeighborSnapshot, type SluiceMetrics } from '@sluice/metrics';
 import { RstSpec } from '@sluice/wire';
 import { ConnectionIndex } from './connections.ts';
 import type {
@@ -51,7 +51,8 @@ import type {
   StatsView,
   VerifiedSourceView,
 } from './control.ts';
-import { NeighborLearner } from './neighbors.ts';
+import { type NeighborChange, NeighborTable, type NudTimings } from './neighbors.ts';
+import { OverlayProber, type OverlayTarget } from './overlay-probe.ts';
 import { OwnFrames } from './own-frames.ts';
 import { ESTIMATOR_INTERVAL_MS, persistentConnections, ServiceStatistics } from './stats.ts';
 
@@ -68,6 +69,8 @@ export interface DirectorOptions {
   log: Logger;
   /** Overrides the VTEP UDP port of real servers (the benchmark's sink); default 4789. */
   remotePort?: number;
+  /** Neighbour timings (Linux NUD's, by default): tests shorten them. */
+  neighbors?: Partial<NudTimings>;
 }
 
 /** The live part of a config file: what REST and SIGHUP may change. */
@@ -88,8 +91,13 @@ export class Director implements DirectorControl {
   private snapshot: ConfigSnapshot | null = null;
   private compiled: CompiledConfig | null = null;
   private readonly allocator: RealIndexAllocator;
-  private readonly health = new HealthChecker();
-  private readonly neighbors: NeighborLearner;
+  private readonly health: HealthChecker;
+  private readonly neighbors: NeighborTable;
+  private readonly overlayProber: OverlayProber;
+  /** Health-check keys that go through the overlay (their results confirm or doubt the MAC). */
+  private overlayChecks = new Set<string>();
+  /** Health-checked real servers (the others are never down by health). */
+  private checked = new Set<string>();
   private readonly own: OwnFrames;
   private readonly index: ConnectionIndex;
   /** Serializes changes: one apply at a time, in arrival order. */
@@ -123,7 +131,12 @@ export class Director implements DirectorControl {
     });
     const remotePort = opts.remotePort ?? DEFAULT_VXLAN_PORT_SETTINGS.remotePort;
     this.own = new OwnFrames(remotePort);
-    this.neighbors = new NeighborLearner(this.own, () => this.republish());
+    this.neighbors = new NeighborTable(this.own, (c) => this.onNeighborChange(c), opts.log, opts.neighbors);
+    this.overlayProber = new OverlayProber(this.own, (key) => this.overlayTarget(key));
+    this.health = new HealthChecker({
+      overlayProbe: (key, address, port, timeoutMs, signal) =>
+        this.overlayProber.probe(key, address, port, timeoutMs, signal),
+    });
     this.index = new ConnectionIndex(this.dataplane);
     const dp = this.dataplane;
     const rstSpec = new RstSpec();
@@ -147,9 +160,15 @@ export class Director implements DirectorControl {
     );
     this.statistics = new ServiceStatistics(this.dataplane.counters);
     this.health.on('change', (e: { key: string; state: 'up' | 'down'; detail: string }) => {
-      const idx = this.realIndex(e.key);
-      if (idx >= 0) this.dataplane.reals.setDown(idx, e.state === 'down');
+      this.applyDown(e.key);
       this.log.info(`health: ${e.key} is ${e.state} (${e.detail})`);
+    });
+    // An overlay check is an upper-layer word on the neighbour (Linux's neigh_confirm): a pass
+    // confirms the MAC, a failure has it probed at once (a changed MAC is found within seconds).
+    this.health.on('check', (r: { key: string; ok: boolean }) => {
+      if (!this.overlayChecks.has(r.key)) return;
+      if (r.ok) this.neighbors.confirm(r.key);
+      else this.neighbors.suspect(r.key);
     });
     this.prom = createMetrics({
       counters: this.dataplane.counters,
@@ -167,6 +186,7 @@ export class Director implements DirectorControl {
       // As the packet path compiles it: a snapshot without a defense section runs none.
       strategy: () => this.snapshot?.defense?.strategy ?? 'none',
       udp: () => readUdpCounters(),
+      neighbors: () => this.neighborSnapshot(),
     });
   }
 
@@ -232,33 +252,53 @@ export class Director implements DirectorControl {
   }
 
   private onServeEvent(event: ServeEvent): void {
-    if (event.kind === 'punt') this.neighbors.learnFrom(event.frame, this.live.overlay.vni);
-    else
+    if (event.kind === 'punt') {
+      this.neighbors.learnFrom(event.frame, this.live.overlay.vni, event.vtep);
+      this.overlayProber.onFrame(event.frame);
+    } else
       this.log.info(
         `worker slot ${event.workerSlot} serving VXLAN on ${event.address}:${event.port} (${event.io})`,
       );
   }
 
-  /** Compiles and publishes `live` as the next version (throws, changing nothing, if it does not compile). */
+  /**
+   * Compiles and publishes `live` as the next version. Everything that can refuse it runs first
+   * and changes nothing (index planning, compiling, encoding for the workers' mailbox, then
+   * saving the file); only then are the indices taken and the version published.
+   */
   private install(live: LiveConfig, persistFirst: boolean): Promise<void> | undefined {
     const version = this.version + 1;
-    const snapshot = toSnapshot(live, version, this.allocator, {
+    const planned = planSnapshot(live, version, this.allocator, {
       learnedMacs: this.neighbors.learned,
     });
-    let compiled: CompiledConfig;
+    const snapshot = planned.snapshot;
+    let prepared: PreparedConfig;
     try {
-      compiled = new CompiledConfig(snapshot, this.dataplane.options, this.dataplane.reals);
+      prepared = this.dataplane.prepareConfig(snapshot);
     } catch (err) {
-      if (err instanceof ConfigError) throw new ConfigValidationError('', err.message);
+      if ((err as { code?: unknown }).code === 'SLUICE_ERR_DATAPLANE_CONFIG')
+        throw new ConfigValidationError('', (err as Error).message);
       throw err;
     }
+    const compiled = prepared.compiled;
+    const targets = this.healthTargets(live);
+    for (const t of targets) {
+      try {
+        validateSpec(t.key, t.spec);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'SLUICE_ERR_HEALTH_INVALID_SPEC')
+          throw new ConfigValidationError('', (err as Error).message);
+        throw err;
+      }
+    }
     const commit = () => {
+      planned.commit();
       // Before publishing: a service new in this version starts from the counters as they are.
       this.statistics.track(
         snapshot,
         new Map(snapshot.services.map((s, i) => [s.index, live.services[i].name])),
       );
-      this.dataplane.publishConfig(snapshot);
+      this.dataplane.publishPrepared(prepared);
       this.version = version;
       this.live = live;
       this.snapshot = snapshot;
@@ -266,7 +306,9 @@ export class Director implements DirectorControl {
       this.etag = configEtag(live, version);
       this.index.config = compiled;
       this.neighbors.track(live);
-      this.health.set(this.healthTargets(live));
+      this.health.set(targets);
+      this.overlayChecks = new Set(targets.filter((t) => t.spec.via === 'overlay').map((t) => t.key));
+      this.checked = new Set(targets.map((t) => t.key));
       this.rescorer?.setWeights(live.defense?.weights ?? {});
       this.syncDownFlags(live);
     };
@@ -276,6 +318,55 @@ export class Director implements DirectorControl {
     }
     const path = this.configPath;
     return saveConfigFile(path, { daemon: this.daemon, ...live }).then(commit);
+  }
+
+  /** The neighbour table for the metrics: counters and each learned real server's state. */
+  private neighborSnapshot(): NeighborSnapshot {
+    const reals = [];
+    for (const { real, state } of this.neighbors.states()) {
+      const slash = real.indexOf('/');
+      reals.push({ service: real.slice(0, slash), real: real.slice(slash + 1), state });
+    }
+    return { ...this.neighbors.counters, reals };
+  }
+
+  /** A neighbour's MAC changed (republish), or it stopped or started answering (down flags). */
+  private onNeighborChange(c: NeighborChange): void {
+    if (c.kind === 'mac') {
+      // Before the first install there is nothing published to change.
+      if (this.version > 0) this.republish();
+      return;
+    }
+    for (const key of c.reals) this.applyDown(key);
+  }
+
+  /** Down for new connections: its health check says so, or its neighbour stopped answering. */
+  private isDown(key: string): boolean {
+    if (this.neighbors.isFailed(key)) return true;
+    return this.checked.has(key) && this.health.status(key)?.state === 'down';
+  }
+
+  private applyDown(key: string): void {
+    const idx = this.realIndex(key);
+    if (idx >= 0) this.dataplane.reals.setDown(idx, this.isDown(key));
+  }
+
+  /** What an overlay check of real server `key` needs to know, from the running config. */
+  private overlayTarget(key: string): OverlayTarget | null {
+    const live = this.live;
+    for (const svc of live.services) {
+      for (const r of svc.reals) {
+        if (realKey(svc.name, r.address, r.port) !== key) continue;
+        return {
+          vni: live.overlay.vni,
+          directorMac: live.overlay.directorMac,
+          ownAddress: live.overlay.address ?? null,
+          mac: r.mac ?? this.neighbors.learned.get(key) ?? null,
+          vtep: r.vtep,
+        };
+      }
+    }
+    return null;
   }
 
   /** Same live config, new version: a learned MAC changes what workers send. */
@@ -293,11 +384,14 @@ export class Director implements DirectorControl {
       for (const r of svc.reals) {
         const hc = r.healthCheck;
         if (hc === null) continue;
+        const overlay = hc.via === 'overlay';
         targets.push({
           key: realKey(svc.name, r.address, r.port),
           spec: {
             type: hc.type,
-            address: hc.address ?? r.vtep,
+            via: hc.via ?? 'underlay',
+            // Underlay: the host, at its VTEP. Overlay: the real server's own overlay address.
+            address: hc.address ?? (overlay ? r.address : r.vtep),
             port: hc.port ?? r.port,
             path: hc.path ?? '/',
             expectStatus: hc.expectStatus ?? 200,
@@ -312,15 +406,14 @@ export class Director implements DirectorControl {
     return targets;
   }
 
-  /** Reals without a health check are never down; checked ones carry their checker's state. */
+  /** Reals are down when their health check or their neighbour says so (isDown). */
   private syncDownFlags(live: LiveConfig): void {
     for (const svc of live.services) {
       for (const r of svc.reals) {
         const key = realKey(svc.name, r.address, r.port);
         const idx = this.realIndex(key);
         if (idx < 0) continue;
-        const down = r.healthCheck !== null && this.health.status(key)?.state === 'down';
-        this.dataplane.reals.setDown(idx, down);
+        this.dataplane.reals.setDown(idx, this.isDown(key));
       }
     }
   }
@@ -384,6 +477,7 @@ export class Director implements DirectorControl {
         health: r.healthCheck === null ? 'unchecked' : hs === undefined || hs === null ? 'unknown' : hs.state,
         mac: r.mac ?? learned,
         macSource: r.mac !== null ? 'configured' : learned !== null ? 'learned' : null,
+        neighbor: this.neighbors.view(key),
         activeConnections: idx >= 0 ? Atomics.load(counters.active, idx) : 0,
         inactiveConnections: idx >= 0 ? Atomics.load(counters.inactive, idx) : 0,
         overloaded: idx >= 0 ? counters.isOverloaded(idx) : false,
@@ -556,7 +650,8 @@ export class Director implements DirectorControl {
         reals: svc.reals.map((r, i) => ({
           index: this.realIndex(realKey(svc.name, r.address, r.port)),
           id: realId(r.address, r.port),
-          health: status[i]?.health ?? 'unknown',
+          // A neighbour that stopped answering takes no new connections, as a failed check.
+          health: status[i]?.neighbor?.state === 'failed' ? 'down' : (status[i]?.health ?? 'unknown'),
           weight: r.state === 'draining' ? 0 : r.weight,
           upperThreshold: r.upperThreshold,
           lowerThreshold: r.lowerThreshold,

@@ -21,3 +21,12 @@ export function stateDir(
 ): string {
   return operatorPath(flag ?? env.SLUICE_STATE_DIR ?? '.sluice', env, cwd);
 }
+
+/**
+ * The daemon's token file: `daemon.tokenFile`, a relative one taken from the config file's
+ * directory (as the CLI reads it), else `token` beside the config file. Always absolute when
+ * `configPath` is.
+ */
+export function tokenPathFor(configPath: string, tokenFile: string | null | undefined): string {
+  return path.resolve(path.dirname(configPath), tokenFile ?? 'token');
+}

@@ -1,6 +1,8 @@
 // Typed errors of the configuration layer, with stable codes the REST layer maps to statuses:
 // SLUICE_ERR_CONFIG_INVALID → 400, SLUICE_ERR_CONFIG_PRECONDITION → 412,
-// SLUICE_ERR_CONFIG_NOT_FOUND → 404, SLUICE_ERR_CONFIG_CONFLICT → 409, SLUICE_ERR_CONFIG_FILE → (startup stops).
+// SLUICE_ERR_CONFIG_NOT_FOUND → 404, SLUICE_ERR_CONFIG_CONFLICT → 409, SLUICE_ERR_CONFIG_FILE → (startup stops),
+// SLUICE_ERR_CONFIG_FILE_MISSING → (the daemon may seed a default). The one table of every code is
+// apps/director/src/api/error-codes.ts.
 
 export class ConfigValidationError extends Error {
   readonly code = 'SLUICE_ERR_CONFIG_INVALID';
@@ -28,11 +30,17 @@ export class ConflictError extends Error {
 
 /** A config or token file that cannot be read, parsed or validated: names the file and the line. */
 export class ConfigFileError extends Error {
-  readonly code = 'SLUICE_ERR_CONFIG_FILE';
+  readonly code: 'SLUICE_ERR_CONFIG_FILE' | 'SLUICE_ERR_CONFIG_FILE_MISSING';
   readonly file: string;
   readonly line: number | null;
-  constructor(file: string, line: number | null, message: string) {
+  constructor(
+    file: string,
+    line: number | null,
+    message: string,
+    code: ConfigFileError['code'] = 'SLUICE_ERR_CONFIG_FILE',
+  ) {
     super(`${file}${line === null ? '' : `:${line}`}: ${message}`);
+    this.code = code;
     this.file = file;
     this.line = line;
   }
@@ -41,6 +49,6 @@ export class ConfigFileError extends Error {
 /** The config file is not there at all: the daemon may choose to start from a default instead. */
 export class ConfigFileMissingError extends ConfigFileError {
   constructor(file: string) {
-    super(file, null, 'does not exist');
+    super(file, null, 'does not exist', 'SLUICE_ERR_CONFIG_FILE_MISSING');
   }
 }

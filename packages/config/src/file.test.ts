@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from './demo.ts';
 import { ConfigFileError, ConfigFileMissingError, ConfigValidationError } from './errors.ts';
-import { loadConfigFile, saveConfigFile } from './file.ts';
+import { loadConfigFile, removeStaleTempFiles, saveConfigFile } from './file.ts';
 import type { ConfigFile } from './schema.ts';
 import { validateConfigFile } from './validate.ts';
 
@@ -90,7 +90,7 @@ describe('loadConfigFile', () => {
     const err = await loadConfigFile(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigFileMissingError);
     expect(err).toBeInstanceOf(ConfigFileError);
-    expect(err).toMatchObject({ code: 'SLUICE_ERR_CONFIG_FILE', file: path, line: null });
+    expect(err).toMatchObject({ code: 'SLUICE_ERR_CONFIG_FILE_MISSING', file: path, line: null });
     expect((err as Error).message).toBe(`${path}: does not exist`);
   });
 
@@ -158,7 +158,7 @@ describe('loadConfigFile', () => {
     it('an unknown key with "/" and "~" in it', async () => {
       const err = await loadError(edited(3, (l) => `${l},\n    "a/b~c": 1`));
       expect(err.line).toBe(4);
-      expect(err.message).toMatch(/\/daemon\/a~1b~0c: unknown property/);
+      expect(err.message).toMatch(/\/daemon\/a~1b~0c: is an unknown property/);
     });
 
     it('the whole document: no line', async () => {
@@ -302,5 +302,23 @@ describe('saveConfigFile', () => {
       const loaded = await loadConfigFile(path);
       expect(configs).toContainEqual(loaded);
     }
+  });
+});
+
+describe('removeStaleTempFiles', () => {
+  it("removes the temp files of a save whose process is gone, not a live one's, nor anything else", async () => {
+    const path = join(dir, 'config.json');
+    await saveConfigFile(path, validateConfigFile(DEMO_CONFIG));
+    // A pid that certainly belonged to a process that has exited.
+    const child = spawn(process.execPath, ['-e', '0']);
+    const deadPid = child.pid as number;
+    await new Promise((r) => child.on('close', r));
+    const dead = `.config.json.${deadPid}.a1b2c3d4e5f6.tmp`;
+    const live = `.config.json.${process.pid}.0123456789ab.tmp`;
+    const other = `.token.${deadPid}.a1b2c3d4e5f6.tmp`;
+    for (const name of [dead, live, other]) await writeFile(join(dir, name), '{"half":');
+    expect(await removeStaleTempFiles(path)).toBe(1);
+    expect((await readdir(dir)).sort()).toEqual([live, other, 'config.json'].sort());
+    expect((await loadConfigFile(path)).services).toEqual(validateConfigFile(DEMO_CONFIG).services);
   });
 });

@@ -2,9 +2,9 @@
 // it, so the operator's text survives for fixing), saving replaces it atomically, so a crash or a
 // full disk leaves the previous file or the new one, never half of each.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConfigFileError, ConfigFileMissingError, ConfigValidationError } from './errors.ts';
+import { ConfigFileError, ConfigFileMissingError } from './errors.ts';
 import { lineColumn, pointerLine, scanJson } from './json-scan.ts';
 import type { ConfigFile } from './schema.ts';
 import { validateConfigFile } from './validate.ts';
@@ -42,8 +42,9 @@ export async function loadConfigFile(path: string): Promise<ConfigFile> {
   try {
     return validateConfigFile(raw);
   } catch (e) {
-    if (!(e instanceof ConfigValidationError)) throw e;
-    throw fileError(path, pointerLine(text, scanJson(text).offsets, e.field), e.message, e);
+    const v = e as { code?: unknown; field?: unknown; message: string };
+    if (v.code !== 'SLUICE_ERR_CONFIG_INVALID' || typeof v.field !== 'string') throw e;
+    throw fileError(path, pointerLine(text, scanJson(text).offsets, v.field), v.message, e);
   }
 }
 
@@ -78,6 +79,46 @@ export async function saveConfigFile(path: string, config: ConfigFile): Promise<
     await writeAtomically(target, text, mode);
   } catch (e) {
     throw fileError(path, null, `cannot be saved: ${(e as Error).message}`, e);
+  }
+}
+
+/**
+ * Removes the temp files a save of `target` left behind when its process died between writing
+ * and renaming (kill -9, a power cut): `.<name>.<pid>.<random>.tmp` beside it whose pid is not
+ * a live process. Returns how many went. The target itself is never touched: it is always the
+ * old file or the new one. Errors are ignored (a file already gone, a directory not readable).
+ */
+export async function removeStaleTempFiles(target: string): Promise<number> {
+  const dir = dirname(target);
+  const prefix = `.${basename(target)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pidAlive(pid)) continue;
+    try {
+      await unlink(join(dir, name));
+      removed++;
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, as another user's.
+    return errno(e) === 'EPERM';
   }
 }
 

@@ -9,6 +9,7 @@ import { SCHEDULER_NAMES } from '@sluice/schedulers';
 import Type, { type Static, type TLiteral } from 'typebox';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+export const HTTP_PATH_PATTERN = '^/[\\x21-\\x7e]*$';
 /** An IPv4 or IPv6 address literal (validated precisely by the loader, not by a regex here). */
 const Address = Type.String({ minLength: 2, maxLength: 45 });
 const Mac = Type.String({ pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' });
@@ -32,13 +33,23 @@ export const HealthCheckSchema = Type.Object(
   {
     /** keepalived TCP_CHECK or HTTP_GET. */
     type: Type.Union([Type.Literal('tcp'), Type.Literal('http')]),
-    /** Where to connect: defaults to the real server's VTEP address (the director's kernel can
-     * route the underlay; the overlay address lives only inside the userspace VTEP). */
+    /**
+     * The path the check takes. `underlay` (default): the director's kernel connects to `address`
+     * (default: the real server's VTEP), which says the host is up, not that the overlay reaches
+     * it. `overlay`: the director sends a TCP SYN in VXLAN, from `overlay.address` with the real
+     * server's MAC, to `address` (default: the real server's overlay address) on its VTEP, the
+     * way client traffic goes, and reads the SYN-ACK coming back (then resets the half-open
+     * connection); TCP checks only, IPv4.
+     */
+    via: Type.Optional(Type.Union([Type.Literal('underlay'), Type.Literal('overlay')])),
+    /** Where to connect: defaults to the real server's VTEP address (underlay) or its overlay
+     * address (overlay). */
     address: Type.Optional(Address),
     /** Defaults to the real server's port. */
     port: Type.Optional(Port),
-    /** HTTP only: path and the status that means healthy. */
-    path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024 })),
+    /** HTTP only: path and the status that means healthy. Printable ASCII without spaces: what
+     * an HTTP request line can carry as it is (node:http throws on anything else). */
+    path: Type.Optional(Type.String({ pattern: HTTP_PATH_PATTERN, maxLength: 1024 })),
     expectStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
     intervalSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 2 }),
     timeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 1 }),
@@ -104,6 +115,12 @@ export const OverlaySchema = Type.Object(
     vni: Type.Integer({ minimum: 0, maximum: 0xffffff }),
     /** The director's MAC on the overlay: ARP/ND answers carry it. */
     directorMac: Mac,
+    /**
+     * The director's own IPv4 address on the overlay: the source of overlay health checks. It
+     * answers ARP for it; real servers must reach it on-link over VXLAN (an address of their
+     * overlay subnet, the director's MAC reachable through their VXLAN device's fdb).
+     */
+    address: Type.Optional(Address),
   },
   { additionalProperties: false },
 );
@@ -184,7 +201,7 @@ export const DefenseSchema = Type.Object(
         dropPacket: LvsMode,
         secureTcp: LvsMode,
         /** Free connection-table entries under which automatic modes switch on; 0 = capacity / 64. */
-        amemthresh: Type.Integer({ minimum: 0 }),
+        amemthresh: Type.Integer({ minimum: 0, maximum: 0x7fffffff }),
         amDroprate: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
       },
       {

@@ -36,6 +36,27 @@ describe('realKey', () => {
 });
 
 describe('RealIndexAllocator', () => {
+  it('plan() takes nothing until commit(): a change refused after planning leaves every index', () => {
+    const a = new RealIndexAllocator({ maxServices: 4, maxReals: 16 });
+    indices(a, live({ web: [1, 2] }));
+    const refused = a.plan(live({ other: [7, 8, 9] }));
+    expect(Object.fromEntries(refused.assignment.reals)).toEqual({
+      [key('other', 7)]: 2,
+      [key('other', 8)]: 3,
+      [key('other', 9)]: 4,
+    });
+    expect(a.realIndex(key('web', 1))).toBe(0);
+    expect(a.realIndex(key('other', 7))).toBeUndefined();
+    // The next change is planned from the running one, as if the refused one never happened.
+    expect(indices(a, live({ web: [1, 2, 3] }))).toEqual({
+      [key('web', 1)]: 0,
+      [key('web', 2)]: 1,
+      [key('web', 3)]: 2,
+    });
+    refused.commit();
+    expect(a.realIndex(key('other', 7))).toBe(2);
+  });
+
   it('numbers services and real servers in order at first', () => {
     const a = new RealIndexAllocator({ maxServices: 4, maxReals: 16 });
     const got = a.assign(live({ web: [1, 2], api: [3] }));

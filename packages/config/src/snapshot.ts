@@ -163,6 +163,17 @@ export class RealIndexAllocator {
 
   /** Indices for one change to `live` (validated: names and real servers unique). */
   assign(live: LiveConfig): IndexAssignment {
+    const planned = this.plan(live);
+    planned.commit();
+    return planned.assignment;
+  }
+
+  /**
+   * The indices `live` would get as the next change, without taking them: `commit()` makes the
+   * change, once whatever depends on it (compiling, persisting) has succeeded. A change that fails
+   * after planning must not commit: the running config's real servers keep their indices.
+   */
+  plan(live: LiveConfig): { assignment: IndexAssignment; commit: () => void } {
     const names = live.services.map((s) => s.name);
     const svc = this.services.plan(
       names,
@@ -190,11 +201,15 @@ export class RealIndexAllocator {
             'servers removed by the previous change (their indices are held back for one change)',
         ),
     );
-    this.services.commit(svc.state);
-    this.reals.commit(real.state);
     return {
-      services: new Map(names.map((n, i) => [n, svc.indices[i]])),
-      reals: new Map(keys.map((k, i) => [k, real.indices[i]])),
+      assignment: {
+        services: new Map(names.map((n, i) => [n, svc.indices[i]])),
+        reals: new Map(keys.map((k, i) => [k, real.indices[i]])),
+      },
+      commit: () => {
+        this.services.commit(svc.state);
+        this.reals.commit(real.state);
+      },
     };
   }
 
@@ -241,7 +256,19 @@ export function toSnapshot(
   allocator: RealIndexAllocator,
   opts: SnapshotOptions,
 ): ConfigSnapshot {
-  const indices = allocator.assign(live);
+  const planned = planSnapshot(live, version, allocator, opts);
+  planned.commit();
+  return planned.snapshot;
+}
+
+/** toSnapshot without advancing `allocator`: `commit()` does, when the change is made. */
+export function planSnapshot(
+  live: LiveConfig,
+  version: number,
+  allocator: RealIndexAllocator,
+  opts: SnapshotOptions,
+): { snapshot: ConfigSnapshot; commit: () => void } {
+  const { assignment: indices, commit } = allocator.plan(live);
   const services = live.services.map((svc): ServiceSnapshot => {
     const vip4 = !svc.vip.includes(':');
     const reals = svc.reals.map((r): RealServerSnapshot => {
@@ -283,6 +310,7 @@ export function toSnapshot(
     version,
     vni: live.overlay.vni,
     directorMac: live.overlay.directorMac,
+    ...(live.overlay.address === undefined ? {} : { directorAddress: live.overlay.address }),
     services,
   };
   const d = live.defense ?? DEFAULT_DEFENSE;
@@ -318,5 +346,5 @@ export function toSnapshot(
       sourceChecks: { ...d.sourceChecks },
     };
   }
-  return snapshot;
+  return { snapshot, commit };
 }

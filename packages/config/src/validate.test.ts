@@ -207,7 +207,7 @@ describe('schema errors: the first one, by JSON pointer, saying what was expecte
     const raw = JSON.parse(
       '{"overlay":{"vni":1,"directorMac":"02:00:00:00:00:01"},"services":[],"__proto__":{}}',
     );
-    expect(() => validateLiveConfig(raw)).toThrow(/\/__proto__: unknown property/);
+    expect(() => validateLiveConfig(raw)).toThrow(/\/__proto__: is an unknown property/);
   });
 
   it('a value outside a set of literals, listing them', () => {
@@ -574,6 +574,72 @@ describe('properties', () => {
         }
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('overlay health checks', () => {
+  const overlayCheck = { type: 'tcp', via: 'overlay' };
+
+  it('need overlay.address, an IPv4 address of the director', () => {
+    rejects(
+      (c) => {
+        c.services[0].reals[0].healthCheck = overlayCheck;
+      },
+      '/services/0/reals/0/healthCheck/via',
+      /needs \/overlay\/address/,
+    );
+    rejects(
+      (c) => {
+        c.overlay.address = '2001:db8::2';
+      },
+      '/overlay/address',
+      /IPv4/,
+    );
+    rejects((c) => {
+      c.overlay.address = 'ten.0.0.2';
+    }, '/overlay/address');
+    const out = accepts((c) => {
+      c.overlay.address = '10.0.0.2';
+      c.services[0].reals[0].healthCheck = overlayCheck;
+    });
+    expect(out.overlay.address).toBe('10.0.0.2');
+    expect(out.services[0].reals[0].healthCheck).toMatchObject({ type: 'tcp', via: 'overlay' });
+  });
+
+  it("overlay.address is the director's, never a VIP", () => {
+    rejects(
+      (c) => {
+        c.overlay.address = '10.0.0.100';
+      },
+      '/services/0/vip',
+      /own \/overlay\/address/,
+    );
+  });
+
+  it('are tcp checks of IPv4 addresses', () => {
+    rejects(
+      (c) => {
+        c.overlay.address = '10.0.0.2';
+        c.services[0].reals[0].healthCheck = { type: 'http', via: 'overlay' };
+      },
+      '/services/0/reals/0/healthCheck/type',
+      /an overlay check is a tcp check/,
+    );
+    rejects(
+      (c) => {
+        c.overlay.address = '10.0.0.2';
+        c.services[1].reals[0].healthCheck = overlayCheck;
+      },
+      '/services/1/reals/0/healthCheck/via',
+      /IPv4 addresses only/,
+    );
+    rejects(
+      (c) => {
+        c.services[0].reals[0].healthCheck = { type: 'tcp', via: 'sideways' };
+      },
+      '/services/0/reals/0/healthCheck/via',
+      /must be one of "underlay", "overlay"/,
     );
   });
 });

@@ -4,7 +4,8 @@
 // cannot say (addresses, uniqueness, families, thresholds). Addresses come back canonical and
 // MACs lowercase, so equal configs are equal as data.
 
-import { DefenseError, parseCidr, resolveWeights } from '@sluice/defense';
+import { parseCidr, resolveWeights } from '@sluice/defense';
+import type { TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { type CanonicalAddress, canonicalAddress, parseRealId, realId } from './address.ts';
 import { ConfigValidationError } from './errors.ts';
@@ -13,6 +14,7 @@ import {
   type ConfigFile,
   ConfigFileSchema,
   type HealthCheckConfig,
+  HTTP_PATH_PATTERN,
   type LiveConfig,
   LiveConfigSchema,
   NameSchema,
@@ -27,6 +29,7 @@ interface JsonSchema {
   properties?: Record<string, JsonSchema>;
   required?: string[];
   additionalProperties?: boolean;
+  patternProperties?: Record<string, JsonSchema>;
   items?: JsonSchema;
   maxItems?: number;
   anyOf?: JsonSchema[];
@@ -112,9 +115,17 @@ function applyDefaults(schema: JsonSchema, value: unknown): unknown {
   return value;
 }
 
-interface Found {
+export interface Found {
   pointer: string;
   message: string;
+}
+
+/** The schema of `key` under a record's patternProperties (TypeBox's Type.Record), if one matches. */
+function patternMember(schema: JsonSchema, key: string): JsonSchema | undefined {
+  for (const [pattern, sub] of Object.entries(schema.patternProperties ?? {})) {
+    if (new RegExp(pattern).test(key)) return sub;
+  }
+  return undefined;
 }
 
 function jsonType(v: unknown): string {
@@ -150,7 +161,7 @@ const PATTERN_MEANINGS: Record<string, string> = {
   [(NameSchema as JsonSchema).pattern as string]:
     'a name of 1 to 63 characters from a-z, 0-9, "_", "." and "-", starting with a letter or digit',
   '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$': 'a MAC address such as "02:00:00:00:00:01"',
-  '^/': 'a path starting with "/"',
+  [HTTP_PATH_PATTERN]: 'a path starting with "/", printable ASCII without spaces (percent-encode the rest)',
 };
 
 function expected(schema: JsonSchema): string {
@@ -168,6 +179,17 @@ function expected(schema: JsonSchema): string {
     return `${name} of ${schema.minLength} to ${schema.maxLength} characters`;
   }
   return name;
+}
+
+/**
+ * What is wrong with `value` under `schema`, in words an operator can act on: the JSON pointer of
+ * the first offending field (in document order, then missing properties) and a message saying what
+ * was expected: the allowed values of an enumeration, the known properties beside an unknown one,
+ * the range of a number. Null when the walker finds nothing (the value passes, or the schema uses
+ * a construct it does not know). The REST layer explains its 400s with it as the loader does.
+ */
+export function explainSchemaError(schema: TSchema, value: unknown): Found | null {
+  return firstError(schema as unknown as JsonSchema, value, '');
 }
 
 /** The first error in document order (then missing properties), with what was expected. */
@@ -190,13 +212,20 @@ function firstError(schema: JsonSchema, value: unknown, pointer: string): Found 
     const props = schema.properties ?? {};
     for (const key of Object.keys(value)) {
       // hasOwn: a `__proto__` key must not find Object.prototype in the property table.
-      const sub = Object.hasOwn(props, key) ? props[key] : undefined;
+      const sub = Object.hasOwn(props, key) ? props[key] : patternMember(schema, key);
       if (sub === undefined) {
+        const patterns = Object.keys(schema.patternProperties ?? {});
+        if (patterns.length > 0) {
+          return {
+            pointer: pointerChild(pointer, key),
+            message: `is not a valid key (keys must match ${patterns.join(' or ')})`,
+          };
+        }
         if (schema.additionalProperties === false) {
           const known = Object.keys(props).join(', ');
           return {
             pointer: pointerChild(pointer, key),
-            message: `unknown property (expected one of: ${known})`,
+            message: `is an unknown property (expected one of: ${known})`,
           };
         }
         continue;
@@ -252,6 +281,12 @@ function unicastMac(mac: string, pointer: string): string {
 /** Checks and canonicalises `overlay` and `services` in place (on the private copy). */
 function checkLive(live: LiveConfig): void {
   live.overlay.directorMac = unicastMac(live.overlay.directorMac, '/overlay/directorMac');
+  if (live.overlay.address !== undefined) {
+    const own = address(live.overlay.address, '/overlay/address');
+    if (!own.v4)
+      throw new ConfigValidationError('/overlay/address', `must be an IPv4 address (got ${own.text})`);
+    live.overlay.address = own.text;
+  }
   const names = new Map<string, number>();
   const endpoints = new Map<string, number>();
   live.services.forEach((svc, i) => {
@@ -266,6 +301,10 @@ function checkLive(live: LiveConfig): void {
     names.set(svc.name, i);
     const vip = address(svc.vip, `${at}/vip`);
     svc.vip = vip.text;
+    if (vip.text === live.overlay.address) {
+      // Frames to the director's own address are its own (health-check answers), never a service's.
+      throw new ConfigValidationError(`${at}/vip`, `${vip.text} is the director's own /overlay/address`);
+    }
     const endpoint = `${svc.protocol} ${vip.text} ${svc.port}`;
     const clash = endpoints.get(endpoint);
     if (clash !== undefined) {
@@ -292,7 +331,7 @@ function checkLive(live: LiveConfig): void {
       }
     }
     if (svc.schedulerFlags !== undefined) svc.schedulerFlags = schedulerFlags(svc, at);
-    checkReals(svc, vip.v4, at);
+    checkReals(svc, vip.v4, at, live.overlay.address);
   });
   if (live.defense !== undefined) checkDefense(live);
 }
@@ -319,7 +358,7 @@ function schedulerFlags(svc: ServiceConfig, at: string): SchedulerFlag[] {
   return SCHEDULER_FLAGS.filter((f) => given.includes(f));
 }
 
-function checkReals(svc: ServiceConfig, vip4: boolean, at: string): void {
+function checkReals(svc: ServiceConfig, vip4: boolean, at: string, ownAddress: string | undefined): void {
   const seen = new Map<string, number>();
   svc.reals.forEach((real, j) => {
     const rat = `${at}/reals/${j}`;
@@ -350,12 +389,29 @@ function checkReals(svc: ServiceConfig, vip4: boolean, at: string): void {
         `must be at most upperThreshold (${real.upperThreshold}) (got ${real.lowerThreshold})`,
       );
     }
-    if (real.healthCheck !== null) checkHealth(real.healthCheck, `${rat}/healthCheck`);
+    if (real.healthCheck !== null) checkHealth(real.healthCheck, `${rat}/healthCheck`, ownAddress, addr.v4);
   });
 }
 
-function checkHealth(hc: HealthCheckConfig, at: string): void {
+function checkHealth(
+  hc: HealthCheckConfig,
+  at: string,
+  ownAddress: string | undefined,
+  real4: boolean,
+): void {
   if (hc.address !== undefined) hc.address = address(hc.address, `${at}/address`).text;
+  if (hc.via === 'overlay') {
+    // The director speaks TCP itself on this path, from an address it must answer ARP for.
+    if (hc.type !== 'tcp') throw new ConfigValidationError(`${at}/type`, 'an overlay check is a tcp check');
+    if (ownAddress === undefined) {
+      throw new ConfigValidationError(
+        `${at}/via`,
+        'an overlay check needs /overlay/address, the director address it is sent from',
+      );
+    }
+    const target4 = hc.address === undefined ? real4 : !hc.address.includes(':');
+    if (!target4) throw new ConfigValidationError(`${at}/via`, 'overlay checks reach IPv4 addresses only');
+  }
   if (hc.type === 'http') {
     hc.path ??= HTTP_CHECK_DEFAULT_PATH;
     hc.expectStatus ??= HTTP_CHECK_DEFAULT_STATUS;
@@ -370,6 +426,11 @@ function checkHealth(hc: HealthCheckConfig, at: string): void {
 
 // ---- the defense ----
 
+/** parseCidr's refusal (branching on the code: errors are data, see the director's error table). */
+function isCidrError(err: unknown): err is Error {
+  return (err as { code?: unknown } | null)?.code === 'SLUICE_ERR_DEFENSE_CIDR';
+}
+
 function checkDefense(live: LiveConfig): void {
   const d = live.defense;
   if (d === undefined) return;
@@ -382,8 +443,9 @@ function checkDefense(live: LiveConfig): void {
   try {
     resolveWeights(d.weights);
   } catch (err) {
-    if (err instanceof DefenseError)
-      throw new ConfigValidationError(`/defense/weights/${err.field}`, err.message);
+    const e = err as { code?: unknown; field?: unknown; message: string };
+    if (e.code === 'SLUICE_ERR_DEFENSE_WEIGHTS')
+      throw new ConfigValidationError(`/defense/weights/${String(e.field)}`, e.message);
     throw err;
   }
   const reals = new Set<string>();
@@ -392,8 +454,7 @@ function checkDefense(live: LiveConfig): void {
     try {
       parseCidr(rule.cidr);
     } catch (err) {
-      if (err instanceof DefenseError)
-        throw new ConfigValidationError(`/defense/rules/${i}/cidr`, err.message);
+      if (isCidrError(err)) throw new ConfigValidationError(`/defense/rules/${i}/cidr`, err.message);
       throw err;
     }
     rule.pool?.forEach((id, j) => {
@@ -417,9 +478,8 @@ function checkDefense(live: LiveConfig): void {
       try {
         parseCidr(cidr);
       } catch (err) {
-        if (err instanceof DefenseError) {
+        if (isCidrError(err))
           throw new ConfigValidationError(`/defense/sourceChecks/${name}/${i}`, err.message);
-        }
         throw err;
       }
     });

@@ -98,6 +98,8 @@ export class BatchedPort {
   private readonly punt: PuntHandler | null;
   /** Real server index → VTEP as the addon wants it, rebuilt when the config object changes. */
   private vtepOf: Int32Array = new Int32Array(0);
+  /** The real servers' VTEPs as the addon reports senders: only their frames are punted. */
+  private realVtepInts: Set<number> = new Set();
   private vtepFor: CompiledConfig | null = null;
   private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
   private closed = false;
@@ -282,7 +284,11 @@ export class BatchedPort {
       } else if (verdict === Verdict.reply) {
         to = desc[d + Desc.peer];
       } else {
-        if (this.punt !== null && desc[d + Desc.arg] === DropReason.notForUs) {
+        if (
+          this.punt !== null &&
+          desc[d + Desc.arg] === DropReason.notForUs &&
+          this.realVtepInts.has(desc[d + Desc.peer])
+        ) {
           this.punt(batch.frame(i), intToIpv4(desc[d + Desc.peer]));
         }
         continue;
@@ -335,6 +341,7 @@ export class BatchedPort {
       const a = s === '' ? 0 : ipv4ToInt(s);
       v[i] = a === -1 ? 0 : a;
     }
+    this.realVtepInts = new Set([...cfg.realVteps].map(ipv4ToInt).filter((a) => a !== -1));
     this.vtepFor = cfg;
   }
 

@@ -145,3 +145,36 @@ describe('CompiledConfig hands ipvsadm -b flags to the scheduler', () => {
     expect(fallback.filter((r) => r === 1).length).toBe(0);
   });
 });
+
+describe('CompiledConfig refuses what would throw later on a timer', () => {
+  it('an LVS amemthresh past 2^31-1 is a ConfigError (SLUICE_ERR_DATAPLANE_CONFIG) at compile', () => {
+    const s = snapshot([1], [undefined], 'rr');
+    s.defense = {
+      strategy: 'drop_entry',
+      highWatermark: 0.98,
+      lowWatermark: 0.95,
+      verification: {
+        mode: 'auto',
+        watermark: 0.75,
+        holdSeconds: 10,
+        ttlSeconds: 3600,
+        probeIntervalMs: 1000,
+      },
+      countInactive: false,
+      lvs: { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 2 ** 53, amDroprate: 10 },
+      weights: {},
+      rules: [],
+      sourceChecks: { enabled: false, action: 'lowest' },
+    };
+    const reals = RealServerCounters.create(8);
+    const limits = { maxServices: 4, maxReals: 8 };
+    expect(() => new CompiledConfig(s, limits, reals)).toThrow(
+      expect.objectContaining({
+        code: 'SLUICE_ERR_DATAPLANE_CONFIG',
+        message: expect.stringMatching(/amemthresh/),
+      }),
+    );
+    s.defense.lvs.amemthresh = 1024;
+    expect(() => new CompiledConfig(s, limits, reals)).not.toThrow();
+  });
+});

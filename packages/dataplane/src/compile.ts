@@ -4,11 +4,11 @@
 // validation happens here so the packet path can trust every index it reads.
 import { DEFAULT_TCP_TIMEOUTS_MS, DEFAULT_UDP_TIMEOUT_MS, hash5, TCP_STATE_COUNT } from '@sluice/conntrack';
 import {
-  DefenseError,
   type LvsDefenseConfig,
   PriorityRules,
   PriorityScorer,
   type PriorityWeights,
+  resolveLvsDefenseConfig,
   resolveWeights,
   SourceChecks,
 } from '@sluice/defense';
@@ -21,8 +21,9 @@ import {
 import { parseAddress, parseMac } from './address.ts';
 import { type ConfigSnapshot, DEFAULT_VERIFICATION, type ServiceSnapshot } from './snapshot.ts';
 
+/** A snapshot this dataplane cannot run (the director turns it into a 400 for the change). */
 export class ConfigError extends Error {
-  readonly code = 'SLUICE_ERR_CONFIG_INVALID';
+  readonly code = 'SLUICE_ERR_DATAPLANE_CONFIG';
 }
 
 /** The defense strategy, as the packet path branches on it. */
@@ -120,6 +121,10 @@ export class CompiledConfig {
   // VIPs for ARP (IPv4 words) and neighbour discovery (IPv6, four words each).
   readonly vip4: Int32Array;
   readonly vip6: Int32Array;
+  /** The director's own overlay IPv4 address as a word, or 0 (snapshot.directorAddress). */
+  readonly ownAddress4: number;
+  /** Every real server's VTEP: the only senders whose ARP/ND and own-address frames are punted. */
+  readonly realVteps: ReadonlySet<string>;
 
   /**
    * `previous`: the config this one replaces in the same thread. Schedulers with state that the
@@ -138,6 +143,13 @@ export class CompiledConfig {
     }
     this.vni = snapshot.vni;
     parseMac(snapshot.directorMac, this.directorMac, 0);
+    this.ownAddress4 = 0;
+    if (snapshot.directorAddress !== undefined) {
+      const own = parseAddress(snapshot.directorAddress);
+      if (!(own[0] === 0 && own[1] === 0 && own[2] === 0xffff) || own[3] === 0)
+        throw new ConfigError(`directorAddress ${snapshot.directorAddress} must be a unicast IPv4 address`);
+      this.ownAddress4 = own[3];
+    }
     this.defaultPriority = snapshot.defaultPriority ?? DEFAULT_PRIORITY;
     const timeouts = snapshot.tcpTimeoutsMs ?? DEFAULT_TCP_TIMEOUTS_MS;
     for (let i = 0; i < TCP_STATE_COUNT; i++) this.tcpTimeouts[i] = timeouts[i] ?? DEFAULT_TCP_TIMEOUTS_MS[i];
@@ -236,6 +248,7 @@ export class CompiledConfig {
     }
     this.vip4 = Int32Array.from(vip4);
     this.vip6 = Int32Array.from(vip6);
+    this.realVteps = new Set(this.realVtep.filter((v) => v !== ''));
 
     const d = snapshot.defense;
     this.strategy = d === undefined ? Strategy.none : (STRATEGY_CODES[d.strategy] ?? -1);
@@ -272,6 +285,13 @@ export class CompiledConfig {
       amemthresh: d.lvs.amemthresh,
       amDroprate: d.lvs.amDroprate,
     };
+    // Checked here, where a refusal is a ConfigError for the change, not in the packet workers
+    // and the defense loop, which would throw it on a timer (a crash, found by the REST fuzzer).
+    try {
+      resolveLvsDefenseConfig(this.lvs, this.lvs);
+    } catch (err) {
+      throw new ConfigError(`defense.lvs: ${(err as Error).message}`);
+    }
     if (s !== Strategy.priority) return;
     try {
       const rules = PriorityRules.compile(d.rules);
@@ -308,7 +328,10 @@ export class CompiledConfig {
         }
       }
     } catch (err) {
-      if (err instanceof DefenseError) throw new ConfigError(`defense: ${err.message}`);
+      // Rules and source checks are compiled by @sluice/defense; its refusals are config errors.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === 'string' && code.startsWith('SLUICE_ERR_DEFENSE_'))
+        throw new ConfigError(`defense: ${(err as Error).message}`);
       throw err;
     }
   }

@@ -71,6 +71,13 @@ export const DATAPLANE_DEFAULTS: ResolvedDataplaneOptions = {
   hugePages: true,
 };
 
+/** A snapshot compiled and encoded, not yet published (Dataplane.prepareConfig). */
+export interface PreparedConfig {
+  readonly version: number;
+  readonly compiled: CompiledConfig;
+  readonly encoded: Uint8Array;
+}
+
 /** Extra worker slots so a replaced worker finds its counters region free. */
 const SPARE_SLOTS = 4;
 
@@ -220,18 +227,32 @@ export class Dataplane {
   }
 
   /**
-   * Validates a snapshot by compiling it here (throws ConfigError naming the problem, with the
-   * running config untouched), then publishes it to every worker as one version.
+   * Validates a snapshot by compiling and encoding it here (throws ConfigError naming the problem,
+   * or MailboxFullError when it is too big for the workers' mailbox), changing nothing: the
+   * caller may persist it and then publish it with publishPrepared. Prepare and publish one at a
+   * time: the next version and the compiled predecessor are taken from what is published now.
    */
-  publishConfig(snapshot: ConfigSnapshot): number {
+  prepareConfig(snapshot: ConfigSnapshot): PreparedConfig {
     const version = Math.max(snapshot.version, this.configVersion + 1);
     const versioned = { ...snapshot, version };
     const compiled = new CompiledConfig(versioned, this.options, this.reals, this.compiled);
-    this.mailbox.publish(encodeSnapshot(versioned), version);
-    this.configVersion = version;
-    this.compiled = compiled;
-    if (this.controlPipeline !== null) this.controlPipeline.config = compiled;
-    return version;
+    const encoded = encodeSnapshot(versioned);
+    this.mailbox.checkFits(encoded);
+    return { version, compiled, encoded };
+  }
+
+  /** Publishes a prepared snapshot to every worker as one version. */
+  publishPrepared(prepared: PreparedConfig): number {
+    this.mailbox.publish(prepared.encoded, prepared.version);
+    this.configVersion = prepared.version;
+    this.compiled = prepared.compiled;
+    if (this.controlPipeline !== null) this.controlPipeline.config = prepared.compiled;
+    return prepared.version;
+  }
+
+  /** prepareConfig, then publishPrepared. */
+  publishConfig(snapshot: ConfigSnapshot): number {
+    return this.publishPrepared(this.prepareConfig(snapshot));
   }
 
   get version(): number {

@@ -31,6 +31,7 @@ export {
   Dataplane,
   type DataplaneOptions,
   DataplaneOptionsError,
+  type PreparedConfig,
   type ResolvedDataplaneOptions,
   resolveDataplaneOptions,
 } from './dataplane.ts';

@@ -35,12 +35,17 @@ export class ConfigMailbox {
     return Atomics.load(this.header, H.version);
   }
 
-  publish(encoded: Uint8Array, version: number): void {
+  /** Throws MailboxFullError when `encoded` would not fit (before anything is changed). */
+  checkFits(encoded: Uint8Array): void {
     if (encoded.length > this.halfBytes) {
       throw new MailboxFullError(
-        `config snapshot is ${encoded.length} bytes; the mailbox holds ${this.halfBytes}`,
+        `the config's snapshot is ${encoded.length} bytes encoded; the workers' mailbox holds ${this.halfBytes}: fewer services or real servers`,
       );
     }
+  }
+
+  publish(encoded: Uint8Array, version: number): void {
+    this.checkFits(encoded);
     const half = 1 - Atomics.load(this.header, H.active);
     this.bytes.set(encoded, half * this.halfBytes);
     Atomics.store(this.header, H.len0 + half, encoded.length);

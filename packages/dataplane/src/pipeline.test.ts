@@ -197,3 +197,42 @@ describe('Pipeline', () => {
     tables.sources.release(slot);
   });
 });
+
+describe("Pipeline and the director's own overlay address (overlay health checks)", () => {
+  const withOwn = (): ConfigSnapshot => ({ ...config(), directorAddress: '10.0.0.2' });
+  const realFrames = new TrafficFrames({ vni: 7, clientMac: '02:00:00:00:01:01', directorMac: MAC });
+
+  it('answers ARP for it like ARP for a VIP, and only with an own address configured', () => {
+    const ask = realFrames.arpRequest(addressBytes('10.0.1.1'), addressBytes('10.0.0.2'));
+    expect(setup(withOwn()).run([ask.slice()])).toEqual([[Verdict.reply, 0]]);
+    expect(setup(config()).run([ask.slice()])).toEqual([[Verdict.drop, DropReason.notForUs]]);
+  });
+
+  it("hands a frame to it to the control plane (not-for-us: punted); another address is no service's", () => {
+    const synAck = (dst: string) =>
+      realFrames.tcp({
+        src: addressBytes('10.0.1.1'),
+        dst: addressBytes(dst),
+        srcPort: 80,
+        dstPort: 50000,
+        flags: TCP.syn | TCP.ack,
+        seq: 7,
+        ack: 2,
+      });
+    const { run } = setup(withOwn());
+    expect(run([synAck('10.0.0.2'), synAck('10.0.0.3')])).toEqual([
+      [Verdict.drop, DropReason.notForUs],
+      [Verdict.drop, DropReason.noService],
+    ]);
+  });
+
+  it('refuses an own address that is not unicast IPv4', () => {
+    const reals = RealServerCounters.create(8);
+    for (const bad of ['2001:db8::2', '0.0.0.0']) {
+      expect(
+        () =>
+          new CompiledConfig({ ...config(), directorAddress: bad }, { maxServices: 4, maxReals: 8 }, reals),
+      ).toThrow(expect.objectContaining({ code: 'SLUICE_ERR_DATAPLANE_CONFIG' }));
+    }
+  });
+});

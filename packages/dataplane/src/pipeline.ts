@@ -262,7 +262,9 @@ export class Pipeline implements ConnectionRemovalListener {
     if (pst !== ParseStatus.ok) return this.drop(pst);
 
     if (f.etherType === EtherType.arp) {
-      if (f.arpOp !== 1 || !cfg.isVip4(f.arpTargetIp | 0)) return this.drop(DropReason.notForUs);
+      const target = f.arpTargetIp | 0;
+      if (f.arpOp !== 1 || (!cfg.isVip4(target) && (target !== cfg.ownAddress4 || target === 0)))
+        return this.drop(DropReason.notForUs);
       this.outLen = VXLAN_HEADER + buildArpReply(buf, inner, f, cfg.directorMac, buf, inner);
       this.outArg = 0;
       return Verdict.reply;
@@ -290,7 +292,14 @@ export class Pipeline implements ConnectionRemovalListener {
     const cfg = this.config;
     const proto = f.ipProto;
     const svc = cfg.findService(f.dst0 | 0, f.dst1 | 0, f.dst2 | 0, f.dst3 | 0, f.dstPort, proto);
-    if (svc < 0) return this.drop(DropReason.noService);
+    if (svc < 0) {
+      // A frame to the director's own overlay address (an overlay health check's answer) is the
+      // control plane's: punted like ARP answers. Only here, off the path of served traffic.
+      const own = cfg.ownAddress4;
+      if (own !== 0 && (f.dst3 | 0) === own && f.dst2 === 0xffff && f.dst0 === 0 && f.dst1 === 0)
+        return this.drop(DropReason.notForUs);
+      return this.drop(DropReason.noService);
+    }
     const isTcp = proto === PROTO_TCP;
     const flags = f.tcpFlags;
     // As IPVS: only a SYN (without RST) creates a TCP entry; any UDP datagram creates one.

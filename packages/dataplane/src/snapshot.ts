@@ -95,6 +95,11 @@ export interface ConfigSnapshot {
   vni: number;
   /** The director's MAC: ARP/ND answers for the VIPs carry it; forwarded frames come from it. */
   directorMac: string;
+  /**
+   * The director's own IPv4 address on the overlay (overlay health checks come from it): ARP
+   * for it is answered like ARP for a VIP, and frames to it are handed to the control plane.
+   */
+  directorAddress?: string;
   services: ServiceSnapshot[];
   /** Per TCP state (IPVS numbering), milliseconds; defaults to IPVS's timeouts. */
   tcpTimeoutsMs?: number[];

@@ -238,7 +238,11 @@ export class VxlanPort {
       } else if (verdict === Verdict.reply) {
         this.pending[b]++;
         this.socket.send(buf, batch.offsetOf(i), batch.lengthOf(i), port, senders[i], done);
-      } else if (this.punt !== null && batch.argOf(i) === DropReason.notForUs) {
+      } else if (
+        this.punt !== null &&
+        batch.argOf(i) === DropReason.notForUs &&
+        p.config.realVteps.has(senders[i])
+      ) {
         this.punt(batch.frame(i), senders[i]);
       }
     }

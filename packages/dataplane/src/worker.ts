@@ -62,10 +62,15 @@ function refreshConfig(): Pipeline | null {
   return pipeline;
 }
 
-/** Punted frames per second per worker: learning needs a few; a flood of ARP replies gets none. */
-const PUNT_PER_SECOND = 64;
+/**
+ * Punted frames per second per worker. Only real servers' VTEPs are punted (the ports check the
+ * sender), so this bounds a misbehaving real server, not the internet: neighbour confirmations
+ * (one per real server every few tens of seconds) and overlay health-check answers (one per
+ * checked real server per interval) for thousands of real servers fit under it.
+ */
+const PUNT_PER_SECOND = 4096;
 
-/** Hands ARP replies and neighbour advertisements to the main thread, at most PUNT_PER_SECOND. */
+/** Hands ARP/ND and own-address frames of real servers to the main thread, at most PUNT_PER_SECOND. */
 function puntTo(task: ServeTask): PuntHandler {
   let puntWindow = 0;
   let punted = 0;

@@ -63,9 +63,20 @@ export interface HealthStatus {
   nextCheckAt: number | null;
 }
 
+/** A TCP check through the overlay (spec.via 'overlay'); resolves, never rejects, like probeTcp. */
+export type OverlayProbe = (
+  key: string,
+  address: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+) => Promise<ProbeResult>;
+
 export interface HealthCheckerOptions {
   /** Spread each new target's first check over one interval (keepalived warmup). Default true. */
   jitter?: boolean;
+  /** Runs the checks whose spec says `via: 'overlay'`; without it they fail, saying so. */
+  overlayProbe?: OverlayProbe;
 }
 
 export type HealthCheckerEvents = {
@@ -94,6 +105,7 @@ interface Target {
 
 export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
   readonly #jitter: boolean;
+  readonly #overlayProbe: OverlayProbe | null;
   readonly #targets = new Map<string, Target>();
   /** Probes still running (aborted ones included), so stop() can wait for their sockets. */
   readonly #running = new Set<Promise<void>>();
@@ -102,6 +114,7 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
   constructor(options: HealthCheckerOptions = {}) {
     super();
     this.#jitter = options.jitter ?? true;
+    this.#overlayProbe = options.overlayProbe ?? null;
   }
 
   /**
@@ -225,10 +238,18 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
     const signal = flight.controller.signal;
     let probe: Promise<ProbeResult>;
     try {
-      probe =
-        spec.type === 'tcp'
-          ? probeTcp(spec.address, spec.port, timeoutMs, signal)
-          : probeHttp(spec.address, spec.port, spec.path ?? '/', spec.expectStatus, timeoutMs, signal);
+      if (spec.via === 'overlay') {
+        const overlay = this.#overlayProbe;
+        probe =
+          overlay === null
+            ? Promise.resolve({ ok: false, detail: 'no overlay prober', ms: 0 })
+            : overlay(t.key, spec.address, spec.port, timeoutMs, signal);
+      } else {
+        probe =
+          spec.type === 'tcp'
+            ? probeTcp(spec.address, spec.port, timeoutMs, signal)
+            : probeHttp(spec.address, spec.port, spec.path ?? '/', spec.expectStatus, timeoutMs, signal);
+      }
     } catch (err) {
       probe = Promise.reject(err);
     }

@@ -7,6 +7,7 @@ export {
   type HealthCheckResult,
   type HealthState,
   type HealthStatus,
+  type OverlayProbe,
 } from './checker.ts';
 export { HealthCheckError, HealthErrorCode, type HealthErrorCodeValue } from './errors.ts';
 export { HTTP_BODY_CAP, hostHeader, type ProbeResult, probeHttp, probeTcp } from './probe.ts';

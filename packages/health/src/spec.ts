@@ -14,6 +14,11 @@ import { HealthCheckError, HealthErrorCode } from './errors.ts';
  */
 export interface HealthCheckSpec {
   type: 'tcp' | 'http';
+  /**
+   * underlay (default): a socket of this host connects to `address`. overlay: the checker's
+   * `overlayProbe` does the TCP handshake through the overlay (the director's VXLAN path).
+   */
+  via?: 'underlay' | 'overlay';
   /** An IP literal (v4 or v6): a host name would put a DNS lookup inside the timeout. */
   address: string;
   port: number;
@@ -52,6 +57,10 @@ export function validateSpec(key: string, spec: HealthCheckSpec): void {
   if (spec.type !== 'tcp' && spec.type !== 'http') {
     throw bad(`type must be 'tcp' or 'http' (got ${String(spec.type)})`);
   }
+  if (spec.via !== undefined && spec.via !== 'underlay' && spec.via !== 'overlay') {
+    throw bad(`via must be 'underlay' or 'overlay' (got ${String(spec.via)})`);
+  }
+  if (spec.via === 'overlay' && spec.type !== 'tcp') throw bad('an overlay check is a tcp check');
   if (typeof spec.address !== 'string' || isIP(spec.address) === 0) {
     throw bad(`address must be an IPv4 or IPv6 literal (got ${String(spec.address)})`);
   }
@@ -89,6 +98,7 @@ export function validateSpec(key: string, spec: HealthCheckSpec): void {
 export function sameProbe(a: HealthCheckSpec, b: HealthCheckSpec): boolean {
   return (
     a.type === b.type &&
+    (a.via ?? 'underlay') === (b.via ?? 'underlay') &&
     a.address === b.address &&
     a.port === b.port &&
     (a.path ?? '/') === (b.path ?? '/') &&

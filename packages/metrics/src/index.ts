@@ -11,7 +11,10 @@ export {
   DEFENSE_STRATEGIES,
   type DefenseStrategy,
   type MetricsSource,
+  NEIGHBOR_STATES,
   NEW_CONNECTION_DROP_REASONS,
+  type NeighborSnapshot,
+  type NeighborState,
   type SluiceMetrics,
 } from './metrics.ts';
 export { RescorerWatch } from './rescorer-watch.ts';

@@ -71,6 +71,21 @@ export interface MetricsSource {
   /** The kernel's UDP counters for the director's network namespace (/proc/net/snmp), read at
    * each scrape; null where they cannot be read. */
   udp?: () => UdpCounters | null;
+  /** The neighbour table of learned real-server MACs, read at each scrape. */
+  neighbors?: () => NeighborSnapshot;
+}
+
+/** The NUD states a learned real-server MAC can be in (Linux's names). */
+export const NEIGHBOR_STATES = ['incomplete', 'reachable', 'stale', 'delay', 'probe', 'failed'] as const;
+export type NeighborState = (typeof NEIGHBOR_STATES)[number];
+
+export interface NeighborSnapshot {
+  unicastProbes: number;
+  broadcastProbes: number;
+  macChanges: number;
+  failures: number;
+  /** Each real server with a learned MAC: its service, `address:port` and state. */
+  reals: ReadonlyArray<{ service: string; real: string; state: NeighborState }>;
 }
 
 export type DefenseStrategy = DefenseSnapshot['strategy'];
@@ -354,7 +369,8 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   add(
     'sluice_real_server_up',
     'gauge',
-    'Whether a real server may take new connections by its health: 1 up, unchecked or not yet known; 0 down.',
+    'Whether a real server may take new connections by its health: 1 up, unchecked or not yet known; 0 down ' +
+      '(its health check failed, or its learned MAC stopped answering probes).',
     perReal((r) => UP_VALUE[r.health]),
   );
   add(
@@ -481,6 +497,47 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
         return c === null ? [] : [{ labels: {}, value: c[field] }];
       });
     }
+  }
+
+  const neighbors = source.neighbors;
+  if (neighbors !== undefined) {
+    add(
+      'sluice_real_server_neighbor_state',
+      'gauge',
+      "The state of a learned real-server MAC, as Linux's neighbour table names it (1 for the state " +
+        'it is in, 0 for the others): failed = it stopped answering probes and takes no new connections.',
+      () =>
+        neighbors().reals.flatMap((r) =>
+          NEIGHBOR_STATES.map((s) => ({
+            labels: { service: r.service, real: r.real, state: s },
+            value: s === r.state ? 1 : 0,
+          })),
+        ),
+    );
+    add(
+      'sluice_neighbor_probes_total',
+      'counter',
+      'ARP probes and neighbour solicitations sent to confirm or find real-server MACs, by kind.',
+      () => {
+        const n = neighbors();
+        return [
+          { labels: { kind: 'unicast' }, value: n.unicastProbes },
+          { labels: { kind: 'broadcast' }, value: n.broadcastProbes },
+        ];
+      },
+    );
+    add(
+      'sluice_neighbor_mac_changes_total',
+      'counter',
+      'Learned real-server MACs that changed (a rebuilt VM, a replaced NIC): each republishes the config.',
+      () => [{ labels: {}, value: neighbors().macChanges }],
+    );
+    add(
+      'sluice_neighbor_failures_total',
+      'counter',
+      'Times a learned real-server MAC stopped answering probes (entered the failed state).',
+      () => [{ labels: {}, value: neighbors().failures }],
+    );
   }
   add(
     'sluice_rsts_sent_total',

@@ -4,7 +4,7 @@
 // binary), says why and what to run instead, rather than failing half-way through the setup.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { checkLabPrerequisites, LabUnavailableError } from '@sluice/lab';
+import { checkLabPrerequisites } from '@sluice/lab';
 import { which } from '@sluice/preflight';
 import { runDemo } from './demo.ts';
 
@@ -109,7 +109,8 @@ if (process.platform === 'linux' && uid !== 0) cannot(`not root (uid ${uid})`);
 try {
   await checkLabPrerequisites();
 } catch (err) {
-  if (err instanceof LabUnavailableError) cannot(err.reason);
+  const e = err as { code?: unknown; reason?: unknown };
+  if (e.code === 'SLUICE_ERR_LAB_UNAVAILABLE') cannot(String(e.reason));
   throw err;
 }
 if (which('wrk') === null) cannot('wrk is not on PATH (apt-get install -y wrk)');

@@ -72,6 +72,9 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
       'packages/io/src/*.int.test.ts',
       'packages/dataplane/src/batched-port.int.test.ts',
       'packages/dataplane/src/serve-native.int.test.ts',
+      // sluice-gen, the C traffic generator, blasts the fuzz corpus and the soak's flood.
+      'tools/reliability/src/packet-fuzz.int.test.ts',
+      'tools/reliability/src/soak.int.test.ts',
     ],
   },
   {

@@ -194,6 +194,18 @@ export class TrafficFrames {
     return b;
   }
 
+  /** ARP reply: `sender` is at this generator's MAC; to `targetMac` (who asked, from `target`). */
+  arpReply(sender: Uint8Array, target: Uint8Array, targetMac: Uint8Array): Uint8Array {
+    const b = this.start(28, 0x0806, targetMac);
+    const o = 22;
+    b.set([0, 1, 8, 0, 6, 4, 0, 2], o);
+    b.set(this.clientMac, o + 8);
+    b.set(sender, o + 14);
+    b.set(targetMac, o + 18);
+    b.set(target, o + 24);
+    return b;
+  }
+
   /** ICMPv6 neighbour solicitation for `target`, to its solicited-node multicast address. */
   neighborSolicitation(src: Uint8Array, target: Uint8Array): Uint8Array {
     const snm = Uint8Array.of(

@@ -1,4 +1,5 @@
 export { internetChecksum, onesSum, pseudoHeaderSum } from './checksum.ts';
+export { FakeVtep, type FakeVtepOptions, type ForwardedFrame } from './fake-vtep.ts';
 export {
   addressBytes,
   ipv4Bytes,

@@ -197,7 +197,7 @@ describe('PUT /v1/config', () => {
       payload: '{"overlay":',
     });
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ error: 'bad_request', code: 'SLUICE_ERR_API_BAD_REQUEST' });
+    expect(res.json()).toMatchObject({ error: 'bad_request', code: 'SLUICE_ERR_API_BAD_REQUEST', field: '' });
     expectUntouched(before);
   });
 });

@@ -23,12 +23,12 @@ import {
   parseRealId,
   realId,
 } from '@sluice/config';
-import { type Cidr, DefenseError, formatCidr, parseCidr } from '@sluice/defense';
+import { type Cidr, formatCidr, parseCidr } from '@sluice/defense';
 import type { Static } from 'typebox';
 import Type from 'typebox';
 import type { DirectorControl } from '../control.ts';
 import { ApiError } from './errors.ts';
-import { mutateConfig } from './mutate.ts';
+import { mutateConfig, retold } from './mutate.ts';
 import {
   DefensePatchSchema,
   DefenseRuleListSchema,
@@ -69,7 +69,7 @@ function tryCidr(text: string): Cidr | null {
   try {
     return parseCidr(text);
   } catch (err) {
-    if (err instanceof DefenseError) return null;
+    if ((err as { code?: unknown }).code === 'SLUICE_ERR_DEFENSE_CIDR') return null;
     throw err;
   }
 }
@@ -84,7 +84,8 @@ function bodyCidr(text: string): Cidr {
   try {
     return parseCidr(text);
   } catch (err) {
-    if (err instanceof DefenseError) throw new ConfigValidationError('/cidr', err.message);
+    if ((err as { code?: unknown }).code === 'SLUICE_ERR_DEFENSE_CIDR')
+      throw new ConfigValidationError('/cidr', (err as Error).message);
     throw err;
   }
 }
@@ -138,22 +139,6 @@ function findRule(rules: readonly Rule[], c: Cidr): number {
 
 function noRule(c: Cidr): NotFoundError {
   return new NotFoundError(`no priority rule for ${formatCidr(c)}`);
-}
-
-/**
- * A 400 about config pointer `prefix` (but not under `except`) retold as one about the request
- * body: `/defense/lowWatermark` → `/lowWatermark`, `/defense/rules/3/pool/0` → `/pool/0`.
- * Anything else is passed on as it is.
- */
-function retold(err: unknown, prefix: string, except: string | null = null): unknown {
-  const e = err as { code?: unknown; field?: unknown; message?: unknown } | null;
-  if (e?.code !== 'SLUICE_ERR_CONFIG_INVALID' || typeof e.field !== 'string') return err;
-  const field = e.field;
-  const under = (p: string) => field === p || field.startsWith(`${p}/`);
-  if (!under(prefix) || (except !== null && under(except))) return err;
-  const text = typeof e.message === 'string' ? e.message : '';
-  const why = text.startsWith(`${field}: `) ? text.slice(field.length + 2) : text;
-  return new ConfigValidationError(field.slice(prefix.length), why);
 }
 
 /**

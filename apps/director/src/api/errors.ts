@@ -1,5 +1,5 @@
-// Errors are data: one table from stable codes to HTTP statuses and the `error` word clients see,
-// and one function that turns anything thrown in a request into a status and a body. It branches
+// Errors are data: the one table of codes (error-codes.ts) gives each its HTTP status and the
+// `error` word clients see, and one function that turns anything thrown in a request into a status and a body. It branches
 // on `err.code`, never `instanceof`: the director's errors may have crossed a worker boundary
 // (structured clone keeps own properties, not prototypes).
 //
@@ -7,27 +7,26 @@
 // `field`, a JSON pointer into the body (`/services/0/reals/1/port`) or, for a query string,
 // path or header, the parameter's name (`limit`).
 import type { FastifyError } from 'fastify';
+import { ERROR_CODES, type ErrorCodeInfo } from './error-codes.ts';
 
-export const ERROR_TABLE = {
-  /** The config (or the change to it) breaks a rule of the schema or a semantic check. */
-  SLUICE_ERR_CONFIG_INVALID: { status: 400, error: 'invalid' },
-  /** The request does not match its route's schema (body, query string, path, headers). */
-  SLUICE_ERR_API_INVALID: { status: 400, error: 'invalid' },
-  /** Not a request the API can read at all: bad JSON, wrong content type, too large. */
-  SLUICE_ERR_API_BAD_REQUEST: { status: 400, error: 'bad_request' },
-  SLUICE_ERR_API_UNAUTHORIZED: { status: 401, error: 'unauthorized' },
-  SLUICE_ERR_API_FORBIDDEN: { status: 403, error: 'forbidden' },
-  SLUICE_ERR_CONFIG_NOT_FOUND: { status: 404, error: 'not_found' },
-  /** No such route, or no such connection (connections are not config). */
-  SLUICE_ERR_API_NOT_FOUND: { status: 404, error: 'not_found' },
-  SLUICE_ERR_CONFIG_CONFLICT: { status: 409, error: 'conflict' },
-  SLUICE_ERR_CONFIG_PRECONDITION: { status: 412, error: 'precondition_failed' },
-  SLUICE_ERR_API_INTERNAL: { status: 500, error: 'internal' },
-} as const;
+type HttpCodes = {
+  [K in keyof typeof ERROR_CODES]: (typeof ERROR_CODES)[K]['status'] extends number ? K : never;
+}[keyof typeof ERROR_CODES];
+
+/** The codes a REST answer may carry, with their status and `error` word (from error-codes.ts). */
+export const ERROR_TABLE = Object.fromEntries(
+  Object.entries(ERROR_CODES)
+    .filter(([, info]) => info.status !== null)
+    .map(([code, info]) => [
+      code,
+      { status: info.status as number, error: (info as ErrorCodeInfo).error ?? '' },
+    ]),
+) as Record<HttpCodes, { status: number; error: string }>;
 
 /** The `error` word of fastify's client errors other than 400. */
 const CLIENT_ERROR_WORDS: Record<number, string> = {
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
 };
 
@@ -178,6 +177,8 @@ export function toErrorReply(err: unknown): ErrorReply {
   if (code.startsWith('FST_') && status >= 400 && status < 500) {
     const r = reply('SLUICE_ERR_API_BAD_REQUEST', message, { status });
     r.body.error = CLIENT_ERROR_WORDS[status] ?? 'bad_request';
+    // A 400 names its field: here the body as a whole (it is not JSON at all).
+    if (status === 400) r.body.field = '';
     return r;
   }
   return reply('SLUICE_ERR_API_INTERNAL', 'internal error');

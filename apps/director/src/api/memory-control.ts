@@ -20,7 +20,7 @@ import {
   realId,
   type ServiceConfig,
 } from '@sluice/config';
-import { DefenseError, parseCidr, resolveWeights } from '@sluice/defense';
+import { parseCidr, resolveWeights } from '@sluice/defense';
 import { Value } from 'typebox/value';
 import type {
   ConfigView,
@@ -98,7 +98,8 @@ function prefixKey(cidr: string, pointer: string): string | ConfigValidationErro
     const c = parseCidr(cidr);
     return `${c.words.join(',')}/${c.length}`;
   } catch (err) {
-    if (err instanceof DefenseError) return new ConfigValidationError(pointer, err.message);
+    if ((err as { code?: unknown }).code === 'SLUICE_ERR_DEFENSE_CIDR')
+      return new ConfigValidationError(pointer, (err as Error).message);
     throw err;
   }
 }
@@ -111,8 +112,9 @@ function defenseError(config: LiveConfig, d: DefenseConfig): ConfigValidationErr
   try {
     resolveWeights(d.weights);
   } catch (err) {
-    if (err instanceof DefenseError)
-      return new ConfigValidationError(`/defense/weights/${err.field}`, err.message);
+    const e = err as { code?: unknown; field?: unknown; message: string };
+    if (e.code === 'SLUICE_ERR_DEFENSE_WEIGHTS')
+      return new ConfigValidationError(`/defense/weights/${String(e.field)}`, e.message);
     throw err;
   }
   const reals = new Set<string>();
@@ -122,7 +124,7 @@ function defenseError(config: LiveConfig, d: DefenseConfig): ConfigValidationErr
     const rule = d.rules[i];
     const at = `/defense/rules/${i}`;
     const key = prefixKey(rule.cidr, `${at}/cidr`);
-    if (key instanceof ConfigValidationError) return key;
+    if (typeof key !== 'string') return key;
     const same = prefixes.get(key);
     if (same !== undefined)
       return new ConfigValidationError(`${at}/cidr`, `is already /defense/rules/${same}`);
@@ -144,7 +146,7 @@ function defenseError(config: LiveConfig, d: DefenseConfig): ConfigValidationErr
     const list = d.sourceChecks[name] ?? [];
     for (let i = 0; i < list.length; i++) {
       const key = prefixKey(list[i], `/defense/sourceChecks/${name}/${i}`);
-      if (key instanceof ConfigValidationError) return key;
+      if (typeof key !== 'string') return key;
     }
   }
   return null;
@@ -234,6 +236,14 @@ export class MemoryDirectorControl implements DirectorControl {
         health: real.healthCheck === null ? 'unchecked' : (this.health.get(key) ?? 'unknown'),
         mac: real.mac ?? learned,
         macSource: real.mac !== null ? 'configured' : learned !== null ? 'learned' : null,
+        neighbor:
+          real.mac !== null
+            ? null
+            : {
+                state: learned !== null ? 'reachable' : 'incomplete',
+                mac: learned,
+                confirmedSecondsAgo: null,
+              },
         activeConnections: active,
         inactiveConnections: inactive,
         overloaded: real.upperThreshold !== 0 && active + inactive >= real.upperThreshold,

@@ -9,7 +9,7 @@
 // A client that sent no If-Match (or `If-Match: *`) asked for "this change, on whatever is current", so on a 412
 // the change is recomputed from the new config and applied again (a few times): the other
 // change survives and so does this one. A client that sent If-Match gets its 412.
-import type { LiveConfig } from '@sluice/config';
+import { ConfigValidationError, type LiveConfig } from '@sluice/config';
 import type { ConfigView, DirectorControl } from '../control.ts';
 
 const ATTEMPTS_WITHOUT_IF_MATCH = 3;
@@ -64,4 +64,20 @@ export async function mutateConfig(
       throw err;
     }
   }
+}
+
+/**
+ * A 400 about config pointer `prefix` (but not under `except`) retold as one about the request
+ * body: `/defense/lowWatermark` → `/lowWatermark`, `/defense/rules/3/pool/0` → `/pool/0`.
+ * Anything else is passed on as it is.
+ */
+export function retold(err: unknown, prefix: string, except: string | null = null): unknown {
+  const e = err as { code?: unknown; field?: unknown; message?: unknown } | null;
+  if (e?.code !== 'SLUICE_ERR_CONFIG_INVALID' || typeof e.field !== 'string') return err;
+  const field = e.field;
+  const under = (p: string) => field === p || field.startsWith(`${p}/`);
+  if (!under(prefix) || (except !== null && under(except))) return err;
+  const text = typeof e.message === 'string' ? e.message : '';
+  const why = text.startsWith(`${field}: `) ? text.slice(field.length + 2) : text;
+  return new ConfigValidationError(field.slice(prefix.length), why);
 }

@@ -26,6 +26,7 @@ describe('GET reals', () => {
         health: 'unchecked',
         mac: '02:53:4c:00:01:01',
         macSource: 'configured',
+        neighbor: null,
         // 0001 is ESTABLISHED, 0002 SYN_RECV (connections 0005 has no real server yet).
         activeConnections: 1,
         inactiveConnections: 1,
@@ -33,7 +34,13 @@ describe('GET reals', () => {
       },
     });
     expect(second.id).toBe('10.10.1.2:80');
-    expect(second.status).toMatchObject({ health: 'up', mac: null, macSource: null, activeConnections: 1 });
+    expect(second.status).toMatchObject({
+      health: 'up',
+      mac: null,
+      macSource: null,
+      neighbor: { state: 'incomplete', mac: null },
+      activeConnections: 1,
+    });
   });
 
   it('reports a learned MAC and an IPv6 real server by its bracketed, URL-encoded id', async () => {

@@ -19,7 +19,7 @@ import Type from 'typebox';
 import type { DirectorControl, RealStatusView } from '../control.ts';
 import { checkPoolsResolve } from './defense.ts';
 import { ApiError } from './errors.ts';
-import { mutateConfig } from './mutate.ts';
+import { mutateConfig, retold } from './mutate.ts';
 import { canonicalRealId, type RealAddress, sameReal } from './real-id.ts';
 import {
   errorResponses,
@@ -68,6 +68,7 @@ function realView(real: RealServerConfig, statuses: RealStatusView[] | null): Re
             health: live.health,
             mac: live.mac,
             macSource: live.macSource,
+            neighbor: live.neighbor,
             activeConnections: live.activeConnections,
             inactiveConnections: live.inactiveConnections,
             overloaded: live.overloaded,
@@ -79,15 +80,26 @@ function realPath(service: string, real: RealServerConfig): string {
   return `/v1/services/${encodeURIComponent(service)}/reals/${encodeURIComponent(canonicalRealId(real.address, real.port))}`;
 }
 
-/** `change` applied to the real `wanted` of service `name` inside `config` (for mutateConfig). */
+/** The config pointer of real `index` of `service` in `config` (`/services/0/reals/2`). */
+function realPointer(config: LiveConfig, service: ServiceConfig, index: number): string {
+  return `/services/${config.services.indexOf(service)}/reals/${index}`;
+}
+
+/**
+ * `change` applied to the real `wanted` of service `name` inside `config` (for mutateConfig);
+ * `at.pointer` is left naming that real in the config, so a 400 can be retold about the body.
+ */
 function withReal(
   config: LiveConfig,
   name: string,
   wanted: RealAddress,
+  at: { pointer: string },
   change: (service: ServiceConfig, index: number) => void,
 ): LiveConfig {
   const service = findService(config, name);
-  change(service, findRealIndex(service, wanted));
+  const index = findRealIndex(service, wanted);
+  at.pointer = realPointer(config, service, index);
+  change(service, index);
   return config;
 }
 
@@ -135,8 +147,10 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
     async (request, reply) => {
       const { name } = request.params;
       const real = request.body;
+      let at = '';
       const view = await mutateConfig(control, request.headers['if-match'], (config) => {
         const service = findService(config, name);
+        at = realPointer(config, service, service.reals.length);
         if (service.reals.some((r) => sameReal(r, real))) {
           throw new ConflictError(
             `service ${name} already has real server ${canonicalRealId(real.address, real.port)}`,
@@ -144,6 +158,8 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
         }
         service.reals.push(real);
         return config;
+      }).catch((err) => {
+        throw at === '' ? err : retold(err, at);
       });
       reply.code(201).header('etag', view.etag).header('location', realPath(name, real));
       return one(name, real, view.config);
@@ -195,12 +211,15 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
           `must be ${wanted.address}, the address in the path, or absent`,
         );
       }
+      const at = { pointer: '' };
       const view = await mutateConfig(control, request.headers['if-match'], (config) =>
-        withReal(config, name, wanted, (service, index) => {
+        withReal(config, name, wanted, at, (service, index) => {
           const current = service.reals[index];
           service.reals[index] = { ...body, address: current.address, port: current.port };
         }),
-      );
+      ).catch((err) => {
+        throw at.pointer === '' ? err : retold(err, at.pointer);
+      });
       reply.header('etag', view.etag);
       return one(name, wanted, view.config);
     },
@@ -222,11 +241,14 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
       const { name } = request.params;
       const wanted = parsePathReal(request.params.real);
       const patch = request.body;
+      const at = { pointer: '' };
       const view = await mutateConfig(control, request.headers['if-match'], (config) =>
-        withReal(config, name, wanted, (service, index) => {
+        withReal(config, name, wanted, at, (service, index) => {
           service.reals[index] = { ...service.reals[index], ...patch };
         }),
-      );
+      ).catch((err) => {
+        throw at.pointer === '' ? err : retold(err, at.pointer);
+      });
       reply.header('etag', view.etag);
       return one(name, wanted, view.config);
     },
@@ -251,7 +273,7 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
       const { name } = request.params;
       const wanted = parsePathReal(request.params.real);
       const view = await mutateConfig(control, request.headers['if-match'], (config) => {
-        withReal(config, name, wanted, (service, index) => {
+        withReal(config, name, wanted, { pointer: '' }, (service, index) => {
           service.reals.splice(index, 1);
         });
         checkPoolsResolve(config);

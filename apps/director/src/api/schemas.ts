@@ -118,6 +118,28 @@ export const RealLiveSchema = Type.Object({
   ]),
   mac: Type.Union([Type.String(), Type.Null()], { description: 'The MAC in use: configured or learned' }),
   macSource: Type.Union([Type.Literal('configured'), Type.Literal('learned'), Type.Null()]),
+  neighbor: Type.Union(
+    [
+      Type.Object({
+        state: Type.Union([
+          Type.Literal('incomplete'),
+          Type.Literal('reachable'),
+          Type.Literal('stale'),
+          Type.Literal('delay'),
+          Type.Literal('probe'),
+          Type.Literal('failed'),
+        ]),
+        mac: Type.Union([Type.String(), Type.Null()]),
+        confirmedSecondsAgo: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+      }),
+      Type.Null(),
+    ],
+    {
+      description:
+        'The learned MAC kept fresh as Linux keeps its neighbours (null when configured): failed = ' +
+        'stopped answering probes, takes no new connections, established ones keep their entries',
+    },
+  ),
   activeConnections: Type.Integer({ minimum: 0 }),
   inactiveConnections: Type.Integer({ minimum: 0 }),
   overloaded: Type.Boolean(),

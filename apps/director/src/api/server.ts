@@ -5,7 +5,7 @@
 // are open). Tests use `inject`.
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { DirectorControl } from '../control.ts';
 import { MUTATING_METHODS, requireBearer } from './auth.ts';
 import { configRoutes } from './config.ts';
@@ -35,6 +35,12 @@ export function buildControlPlane(control: DirectorControl, opts: ControlPlaneOp
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: BODY_LIMIT,
+    // Errors the router raises before any route runs (a malformed URL, a path parameter over
+    // fastify's 100 characters): answered in the same shape and codes as every other error.
+    frameworkErrors: (err, _request, reply) => {
+      const { status, body, headers } = toErrorReply(err);
+      (reply as FastifyReply).code(status).headers(headers).send(body);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(typeboxValidatorCompiler);
 

@@ -188,3 +188,65 @@ describe('DELETE /v1/services/:name', () => {
     expect(again.statusCode).toBe(404);
   });
 });
+
+describe('a 400 a person can act on', () => {
+  it('an enumeration names its allowed values, an unknown property the known ones', async () => {
+    const post = (payload: object) =>
+      h.app.inject({ method: 'POST', url: '/v1/services', headers: AUTH, payload });
+    const scheduler = await post({ ...api, scheduler: 'bogus' });
+    expect(scheduler.statusCode).toBe(400);
+    expect(scheduler.json()).toMatchObject({ code: 'SLUICE_ERR_API_INVALID', field: '/scheduler' });
+    expect(scheduler.json().message).toBe(
+      '/scheduler must be one of "rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "dh", "mh", "lblc", ' +
+        '"lblcr", "fo", "ovf", "twos" (got "bogus")',
+    );
+    const unknown = await post({ ...api, colour: 'red' });
+    expect(unknown.json()).toMatchObject({ field: '/colour' });
+    expect(unknown.json().message).toMatch(
+      /^\/colour is an unknown property \(expected one of: name, vip, port/,
+    );
+    const mode = await h.app.inject({
+      method: 'PATCH',
+      url: '/v1/defense',
+      headers: AUTH,
+      payload: {
+        verification: {
+          mode: 'sometimes',
+          watermark: 0.5,
+          holdSeconds: 1,
+          ttlSeconds: 10,
+          probeIntervalMs: 100,
+        },
+      },
+    });
+    expect(mode.json()).toMatchObject({
+      field: '/verification/mode',
+      message: '/verification/mode must be one of "auto", "always", "off" (got "sometimes")',
+    });
+  });
+
+  it('a semantic refusal of a posted service or real server points into the body sent', async () => {
+    const badVip = await h.app.inject({
+      method: 'POST',
+      url: '/v1/services',
+      headers: AUTH,
+      payload: { ...api, vip: 'not-an-address' },
+    });
+    expect(badVip.statusCode).toBe(400);
+    expect(badVip.json()).toMatchObject({ code: 'SLUICE_ERR_CONFIG_INVALID', field: '/vip' });
+    const badVtep = await h.app.inject({
+      method: 'POST',
+      url: '/v1/services/web/reals',
+      headers: AUTH,
+      payload: { address: '10.10.1.9', port: 80, vtep: 'nowhere' },
+    });
+    expect(badVtep.json()).toMatchObject({ code: 'SLUICE_ERR_CONFIG_INVALID', field: '/vtep' });
+    const patched = await h.app.inject({
+      method: 'PATCH',
+      url: '/v1/services/web/reals/10.10.1.1:80',
+      headers: AUTH,
+      payload: { upperThreshold: 10, lowerThreshold: 20 },
+    });
+    expect(patched.json()).toMatchObject({ code: 'SLUICE_ERR_CONFIG_INVALID', field: '/lowerThreshold' });
+  });
+});

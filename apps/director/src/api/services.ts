@@ -14,7 +14,7 @@ import {
 import Type from 'typebox';
 import type { DirectorControl } from '../control.ts';
 import { checkPoolsResolve } from './defense.ts';
-import { mutateConfig } from './mutate.ts';
+import { mutateConfig, retold } from './mutate.ts';
 import { canonicalText } from './real-id.ts';
 import {
   errorResponses,
@@ -78,7 +78,10 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
     },
     async (request, reply) => {
       const service = request.body;
+      // The director's checks name config pointers (/services/2/vip); the client sent /vip.
+      let at = '';
       const view = await mutateConfig(control, request.headers['if-match'], (config) => {
+        at = `/services/${config.services.length}`;
         if (config.services.some((s) => s.name === service.name)) {
           throw new ConflictError(`a service named ${service.name} exists`);
         }
@@ -90,6 +93,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
         }
         config.services.push(service);
         return config;
+      }).catch((err) => {
+        throw retold(err, at);
       });
       reply.code(201).header('etag', view.etag).header('location', servicePath(service.name));
       return findService(view.config, service.name);
@@ -133,9 +138,11 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
       if (body.name !== undefined && body.name !== name) {
         throw new ConfigValidationError('/name', `must be ${name}, the service in the path, or absent`);
       }
+      let at = '';
       const view = await mutateConfig(control, request.headers['if-match'], (config) => {
         const index = config.services.findIndex((s) => s.name === name);
         if (index < 0) throw new NotFoundError(`no service named ${name}`);
+        at = `/services/${index}`;
         const next: ServiceConfig = { ...body, name, reals: body.reals ?? config.services[index].reals };
         const taken = listenerTaken(config, next, name);
         if (taken !== undefined) {
@@ -146,6 +153,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
         config.services[index] = next;
         checkPoolsResolve(config);
         return config;
+      }).catch((err) => {
+        throw at === '' ? err : retold(err, at);
       });
       reply.header('etag', view.etag);
       return findService(view.config, name);

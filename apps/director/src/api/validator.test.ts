@@ -39,6 +39,28 @@ describe('typeboxValidatorCompiler', () => {
     expect(validate('querystring', { limit: '7' })).toEqual({ value: { limit: 7 } });
   });
 
+  it('explains a refusal as the loader does: allowed values, known properties, ranges', () => {
+    const Body = Type.Object(
+      {
+        mode: Type.Union([Type.Literal('a'), Type.Literal('b')]),
+        n: Type.Integer({ minimum: 1, maximum: 9 }),
+      },
+      { additionalProperties: false },
+    );
+    const check = typeboxValidatorCompiler({ schema: Body, httpPart: 'body', method: 'PUT', url: '/' }) as (
+      d: unknown,
+    ) => { error?: Array<{ instancePath: string; message: string }> };
+    expect(check({ mode: 'c', n: 1 }).error).toMatchObject([
+      { instancePath: '/mode', message: 'must be one of "a", "b" (got "c")' },
+    ]);
+    expect(check({ mode: 'a', n: 1, x: true }).error).toMatchObject([
+      { instancePath: '/x', message: 'is an unknown property (expected one of: mode, n)' },
+    ]);
+    expect(check({ mode: 'a', n: 10 }).error).toMatchObject([
+      { instancePath: '/n', message: 'must be an integer from 1 to 9 (got 10)' },
+    ]);
+  });
+
   it('does not convert bodies, and rejects unknown properties instead of removing them', () => {
     expect(validate('body', { limit: '7' })).toHaveProperty('error');
     expect(validate('body', { limit: 7, extra: 1 })).toHaveProperty('error');

@@ -9,9 +9,14 @@
 // - Query strings and path parameters arrive as text, so they are converted, but strictly:
 //   TypeBox's `Value.Convert` turns `5.5` into 5 and `0x10` into 16, so the conversion is ours.
 //
+// - A refusal says what was expected, in the loader's words: TypeBox alone says `must be equal to
+//   constant` for a bad enumeration value; `explainSchemaError` (@sluice/config) says `must be one
+//   of "rr", "wrr", ... (got "bogus")` and names an unknown property beside the known ones.
+//
 // Defaults are filled by `Value.Default`, which reads TypeBox's own markers on the schema
 // objects; fastify hands the compiler the route's schema objects themselves, so they are there
 // (the services tests prove it: a service posted without `protocol` comes back as `tcp`).
+import { explainSchemaError } from '@sluice/config';
 import type { FastifySchemaCompiler } from 'fastify';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -46,6 +51,20 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     let value = convert ? convertStrings(schema, data) : data;
     value = Value.Default(schema, value);
     if (check.Check(value)) return { value };
+    const found = explainSchemaError(schema, value);
+    // One issue in ajv's shape; toErrorReply reads its pointer and message (errors.ts).
+    if (found !== null)
+      return {
+        error: [
+          {
+            keyword: 'explained',
+            instancePath: found.pointer,
+            schemaPath: '',
+            params: {},
+            message: found.message,
+          },
+        ],
+      };
     return { error: check.Errors(value) };
   };
 };

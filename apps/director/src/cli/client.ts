@@ -28,6 +28,17 @@ export class DirectorError extends CliError {
   }
 }
 
+/** The director's code of a refusal (SLUICE_ERR_...), '' for anything that is not one. */
+export function directorCode(e: unknown): string {
+  const code = (e as { apiCode?: unknown } | null)?.apiCode;
+  return typeof code === 'string' ? code : '';
+}
+
+/** The director's codes for a request it read and found wrong (400 naming a field). */
+export function isInvalidCode(code: string): boolean {
+  return code === 'SLUICE_ERR_CONFIG_INVALID' || code === 'SLUICE_ERR_API_INVALID';
+}
+
 export interface Reply<T> {
   status: number;
   etag: string | null;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { LiveConfig } from '@sluice/config';
-import { DirectorError } from './client.ts';
+import { type DirectorError, directorCode, isInvalidCode } from './client.ts';
 import { type Command, type Context, json, usage } from './command.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 
@@ -148,15 +148,16 @@ async function edit(ctx: Context): Promise<number> {
         ctx.io.err(`config applied (ETag ${put.etag})\n`);
         return 0;
       } catch (e) {
-        if (e instanceof DirectorError && e.status === 412) {
+        if (directorCode(e) === 'SLUICE_ERR_CONFIG_PRECONDITION') {
           keep = true;
           throw new CliError(
             CliErrorCode.conflict,
             `the config changed while it was being edited: nothing applied; your edit is kept in ${file}`,
           );
         }
-        if (!(e instanceof DirectorError) || e.status !== 400) throw e;
-        pendingError = `${e.field !== null && e.field !== '' ? `${e.field}: ` : ''}${e.detail}`;
+        if (!isInvalidCode(directorCode(e))) throw e;
+        const refused = e as DirectorError;
+        pendingError = `${refused.field !== null && refused.field !== '' ? `${refused.field}: ` : ''}${refused.detail}`;
         ctx.io.err(`sluice config edit: the director refused it: ${pendingError}\n`);
         content = withHeader([`Not applied, the director refused it: ${pendingError}`, ...intro], body);
       }

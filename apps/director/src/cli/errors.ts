@@ -52,6 +52,12 @@ export class CliError extends Error {
   }
 }
 
+/** Whether `e` is the CLI's own error, by its code (SLUICE_ERR_CLI_*), not its prototype. */
+export function isCliError(e: unknown): e is CliError {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && Object.hasOwn(EXIT_OF, code);
+}
+
 /** A bad line of an input file (ipvsadm rules, keepalived.conf): `line N: <text>: <why>`. */
 export class InputLineError extends CliError {
   readonly line: number;

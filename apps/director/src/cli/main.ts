@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { type Command, contextClient, GLOBAL_HELP, GLOBAL_OPTIONS, type Io, type Values } from './command.ts';
 import { configCommand } from './config-commands.ts';
-import { CliError, Exit } from './errors.ts';
+import { Exit, isCliError } from './errors.ts';
 import { listCommand } from './list.ts';
 import { defenseCommand, drain, resetCommand, sourcesCommand, undrain } from './ops-commands.ts';
 import { importKeepalivedCommand, restoreCommand, saveCommand } from './rules-commands.ts';
@@ -106,7 +106,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
   try {
     return await command.run({ values, positionals, io, client: contextClient(values, io.env) });
   } catch (e) {
-    if (e instanceof CliError) {
+    if (isCliError(e)) {
       io.err(`sluice ${name}: ${e.message}\n`);
       if (e.exitCode === Exit.usage) io.err(`\n${command.help}\n`);
       return e.exitCode;

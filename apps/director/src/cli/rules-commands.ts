@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { LiveConfig } from '@sluice/config';
-import { DirectorError } from './client.ts';
+import { type DirectorError, directorCode, isInvalidCode } from './client.ts';
 import { type Command, type Context, json, pairs, usage } from './command.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 import { applyRules, lineOfPointer, type RealDefaults, saveRules } from './ipvsadm-rules.ts';
@@ -120,17 +120,18 @@ changed meanwhile (nothing applied; run again).`,
       ctx.io.err(`sluice restore: ${result.rules} rules applied as one change (ETag ${put.etag})\n`);
       return 0;
     } catch (e) {
-      if (!(e instanceof DirectorError) || e.status !== 400 || e.field === null) throw e;
-      const from = lineOfPointer(result.provenance, e.field);
+      if (!isInvalidCode(directorCode(e)) || (e as DirectorError).field === null) throw e;
+      const refused = e as DirectorError & { field: string };
+      const from = lineOfPointer(result.provenance, refused.field);
       if (from === null) {
         throw new CliError(
           CliErrorCode.refused,
-          `the director refused the restored config, nothing changed: ${e.field}: ${e.detail}`,
+          `the director refused the restored config, nothing changed: ${refused.field}: ${refused.detail}`,
         );
       }
       throw new CliError(
         CliErrorCode.input,
-        `line ${from.line}: ${from.text}: the director refused it (${e.field}: ${e.detail}); nothing changed`,
+        `line ${from.line}: ${from.text}: the director refused it (${refused.field}: ${refused.detail}); nothing changed`,
       );
     }
   },

@@ -7,7 +7,7 @@
 // `sluice run` writes it. The token is read only when a command changes something.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { operatorPath, stateDir } from '../state-dir.ts';
+import { operatorPath, stateDir, tokenPathFor } from '../state-dir.ts';
 import { CliError, CliErrorCode } from './errors.ts';
 
 export interface TargetFlags {
@@ -113,10 +113,7 @@ export async function resolveTarget(
     apiFrom = `the default address (${configFile} sets none)`;
   }
 
-  const tokenFile =
-    daemon?.tokenFile != null
-      ? path.resolve(path.dirname(configFile), daemon.tokenFile)
-      : path.join(path.dirname(configFile), 'token');
+  const tokenFile = tokenPathFor(configFile, daemon?.tokenFile);
   const token = async (): Promise<string> => {
     if (flags.token !== undefined && flags.token !== '') return flags.token;
     if (env.SLUICE_TOKEN !== undefined && env.SLUICE_TOKEN !== '') return env.SLUICE_TOKEN;
