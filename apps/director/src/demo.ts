@@ -1,8 +1,18 @@
-// `sluice demo`: a director on the embedded demo config with synthetic clients, no sockets and
+// `sluice synthetic`: a director on the embedded demo config with synthetic clients, no sockets and
 // no privileges needed: valid clients open, use and close connections, a bare-SYN flood from
 // random sources runs beside them, and an ipvsadm-style listing is printed every two seconds
-// until SIGINT/SIGTERM (then it shuts down cleanly and exits 0).
-import { type ConfigSnapshot, Dataplane, DROP_REASON_NAMES, MemoryPort, Verdict } from '@sluice/dataplane';
+// until SIGINT/SIGTERM (then it shuts down cleanly and exits 0). The frames go through the
+// director's own serving workers (the native port's loop), each fed by an in-memory FrameRing
+// where its socket would be; a client's frames always reach the same worker, as SO_REUSEPORT
+// keeps a flow on one.
+import {
+  type ConfigSnapshot,
+  Dataplane,
+  DROP_REASON_NAMES,
+  FrameRing,
+  type RingPair,
+  Verdict,
+} from '@sluice/dataplane';
 import { ipv4Bytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { formatListing } from './listing.ts';
 
@@ -46,7 +56,17 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
     directorMac: '02:53:4c:00:00:01',
   });
   const vip = ipv4Bytes(0x0a0a0064);
-  const port = new MemoryPort();
+  const rings: RingPair[] = Array.from({ length: opts.workers }, () => ({
+    inbound: FrameRing.create({ kind: 'queue', slots: 4096 }),
+    outbound: FrameRing.create({ kind: 'sink' }),
+  }));
+  await dp.serveRings(rings);
+  /** The client VTEP the frames come from (replies would go back to it). */
+  const vtep = 0xc0a835c8; // 192.168.53.200
+  let ringFull = 0;
+  const inject = (frame: Uint8Array, flow: number) => {
+    if (!rings[flow % rings.length].inbound.push(frame, vtep)) ringFull++;
+  };
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -57,7 +77,7 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
   let nextPrint = started;
   let clientSeq = 0;
   process.stdout.write(
-    'Sluice demo: synthetic clients through the real pipeline (no sockets). Ctrl-C stops.\n',
+    `Sluice demo: synthetic clients through ${opts.workers} serving worker(s), rings for sockets. Ctrl-C stops.\n`,
   );
   while (!stopping && (opts.seconds <= 0 || Date.now() - started < opts.seconds * 1000)) {
     // 50 valid clients per round: SYN, ACK, data, FIN; and 200 flood SYNs from random sources.
@@ -65,11 +85,12 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
       const id = clientSeq++;
       const src = ipv4Bytes((0xc6336400 + (id % 200)) >>> 0);
       const sport = 1024 + (id % 60000);
-      port.inject(traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: 80, flags: TCP.syn, seq: 1000 }));
-      port.inject(
+      inject(traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: 80, flags: TCP.syn, seq: 1000 }), id);
+      inject(
         traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: 80, flags: TCP.ack, seq: 1001, ack: 1 }),
+        id,
       );
-      port.inject(
+      inject(
         traffic.tcp({
           src,
           dst: vip,
@@ -80,9 +101,10 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
           ack: 1,
           payloadLen: 80,
         }),
+        id,
       );
       if (id % 3 !== 0) {
-        port.inject(
+        inject(
           traffic.tcp({
             src,
             dst: vip,
@@ -92,19 +114,17 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
             seq: 1081,
             ack: 1,
           }),
+          id,
         );
       }
     }
     for (let i = 0; i < 200; i++) {
       const src = ipv4Bytes((Math.random() * 0x100000000) >>> 0);
-      port.inject(
+      inject(
         traffic.tcp({ src, dst: vip, srcPort: 2000 + i, dstPort: 80, flags: TCP.syn, seq: i, shape: 'bare' }),
+        i,
       );
     }
-    await port.flush(dp);
-    port.forwarded.length = 0;
-    port.dropped.length = 0;
-    port.replies.length = 0;
     if (Date.now() >= nextPrint) {
       nextPrint += 2000;
       const dropped = dp.counters.sum(Verdict.drop);
@@ -115,7 +135,8 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
         .map(([n, v]) => `${n}=${v}`)
         .join(' ');
       process.stdout.write(
-        `\n${formatListing(DEMO_CONFIG, dp)}\nforwarded ${dp.counters.sum(Verdict.forward)}, dropped ${dropped}${reasons ? ` (${reasons})` : ''}\n`,
+        `\n${formatListing(DEMO_CONFIG, dp)}\nforwarded ${dp.counters.sum(Verdict.forward)}, dropped ${dropped}${reasons ? ` (${reasons})` : ''}` +
+          `${ringFull > 0 ? `, ${ringFull} lost before a worker (ring full)` : ''}\n`,
       );
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -1,62 +1,48 @@
-// A Batch is one SharedArrayBuffer holding many frames and their fates: the port copies received
-// datagrams in, a worker classifies them in place, the port sends them out. Workers are handed
-// batch numbers, never packets, so one task crossing threads carries hundreds of frames.
+// A Batch holds the frames one port round works on and their fates, in one buffer: the port
+// receives datagrams into it, the Pipeline classifies them in place and writes each verdict beside
+// its frame, the port sends them out. A batch lives and dies in the serving worker's own thread
+// (frames never cross threads; the tables they are classified against are the shared ones).
 //
 // Layout (the only place it is written down):
-//   Int32 header  [count, state, dataUsed, workerSlot, configVersion, nanos]
+//   Int32 header  [count, dataUsed]
 //   Int32 descriptors, 6 words per frame: [offset, length, verdict, arg, peer, spare]
-//   bytes: frame data, each frame at an 8-byte aligned offset.
+//   bytes: frame data, each frame at an 8-byte aligned offset (the data starts 8-aligned).
 
 export const BatchHeader = {
   count: 0,
-  state: 1,
-  dataUsed: 2,
-  workerSlot: 3,
-  configVersion: 4,
-  nanos: 5,
-  words: 8,
+  dataUsed: 1,
+  words: 2,
 } as const;
 /**
  * `peer`: the sender VTEP's IPv4 underlay address as a 32-bit word (replies and the defense's probes
  * go back to it).
  */
 export const Desc = { offset: 0, length: 1, verdict: 2, arg: 3, peer: 4, words: 6 } as const;
-export const BatchState = { free: 0, filled: 1, processing: 2, done: 3 } as const;
 
 export interface BatchLimits {
   maxFrames: number;
   dataBytes: number;
 }
 
-export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxFrames: 512, dataBytes: 512 * 1600 };
-
 export class Batch {
-  readonly sab: SharedArrayBuffer;
+  readonly buffer: ArrayBuffer;
   readonly header: Int32Array;
   readonly desc: Int32Array;
   readonly data: Uint8Array;
   readonly maxFrames: number;
 
-  static create(limits: BatchLimits = DEFAULT_BATCH_LIMITS): Batch {
+  static create(limits: BatchLimits): Batch {
     const headerBytes = (BatchHeader.words + limits.maxFrames * Desc.words) * 4;
-    const sab = new SharedArrayBuffer(headerBytes + limits.dataBytes);
-    const h = new Int32Array(sab, 0, BatchHeader.words);
-    h[BatchHeader.workerSlot] = limits.maxFrames; // stored for attach(); reset on first use
-    return new Batch(sab, limits.maxFrames);
+    return new Batch(new ArrayBuffer(headerBytes + limits.dataBytes), limits.maxFrames);
   }
 
-  static attach(sab: SharedArrayBuffer, maxFrames: number): Batch {
-    return new Batch(sab, maxFrames);
-  }
-
-  private constructor(sab: SharedArrayBuffer, maxFrames: number) {
-    this.sab = sab;
+  private constructor(buffer: ArrayBuffer, maxFrames: number) {
+    this.buffer = buffer;
     this.maxFrames = maxFrames;
-    this.header = new Int32Array(sab, 0, BatchHeader.words);
-    this.desc = new Int32Array(sab, BatchHeader.words * 4, maxFrames * Desc.words);
+    this.header = new Int32Array(buffer, 0, BatchHeader.words);
+    this.desc = new Int32Array(buffer, BatchHeader.words * 4, maxFrames * Desc.words);
     const dataStart = (BatchHeader.words + maxFrames * Desc.words) * 4;
-    this.data = new Uint8Array(sab, dataStart);
-    this.header[BatchHeader.workerSlot] = -1;
+    this.data = new Uint8Array(buffer, dataStart);
   }
 
   get count(): number {

@@ -1,5 +1,5 @@
-// BatchedPort: the serving worker's VTEP socket through the sluice_io addon (@sluice/io), in the
-// role VxlanPort plays with Node's dgram. One loop per worker thread: recvmmsg a batch of
+// BatchedPort: the serving worker's loop over its VTEP socket through the sluice_io addon
+// (@sluice/io), in the role VxlanPort plays with Node's dgram. One loop per worker thread: recvmmsg a batch of
 // datagrams straight into the frame slots of the worker's Batch (no Buffer, no rinfo, no copy),
 // classify the batch in place with the Pipeline, then hand the kernel, in one sendmmsg, the RSTs
 // the pipeline queued (first: a displaced connection must leave its real server before the SYN
@@ -21,6 +21,10 @@
 // at it. A datagram longer than its slot is cut by the kernel, flagged by the addon, and dropped
 // here as `frame-too-large`. After the slots come the RST scratch slots, so every datagram of a
 // sendmmsg lives in the one buffer the addon is given.
+//
+// Below the loop is a DatagramChannel: the socket (NativeSocket, the addon's calls on one
+// descriptor) in the director, or a pair of FrameRings (RingChannel, frame-ring.ts) where frames
+// come from memory: the hot-path benchmark, the synthetic demo, the tests. The loop is the same.
 import {
   errnoName,
   intToIpv4,
@@ -77,11 +81,78 @@ export class BatchedPortError extends Error {
   }
 }
 
+/**
+ * What the port's loop needs below it, with the addon's word layouts (RecvWord, SendWord) and its
+ * status codes: counts, or a negative errno; nothing on the per-batch path throws.
+ */
+export interface DatagramChannel {
+  /** Most datagrams one recv or send moves. */
+  readonly maxBatch: number;
+  /** 0, or a negative errno (the bind failed). */
+  open(): number;
+  localPort(): number;
+  recv(data: Uint8Array, slotBytes: number, first: number, max: number, meta: Int32Array): number;
+  send(data: Uint8Array, list: Int32Array, count: number, flags: number): number;
+  /** Blocks this thread until a datagram waits or `timeoutMs` passed: 1 | 0 | -errno. */
+  wait(timeoutMs: number): number;
+  /** Datagrams lost below the port because it did not read them in time. */
+  drops(): number;
+  close(): void;
+}
+
+/** The director's channel: one UDP socket (SO_REUSEPORT) through the sluice_io addon. */
+export class NativeSocket implements DatagramChannel {
+  readonly maxBatch: number;
+  private readonly io: NativeIo;
+  private readonly settings: BatchedPortSettings;
+  private fd = -1;
+
+  /** Throws IoError(SLUICE_ERR_IO_UNAVAILABLE) when the addon did not load. */
+  constructor(settings: BatchedPortSettings) {
+    this.io = nativeIo();
+    this.settings = settings;
+    this.maxBatch = this.io.MAX_BATCH;
+  }
+
+  open(): number {
+    const s = this.settings;
+    const fd = this.io.open(s.address, s.port, OpenFlag.reusePort, s.receiveBufferBytes, s.sendBufferBytes);
+    if (fd < 0) return fd;
+    this.fd = fd;
+    return 0;
+  }
+
+  localPort(): number {
+    return this.io.localPort(this.fd);
+  }
+
+  recv(data: Uint8Array, slotBytes: number, first: number, max: number, meta: Int32Array): number {
+    return this.io.recv(this.fd, data, slotBytes, first, max, meta);
+  }
+
+  send(data: Uint8Array, list: Int32Array, count: number, flags: number): number {
+    return this.io.send(this.fd, data, list, count, flags);
+  }
+
+  wait(timeoutMs: number): number {
+    return this.io.wait(this.fd, timeoutMs);
+  }
+
+  drops(): number {
+    return this.fd < 0 ? 0 : Math.max(0, this.io.drops(this.fd));
+  }
+
+  close(): void {
+    // Nothing is held between rounds: what the kernel still queues goes with the socket.
+    if (this.fd >= 0) this.io.close(this.fd);
+    this.fd = -1;
+  }
+}
+
 export class BatchedPort {
   readonly settings: BatchedPortSettings;
-  private readonly io: NativeIo;
+  private readonly channel: DatagramChannel;
   private readonly sendFlags: number;
-  private fd = -1;
   private boundPort = 0;
   readonly batch: Batch;
   private readonly data: Uint8Array;
@@ -115,15 +186,16 @@ export class BatchedPort {
     layout: CounterLayout,
     refresh: () => Pipeline | null,
     punt: PuntHandler | null,
+    channel: DatagramChannel = new NativeSocket(settings),
   ) {
-    this.io = nativeIo();
+    this.channel = channel;
     this.settings = settings;
     this.sendFlags = settings.gso === false ? 0 : SendFlag.gso;
     this.counters = counters;
     this.layout = layout;
     this.refresh = refresh;
     this.punt = punt;
-    this.maxBatch = Math.min(settings.batchLimits.maxFrames, this.io.MAX_BATCH);
+    this.maxBatch = Math.min(settings.batchLimits.maxFrames, channel.maxBatch);
     this.want = Math.min(BATCH_MIN, this.maxBatch);
     this.rstBase = this.maxBatch * SLOT_BYTES;
     this.batch = Batch.create({
@@ -144,10 +216,9 @@ export class BatchedPort {
   /** Opens and binds the socket; rejects with the OS error (EADDRINUSE, EADDRNOTAVAIL ...). */
   bind(): Promise<void> {
     const s = this.settings;
-    const fd = this.io.open(s.address, s.port, OpenFlag.reusePort, s.receiveBufferBytes, s.sendBufferBytes);
-    if (fd < 0) return Promise.reject(socketError(`bind ${s.address}:${s.port}`, fd));
-    this.fd = fd;
-    this.boundPort = this.io.localPort(fd);
+    const status = this.channel.open();
+    if (status < 0) return Promise.reject(socketError(`bind ${s.address}:${s.port}`, status));
+    this.boundPort = this.channel.localPort();
     return Promise.resolve();
   }
 
@@ -157,7 +228,7 @@ export class BatchedPort {
 
   /** Datagrams the kernel dropped at this socket because its receive buffer was full. */
   kernelDrops(): number {
-    return this.fd < 0 ? 0 : Math.max(0, this.io.drops(this.fd));
+    return this.channel.drops();
   }
 
   /** Current adaptive batch size (for tests and the benchmark's report). */
@@ -181,7 +252,7 @@ export class BatchedPort {
           lastMaintain = t;
           this.maintain(now());
         }
-        const w = this.io.wait(this.fd, WAIT_MS);
+        const w = this.channel.wait(WAIT_MS);
         // A socket that cannot be polled (it should not happen) must not turn into a spin.
         if (w < 0) Atomics.wait(this.sleeper, 0, 0, WAIT_MS);
       }
@@ -195,7 +266,7 @@ export class BatchedPort {
    */
   poll(): number {
     const want = this.want;
-    const n = this.io.recv(this.fd, this.data, SLOT_BYTES, 0, want, this.meta);
+    const n = this.channel.recv(this.data, SLOT_BYTES, 0, want, this.meta);
     if (n <= 0) {
       if (n < 0) {
         this.receiveErrors++;
@@ -324,7 +395,7 @@ export class BatchedPort {
     }
     let lost = unsendable;
     if (out > 0) {
-      const sent = this.io.send(this.fd, this.data, list, out, this.sendFlags);
+      const sent = this.channel.send(this.data, list, out, this.sendFlags);
       lost += sent < 0 ? out : out - sent;
     }
     // The verdict stays what the pipeline decided; the port's loss is its own reason.
@@ -354,11 +425,7 @@ export class BatchedPort {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    if (this.fd >= 0) {
-      // Nothing is held between rounds: what the kernel still queues goes with the socket.
-      this.io.close(this.fd);
-      this.fd = -1;
-    }
+    this.channel.close();
     return Promise.resolve();
   }
 }

@@ -1,10 +1,23 @@
-// End-to-end through the real worker threads: frames go into shared batches, piscina workers
-// classify them against the shared tables, verdicts come back. The MemoryPort stands in for
-// sockets only.
+// End-to-end through the real serving workers: each worker thread runs the native port's loop
+// (BatchedPort: drain, classify, send) over a pair of FrameRings instead of a socket, against the
+// shared tables; frames pushed on a worker's inbound ring come back on its outbound ring with the
+// destination the port chose (a real server's VTEP, or the sender's for replies). The rings stand
+// in for sockets only; the same loop serves the director's sockets.
 import { Conn, TcpState } from '@sluice/conntrack';
+import { ipv4ToInt } from '@sluice/io';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConfigSnapshot, Dataplane, DropReason, MemoryPort, Per, Verdict } from './index.ts';
+import {
+  type ConfigSnapshot,
+  Dataplane,
+  DropReason,
+  FrameRing,
+  Per,
+  type RingDatagram,
+  VERDICT_COUNT,
+  Verdict,
+} from './index.ts';
+import { until } from './test-helpers.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const REAL_MACS = ['02:00:00:00:01:01', '02:00:00:00:01:02', '02:00:00:00:01:03'];
@@ -90,24 +103,61 @@ function mac(bytes: Uint8Array, off: number): string {
   return Array.from(bytes.subarray(off, off + 6), (x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+/** VTEP of real server i in snapshot(): 192.168.0.1, .2, .3, and .9 for the UDP service's. */
+const REAL_VTEPS = ['192.168.0.1', '192.168.0.2', '192.168.0.3', '192.168.0.9'].map(ipv4ToInt);
+const realOf = (d: RingDatagram) => REAL_VTEPS.indexOf(d.address);
+
 let dp: Dataplane | null = null;
 afterEach(async () => {
   await dp?.close();
   dp = null;
 });
 
-describe('Dataplane through piscina workers', () => {
+/** Serving workers over rings: `push` queues frames on worker w's inbound ring, `flush` waits
+ * until every pushed frame has a verdict and `sends` frames were sent (a worker counts a verdict
+ * before it sends the batch), and returns them, in order per worker. */
+async function serveOnRings(d: Dataplane, workers: number) {
+  const pairs = Array.from({ length: workers }, () => ({
+    inbound: FrameRing.create({ kind: 'queue', slots: 256 }),
+    outbound: FrameRing.create({ kind: 'queue', slots: 1024 }),
+  }));
+  await d.serveRings(pairs);
+  let pushed = 0;
+  const classified = () => {
+    let n = 0;
+    for (let v = 0; v < VERDICT_COUNT; v++) n += d.counters.sum(v);
+    return n;
+  };
+  const base = classified();
+  return {
+    push(frame: Uint8Array, peer = ipv4ToInt('192.168.0.100'), w = 0) {
+      expect(pairs[w].inbound.push(frame, peer)).toBe(true);
+      pushed++;
+    },
+    async flush(sends: number): Promise<RingDatagram[]> {
+      await until(
+        () => classified() - base === pushed && pairs.reduce((n, p) => n + p.outbound.pending, 0) >= sends,
+      );
+      return pairs.flatMap((p) => p.outbound.drain());
+    },
+  };
+}
+
+// Each test starts worker threads, which load the packet path's modules: seconds on a busy machine.
+describe('Dataplane: serving workers over in-memory rings', { timeout: 30_000 }, () => {
   it('forwards a handshake to one real server with rewritten MACs and counts it', async () => {
     dp = new Dataplane({ workers: 2, connectionCapacity: 4096, maxServices: 8, maxReals: 16 });
     dp.publishConfig(snapshot());
-    const port = new MemoryPort();
+    const port = await serveOnRings(dp, 2);
     const src = client(1);
-    port.inject(traffic.tcp({ src, dst: VIP, srcPort: 40000, dstPort: 80, flags: TCP.syn, seq: 1000 }));
-    await port.flush(dp);
-    port.inject(
+    port.push(traffic.tcp({ src, dst: VIP, srcPort: 40000, dstPort: 80, flags: TCP.syn, seq: 1000 }), 1, 1);
+    const sent = await port.flush(1);
+    port.push(
       traffic.tcp({ src, dst: VIP, srcPort: 40000, dstPort: 80, flags: TCP.ack, seq: 1001, ack: 1 }),
+      1,
+      1,
     );
-    port.inject(
+    port.push(
       traffic.tcp({
         src,
         dst: VIP,
@@ -118,13 +168,17 @@ describe('Dataplane through piscina workers', () => {
         ack: 1,
         payloadLen: 100,
       }),
+      1,
+      1,
     );
-    await port.flush(dp);
-    expect(port.dropped).toEqual([]);
-    expect(port.forwarded).toHaveLength(3);
-    const real = port.forwarded[0].arg;
-    for (const f of port.forwarded) {
-      expect(f.arg).toBe(real);
+    sent.push(...(await port.flush(2)));
+    expect(dp.counters.sum(Verdict.drop)).toBe(0);
+    expect(sent).toHaveLength(3);
+    const real = realOf(sent[0]);
+    expect(real).toBeGreaterThanOrEqual(0);
+    for (const f of sent) {
+      expect(realOf(f)).toBe(real);
+      expect(f.port).toBe(4789);
       expect(mac(f.bytes, 8)).toBe(REAL_MACS[real]);
       expect(mac(f.bytes, 14)).toBe(DIRECTOR_MAC);
     }
@@ -154,16 +208,16 @@ describe('Dataplane through piscina workers', () => {
   it('spreads new connections over real servers (rr) and drops what it must, with reasons', async () => {
     dp = new Dataplane({ workers: 1, connectionCapacity: 4096, maxServices: 8, maxReals: 16 });
     dp.publishConfig(snapshot());
-    const port = new MemoryPort();
+    const port = await serveOnRings(dp, 1);
     for (let i = 0; i < 10; i++) {
-      port.inject(
+      port.push(
         traffic.tcp({ src: client(i + 1), dst: VIP, srcPort: 5000, dstPort: 80, flags: TCP.syn, seq: i }),
       );
     }
     // A mid-flow ACK with no entry, a SYN to a port with no service, garbage, a wrong VNI.
-    port.inject(traffic.tcp({ src: client(99), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.ack, seq: 1 }));
-    port.inject(traffic.tcp({ src: client(99), dst: VIP, srcPort: 1, dstPort: 81, flags: TCP.syn, seq: 1 }));
-    port.inject(Uint8Array.of(8, 0, 0, 0, 0, 0, 42, 0, 1, 2, 3));
+    port.push(traffic.tcp({ src: client(99), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.ack, seq: 1 }));
+    port.push(traffic.tcp({ src: client(99), dst: VIP, srcPort: 1, dstPort: 81, flags: TCP.syn, seq: 1 }));
+    port.push(Uint8Array.of(8, 0, 0, 0, 0, 0, 42, 0, 1, 2, 3));
     const wrongVni = traffic.tcp({
       src: client(98),
       dst: VIP,
@@ -173,87 +227,93 @@ describe('Dataplane through piscina workers', () => {
       seq: 1,
     });
     wrongVni[6] = 7;
-    port.inject(wrongVni);
-    await port.flush(dp);
+    port.push(wrongVni);
+    const sent = await port.flush(10);
     const perReal = [0, 0];
-    for (const f of port.forwarded) perReal[f.arg]++;
+    for (const f of sent) perReal[realOf(f)]++;
     expect(perReal).toEqual([5, 5]);
-    expect(port.dropped.map((d) => d.arg)).toEqual([
-      DropReason.noEntry,
-      DropReason.noService,
-      1 /* truncated */,
-      DropReason.wrongVni,
-    ]);
-    expect(dp.counters.sum(dp.counters.layout.drops + DropReason.noEntry)).toBe(1);
+    const drops = dp.counters.layout.drops;
+    const dropped = (reason: number) => dp?.counters.sum(drops + reason);
+    expect(dp.counters.sum(Verdict.drop)).toBe(4);
+    expect(dropped(DropReason.noEntry)).toBe(1);
+    expect(dropped(DropReason.noService)).toBe(1);
+    expect(dropped(1 /* truncated */)).toBe(1);
+    expect(dropped(DropReason.wrongVni)).toBe(1);
   });
 
-  it('answers ARP for an IPv4 VIP and neighbour solicitation for an IPv6 VIP, in place', async () => {
+  it('answers ARP for an IPv4 VIP and neighbour solicitation for an IPv6 VIP, in place, to the sender', async () => {
     dp = new Dataplane({ workers: 1, connectionCapacity: 1024, maxServices: 8, maxReals: 16 });
     dp.publishConfig(snapshot());
-    const port = new MemoryPort();
-    port.inject(traffic.arpRequest(client(5), VIP), 7);
-    port.inject(traffic.arpRequest(client(5), addressBytes('10.0.0.200')), 7);
-    port.inject(traffic.neighborSolicitation(addressBytes('fd00::5'), VIP6), 8);
-    await port.flush(dp);
-    expect(port.replies).toHaveLength(2);
-    const [arp, na] = port.replies;
-    expect(arp.peer).toBe(7);
+    const port = await serveOnRings(dp, 1);
+    port.push(traffic.arpRequest(client(5), VIP), 7);
+    port.push(traffic.arpRequest(client(5), addressBytes('10.0.0.200')), 7);
+    port.push(traffic.neighborSolicitation(addressBytes('fd00::5'), VIP6), 8);
+    const replies = await port.flush(2);
+    expect(replies).toHaveLength(2);
+    const [arp, na] = replies;
+    expect(arp.address).toBe(7);
     expect(arp.bytes[8 + 12]).toBe(0x08);
     expect(arp.bytes[8 + 13]).toBe(0x06);
     expect(arp.bytes[8 + 14 + 7]).toBe(2); // op = reply
     expect(mac(arp.bytes, 8 + 14 + 8)).toBe(DIRECTOR_MAC); // sender hardware address
-    expect(na.peer).toBe(8);
+    expect(na.address).toBe(8);
     expect(na.bytes[8 + 14 + 40]).toBe(136); // neighbour advertisement
-    expect(port.dropped.map((d) => d.arg)).toEqual([DropReason.notForUs]);
+    expect(dp.counters.sum(Verdict.reply)).toBe(2);
+    expect(dp.counters.sum(dp.counters.layout.drops + DropReason.notForUs)).toBe(1);
   });
 
   it('serves IPv6 and UDP services and sends an ICMP error to the flow it names', async () => {
     dp = new Dataplane({ workers: 1, connectionCapacity: 1024, maxServices: 8, maxReals: 16 });
     dp.publishConfig(snapshot());
-    const port = new MemoryPort();
+    const port = await serveOnRings(dp, 1);
     const c6 = addressBytes('2001:db8::7');
-    port.inject(traffic.tcp({ src: c6, dst: VIP6, srcPort: 33000, dstPort: 443, flags: TCP.syn, seq: 5 }));
-    port.inject(traffic.udp(client(3), VIP, 5353, 53, 40));
-    port.inject(
-      traffic.tcp({ src: client(4), dst: VIP, srcPort: 41000, dstPort: 80, flags: TCP.syn, seq: 9 }),
-    );
-    await port.flush(dp);
-    expect(port.forwarded.map((f) => f.arg).slice(0, 2)).toEqual([2, 3]);
-    const httpReal = port.forwarded[2].arg;
-    port.inject(traffic.icmpFragNeeded(addressBytes('203.0.113.1'), VIP, 80, client(4), 41000, 1400));
-    port.inject(traffic.icmpFragNeeded(addressBytes('203.0.113.1'), VIP, 80, client(4), 41001, 1400));
-    await port.flush(dp);
-    expect(port.forwarded[3].arg).toBe(httpReal);
-    expect(port.dropped.map((d) => d.arg)).toEqual([DropReason.icmpNoFlow]);
+    port.push(traffic.tcp({ src: c6, dst: VIP6, srcPort: 33000, dstPort: 443, flags: TCP.syn, seq: 5 }));
+    port.push(traffic.udp(client(3), VIP, 5353, 53, 40));
+    port.push(traffic.tcp({ src: client(4), dst: VIP, srcPort: 41000, dstPort: 80, flags: TCP.syn, seq: 9 }));
+    const first = await port.flush(3);
+    expect(first.map(realOf).slice(0, 2)).toEqual([2, 3]);
+    const httpReal = realOf(first[2]);
+    port.push(traffic.icmpFragNeeded(addressBytes('203.0.113.1'), VIP, 80, client(4), 41000, 1400));
+    port.push(traffic.icmpFragNeeded(addressBytes('203.0.113.1'), VIP, 80, client(4), 41001, 1400));
+    const second = await port.flush(1);
+    expect(second.map(realOf)).toEqual([httpReal]);
+    expect(dp.counters.sum(dp.counters.layout.drops + DropReason.icmpNoFlow)).toBe(1);
   });
 
   it('a config change reaches every worker as one version; weight 0 drains new flows only', async () => {
     dp = new Dataplane({ workers: 2, connectionCapacity: 4096, maxServices: 8, maxReals: 16 });
     dp.publishConfig(snapshot());
-    const port = new MemoryPort();
-    port.inject(traffic.tcp({ src: client(1), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.syn, seq: 1 }));
-    port.inject(traffic.tcp({ src: client(2), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.syn, seq: 1 }));
-    await port.flush(dp);
-    const onReal0 = port.forwarded.find((f) => f.arg === 0);
-    expect(onReal0).toBeDefined();
+    const port = await serveOnRings(dp, 2);
+    // Both first flows on worker 0, whose rr cursor (per worker, as documented) spreads them.
+    port.push(traffic.tcp({ src: client(1), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.syn, seq: 1 }), 1);
+    port.push(traffic.tcp({ src: client(2), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.syn, seq: 1 }), 1);
+    const opened = await port.flush(2);
+    expect(opened.map(realOf).sort()).toEqual([0, 1]);
     const v2 = dp.publishConfig(snapshot({ version: 2 }, [0, 1]));
     expect(v2).toBe(2);
-    port.forwarded.length = 0;
-    // The connection already on real 0 carries on; every new one goes to real 1.
-    const c1 = port.forwarded;
-    port.inject(traffic.tcp({ src: client(1), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.ack, seq: 2 }));
-    port.inject(traffic.tcp({ src: client(2), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.ack, seq: 2 }));
+    // The connection already on real 0 carries on; every new one goes to real 1, on both workers.
+    port.push(
+      traffic.tcp({ src: client(1), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.ack, seq: 2 }),
+      1,
+      0,
+    );
+    port.push(
+      traffic.tcp({ src: client(2), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.ack, seq: 2 }),
+      1,
+      1,
+    );
+    const carried = await port.flush(2);
+    expect(carried.map(realOf).sort()).toEqual([0, 1]);
     for (let i = 10; i < 20; i++) {
-      port.inject(traffic.tcp({ src: client(i), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.syn, seq: 1 }));
+      port.push(
+        traffic.tcp({ src: client(i), dst: VIP, srcPort: 1, dstPort: 80, flags: TCP.syn, seq: 1 }),
+        1,
+        i & 1,
+      );
     }
-    await port.flush(dp);
-    expect(c1.slice(2).every((f) => f.arg === 1)).toBe(true);
-    expect(
-      c1
-        .slice(0, 2)
-        .map((f) => f.arg)
-        .sort(),
-    ).toEqual([0, 1]);
+    const fresh = await port.flush(10);
+    expect(fresh).toHaveLength(10);
+    expect(fresh.every((f) => realOf(f) === 1)).toBe(true);
   });
 
   it('refuses a bad config with a clear error and keeps the running one', async () => {

@@ -1,9 +1,9 @@
 // Dataplane: the main thread's handle on the packet path. It owns the shared buffers (tables,
-// counters, batches, config mailbox), a piscina pool of classifier workers, and the free list
-// of batches. A port fills a batch, `run()` hands its number to a worker, and the port sends the
-// frames by their verdicts when the promise resolves.
+// counters, config mailbox) and the serving workers: one thread each, each with its own port (a
+// VXLAN socket, or a pair of FrameRings), receiving, classifying and sending in its own loop. A
+// worker that dies is replaced on the same counter region; the tables live here and survive it.
 
-import { MessageChannel } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import {
   ConnectionTable,
   clockNow,
@@ -14,15 +14,15 @@ import {
 import { DefenseState, VictimIndex } from '@sluice/defense';
 import { adviseHugePages, type IoChoice, type IoSelection, selectIo } from '@sluice/io';
 import { RealServerCounters } from '@sluice/schedulers';
-import { Piscina } from 'piscina';
-import { Batch, type BatchLimits, DEFAULT_BATCH_LIMITS } from './batch.ts';
 import type { BatchedPortSettings } from './batched-port.ts';
 import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
+import type { FrameRing } from './frame-ring.ts';
 import { ConfigMailbox } from './mailbox.ts';
 import { DEFAULT_PIPELINE_OPTIONS, Pipeline, type PipelineOptions } from './pipeline.ts';
-import type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+import type { ServeEvent, ServeSpec, ServingWorkerData, WorkerInit, WorkerMessage } from './protocol.ts';
 import { type ConfigSnapshot, encodeSnapshot } from './snapshot.ts';
+import { DEFAULT_VXLAN_PORT_SETTINGS } from './vxlan-port.ts';
 
 export interface DataplaneOptions {
   workers?: number;
@@ -35,9 +35,6 @@ export interface DataplaneOptions {
   defenseKey?: ArrayLike<number>;
   maxServices?: number;
   maxReals?: number;
-  /** Batches in flight at once; at least two per worker keeps every worker busy. */
-  batches?: number;
-  batchLimits?: BatchLimits;
   pipeline?: Partial<PipelineOptions>;
   /** Transparent huge pages under the shared tables (madvise; default true). */
   hugePages?: boolean;
@@ -51,8 +48,6 @@ export interface ResolvedDataplaneOptions {
   verifiedCapacity: number;
   maxServices: number;
   maxReals: number;
-  batches: number;
-  batchLimits: BatchLimits;
   pipeline: PipelineOptions;
   hugePages: boolean;
 }
@@ -65,8 +60,6 @@ export const DATAPLANE_DEFAULTS: ResolvedDataplaneOptions = {
   verifiedCapacity: 1 << 18,
   maxServices: 256,
   maxReals: 4096,
-  batches: 8,
-  batchLimits: DEFAULT_BATCH_LIMITS,
   pipeline: DEFAULT_PIPELINE_OPTIONS,
   hugePages: true,
 };
@@ -81,11 +74,18 @@ export interface PreparedConfig {
 /** Extra worker slots so a replaced worker finds its counters region free. */
 const SPARE_SLOTS = 4;
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
 interface ServingWorker {
   slot: number;
+  thread: Worker | null;
   done: Promise<void>;
+}
+
+/** One pair of rings per serving worker: frames in, and where its sends go (null: nowhere). */
+export interface RingPair {
+  inbound: FrameRing;
+  outbound: FrameRing | null;
 }
 
 export class DataplaneOptionsError extends Error {
@@ -111,8 +111,6 @@ export function resolveDataplaneOptions(opts: DataplaneOptions = {}): ResolvedDa
     verifiedCapacity: positiveInt('verifiedCapacity', opts.verifiedCapacity ?? d.verifiedCapacity),
     maxServices: positiveInt('maxServices', opts.maxServices ?? d.maxServices),
     maxReals: positiveInt('maxReals', opts.maxReals ?? d.maxReals),
-    batches: positiveInt('batches', opts.batches ?? d.batches),
-    batchLimits: opts.batchLimits ?? d.batchLimits,
     pipeline: { ...d.pipeline, ...opts.pipeline },
     hugePages: opts.hugePages ?? d.hugePages,
   };
@@ -135,12 +133,8 @@ export class Dataplane {
   readonly defenseState: DefenseState;
   readonly counters: CounterBlock;
   readonly mailbox: ConfigMailbox;
-  readonly batches: Batch[];
-  private readonly free: number[];
   private readonly init: WorkerInit;
   private readonly slots: Int32Array;
-  private batchPool: Piscina<WorkerTask, TaskResult> | null = null;
-  private servePool: Piscina<WorkerTask, TaskResult> | null = null;
   private serving: ServingWorker[] = [];
   private serveControl: Int32Array | null = null;
   /** The port the serving workers use and why (set by serve(); the caller logs a fallback). */
@@ -179,12 +173,6 @@ export class Dataplane {
       maxReals: o.maxReals,
     });
     this.mailbox = ConfigMailbox.create();
-    this.batches = [];
-    this.free = [];
-    for (let i = 0; i < o.batches; i++) {
-      this.batches.push(Batch.create(o.batchLimits));
-      this.free.push(i);
-    }
     const slotsSab = new SharedArrayBuffer(slots * 4);
     this.slots = new Int32Array(slotsSab);
     this.init = {
@@ -198,32 +186,10 @@ export class Dataplane {
       counters: this.counters.sab,
       mailbox: this.mailbox.sab,
       slots: slotsSab,
-      batches: this.batches.map((b) => b.sab),
-      batchLimits: o.batchLimits,
       maxServices: o.maxServices,
       maxReals: o.maxReals,
       pipeline: o.pipeline,
     };
-  }
-
-  /** The pool for batch tasks (tests, bench, MemoryPort), made on first use. */
-  private get pool(): Piscina<WorkerTask, TaskResult> {
-    if (this.batchPool === null) {
-      const o = this.options;
-      this.batchPool = new Piscina<WorkerTask, TaskResult>({
-        filename: WORKER_URL,
-        minThreads: o.workers,
-        maxThreads: o.workers,
-        idleTimeout: Number.POSITIVE_INFINITY,
-        // Hand each worker several batches at once: the next is already in its port while it
-        // works, instead of waiting for a round trip through the main thread after every batch.
-        // The worker still classifies them one after another (processing is synchronous).
-        concurrentTasksPerWorker: 4,
-        maxQueue: o.batches * 2,
-        workerData: this.init,
-      });
-    }
-    return this.batchPool;
   }
 
   /**
@@ -310,36 +276,11 @@ export class Dataplane {
     throw new DataplaneOptionsError('no free counter slot for the control plane');
   }
 
-  /** A free batch, reset, or null when all are in flight (the port waits for one to finish). */
-  takeBatch(): Batch | null {
-    const i = this.free.pop();
-    if (i === undefined) return null;
-    const b = this.batches[i];
-    b.reset();
-    return b;
-  }
-
-  /** Returns a batch to the free list once its frames were sent. */
-  giveBack(batch: Batch): void {
-    const i = this.batches.indexOf(batch);
-    if (i >= 0 && !this.free.includes(i)) this.free.push(i);
-  }
-
-  /** Classifies a filled batch on a worker. */
-  run(batch: Batch): Promise<TaskResult> {
-    if (this.configVersion === 0) {
-      return Promise.reject(new DataplaneOptionsError('publish a configuration before running batches'));
-    }
-    return this.pool.run({ kind: 'batch', batch: this.batches.indexOf(batch) });
-  }
-
-  /** Asks one worker to do a slice of expiry (call on a timer when traffic is idle). */
-  maintain(): Promise<TaskResult> {
-    return this.pool.run({ kind: 'maintain' });
-  }
-
+  /** Serving worker threads alive now. */
   get threads(): number {
-    return (this.servePool?.threads.length ?? 0) + (this.batchPool?.threads.length ?? 0);
+    let n = 0;
+    for (const w of this.serving) if (w.thread !== null) n++;
+    return n;
   }
 
   /**
@@ -355,74 +296,110 @@ export class Dataplane {
     onEvent: (event: ServeEvent) => void,
     io: IoChoice = 'auto',
   ): Promise<void> {
-    if (this.servePool !== null) throw new DataplaneOptionsError('already serving');
+    if (this.serveControl !== null) throw new DataplaneOptionsError('already serving');
     const selection = selectIo(io);
     this.io = selection;
-    const o = this.options;
+    await this.startAll(onEvent, () => ({ port: settings, io: selection.io, rings: null }));
+  }
+
+  /**
+   * Serves from memory: one serving worker per ring pair (`rings.length` of them, at most the
+   * configured workers plus the spare slots), each running the native port's loop over its
+   * rings instead of a socket: the frames pushed on `inbound` are classified and those sent
+   * leave on `outbound`. The hot-path benchmark, the synthetic demo and tests use it; the addon
+   * is not needed.
+   */
+  async serveRings(
+    rings: readonly RingPair[],
+    onEvent: (event: ServeEvent) => void = () => {},
+    settings: BatchedPortSettings = DEFAULT_VXLAN_PORT_SETTINGS,
+  ): Promise<void> {
+    if (this.serveControl !== null) throw new DataplaneOptionsError('already serving');
+    if (rings.length < 1 || rings.length > this.slots.length - 1)
+      throw new DataplaneOptionsError(
+        `serveRings needs 1..${this.slots.length - 1} ring pairs, got ${rings.length}`,
+      );
+    await this.startAll(
+      onEvent,
+      (i) => ({
+        port: settings,
+        io: 'ring',
+        rings: { inbound: rings[i].inbound.sab, outbound: rings[i].outbound?.sab ?? null },
+      }),
+      rings.length,
+    );
+  }
+
+  private async startAll(
+    onEvent: (event: ServeEvent) => void,
+    specFor: (i: number) => Omit<ServeSpec, 'control'>,
+    count = this.options.workers,
+  ): Promise<void> {
     const controlSab = new SharedArrayBuffer(4);
     this.serveControl = new Int32Array(controlSab);
-    this.servePool = new Piscina<WorkerTask, TaskResult>({
-      filename: WORKER_URL,
-      minThreads: o.workers,
-      maxThreads: o.workers,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      // One serve task per thread: two sockets in one thread would share its single core.
-      concurrentTasksPerWorker: 1,
-      workerData: this.init,
-    });
     const bound: Promise<void>[] = [];
-    for (let i = 0; i < o.workers; i++) {
-      const w: ServingWorker = { slot: -1, done: Promise.resolve() };
+    for (let i = 0; i < count; i++) {
+      const w: ServingWorker = { slot: -1, thread: null, done: Promise.resolve() };
       this.serving.push(w);
-      bound.push(this.startServing(w, settings, selection.io, controlSab, onEvent));
+      bound.push(this.startServing(w, { ...specFor(i), control: controlSab }, onEvent));
     }
-    await Promise.all(bound);
+    const results = await Promise.allSettled(bound);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.stopServing();
+      throw (failed as PromiseRejectedResult).reason;
+    }
+  }
+
+  private stopping(): boolean {
+    return this.closed || (this.serveControl !== null && Atomics.load(this.serveControl, 0) !== 0);
   }
 
   private startServing(
     w: ServingWorker,
-    settings: BatchedPortSettings,
-    io: 'native' | 'dgram',
-    control: SharedArrayBuffer,
+    spec: ServeSpec,
     onEvent: (event: ServeEvent) => void,
   ): Promise<void> {
-    const pool = this.servePool;
-    if (pool === null) return Promise.resolve();
-    const { port1, port2 } = new MessageChannel();
-    let boundOnce = false;
+    const data: ServingWorkerData = { init: this.init, serve: spec };
+    const thread = new Worker(WORKER_URL, { workerData: data });
+    w.thread = thread;
+    let bound = false;
+    let failure: Error | null = null;
     return new Promise<void>((resolve, reject) => {
-      port1.on('message', (event: ServeEvent) => {
+      thread.on('message', (event: WorkerMessage) => {
         if (event.kind === 'bound') {
           w.slot = event.workerSlot;
-          if (!boundOnce) {
-            boundOnce = true;
+          if (!bound) {
+            bound = true;
             resolve();
           }
+        } else if (event.kind === 'failed') {
+          failure = Object.assign(new Error(event.message), event.code === null ? {} : { code: event.code });
+          return;
         }
         onEvent(event);
       });
-      const task: ServeTask = { kind: 'serve', port: settings, io, control, events: port2 };
-      w.done = pool.run(task, { transferList: [port2] }).then(
-        () => {
-          port1.close();
-        },
-        (err: Error) => {
-          port1.close();
-          if (!boundOnce) {
-            reject(err);
+      thread.on('error', (err) => {
+        failure = err;
+      });
+      w.done = new Promise<void>((done) => {
+        thread.once('exit', (code) => {
+          w.thread = null;
+          done();
+          if (!bound) {
+            reject(failure ?? new Error(`serving worker exited (${code}) before it was serving`));
             return;
           }
-          if (this.closed || (this.serveControl !== null && Atomics.load(this.serveControl, 0) !== 0)) return;
-          // The thread died (or threw): free its counter slot for the replacement, which keeps
-          // counting where it left off, and serve again on a fresh thread.
+          if (this.stopping()) return;
+          // The thread died (or its loop threw): free its counter slot for the replacement, which
+          // keeps counting where it left off, and serve again on a fresh thread.
           if (w.slot >= 0) Atomics.store(this.slots, w.slot, 0);
-          this.onWorkerReplaced(w.slot, err);
+          const slot = w.slot;
           w.slot = -1;
-          this.startServing(w, settings, io, control, onEvent).catch((e: Error) =>
-            this.onWorkerReplaced(-1, e),
-          );
-        },
-      );
+          this.onWorkerReplaced(slot, failure ?? new Error(`serving worker exited (${code})`));
+          this.startServing(w, spec, onEvent).catch((e: Error) => this.onWorkerReplaced(-1, e));
+        });
+      });
     });
   }
 
@@ -432,19 +409,19 @@ export class Dataplane {
   }
 
   /** Terminates serving worker `i`'s thread as a crash would (chaos drills and tests). */
-  killServingWorker(i: number): Promise<number> {
-    const w = this.serving[i];
-    const tid = w === undefined || w.slot < 0 ? 0 : Atomics.load(this.slots, w.slot);
-    const thread = this.servePool?.threads.find((t) => t.threadId === tid);
-    if (thread === undefined) return Promise.reject(new DataplaneOptionsError(`no serving worker ${i}`));
+  async killServingWorker(i: number): Promise<number> {
+    const thread = this.serving[i]?.thread;
+    if (thread === null || thread === undefined) throw new DataplaneOptionsError(`no serving worker ${i}`);
     return thread.terminate();
   }
 
-  /** Stops every serving worker: they close their sockets after classifying what they hold. */
+  /** Stops every serving worker: each ends its loop after the batch in hand and closes its port. */
   async stopServing(): Promise<void> {
     if (this.serveControl === null) return;
     Atomics.store(this.serveControl, 0, 1);
-    await Promise.allSettled(this.serving.map((w) => w.done));
+    // A replacement started just before the stop word has a `done` of its own: wait for it too.
+    while (this.serving.some((w) => w.thread !== null))
+      await Promise.allSettled(this.serving.map((w) => w.done));
     this.serving = [];
   }
 
@@ -452,6 +429,5 @@ export class Dataplane {
     if (this.closed) return;
     await this.stopServing();
     this.closed = true;
-    await Promise.all([this.batchPool?.destroy(), this.servePool?.destroy()]);
   }
 }

@@ -1,10 +1,12 @@
 export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
-export { Batch, BatchHeader, type BatchLimits, BatchState, DEFAULT_BATCH_LIMITS, Desc } from './batch.ts';
+export { Batch, BatchHeader, type BatchLimits, Desc } from './batch.ts';
 export {
   BATCH_MIN,
   BatchedPort,
   BatchedPortError,
   type BatchedPortSettings,
+  type DatagramChannel,
+  NativeSocket,
   SLOT_BYTES,
 } from './batched-port.ts';
 export {
@@ -33,11 +35,19 @@ export {
   DataplaneOptionsError,
   type PreparedConfig,
   type ResolvedDataplaneOptions,
+  type RingPair,
   resolveDataplaneOptions,
 } from './dataplane.ts';
 export { oneRealSnapshot } from './example-snapshot.ts';
+export {
+  FrameRing,
+  FrameRingError,
+  type FrameRingOptions,
+  RingChannel,
+  type RingDatagram,
+  RingKind,
+} from './frame-ring.ts';
 export { ConfigMailbox, MailboxFullError } from './mailbox.ts';
-export { MemoryPort, type Sent } from './memory-port.ts';
 export {
   DEFAULT_PIPELINE_OPTIONS,
   Pipeline,
@@ -48,7 +58,7 @@ export {
   RESET_QUEUE_LENGTH,
   ResetWord,
 } from './pipeline.ts';
-export type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+export type { ServeEvent, ServeSpec, ServingWorkerData, WorkerInit } from './protocol.ts';
 export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetDatagram, writeResetForRecord } from './reset.ts';
 export {
   type ConfigSnapshot,

@@ -230,7 +230,6 @@ export class Pipeline implements ConnectionRemovalListener {
       if (verdict === Verdict.drop) c[this.layout.drops + this.outArg] += 1;
     }
     this.maintain(now);
-    batch.header[BatchHeader.configVersion] = this.config.version;
     observeBatchSeconds(c, this.layout, (performance.now() - started) / 1000);
   }
 

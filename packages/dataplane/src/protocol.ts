@@ -1,9 +1,7 @@
-// The main thread ↔ worker protocol, in one place: what a worker is given at start (shared
-// buffers only) and the two task shapes piscina carries. Tasks name a batch by number; frames
-// never cross threads by message.
+// The main thread ↔ serving worker protocol, in one place: what a worker is given when it starts
+// (shared buffers and what to serve) and the few events it posts back. Frames never cross threads
+// by message; only punted ARP/ND replies (rare, rate-limited) do.
 
-import type { MessagePort } from 'node:worker_threads';
-import type { BatchLimits } from './batch.ts';
 import type { BatchedPortSettings } from './batched-port.ts';
 import type { PipelineOptions } from './pipeline.ts';
 
@@ -22,48 +20,38 @@ export interface WorkerInit {
   mailbox: SharedArrayBuffer;
   /** One Int32 per worker slot: 0 free, else the owning thread id. */
   slots: SharedArrayBuffer;
-  batches: SharedArrayBuffer[];
-  batchLimits: BatchLimits;
   maxServices: number;
   maxReals: number;
   pipeline: PipelineOptions;
 }
 
-/** Classify batch `batch` in place. */
-export interface BatchTask {
-  kind: 'batch';
-  batch: number;
-}
-
-/** Do a slice of expiry when no traffic comes (so idle tables still age). */
-export interface MaintainTask {
-  kind: 'maintain';
-}
-
 /**
- * Own a VXLAN socket and serve it until `control[0]` becomes 1 (stop). Runs for the life of the
- * director on a pool with one task per thread; `events` carries ServeEvents to the main thread.
+ * What one serving worker serves until `control[0]` becomes 1 (stop): a VXLAN socket (the
+ * batched native port or Node's dgram), or a pair of FrameRings (frames from memory, the same
+ * loop as the native port).
  */
-export interface ServeTask {
-  kind: 'serve';
+export interface ServeSpec {
   port: BatchedPortSettings;
-  /** Which port serves: the batched native one (BatchedPort) or Node's dgram (VxlanPort). */
-  io: 'native' | 'dgram';
+  io: 'native' | 'dgram' | 'ring';
+  /** FrameRing buffers when `io` is 'ring': frames in, and where sends go (null: counted nowhere). */
+  rings: { inbound: SharedArrayBuffer; outbound: SharedArrayBuffer | null } | null;
   /** Int32 words: [stop]. */
   control: SharedArrayBuffer;
-  events: MessagePort;
+}
+
+/** A serving worker's workerData. */
+export interface ServingWorkerData {
+  init: WorkerInit;
+  serve: ServeSpec;
 }
 
 /** What a serving worker tells the main thread (rare: never per forwarded frame). */
 export type ServeEvent =
-  | { kind: 'bound'; workerSlot: number; address: string; port: number; io: 'native' | 'dgram' }
+  | { kind: 'bound'; workerSlot: number; address: string; port: number; io: 'native' | 'dgram' | 'ring' }
   | { kind: 'punt'; workerSlot: number; vtep: string; frame: Uint8Array };
 
-export type WorkerTask = BatchTask | MaintainTask | ServeTask;
-
-/** What a task returns: frames classified and the config version they were classified under. */
-export interface TaskResult {
-  frames: number;
-  configVersion: number;
-  workerSlot: number;
-}
+/** What a serving worker posts: its events, or why serving could not start or ended (a bind
+ * error: EADDRINUSE ...), said as data since a structured clone drops an error's class. */
+export type WorkerMessage =
+  | ServeEvent
+  | { kind: 'failed'; workerSlot: number; message: string; code: string | null };

@@ -1,7 +1,9 @@
-// The piscina worker: attaches to the shared tables, counters and batches once, then classifies
-// whole batches on request. Before each batch it checks the config mailbox (one atomic load) and,
-// if the version moved, compiles the new snapshot, so a batch runs under exactly one version.
-import { threadId } from 'node:worker_threads';
+// A serving worker thread: attaches to the shared tables and counters once, claims a counter
+// slot, then serves what it was given until the stop word: a VXLAN socket through the batched
+// native port or Node's dgram, or a pair of FrameRings through the same loop as the native port.
+// Before each batch the port asks for the pipeline, which checks the config mailbox (one atomic
+// load) and, if the version moved, compiles the new snapshot, so a batch runs under one version.
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import {
   ConnectionTable,
   clockNow,
@@ -11,18 +13,19 @@ import {
 } from '@sluice/conntrack';
 import { DefenseState, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
-import { workerData } from 'piscina';
-import { Batch } from './batch.ts';
 import { BatchedPort } from './batched-port.ts';
 import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
+import { FrameRing, RingChannel } from './frame-ring.ts';
 import { ConfigMailbox } from './mailbox.ts';
 import { Pipeline } from './pipeline.ts';
-import type { ServeEvent, ServeTask, TaskResult, WorkerInit, WorkerTask } from './protocol.ts';
+import type { ServeSpec, ServingWorkerData, WorkerMessage } from './protocol.ts';
 import { decodeSnapshot } from './snapshot.ts';
 import { type PuntHandler, VxlanPort } from './vxlan-port.ts';
 
-const init = workerData as WorkerInit;
+const { init, serve: spec } = workerData as ServingWorkerData;
+const events = parentPort;
+if (events === null) throw new Error('worker.ts runs as a serving worker thread only');
 const tables = {
   connections: ConnectionTable.attach(init.connections),
   sources: SourceTable.attach(init.sources),
@@ -34,7 +37,6 @@ const tables = {
 };
 const counters = CounterBlock.attach(init.counters);
 const mailbox = ConfigMailbox.attach(init.mailbox);
-const batches = init.batches.map((sab) => Batch.attach(sab, init.batchLimits.maxFrames));
 const slot = claimSlot(new Int32Array(init.slots));
 let pipeline: Pipeline | null = null;
 let configVersion = 0;
@@ -62,6 +64,10 @@ function refreshConfig(): Pipeline | null {
   return pipeline;
 }
 
+function post(event: WorkerMessage): void {
+  events?.postMessage(event);
+}
+
 /**
  * Punted frames per second per worker. Only real servers' VTEPs are punted (the ports check the
  * sender), so this bounds a misbehaving real server, not the internet: neighbour confirmations
@@ -71,7 +77,7 @@ function refreshConfig(): Pipeline | null {
 const PUNT_PER_SECOND = 4096;
 
 /** Hands ARP/ND and own-address frames of real servers to the main thread, at most PUNT_PER_SECOND. */
-function puntTo(task: ServeTask): PuntHandler {
+function punt(): PuntHandler {
   let puntWindow = 0;
   let punted = 0;
   return (frame, vtep) => {
@@ -81,20 +87,16 @@ function puntTo(task: ServeTask): PuntHandler {
       punted = 0;
     }
     if (punted++ >= PUNT_PER_SECOND) return;
-    const event: ServeEvent = { kind: 'punt', workerSlot: slot, vtep, frame: frame.slice() };
-    task.events.postMessage(event);
+    post({ kind: 'punt', workerSlot: slot, vtep, frame: frame.slice() });
   };
 }
 
-async function serve(task: ServeTask): Promise<TaskResult> {
-  const control = new Int32Array(task.control);
-  if (task.io === 'native') return serveBatched(task, control);
-  const port = new VxlanPort(task.port, counters.region(slot), counters.layout, refreshConfig, puntTo(task));
+/** Node's dgram: the socket's events drive classification; a timer polls the stop word and ages tables. */
+async function serveDgram(s: ServeSpec, control: Int32Array): Promise<void> {
+  const port = new VxlanPort(s.port, counters.region(slot), counters.layout, refreshConfig, punt());
   await port.bind();
-  const bound = port.address();
-  task.events.postMessage({ kind: 'bound', workerSlot: slot, io: 'dgram', ...bound } satisfies ServeEvent);
+  post({ kind: 'bound', workerSlot: slot, io: 'dgram', ...port.address() });
   await new Promise<void>((resolve) => {
-    // Expiry when idle and the stop flag are both polled: a timer per worker, not per frame.
     const timer = setInterval(() => {
       if (Atomics.load(control, 0) !== 0) {
         clearInterval(timer);
@@ -105,44 +107,42 @@ async function serve(task: ServeTask): Promise<TaskResult> {
     }, 50);
   });
   await port.close();
-  task.events.close();
-  return { frames: 0, configVersion, workerSlot: slot };
 }
 
-/** The native port runs its own loop (recvmmsg, classify, sendmmsg; idle expiry; the stop word). */
-async function serveBatched(task: ServeTask, control: Int32Array): Promise<TaskResult> {
+/** The batched port runs its own loop (receive, classify, send; idle expiry; the stop word). */
+async function serveBatched(s: ServeSpec, control: Int32Array): Promise<void> {
+  const channel =
+    s.io === 'ring' && s.rings !== null
+      ? new RingChannel(
+          FrameRing.attach(s.rings.inbound),
+          s.rings.outbound === null ? null : FrameRing.attach(s.rings.outbound),
+        )
+      : undefined;
   const port = new BatchedPort(
-    task.port,
+    s.port,
     counters.region(slot),
     counters.layout,
     refreshConfig,
-    puntTo(task),
+    punt(),
+    channel,
   );
   await port.bind();
-  task.events.postMessage({
-    kind: 'bound',
-    workerSlot: slot,
-    io: 'native',
-    ...port.address(),
-  } satisfies ServeEvent);
+  post({ kind: 'bound', workerSlot: slot, io: s.io === 'ring' ? 'ring' : 'native', ...port.address() });
   await port.run(control, () => clockNow(tables.connections.epochMs));
   await port.close();
-  task.events.close();
-  return { frames: 0, configVersion, workerSlot: slot };
 }
 
-export default function run(task: WorkerTask): TaskResult | Promise<TaskResult> {
-  if (task.kind === 'serve') return serve(task);
-  const p = refreshConfig();
-  if (task.kind === 'maintain') {
-    if (p !== null) p.maintain(clockNow(tables.connections.epochMs));
-    return { frames: 0, configVersion, workerSlot: slot };
-  }
-  const batch = batches[task.batch];
-  if (p === null) {
-    // No configuration yet: nothing can be classified; say so rather than guess.
-    throw new Error('no configuration published to the dataplane yet');
-  }
-  p.processBatch(batch);
-  return { frames: batch.count, configVersion, workerSlot: slot };
+const control = new Int32Array(spec.control);
+try {
+  await (spec.io === 'dgram' ? serveDgram(spec, control) : serveBatched(spec, control));
+} catch (err) {
+  // Said as data (a structured clone would drop the error's class), then the thread ends with 1.
+  const e = err as Error & { code?: unknown };
+  post({
+    kind: 'failed',
+    workerSlot: slot,
+    message: e.message,
+    code: typeof e.code === 'string' ? e.code : null,
+  });
+  process.exitCode = 1;
 }

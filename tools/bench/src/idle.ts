@@ -8,17 +8,12 @@ import dgram from 'node:dgram';
 import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot } from '@sluice/dataplane';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import type { BenchOptions } from './main.ts';
-import { emit, note, round } from './report.ts';
+import { emit, note, quantile, round } from './report.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const PINGS = 500;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-}
 
 async function measure(io: 'native' | 'dgram') {
   const real = dgram.createSocket('udp4');
