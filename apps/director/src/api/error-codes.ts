@@ -132,6 +132,12 @@ export const ERROR_CODES = {
     meaning:
       'A snapshot the packet path cannot compile; the director answers the change with SLUICE_ERR_CONFIG_INVALID (400) and keeps the running config.',
   },
+  SLUICE_ERR_DATAPLANE_RING: {
+    status: null,
+    source: 'packages/dataplane',
+    meaning:
+      'An in-memory frame ring (the hot-path benchmark and tests feed serving workers through one) was given a slot size or count it cannot hold, or a frame longer than its slot.',
+  },
   SLUICE_ERR_DATAPLANE_OPTIONS: {
     status: null,
     source: 'packages/dataplane',
