@@ -23,6 +23,7 @@ export {
   type CounterLimits,
   Defense,
   Per,
+  Quic,
   REMOVE_REASON_COUNT,
   VERDICT_COUNT,
 } from './counters.ts';
@@ -55,6 +56,7 @@ export {
   type DefenseSnapshot,
   decodeSnapshot,
   encodeSnapshot,
+  type QuicSnapshot,
   type RealServerSnapshot,
   type ServiceSnapshot,
   type VerificationSnapshot,
