@@ -146,11 +146,53 @@ export interface RealStatsView {
   rates: StatsRates;
 }
 
+/** How a QUIC service's datagrams were routed since it was added (sluice_quic_* in /metrics). */
+export interface QuicRoutingCounters {
+  /** Initial, 0-RTT, Handshake, ...: by the 5-tuple entry or the scheduler. */
+  longHeader: number;
+  /** Short headers sent to the real server their connection ID's server ID names. */
+  cidRouted: number;
+  /** Short headers whose server ID no real server owns: 5-tuple entry or scheduler. */
+  unknownServerId: number;
+  /** Short headers too short for the CID, or of another QUIC-LB config codepoint: 5-tuple entry or scheduler. */
+  unroutable: number;
+  /** CID-routed datagrams from a path with no entry yet (NAT rebinding, migration): recorded. */
+  newPaths: number;
+  /** CID-routed datagrams whose entry named another real server: the entry follows the CID. */
+  repointed: number;
+}
+
 export interface ServiceStatsView {
   name: string;
   stats: StatsCounters;
   rates: StatsRates;
+  /** QUIC services only. */
+  quic?: QuicRoutingCounters;
   reals: RealStatsView[];
+}
+
+/** A QUIC service's connection-ID routing: its layout, its server ID table and its counters. */
+export interface QuicServiceView {
+  service: string;
+  layout: {
+    /** `plain` (cidServerIdOffset/Length) or QUIC-LB's unencrypted algorithm. */
+    algorithm: 'plain' | 'quic-lb-draft-20';
+    serverIdOffset: number;
+    serverIdLength: number;
+    /** The servers' CID length (the shortest accepted when lengthSelfEncoded). */
+    cidLength: number;
+    /** QUIC-LB config rotation codepoint; null for plain. */
+    configId: number | null;
+    lengthSelfEncoded: boolean;
+  };
+  servers: {
+    serverId: string;
+    /** address:port of the real server that owns it. */
+    real: string;
+    /** Whether its packets can be routed now: its MAC is configured or learned. */
+    routable: boolean;
+  }[];
+  counters: QuicRoutingCounters;
 }
 
 export interface StatsView {
@@ -189,6 +231,8 @@ export interface DirectorControl {
   verifiedSources(limit: number): { items: VerifiedSourceView[]; total: number };
   /** Per service and real server: totals, rates and connection counts (ipvsadm --stats, --rate). */
   stats(): StatsView;
+  /** A QUIC service's routing view; null when there is no such service or it does not route QUIC. */
+  quicService(service: string): QuicServiceView | null;
   /** The Prometheus exposition text and its content type. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }

@@ -45,6 +45,7 @@ import type {
   ConnectionPage,
   ConnectionView,
   DirectorControl,
+  QuicServiceView,
   Readiness,
   RealStatusView,
   SourceView,
@@ -54,6 +55,7 @@ import type {
 import { type NeighborChange, NeighborTable, type NudTimings } from './neighbors.ts';
 import { OverlayProber, type OverlayTarget } from './overlay-probe.ts';
 import { OwnFrames } from './own-frames.ts';
+import { quicServiceView, ZERO_QUIC_COUNTERS } from './quic-view.ts';
 import { ESTIMATOR_INTERVAL_MS, persistentConnections, ServiceStatistics } from './stats.ts';
 
 export interface Logger {
@@ -596,6 +598,7 @@ export class Director implements DirectorControl {
         name: s.name,
         stats: s.totals,
         rates: s.rates,
+        ...(s.quic === undefined ? {} : { quic: s.quic }),
         reals: s.reals.map((r) => ({
           address: r.address,
           port: r.port,
@@ -607,6 +610,16 @@ export class Director implements DirectorControl {
         })),
       })),
     };
+  }
+
+  quicService(service: string): QuicServiceView | null {
+    const status = this.realStatus(service);
+    return quicServiceView(
+      this.live,
+      service,
+      (i) => status?.[i]?.mac != null,
+      this.statistics.quic(service) ?? ZERO_QUIC_COUNTERS,
+    );
   }
 
   readiness(): Readiness {
@@ -647,6 +660,7 @@ export class Director implements DirectorControl {
         index,
         name: svc.name,
         protocol: svc.protocol,
+        quic: svc.quic !== undefined,
         reals: svc.reals.map((r, i) => ({
           index: this.realIndex(realKey(svc.name, r.address, r.port)),
           id: realId(r.address, r.port),

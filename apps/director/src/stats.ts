@@ -19,8 +19,8 @@
 // only what passes the director: nothing). InBytes counts the forwarded inner Ethernet frame, 14
 // bytes more per packet than IPVS, which counts from the IP header.
 import { clockNow, Persist, type PersistenceTable, timeReached } from '@sluice/conntrack';
-import { type ConfigSnapshot, type CounterBlock, Per } from '@sluice/dataplane';
-import type { StatsCounters, StatsRates } from './control.ts';
+import { type ConfigSnapshot, type CounterBlock, Per, Quic } from '@sluice/dataplane';
+import type { QuicRoutingCounters, StatsCounters, StatsRates } from './control.ts';
 
 /** ip_vs_est.c's period: the estimators run every 2 seconds. */
 export const ESTIMATOR_INTERVAL_MS = 2000;
@@ -92,7 +92,15 @@ export interface ServiceStats {
   name: string;
   totals: Totals;
   rates: Rates;
+  /** QUIC services: their routing counters since they were added. */
+  quic?: QuicRoutingCounters;
   reals: RealStats[];
+}
+
+/** A QUIC service's routing counters: where they are and their values when it appeared. */
+interface TrackedQuic {
+  offset: number;
+  base: Float64Array;
 }
 
 /**
@@ -102,6 +110,7 @@ export interface ServiceStats {
 export class ServiceStatistics {
   private readonly counters: CounterBlock;
   private readonly byKey = new Map<string, Tracked>();
+  private readonly quicByName = new Map<string, TrackedQuic>();
   private snapshot: ConfigSnapshot | null = null;
   /** service name → its key per service index in the current snapshot. */
   private names: Map<number, string> = new Map();
@@ -119,6 +128,31 @@ export class ServiceStatistics {
       inBytes: c.sum(offset + Per.bytes),
       outBytes: 0,
     };
+  }
+
+  private rawQuic(offset: number): Float64Array {
+    const out = new Float64Array(Quic.words);
+    for (let k = 0; k < Quic.words; k++) out[k] = this.counters.sum(offset + k);
+    return out;
+  }
+
+  private quicSince(t: TrackedQuic): QuicRoutingCounters {
+    const now = this.rawQuic(t.offset);
+    const d = (k: number) => now[k] - t.base[k];
+    return {
+      longHeader: d(Quic.longHeader),
+      cidRouted: d(Quic.cidRouted),
+      unknownServerId: d(Quic.unknownServerId),
+      unroutable: d(Quic.unroutable),
+      newPaths: d(Quic.newPath),
+      repointed: d(Quic.repointed),
+    };
+  }
+
+  /** A QUIC service's counters since it (with `quic`) appeared; null for another service. */
+  quic(name: string): QuicRoutingCounters | null {
+    const t = this.quicByName.get(name);
+    return t === undefined ? null : this.quicSince(t);
   }
 
   private since(t: Tracked): Totals {
@@ -146,6 +180,15 @@ export class ServiceStatistics {
       for (const r of svc.reals) keep.set(`r/${name}/${r.address}/${r.port}`, l.reals + r.index * Per.words);
     }
     for (const [key, t] of this.byKey) if (keep.get(key) !== t.offset) this.byKey.delete(key);
+    const quic = new Map<string, number>();
+    for (const svc of snapshot.services) {
+      const name = names.get(svc.index);
+      if (name !== undefined && svc.quic !== undefined) quic.set(name, l.quic + svc.index * Quic.words);
+    }
+    for (const [name, t] of this.quicByName) if (quic.get(name) !== t.offset) this.quicByName.delete(name);
+    for (const [name, offset] of quic) {
+      if (!this.quicByName.has(name)) this.quicByName.set(name, { offset, base: this.rawQuic(offset) });
+    }
     for (const [key, offset] of keep) {
       if (this.byKey.has(key)) continue;
       this.byKey.set(key, { offset, base: this.raw(offset), est: new Estimator(ZERO) });
@@ -177,7 +220,14 @@ export class ServiceStatistics {
           rates: rt.est.read(),
         });
       }
-      out.push({ name, totals: this.since(t), rates: t.est.read(), reals });
+      const quic = this.quic(name);
+      out.push({
+        name,
+        totals: this.since(t),
+        rates: t.est.read(),
+        ...(quic === null ? {} : { quic }),
+        reals,
+      });
     }
     return out;
   }

@@ -61,6 +61,46 @@ export const HealthCheckSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Hex digits, optionally `0x`-prefixed or colon-separated byte pairs (the QUIC-LB YANG model's form). */
+export const QUIC_SERVER_ID_PATTERN = '^(0x)?([0-9a-fA-F]{1,30}|[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){1,14})$';
+
+/**
+ * QUIC connection-ID routing (UDP services): short-header packets go to the real server whose
+ * `quicServerId` their destination connection ID carries, so a client that changes address or
+ * port stays on its server. Either a plain layout (`cidServerIdOffset` + `cidServerIdLength`) or
+ * `quicLb`, the unencrypted algorithm of draft-ietf-quic-load-balancers-20.
+ */
+export const QuicSchema = Type.Object(
+  {
+    /** Bytes from the start of the destination connection ID to the server ID. */
+    cidServerIdOffset: Type.Optional(Type.Integer({ minimum: 0, maximum: 19 })),
+    /** The server ID's length in bytes. */
+    cidServerIdLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 15 })),
+    /**
+     * The length of the connection IDs the servers issue (a short header does not carry it).
+     * Default: the shortest that holds the server ID (plain) or first octet + server ID + nonce
+     * (quicLb).
+     */
+    cidLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+    /** draft-ietf-quic-load-balancers-20, unencrypted (no key): first octet, server ID, nonce. */
+    quicLb: Type.Optional(
+      Type.Object(
+        {
+          /** The config rotation codepoint (§2.1) the first octet's top 3 bits carry; 7 means
+           * "route by 4-tuple" and is no configuration's. */
+          configId: Type.Integer({ minimum: 0, maximum: 6 }),
+          serverIdLength: Type.Integer({ minimum: 1, maximum: 15 }),
+          nonceLength: Type.Integer({ minimum: 4, maximum: 18 }),
+          /** §2.3: the first octet's low 5 bits give the length of the rest of each CID. */
+          lengthSelfEncoded: Type.Boolean({ default: false }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const RealServerSchema = Type.Object(
   {
     /** The real server's address on the overlay (it holds the VIP on `lo`). */
@@ -80,6 +120,17 @@ export const RealServerSchema = Type.Object(
     /** draining: no new connections, existing ones carry on (as weight 0, keeping the weight). */
     state: Type.Union([Type.Literal('active'), Type.Literal('draining')], { default: 'active' }),
     healthCheck: Type.Union([HealthCheckSchema, Type.Null()], { default: null }),
+    /**
+     * A QUIC service's real server: the server ID its connection IDs carry (`quic` of the
+     * service says where), a number or hex digits (`"0a01"`, `"0x0a01"`, `"0a:01"`) that fit in
+     * the server ID's length. Validation gives it back as lowercase hex of exactly that length.
+     */
+    quicServerId: Type.Optional(
+      Type.Union([
+        Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+        Type.String({ pattern: QUIC_SERVER_ID_PATTERN }),
+      ]),
+    ),
   },
   { additionalProperties: false },
 );
@@ -104,6 +155,8 @@ export const ServiceSchema = Type.Object(
     persistence: Type.Union([PersistenceSchema, Type.Null()], { default: null }),
     /** ipvsadm -b (sh-fallback, sh-port for sh; mh-fallback, mh-port for mh). Absent: none. */
     schedulerFlags: Type.Optional(Type.Array(Type.Union(SchedulerFlagLiterals), { maxItems: 4 })),
+    /** UDP only: route QUIC short headers by the server ID in their connection ID. Absent: by 5-tuple. */
+    quic: Type.Optional(QuicSchema),
     reals: Type.Array(RealServerSchema, { maxItems: 4096, default: [] }),
   },
   { additionalProperties: false },
@@ -293,6 +346,7 @@ export const ConfigFileSchema = Type.Object(
 export type HealthCheckConfig = Static<typeof HealthCheckSchema>;
 export type RealServerConfig = Static<typeof RealServerSchema>;
 export type PersistenceConfig = Static<typeof PersistenceSchema>;
+export type QuicConfig = Static<typeof QuicSchema>;
 export type ServiceConfig = Static<typeof ServiceSchema>;
 export type OverlayConfig = Static<typeof OverlaySchema>;
 export type LiveConfig = Static<typeof LiveConfigSchema>;

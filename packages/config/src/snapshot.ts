@@ -12,6 +12,7 @@ import {
 import { realId } from './address.ts';
 import { ConfigValidationError } from './errors.ts';
 import type { DefenseConfig, LiveConfig, PersistenceConfig } from './schema.ts';
+import { quicLayout } from './validate.ts';
 
 /** What a config without a `defense` section gets: the priority defense with every default. */
 export const DEFAULT_DEFENSE: DefenseConfig = {
@@ -285,6 +286,7 @@ export function planSnapshot(
         lastWeight: r.weight,
         upperThreshold: r.upperThreshold,
         lowerThreshold: r.lowerThreshold,
+        ...(typeof r.quicServerId === 'string' ? { quicServerId: r.quicServerId } : {}),
       };
     });
     return {
@@ -303,6 +305,7 @@ export function planSnapshot(
       ...(svc.schedulerFlags === undefined || svc.schedulerFlags.length === 0
         ? {}
         : { schedulerFlags: svc.schedulerFlags }),
+      ...(svc.quic === undefined ? {} : { quic: quicLayout(svc.quic, `/services/${svc.name}/quic`) }),
       reals,
     };
   });

@@ -18,6 +18,8 @@ import {
   type LiveConfig,
   LiveConfigSchema,
   NameSchema,
+  QUIC_SERVER_ID_PATTERN,
+  type QuicConfig,
   SCHEDULER_FLAGS,
   type SchedulerFlag,
   type ServiceConfig,
@@ -162,6 +164,7 @@ const PATTERN_MEANINGS: Record<string, string> = {
     'a name of 1 to 63 characters from a-z, 0-9, "_", "." and "-", starting with a letter or digit',
   '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$': 'a MAC address such as "02:00:00:00:00:01"',
   [HTTP_PATH_PATTERN]: 'a path starting with "/", printable ASCII without spaces (percent-encode the rest)',
+  [QUIC_SERVER_ID_PATTERN]: 'hex digits of up to 15 bytes, such as "0a01", "0x0a01" or "0a:01"',
 };
 
 function expected(schema: JsonSchema): string {
@@ -332,6 +335,7 @@ function checkLive(live: LiveConfig): void {
     }
     if (svc.schedulerFlags !== undefined) svc.schedulerFlags = schedulerFlags(svc, at);
     checkReals(svc, vip.v4, at, live.overlay.address);
+    checkQuicService(svc, at);
   });
   if (live.defense !== undefined) checkDefense(live);
 }
@@ -390,6 +394,152 @@ function checkReals(svc: ServiceConfig, vip4: boolean, at: string, ownAddress: s
       );
     }
     if (real.healthCheck !== null) checkHealth(real.healthCheck, `${rat}/healthCheck`, ownAddress, addr.v4);
+  });
+}
+
+/** Where a QUIC service's server ID is, as the dataplane reads it (its QuicSnapshot). */
+export interface QuicLayout {
+  serverIdOffset: number;
+  serverIdLength: number;
+  /** The servers' CID length; the shortest accepted when lengthSelfEncoded. */
+  cidLength: number;
+  /** QUIC-LB config rotation codepoint, or -1 for the plain layout. */
+  configId: number;
+  lengthSelfEncoded: boolean;
+}
+
+/** QUIC v1 connection IDs are at most 20 bytes (RFC 9000 §17.2). */
+const QUIC_MAX_CID = 20;
+
+/**
+ * The layout `q` describes: a plain one (the server ID at cidServerIdOffset, cidServerIdLength
+ * bytes), or draft-ietf-quic-load-balancers-20's (§4.1: first octet, server ID, nonce).
+ * Throws ConfigValidationError under `at` (the service's `/quic`).
+ */
+export function quicLayout(q: QuicConfig, at: string): QuicLayout {
+  const plain = q.cidServerIdOffset !== undefined || q.cidServerIdLength !== undefined;
+  if (plain && q.quicLb !== undefined) {
+    throw new ConfigValidationError(
+      `${at}/quicLb`,
+      'give either cidServerIdOffset and cidServerIdLength (a plain layout) or quicLb, not both',
+    );
+  }
+  let layout: QuicLayout;
+  if (q.quicLb !== undefined) {
+    const lb = q.quicLb;
+    if (lb.serverIdLength + lb.nonceLength > QUIC_MAX_CID - 1) {
+      throw new ConfigValidationError(
+        `${at}/quicLb/nonceLength`,
+        `serverIdLength + nonceLength must be at most 19: with the first octet a connection ID holds at most 20 bytes (got ${lb.serverIdLength} + ${lb.nonceLength})`,
+      );
+    }
+    layout = {
+      serverIdOffset: 1,
+      serverIdLength: lb.serverIdLength,
+      cidLength: 1 + lb.serverIdLength + lb.nonceLength,
+      configId: lb.configId,
+      lengthSelfEncoded: lb.lengthSelfEncoded,
+    };
+  } else if (plain) {
+    if (q.cidServerIdOffset === undefined)
+      throw new ConfigValidationError(`${at}/cidServerIdOffset`, 'is required with cidServerIdLength');
+    if (q.cidServerIdLength === undefined)
+      throw new ConfigValidationError(`${at}/cidServerIdLength`, 'is required with cidServerIdOffset');
+    const end = q.cidServerIdOffset + q.cidServerIdLength;
+    if (end > QUIC_MAX_CID) {
+      throw new ConfigValidationError(
+        `${at}/cidServerIdLength`,
+        `the server ID must end within the 20 bytes of a connection ID (offset ${q.cidServerIdOffset} + length ${q.cidServerIdLength} = ${end})`,
+      );
+    }
+    layout = {
+      serverIdOffset: q.cidServerIdOffset,
+      serverIdLength: q.cidServerIdLength,
+      cidLength: end,
+      configId: -1,
+      lengthSelfEncoded: false,
+    };
+  } else {
+    throw new ConfigValidationError(
+      at,
+      'needs cidServerIdOffset and cidServerIdLength (a plain layout) or quicLb (draft-ietf-quic-load-balancers-20)',
+    );
+  }
+  if (q.cidLength !== undefined) {
+    if (layout.lengthSelfEncoded) {
+      throw new ConfigValidationError(
+        `${at}/cidLength`,
+        'quicLb.lengthSelfEncoded: each connection ID gives its own length; leave cidLength out',
+      );
+    }
+    if (q.cidLength < layout.cidLength) {
+      throw new ConfigValidationError(
+        `${at}/cidLength`,
+        `must be at least ${layout.cidLength}, the bytes up to the end of the ${q.quicLb === undefined ? 'server ID' : 'nonce'} (got ${q.cidLength})`,
+      );
+    }
+    layout.cidLength = q.cidLength;
+  }
+  return layout;
+}
+
+/** A server ID as lowercase hex of exactly `bytes` bytes, or null when it does not fit. */
+function serverIdHex(id: number | string, bytes: number): string | null {
+  let digits: string;
+  if (typeof id === 'number') {
+    if (bytes < 7 && id >= 2 ** (8 * bytes)) return null;
+    digits = id.toString(16);
+  } else {
+    digits = id.toLowerCase().replace(/^0x/, '').replaceAll(':', '');
+  }
+  if (digits.length % 2 === 1) digits = `0${digits}`;
+  if (digits.length > bytes * 2) return null;
+  return digits.padStart(bytes * 2, '0');
+}
+
+/**
+ * A QUIC service (UDP, a valid layout) and its real servers' IDs: each real server has one, it
+ * fits the server ID's length, and no two are equal. IDs come back as lowercase hex of that length.
+ */
+export function checkQuicService(svc: ServiceConfig, at: string): void {
+  const q = svc.quic;
+  if (q === undefined) {
+    svc.reals.forEach((r, j) => {
+      if (r.quicServerId !== undefined) {
+        throw new ConfigValidationError(
+          `${at}/reals/${j}/quicServerId`,
+          'only the real servers of a service with `quic` have a server ID',
+        );
+      }
+    });
+    return;
+  }
+  if (svc.protocol !== 'udp') {
+    throw new ConfigValidationError(`${at}/quic`, 'QUIC runs over UDP: set the service\'s protocol to "udp"');
+  }
+  const { serverIdLength } = quicLayout(q, `${at}/quic`);
+  const owners = new Map<string, number>();
+  svc.reals.forEach((r, j) => {
+    const rat = `${at}/reals/${j}/quicServerId`;
+    if (r.quicServerId === undefined) {
+      throw new ConfigValidationError(
+        rat,
+        `is required: every real server of a QUIC service needs the server ID its connection IDs carry (${serverIdLength} bytes)`,
+      );
+    }
+    const hex = serverIdHex(r.quicServerId, serverIdLength);
+    if (hex === null) {
+      throw new ConfigValidationError(
+        rat,
+        `${JSON.stringify(r.quicServerId)} does not fit in the server ID's ${serverIdLength} bytes`,
+      );
+    }
+    const other = owners.get(hex);
+    if (other !== undefined) {
+      throw new ConfigValidationError(rat, `server ID ${hex} is already ${at}/reals/${other}'s`);
+    }
+    owners.set(hex, j);
+    r.quicServerId = hex;
   });
 }
 

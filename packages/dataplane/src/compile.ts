@@ -19,6 +19,7 @@ import {
   type SchedulerOptions,
 } from '@sluice/schedulers';
 import { parseAddress, parseMac } from './address.ts';
+import { QuicServerTable, QuicTableError } from './quic-route.ts';
 import { type ConfigSnapshot, DEFAULT_VERIFICATION, type ServiceSnapshot } from './snapshot.ts';
 
 /** A snapshot this dataplane cannot run (the director turns it into a 400 for the change). */
@@ -78,6 +79,8 @@ export class CompiledConfig {
   readonly persistTimeoutMs: Int32Array;
   readonly persistPrefix: Int32Array;
   readonly schedulers: Scheduler[];
+  /** QUIC services' server ID → real index tables (quic-route.ts); null for other services. */
+  readonly quicTables: (QuicServerTable | null)[];
   // Per global real index.
   readonly realPresent: Uint8Array;
   readonly realMac: Uint8Array;
@@ -166,6 +169,7 @@ export class CompiledConfig {
     this.persistTimeoutMs = new Int32Array(maxServices);
     this.persistPrefix = new Int32Array(maxServices);
     this.schedulers = new Array<Scheduler>(maxServices);
+    this.quicTables = new Array<QuicServerTable | null>(maxServices).fill(null);
     this.realPresent = new Uint8Array(maxReals);
     this.realMac = new Uint8Array(maxReals * 6);
     this.realVtep = new Array<string>(maxReals).fill('');
@@ -239,6 +243,18 @@ export class CompiledConfig {
         keys.push(`${r.address}:${r.port}`);
       });
       this.serviceMembers[svc.index] = members;
+      if (svc.quic !== undefined) {
+        if (proto !== PROTO_UDP) throw new ConfigError(`${where}: quic needs protocol udp`);
+        try {
+          // A real server whose MAC is not known yet (all zeros) takes no frames: its ID stays out.
+          this.quicTables[svc.index] = new QuicServerTable(svc, (r) =>
+            this.realMac.subarray(r * 6, r * 6 + 6).some((b) => b !== 0),
+          );
+        } catch (err) {
+          if (err instanceof QuicTableError) throw new ConfigError(err.message);
+          throw err;
+        }
+      }
       this.schedulers[svc.index] = createScheduler(
         svc.scheduler,
         { members, weights, upper, lower, memberKeys: keys, lastWeights },

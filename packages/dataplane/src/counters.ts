@@ -6,7 +6,7 @@
 //
 // Region layout (float64 indices), computed once from the limits; the only place it is written:
 //   verdicts | drop reasons | removals by reason | batch latency histogram | defense | per service
-//   | per real
+//   | per real | QUIC routing per service
 import { DROP_REASON_COUNT } from './verdict.ts';
 
 export const VERDICT_COUNT = 4;
@@ -39,6 +39,25 @@ export const Defense = {
 /** Per-service and per-real counters. */
 export const Per = { packets: 0, bytes: 1, connections: 2, words: 4 } as const;
 
+/** Per QUIC service: how its datagrams were routed (quic-route.ts). */
+export const Quic = {
+  /** long headers (Initial, 0-RTT, Handshake, ...): the 5-tuple entry or the scheduler */
+  longHeader: 0,
+  /** short headers sent to the real server their connection ID's server ID names */
+  cidRouted: 1,
+  /** short headers whose server ID no real server of the service owns: 5-tuple entry or scheduler */
+  unknownServerId: 2,
+  /** short headers too short for the configured CID, or (QUIC-LB) of another config rotation
+   * codepoint, 0b111 included: 5-tuple entry or scheduler */
+  unroutable: 3,
+  /** CID-routed datagrams whose 5-tuple had no entry: a new path (NAT rebinding, migration),
+   * recorded as an entry on the named real server */
+  newPath: 4,
+  /** CID-routed datagrams whose 5-tuple entry named another real server: the entry follows the CID */
+  repointed: 5,
+  words: 8,
+} as const;
+
 export interface CounterLimits {
   maxWorkers: number;
   maxServices: number;
@@ -53,6 +72,7 @@ export class CounterLayout {
   readonly defense = VERDICT_COUNT + DROP_REASON_COUNT + REMOVE_REASON_COUNT + HISTO_WORDS;
   readonly services: number;
   readonly reals: number;
+  readonly quic: number;
   readonly regionWords: number;
   readonly maxWorkers: number;
   readonly maxServices: number;
@@ -64,8 +84,9 @@ export class CounterLayout {
     this.maxReals = limits.maxReals;
     this.services = this.defense + Defense.words;
     this.reals = this.services + limits.maxServices * Per.words;
+    this.quic = this.reals + limits.maxReals * Per.words;
     // Round each region to 8 doubles (a cache line) so two workers never share one.
-    this.regionWords = Math.ceil((this.reals + limits.maxReals * Per.words) / 8) * 8;
+    this.regionWords = Math.ceil((this.quic + limits.maxServices * Quic.words) / 8) * 8;
   }
 }
 

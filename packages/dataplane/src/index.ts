@@ -25,6 +25,7 @@ export {
   type CounterLimits,
   Defense,
   Per,
+  Quic,
   REMOVE_REASON_COUNT,
   VERDICT_COUNT,
 } from './counters.ts';
@@ -66,6 +67,7 @@ export {
   type DefenseSnapshot,
   decodeSnapshot,
   encodeSnapshot,
+  type QuicSnapshot,
   type RealServerSnapshot,
   type ServiceSnapshot,
   type VerificationSnapshot,

@@ -70,6 +70,7 @@ import {
 import { type Batch, BatchHeader, Desc } from './batch.ts';
 import { type CompiledConfig, PROTO_TCP, Strategy, VerifyMode } from './compile.ts';
 import { type CounterLayout, Defense, observeBatchSeconds, Per } from './counters.ts';
+import { QuicRouter } from './quic-route.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 const VXLAN_HEADER = 8;
@@ -170,6 +171,8 @@ export class Pipeline implements ConnectionRemovalListener {
   private readonly scratch = new Int32Array(Conn.snapshotWords);
   private readonly evictLowest = new EvictLowestPriority();
   private readonly refuseFull = new RefuseWhenFull();
+  /** QUIC services: the real server a short header's connection ID names (quic-route.ts). */
+  private readonly quic: QuicRouter;
 
   constructor(
     tables: PipelineTables,
@@ -191,6 +194,7 @@ export class Pipeline implements ConnectionRemovalListener {
     this.defenseState = tables.defenseState ?? null;
     this.challenger = this.defenseState === null ? null : new Challenger(this.defenseState.key);
     this.lvs = new LvsDefense(this.connections.capacity);
+    this.quic = new QuicRouter(counters, layout);
     this.connections.listener = this;
   }
 
@@ -335,6 +339,9 @@ export class Pipeline implements ConnectionRemovalListener {
         rule = scorer.lastRule;
       }
     }
+    // --- QUIC (quic-route.ts): the real server a short header's server ID names, else -1.
+    const quicReal = isTcp ? -1 : this.quic.route(cfg, svc, buf, f.payloadOffset, f.payloadLen);
+    // ---
     if (slot < 0) slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, creates, synPrio, now);
     if (slot < 0) {
       const why = table.failReason;
@@ -385,7 +392,8 @@ export class Pipeline implements ConnectionRemovalListener {
         table.abandonHeld(slot);
         return this.drop(DropReason.dropPacket);
       }
-      real = this.schedule(svc, rule, a0, a1, a2, a3, now);
+      // QUIC: a new path of a routed connection goes to its server; anything else is scheduled.
+      real = quicReal >= 0 ? this.quic.newPath(svc) : this.schedule(svc, rule, a0, a1, a2, a3, now);
       if (strategy === Strategy.priority && real < 0) {
         // Every server full: verification switches on at once (the defense loop's next round
         // keeps it on), and a SYN scored without asking is asked now whether its source answered.
@@ -439,6 +447,9 @@ export class Pipeline implements ConnectionRemovalListener {
       }
     } else {
       real = i32[base + Conn.real];
+      // QUIC: the connection ID outranks the 5-tuple; its entry follows the routed server.
+      if (quicReal >= 0 && quicReal !== real)
+        real = this.quic.repoint(cfg, table, base, svc, real, this.reals);
       const fs = i32[base + Conn.flagsSyn];
       cflags = fs & 0xffff;
       top = fs & 0xff000000;

@@ -26,6 +26,30 @@ export interface RealServerSnapshot {
   upperThreshold: number;
   /** IPVS -y: connections under which it takes new ones again; 0 = 3/4 of the upper. */
   lowerThreshold: number;
+  /** A QUIC service's real server: the server ID its connection IDs carry, in hex, exactly
+   * `quic.serverIdLength` bytes. */
+  quicServerId?: string;
+}
+
+/**
+ * QUIC connection-ID routing (quic-route.ts): where the server ID sits in the destination
+ * connection ID of a short header, so a client that changes address still reaches its server.
+ */
+export interface QuicSnapshot {
+  /** Bytes from the start of the DCID to the server ID (1 under QUIC-LB: after the first octet). */
+  serverIdOffset: number;
+  /** The server ID's length in bytes. */
+  serverIdLength: number;
+  /** A short header does not carry its DCID's length: the servers' CID length, at least
+   * serverIdOffset + serverIdLength (ignored when lengthSelfEncoded). */
+  cidLength: number;
+  /**
+   * QUIC-LB (draft-ietf-quic-load-balancers-20, §2.1): the config rotation codepoint (0..6) the
+   * first octet's top 3 bits must carry for the server ID to be read; -1: no QUIC-LB framing.
+   */
+  configId: number;
+  /** QUIC-LB §2.3: the first octet's low 5 bits give the length of the rest of the CID. */
+  lengthSelfEncoded: boolean;
 }
 
 export interface ServiceSnapshot {
@@ -38,6 +62,8 @@ export interface ServiceSnapshot {
   persistence: { timeoutSeconds: number; prefixLength: number } | null;
   /** ipvsadm -b flags of sh and mh (sh-fallback, sh-port, mh-fallback, mh-port); absent: none. */
   schedulerFlags?: readonly string[];
+  /** UDP only: route short-header QUIC packets by the server ID in their connection ID. */
+  quic?: QuicSnapshot;
   reals: RealServerSnapshot[];
 }
 

@@ -1,7 +1,7 @@
 // promtool (Debian's prometheus package) on the director's real exposition text: the families a
 // scrape carries must pass `promtool check metrics`, and promtool must reject what it should.
 import { ConnectionTable, TcpState } from '@sluice/conntrack';
-import { CounterBlock, Defense, Per } from '@sluice/dataplane';
+import { CounterBlock, Defense, Per, Quic } from '@sluice/dataplane';
 import { readUdpCounters } from '@sluice/io';
 import { RealServerCounters } from '@sluice/schedulers';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ describe('createMetrics: exposition checked by promtool', () => {
     const topo = twoServices();
     // Label values that need escaping in the text format.
     topo.services[0].name = 'web "blue"\\eu';
+    topo.services[1].quic = true;
     const t = setup(topo);
     const { layout } = t.counters;
     const r1 = t.counters.region(1);
@@ -27,6 +28,7 @@ describe('createMetrics: exposition checked by promtool', () => {
     addConnection(t.connections, { client: 7, port: 1, service: 1, real: 5, state: TcpState.established });
     // The defense: its counter region, two re-scorer publications across scrapes, the LVS modes.
     for (let i = 0; i < Defense.words; i++) r1[layout.defense + i] += i + 1;
+    for (let k = 0; k < Quic.words; k++) r1[layout.quic + 3 * Quic.words + k] += k + 1;
     t.victims.notePass(100, 3);
     await t.metrics.render();
     t.victims.notePass(350, 4);
@@ -78,6 +80,8 @@ describe('createMetrics: exposition checked by promtool', () => {
         'sluice_service_connections_total',
         'sluice_service_packets_total',
         'sluice_workers',
+        'sluice_quic_packets_total',
+        'sluice_quic_path_changes_total',
       ].sort(),
     );
     // Every family has at least one sample, so promtool checks each one's lines too.

@@ -28,6 +28,7 @@ import {
   type DefenseSnapshot,
   DROP_REASON_NAMES,
   Per,
+  Quic,
   REMOVE_REASON_COUNT,
   VERDICT_COUNT,
   VERDICT_NAMES,
@@ -170,7 +171,17 @@ interface ServiceRow {
   index: number;
   /** packets, bytes, connections since this name took this index. */
   totals: Float64Array;
+  /** A QUIC service's routing counters (Quic words) since then; null for other services. */
+  quic: Float64Array | null;
 }
+
+/** `route` of sluice_quic_packets_total: every datagram of a QUIC service in exactly one. */
+export const QUIC_ROUTES: readonly (readonly [string, number])[] = [
+  ['long_header', Quic.longHeader],
+  ['cid', Quic.cidRouted],
+  ['unknown_server_id', Quic.unknownServerId],
+  ['unroutable', Quic.unroutable],
+];
 
 interface RealRow {
   service: string;
@@ -197,6 +208,7 @@ class Scrape {
     source: MetricsSource,
     serviceBase: Rebase,
     realBase: Rebase,
+    quicBase: Rebase,
     censusOf: () => ConnectionCensus,
     watch: RescorerWatch | null,
   ) {
@@ -219,7 +231,13 @@ class Scrape {
     };
     for (const s of topology.services) {
       const totals = serviceBase.apply(s.index, s.name, sums(layout.services + s.index * Per.words));
-      this.services.push({ name: s.name, index: s.index, totals });
+      let quic: Float64Array | null = null;
+      if (s.quic === true) {
+        const raw = new Float64Array(Quic.words);
+        for (let k = 0; k < Quic.words; k++) raw[k] = counters.sum(layout.quic + s.index * Quic.words + k);
+        quic = quicBase.apply(s.index, s.name, raw);
+      }
+      this.services.push({ name: s.name, index: s.index, totals, quic });
       for (const r of s.reals) {
         // The service is part of the key: the same address:port under another service is another series.
         const key = `${s.name}\n${r.id}`;
@@ -258,12 +276,13 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   const census = new ConnectionCensus(source.connections);
   const serviceBase = new Rebase();
   const realBase = new Rebase();
+  const quicBase = new Rebase();
   const watch = source.victims === undefined ? null : new RescorerWatch(source.victims);
 
   let scrape: Scrape | null = null;
   const current = (): Scrape => {
     if (scrape === null) {
-      scrape = new Scrape(source, serviceBase, realBase, () => census.scan(), watch);
+      scrape = new Scrape(source, serviceBase, realBase, quicBase, () => census.scan(), watch);
       queueMicrotask(() => {
         scrape = null;
       });
@@ -324,6 +343,41 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     'counter',
     'New connections a service accepted.',
     perService(Per.connections),
+  );
+
+  add(
+    'sluice_quic_packets_total',
+    'counter',
+    'Datagrams of a QUIC service by how they were routed: cid (a short header, to the real server its ' +
+      'connection ID names), long_header (Initial, 0-RTT, Handshake: the 5-tuple entry or the scheduler), ' +
+      'unknown_server_id (no real server owns the ID) and unroutable (too short, or another QUIC-LB config ' +
+      'rotation codepoint): both of those fall back to the 5-tuple entry or the scheduler.',
+    () => {
+      const out: Sample[] = [];
+      for (const s of current().services) {
+        const q = s.quic;
+        if (q === null) continue;
+        for (const [route, k] of QUIC_ROUTES) out.push({ labels: { service: s.name, route }, value: q[k] });
+      }
+      return out;
+    },
+  );
+  add(
+    'sluice_quic_path_changes_total',
+    'counter',
+    "Datagrams routed by connection ID whose 5-tuple had no entry (entry=created: the client's new path " +
+      'after a NAT rebinding or migration, recorded on its real server) or an entry on another real server ' +
+      '(entry=repointed).',
+    () => {
+      const out: Sample[] = [];
+      for (const s of current().services) {
+        const q = s.quic;
+        if (q === null) continue;
+        out.push({ labels: { service: s.name, entry: 'created' }, value: q[Quic.newPath] });
+        out.push({ labels: { service: s.name, entry: 'repointed' }, value: q[Quic.repointed] });
+      }
+      return out;
+    },
   );
 
   const perReal = (value: (r: RealRow) => number) => (): Sample[] =>

@@ -25,6 +25,8 @@ export interface ServiceTopology {
   /** The `service` label. */
   name: string;
   protocol: string;
+  /** Routes QUIC by connection ID: its sluice_quic_* series exist. */
+  quic?: boolean;
   reals: RealTopology[];
 }
 

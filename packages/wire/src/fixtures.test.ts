@@ -2,7 +2,21 @@
 // field by field.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EtherType, FrameInfo, IpProto, ParseStatus, parseFrame, readPcap, TcpFlag } from './index.ts';
+import {
+  EtherType,
+  FrameInfo,
+  IpProto,
+  ParseStatus,
+  parseFrame,
+  parseQuicHeader,
+  QUIC_V1,
+  QuicForm,
+  QuicHeader,
+  QuicPacketType,
+  QuicStatus,
+  readPcap,
+  TcpFlag,
+} from './index.ts';
 
 function load(name: string): Uint8Array {
   const pkts = readPcap(new Uint8Array(readFileSync(new URL(`../fixtures/${name}`, import.meta.url))));
@@ -87,5 +101,38 @@ describe('real captures', () => {
     expect(Array.from(data.subarray(n.ndLinkAddrOffset, n.ndLinkAddrOffset + 6))).toEqual(
       Array.from(data.subarray(6, 12)),
     );
+  });
+
+  it("ngtcp2's client migrating: Initials, then short headers to the server's CIDs from two ports", () => {
+    const pkts = readPcap(
+      new Uint8Array(readFileSync(new URL('../fixtures/quic-migration.pcap', import.meta.url))),
+    );
+    const f = new FrameInfo();
+    const h = new QuicHeader();
+    const rows = pkts.map((p) => {
+      expect(parseFrame(p.data, 0, p.data.length, f)).toBe(ParseStatus.ok);
+      expect(f.ipProto).toBe(IpProto.udp);
+      expect(f.dstPort).toBe(4433);
+      // The server's CIDs are 18 bytes (ngtcp2's NGTCP2_SV_SCIDLEN).
+      expect(parseQuicHeader(p.data, f.payloadOffset, f.payloadLen, 18, h)).toBe(QuicStatus.ok);
+      const dcid = Buffer.from(p.data.subarray(h.dcidOffset, h.dcidOffset + h.dcidLength)).toString('hex');
+      return { port: f.srcPort, form: h.form, version: h.version, type: h.packetType, dcid };
+    });
+    expect(rows).toHaveLength(13);
+    // The client's first Initial goes to a DCID it chose; its second already to the server's.
+    expect(rows[0]).toMatchObject({ form: QuicForm.long, version: QUIC_V1, type: QuicPacketType.initial });
+    expect(rows[0].dcid.startsWith('310a01')).toBe(false);
+    expect(rows[1]).toMatchObject({ form: QuicForm.long, type: QuicPacketType.initial });
+    // Every other datagram is a 1-RTT short header whose DCID carries the QUIC-LB first octet
+    // 0x31 (config rotation 1, 17 more bytes) and server ID 0a01.
+    for (const r of rows.slice(1)) expect(r.dcid).toMatch(/^310a01[0-9a-f]{30}$/);
+    for (const r of rows.slice(2))
+      expect(r).toMatchObject({ form: QuicForm.short, type: QuicPacketType.oneRtt });
+    // The migration: a new source port from the 7th datagram on, with a fresh connection ID.
+    const ports = [...new Set(rows.map((r) => r.port))];
+    expect(ports).toHaveLength(2);
+    expect(rows.slice(0, 6).every((r) => r.port === ports[0])).toBe(true);
+    expect(rows.slice(6).every((r) => r.port === ports[1])).toBe(true);
+    expect(rows[6].dcid).not.toBe(rows[5].dcid);
   });
 });

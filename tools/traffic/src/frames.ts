@@ -169,8 +169,16 @@ export class TrafficFrames {
     return b;
   }
 
-  udp(src: Uint8Array, dst: Uint8Array, srcPort: number, dstPort: number, payloadLen: number): Uint8Array {
-    const l4Len = 8 + payloadLen;
+  /** A UDP datagram of `payloadLen` zero bytes, or carrying `payload` (whose length then wins). */
+  udp(
+    src: Uint8Array,
+    dst: Uint8Array,
+    srcPort: number,
+    dstPort: number,
+    payloadLen: number,
+    payload?: Uint8Array,
+  ): Uint8Array {
+    const l4Len = 8 + (payload?.length ?? payloadLen);
     const b = this.start((src.length === 4 ? 20 : 40) + l4Len, src.length === 4 ? 0x0800 : 0x86dd);
     const l4 = this.ipHeader(b, src, dst, 17, l4Len, 64);
     b[l4] = srcPort >>> 8;
@@ -179,6 +187,7 @@ export class TrafficFrames {
     b[l4 + 3] = dstPort & 0xff;
     b[l4 + 4] = l4Len >>> 8;
     b[l4 + 5] = l4Len & 0xff;
+    if (payload !== undefined) b.set(payload, l4 + 8);
     this.l4Checksum(b, l4, l4Len, src, dst, 17, 6);
     return b;
   }

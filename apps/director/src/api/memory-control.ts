@@ -11,6 +11,7 @@
 import { BlockList, isIP } from 'node:net';
 import {
   ConfigValidationError,
+  checkQuicService,
   configEtag,
   type DefenseConfig,
   type LiveConfig,
@@ -28,12 +29,14 @@ import type {
   ConnectionPage,
   ConnectionView,
   DirectorControl,
+  QuicServiceView,
   Readiness,
   RealStatusView,
   SourceView,
   StatsView,
   VerifiedSourceView,
 } from '../control.ts';
+import { quicServiceView, ZERO_QUIC_COUNTERS } from '../quic-view.ts';
 import { validationField } from './errors.ts';
 import { canonicalRealId, canonicalText } from './real-id.ts';
 
@@ -73,6 +76,13 @@ export function semanticError(config: LiveConfig): ConfigValidationError | null 
     listeners.set(listener, i);
     if (service.persistence !== null && family === 4 && service.persistence.netmask > 32) {
       return new ConfigValidationError(`${at}/persistence/netmask`, 'must be at most 32 for an IPv4 VIP');
+    }
+    try {
+      // The director's own QUIC rules (they also make server IDs canonical hex, in place).
+      checkQuicService(service, at);
+    } catch (err) {
+      if (err instanceof ConfigValidationError) return err;
+      throw err;
     }
     const reals = new Set<string>();
     for (let j = 0; j < service.reals.length; j++) {
@@ -172,7 +182,8 @@ export class MemoryDirectorControl implements DirectorControl {
    * the config "concurrently", between a handler's read and its write. */
   beforeApply: (() => void) | null = null;
 
-  constructor(initial: LiveConfig, connections: ConnectionView[] = []) {
+  constructor(given: LiveConfig, connections: ConnectionView[] = []) {
+    const initial = structuredClone(given);
     const error = Value.Check(LiveConfigSchema, initial)
       ? semanticError(initial)
       : new Error('invalid initial config');
@@ -195,8 +206,9 @@ export class MemoryDirectorControl implements DirectorControl {
     this.#etag = configEtag(this.#config, this.#version);
   }
 
-  async applyConfig(next: LiveConfig, ifMatch?: string): Promise<ConfigView> {
+  async applyConfig(given: LiveConfig, ifMatch?: string): Promise<ConfigView> {
     this.applyCalls++;
+    const next = structuredClone(given);
     if (!Value.Check(LiveConfigSchema, next)) {
       const { field, message } = validationField([...Value.Errors(LiveConfigSchema, next)], 'body');
       throw new ConfigValidationError(field, message);
@@ -353,6 +365,22 @@ export class MemoryDirectorControl implements DirectorControl {
         }),
       })),
     };
+  }
+
+  /** The layout and server IDs of the config; no traffic, so the counters are zero. */
+  quicService(service: string): QuicServiceView | null {
+    const svc = this.#config.services.find((s) => s.name === service);
+    return quicServiceView(
+      this.#config,
+      service,
+      (i) => {
+        const r = svc?.reals[i];
+        return (
+          r !== undefined && (r.mac !== null || this.learnedMacs.has(realKey(service, r.address, r.port)))
+        );
+      },
+      ZERO_QUIC_COUNTERS,
+    );
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {

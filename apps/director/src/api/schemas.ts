@@ -10,6 +10,7 @@ import Type, { type Static, type TSchema } from 'typebox';
 import type {
   ConnectionPage,
   ConnectionView,
+  QuicServiceView,
   Readiness,
   RealStatusView,
   SourceView,
@@ -389,6 +390,54 @@ export const StatsRatesSchema = Type.Object({
   outBps: Count,
 });
 
+export const QuicRoutingCountersSchema = Type.Object({
+  longHeader: Type.Integer({
+    minimum: 0,
+    description: 'Long headers: by the 5-tuple entry or the scheduler',
+  }),
+  cidRouted: Type.Integer({
+    minimum: 0,
+    description: "Short headers sent to the real server their connection ID's server ID names",
+  }),
+  unknownServerId: Type.Integer({
+    minimum: 0,
+    description: 'Short headers with a server ID no real server owns: 5-tuple entry or scheduler',
+  }),
+  unroutable: Type.Integer({
+    minimum: 0,
+    description:
+      'Short headers too short for the CID, or of another QUIC-LB codepoint: 5-tuple entry or scheduler',
+  }),
+  newPaths: Type.Integer({
+    minimum: 0,
+    description: 'CID-routed datagrams from a path with no entry (NAT rebinding, migration): recorded',
+  }),
+  repointed: Type.Integer({
+    minimum: 0,
+    description: 'CID-routed datagrams whose entry named another real server: the entry follows the CID',
+  }),
+});
+
+export const QuicServiceViewSchema = Type.Object({
+  service: NameSchema,
+  layout: Type.Object({
+    algorithm: Type.Union([Type.Literal('plain'), Type.Literal('quic-lb-draft-20')]),
+    serverIdOffset: Type.Integer({ minimum: 0 }),
+    serverIdLength: Type.Integer({ minimum: 1 }),
+    cidLength: Type.Integer({ minimum: 1 }),
+    configId: Type.Union([Type.Integer({ minimum: 0, maximum: 6 }), Type.Null()]),
+    lengthSelfEncoded: Type.Boolean(),
+  }),
+  servers: Type.Array(
+    Type.Object({
+      serverId: Type.String({ description: 'Lowercase hex, the server ID length' }),
+      real: Type.String({ description: 'address:port ([address]:port for IPv6)' }),
+      routable: Type.Boolean({ description: 'Its MAC is configured or learned: CID routing reaches it now' }),
+    }),
+  ),
+  counters: QuicRoutingCountersSchema,
+});
+
 export const StatsSchema = Type.Object({
   connectionCapacity: Count,
   connectionCount: Count,
@@ -398,6 +447,7 @@ export const StatsSchema = Type.Object({
       name: NameSchema,
       stats: StatsCountersSchema,
       rates: StatsRatesSchema,
+      quic: Type.Optional(QuicRoutingCountersSchema),
       reals: Type.Array(
         Type.Object({
           address: Type.String(),
@@ -428,4 +478,5 @@ export type Pins = [
   Pin<Same<Static<typeof RealLiveSchema>, RealLive>>,
   Pin<Same<Static<typeof SourceViewSchema>, SourceView>>,
   Pin<Same<Static<typeof VerifiedSourceViewSchema>, VerifiedSourceView>>,
+  Pin<Same<Static<typeof QuicServiceViewSchema>, QuicServiceView>>,
 ];

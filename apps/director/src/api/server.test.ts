@@ -214,7 +214,7 @@ describe('OpenAPI document', () => {
     );
     const expected = routes.map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
     expect(listed.sort()).toEqual(expected.sort());
-    expect(listed).toHaveLength(30);
+    expect(listed).toHaveLength(31);
 
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, OpenApiOperation>>)) {
       for (const [method, op] of Object.entries(ops)) {

@@ -19,6 +19,7 @@ import { canonicalText } from './real-id.ts';
 import {
   errorResponses,
   IfMatchHeaders,
+  QuicServiceViewSchema,
   ServiceListSchema,
   ServiceParams,
   ServiceReplaceSchema,
@@ -116,6 +117,27 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
       const service = findService(view.config, request.params.name);
       reply.header('etag', view.etag);
       return service;
+    },
+  );
+
+  app.get(
+    '/v1/services/:name/quic',
+    {
+      schema: {
+        tags: ['services'],
+        summary:
+          "A QUIC service's connection-ID routing: the server ID layout, which real server owns which ID, " +
+          'and how its datagrams were routed since it was added (404 when the service does not route QUIC)',
+        params: ServiceParams,
+        response: { 200: QuicServiceViewSchema, ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      const view = control.quicService(name);
+      if (view !== null) return view;
+      findService(control.getConfig().config, name);
+      throw new NotFoundError(`service ${name} does not route QUIC by connection ID (it has no \`quic\`)`);
     },
   );
 

@@ -91,6 +91,22 @@ describe('restore → save → restore', () => {
     expect(again).toEqual(first);
   });
 
+  it('a QUIC service keeps its connection-ID routing and server IDs through save, restore and -E', () => {
+    const first = restore(fixture('mixed.rules'), EMPTY, V6);
+    const dns = first.services.findIndex((s) => s.protocol === 'udp');
+    first.services[dns] = {
+      ...first.services[dns],
+      quic: { quicLb: { configId: 1, serverIdLength: 2, nonceLength: 6, lengthSelfEncoded: true } },
+      reals: first.services[dns].reals.map((r, i) => ({ ...r, quicServerId: `0a0${i + 1}` })),
+    };
+    expect(validateLiveConfig(first)).toEqual(first);
+    expect(restore(saveRules(first), first, NONE, true)).toEqual(first);
+    const edited = restore('-E -u 10.0.0.53:53 -s rr\n', first);
+    expect(edited.services[dns].quic).toEqual(first.services[dns].quic);
+    expect(edited.services[dns].scheduler).toBe('rr');
+    expect(validateLiveConfig(edited)).toEqual(edited);
+  });
+
   it('writes what ipvsadm-save writes: -A, then -a with -g and -w, sorted; -x/-y only when set', () => {
     expect(saveRules(restore(fixture('mixed.rules'), EMPTY, V6))).toBe(
       [

@@ -503,6 +503,8 @@ export function applyRules(
           scheduler: cmd.scheduler as ServiceConfig['scheduler'],
           persistence: cmd.persistence,
           ...(cmd.flags.length > 0 ? { schedulerFlags: cmd.flags as ServiceConfig['schedulerFlags'] } : {}),
+          // ipvsadm has no word for QUIC routing: a service keeps it, as its real servers keep their VTEPs.
+          ...(before?.quic !== undefined ? { quic: before.quic } : {}),
           reals: at >= 0 ? entries[at].service.reals : [],
         };
         if (at >= 0) {
