@@ -57,7 +57,7 @@ describe('QUIC services over REST', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({
       code: 'SLUICE_ERR_CONFIG_INVALID',
-      field: '/services/2/reals/1/quicServerId',
+      field: '/reals/1/quicServerId',
     });
     const plain = await h.app.inject({ url: '/v1/services/web/quic' });
     expect(plain.statusCode).toBe(404);
