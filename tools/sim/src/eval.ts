@@ -8,7 +8,7 @@
 // under docs/ unless this is asked for.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { figureName, parseResults, renderMarkdown, renderSvg, worstCases } from '@sluice/eval-report';
 import { STRATEGIES, type Strategy } from './director.ts';
@@ -54,8 +54,12 @@ if (args[0] === 'sim') {
   }
   process.stderr.write(`grid done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 } else if (args[0] === 'report') {
-  const [, input, outdir] = args;
-  if (input === undefined || outdir === undefined) usage();
+  // npm runs this in the workspace's folder: paths are taken from where npm was run (INIT_CWD).
+  const from = process.env.INIT_CWD ?? process.cwd();
+  const [, given, givenOut] = args;
+  if (given === undefined || givenOut === undefined) usage();
+  const input = resolve(from, given);
+  const outdir = resolve(from, givenOut);
   const results = parseResults(readFileSync(input, 'utf8'));
   if (results.length === 0) {
     process.stderr.write(`${input}: no result lines\n`);
