@@ -397,6 +397,26 @@ describe('deploy: a real director scraped by a real Prometheus with the rules lo
           fall: 1,
         };
       });
+      // A UDP service routing QUIC by connection ID, so the dashboard's QUIC panels have series.
+      config.services.push({
+        ...config.services[0],
+        name: 'h3',
+        port: 4433,
+        protocol: 'udp',
+        scheduler: 'rr',
+        quic: { cidServerIdOffset: 1, cidServerIdLength: 2 },
+        reals: [
+          {
+            ...config.services[0].reals[0],
+            port: 4433,
+            quicServerId: '0a01',
+            healthCheck: null,
+            // No threshold: the recording rules' load share leaves it out.
+            upperThreshold: 0,
+            lowerThreshold: 0,
+          },
+        ],
+      });
       return config;
     }, 'sluice-deploy-');
     target = director.base.replace('http://', '');

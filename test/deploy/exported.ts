@@ -33,6 +33,16 @@ const TOPOLOGY: Topology = {
         { index: 1, id: '10.42.0.12:80', health: 'down', weight: 1, upperThreshold: 0, lowerThreshold: 0 },
       ],
     },
+    {
+      // A UDP service routing QUIC by connection ID: its sluice_quic_* series exist only then.
+      index: 1,
+      name: 'quic',
+      protocol: 'udp',
+      quic: true,
+      reals: [
+        { index: 2, id: '10.42.0.11:443', health: 'up', weight: 1, upperThreshold: 0, lowerThreshold: 0 },
+      ],
+    },
   ],
 };
 
@@ -52,6 +62,13 @@ export async function directorInventory(): Promise<Inventory> {
     defenseState: DefenseState.create(limits.maxServices),
     strategy: () => 'priority',
     udp: () => readUdpCounters(),
+    neighbors: () => ({
+      unicastProbes: 0,
+      broadcastProbes: 0,
+      macChanges: 0,
+      failures: 0,
+      reals: [{ service: 'web', real: '10.42.0.11:80', state: 'reachable' }],
+    }),
   });
   const inventory: Inventory = new Map();
   const add = (name: string, labels: Partial<Record<string, string | number>>) => {
