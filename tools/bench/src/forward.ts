@@ -27,7 +27,7 @@ import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import type { BenchOptions } from './main.ts';
 import { emit, note, round } from './report.ts';
 
-const DIRECTOR_MAC = '02:00:00:00:00:01';
+export const DIRECTOR_MAC = '02:00:00:00:00:01';
 const FLOWS = 4096;
 const SPOOFED = 65536;
 const SENDER_SOCKETS = 16;

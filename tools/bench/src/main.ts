@@ -1,5 +1,6 @@
 // `npm run bench -- <suite> [--seconds N]`: runs a benchmark suite and prints one JSON line per
 // figure on stdout (progress goes to stderr), so results can be piped, diffed and recorded.
+import { runFlood } from './flood.ts';
 import { runForward } from './forward.ts';
 import { runHotpath } from './hotpath.ts';
 import { runIdle } from './idle.ts';
@@ -28,6 +29,7 @@ export interface BenchOptions {
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   hotpath: runHotpath,
   forward: runForward,
+  flood: runFlood,
   leak: runLeak,
   idle: runIdle,
 };
@@ -36,6 +38,7 @@ function usage(): never {
   process.stderr.write(
     `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n` +
       '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed] [--gso on|off]\n' +
+      '       flood: [--workers N]... [--rate PPS] [--traffic established|mixed] [--defense priority|none]\n' +
       '       hotpath, forward: [--huge-pages on|off]\n',
   );
   process.exit(2);

@@ -75,6 +75,7 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
       // sluice-gen, the C traffic generator, blasts the fuzz corpus and the soak's flood.
       'tools/reliability/src/packet-fuzz.int.test.ts',
       'tools/reliability/src/soak.int.test.ts',
+      'tools/bench/src/flood.int.test.ts',
     ],
   },
   {
