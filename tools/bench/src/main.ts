@@ -4,6 +4,7 @@ import { runFlood } from './flood.ts';
 import { runForward } from './forward.ts';
 import { runHotpath } from './hotpath.ts';
 import { runIdle } from './idle.ts';
+import { runLab } from './lab.ts';
 import { runLeak } from './leak.ts';
 
 export interface BenchOptions {
@@ -32,6 +33,7 @@ const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   flood: runFlood,
   leak: runLeak,
   idle: runIdle,
+  lab: runLab,
 };
 
 function usage(): never {
@@ -39,7 +41,8 @@ function usage(): never {
     `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n` +
       '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed] [--gso on|off]\n' +
       '       flood: [--workers N]... [--rate PPS] [--traffic established|mixed] [--defense priority|none]\n' +
-      '       hotpath, forward: [--huge-pages on|off]\n',
+      '       hotpath, forward: [--huge-pages on|off]\n' +
+      '       lab (root; under flock /tmp/sluice-lab.lock): [--case none|priority]... [--seconds N] [--rate PPS]\n',
   );
   process.exit(2);
 }
