@@ -18,7 +18,7 @@
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfigFile } from '@sluice/config';
@@ -171,6 +171,7 @@ export async function runFlood(opts: BenchOptions): Promise<void> {
         const warm = generate(port, files.syns, 0.6, 15_000);
         await warm.next();
         await sleep(500);
+        const load = loadavg()[0];
         const idle = await observe(base, sleep(opts.seconds * 1000));
         const before = await sink.ask();
         const gen = generate(

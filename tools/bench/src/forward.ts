@@ -169,7 +169,7 @@ export async function openSink(): Promise<{ sink: JsonChild; port: number }> {
 }
 
 /** CPU seconds (user + system) of a process's threads, all or those named `comm`; 0 off Linux. */
-function cpuSeconds(pid: number | 'self', comm?: string): number {
+export function cpuSeconds(pid: number | 'self', comm?: string): number {
   let ticks = 0;
   try {
     for (const t of readdirSync(`/proc/${pid}/task`)) {

@@ -18,7 +18,7 @@
 // Root only; wrap it in `flock /tmp/sluice-lab.lock` (other suites use the lab too).
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { nativeToolPath } from '@sluice/io';
 import { Lab, type LabNode, labNodeBinary, RunningDirector } from '@sluice/lab';
@@ -39,6 +39,7 @@ import {
   VALID_SCRIPT,
 } from '@sluice/lab-eval';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
+import { cpuSeconds } from './forward.ts';
 import type { BenchOptions } from './main.ts';
 import { emit, note, quantile, round } from './report.ts';
 
@@ -120,6 +121,8 @@ function writeSpoofedSyns(file: string, lab: Lab, clientMac: string): void {
 }
 
 interface Snapshot {
+  /** CPU seconds of the daemon's threads (the kernel's work in their calls included). */
+  cpu: number;
   metrics: Sample[];
   hpingTx: number;
   softnet: number;
@@ -133,7 +136,7 @@ async function snapshot(lab: Lab, daemon: RunningDirector): Promise<Snapshot> {
     softnetDrops(),
     Promise.all(lab.reals.map(tcpExt)),
   ]);
-  return { metrics, hpingTx, softnet, reals };
+  return { cpu: cpuSeconds(daemon.process.child.pid ?? 0), metrics, hpingTx, softnet, reals };
 }
 
 async function runStrategy(
@@ -195,6 +198,7 @@ async function runStrategy(
     );
     procs.push(valid);
     await sleep(WARMUP_MS);
+    const loadAtStart = loadavg()[0];
     const before = await snapshot(lab, daemon);
     const t0 = Date.now();
     const hping = spawnIn(c2, ['hping3', '--flood', '--rand-source', '-S', '-p', '80', vip], () => {});
@@ -256,6 +260,8 @@ async function runStrategy(
     }
     const g = genResult as { sent: number; seconds: number } | null;
     const hpingPps = (after.hpingTx - before.hpingTx) / windowS;
+    const classified = d('sluice_packets_total');
+    const cpu = after.cpu - before.cpu;
     const genPps = g === null || g.seconds === 0 ? 0 : g.sent / g.seconds;
     return {
       suite: 'lab',
@@ -266,10 +272,15 @@ async function runStrategy(
       offeredPps: Math.round(hpingPps + genPps),
       hpingPps: Math.round(hpingPps),
       generatorPps: Math.round(genPps),
-      directorPps: Math.round(d('sluice_packets_total') / windowS),
+      directorPps: Math.round(classified / windowS),
+      // Cores the daemon used, and its CPU per classified frame: on veth, what a forwarded frame
+      // costs the receiving namespace's stack is mostly charged to the sender's system call.
+      directorCores: round(cpu / windowS, 2),
+      directorCpuUsPerFrame: classified > 0 ? round((cpu / classified) * 1e6, 1) : null,
       rcvbufErrors: d('sluice_udp_receive_buffer_errors_total'),
       udpInErrors: d('sluice_udp_receive_errors_total'),
       softnetDrops: after.softnet - before.softnet,
+      loadAverage1m: round(loadAtStart, 1),
       validAttempts: measured.length,
       validSuccess: measured.length === 0 ? null : round(ok.length / measured.length, 4),
       validFailures: failures,
