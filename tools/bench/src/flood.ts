@@ -190,6 +190,8 @@ export async function runFlood(opts: BenchOptions): Promise<void> {
           workers,
           defense: opts.defense,
           traffic: opts.traffic,
+          // The machine's own load when the idle phase began: others' work moves every figure here.
+          loadAverage1m: round(load, 1),
         };
         emit({
           ...common,
