@@ -201,12 +201,18 @@ async function runStrategy(
     const loadAtStart = loadavg()[0];
     const before = await snapshot(lab, daemon);
     const t0 = Date.now();
-    const hping = spawnIn(c2, ['hping3', '--flood', '--rand-source', '-S', '-p', '80', vip], () => {});
+    const nice = ['nice', '-n', String(opts.attackNice)];
+    const hping = spawnIn(
+      c2,
+      [...nice, 'hping3', '--flood', '--rand-source', '-S', '-p', '80', vip],
+      () => {},
+    );
     procs.push(hping);
     let genResult: { sent: number; seconds: number } | null = null;
     const gen = spawnIn(
       c3,
       [
+        ...nice,
         nativeToolPath('sluice-gen'),
         'send',
         '--to',
@@ -268,6 +274,7 @@ async function runStrategy(
       strategy,
       io: 'native',
       workers: 2,
+      attackNice: opts.attackNice,
       windowS: round(windowS, 1),
       offeredPps: Math.round(hpingPps + genPps),
       hpingPps: Math.round(hpingPps),
