@@ -71,7 +71,7 @@ describe('Dataplane.serve over real UDP sockets', () => {
     });
     const victim = dp.servingSlots[0];
     expect(victim).toBeGreaterThanOrEqual(0);
-    // terminate() the piscina thread by its slot's thread id.
+    // As a crash would: the worker thread terminated; the director replaces it on the same slot.
     await dp.killServingWorker(0);
     expect(await replaced).toBe(victim);
     await until(() => events.filter((e) => e.kind === 'bound').length === before + 1);

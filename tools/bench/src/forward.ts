@@ -27,7 +27,7 @@ import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import type { BenchOptions } from './main.ts';
 import { emit, note, round } from './report.ts';
 
-const DIRECTOR_MAC = '02:00:00:00:00:01';
+export const DIRECTOR_MAC = '02:00:00:00:00:01';
 const FLOWS = 4096;
 const SPOOFED = 65536;
 const SENDER_SOCKETS = 16;
@@ -169,7 +169,7 @@ export async function openSink(): Promise<{ sink: JsonChild; port: number }> {
 }
 
 /** CPU seconds (user + system) of a process's threads, all or those named `comm`; 0 off Linux. */
-function cpuSeconds(pid: number | 'self', comm?: string): number {
+export function cpuSeconds(pid: number | 'self', comm?: string): number {
   let ticks = 0;
   try {
     for (const t of readdirSync(`/proc/${pid}/task`)) {

@@ -1,8 +1,10 @@
 // `npm run bench -- <suite> [--seconds N]`: runs a benchmark suite and prints one JSON line per
 // figure on stdout (progress goes to stderr), so results can be piped, diffed and recorded.
+import { runFlood } from './flood.ts';
 import { runForward } from './forward.ts';
 import { runHotpath } from './hotpath.ts';
 import { runIdle } from './idle.ts';
+import { runLab } from './lab.ts';
 import { runLeak } from './leak.ts';
 
 export interface BenchOptions {
@@ -23,20 +25,29 @@ export interface BenchOptions {
   gso: boolean;
   /** hotpath, forward: the shared tables on transparent huge pages (default on, as deployed). */
   hugePages: boolean;
+  /**
+   * lab: the attackers' niceness (hping3, sluice-gen). 0 lets them take the cores they share with
+   * the director on this machine; a real attack's CPU is somebody else's (default 0).
+   */
+  attackNice: number;
 }
 
 const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   hotpath: runHotpath,
   forward: runForward,
+  flood: runFlood,
   leak: runLeak,
   idle: runIdle,
+  lab: runLab,
 };
 
 function usage(): never {
   process.stderr.write(
     `usage: npm run bench -- <${Object.keys(suites).join('|')}> [--seconds N] [--case NAME]... [--workers N]... [--defense priority|none]\n` +
       '       forward: [--io native|dgram]... [--rate PPS] [--traffic established|mixed] [--gso on|off]\n' +
-      '       hotpath, forward: [--huge-pages on|off]\n',
+      '       flood: [--workers N]... [--rate PPS] [--traffic established|mixed] [--defense priority|none]\n' +
+      '       hotpath, forward: [--huge-pages on|off]\n' +
+      '       lab (root; under flock /tmp/sluice-lab.lock): [--case none|priority]... [--seconds N] [--rate PPS] [--attack-nice 0-19]\n',
   );
   process.exit(2);
 }
@@ -62,6 +73,8 @@ const traffic = values('--traffic').at(-1) ?? 'established';
 if (traffic !== 'established' && traffic !== 'mixed') usage();
 const gso = values('--gso').at(-1) ?? 'on';
 if (gso !== 'on' && gso !== 'off') usage();
+const attackNice = Number(values('--attack-nice').at(-1) ?? 0);
+if (!Number.isInteger(attackNice) || attackNice < 0 || attackNice > 19) usage();
 const hugePages = values('--huge-pages').at(-1) ?? 'on';
 if (hugePages !== 'on' && hugePages !== 'off') usage();
 await suites[name]({
@@ -74,4 +87,5 @@ await suites[name]({
   traffic,
   gso: gso === 'on',
   hugePages: hugePages === 'on',
+  attackNice,
 });

@@ -49,7 +49,8 @@ import {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const here = (f: string): string => fileURLToPath(new URL(`./${f}`, import.meta.url));
-const VALID_SCRIPT = here('valid-clients.ts');
+/** The valid clients' script (run in a client's namespace with the pinned node). */
+export const VALID_SCRIPT = here('valid-clients.ts');
 const SPOOF_SCRIPT = here('spoof_ack.py');
 const BOTS_SCRIPT = here('bots.py');
 const SERVER_SCRIPT = here('worker_server.py');
@@ -129,7 +130,7 @@ async function must(node: LabNode, argv: string[], input?: string): Promise<stri
 }
 
 /** Starts a long-lived process in a node's namespace; its stdout lines go to `onLine`. */
-function spawnIn(node: LabNode, argv: string[], onLine: (line: string) => void): ChildProcess {
+export function spawnIn(node: LabNode, argv: string[], onLine: (line: string) => void): ChildProcess {
   const child = spawn('nsenter', [`--net=/run/netns/${node.ns}`, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -155,7 +156,7 @@ const errText = (c: ChildProcess): string =>
   (c as ChildProcess & { errText?: () => string }).errText?.() ?? '';
 
 /** Ends a child: `signal` (SIGINT: hping3 prints its statistics), then SIGKILL after 6 s. */
-async function endChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function endChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill(signal);
@@ -231,13 +232,13 @@ export async function prepareLab(lab: Lab, a: Addresses): Promise<RealSysctls> {
 
 // --- the director's numbers ------------------------------------------------------------------
 
-interface Sample {
+export interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;
 }
 
-function parseMetrics(text: string): Sample[] {
+export function parseMetrics(text: string): Sample[] {
   const out: Sample[] = [];
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
@@ -251,7 +252,7 @@ function parseMetrics(text: string): Sample[] {
   return out;
 }
 
-function sum(samples: Sample[], name: string, match: Record<string, string> = {}): number {
+export function sum(samples: Sample[], name: string, match: Record<string, string> = {}): number {
   let s = 0;
   for (const x of samples) {
     if (x.name === name && Object.entries(match).every(([k, v]) => x.labels[k] === v)) s += x.value;
@@ -364,7 +365,7 @@ async function txPackets(node: LabNode): Promise<number> {
  * hex): a flood that outruns the machine loses frames there, the valid clients' among them, before
  * any socket (the director's or a real's) sees them.
  */
-async function softnetDrops(): Promise<number> {
+export async function softnetDrops(): Promise<number> {
   const text = await readFile('/proc/net/softnet_stat', 'utf8');
   let n = 0;
   for (const line of text.split('\n')) {
@@ -486,7 +487,7 @@ class RstWatch {
 
 // --- traffic -----------------------------------------------------------------------------------
 
-interface Outcome {
+export interface Outcome {
   t: number;
   kind: 'new' | 'returning' | 'partner';
   addr: string;
@@ -500,7 +501,7 @@ interface Outcome {
 }
 
 /** The real servers: worker_server.py in each real, fresh per run. */
-async function startServers(lab: Lab): Promise<{ procs: ChildProcess[]; busy: number[][] }> {
+export async function startServers(lab: Lab): Promise<{ procs: ChildProcess[]; busy: number[][] }> {
   const busy: number[][] = lab.reals.map(() => []);
   const procs: ChildProcess[] = [];
   await Promise.all(

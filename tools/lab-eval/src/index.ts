@@ -1,15 +1,25 @@
 export {
   abortLabEval,
+  endChild,
   type LabEvalOptions,
   type LabEvalResult,
+  type Outcome,
+  parseMetrics,
   prepareLab,
   type RealSysctls,
   runLabEval,
+  type Sample,
+  softnetDrops,
+  spawnIn,
+  startServers,
+  sum,
+  VALID_SCRIPT,
 } from './eval.ts';
 export {
   type Addresses,
   type AttackLevel,
   addresses,
+  DEADLINE_MS,
   defenseFor,
   directorConfig,
   LAB_NAME,
@@ -21,4 +31,6 @@ export {
   STRATEGIES,
   type Strategy,
   SUBNET,
+  VALID_RATE,
+  WORKERS,
 } from './plan.ts';

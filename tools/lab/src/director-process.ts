@@ -92,6 +92,11 @@ export interface DirectorSpawnOptions {
   logPath?: string;
   /** Its own process group (a terminal's Ctrl-C then reaches the caller only); stop() kills the group. */
   detached?: boolean;
+  /**
+   * Run it in this network namespace (a lab's `directorNs`), through `nsenter --net`, which
+   * execs the daemon in place: the child is the daemon, so signals reach it directly.
+   */
+  netns?: string;
 }
 
 export class DirectorProcess {
@@ -133,7 +138,9 @@ export class DirectorProcess {
 
   /** Spawns `sluice run --config <configPath>` from the repository root. */
   static spawn(configPath: string, opts: DirectorSpawnOptions = {}): DirectorProcess {
-    const child = spawn(pinnedNode(), [MAIN, 'run', '--config', configPath], {
+    const argv = [pinnedNode(), MAIN, 'run', '--config', configPath];
+    if (opts.netns !== undefined) argv.unshift('nsenter', `--net=/run/netns/${opts.netns}`);
+    const child = spawn(argv[0], argv.slice(1), {
       cwd: REPO_ROOT,
       detached: opts.detached ?? false,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -264,15 +271,20 @@ export class RunningDirector {
     this.base = base;
   }
 
+  /**
+   * `where.netns`: start it in that namespace, its REST API reached at `where.apiHost` (an
+   * address of that namespace the caller can route to; the config must listen there).
+   */
   static async start(
     config: (apiPort: number, tokenFile: string) => ConfigFile,
     prefix = 'sluice-director-',
+    where: { netns?: string; apiHost?: string } = {},
   ): Promise<RunningDirector> {
     const files = await DirectorFiles.create(prefix);
     const apiPort = await freeTcpPort();
     await files.writeConfig(config(apiPort, files.tokenPath));
-    const proc = DirectorProcess.spawn(files.configPath);
-    const d = new RunningDirector(proc, files, `http://127.0.0.1:${apiPort}`);
+    const proc = DirectorProcess.spawn(files.configPath, { netns: where.netns });
+    const d = new RunningDirector(proc, files, `http://${where.apiHost ?? '127.0.0.1'}:${apiPort}`);
     try {
       await proc.waitReady(d.base);
     } catch (err) {

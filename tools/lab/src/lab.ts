@@ -192,8 +192,10 @@ export class Lab {
   readonly vip6: string;
   readonly directorMac: string;
   readonly ipv6: boolean;
-  /** The bridge's address in the root namespace: where the director binds UDP 4789. */
+  /** Where the director binds UDP 4789: the bridge's address, or its own namespace's (`directorNs`). */
   readonly directorUnderlay: string;
+  /** The namespace the director must run in, or null: the root namespace. */
+  readonly directorNs: string | null;
   readonly bridge: string;
   readonly reals: readonly LabNode[];
   readonly clients: readonly LabNode[];
@@ -211,6 +213,7 @@ export class Lab {
     this.directorMac = plan.directorMac;
     this.ipv6 = plan.ipv6;
     this.directorUnderlay = plan.directorUnderlay;
+    this.directorNs = plan.directorNs;
     this.bridge = plan.bridge;
     const track = (child: ChildProcess): void => {
       this.#children.add(child);
@@ -472,8 +475,35 @@ async function assertSubnetFree(plan: LabPlan): Promise<void> {
 async function buildRoot(plan: LabPlan): Promise<void> {
   const br = plan.bridge;
   await run(['ip', 'link', 'add', 'name', br, 'type', 'bridge']);
-  await run(['ip', 'addr', 'add', `${plan.directorUnderlay}/${plan.underlayPrefixLen}`, 'dev', br]);
+  await run(['ip', 'addr', 'add', `${plan.bridgeAddress}/${plan.underlayPrefixLen}`, 'dev', br]);
   await run(['ip', 'link', 'set', 'dev', br, 'up']);
+  if (plan.directorNs !== null) await buildDirectorNs(plan, plan.directorNs);
+}
+
+/**
+ * The director's own namespace: only lo and an underlay veth holding directorUnderlay, so every
+ * kernel counter in it (UDP RcvbufErrors above all) is the director's sockets' alone.
+ */
+async function buildDirectorNs(plan: LabPlan, ns: string): Promise<void> {
+  await run(['ip', 'netns', 'add', ns]);
+  await sysctls(ns, { 'net/ipv6/conf/all/disable_ipv6': 1, 'net/ipv6/conf/default/disable_ipv6': 1 });
+  await run(['ip', '-n', ns, 'link', 'set', 'dev', 'lo', 'up']);
+  await run(['ip', 'link', 'add', 'name', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await run(['ip', 'link', 'set', 'dev', ns, 'master', plan.bridge]);
+  await run(['ethtool', '-K', ns, 'tx', 'off']);
+  await run(['ip', 'link', 'set', 'dev', ns, 'up']);
+  await run([
+    'ip',
+    '-n',
+    ns,
+    'addr',
+    'add',
+    `${plan.directorUnderlay}/${plan.underlayPrefixLen}`,
+    'dev',
+    'eth0',
+  ]);
+  await run(netnsArgv(ns, ['ethtool', '-K', 'eth0', 'tx', 'off']));
+  await run(['ip', '-n', ns, 'link', 'set', 'dev', 'eth0', 'up']);
 }
 
 /** Builds one namespace (veth into the bridge, vx0, addresses, sysctls); returns vx0's MAC. */

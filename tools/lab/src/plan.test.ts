@@ -21,6 +21,19 @@ describe('planLab', () => {
     ]);
   });
 
+  it('puts the director in a namespace of its own on request, the bridge one address aside', () => {
+    const shared = planLab({ name: 'sl1', subnet: 77 });
+    expect([shared.directorNs, shared.bridgeAddress]).toEqual([null, '192.168.77.1']);
+    const own = planLab({ name: 'sl1', subnet: 77, directorNamespace: true });
+    expect([own.directorNs, own.directorUnderlay, own.bridgeAddress]).toEqual([
+      'sl1-d',
+      '192.168.77.1',
+      '192.168.77.2',
+    ]);
+    expect(ownsName('sl1', 'sl1-d')).toBe(true);
+    expect(ownsName('sl1', 'sl1-dx')).toBe(false);
+  });
+
   it('keeps the longest device name within 15 bytes', () => {
     const p = planLab({ name: 'abcdefghi', reals: 89, clients: 99 });
     for (const n of [p.bridge, ...p.reals.map((r) => r.ns), ...p.clients.map((c) => c.ns)]) {

@@ -31,6 +31,13 @@ export interface LabOptions {
   ipv6?: boolean;
   /** n in 192.168.n.0/24 and 10.n.0.0/24, 1..254. Default: derived from the name (20..219). */
   subnet?: number;
+  /**
+   * Put the director's underlay address in a namespace of its own (`<name>-d`, a veth into the
+   * bridge) instead of on the bridge, so the kernel's per-namespace counters (/proc/net/snmp's
+   * UDP RcvbufErrors) are the director's alone; the bridge then holds 192.168.n.2, the root
+   * namespace's way to the director's REST API. Default false.
+   */
+  directorNamespace?: boolean;
 }
 
 export type NodeRole = 'real' | 'client';
@@ -57,8 +64,12 @@ export interface LabPlan {
   directorMac: string;
   ipv6: boolean;
   bridge: string;
-  /** The bridge's address: the director binds its VXLAN socket here. */
+  /** The director's underlay address (on the bridge, or in `directorNs`): it binds VXLAN here. */
   directorUnderlay: string;
+  /** The director's own namespace (and its root-side veth), or null: the root namespace. */
+  directorNs: string | null;
+  /** The bridge's address in the root namespace: directorUnderlay, or .2 with `directorNs`. */
+  bridgeAddress: string;
   underlayPrefixLen: number;
   overlay4PrefixLen: number;
   overlay6PrefixLen: number;
@@ -142,6 +153,8 @@ export function planLab(opts: LabOptions): LabPlan {
     ipv6,
     bridge: `${name}-br`,
     directorUnderlay: `192.168.${n}.1`,
+    directorNs: opts.directorNamespace === true ? `${name}-d` : null,
+    bridgeAddress: opts.directorNamespace === true ? `192.168.${n}.2` : `192.168.${n}.1`,
     underlayPrefixLen: 24,
     overlay4PrefixLen: 24,
     overlay6PrefixLen: 64,
@@ -151,8 +164,8 @@ export function planLab(opts: LabOptions): LabPlan {
   };
 }
 
-/** True for namespace and device names this lab may have made (`<name>-br`, `<name>-rs3`, `<name>-c1`). */
+/** True for namespace and device names this lab may have made (`<name>-br`, `<name>-rs3`, `<name>-c1`, `<name>-d`). */
 export function ownsName(labName: string, candidate: string): boolean {
   if (!candidate.startsWith(`${labName}-`)) return false;
-  return /^(br|rs\d+|c\d+)$/.test(candidate.slice(labName.length + 1));
+  return /^(br|d|rs\d+|c\d+)$/.test(candidate.slice(labName.length + 1));
 }

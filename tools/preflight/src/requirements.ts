@@ -33,6 +33,12 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
     neededBy: [LAB_TESTS],
   },
   {
+    binary: 'flock',
+    debianPackage: 'util-linux',
+    why: 'one lab user at a time (/tmp/sluice-lab.lock: `npm run bench -- lab`)',
+    neededBy: ['tools/bench/src/lab.lab.test.ts'],
+  },
+  {
     binary: 'ethtool',
     debianPackage: 'ethtool',
     why: 'checksum offload off on lab devices',
@@ -75,6 +81,8 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
       // sluice-gen, the C traffic generator, blasts the fuzz corpus and the soak's flood.
       'tools/reliability/src/packet-fuzz.int.test.ts',
       'tools/reliability/src/soak.int.test.ts',
+      'tools/bench/src/flood.int.test.ts',
+      'tools/bench/src/lab.lab.test.ts',
     ],
   },
   {
