@@ -11,9 +11,11 @@
 // nft on each real's input) must show every datagram of the flow reaching one real server, over
 // two paths; the director's QUIC counters must show one new path, nothing unroutable.
 //
-// The control is the same service without `quic` (port 4434, same servers, same scheduler rr): it
-// routes by 5-tuple, so the migrated client's new path is a new connection that rr sends to the
-// other real server. That it does shows the routing test can fail.
+// The control is the same service without `quic` (port 4434, same servers, same scheduler lc): it
+// routes by 5-tuple, so the migrated client's new path is a new connection, which lc sends to the
+// real server without the first path's entry. That it does shows the routing test can fail. (lc
+// rather than rr: each worker keeps its own rr rotation, and the new path may reach either worker;
+// lc reads the shared per-real counters, so its pick does not depend on which.)
 //
 // A machine that cannot build the lab or lacks the ngtcp2 examples FAILS every test with the reason.
 import type { ConfigFile, ServiceConfig } from '@sluice/config';
@@ -102,7 +104,7 @@ function requireQuicTools(): void {
   }
 }
 
-/** Two UDP services on the VIP over both reals, rr: `h3` routes QUIC by server ID, `plain` does not. */
+/** Two UDP services on the VIP over both reals, lc: `h3` routes QUIC by server ID, `plain` does not. */
 function directorConfig(l: Lab, apiPort: number, tokenFile: string): ConfigFile {
   const live = l.directorConfig({ port: QUIC_PORT, healthCheck: null });
   const [base] = live.services;
@@ -110,7 +112,7 @@ function directorConfig(l: Lab, apiPort: number, tokenFile: string): ConfigFile 
     ...base,
     name: 'h3',
     protocol: 'udp',
-    scheduler: 'rr',
+    scheduler: 'lc',
     quic: { quicLb: { configId: 1, serverIdLength: 2, nonceLength: 15, lengthSelfEncoded: true } },
     reals: base.reals.map((r, i) => ({ ...r, quicServerId: SERVER_IDS[i] })),
   };
@@ -119,7 +121,7 @@ function directorConfig(l: Lab, apiPort: number, tokenFile: string): ConfigFile 
     name: 'plain',
     port: PLAIN_PORT,
     protocol: 'udp',
-    scheduler: 'rr',
+    scheduler: 'lc',
     reals: base.reals.map((r) => ({ ...r, port: PLAIN_PORT })),
   };
   return {
@@ -235,6 +237,37 @@ async function download(
   return { run, sent, paths, received, forwarded: packetsAfter.map((v, i) => v - packetsBefore[i]), quic };
 }
 
+/**
+ * The address change: the client's datagrams to vip:QUIC_PORT leave from `second`, the replies to
+ * `second` come back to it. Conntrack starts in the namespace with this table, so the flow has no
+ * entry yet; a datagram from the server could arrive first and make one in its direction, which
+ * the client's datagrams would then match as replies, untranslated: so the server's datagrams to
+ * the old address are left untracked, and the client's next datagram makes the entry, translated.
+ */
+function snatTable(vip: string, first: string, second: string): string {
+  return [
+    'table ip sluiceqnat {',
+    '  chain pre {',
+    '    type filter hook prerouting priority raw; policy accept;',
+    `    ip saddr ${vip} udp sport ${QUIC_PORT} ip daddr ${first} notrack`,
+    '  }',
+    '  chain post {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    ip daddr ${vip} udp dport ${QUIC_PORT} snat to ${second}`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** One JSON line per download, so a run's log carries its figures. */
+function log(scenario: string, o: Outcome): void {
+  const { run, ...figures } = o;
+  process.stdout.write(
+    `${JSON.stringify({ suite: 'quic-lab', scenario, exit: run.code, downloaded: run.downloaded, ...figures })}\n`,
+  );
+}
+
 /** The assertions shared by the three ways of changing address with `quic` on. */
 async function expectOneServer(e: Env, o: Outcome): Promise<void> {
   const report = JSON.stringify({ ...o, run: { ...o.run, output: undefined } });
@@ -289,15 +322,16 @@ describe('QUIC through the director: a real client changing address stays on its
 
   it('port migration (gtlsclient --change-local-addr): one real server gets every datagram', async () => {
     const e = ready();
-    await expectOneServer(e, await download(e, 'h3', ['--change-local-addr=300ms', '--delay-stream=1s']));
+    const o = await download(e, 'h3', ['--change-local-addr=300ms', '--delay-stream=1s']);
+    log('port-migration', o);
+    await expectOneServer(e, o);
   }, 60_000);
 
   it('NAT rebinding (--change-local-addr --nat-rebinding): one real server gets every datagram', async () => {
     const e = ready();
-    await expectOneServer(
-      e,
-      await download(e, 'h3', ['--change-local-addr=300ms', '--nat-rebinding', '--delay-stream=1s']),
-    );
+    const o = await download(e, 'h3', ['--change-local-addr=300ms', '--nat-rebinding', '--delay-stream=1s']);
+    log('nat-rebinding', o);
+    await expectOneServer(e, o);
   }, 60_000);
 
   it('address change by an nft SNAT rule in the client namespace mid-connection: one real server gets every datagram', async () => {
@@ -309,19 +343,16 @@ describe('QUIC through the director: a real client changing address stays on its
       const before = await quicCounters(d);
       const o = await download(e, 'h3', ['--delay-stream=2s'], async () => {
         // A short header means the handshake is done; the request waits 2 s after it, and goes
-        // out through the rule. Conntrack starts in the namespace with the nat table, so the
-        // flow's next datagram is a new connection to it and is translated.
+        // out through the rule.
         await until(
           'the handshake (a short header at the director)',
           () => quicCounters(d),
           (c) => c.cidRouted > before.cidRouted,
           { timeoutMs: 10_000, intervalMs: 20 },
         );
-        await nft(
-          client,
-          `table ip sluiceqnat {\n  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip daddr ${l.vip4} udp dport ${QUIC_PORT} snat to ${second}\n  }\n}\n`,
-        );
+        await nft(client, snatTable(l.vip4, client.overlay4, second));
       });
+      log('nft-snat', o);
       expect(new Set(o.paths.map((p) => p.split(':')[0]))).toEqual(new Set([client.overlay4, second]));
       await expectOneServer(e, o);
     } finally {
@@ -333,9 +364,12 @@ describe('QUIC through the director: a real client changing address stays on its
   it('control: the same service without `quic` routes by 5-tuple, so the migrated path lands on the other real', async () => {
     const e = ready();
     const o = await download(e, 'plain', ['--change-local-addr=300ms', '--delay-stream=1s']);
+    log('control-5-tuple', o);
     const report = JSON.stringify({ ...o, run: { ...o.run, output: undefined } });
     expect(o.paths, report).toHaveLength(2);
-    // rr: the first path's entry on one real, the new path's on the other.
+    // The request went out on the new path, to a server that does not know the connection.
+    expect(o.run.downloaded, report).toBeLessThan(BLOB_BYTES);
+    // lc: the first path's entry on one real, the new path's on the other.
     expect(
       o.received.every((n) => n > 0),
       report,
