@@ -17,6 +17,7 @@ export {
 export {
   LAB_TESTS,
   type LayerName,
+  QUIC_LAB_TEST,
   SYSTEM_TOOLS,
   type SystemTool,
   TEST_LAYERS,

@@ -17,6 +17,9 @@ export interface SystemTool {
 /** The root-only suites: network namespaces, veth and vxlan devices. */
 export const LAB_TESTS = '**/*.lab.test.ts';
 
+/** The QUIC lab suite: Debian's ngtcp2 examples behind the director (its own tools below). */
+export const QUIC_LAB_TEST = 'test/e2e/quic.lab.test.ts';
+
 export const SYSTEM_TOOLS: readonly SystemTool[] = [
   { binary: 'ip', debianPackage: 'iproute2', why: 'namespaces, veth, vxlan (lab)', neededBy: [LAB_TESTS] },
   {
@@ -83,7 +86,33 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
       'tools/reliability/src/soak.int.test.ts',
       'tools/bench/src/flood.int.test.ts',
       'tools/bench/src/lab.lab.test.ts',
+      // The LD_PRELOAD shim that puts a QUIC-LB server ID into ngtcp2's connection IDs.
+      QUIC_LAB_TEST,
     ],
+  },
+  {
+    binary: 'gtlsclient',
+    debianPackage: 'ngtcp2-client',
+    why: 'a real QUIC client that migrates and rebinds (lab)',
+    neededBy: [QUIC_LAB_TEST],
+  },
+  {
+    binary: 'gtlsserver',
+    debianPackage: 'ngtcp2-server',
+    why: 'real QUIC servers behind the director (lab)',
+    neededBy: [QUIC_LAB_TEST],
+  },
+  {
+    binary: 'nft',
+    debianPackage: 'nftables',
+    why: 'a NAT rebinding the client does not see; datagram counts on the client and the reals (lab)',
+    neededBy: [QUIC_LAB_TEST],
+  },
+  {
+    binary: 'openssl',
+    debianPackage: 'openssl',
+    why: "the QUIC servers' self-signed certificate (lab)",
+    neededBy: [QUIC_LAB_TEST],
   },
   {
     binary: 'promtool',
