@@ -60,7 +60,7 @@ export {
   ResetWord,
 } from './pipeline.ts';
 export type { ServeEvent, ServeSpec, ServingWorkerData, WorkerInit } from './protocol.ts';
-export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetDatagram, writeResetForRecord } from './reset.ts';
+export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetForRecord } from './reset.ts';
 export {
   type ConfigSnapshot,
   DEFAULT_VERIFICATION,
