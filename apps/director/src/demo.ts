@@ -5,7 +5,8 @@
 // director's own serving workers (the native port's loop), each fed by an in-memory FrameRing
 // where its socket would be; a client's frames always reach the same worker, as SO_REUSEPORT
 // keeps a flow on one.
-import { DEMO_CONFIG, RealIndexAllocator, realKey, toSnapshot, validateLiveConfig } from '@sluice/config';
+
+import { DEMO_CONFIG, realKey, validateLiveConfig } from '@sluice/config';
 import {
   type ConfigSnapshot,
   Dataplane,
@@ -16,6 +17,7 @@ import {
 } from '@sluice/dataplane';
 import { ipv4Bytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { formatListing } from './listing.ts';
+import { RealIndexAllocator, toSnapshot } from './snapshot.ts';
 
 const MAX_SERVICES = 16;
 const MAX_REALS = 64;

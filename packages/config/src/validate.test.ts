@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError } from './errors.ts';
 import { SCHEDULERS } from './schema.ts';
-import { liveConfigArb, liveFixture } from './test-helpers.ts';
+import { liveConfigArb, liveFixture } from './testing.ts';
 import { validateConfigFile, validateLiveConfig } from './validate.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests poke at arbitrary places of untyped JSON.

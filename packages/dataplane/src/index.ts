@@ -1,4 +1,3 @@
-export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
 export { Batch, BatchHeader, type BatchLimits, Desc } from './batch.ts';
 export {
   BATCH_MIN,
@@ -63,7 +62,6 @@ export type { ServeEvent, ServeSpec, ServingWorkerData, WorkerInit } from './pro
 export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetForRecord } from './reset.ts';
 export {
   type ConfigSnapshot,
-  DEFAULT_VERIFICATION,
   type DefenseSnapshot,
   decodeSnapshot,
   encodeSnapshot,
