@@ -8,14 +8,12 @@ import { Conn, ConnFlag, clockNow, elapsed, TCP_STATE_NAMES } from '@sluice/conn
 import {
   type CompiledConfig,
   type Dataplane,
-  formatAddress,
   PROTO_TCP,
-  parseAddress,
   RST_DATAGRAM_MAX,
   writeResetForRecord,
 } from '@sluice/dataplane';
 import { explainPriority } from '@sluice/defense';
-import { RstSpec } from '@sluice/wire';
+import { formatAddress, parseAddress, RstSpec } from '@sluice/wire';
 import type { ConnectionFilter, ConnectionPage, ConnectionView } from './control.ts';
 
 /** Slots examined per listing request at most (the page may be short; follow nextCursor). */

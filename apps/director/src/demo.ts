@@ -5,6 +5,8 @@
 // director's own serving workers (the native port's loop), each fed by an in-memory FrameRing
 // where its socket would be; a client's frames always reach the same worker, as SO_REUSEPORT
 // keeps a flow on one.
+
+import { DEMO_CONFIG, realKey, validateLiveConfig } from '@sluice/config';
 import {
   type ConfigSnapshot,
   Dataplane,
@@ -15,54 +17,54 @@ import {
 } from '@sluice/dataplane';
 import { ipv4Bytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { formatListing } from './listing.ts';
+import { RealIndexAllocator, toSnapshot } from './snapshot.ts';
 
-export const DEMO_CONFIG: ConfigSnapshot = {
-  version: 1,
-  vni: 4242,
-  directorMac: '02:53:4c:00:00:01',
-  services: [
-    {
-      index: 0,
-      vip: '10.10.0.100',
-      port: 80,
-      protocol: 'tcp',
-      scheduler: 'wlc',
-      persistence: null,
-      reals: [1, 2, 3].map((n, i) => ({
-        index: i,
-        address: `10.10.1.${n}`,
-        port: 80,
-        mac: `02:53:4c:00:01:0${n}`,
-        vtep: `192.168.53.${n + 10}`,
-        weight: n === 3 ? 2 : 1,
-        upperThreshold: 0,
-        lowerThreshold: 0,
-      })),
-    },
-  ],
-};
+const MAX_SERVICES = 16;
+const MAX_REALS = 64;
+
+/**
+ * The snapshot `npm start` would run on the demo config, with each real server's MAC already
+ * learned: nothing answers ARP in a synthetic run, and a real server without a MAC takes no
+ * new connections. One config, so the synthetic run and the daemon's first start never drift.
+ */
+export function syntheticSnapshot(): ConfigSnapshot {
+  const live = validateLiveConfig({ overlay: DEMO_CONFIG.overlay, services: DEMO_CONFIG.services });
+  const learnedMacs = new Map<string, string>();
+  for (const svc of live.services) {
+    svc.reals.forEach((r, i) => {
+      learnedMacs.set(
+        realKey(svc.name, r.address, r.port),
+        `02:5c:00:00:01:${(i + 1).toString(16).padStart(2, '0')}`,
+      );
+    });
+  }
+  const allocator = new RealIndexAllocator({ maxServices: MAX_SERVICES, maxReals: MAX_REALS });
+  return toSnapshot(live, 1, allocator, { learnedMacs });
+}
 
 export async function runDemo(opts: { workers: number; seconds: number }): Promise<void> {
   const dp = new Dataplane({
     workers: opts.workers,
     connectionCapacity: 1 << 18,
-    maxServices: 16,
-    maxReals: 64,
+    maxServices: MAX_SERVICES,
+    maxReals: MAX_REALS,
   });
-  dp.publishConfig(DEMO_CONFIG);
+  const snapshot = syntheticSnapshot();
+  dp.publishConfig(snapshot);
+  const web = snapshot.services[0];
   const traffic = new TrafficFrames({
-    vni: 4242,
-    clientMac: '02:53:4c:00:09:01',
-    directorMac: '02:53:4c:00:00:01',
+    vni: snapshot.vni,
+    clientMac: '02:5c:00:00:09:01',
+    directorMac: snapshot.directorMac,
   });
-  const vip = ipv4Bytes(0x0a0a0064);
+  const vip = Uint8Array.from(web.vip.split('.'), Number);
   const rings: RingPair[] = Array.from({ length: opts.workers }, () => ({
     inbound: FrameRing.create({ kind: 'queue', slots: 4096 }),
     outbound: FrameRing.create({ kind: 'sink' }),
   }));
   await dp.serveRings(rings);
   /** The client VTEP the frames come from (replies would go back to it). */
-  const vtep = 0xc0a835c8; // 192.168.53.200
+  const vtep = 0xc00002c8; // 192.0.2.200, beside the demo config's real-server VTEPs
   let ringFull = 0;
   const inject = (frame: Uint8Array, flow: number) => {
     if (!rings[flow % rings.length].inbound.push(frame, vtep)) ringFull++;
@@ -85,9 +87,12 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
       const id = clientSeq++;
       const src = ipv4Bytes((0xc6336400 + (id % 200)) >>> 0);
       const sport = 1024 + (id % 60000);
-      inject(traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: 80, flags: TCP.syn, seq: 1000 }), id);
       inject(
-        traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: 80, flags: TCP.ack, seq: 1001, ack: 1 }),
+        traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: web.port, flags: TCP.syn, seq: 1000 }),
+        id,
+      );
+      inject(
+        traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: web.port, flags: TCP.ack, seq: 1001, ack: 1 }),
         id,
       );
       inject(
@@ -95,7 +100,7 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
           src,
           dst: vip,
           srcPort: sport,
-          dstPort: 80,
+          dstPort: web.port,
           flags: TCP.ack | TCP.psh,
           seq: 1001,
           ack: 1,
@@ -109,7 +114,7 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
             src,
             dst: vip,
             srcPort: sport,
-            dstPort: 80,
+            dstPort: web.port,
             flags: TCP.ack | TCP.fin,
             seq: 1081,
             ack: 1,
@@ -121,7 +126,15 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
     for (let i = 0; i < 200; i++) {
       const src = ipv4Bytes((Math.random() * 0x100000000) >>> 0);
       inject(
-        traffic.tcp({ src, dst: vip, srcPort: 2000 + i, dstPort: 80, flags: TCP.syn, seq: i, shape: 'bare' }),
+        traffic.tcp({
+          src,
+          dst: vip,
+          srcPort: 2000 + i,
+          dstPort: web.port,
+          flags: TCP.syn,
+          seq: i,
+          shape: 'bare',
+        }),
         i,
       );
     }
@@ -135,7 +148,7 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
         .map(([n, v]) => `${n}=${v}`)
         .join(' ');
       process.stdout.write(
-        `\n${formatListing(DEMO_CONFIG, dp)}\nforwarded ${dp.counters.sum(Verdict.forward)}, dropped ${dropped}${reasons ? ` (${reasons})` : ''}` +
+        `\n${formatListing(snapshot, dp)}\nforwarded ${dp.counters.sum(Verdict.forward)}, dropped ${dropped}${reasons ? ` (${reasons})` : ''}` +
           `${ringFull > 0 ? `, ${ringFull} lost before a worker (ring full)` : ''}\n`,
       );
     }

@@ -6,6 +6,7 @@
 // Every config change, from REST or SIGHUP, goes through one serialized path: validate, check
 // If-Match, build the snapshot, compile it (any error leaves everything as it was), persist the
 // file atomically, publish to every worker as one version.
+
 import {
   type ConfigFile,
   ConfigValidationError,
@@ -13,8 +14,6 @@ import {
   type DaemonConfig,
   type LiveConfig,
   PreconditionFailedError,
-  planSnapshot,
-  RealIndexAllocator,
   realId,
   realKey,
   saveConfigFile,
@@ -27,7 +26,6 @@ import {
   Dataplane,
   DEFAULT_VXLAN_PORT_SETTINGS,
   Defense,
-  formatAddress,
   type PreparedConfig,
   RST_DATAGRAM_MAX,
   type ServeEvent,
@@ -37,7 +35,7 @@ import { DefenseLoop, RescorerThread } from '@sluice/defense';
 import { HealthChecker, validateSpec } from '@sluice/health';
 import { readUdpCounters } from '@sluice/io';
 import { createMetrics, lvsDefenseState, type NeighborSnapshot, type SluiceMetrics } from '@sluice/metrics';
-import { RstSpec } from '@sluice/wire';
+import { formatAddress, RstSpec } from '@sluice/wire';
 import { ConnectionIndex } from './connections.ts';
 import type {
   ConfigView,
@@ -56,6 +54,7 @@ import { type NeighborChange, NeighborTable, type NudTimings } from './neighbors
 import { OverlayProber, type OverlayTarget } from './overlay-probe.ts';
 import { OwnFrames } from './own-frames.ts';
 import { quicServiceView, ZERO_QUIC_COUNTERS } from './quic-view.ts';
+import { planSnapshot, RealIndexAllocator } from './snapshot.ts';
 import { ESTIMATOR_INTERVAL_MS, persistentConnections, ServiceStatistics } from './stats.ts';
 
 export interface Logger {

@@ -31,14 +31,15 @@
 // member cannot claim a real server's address. The answer reaches a serving worker, which punts
 // it here (ports punt ARP/ND only from real servers' VTEPs).
 import { type LiveConfig, realKey } from '@sluice/config';
-import { parseAddress, parseMac } from '@sluice/dataplane';
 import {
   EtherType,
   FrameInfo,
   fillL4Checksum,
   IpProto,
   ParseStatus,
+  parseAddress,
   parseFrame,
+  parseMac,
   parseVxlan,
   VxlanInfo,
   writeArp,

@@ -2,7 +2,7 @@
 // for IPv4, RFC 5952 for IPv6, v4-mapped IPv6 folded into IPv4 as the dataplane folds it), so
 // uniqueness checks, real-server keys, URLs and ETags never see two spellings of one server.
 // Real-server ids (`address:port`, `[address]:port`) live here too, for the same reason.
-import { AddressError, formatAddress, isV4Mapped, parseAddress } from '@sluice/dataplane';
+import { AddressError, formatAddress, isV4Mapped, parseAddress } from '@sluice/wire';
 
 export interface CanonicalAddress {
   text: string;
@@ -52,4 +52,9 @@ export function parseRealId(id: string): { address: string; port: number } | nul
   } catch {
     return null;
   }
+}
+
+/** The allocator's and snapshot's key of a real server: `web/10.0.0.2:80`, `web/[2001:db8::2]:80`. */
+export function realKey(service: string, address: string, port: number): string {
+  return `${service}/${realId(address, port)}`;
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, configEtag } from './etag.ts';
-import { liveConfigArb, liveFixture, reverseKeys } from './test-helpers.ts';
+import { liveConfigArb, liveFixture, reverseKeys } from './testing.ts';
 import { validateLiveConfig } from './validate.ts';
 
 describe('configEtag', () => {

@@ -1,52 +1,17 @@
 // QUIC services in the operator config: the two layouts, the real servers' server IDs (numbers
 // or hex, given back as hex of the server ID's length), every refusal naming its field, a file
-// naming the line, and the snapshot the dataplane compiles.
+// naming the line. (The snapshot the dataplane compiles: apps/director/src/snapshot.test.ts.)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompiledConfig } from '@sluice/dataplane';
-import { RealServerCounters } from '@sluice/schedulers';
 import { describe, expect, it } from 'vitest';
 import { ConfigFileError, ConfigValidationError } from './errors.ts';
 import { loadConfigFile } from './file.ts';
-import { RealIndexAllocator, toSnapshot } from './snapshot.ts';
+import { quicConfig } from './testing.ts';
 import { validateLiveConfig } from './validate.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests poke at arbitrary places of untyped JSON.
 type Json = any;
-
-function quicConfig(quic: Json = { cidServerIdOffset: 1, cidServerIdLength: 2, cidLength: 8 }): Json {
-  return {
-    overlay: { vni: 7, directorMac: '02:00:00:00:00:01' },
-    services: [
-      {
-        name: 'h3',
-        vip: '10.0.0.100',
-        port: 443,
-        protocol: 'udp',
-        scheduler: 'rr',
-        quic,
-        reals: [
-          {
-            address: '10.0.1.1',
-            port: 443,
-            vtep: '192.0.2.1',
-            mac: '02:00:00:00:01:01',
-            quicServerId: '0a01',
-          },
-          { address: '10.0.1.2', port: 443, vtep: '192.0.2.2', mac: '02:00:00:00:01:02', quicServerId: 2562 },
-          {
-            address: '10.0.1.3',
-            port: 443,
-            vtep: '192.0.2.3',
-            mac: '02:00:00:00:01:03',
-            quicServerId: '0x0A:03',
-          },
-        ],
-      },
-    ],
-  };
-}
 
 function rejects(config: Json, field: string, message: RegExp): void {
   let caught: unknown;
@@ -171,31 +136,5 @@ describe('QUIC services', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
-
-  it('becomes a snapshot the dataplane compiles', () => {
-    const c = quicConfig({
-      quicLb: { configId: 2, serverIdLength: 2, nonceLength: 6, lengthSelfEncoded: true },
-    });
-    const live = validateLiveConfig(c);
-    const allocator = new RealIndexAllocator({ maxServices: 4, maxReals: 8 });
-    const snap = toSnapshot(live, 1, allocator, { learnedMacs: new Map() });
-    expect(snap.services[0].quic).toEqual({
-      serverIdOffset: 1,
-      serverIdLength: 2,
-      cidLength: 9,
-      configId: 2,
-      lengthSelfEncoded: true,
-    });
-    expect(snap.services[0].reals.map((r) => r.quicServerId)).toEqual(['0a01', '0a02', '0a03']);
-    const compiled = new CompiledConfig(snap, { maxServices: 4, maxReals: 8 }, RealServerCounters.create(8));
-    expect(compiled.quicTables[snap.services[0].index]?.count).toBe(3);
-    // A service without `quic` has no table and its snapshot no layout.
-    const plain = validateLiveConfig(quicConfig());
-    delete plain.services[0].quic;
-    for (const r of plain.services[0].reals) delete r.quicServerId;
-    const s2 = toSnapshot(validateLiveConfig(plain), 2, allocator, { learnedMacs: new Map() });
-    expect(s2.services[0].quic).toBeUndefined();
-    expect(s2.services[0].reals[0].quicServerId).toBeUndefined();
   });
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError } from './errors.ts';
 import { SCHEDULERS } from './schema.ts';
-import { liveConfigArb, liveFixture } from './test-helpers.ts';
+import { liveConfigArb, liveFixture } from './testing.ts';
 import { validateConfigFile, validateLiveConfig } from './validate.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests poke at arbitrary places of untyped JSON.
@@ -486,6 +486,41 @@ describe('semantic rules', () => {
       '/services/0/reals/0/mac',
       /all zeros/,
     );
+  });
+
+  it('priority rules: each prefix once (in any spelling), pools non-empty and without repeats', () => {
+    rejects(
+      (c) => {
+        c.defense = {
+          rules: [
+            { cidr: '10.0.0.0/8', priority: 0 },
+            { cidr: '::ffff:10.0.0.0/104', priority: 1 },
+          ],
+        };
+      },
+      '/defense/rules/1/cidr',
+      /\/defense\/rules\/0/,
+    );
+    rejects(
+      (c) => {
+        c.defense = { rules: [{ cidr: '10.0.0.0/8', priority: 0, pool: [] }] };
+      },
+      '/defense/rules/0/pool',
+      /empty/,
+    );
+    rejects(
+      (c) => {
+        c.defense = {
+          rules: [{ cidr: '10.0.0.0/8', priority: 0, pool: ['10.0.1.1:8080', '10.0.1.1:8080'] }],
+        };
+      },
+      '/defense/rules/0/pool/1',
+      /twice/,
+    );
+    const out = accepts((c) => {
+      c.defense = { rules: [{ cidr: '10.0.0.0/8', priority: 0, pool: ['10.0.1.1:8080', '10.0.1.2:8080'] }] };
+    });
+    expect(out.defense.rules[0].pool).toEqual(['10.0.1.1:8080', '10.0.1.2:8080']);
   });
 });
 

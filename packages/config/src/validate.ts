@@ -600,14 +600,36 @@ function checkDefense(live: LiveConfig): void {
   }
   const reals = new Set<string>();
   for (const svc of live.services) for (const r of svc.reals) reals.add(realId(r.address, r.port));
+  // By parsed prefix, so `10.0.0.0/8` and `::ffff:10.0.0.0/104` are one rule (the trie's view).
+  const prefixes = new Map<string, number>();
   d.rules.forEach((rule, i) => {
+    let key: string;
     try {
-      parseCidr(rule.cidr);
+      const c = parseCidr(rule.cidr);
+      key = `${c.words.join(',')}/${c.length}`;
     } catch (err) {
       if (isCidrError(err)) throw new ConfigValidationError(`/defense/rules/${i}/cidr`, err.message);
       throw err;
     }
-    rule.pool?.forEach((id, j) => {
+    const same = prefixes.get(key);
+    if (same !== undefined) {
+      throw new ConfigValidationError(
+        `/defense/rules/${i}/cidr`,
+        `${rule.cidr} is the prefix of /defense/rules/${same} already`,
+      );
+    }
+    prefixes.set(key, i);
+    const pool = rule.pool;
+    if (pool === undefined) return;
+    if (pool.length === 0) {
+      // An empty pool would send the rule's clients nowhere; no pool means the service's own.
+      throw new ConfigValidationError(
+        `/defense/rules/${i}/pool`,
+        "must not be empty (leave it out to use the service's real servers)",
+      );
+    }
+    const listed = new Map<string, number>();
+    pool.forEach((id, j) => {
       const parsed = parseRealId(id);
       const canonical = parsed === null ? null : realId(parsed.address, parsed.port);
       if (canonical === null || !reals.has(canonical)) {
@@ -616,7 +638,15 @@ function checkDefense(live: LiveConfig): void {
           `${JSON.stringify(id)} is not a real server of any service (address:port, IPv6 [address]:port)`,
         );
       }
-      if (rule.pool) rule.pool[j] = canonical;
+      const twice = listed.get(canonical);
+      if (twice !== undefined) {
+        throw new ConfigValidationError(
+          `/defense/rules/${i}/pool/${j}`,
+          `${canonical} is listed twice (also at /defense/rules/${i}/pool/${twice})`,
+        );
+      }
+      listed.set(canonical, j);
+      pool[j] = canonical;
     });
   });
   const lists = [

@@ -4,6 +4,7 @@
 // validation happens here so the packet path can trust every index it reads.
 import { DEFAULT_TCP_TIMEOUTS_MS, DEFAULT_UDP_TIMEOUT_MS, hash5, TCP_STATE_COUNT } from '@sluice/conntrack';
 import {
+  DEFAULT_VERIFICATION,
   type LvsDefenseConfig,
   PriorityRules,
   PriorityScorer,
@@ -18,9 +19,9 @@ import {
   type Scheduler,
   type SchedulerOptions,
 } from '@sluice/schedulers';
-import { parseAddress, parseMac } from './address.ts';
+import { parseAddress, parseMac } from '@sluice/wire';
 import { QuicServerTable, QuicTableError } from './quic-route.ts';
-import { type ConfigSnapshot, DEFAULT_VERIFICATION, type ServiceSnapshot } from './snapshot.ts';
+import type { ConfigSnapshot, ServiceSnapshot } from './snapshot.ts';
 
 /** A snapshot this dataplane cannot run (the director turns it into a 400 for the change). */
 export class ConfigError extends Error {

@@ -1,4 +1,3 @@
-export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
 export { Batch, BatchHeader, type BatchLimits, Desc } from './batch.ts';
 export {
   BATCH_MIN,
@@ -60,10 +59,9 @@ export {
   ResetWord,
 } from './pipeline.ts';
 export type { ServeEvent, ServeSpec, ServingWorkerData, WorkerInit } from './protocol.ts';
-export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetDatagram, writeResetForRecord } from './reset.ts';
+export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetForRecord } from './reset.ts';
 export {
   type ConfigSnapshot,
-  DEFAULT_VERIFICATION,
   type DefenseSnapshot,
   decodeSnapshot,
   encodeSnapshot,

@@ -3,6 +3,7 @@
 // bytes to every worker; each worker compiles it (compile.ts) between two batches, so a packet
 // is classified entirely under one version or entirely under the next, never half of each.
 
+import type { VerificationSettings } from '@sluice/defense';
 import type { SchedulerName } from '@sluice/schedulers';
 import { Packr } from 'msgpackr';
 
@@ -67,29 +68,8 @@ export interface ServiceSnapshot {
   reals: RealServerSnapshot[];
 }
 
-/**
- * Source verification (the priority strategy): when a SYN from a source that has not answered the
- * director's challenge is answered with a challenge instead of being forwarded.
- */
-export interface VerificationSnapshot {
-  /** auto: while a service or one of its real servers holds `watermark` of its capacity; always; off. */
-  mode: 'auto' | 'always' | 'off';
-  /** Share of capacity (upper thresholds) at which a service starts verifying. */
-  watermark: number;
-  /** A service keeps verifying this long after it last was at the watermark. */
-  holdSeconds: number;
-  /** A source that answered stays verified this long. */
-  ttlSeconds: number;
-  /** At most one probe per source per this many ms. */
-  probeIntervalMs: number;
-  /**
-   * Probe every new source at its first SYN, without delaying it, so the clients a flood finds
-   * already connected are verified (default true).
-   */
-  probeNewSources?: boolean;
-  /** Probes one worker may send per second, all kinds together (a spoofed flood must not turn them into a reflector). */
-  probesPerSecond?: number;
-}
+/** Source verification as workers get it: the defense package's settings. */
+export type VerificationSnapshot = VerificationSettings;
 
 /** The defense as workers need it: rule pools are global real-server indices. */
 export interface DefenseSnapshot {
@@ -105,16 +85,6 @@ export interface DefenseSnapshot {
   rules: { cidr: string; priority: number; pool?: number[]; verify?: boolean }[];
   sourceChecks: { enabled: boolean; action: 'drop' | 'lowest'; prefixes?: string[]; allow?: string[] };
 }
-
-export const DEFAULT_VERIFICATION: Readonly<Required<VerificationSnapshot>> = Object.freeze({
-  mode: 'auto',
-  watermark: 0.75,
-  holdSeconds: 10,
-  ttlSeconds: 3600,
-  probeIntervalMs: 1000,
-  probeNewSources: true,
-  probesPerSecond: 1000,
-});
 
 export interface ConfigSnapshot {
   version: number;

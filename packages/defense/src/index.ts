@@ -49,6 +49,7 @@ export {
   SourceVerdict,
 } from './source-checks.ts';
 export { DEFAULT_SYN_SHAPES, inferInitialTtl, type SynShape, SynShapes } from './syn-shape.ts';
+export { DEFAULT_VERIFICATION, type VerificationSettings } from './verification.ts';
 export { VICTIM_GLOBAL, VictimHeader, VictimIndex } from './victim-index.ts';
 export {
   DEFENSE_WEIGHTS,

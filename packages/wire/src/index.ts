@@ -1,3 +1,4 @@
+export { AddressError, formatAddress, formatMac, isV4Mapped, parseAddress, parseMac } from './address.ts';
 export {
   buildArpReply,
   buildNeighborAdvert,

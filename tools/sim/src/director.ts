@@ -12,7 +12,7 @@
 //     after each simulated batch, Pipeline.maintain(now) as processBatch ends.
 //   - replies: a challenge is written over the SYN in place (Verdict.reply), as the port would send
 //     it back; the caller reads it from the frame. The pipeline's probes are handed to `onProbe`.
-//   - displacement RSTs: Pipeline.resetQueue is turned into datagrams with writeResetDatagram as
+//   - displacement RSTs: Pipeline.resetQueue is turned into datagrams with writeQueuedReset as
 //     soon as the frame that displaced the victim has been classified, before that frame reaches its
 //     server: VxlanPort sends a batch's resets before the batch's forwards.
 //   - the defense loop: DefenseLoop.tick(config, now) every simulated ms (it keeps its own cadence:
@@ -38,10 +38,9 @@ import {
   Pipeline,
   type PipelineTables,
   PROBE_FRAME_BYTES,
-  ResetWord,
   RST_DATAGRAM_MAX,
   Verdict,
-  writeResetDatagram,
+  writeQueuedReset,
   writeResetForRecord,
 } from '@sluice/dataplane';
 import {
@@ -253,22 +252,8 @@ export class SimDirector {
   /** VxlanPort.sendResets: the pipeline's queued RSTs, before the batch's forwards. */
   private drainResets(): void {
     const p = this.pipeline;
-    const q = p.resetQueue;
     for (let i = 0; i < p.resetCount; i++) {
-      const o = i * ResetWord.words;
-      const len = writeResetDatagram(
-        p.config,
-        this.rst,
-        q[o],
-        q[o + 1],
-        q[o + 2],
-        q[o + 3],
-        q[o + ResetWord.port],
-        q[o + ResetWord.service],
-        q[o + ResetWord.real],
-        q[o + ResetWord.seq],
-        this.rstOut,
-      );
+      const len = writeQueuedReset(p.config, this.rst, p.resetQueue, i, this.rstOut);
       if (len === 0) continue;
       this.resetsDisplaced++;
       this.resetKind = 'displaced';

@@ -26,10 +26,10 @@ describe('MemoryDirectorControl (the test double keeps the director contract)', 
     });
     const twice = sampleConfig();
     twice.services[0].reals.push({ ...twice.services[0].reals[0], vtep: '192.168.53.99' });
-    await expect(control.applyConfig(twice)).rejects.toMatchObject({ field: '/services/0/reals/2/port' });
+    await expect(control.applyConfig(twice)).rejects.toMatchObject({ field: '/services/0/reals/2' });
     const sameListener = sampleConfig();
     sameListener.services[1] = { ...sameListener.services[0], name: 'web2' };
-    await expect(control.applyConfig(sameListener)).rejects.toMatchObject({ field: '/services/1/port' });
+    await expect(control.applyConfig(sameListener)).rejects.toMatchObject({ field: '/services/1' });
     await expect(control.applyConfig(sampleConfig(), '"v0-x"')).rejects.toMatchObject({
       code: 'SLUICE_ERR_CONFIG_PRECONDITION',
     });

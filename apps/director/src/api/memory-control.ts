@@ -1,28 +1,20 @@
 // An in-memory DirectorControl: a test double of the DIRECTOR, not of the HTTP layer. It keeps a
 // live config with a version counter and an ETag and implements the interface's contract for
-// real: applyConfig validates (TypeBox's `Value.Check`, the same schema the config loader uses,
-// plus the semantic checks a schema cannot express), compares If-Match, and changes nothing on
-// any error. The plugins are tested against it with `app.inject`, so what is under test is the
-// real HTTP layer.
+// real: applyConfig validates with @sluice/config's validateLiveConfig (the director's own
+// validation, not a copy of it), compares If-Match, and changes nothing on any error. The plugins
+// are tested against it with `app.inject`, so what is under test is the real HTTP layer.
 //
 // Also: a connection table (filters, cursor pages, reset), a per-source table (the top sources by
 // concurrent connections), settable health, learned MACs and readiness, and counters tests use to
 // prove that a rejected request never reached applyConfig.
 import { BlockList, isIP } from 'node:net';
 import {
-  ConfigValidationError,
-  checkQuicService,
   configEtag,
-  type DefenseConfig,
   type LiveConfig,
-  LiveConfigSchema,
   PreconditionFailedError,
   parseRealId,
-  realId,
-  type ServiceConfig,
+  validateLiveConfig,
 } from '@sluice/config';
-import { parseCidr, resolveWeights } from '@sluice/defense';
-import { Value } from 'typebox/value';
 import type {
   ConfigView,
   ConnectionFilter,
@@ -37,7 +29,6 @@ import type {
   VerifiedSourceView,
 } from '../control.ts';
 import { quicServiceView, ZERO_QUIC_COUNTERS } from '../quic-view.ts';
-import { validationField } from './errors.ts';
 import { canonicalRealId, canonicalText } from './real-id.ts';
 
 function realKey(service: string, address: string, port: number): string {
@@ -46,120 +37,6 @@ function realKey(service: string, address: string, port: number): string {
 
 function sameAddress(a: { address: string; port: number }, b: { address: string; port: number }): boolean {
   return canonicalRealId(a.address, a.port) === canonicalRealId(b.address, b.port);
-}
-
-/** The semantic rules of a live config that its schema cannot say; the first broken one. */
-export function semanticError(config: LiveConfig): ConfigValidationError | null {
-  const names = new Map<string, number>();
-  const listeners = new Map<string, number>();
-  for (let i = 0; i < config.services.length; i++) {
-    const service: ServiceConfig = config.services[i];
-    const at = `/services/${i}`;
-    const sameName = names.get(service.name);
-    if (sameName !== undefined) {
-      return new ConfigValidationError(
-        `${at}/name`,
-        `service ${service.name} is already /services/${sameName}`,
-      );
-    }
-    names.set(service.name, i);
-    const family = isIP(service.vip);
-    if (family === 0) return new ConfigValidationError(`${at}/vip`, 'must be an IPv4 or IPv6 address');
-    const listener = `${service.protocol} ${canonicalRealId(service.vip, service.port)}`;
-    const sameListener = listeners.get(listener);
-    if (sameListener !== undefined) {
-      return new ConfigValidationError(
-        `${at}/port`,
-        `${listener} is already served by /services/${sameListener}`,
-      );
-    }
-    listeners.set(listener, i);
-    if (service.persistence !== null && family === 4 && service.persistence.netmask > 32) {
-      return new ConfigValidationError(`${at}/persistence/netmask`, 'must be at most 32 for an IPv4 VIP');
-    }
-    try {
-      // The director's own QUIC rules (they also make server IDs canonical hex, in place).
-      checkQuicService(service, at);
-    } catch (err) {
-      if (err instanceof ConfigValidationError) return err;
-      throw err;
-    }
-    const reals = new Set<string>();
-    for (let j = 0; j < service.reals.length; j++) {
-      const real = service.reals[j];
-      const rat = `${at}/reals/${j}`;
-      if (isIP(real.address) === 0)
-        return new ConfigValidationError(`${rat}/address`, 'must be an IP address');
-      if (isIP(real.vtep) === 0) return new ConfigValidationError(`${rat}/vtep`, 'must be an IP address');
-      const key = realKey(service.name, real.address, real.port);
-      if (reals.has(key)) return new ConfigValidationError(`${rat}/port`, `${key} is listed twice`);
-      reals.add(key);
-      if (real.upperThreshold !== 0 && real.lowerThreshold > real.upperThreshold) {
-        return new ConfigValidationError(`${rat}/lowerThreshold`, 'must not exceed upperThreshold');
-      }
-    }
-  }
-  return config.defense === undefined ? null : defenseError(config, config.defense);
-}
-
-/** The CIDR at `pointer` parsed to its prefix key (`words/length`), or the error naming it. */
-function prefixKey(cidr: string, pointer: string): string | ConfigValidationError {
-  try {
-    const c = parseCidr(cidr);
-    return `${c.words.join(',')}/${c.length}`;
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'SLUICE_ERR_DEFENSE_CIDR')
-      return new ConfigValidationError(pointer, (err as Error).message);
-    throw err;
-  }
-}
-
-/** The defense section's rules, as the director's loader and compiler check them. */
-function defenseError(config: LiveConfig, d: DefenseConfig): ConfigValidationError | null {
-  if (d.lowWatermark >= d.highWatermark) {
-    return new ConfigValidationError('/defense/lowWatermark', 'must be below highWatermark');
-  }
-  try {
-    resolveWeights(d.weights);
-  } catch (err) {
-    const e = err as { code?: unknown; field?: unknown; message: string };
-    if (e.code === 'SLUICE_ERR_DEFENSE_WEIGHTS')
-      return new ConfigValidationError(`/defense/weights/${String(e.field)}`, e.message);
-    throw err;
-  }
-  const reals = new Set<string>();
-  for (const svc of config.services) for (const r of svc.reals) reals.add(realId(r.address, r.port));
-  const prefixes = new Map<string, number>();
-  for (let i = 0; i < d.rules.length; i++) {
-    const rule = d.rules[i];
-    const at = `/defense/rules/${i}`;
-    const key = prefixKey(rule.cidr, `${at}/cidr`);
-    if (typeof key !== 'string') return key;
-    const same = prefixes.get(key);
-    if (same !== undefined)
-      return new ConfigValidationError(`${at}/cidr`, `is already /defense/rules/${same}`);
-    prefixes.set(key, i);
-    if (rule.pool === undefined) continue;
-    if (rule.pool.length === 0) return new ConfigValidationError(`${at}/pool`, 'must not be empty');
-    const pool = new Set<string>();
-    for (let j = 0; j < rule.pool.length; j++) {
-      const parsed = parseRealId(rule.pool[j]);
-      const id = parsed === null ? null : realId(parsed.address, parsed.port);
-      if (id === null || !reals.has(id)) {
-        return new ConfigValidationError(`${at}/pool/${j}`, 'is not a real server of any service');
-      }
-      if (pool.has(id)) return new ConfigValidationError(`${at}/pool/${j}`, 'is listed twice');
-      pool.add(id);
-    }
-  }
-  for (const name of ['prefixes', 'allow'] as const) {
-    const list = d.sourceChecks[name] ?? [];
-    for (let i = 0; i < list.length; i++) {
-      const key = prefixKey(list[i], `/defense/sourceChecks/${name}/${i}`);
-      if (typeof key !== 'string') return key;
-    }
-  }
-  return null;
 }
 
 export class MemoryDirectorControl implements DirectorControl {
@@ -183,12 +60,7 @@ export class MemoryDirectorControl implements DirectorControl {
   beforeApply: (() => void) | null = null;
 
   constructor(given: LiveConfig, connections: ConnectionView[] = []) {
-    const initial = structuredClone(given);
-    const error = Value.Check(LiveConfigSchema, initial)
-      ? semanticError(initial)
-      : new Error('invalid initial config');
-    if (error !== null) throw error;
-    this.#config = structuredClone(initial);
+    this.#config = validateLiveConfig(given);
     this.#version = 1;
     this.#etag = configEtag(this.#config, 1);
     for (const c of connections) this.connections.set(c.id, structuredClone(c));
@@ -208,13 +80,7 @@ export class MemoryDirectorControl implements DirectorControl {
 
   async applyConfig(given: LiveConfig, ifMatch?: string): Promise<ConfigView> {
     this.applyCalls++;
-    const next = structuredClone(given);
-    if (!Value.Check(LiveConfigSchema, next)) {
-      const { field, message } = validationField([...Value.Errors(LiveConfigSchema, next)], 'body');
-      throw new ConfigValidationError(field, message);
-    }
-    const semantic = semanticError(next);
-    if (semantic !== null) throw semantic;
+    const next = validateLiveConfig(given);
     const hook = this.beforeApply;
     this.beforeApply = null;
     hook?.();

@@ -182,7 +182,7 @@ describe('PATCH reals', () => {
     expect(h.control.getConfig().config.services[1].reals[0]).toEqual({ ...expected, weight: 0 });
   });
 
-  it('a new health check in a patch gets its own defaults', async () => {
+  it('a new health check in a patch gets its own defaults (the director adds expectStatus)', async () => {
     const res = await h.app.inject({
       method: 'PATCH',
       url: '/v1/services/web/reals/10.10.1.1:80',
@@ -193,6 +193,7 @@ describe('PATCH reals', () => {
     expect(h.control.getConfig().config.services[0].reals[0].healthCheck).toEqual({
       type: 'http',
       path: '/health',
+      expectStatus: 200,
       intervalSeconds: 2,
       timeoutSeconds: 1,
       rise: 1,

@@ -1,13 +1,18 @@
+import {
+  ConfigValidationError,
+  DEFAULT_DEFENSE,
+  DEMO_CONFIG,
+  type LiveConfig,
+  realKey,
+  SCHEDULERS,
+  validateLiveConfig,
+} from '@sluice/config';
+import { liveFixture, quicConfig } from '@sluice/config/testing';
 import { CompiledConfig, decodeSnapshot, encodeSnapshot } from '@sluice/dataplane';
 import { RealServerCounters } from '@sluice/schedulers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEMO_CONFIG } from './demo.ts';
-import { ConfigValidationError } from './errors.ts';
-import { type LiveConfig, SCHEDULERS } from './schema.ts';
-import { DEFAULT_DEFENSE, RealIndexAllocator, realKey, toSnapshot, UNKNOWN_MAC } from './snapshot.ts';
-import { liveFixture } from './test-helpers.ts';
-import { validateLiveConfig } from './validate.ts';
+import { RealIndexAllocator, toSnapshot, UNKNOWN_MAC } from './snapshot.ts';
 
 /** A live config from `{ service: [last octets of its real servers] }`, all on port 80. */
 function live(spec: Record<string, number[]>): LiveConfig {
@@ -355,5 +360,33 @@ describe('toSnapshot and ipvsadm -b flags', () => {
     );
     expect(snap.services[0].schedulerFlags).toEqual(['sh-fallback', 'sh-port']);
     expect(snap.services[1]).not.toHaveProperty('schedulerFlags');
+  });
+});
+
+describe('toSnapshot of a QUIC service', () => {
+  it('becomes a snapshot the dataplane compiles', () => {
+    const c = quicConfig({
+      quicLb: { configId: 2, serverIdLength: 2, nonceLength: 6, lengthSelfEncoded: true },
+    });
+    const live = validateLiveConfig(c);
+    const allocator = new RealIndexAllocator({ maxServices: 4, maxReals: 8 });
+    const snap = toSnapshot(live, 1, allocator, { learnedMacs: new Map() });
+    expect(snap.services[0].quic).toEqual({
+      serverIdOffset: 1,
+      serverIdLength: 2,
+      cidLength: 9,
+      configId: 2,
+      lengthSelfEncoded: true,
+    });
+    expect(snap.services[0].reals.map((r) => r.quicServerId)).toEqual(['0a01', '0a02', '0a03']);
+    const compiled = new CompiledConfig(snap, { maxServices: 4, maxReals: 8 }, RealServerCounters.create(8));
+    expect(compiled.quicTables[snap.services[0].index]?.count).toBe(3);
+    // A service without `quic` has no table and its snapshot no layout.
+    const plain = validateLiveConfig(quicConfig());
+    delete plain.services[0].quic;
+    for (const r of plain.services[0].reals) delete r.quicServerId;
+    const s2 = toSnapshot(validateLiveConfig(plain), 2, allocator, { learnedMacs: new Map() });
+    expect(s2.services[0].quic).toBeUndefined();
+    expect(s2.services[0].reals[0].quicServerId).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
-// Shared by this package's tests: a small hand-written config and a fast-check generator of valid
-// live configs in every shape the schema allows (defaults omitted or spelled out, both families,
-// non-canonical address spellings, upper-case MACs), so properties are tested beyond one example.
+// `@sluice/config/testing`, for tests only (never the public index): a small hand-written config
+// and a fast-check generator of valid live configs in every shape the schema allows (defaults
+// omitted or spelled out, both families, non-canonical address spellings, upper-case MACs), so
+// properties are tested beyond one example.
 import fc from 'fast-check';
 import { SCHEDULERS } from './schema.ts';
 
@@ -164,4 +165,39 @@ export function reverseKeys<T>(value: T): T {
     ) as T;
   }
   return value;
+}
+
+/** A QUIC service (UDP, three real servers with server IDs in three spellings) under `quic`. */
+// biome-ignore lint/suspicious/noExplicitAny: tests poke at arbitrary places of untyped JSON.
+export function quicConfig(quic: any = { cidServerIdOffset: 1, cidServerIdLength: 2, cidLength: 8 }): any {
+  return {
+    overlay: { vni: 7, directorMac: '02:00:00:00:00:01' },
+    services: [
+      {
+        name: 'h3',
+        vip: '10.0.0.100',
+        port: 443,
+        protocol: 'udp',
+        scheduler: 'rr',
+        quic,
+        reals: [
+          {
+            address: '10.0.1.1',
+            port: 443,
+            vtep: '192.0.2.1',
+            mac: '02:00:00:00:01:01',
+            quicServerId: '0a01',
+          },
+          { address: '10.0.1.2', port: 443, vtep: '192.0.2.2', mac: '02:00:00:00:01:02', quicServerId: 2562 },
+          {
+            address: '10.0.1.3',
+            port: 443,
+            vtep: '192.0.2.3',
+            mac: '02:00:00:00:01:03',
+            quicServerId: '0x0A:03',
+          },
+        ],
+      },
+    ],
+  };
 }

@@ -1,36 +1,20 @@
-// From the operator's LiveConfig to the dataplane's ConfigSnapshot. The part that needs memory
-// across changes is the indexing: live counters (ActiveConn, InActConn, flags) and connection
-// entries refer to real servers by a global index, so a real server keeps its index for as long
-// as it exists, and an index set free is not given to another real server in the change that
-// freed it, while workers may still be finishing work of the previous version under it.
+// From the operator's LiveConfig to the dataplane's ConfigSnapshot: the glue between the config
+// package (which knows nothing of the dataplane) and the dataplane (which knows nothing of the
+// operator's config), so it lives in the app that owns both. The part that needs memory across
+// changes is the indexing: live counters (ActiveConn, InActConn, flags) and connection entries
+// refer to real servers by a global index, so a real server keeps its index for as long as it
+// exists, and an index set free is not given to another real server in the change that freed
+// it, while workers may still be finishing work of the previous version under it.
 import {
-  type ConfigSnapshot,
-  DEFAULT_VERIFICATION,
-  type RealServerSnapshot,
-  type ServiceSnapshot,
-} from '@sluice/dataplane';
-import { realId } from './address.ts';
-import { ConfigValidationError } from './errors.ts';
-import type { DefenseConfig, LiveConfig, PersistenceConfig } from './schema.ts';
-import { quicLayout } from './validate.ts';
-
-/** What a config without a `defense` section gets: the priority defense with every default. */
-export const DEFAULT_DEFENSE: DefenseConfig = {
-  strategy: 'priority',
-  highWatermark: 0.98,
-  lowWatermark: 0.95,
-  verification: { ...DEFAULT_VERIFICATION },
-  countInactive: false,
-  lvs: { dropEntry: 1, dropPacket: 1, secureTcp: 1, amemthresh: 0, amDroprate: 10 },
-  weights: {},
-  rules: [],
-  sourceChecks: { enabled: true, action: 'lowest' },
-};
-
-/** The allocator's and snapshot's key of a real server: `web/10.0.0.2:80`, `web/[2001:db8::2]:80`. */
-export function realKey(service: string, address: string, port: number): string {
-  return `${service}/${realId(address, port)}`;
-}
+  ConfigValidationError,
+  DEFAULT_DEFENSE,
+  type LiveConfig,
+  type PersistenceConfig,
+  quicLayout,
+  realId,
+  realKey,
+} from '@sluice/config';
+import type { ConfigSnapshot, RealServerSnapshot, ServiceSnapshot } from '@sluice/dataplane';
 
 /** The destination MAC of a real server whose MAC is neither configured nor learned yet. */
 export const UNKNOWN_MAC = '00:00:00:00:00:00';
