@@ -161,3 +161,28 @@ export async function waitForDrain(
     await sleep(1000);
   }
 }
+
+export interface ListedConnection {
+  client: { address: string; port: number };
+  real: { address: string; port: number } | null;
+  state: string;
+}
+
+/**
+ * Every entry whose client is `client` (an address or a CIDR), following the cursor: a page scans
+ * a bounded number of slots (2^18), so a larger table takes several.
+ */
+export async function listConnections(api: string, client: string): Promise<ListedConnection[]> {
+  const items: ListedConnection[] = [];
+  let cursor: string | null = null;
+  do {
+    const q: string = `${api}/v1/connections?client=${encodeURIComponent(client)}&limit=1000${cursor === null ? '' : `&cursor=${cursor}`}`;
+    const page = (await (await fetch(q, { signal: AbortSignal.timeout(10_000) })).json()) as {
+      items: ListedConnection[];
+      nextCursor: string | null;
+    };
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return items;
+}

@@ -23,7 +23,7 @@ describe('soak in the namespace lab, short', () => {
       subnet: 238,
       onLine: (l) => lines.push(JSON.parse(JSON.stringify(l)) as Record<string, unknown>),
     });
-    expect(r.failures).toEqual([]);
+    expect(r.failures, JSON.stringify({ r, lines })).toEqual([]);
     const kinds = lines.map((l) => l.soak);
     expect(kinds).toContain('valid-load');
     expect(kinds).toContain('minute');

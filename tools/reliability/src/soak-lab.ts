@@ -32,6 +32,7 @@ import { DAEMON_TARGET } from './packet-fuzz.ts';
 import {
   type ConfigChangeCounts,
   drainBoundSeconds,
+  listConnections,
   onWorkerKills,
   type RssCurve,
   type RssSample,
@@ -376,10 +377,8 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
         delayed.push({ port: c.port, killedAt });
       }
       result.delayedAfterKill += late;
-      const page = (await (await fetch(`${api}/v1/connections?client=${c1.overlay4}&limit=1000`)).json()) as {
-        items: Array<{ client: { port: number }; real: { address: string } | null }>;
-      };
-      const inTable = new Map(page.items.map((e) => [e.client.port, e]));
+      const listed = await listConnections(api, c1.overlay4);
+      const inTable = new Map(listed.map((e) => [e.client.port, e]));
       let missing = 0;
       for (const c of conns) {
         if (c.dead !== null) continue;

@@ -37,6 +37,7 @@ import { DAEMON_TARGET, runGenerator } from './packet-fuzz.ts';
 import {
   drainBoundSeconds,
   FLOOD_ENTRY_TIMEOUT_S,
+  listConnections,
   onWorkerKills,
   type RssSample,
   readTable,
@@ -380,10 +381,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         delayed.push({ conn: c, killedAt });
       }
       result.delayedAfterKill += late;
-      const page = (await (await fetch(`${api}/v1/connections?client=198.51.100.7&limit=1000`)).json()) as {
-        items: Array<{ client: { port: number }; real: { address: string } | null; state: string }>;
-      };
-      const inTable = new Map(page.items.map((c) => [c.client.port, c]));
+      const listed = await listConnections(api, '198.51.100.7');
+      const inTable = new Map(listed.map((c) => [c.client.port, c]));
       let missing = 0;
       for (const c of conns.values()) {
         const e = inTable.get(c.port);
