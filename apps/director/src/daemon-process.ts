@@ -81,9 +81,13 @@ export function spawnDaemon(
  * The UDP sockets of this network namespace bound to local `port` (/proc/net/udp and udp6): how
  * many, and the datagrams the kernel dropped on them (their `drops` column: a full receive
  * buffer, mostly). Per socket, so other processes' drops do not count, unlike /proc/net/snmp.
+ * `address` (IPv4) narrows it to sockets bound to that address: in the root namespace several
+ * lab directors share port 4789 on their own bridges.
  */
-export function udpSockets(port: number): { count: number; drops: number } {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+export function udpSockets(port: number, address?: string): { count: number; drops: number } {
+  // /proc/net/udp prints the address as the host-order integer of its network-order bytes.
+  const a = address?.split('.').map((o) => Number(o).toString(16).toUpperCase().padStart(2, '0'));
+  const hex = `${a === undefined ? '' : a.reverse().join('')}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   let count = 0;
   let drops = 0;
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {

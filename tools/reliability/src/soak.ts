@@ -33,7 +33,22 @@ import {
   TrafficFrames,
 } from '@sluice/traffic';
 import fc from 'fast-check';
-import { DAEMON_TARGET, runGenerator, samplesBy } from './packet-fuzz.ts';
+import { DAEMON_TARGET, runGenerator } from './packet-fuzz.ts';
+import {
+  drainBoundSeconds,
+  FLOOD_ENTRY_TIMEOUT_S,
+  listConnections,
+  onWorkerKills,
+  type RssSample,
+  readTable,
+  round,
+  rssCurve,
+  sampleRss,
+  sleep,
+  startConfigChanges,
+  waitForDrain,
+  workerReplacements,
+} from './soak-common.ts';
 
 const VNI = 42;
 const DIRECTOR_MAC = '02:5c:00:00:00:01';
@@ -42,8 +57,6 @@ const REALS = [
   { vtep: '127.0.0.2', address: '10.42.0.11', mac: '02:00:00:00:01:01' },
   { vtep: '127.0.0.4', address: '10.42.0.12', mac: '02:00:00:00:01:02' },
 ];
-/** SYN_RECV's timeout (IPVS): how long a flood's half-open entry lives after its last SYN. */
-const FLOOD_ENTRY_TIMEOUT_S = 60;
 
 export interface SoakOptions {
   /** Total length of the flood phase, seconds (the run adds a valid-only lead-in and the drain). */
@@ -130,9 +143,6 @@ export interface SoakResult {
   validLoadAfter: number;
   failures: string[];
 }
-
-const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A frames file of spoofed SYNs (random public sources and ports) for sluice-gen. */
 async function floodFile(file: string, count: number, seed: number): Promise<void> {
@@ -264,8 +274,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     halfOpenBeforeFlood: 0,
     tablePeakDuringFlood: 0,
     tableDrainSeconds: null,
-    // One sweep: 256 slots per batch and per 50 ms idle turn of each of the two workers.
-    tableDrainBoundSeconds: FLOOD_ENTRY_TIMEOUT_S + Math.ceil(o.tableCapacity / (256 * 2 * 20)),
+    tableDrainBoundSeconds: drainBoundSeconds(o.tableCapacity),
     tableAfterDrain: 0,
     halfOpenAfterDrain: 0,
     validLoadBefore: 0,
@@ -305,13 +314,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         ack: 1,
         payloadLen,
       });
-    /** The table's entries, and its half-open ones (the flood's). */
-    const table = async () => {
-      const body = await (await fetch(`${api}/metrics`)).text();
-      const m = /^sluice_connection_table_entries (\S+)$/m.exec(body);
-      const entries = m === null ? Number.NaN : Number(m[1]);
-      return { entries, halfOpen: samplesBy(body, 'sluice_connections', 'state').SYN_RECV ?? Number.NaN };
-    };
+    const table = () => readTable(api);
     const started = Date.now();
     const elapsed = () => (Date.now() - started) / 1000;
     const snmp0 = readUdpCounters();
@@ -349,51 +352,22 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       }, 100),
     );
     // A config change every configEverySeconds: the second real server's weight, 1 ↔ 2.
-    let weight = 1;
     timers.push(
-      setInterval(() => {
-        weight = 3 - weight;
-        fetch(`${api}/v1/services/web/reals/${encodeURIComponent(`${REALS[1].address}:80`)}`, {
-          method: 'PATCH',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ weight }),
-        }).then(
-          async (res) => {
-            await res.arrayBuffer();
-            if (res.status === 200) result.configChanges++;
-            else result.configChangeFailures++;
-          },
-          () => {
-            result.configChangeFailures++;
-          },
-        );
-      }, o.configEverySeconds * 1000),
+      startConfigChanges(
+        { api, token, service: 'web', realId: `${REALS[1].address}:80`, everySeconds: o.configEverySeconds },
+        result,
+      ),
     );
-    // RSS every 5 s.
-    const rss: Array<{ t: number; bytes: number }> = [];
-    timers.push(
-      setInterval(() => {
-        const b = rssBytes(pid);
-        if (b !== null) rss.push({ t: elapsed(), bytes: b });
-      }, 5000),
-    );
+    const rss: RssSample[] = [];
+    timers.push(sampleRss(pid, elapsed, rss));
     // After each worker kill (the daemon prints it): every long-lived connection must have a
     // segment arrive at its real server within 10 s, and still be in the table.
-    let lines = '';
-    daemon.child.stdout?.on('data', (d) => {
-      lines += d;
-      let nl = lines.indexOf('\n');
-      while (nl >= 0) {
-        const line = lines.slice(0, nl);
-        lines = lines.slice(nl + 1);
-        nl = lines.indexOf('\n');
-        if (!line.includes('"worker-killed"')) continue;
-        result.workersKilled++;
-        const killedAt = Date.now();
-        // The killed worker's socket is closed by now: what the survivor has dropped so far.
-        const dropsAtKill = udpSockets(listenPort).drops;
-        setTimeout(() => void checkAfterKill(killedAt, dropsAtKill), 10_000);
-      }
+    onWorkerKills(daemon.child, () => {
+      result.workersKilled++;
+      const killedAt = Date.now();
+      // The killed worker's socket is closed by now: what the survivor has dropped so far.
+      const dropsAtKill = udpSockets(listenPort).drops;
+      setTimeout(() => void checkAfterKill(killedAt, dropsAtKill), 10_000);
     });
     /** Connections delayed by a kill, with the kill's time: judged lost or not at the end. */
     const delayed: Array<{ conn: Conn; killedAt: number }> = [];
@@ -407,10 +381,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
         delayed.push({ conn: c, killedAt });
       }
       result.delayedAfterKill += late;
-      const page = (await (await fetch(`${api}/v1/connections?client=198.51.100.7&limit=1000`)).json()) as {
-        items: Array<{ client: { port: number }; real: { address: string } | null; state: string }>;
-      };
-      const inTable = new Map(page.items.map((c) => [c.client.port, c]));
+      const listed = await listConnections(api, '198.51.100.7');
+      const inTable = new Map(listed.map((c) => [c.client.port, c]));
       let missing = 0;
       for (const c of conns.values()) {
         const e = inTable.get(c.port);
@@ -463,18 +435,12 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     }
     result.floodSent = (await flood).sent;
     const stoppedAt = Date.now();
-    const drainLimit = stoppedAt + o.drainSeconds * 1000;
-    while (o.drainSeconds > 0) {
-      const t = await table();
-      result.tableAfterDrain = t.entries;
-      result.halfOpenAfterDrain = t.halfOpen;
-      result.validLoadAfter = t.entries - t.halfOpen;
-      if (t.halfOpen <= result.halfOpenBeforeFlood + 5) {
-        result.tableDrainSeconds = round((Date.now() - stoppedAt) / 1000);
-        break;
-      }
-      if (Date.now() > drainLimit) break;
-      await sleep(1000);
+    if (o.drainSeconds > 0) {
+      const d = await waitForDrain(api, result.halfOpenBeforeFlood, stoppedAt, o.drainSeconds);
+      result.tableDrainSeconds = d.seconds;
+      result.tableAfterDrain = d.table.entries;
+      result.halfOpenAfterDrain = d.table.halfOpen;
+      result.validLoadAfter = d.table.entries - d.table.halfOpen;
     }
     emit({
       soak: 'drained',
@@ -493,22 +459,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     result.kernelReceiveDrops =
       snmp0 !== null && snmp1 !== null ? snmp1.rcvbufErrors - snmp0.rcvbufErrors : -1;
     result.wrongRealServer = wrongReal;
-    result.workerReplacements = (daemon.stderr.match(/replaced, shared tables intact/g) ?? []).length;
-    // The RSS curve: one value per minute (the first sample of each minute), and the growth after
-    // the first minute: the highest later value against the value at one minute.
-    const perMinute = new Map<number, number>();
-    for (const s of rss)
-      if (!perMinute.has(Math.floor(s.t / 60))) perMinute.set(Math.floor(s.t / 60), s.bytes);
-    result.rssMiB = [...perMinute.values()].map((b) => round(b / 2 ** 20));
-    const atMinute = rss.find((s) => s.t >= 60) ?? rss[0];
-    const later = rss.filter((s) => s.t >= (atMinute?.t ?? 0));
-    result.rssAtOneMinuteMiB = round((atMinute?.bytes ?? 0) / 2 ** 20);
-    result.rssMaxAfterOneMinuteMiB = round(Math.max(...later.map((s) => s.bytes)) / 2 ** 20);
-    result.rssEndMiB = round((rss.at(-1)?.bytes ?? 0) / 2 ** 20);
-    result.rssGrowthAfterFirstMinute = round(
-      (Math.max(...later.map((s) => s.bytes)) - (atMinute?.bytes ?? 1)) / (atMinute?.bytes ?? 1),
-      3,
-    );
+    result.workerReplacements = workerReplacements(daemon.stderr);
+    Object.assign(result, rssCurve(rss));
     if (daemon.child.exitCode !== null) result.failures.push('the daemon died');
     if (result.lostOnReplacement > 0)
       result.failures.push(`${result.lostOnReplacement} valid connection(s) lost after worker replacement`);
