@@ -166,6 +166,17 @@ function writeSpoofedSyns(file: string, lab: Lab, clientMac: string): void {
   writeFileSync(file, out);
 }
 
+function dropsByReason(before: Sample[], after: Sample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of after) {
+    if (x.name !== 'sluice_dropped_packets_total') continue;
+    const reason = x.labels.reason ?? '';
+    const d = x.value - sum(before, x.name, { reason });
+    if (d !== 0) out[reason] = (out[reason] ?? 0) + d;
+  }
+  return out;
+}
+
 interface Snapshot {
   /** CPU seconds of the daemon's threads (the kernel's work in their calls included). */
   cpu: number;
@@ -206,6 +217,9 @@ async function runStrategy(
       const c = directorConfig(lab, spec, a, port, token);
       c.daemon.api = { address: lab.directorUnderlay, port };
       c.daemon.io = 'native';
+      // The daemon's default table (lab-eval's 65,536 fills in two seconds of `none` under these
+      // floods, and a full table, not the reals, would then turn valid SYNs away).
+      c.daemon.connectionCapacity = 1 << 20;
       return c;
     },
     'sluice-lab-bench-',
@@ -344,6 +358,8 @@ async function runStrategy(
       connectP50Ms: connect.length === 0 ? null : round(quantile(connect, 0.5), 1),
       connectP99Ms: connect.length === 0 ? null : round(quantile(connect, 0.99), 1),
       challengesSent: d('sluice_challenges_sent_total'),
+      droppedByReason: dropsByReason(before.metrics, after.metrics),
+      tableEntriesAtEnd: sum(after.metrics, 'sluice_connection_table_entries'),
       forwardedToReals: d('sluice_packets_total', { verdict: 'forward' }),
       realServers: reals,
       // Valid clients' handshakes along their path in the window (tcpdump on the reals and c1).
