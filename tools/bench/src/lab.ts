@@ -64,6 +64,52 @@ const REAL_COUNTERS = [
   'TCPReqQFullDoCookies',
 ] as const;
 
+/**
+ * Where valid handshakes get lost: tcpdump counts, in the window, the valid clients' SYNs arriving
+ * at the reals, the SYN-ACKs the reals send back to them, and the SYN-ACKs c1 receives. The
+ * kernel's filter keeps the flood out of tcpdump's way.
+ */
+class ValidPathWatch {
+  synsAtReals = 0;
+  synAcksFromReals = 0;
+  synAcksAtClient = 0;
+  counting = false;
+  private readonly procs: ChildProcess[] = [];
+
+  constructor(lab: Lab, validCidr: string) {
+    const syn = 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn';
+    const synAck = 'tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)';
+    const count = (node: LabNode, dir: 'in' | 'out', filter: string, add: () => void) => {
+      const argv = ['tcpdump', '-i', 'vx0', '-n', '-l', '-q', '-Q', dir, filter];
+      this.procs.push(
+        spawnIn(node, argv, () => {
+          if (this.counting) add();
+        }),
+      );
+    };
+    for (const real of lab.reals) {
+      count(real, 'in', `${syn} and src net ${validCidr} and dst host ${lab.vip4}`, () => this.synsAtReals++);
+      count(
+        real,
+        'out',
+        `${synAck} and src host ${lab.vip4} and dst net ${validCidr}`,
+        () => this.synAcksFromReals++,
+      );
+    }
+    count(
+      lab.clients[0],
+      'in',
+      `${synAck} and src host ${lab.vip4} and dst net ${validCidr}`,
+      () => this.synAcksAtClient++,
+    );
+  }
+
+  async stop(): Promise<void> {
+    await sleep(300);
+    for (const p of this.procs) await endChild(p, 'SIGINT');
+  }
+}
+
 async function nsText(node: LabNode, file: string): Promise<string> {
   const r = await node.exec(['cat', file]);
   return r.stdout;
@@ -120,6 +166,17 @@ function writeSpoofedSyns(file: string, lab: Lab, clientMac: string): void {
   writeFileSync(file, out);
 }
 
+function dropsByReason(before: Sample[], after: Sample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of after) {
+    if (x.name !== 'sluice_dropped_packets_total') continue;
+    const reason = x.labels.reason ?? '';
+    const d = x.value - sum(before, x.name, { reason });
+    if (d !== 0) out[reason] = (out[reason] ?? 0) + d;
+  }
+  return out;
+}
+
 interface Snapshot {
   /** CPU seconds of the daemon's threads (the kernel's work in their calls included). */
   cpu: number;
@@ -160,6 +217,9 @@ async function runStrategy(
       const c = directorConfig(lab, spec, a, port, token);
       c.daemon.api = { address: lab.directorUnderlay, port };
       c.daemon.io = 'native';
+      // The daemon's default table (lab-eval's 65,536 fills in two seconds of `none` under these
+      // floods, and a full table, not the reals, would then turn valid SYNs away).
+      c.daemon.connectionCapacity = 1 << 20;
       return c;
     },
     'sluice-lab-bench-',
@@ -197,7 +257,9 @@ async function runStrategy(
       },
     );
     procs.push(valid);
+    const watch = new ValidPathWatch(lab, a.validCidr);
     await sleep(WARMUP_MS);
+    watch.counting = true;
     const loadAtStart = loadavg()[0];
     const before = await snapshot(lab, daemon);
     const t0 = Date.now();
@@ -248,6 +310,8 @@ async function runStrategy(
     await genDone;
     const windowS = (Date.now() - t0) / 1000;
     const after = await snapshot(lab, daemon);
+    watch.counting = false;
+    await watch.stop();
     // No new arrivals; the ones in flight finish (at most their deadline).
     await endChild(valid, 'SIGTERM');
 
@@ -294,8 +358,17 @@ async function runStrategy(
       connectP50Ms: connect.length === 0 ? null : round(quantile(connect, 0.5), 1),
       connectP99Ms: connect.length === 0 ? null : round(quantile(connect, 0.99), 1),
       challengesSent: d('sluice_challenges_sent_total'),
+      droppedByReason: dropsByReason(before.metrics, after.metrics),
+      tableEntriesAtEnd: sum(after.metrics, 'sluice_connection_table_entries'),
       forwardedToReals: d('sluice_packets_total', { verdict: 'forward' }),
       realServers: reals,
+      // Valid clients' handshakes along their path in the window (tcpdump on the reals and c1).
+      validPath: {
+        connections: measured.length,
+        synsAtReals: watch.synsAtReals,
+        synAcksFromReals: watch.synAcksFromReals,
+        synAcksAtClient: watch.synAcksAtClient,
+      },
     };
   } finally {
     for (const p of procs) await endChild(p, 'SIGKILL');
