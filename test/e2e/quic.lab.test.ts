@@ -238,15 +238,21 @@ async function download(
 }
 
 /**
- * The address change: the client's datagrams to vip:QUIC_PORT leave from `second`, the replies to
- * `second` come back to it. Conntrack starts in the namespace with this table, so the flow has no
- * entry yet; a datagram from the server could arrive first and make one in its direction, which
- * the client's datagrams would then match as replies, untranslated: so the server's datagrams to
- * the old address are left untracked, and the client's next datagram makes the entry, translated.
+ * The address change, loaded before the client starts: the client's datagrams to vip:QUIC_PORT
+ * leave from `second` once they are tracked, and until the chain `hold` is flushed they are not.
+ * So the change is one atomic rule removal with conntrack already running: the client's first
+ * datagram after it makes the flow's entry, translated. (Loading the nat table mid-connection
+ * instead starts conntrack before its rules apply, and a datagram in that window makes an
+ * untranslated entry.) The server's datagrams to the old address stay untracked throughout:
+ * tracked, one arriving first would make the entry in its direction, untranslated as well.
  */
 function snatTable(vip: string, first: string, second: string): string {
   return [
     'table ip sluiceqnat {',
+    '  chain hold {',
+    '    type filter hook output priority raw; policy accept;',
+    `    ip daddr ${vip} udp dport ${QUIC_PORT} notrack`,
+    '  }',
     '  chain pre {',
     '    type filter hook prerouting priority raw; policy accept;',
     `    ip saddr ${vip} udp sport ${QUIC_PORT} ip daddr ${first} notrack`,
@@ -279,7 +285,13 @@ async function expectOneServer(e: Env, o: Outcome): Promise<void> {
   // Every datagram the client sent reached the owner's kernel, none the other's.
   const expected = e.lab.reals.map((_, i) => (i === owner ? o.sent : 0));
   expect(o.received, report).toEqual(expected);
-  expect(o.forwarded, report).toEqual(expected);
+  // The director's count may be higher by ICMP errors the client's kernel sent about the flow
+  // (a datagram after the client closed its socket), which follow the flow to its real server.
+  expect(
+    o.forwarded.filter((_, i) => i !== owner),
+    report,
+  ).toEqual(expected.filter((_, i) => i !== owner));
+  expect(o.forwarded[owner], report).toBeGreaterThanOrEqual(o.sent);
   // Each datagram counted in one route; the second path is recorded once, on the owner.
   expect(o.quic, report).toMatchObject({ unknownServerId: 0, unroutable: 0, newPaths: 1, repointed: 0 });
   const q = o.quic as QuicCounters;
@@ -340,17 +352,18 @@ describe('QUIC through the director: a real client changing address stays on its
     const second = `10.${l.plan.subnet}.0.201`;
     await client.exec(['ip', 'addr', 'add', `${second}/32`, 'dev', 'vx0']);
     try {
+      await nft(client, snatTable(l.vip4, client.overlay4, second));
       const before = await quicCounters(d);
       const o = await download(e, 'h3', ['--delay-stream=2s'], async () => {
-        // A short header means the handshake is done; the request waits 2 s after it, and goes
-        // out through the rule.
+        // A short header means the handshake is done; the request waits 2 s after it, by
+        // which time the hold is lifted and the client's datagrams leave translated.
         await until(
           'the handshake (a short header at the director)',
           () => quicCounters(d),
           (c) => c.cidRouted > before.cidRouted,
           { timeoutMs: 10_000, intervalMs: 20 },
         );
-        await nft(client, snatTable(l.vip4, client.overlay4, second));
+        await nft(client, 'flush chain ip sluiceqnat hold\n');
       });
       log('nft-snat', o);
       expect(new Set(o.paths.map((p) => p.split(':')[0]))).toEqual(new Set([client.overlay4, second]));
