@@ -4,7 +4,16 @@
 // anything a worker waits for. Ids are `<slot>-<tag>` in hex: a slot reused by another flow has
 // another tag, so a stale id finds nothing instead of the wrong connection.
 import { ConfigValidationError, realId } from '@sluice/config';
-import { Conn, ConnFlag, clockNow, elapsed, TCP_STATE_NAMES } from '@sluice/conntrack';
+import {
+  Conn,
+  ConnFlag,
+  clockNow,
+  elapsed,
+  statePrioInitial,
+  statePrioPriority,
+  statePrioState,
+  TCP_STATE_NAMES,
+} from '@sluice/conntrack';
 import {
   type CompiledConfig,
   type Dataplane,
@@ -119,9 +128,9 @@ export class ConnectionIndex {
         port: r[Conn.portService] >>> 16,
       },
       real: real === undefined ? null : { address: real.address, port: real.port },
-      state: protocol === 'udp' ? 'UDP' : (TCP_STATE_NAMES[sp & 0xff] ?? 'NONE'),
-      priority: (sp >>> 8) & 0xff,
-      initialPriority: (sp >>> 16) & 0xff,
+      state: protocol === 'udp' ? 'UDP' : (TCP_STATE_NAMES[statePrioState(sp)] ?? 'NONE'),
+      priority: statePrioPriority(sp),
+      initialPriority: statePrioInitial(sp),
       priorityReasons: explainPriority(r, now, this.config?.scorer?.weights ?? null),
       packets: r[Conn.packets] >>> 0,
       synCount: (fs >>> 16) & 0xff,

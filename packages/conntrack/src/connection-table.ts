@@ -147,6 +147,10 @@ export function statePrioInitial(sp: number): number {
 export function statePrioReasons(sp: number): number {
   return (sp >>> 24) & 0xff;
 }
+/** `sp` with its priority byte replaced by `prio`; the state, points and reasons kept. */
+export function statePrioWithPriority(sp: number, prio: number): number {
+  return (sp & ~0xff00) | ((prio & 0xff) << 8);
+}
 
 /** Told about every entry that leaves the table, with its record lock held, before it is cleared. */
 export interface ConnectionRemovalListener {
@@ -197,7 +201,7 @@ export class EvictLowestPriority implements FullTablePolicy {
       let slot = (pass === 0 ? bucket1 : bucket2) * SLOTS_PER_BUCKET;
       for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
         const base = table.core.recordBase(slot);
-        const prio = (table.i32[base + Conn.statePrio] >>> 8) & 0xff;
+        const prio = statePrioPriority(table.i32[base + Conn.statePrio]);
         if (prio === 0) continue;
         const idle = (now - table.i32[base + Conn.lastSeen]) | 0;
         if (prio > bestPrio || (prio === bestPrio && best >= 0 && idle > bestIdle)) {
@@ -477,7 +481,7 @@ export class ConnectionTable {
     const v = core.lockRecord(slot);
     if (v < 0) return false;
     const base = core.recordBase(slot);
-    const prio = (i32[base + Conn.statePrio] >>> 8) & 0xff;
+    const prio = statePrioPriority(i32[base + Conn.statePrio]);
     if (
       core.tagOfSlot(slot) === 0 ||
       core.tagOfSlot(slot) !== tag ||

@@ -18,6 +18,7 @@ export {
   statePrioPriority,
   statePrioReasons,
   statePrioState,
+  statePrioWithPriority,
 } from './connection-table.ts';
 export { fmix32, hash5, hashWords } from './hash.ts';
 export { Persist, PersistenceTable, prefixWordMask } from './persistence-table.ts';

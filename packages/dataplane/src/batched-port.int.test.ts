@@ -28,12 +28,12 @@ import {
   DEFAULT_PIPELINE_OPTIONS,
   DEFAULT_VXLAN_PORT_SETTINGS,
   DropReason,
-  oneRealSnapshot,
   Pipeline,
   SLOT_BYTES,
   Verdict,
 } from './index.ts';
 import { until, vtepSocket } from './test-helpers.ts';
+import { oneRealSnapshot } from './testing.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const REAL_MAC = [2, 0, 0, 0, 1, 1];

@@ -6,38 +6,19 @@ import { RealServerCounters, type SchedulerName } from '@sluice/schedulers';
 import { describe, expect, it } from 'vitest';
 import { CompiledConfig } from './compile.ts';
 import type { ConfigSnapshot } from './snapshot.ts';
+import { exampleSnapshot } from './testing.ts';
 
 function snapshot(
   weights: number[],
   lastWeights: (number | undefined)[],
   scheduler: SchedulerName = 'mh',
 ): ConfigSnapshot {
-  return {
-    version: 1,
-    vni: 1,
-    directorMac: '02:00:00:00:00:01',
-    services: [
-      {
-        index: 0,
-        vip: '10.0.0.100',
-        port: 80,
-        protocol: 'tcp',
-        scheduler,
-        persistence: null,
-        reals: weights.map((w, i) => ({
-          index: i,
-          address: `10.0.1.${i + 1}`,
-          port: 80,
-          mac: `02:00:00:00:01:0${i + 1}`,
-          vtep: `192.0.2.${i + 1}`,
-          weight: w,
-          lastWeight: lastWeights[i],
-          upperThreshold: 0,
-          lowerThreshold: 0,
-        })),
-      },
-    ],
-  };
+  const s = exampleSnapshot({ reals: weights.length, scheduler, vni: 1, vtep: (i) => `192.0.2.${i + 1}` });
+  s.services[0].reals.forEach((r, i) => {
+    r.weight = weights[i];
+    r.lastWeight = lastWeights[i];
+  });
+  return s;
 }
 
 function picks(cfg: CompiledConfig): number[] {

@@ -20,7 +20,7 @@ import {
   type SchedulerOptions,
 } from '@sluice/schedulers';
 import { parseAddress, parseMac } from '@sluice/wire';
-import { QuicServerTable, QuicTableError } from './quic-route.ts';
+import { QuicServerTable } from './quic-route.ts';
 import type { ConfigSnapshot, ServiceSnapshot } from './snapshot.ts';
 
 /** A snapshot this dataplane cannot run (the director turns it into a 400 for the change). */
@@ -252,7 +252,9 @@ export class CompiledConfig {
             this.realMac.subarray(r * 6, r * 6 + 6).some((b) => b !== 0),
           );
         } catch (err) {
-          if (err instanceof QuicTableError) throw new ConfigError(err.message);
+          // QuicTableError, by its code: handlers branch on codes, never on prototypes.
+          if ((err as { code?: unknown }).code === 'SLUICE_ERR_CONFIG_INVALID')
+            throw new ConfigError((err as Error).message);
           throw err;
         }
       }

@@ -23,12 +23,12 @@ import {
   DEFAULT_PIPELINE_OPTIONS,
   Defense,
   DropReason,
-  oneRealSnapshot,
   Pipeline,
   PROBE_FRAME_BYTES,
   ResetWord,
   Verdict,
 } from './index.ts';
+import { oneRealSnapshot } from './testing.ts';
 
 const MAC = '02:00:00:00:00:01';
 const traffic = new TrafficFrames({ vni: 7, clientMac: '02:00:00:00:09:09', directorMac: MAC });

@@ -38,7 +38,6 @@ export {
   type RingPair,
   resolveDataplaneOptions,
 } from './dataplane.ts';
-export { oneRealSnapshot } from './example-snapshot.ts';
 export {
   FrameRing,
   FrameRingError,

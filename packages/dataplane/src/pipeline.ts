@@ -38,6 +38,7 @@ import {
   RemoveReason,
   type SourceTable,
   Src,
+  statePrioPriority,
   TcpState,
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
@@ -453,7 +454,7 @@ export class Pipeline implements ConnectionRemovalListener {
       const fs = i32[base + Conn.flagsSyn];
       cflags = fs & 0xffff;
       top = fs & 0xff000000;
-      state = i32[base + Conn.statePrio] & 0xff;
+      state = i32[base + Conn.statePrio] & 0xff; // statePrioState, unrolled: every packet
       if (isTcp && !this.inWindow(f.tcpSeq | 0, i32[base + Conn.nextSeq])) {
         // Not this connection's client, or not now: the server judges it; nothing here moves.
         this.counters[this.layout.defense + Defense.outOfWindow] += 1;
@@ -542,6 +543,7 @@ export class Pipeline implements ConnectionRemovalListener {
       if (this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 1) cflags |= ConnFlag.verified;
       else this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
     }
+    // packStatePrio and its unpackers, unrolled by hand: this runs for every packet.
     const prio = created ? synPrio : (statePrio >>> 8) & 0xff;
     const init = created ? initial : (statePrio >>> 16) & 0xff;
     const reasons = created ? reasonsByte << 24 : statePrio & 0xff000000;
@@ -877,7 +879,7 @@ export class Pipeline implements ConnectionRemovalListener {
       if (slot >= 0) {
         const b = s.recordBase(slot);
         if (s.i32[b + Src.concurrent] > 0) s.i32[b + Src.concurrent]--;
-        s.i32[b + Src.prioritySum] -= (i32[base + Conn.statePrio] >>> 8) & 0xff;
+        s.i32[b + Src.prioritySum] -= statePrioPriority(i32[base + Conn.statePrio]);
         // A verified source had a connection taken at capacity (it sank below the others: idle,
         // stalled, silent, forged, over its share): its next connections rank lower for a while
         // (weights.misbehaved), so it cannot take back at once the room its loss made.
@@ -931,6 +933,7 @@ export class Pipeline implements ConnectionRemovalListener {
           : reason === RemoveReason.dropEntry
             ? Defense.dropEntryByPriority
             : -1;
-    if (byPrio >= 0) c[this.layout.defense + byPrio + ((i32[base + Conn.statePrio] >>> 8) & 15)] += 1;
+    if (byPrio >= 0)
+      c[this.layout.defense + byPrio + (statePrioPriority(i32[base + Conn.statePrio]) & 15)] += 1;
   }
 }

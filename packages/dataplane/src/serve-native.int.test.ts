@@ -6,8 +6,9 @@
 import type dgram from 'node:dgram';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot, type ServeEvent } from './index.ts';
+import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, type ServeEvent } from './index.ts';
 import { until, vtepSocket } from './test-helpers.ts';
+import { oneRealSnapshot } from './testing.ts';
 
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const FLOWS = 64;

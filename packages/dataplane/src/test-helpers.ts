@@ -1,4 +1,4 @@
-// Helpers for the socket tests of this package (not exported from index.ts): a UDP socket that
+// Helpers for socket tests (exported through testing.ts, not index.ts): a UDP socket that
 // collects what it receives (a real server's or a client's VTEP), and waiting for a condition.
 import dgram from 'node:dgram';
 

@@ -13,7 +13,7 @@
 //
 // Node's dgram API allocates a Buffer and an rinfo object per received datagram and a send
 // request per sent one; that is the runtime's cost, outside the classifier, which allocates
-// nothing (DESIGN.md: socket I/O, not classification, is the first ceiling).
+// nothing (socket I/O, not classification, is the first ceiling: docs/BENCHMARKS.md).
 import dgram from 'node:dgram';
 import { RstSpec } from '@sluice/wire';
 import { Batch, type BatchLimits } from './batch.ts';

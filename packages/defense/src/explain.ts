@@ -4,7 +4,7 @@
 // stalled, being served, idle). The control plane's connection listing shows it beside the
 // priority: these are the reasons shedding would go by. Not on the packet path; allocates freely.
 
-import { Conn, ConnBit, ConnFlag, elapsed } from '@sluice/conntrack';
+import { Conn, ConnBit, ConnFlag, elapsed, statePrioPriority, statePrioReasons } from '@sluice/conntrack';
 import { StoredReason } from './scorer.ts';
 import type { PriorityWeights } from './weights.ts';
 
@@ -26,7 +26,7 @@ const STORED_NAMES: readonly [number, string][] = [
 export function explainPriority(rec: Int32Array, now: number, weights: PriorityWeights | null): string[] {
   const sp = rec[Conn.statePrio];
   const fs = rec[Conn.flagsSyn];
-  const prio = (sp >>> 8) & 0xff;
+  const prio = statePrioPriority(sp);
   const verified = (fs & ConnFlag.verified) !== 0;
   const fixed = (fs & ConnFlag.priorityFixed) !== 0;
   if (fixed && (verified || (fs & ConnBit.ruleNeedsVerify) === 0)) {
@@ -36,7 +36,7 @@ export function explainPriority(rec: Int32Array, now: number, weights: PriorityW
   if ((fs & (ConnFlag.fin | ConnFlag.rst)) !== 0) out.push('closed');
   out.push(verified ? 'verified' : 'unverified');
   if (fixed) out.push('rule-awaits-verification');
-  const stored = (sp >>> 24) & 0xff;
+  const stored = statePrioReasons(sp);
   for (const [bit, name] of STORED_NAMES) if ((stored & bit) !== 0) out.push(name);
   if (weights === null) return out;
   const age = elapsed(rec[Conn.firstSeen], now);

@@ -33,7 +33,15 @@
 // Nothing here allocates or throws after construction: update(), shouldDropSyn(),
 // dropEntryStep() and tick() only read and write plain fields and preallocated typed arrays.
 
-import { Conn, type ConnectionTable, ConnFlag, RemoveReason, TcpState, timeReached } from '@sluice/conntrack';
+import {
+  Conn,
+  type ConnectionTable,
+  ConnFlag,
+  RemoveReason,
+  statePrioState,
+  TcpState,
+  timeReached,
+} from '@sluice/conntrack';
 
 /** The sysctl values drop_entry, drop_packet and secure_tcp take (ipvs-sysctl.rst). */
 export const LvsMode = {
@@ -489,7 +497,7 @@ export class LvsDefense {
       if ((rec[Conn.flagsSyn] & ConnFlag.udp) !== 0) {
         drop = this.todropEntry(rec[Conn.lastSeen], rec[Conn.packets], now);
       } else {
-        const state = rec[Conn.statePrio] & 0xff;
+        const state = statePrioState(rec[Conn.statePrio]);
         if (state === TcpState.synRecv || state === TcpState.synAck) drop = true;
         else if (state === TcpState.established)
           drop = this.todropEntry(rec[Conn.lastSeen], rec[Conn.packets], now);

@@ -30,6 +30,9 @@ import {
   elapsed,
   type SourceTable,
   Src,
+  statePrioInitial,
+  statePrioPriority,
+  statePrioWithPriority,
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
@@ -39,7 +42,6 @@ import { PriorityScorer } from './scorer.ts';
 import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
 import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
 
-const PRIO_MASK = 0xff00;
 /** A held connection without server progress counts toward its source's share once this old. */
 const SHARE_MIN_AGE_MS = 1000;
 
@@ -186,7 +188,7 @@ export class Rescorer {
   private visit(slot: number, now: number): void {
     const rec = this.rec;
     const sp = rec[Conn.statePrio];
-    let prio = (sp >>> 8) & 0xff;
+    let prio = statePrioPriority(sp);
     let fs = rec[Conn.flagsSyn];
     let idle = elapsed(rec[Conn.lastSeen], now);
     if (idle < 0) idle = 0;
@@ -219,7 +221,7 @@ export class Rescorer {
       prio === 0
         ? 0
         : this.adjuster.priority(
-            (sp >>> 16) & 0xff,
+            statePrioInitial(sp),
             withExtra | (change & ConnFlag.verified),
             age,
             idle,
@@ -320,7 +322,7 @@ export class Rescorer {
     if (v < 0) {
       this.lockFailures++;
       this.writtenFlags = this.rec[Conn.flagsSyn];
-      return (this.rec[Conn.statePrio] >>> 8) & 0xff;
+      return statePrioPriority(this.rec[Conn.statePrio]);
     }
     if (core.tagOfSlot(slot) !== tag) {
       core.unlockRecord(slot, v);
@@ -328,7 +330,7 @@ export class Rescorer {
     }
     const base = core.recordBase(slot);
     const sp = i32[base + Conn.statePrio];
-    const prio = (sp >>> 8) & 0xff;
+    const prio = statePrioPriority(sp);
     let fs = i32[base + Conn.flagsSyn];
     if ((change & ConnFlag.verified) !== 0 && (fs & ConnFlag.verified) === 0) {
       fs |= ConnFlag.verified;
@@ -355,7 +357,7 @@ export class Rescorer {
     let next = prio;
     if (prio !== 0) {
       next = this.adjuster.priority(
-        (sp >>> 16) & 0xff,
+        statePrioInitial(sp),
         fs,
         age,
         idle,
@@ -363,7 +365,7 @@ export class Rescorer {
       );
     }
     if (next !== prio) {
-      i32[base + Conn.statePrio] = (sp & ~PRIO_MASK) | (next << 8);
+      i32[base + Conn.statePrio] = statePrioWithPriority(sp, next);
       this.changed++;
       this.changedThisPass++;
       // Keep the source's prioritySum exact: same lock order as the pipeline (record, then source).

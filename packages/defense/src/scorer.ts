@@ -298,6 +298,7 @@ export class PriorityScorer {
    * to the source's prioritySum (see applySourceDelta). Priority 0 is left alone.
    */
   onPacket(i32: Int32Array, base: number, now: number): number {
+    // The statePrio helpers (conntrack), unrolled by hand: this runs for every packet.
     const sp = i32[base + Conn.statePrio];
     const prio = (sp >>> 8) & 0xff;
     if (prio === 0) return 0;

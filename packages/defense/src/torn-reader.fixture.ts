@@ -2,7 +2,7 @@
 // checks the invariants the test's writer keeps inside every record, until told to stop. A torn
 // copy (half old, half new) breaks them. Run by plain Node (type stripping).
 import { parentPort, workerData } from 'node:worker_threads';
-import { Conn, ConnectionTable } from '@sluice/conntrack';
+import { Conn, ConnectionTable, statePrioPriority, statePrioState } from '@sluice/conntrack';
 
 const { sab, stop } = workerData as { sab: SharedArrayBuffer; stop: SharedArrayBuffer };
 const table = ConnectionTable.attach(sab);
@@ -24,10 +24,10 @@ while (Atomics.load(flag, 0) === 0) {
     if (
       rec[Conn.awaitingSince] !== p * 7 ||
       rec[Conn.nextSeq] !== (p ^ 0x5a5a5a5a) ||
-      (sp & 0xff) !== (p & 7)
+      statePrioState(sp) !== (p & 7)
     )
       torn++;
-    const prio = (sp >>> 8) & 0xff;
+    const prio = statePrioPriority(sp);
     if (prio > 15) torn++;
   }
 }

@@ -21,7 +21,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot } from '@sluice/dataplane';
+import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS } from '@sluice/dataplane';
+import { oneRealSnapshot } from '@sluice/dataplane/testing';
 import { nativeToolPath, readUdpCounters } from '@sluice/io';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import type { BenchOptions } from './main.ts';

@@ -5,7 +5,8 @@
 // to the real server's socket through the director (500 frames, 2 ms apart: p50 and p99), how
 // long the stop word takes to end serving, and how long terminating the worker thread takes.
 import dgram from 'node:dgram';
-import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, oneRealSnapshot } from '@sluice/dataplane';
+import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS } from '@sluice/dataplane';
+import { oneRealSnapshot } from '@sluice/dataplane/testing';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import type { BenchOptions } from './main.ts';
 import { emit, note, quantile, round } from './report.ts';

@@ -3,7 +3,7 @@
 // It answers ARP and neighbour solicitations for the VIPs with the director's MAC, and forwards a
 // client's frame to the VIP by rewriting only the destination MAC to a real server's and sending
 // it, VXLAN header and all, to that real's VTEP. The real is picked from the client's source port,
-// so a test chooses it with `curl --local-port`. Checksums are never touched (DESIGN.md).
+// so a test chooses it with `curl --local-port`. Checksums are never touched (real NICs deliver them complete).
 // It also records what arrives, so a test can check what the director does and does not see.
 import { createSocket, type Socket } from 'node:dgram';
 import { addressBytes } from '@sluice/traffic';

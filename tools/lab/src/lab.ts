@@ -17,7 +17,7 @@
 //           the director's MAC → the director (the real's ARP/ND answers to the director).
 // Checksum offload is turned off on every veth and vxlan device: otherwise the kernel leaves the
 // inner TCP checksum partial, a userspace VTEP forwards it as it is, and the receiving kernel
-// drops the segment silently (DESIGN.md, "Pitfall").
+// drops the segment silently.
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';

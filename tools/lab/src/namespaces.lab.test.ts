@@ -86,7 +86,7 @@ describe('Lab on real kernels', () => {
     expect(new Set(lab.nodes.map((x) => x.mac)).size).toBe(3);
   });
 
-  it('checksum offload is off on every vxlan and veth device (the DESIGN.md pitfall)', async () => {
+  it('checksum offload is off on every vxlan and veth device (else the inner TCP checksum stays partial)', async () => {
     const txOff = (out: string): boolean => /^tx-checksumming: off/m.test(out);
     for (const node of lab.nodes) {
       for (const dev of ['vx0', 'eth0'])

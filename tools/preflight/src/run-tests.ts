@@ -1,7 +1,7 @@
 // `npm test`: prepare the machine, then check and test in layers, each reported on its own.
 //   1. preflight: find the system tools the suites need; as root install the missing ones from
 //      Debian (apt-get update once); without root, the files that need them are named and skipped
-//   2. type-check (turbo), lint (Biome)
+//   2. type-check (turbo), lint (Biome, import boundaries included), the package graph's boundaries
 //   3. vitest, one layer at a time: unit, integration, lab (the lab needs root)
 // The closing line sums every layer. Anything not run makes the command fail, with one line naming
 // what was not run and the command that would run it, unless layers were chosen on purpose
@@ -70,6 +70,7 @@ if (!existsSync(join(repoRoot, 'packages/io/build/sluice_io.node')) && machinePr
 let failed = false;
 if (step('type-check', [bin('turbo'), 'run', 'typecheck', '--output-logs=errors-only']) !== 0) failed = true;
 if (step('lint', [bin('biome'), 'check', '.']) !== 0) failed = true;
+if (step('package graph', [process.execPath, 'tools/preflight/src/boundaries.ts']) !== 0) failed = true;
 
 const results: LayerResult[] = [];
 const summaryDir = mkdtempSync(join(tmpdir(), 'sluice-test-'));

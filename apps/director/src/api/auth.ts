@@ -1,6 +1,5 @@
 // Bearer-token auth for mutations. Reads (config, listings, /metrics, /healthz, /readyz) are open:
-// the control plane listens on loopback unless the operator says otherwise (DESIGN.md, "Control
-// plane and metrics"), so anyone who can read it already has a shell on the director, and
+// the control plane listens on loopback unless the operator says otherwise, so anyone who can read it already has a shell on the director, and
 // Prometheus and probes need no secret. Anything that changes the director needs the token.
 //
 // Missing or non-Bearer credentials are a 401 with `WWW-Authenticate: Bearer` (RFC 6750: "tell me
