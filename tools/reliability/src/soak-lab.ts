@@ -74,9 +74,10 @@ export const LAB_SOAK_DEFAULTS: LabSoakOptions = {
   seconds: 600,
   killEverySeconds: 60,
   configEverySeconds: 10,
-  // Nominally 10,000 SYN/s; hping3 sleeps between packets, so it sends fewer on a busy machine
-  // (the result reports what it sent). 60 s of it stays well inside the default table.
-  floodIntervalUs: 100,
+  // Nominally 20,000 SYN/s; hping3 sleeps between packets, so it sends fewer on a busy machine
+  // (the result reports what it sent: about 4,300/s at u100 with a load average of 12-16). 60 s
+  // of it stays inside the default table.
+  floodIntervalUs: 50,
   longLived: 100,
   shortPerSecond: 5,
   drainSeconds: drainBoundSeconds(1 << 20) + 15,
@@ -149,8 +150,16 @@ export interface LabSoakResult extends RssCurve {
   tableDrainBoundSeconds: number;
   tableAfterDrain: number;
   halfOpenAfterDrain: number;
+  /** Entries besides the half-open ones: before the flood (after the lead-in), at the flood's end
+   * (the short connections' closed entries take two minutes to reach their steady count), and
+   * after the drain. */
   validLoadBefore: number;
+  validLoadAtFloodEnd: number;
   validLoadAfter: number;
+  /** sluice_connections by state before the flood, at its end and after the drain. */
+  statesBefore: Record<string, number>;
+  statesAtFloodEnd: Record<string, number>;
+  statesAfterDrain: Record<string, number>;
   failures: string[];
 }
 
@@ -264,7 +273,11 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     tableAfterDrain: 0,
     halfOpenAfterDrain: 0,
     validLoadBefore: 0,
+    validLoadAtFloodEnd: 0,
     validLoadAfter: 0,
+    statesBefore: {},
+    statesAtFloodEnd: {},
+    statesAfterDrain: {},
     rssMiB: [],
     rssAtOneMinuteMiB: 0,
     rssMaxAfterOneMinuteMiB: 0,
@@ -432,6 +445,7 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     result.tableBeforeFlood = before.entries;
     result.halfOpenBeforeFlood = before.halfOpen;
     result.validLoadBefore = before.entries - before.halfOpen;
+    result.statesBefore = before.states;
 
     const rate = o.floodIntervalUs > 0 ? ['-i', `u${o.floodIntervalUs}`] : ['--flood'];
     const floodArgv = ['hping3', ...rate, '--rand-source', '-S', '-p', '80', lab.vip4];
@@ -450,6 +464,8 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
       await sleep(Math.min(60_000, floodEnd - Date.now()));
       const t = await minuteLine('minute');
       result.tablePeakDuringFlood = Math.max(result.tablePeakDuringFlood, t.entries);
+      result.validLoadAtFloodEnd = t.entries - t.halfOpen;
+      result.statesAtFloodEnd = t.states;
     }
     // SIGINT: hping3 prints its statistics and exits.
     await endChild(flood, 'SIGINT');
@@ -464,6 +480,7 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
       result.tableAfterDrain = dr.table.entries;
       result.halfOpenAfterDrain = dr.table.halfOpen;
       result.validLoadAfter = dr.table.entries - dr.table.halfOpen;
+      result.statesAfterDrain = dr.table.states;
       emit({
         soak: 'drained',
         t: round(elapsed()),
