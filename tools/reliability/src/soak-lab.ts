@@ -96,6 +96,13 @@ interface HolderConn {
   dead: string | null;
 }
 
+interface HolderReport {
+  conns: HolderConn[];
+  /** [epoch second, the slowest answer in it (ms)]. */
+  slowestBySecond: Array<[number, number]>;
+  answerHistogram: Record<string, number>;
+}
+
 interface HolderStatus {
   open: number;
   died: number;
@@ -133,6 +140,11 @@ export interface LabSoakResult extends RssCurve {
   delayedAfterKill: number;
   /** Of those, the ones with no answer since that kill by the end of the run, or dead. */
   lostOnReplacement: number;
+  /** Answer times of the long-lived connections (request written → answer read), counted by ms. */
+  answerHistogram: Record<string, number>;
+  /** The slowest answer in the 10 s after each kill, ms; and the slowest outside those windows. */
+  slowestAnswerAfterKillMs: number[];
+  slowestAnswerOtherwiseMs: number;
   /** Long-lived connections that died at any time (error, close, wrong answer), with reasons. */
   died: number;
   diedReasons: Record<string, number>;
@@ -171,7 +183,7 @@ class Holder {
   status: HolderStatus | null = null;
   readonly died: Array<{ port: number; reason: string; at: number }> = [];
   readonly ready: Promise<number>;
-  readonly #reports = new Map<string, (conns: HolderConn[]) => void>();
+  readonly #reports = new Map<string, (r: HolderReport) => void>();
   #stderr = '';
 
   constructor(node: LabNode, args: string[]) {
@@ -196,14 +208,14 @@ class Holder {
         else if (line.holder === 'died')
           this.died.push({ port: line.port as number, reason: line.reason as string, at: line.at as number });
         else if (line.holder === 'report') {
-          this.#reports.get(line.tag as string)?.(line.conns as HolderConn[]);
+          this.#reports.get(line.tag as string)?.(line as unknown as HolderReport);
           this.#reports.delete(line.tag as string);
         }
       }
     });
   }
 
-  report(tag: string): Promise<HolderConn[]> {
+  report(tag: string): Promise<HolderReport> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`lab-holder: no report ${tag} in 10 s`)), 10_000);
       this.#reports.set(tag, (c) => {
@@ -258,6 +270,9 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     longLivedAnswers: 0,
     delayedAfterKill: 0,
     lostOnReplacement: 0,
+    answerHistogram: {},
+    slowestAnswerAfterKillMs: [],
+    slowestAnswerOtherwiseMs: 0,
     died: 0,
     diedReasons: {},
     missingEntries: 0,
@@ -381,7 +396,7 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     let checks = 0;
     const checkAfterKill = async (killedAt: number, dropsAtKill: number): Promise<void> => {
       const tag = `kill${checks++}`;
-      const conns = await long.report(tag);
+      const { conns } = await long.report(tag);
       const socketDrops = udpSockets(VTEP_PORT, lab.directorUnderlay).drops - dropsAtKill;
       let late = 0;
       for (const c of conns) {
@@ -402,9 +417,11 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
       emit({ soak: 'kill-check', t: round(elapsed()), tag, delayed: late, missing, socketDrops });
     };
     const pending: Promise<void>[] = [];
+    const killTimes: number[] = [];
     onWorkerKills(d.child, () => {
       result.workersKilled++;
       const killedAt = Date.now();
+      killTimes.push(killedAt);
       const dropsAtKill = udpSockets(VTEP_PORT, lab.directorUnderlay).drops;
       pending.push(
         sleep(10_000)
@@ -495,7 +512,20 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     await Promise.all(pending);
     for (const t of timers) clearInterval(t);
     timers.length = 0;
-    const final = new Map((await long.report('final')).map((c) => [c.port, c]));
+    const report = await long.report('final');
+    const final = new Map(report.conns.map((c) => [c.port, c]));
+    result.answerHistogram = report.answerHistogram;
+    // The slowest answer in the 10 s after each kill, against the slowest outside those windows.
+    const windows = killTimes.map((k) => [Math.floor(k / 1000), Math.floor(k / 1000) + 10]);
+    result.slowestAnswerAfterKillMs = windows.map(([a, b]) =>
+      Math.max(0, ...report.slowestBySecond.filter(([s]) => s >= a && s <= b).map(([, ms]) => ms)),
+    );
+    result.slowestAnswerOtherwiseMs = Math.max(
+      0,
+      ...report.slowestBySecond
+        .filter(([s]) => !windows.some(([a, b]) => s >= a && s <= b))
+        .map(([, ms]) => ms),
+    );
     const lost = new Set<number>();
     for (const x of delayed) {
       const c = final.get(x.port);
