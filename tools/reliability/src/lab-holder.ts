@@ -11,7 +11,8 @@
 // 'status'}` every second; `{holder:'died'}` when a long-lived connection dies; and, for each line
 // `report TAG` on stdin, `{holder:'report', tag, conns: [...]}` with every long-lived connection's
 // local port, real server, answers and the time of its last answer (wall clock, ms), so the soak
-// can tell which ones had nothing through since a worker kill. `stop` on stdin (or stdin closing)
+// can tell which ones had nothing through since a worker kill, and the slowest answer time of each
+// second with a histogram of them all. `stop` on stdin (or stdin closing)
 // closes everything and exits after a last status line.
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -56,6 +57,12 @@ interface Held {
 }
 
 const held: Held[] = [];
+/** Answer times (answer − request written) of the long-lived connections: the slowest per wall
+ * clock second (epoch s → ms), and a histogram, so a worker kill's effect shows below the 10 s
+ * of the delayed/lost judgement (a TCP retransmission takes 200 ms at least). */
+const slowestBySecond = new Map<number, number>();
+const ANSWER_BUCKETS_MS = [10, 50, 200, 1000] as const;
+const answerHistogram: Record<string, number> = { '<10': 0, '<50': 0, '<200': 0, '<1000': 0, '>=1000': 0 };
 let stopping = false;
 let shortOk = 0;
 let shortFailed = 0;
@@ -132,6 +139,11 @@ function open(id: number): Promise<void> {
         h.real = real;
         h.answers++;
         h.lastAnswerAt = Date.now();
+        const ms = h.lastAnswerAt - h.sentAt;
+        const sec = Math.floor(h.lastAnswerAt / 1000);
+        if (ms > (slowestBySecond.get(sec) ?? -1)) slowestBySecond.set(sec, ms);
+        const b = ANSWER_BUCKETS_MS.find((x) => ms < x);
+        answerHistogram[b === undefined ? '>=1000' : `<${b}`]++;
         const wait = Math.max(0, h.sentAt + intervalMs - h.lastAnswerAt);
         h.sentAt = 0;
         h.timer = setTimeout(() => request(h), wait);
@@ -237,6 +249,8 @@ for await (const line of createInterface({ input: process.stdin })) {
         lastAnswerAt: h.lastAnswerAt,
         dead: h.dead,
       })),
+      slowestBySecond: [...slowestBySecond],
+      answerHistogram,
     });
   } else if (cmd === 'stop') stop();
 }

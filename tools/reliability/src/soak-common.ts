@@ -128,13 +128,16 @@ export interface TableCount {
   /** sluice_connections{state="SYN_RECV"}: a valid handshake leaves it in milliseconds, so these
    * are the flood's. */
   halfOpen: number;
+  /** sluice_connections by state. */
+  states: Record<string, number>;
 }
 
 export async function readTable(api: string): Promise<TableCount> {
   const body = await (await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const m = /^sluice_connection_table_entries (\S+)$/m.exec(body);
   const entries = m === null ? Number.NaN : Number(m[1]);
-  return { entries, halfOpen: samplesBy(body, 'sluice_connections', 'state').SYN_RECV ?? Number.NaN };
+  const states = samplesBy(body, 'sluice_connections', 'state');
+  return { entries, halfOpen: states.SYN_RECV ?? Number.NaN, states };
 }
 
 export interface Drain {
@@ -152,7 +155,7 @@ export async function waitForDrain(
   waitSeconds: number,
 ): Promise<Drain> {
   const limit = stoppedAt + waitSeconds * 1000;
-  let table: TableCount = { entries: Number.NaN, halfOpen: Number.NaN };
+  let table: TableCount = { entries: Number.NaN, halfOpen: Number.NaN, states: {} };
   for (;;) {
     table = await readTable(api);
     if (table.halfOpen <= halfOpenBefore + 5)

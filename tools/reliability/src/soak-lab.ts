@@ -74,9 +74,10 @@ export const LAB_SOAK_DEFAULTS: LabSoakOptions = {
   seconds: 600,
   killEverySeconds: 60,
   configEverySeconds: 10,
-  // Nominally 10,000 SYN/s; hping3 sleeps between packets, so it sends fewer on a busy machine
-  // (the result reports what it sent). 60 s of it stays well inside the default table.
-  floodIntervalUs: 100,
+  // Nominally 20,000 SYN/s; hping3 sleeps between packets, so it sends fewer on a busy machine
+  // (the result reports what it sent: about 4,300/s at u100 with a load average of 12-16). 60 s
+  // of it stays inside the default table.
+  floodIntervalUs: 50,
   longLived: 100,
   shortPerSecond: 5,
   drainSeconds: drainBoundSeconds(1 << 20) + 15,
@@ -93,6 +94,13 @@ interface HolderConn {
   answers: number;
   lastAnswerAt: number;
   dead: string | null;
+}
+
+interface HolderReport {
+  conns: HolderConn[];
+  /** [epoch second, the slowest answer in it (ms)]. */
+  slowestBySecond: Array<[number, number]>;
+  answerHistogram: Record<string, number>;
 }
 
 interface HolderStatus {
@@ -132,6 +140,11 @@ export interface LabSoakResult extends RssCurve {
   delayedAfterKill: number;
   /** Of those, the ones with no answer since that kill by the end of the run, or dead. */
   lostOnReplacement: number;
+  /** Answer times of the long-lived connections (request written → answer read), counted by ms. */
+  answerHistogram: Record<string, number>;
+  /** The slowest answer in the 10 s after each kill, ms; and the slowest outside those windows. */
+  slowestAnswerAfterKillMs: number[];
+  slowestAnswerOtherwiseMs: number;
   /** Long-lived connections that died at any time (error, close, wrong answer), with reasons. */
   died: number;
   diedReasons: Record<string, number>;
@@ -149,8 +162,16 @@ export interface LabSoakResult extends RssCurve {
   tableDrainBoundSeconds: number;
   tableAfterDrain: number;
   halfOpenAfterDrain: number;
+  /** Entries besides the half-open ones: before the flood (after the lead-in), at the flood's end
+   * (the short connections' closed entries take two minutes to reach their steady count), and
+   * after the drain. */
   validLoadBefore: number;
+  validLoadAtFloodEnd: number;
   validLoadAfter: number;
+  /** sluice_connections by state before the flood, at its end and after the drain. */
+  statesBefore: Record<string, number>;
+  statesAtFloodEnd: Record<string, number>;
+  statesAfterDrain: Record<string, number>;
   failures: string[];
 }
 
@@ -162,7 +183,7 @@ class Holder {
   status: HolderStatus | null = null;
   readonly died: Array<{ port: number; reason: string; at: number }> = [];
   readonly ready: Promise<number>;
-  readonly #reports = new Map<string, (conns: HolderConn[]) => void>();
+  readonly #reports = new Map<string, (r: HolderReport) => void>();
   #stderr = '';
 
   constructor(node: LabNode, args: string[]) {
@@ -187,14 +208,14 @@ class Holder {
         else if (line.holder === 'died')
           this.died.push({ port: line.port as number, reason: line.reason as string, at: line.at as number });
         else if (line.holder === 'report') {
-          this.#reports.get(line.tag as string)?.(line.conns as HolderConn[]);
+          this.#reports.get(line.tag as string)?.(line as unknown as HolderReport);
           this.#reports.delete(line.tag as string);
         }
       }
     });
   }
 
-  report(tag: string): Promise<HolderConn[]> {
+  report(tag: string): Promise<HolderReport> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`lab-holder: no report ${tag} in 10 s`)), 10_000);
       this.#reports.set(tag, (c) => {
@@ -249,6 +270,9 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     longLivedAnswers: 0,
     delayedAfterKill: 0,
     lostOnReplacement: 0,
+    answerHistogram: {},
+    slowestAnswerAfterKillMs: [],
+    slowestAnswerOtherwiseMs: 0,
     died: 0,
     diedReasons: {},
     missingEntries: 0,
@@ -264,7 +288,11 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     tableAfterDrain: 0,
     halfOpenAfterDrain: 0,
     validLoadBefore: 0,
+    validLoadAtFloodEnd: 0,
     validLoadAfter: 0,
+    statesBefore: {},
+    statesAtFloodEnd: {},
+    statesAfterDrain: {},
     rssMiB: [],
     rssAtOneMinuteMiB: 0,
     rssMaxAfterOneMinuteMiB: 0,
@@ -368,7 +396,7 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     let checks = 0;
     const checkAfterKill = async (killedAt: number, dropsAtKill: number): Promise<void> => {
       const tag = `kill${checks++}`;
-      const conns = await long.report(tag);
+      const { conns } = await long.report(tag);
       const socketDrops = udpSockets(VTEP_PORT, lab.directorUnderlay).drops - dropsAtKill;
       let late = 0;
       for (const c of conns) {
@@ -389,9 +417,11 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
       emit({ soak: 'kill-check', t: round(elapsed()), tag, delayed: late, missing, socketDrops });
     };
     const pending: Promise<void>[] = [];
+    const killTimes: number[] = [];
     onWorkerKills(d.child, () => {
       result.workersKilled++;
       const killedAt = Date.now();
+      killTimes.push(killedAt);
       const dropsAtKill = udpSockets(VTEP_PORT, lab.directorUnderlay).drops;
       pending.push(
         sleep(10_000)
@@ -432,6 +462,7 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     result.tableBeforeFlood = before.entries;
     result.halfOpenBeforeFlood = before.halfOpen;
     result.validLoadBefore = before.entries - before.halfOpen;
+    result.statesBefore = before.states;
 
     const rate = o.floodIntervalUs > 0 ? ['-i', `u${o.floodIntervalUs}`] : ['--flood'];
     const floodArgv = ['hping3', ...rate, '--rand-source', '-S', '-p', '80', lab.vip4];
@@ -450,6 +481,8 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
       await sleep(Math.min(60_000, floodEnd - Date.now()));
       const t = await minuteLine('minute');
       result.tablePeakDuringFlood = Math.max(result.tablePeakDuringFlood, t.entries);
+      result.validLoadAtFloodEnd = t.entries - t.halfOpen;
+      result.statesAtFloodEnd = t.states;
     }
     // SIGINT: hping3 prints its statistics and exits.
     await endChild(flood, 'SIGINT');
@@ -464,6 +497,7 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
       result.tableAfterDrain = dr.table.entries;
       result.halfOpenAfterDrain = dr.table.halfOpen;
       result.validLoadAfter = dr.table.entries - dr.table.halfOpen;
+      result.statesAfterDrain = dr.table.states;
       emit({
         soak: 'drained',
         t: round(elapsed()),
@@ -478,7 +512,20 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     await Promise.all(pending);
     for (const t of timers) clearInterval(t);
     timers.length = 0;
-    const final = new Map((await long.report('final')).map((c) => [c.port, c]));
+    const report = await long.report('final');
+    const final = new Map(report.conns.map((c) => [c.port, c]));
+    result.answerHistogram = report.answerHistogram;
+    // The slowest answer in the 10 s after each kill, against the slowest outside those windows.
+    const windows = killTimes.map((k) => [Math.floor(k / 1000), Math.floor(k / 1000) + 10]);
+    result.slowestAnswerAfterKillMs = windows.map(([a, b]) =>
+      Math.max(0, ...report.slowestBySecond.filter(([s]) => s >= a && s <= b).map(([, ms]) => ms)),
+    );
+    result.slowestAnswerOtherwiseMs = Math.max(
+      0,
+      ...report.slowestBySecond
+        .filter(([s]) => !windows.some(([a, b]) => s >= a && s <= b))
+        .map(([, ms]) => ms),
+    );
     const lost = new Set<number>();
     for (const x of delayed) {
       const c = final.get(x.port);

@@ -1,5 +1,5 @@
 // `npm run soak [-- --minutes 10 --flood-pps 20000 --io auto]`: the soak on loopback (soak.ts).
-// `npm run soak -- --lab [--minutes 10 --flood-interval-us 100 --long-lived 100]` (root, and under
+// `npm run soak -- --lab [--minutes 10 --flood-interval-us 50 --long-lived 100]` (root, and under
 // `flock /tmp/sluice-lab.lock`, which every lab user takes): the soak in the namespace lab
 // (soak-lab.ts). Prints a JSON line per minute and per post-kill check, then the result; exit 1 on
 // any finding.
