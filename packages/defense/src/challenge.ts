@@ -4,7 +4,8 @@
 // under a secret key (DefenseState). A TCP stack in SYN-SENT must answer an unacceptable ACK with
 // an RST whose sequence number is that acknowledgement number (RFC 9293 §3.10.7.3: "<SEQ=SEG.ACK>
 // <CTL=RST>"), and then retransmits its SYN, which the director, now knowing the source, forwards.
-// Linux 6.18 does exactly that (../shared/tools/rst-cookie-check.py): the RST at once, the SYN again
+// Linux 6.18 does exactly that (measured with a raw-socket responder in two namespaces; behind a
+// NAT router too: tools/lab/scripts/challenge-through-nat.py): the RST at once, the SYN again
 // about 10 ms later. A host with no socket for the 4-tuple answers the same way (RFC 9293 §3.10.7.1,
 // "If the state is CLOSED ... <SEQ=SEG.ACK><CTL=RST>"), so the same SYN-ACK sent to another port of
 // a client that already has connections is a probe that verifies its address without touching

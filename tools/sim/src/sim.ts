@@ -13,7 +13,7 @@
 // it waits in SYN-SENT, with an RST carrying that number (RFC 9293 §3.10.7.3): that is how a real
 // client answers the director's challenge and probes, and how the owner of a spoofed address kills
 // a connection a spoofer opened in its name at a server. `linux` stacks send their SYN again 10 ms
-// after answering a challenge (measured on Linux 6.18: shared/tools/rst-cookie-check.py); `rto`
+// after answering a challenge (measured on Linux 6.18 with a raw-socket responder); `rto`
 // stacks only at their next retransmission timeout (1 s, 3 s after the first SYN). A `firewalled`
 // host drops both (a stateful firewall that discards invalid and unsolicited segments).
 //
