@@ -4,9 +4,11 @@
 // under a secret key (DefenseState). A TCP stack in SYN-SENT must answer an unacceptable ACK with
 // an RST whose sequence number is that acknowledgement number (RFC 9293 §3.10.7.3: "<SEQ=SEG.ACK>
 // <CTL=RST>"), and then retransmits its SYN, which the director, now knowing the source, forwards.
-// Linux 6.18 does exactly that (measured with a raw-socket responder in two namespaces; behind a
-// NAT router too: tools/lab/scripts/challenge-through-nat.py): the RST at once, the SYN again
-// about 10 ms later. A host with no socket for the 4-tuple answers the same way (RFC 9293 §3.10.7.1,
+// Linux 6.18 does exactly that (measured with a raw-socket responder in two namespaces): the RST
+// at once, the SYN again about 10 ms later. Behind a Linux NAT router the router itself sends the
+// RST (the SYN-ACK does not fit its conntrack entry, so it is not translated back and meets the
+// router's own stack), which verifies the public address all the same; the client then sends its
+// SYN again only at its retransmission timeout (tools/lab/scripts/challenge-through-nat.py). A host with no socket for the 4-tuple answers the same way (RFC 9293 §3.10.7.1,
 // "If the state is CLOSED ... <SEQ=SEG.ACK><CTL=RST>"), so the same SYN-ACK sent to another port of
 // a client that already has connections is a probe that verifies its address without touching
 // them. The cookie needs no state: an answer is checked by recomputing it for this slot and the one
