@@ -213,10 +213,13 @@ export async function countOnClient(node: LabNode, vip: string, port: number): P
     [
       `table inet ${TABLE} {`,
       '  counter sent {}',
+      '  counter unreach {}',
       '  set paths { type ipv4_addr . inet_service; flags dynamic; size 1024; }',
       '  chain post {',
       '    type filter hook postrouting priority 300; policy accept;',
       `    ip daddr ${vip} udp dport ${port} counter name "sent" add @paths { ip saddr . udp sport }`,
+      // The kernel's errors about the flow (a datagram for a socket the client has closed).
+      `    ip daddr ${vip} icmp type destination-unreachable counter name "unreach"`,
       '  }',
       '}',
       '',
@@ -239,13 +242,20 @@ export async function realCount(node: LabNode, port: number): Promise<number> {
   return c.packets;
 }
 
-/** What the client sent since countOnClient: datagrams and the `address:port` paths they took. */
-export async function clientSent(node: LabNode): Promise<{ sent: number; paths: string[] }> {
-  const counter = await inNode(node, ['nft', '-j', 'list', 'counter', 'inet', TABLE, 'sent']);
+/**
+ * What the client sent since countOnClient: datagrams, the `address:port` paths they took, and
+ * ICMP errors to the VIP (which the director sends after the flow).
+ */
+export async function clientSent(node: LabNode): Promise<{ sent: number; icmp: number; paths: string[] }> {
+  const counter = async (name: string): Promise<number> => {
+    const out = await inNode(node, ['nft', '-j', 'list', 'counter', 'inet', TABLE, name]);
+    const c = (JSON.parse(out) as NftJson).nftables.find((o) => o.counter !== undefined)?.counter;
+    if (c === undefined) throw new Error(`client ${node.label} has no counter ${name}: ${out}`);
+    return c.packets;
+  };
   const set = await inNode(node, ['nft', '-j', 'list', 'set', 'inet', TABLE, 'paths']);
-  const c = (JSON.parse(counter) as NftJson).nftables.find((o) => o.counter !== undefined)?.counter;
   const s = (JSON.parse(set) as NftJson).nftables.find((o) => o.set !== undefined)?.set;
-  if (c === undefined || s === undefined) throw new Error(`client ${node.label}'s counting table is missing`);
+  if (s === undefined) throw new Error(`client ${node.label} has no set paths: ${set}`);
   const paths = (s.elem ?? []).map((e) => `${e.concat[0]}:${e.concat[1]}`);
-  return { sent: c.packets, paths: paths.sort() };
+  return { sent: await counter('sent'), icmp: await counter('unreach'), paths: paths.sort() };
 }
