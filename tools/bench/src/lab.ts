@@ -2,7 +2,8 @@
 // serving workers) in a namespace of its own in the VXLAN lab (tools/lab, `directorNamespace`), so
 // the kernel's UDP RcvbufErrors in that namespace, which the daemon exports as
 // `sluice_udp_receive_buffer_errors_total`, are its sockets' alone. Per strategy (`none`: forward
-// everything; `priority`: the defaults), fresh real servers and a fresh daemon, then:
+// everything; `priority`: the defaults; the daemon's default 1 M-entry table), fresh real
+// servers and a fresh daemon, then:
 //   c1  valid clients (lab-eval's valid-clients.ts: real TCP stacks, 20 new connections/s, curl-
 //       like GETs with a 4 s deadline, partners from a priority-0 prefix)
 //   c2  hping3 --flood --rand-source -S at the VIP (through c2's kernel VTEP)
@@ -14,7 +15,10 @@
 // generator's own count), what the director classified (its /metrics), what the kernel dropped at
 // the director's sockets, valid success and connect times, and the reals' own TCP counters
 // (/proc/net/netstat in their namespaces: listen-queue overflows and drops, syncookies sent, SYN
-// backlog full), so a valid client that fails under `none` can be traced to the real servers.
+// backlog full), the valid handshakes counted along their path (tcpdump on the reals and c1) and
+// the daemon's CPU per frame, so a valid client that fails can be traced to the real servers or
+// to the director. `--attack-nice N` runs the flood tools at that niceness: on a small machine
+// they otherwise take the cores the director needs, which a real attacker's CPU would not.
 // Root only; wrap it in `flock /tmp/sluice-lab.lock` (other suites use the lab too).
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,8 @@
 // The lab: real Linux kernels for the director to talk to, one network namespace per client and
 // real server, all VXLAN VTEPs on an underlay bridge in the root namespace. The director is a
-// userspace VTEP in the root namespace bound to the bridge's address, so a test starts it directly.
+// userspace VTEP in the root namespace bound to the bridge's address, so a test starts it directly;
+// with `directorNamespace` it gets a namespace of its own (`<name>-d`, a veth into the bridge)
+// instead, so the kernel's per-namespace counters (UDP RcvbufErrors) are its sockets' alone.
 //
 //            root namespace: bridge <name>-br 192.168.n.1 ── director (UDP 4789)
 //               │ veth                 │ veth                 │ veth
