@@ -46,5 +46,8 @@ describe('soak in the namespace lab, short', () => {
     expect(r.floodSent).toBeGreaterThan(0);
     expect(r.shortOk).toBeGreaterThan(0);
     expect(r.rssMiB.length).toBeGreaterThan(0);
+    // Every answer is in the histogram, and each kill has its slowest answer after it.
+    expect(Object.values(r.answerHistogram).reduce((a, b) => a + b, 0)).toBe(r.longLivedAnswers);
+    expect(r.slowestAnswerAfterKillMs).toHaveLength(r.workersKilled);
   }, 300_000);
 });

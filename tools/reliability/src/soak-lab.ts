@@ -314,7 +314,11 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     if (flood !== null) await endChild(flood, 'SIGKILL');
     if (daemon !== null && daemon.child.exitCode === null) {
       daemon.child.kill('SIGTERM');
+      // A graceful stop that hangs must not keep the lab up: SIGKILL after 20 s.
+      const d = daemon;
+      const t = setTimeout(() => d.child.kill('SIGKILL'), 20_000);
       await daemon.exited.catch(() => undefined);
+      clearTimeout(t);
     }
     await lab.destroy().catch(() => undefined);
     await files?.cleanup();
