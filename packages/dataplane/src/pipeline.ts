@@ -38,7 +38,6 @@ import {
   RemoveReason,
   type SourceTable,
   Src,
-  statePrioPriority,
   TcpState,
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
@@ -879,7 +878,7 @@ export class Pipeline implements ConnectionRemovalListener {
       if (slot >= 0) {
         const b = s.recordBase(slot);
         if (s.i32[b + Src.concurrent] > 0) s.i32[b + Src.concurrent]--;
-        s.i32[b + Src.prioritySum] -= statePrioPriority(i32[base + Conn.statePrio]);
+        s.i32[b + Src.prioritySum] -= (i32[base + Conn.statePrio] >>> 8) & 0xff; // statePrioPriority, unrolled
         // A verified source had a connection taken at capacity (it sank below the others: idle,
         // stalled, silent, forged, over its share): its next connections rank lower for a while
         // (weights.misbehaved), so it cannot take back at once the room its loss made.
@@ -933,7 +932,7 @@ export class Pipeline implements ConnectionRemovalListener {
           : reason === RemoveReason.dropEntry
             ? Defense.dropEntryByPriority
             : -1;
-    if (byPrio >= 0)
-      c[this.layout.defense + byPrio + (statePrioPriority(i32[base + Conn.statePrio]) & 15)] += 1;
+    // statePrioPriority, unrolled: removals come at the rate of new SYNs under a flood.
+    if (byPrio >= 0) c[this.layout.defense + byPrio + ((i32[base + Conn.statePrio] >>> 8) & 15)] += 1;
   }
 }

@@ -4,7 +4,6 @@
 // shows as RSS growing with the frame count; the verdict compares the last round with the
 // second (the first carries the warm-up: JIT, table pages first touched). Not a timed test: a
 // tool whose output is recorded in docs/BENCHMARKS.md.
-
 import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS, Verdict } from '@sluice/dataplane';
 import { oneRealSnapshot } from '@sluice/dataplane/testing';
 import { freeUdpPort } from '@sluice/traffic';
