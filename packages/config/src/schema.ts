@@ -5,6 +5,7 @@
 //
 // A config file holds `daemon` (read at start only: sockets, workers, table sizes) and the live
 // part (`overlay`, `services`), which REST and SIGHUP may replace while the director runs.
+import { DEFAULT_VERIFICATION } from '@sluice/defense';
 import { SCHEDULER_NAMES } from '@sluice/schedulers';
 import Type, { type Static, type TLiteral } from 'typebox';
 
@@ -229,15 +230,8 @@ export const DefenseSchema = Type.Object(
       },
       {
         additionalProperties: false,
-        default: {
-          mode: 'auto',
-          watermark: 0.75,
-          holdSeconds: 10,
-          ttlSeconds: 3600,
-          probeIntervalMs: 1000,
-          probeNewSources: true,
-          probesPerSecond: 1000,
-        },
+        // The defense package owns the defaults; the schema only publishes them.
+        default: { ...DEFAULT_VERIFICATION },
       },
     ),
     /**
