@@ -9,16 +9,33 @@ import { parseResults, renderTargetsTable, worstPerScenario } from '@sluice/eval
 import { abortLabEval, runLabEval } from './eval.ts';
 import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    strategy: { type: 'string', multiple: true },
-    scenario: { type: 'string', multiple: true },
-    duration: { type: 'string' },
-    report: { type: 'string' },
-  },
-  strict: true,
-});
+const USAGE =
+  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S]   (root)\n' +
+  '       eval-lab --report lab.jsonl\n';
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        strategy: { type: 'string', multiple: true },
+        scenario: { type: 'string', multiple: true },
+        duration: { type: 'string' },
+        report: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    // A mistyped flag gets one line and the usage, not a stack trace.
+    process.stderr.write(`eval-lab: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const { values } = parse();
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 // `--report FILE`: the worst case per scenario and strategy of a grid's lines (no root needed).
 if (values.report !== undefined) {
   // A run whose lab broke (labHealthy false) measured the lab, not the defense: left out.
