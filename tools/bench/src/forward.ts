@@ -35,7 +35,7 @@ const SENDER_SOCKETS = 16;
 const BATCH = 64;
 
 /** A frames file for sluice-gen: records of a 2-byte big-endian length and the bytes. */
-function writeFrames(file: string, frames: Uint8Array[]): void {
+export function writeFrames(file: string, frames: Uint8Array[]): void {
   let size = 0;
   for (const f of frames) size += 2 + f.length;
   const out = Buffer.alloc(size);

@@ -21,11 +21,11 @@
 // they otherwise take the cores the director needs, which a real attacker's CPU would not.
 // Root only; wrap it in `flock /tmp/sluice-lab.lock` (other suites use the lab too).
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { nativeToolPath } from '@sluice/io';
-import { Lab, type LabNode, labNodeBinary, RunningDirector } from '@sluice/lab';
+import { Lab, type LabNode, RunningDirector } from '@sluice/lab';
 import {
   addresses,
   DEADLINE_MS,
@@ -37,13 +37,12 @@ import {
   type Sample,
   softnetDrops,
   spawnIn,
+  spawnValidClients,
   startServers,
   sum,
-  VALID_RATE,
-  VALID_SCRIPT,
 } from '@sluice/lab-eval';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
-import { cpuSeconds } from './forward.ts';
+import { cpuSeconds, writeFrames } from './forward.ts';
 import type { BenchOptions } from './main.ts';
 import { emit, note, quantile, round } from './report.ts';
 
@@ -145,7 +144,6 @@ function writeSpoofedSyns(file: string, lab: Lab, clientMac: string): void {
   const tf = new TrafficFrames({ vni: lab.vni, clientMac, directorMac: lab.directorMac });
   const vip = addressBytes(lab.vip4);
   const frames: Uint8Array[] = [];
-  let size = 0;
   for (let i = 0; i < SPOOFED; i++) {
     const src = addressBytes(`12.${(i >>> 16) & 0xff}.${(i >>> 8) & 0xff}.${i & 0xff}`);
     const f = tf.tcp({
@@ -158,16 +156,8 @@ function writeSpoofedSyns(file: string, lab: Lab, clientMac: string): void {
       shape: 'bare',
     });
     frames.push(f);
-    size += 2 + f.length;
   }
-  const out = Buffer.alloc(size);
-  let o = 0;
-  for (const f of frames) {
-    out.writeUInt16BE(f.length, o);
-    out.set(f, o + 2);
-    o += 2 + f.length;
-  }
-  writeFileSync(file, out);
+  writeFrames(file, frames);
 }
 
 function dropsByReason(before: Sample[], after: Sample[]): Record<string, number> {
@@ -232,34 +222,7 @@ async function runStrategy(
   const procs: ChildProcess[] = [];
   const outcomes: Outcome[] = [];
   try {
-    const valid = spawnIn(
-      c1,
-      [
-        labNodeBinary(),
-        VALID_SCRIPT,
-        '--host',
-        vip,
-        '--addrs',
-        a.valid.join(','),
-        '--rate',
-        String(VALID_RATE),
-        '--partners',
-        a.partners.join(','),
-        '--partner-rate',
-        '2',
-        '--deadline-ms',
-        String(DEADLINE_MS),
-        '--seed',
-        '1',
-      ],
-      (line) => {
-        try {
-          outcomes.push(JSON.parse(line) as Outcome);
-        } catch {
-          // not an outcome
-        }
-      },
-    );
+    const valid = spawnValidClients(c1, vip, a, outcomes, 1);
     procs.push(valid);
     const watch = new ValidPathWatch(lab, a.validCidr);
     await sleep(WARMUP_MS);

@@ -152,6 +152,49 @@ export function spawnIn(node: LabNode, argv: string[], onLine: (line: string) =>
   return child;
 }
 
+/**
+ * The valid clients (valid-clients.ts) in `node`: one outcome line per connection into `outcomes`.
+ * The lab evaluation and the lab benchmark run the same population.
+ */
+export function spawnValidClients(
+  node: LabNode,
+  vip: string,
+  a: Addresses,
+  outcomes: Outcome[],
+  seed: number,
+): ChildProcess {
+  return spawnIn(
+    node,
+    [
+      labNodeBinary(),
+      VALID_SCRIPT,
+      '--host',
+      vip,
+      '--addrs',
+      a.valid.join(','),
+      '--rate',
+      String(VALID_RATE),
+      '--partners',
+      a.partners.join(','),
+      '--partner-rate',
+      String(PARTNER_RATE),
+      '--return-prob',
+      String(RETURN_PROB),
+      '--deadline-ms',
+      String(DEADLINE_MS),
+      '--seed',
+      String(seed),
+    ],
+    (line) => {
+      try {
+        outcomes.push(JSON.parse(line) as Outcome);
+      } catch {
+        // not an outcome
+      }
+    },
+  );
+}
+
 const errText = (c: ChildProcess): string =>
   (c as ChildProcess & { errText?: () => string }).errText?.() ?? '';
 
@@ -705,36 +748,7 @@ async function runOne(
   const rsts = new RstWatch(lab, vip);
   await rsts.ready();
   const outcomes: Outcome[] = [];
-  const valid = spawnIn(
-    c1,
-    [
-      labNodeBinary(),
-      VALID_SCRIPT,
-      '--host',
-      vip,
-      '--addrs',
-      a.valid.join(','),
-      '--rate',
-      String(VALID_RATE),
-      '--partners',
-      a.partners.join(','),
-      '--partner-rate',
-      String(PARTNER_RATE),
-      '--return-prob',
-      String(RETURN_PROB),
-      '--deadline-ms',
-      String(DEADLINE_MS),
-      '--seed',
-      String(1 + (t0 % 1000)),
-    ],
-    (line) => {
-      try {
-        outcomes.push(JSON.parse(line) as Outcome);
-      } catch {
-        // not an outcome
-      }
-    },
-  );
+  const valid = spawnValidClients(c1, vip, a, outcomes, 1 + (t0 % 1000));
   let attack: Attack | null = null;
   try {
     await sleep(WARMUP_MS);

@@ -11,6 +11,7 @@ export {
   type Sample,
   softnetDrops,
   spawnIn,
+  spawnValidClients,
   startServers,
   sum,
   VALID_SCRIPT,
