@@ -49,7 +49,7 @@ export interface ConnectionView {
   /**
    * Why it has that priority, i.e. what shedding goes by: its band (verified, unverified), its
    * SYN's score (syn-no-options, source-over-share, …) and its state now (rule, closed,
-   * half-open, silent, served, stalled, ack-forged, not-held, idle).
+   * half-open, silent, served, stalled, ack-forged, provisional, not-held, idle).
    */
   priorityReasons: string[];
   packets: number;

@@ -80,6 +80,8 @@ export const ConnFlag = {
   verified: 0x0400,
   /** counted in its real server's held connections (RealServerCounters.held): what the server really holds */
   held: 0x0800,
+  /** a verified source's new entry not yet counted in Held (weights.provisionalMs); never with `held` */
+  provisional: 0x1000,
   /** the client's acknowledgement number advanced past its first ACK's: the server sent data */
   progress: 0x2000,
   /** the client's acknowledgement number went backward: the progress it showed was not the server's */
@@ -97,6 +99,11 @@ export const ConnBit = {
   /** bits 26..28: penalty points for its source now (holding more than its share), 0..7 */
   sourcePenaltyShift: 26,
   sourcePenaltyMask: 7 << 26,
+  /**
+   * a client segment started ahead of the tracked next sequence number (a gap: a lost segment, or
+   * a blind spoofer skipping ahead to push its address owner's reset out of the window)
+   */
+  leapt: 1 << 29,
 } as const;
 
 /** Why an entry left the table; passed to the removal listener and counted. */

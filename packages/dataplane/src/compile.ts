@@ -115,6 +115,8 @@ export class CompiledConfig {
   readonly probesPerSecond: number;
   /** An unverified half-open entry stops being held this long after its SYN (weights.halfOpenHoldMs). */
   readonly halfOpenHoldMs: number;
+  /** A verified source's new entry is held only from this long after its SYN (weights.provisionalMs). */
+  readonly provisionalMs: number;
   /** The shedder never takes an entry at this priority or better (weights.shedFloor; 0 without scoring). */
   readonly shedFloor: number;
   readonly scorer: PriorityScorer | null;
@@ -289,6 +291,7 @@ export class CompiledConfig {
     this.probeNewSources = this.verifyMode !== VerifyMode.off && (v.probeNewSources ?? true);
     this.probesPerSecond = v.probesPerSecond ?? DEFAULT_VERIFICATION.probesPerSecond;
     this.halfOpenHoldMs = 0;
+    this.provisionalMs = 0;
     this.shedFloor = 0;
     this.lvs = null;
     this.scorer = null;
@@ -316,6 +319,7 @@ export class CompiledConfig {
       const rules = PriorityRules.compile(d.rules);
       const weights = resolveWeights(d.weights as Partial<PriorityWeights>);
       this.halfOpenHoldMs = weights.halfOpenHoldMs;
+      this.provisionalMs = weights.provisionalMs;
       this.shedFloor = weights.shedFloor;
       this.scorer = new PriorityScorer(weights, rules, SourceChecks.compile(d.sourceChecks));
       // Dedicated pools: one scheduler per (service, rule with a pool) over the pool's members of

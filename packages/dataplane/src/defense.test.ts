@@ -5,6 +5,7 @@
 // the defense loop switching verification on and off.
 import {
   Conn,
+  ConnBit,
   ConnectionTable,
   ConnFlag,
   PersistenceTable,
@@ -387,6 +388,91 @@ describe('what the real server holds', () => {
     expect(reals.load(0)).toBe(1);
     expect(reals.held[0]).toBe(0);
     expect(config.countInactive).toBe(false); // the test flipped the flag by hand
+  });
+});
+
+describe("a verified client's address, spoofed: its owner's reset within a round trip", () => {
+  /** Host 9 verified, as if it had answered a challenge; verification on (as under pressure). */
+  function verifiedNine(upper = 100) {
+    const t = setup(upper, { mode: 'always' });
+    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 0, 60_000);
+    return t;
+  }
+  const MIB = 1 << 20;
+
+  it('starts a verified source entry provisional: not held, and never held when its owner resets it', () => {
+    const { send, tables, reals } = verifiedNine();
+    send(client(9, 1000, TCP.syn, 900), 0);
+    expect(flags(record(tables.connections, 9, 1000)) & (ConnFlag.provisional | ConnFlag.held)).toBe(
+      ConnFlag.provisional,
+    );
+    expect(reals.held[0]).toBe(0);
+    send(client(9, 1000, TCP.ack, 901, 0, 5001), 1); // a blind ACK completes nothing that counts
+    expect(reals.held[0]).toBe(0);
+    send(client(9, 1000, TCP.rst, 901), 40); // the owner answers the server's SYN-ACK
+    expect(flags(record(tables.connections, 9, 1000)) & (ConnFlag.provisional | ConnFlag.held)).toBe(0);
+    send(client(9, 1000, TCP.ack, 901, 0, 5001), 600);
+    expect(reals.held[0]).toBe(0);
+  });
+
+  it("holds a real client's connection from provisionalMs after its SYN: on its next packet, or the re-scorer's pass", () => {
+    const { send, tables, reals, rescorer } = verifiedNine();
+    send(client(9, 1000, TCP.syn, 900), 0);
+    send(client(9, 1001, TCP.syn, 100), 0);
+    send(client(9, 1000, TCP.ack | TCP.psh, 901, 100, 5001), 20);
+    send(client(9, 1000, TCP.ack, 1001, 0, 9001), 60); // served: still provisional (forgeable)
+    expect(reals.held[0]).toBe(0);
+    send(client(9, 1000, TCP.ack, 1001, 0, 9001), 500);
+    expect(flags(record(tables.connections, 9, 1000)) & (ConnFlag.provisional | ConnFlag.held)).toBe(
+      ConnFlag.held,
+    );
+    expect(reals.held[0]).toBe(1);
+    rescorer.runPass(499);
+    expect(reals.held[0]).toBe(1);
+    rescorer.runPass(520);
+    expect(reals.held[0]).toBe(2);
+    expect(rescorer.promoted).toBe(1);
+    send(client(9, 1001, TCP.rst, 101), 530); // closed after it counted: released once
+    expect(reals.held[0]).toBe(1);
+  });
+
+  it("takes the owner's reset from behind a window a spoofer walked, while the entry is young", () => {
+    const { send, tables } = verifiedNine();
+    const walk = (port: number, t: number) => {
+      send(client(9, port, TCP.syn, 900), t);
+      send(client(9, port, TCP.ack, 901, 0, 5001), t + 1);
+      let next = 901;
+      for (let k = 0; k < 3; k++) {
+        const seq = (next + MIB - 1) | 0; // one byte inside the window, ahead
+        send(client(9, port, TCP.ack | TCP.psh, seq, 100, 5001), t + 1);
+        next = (seq + 100) | 0;
+      }
+      expect(flags(record(tables.connections, 9, port)) & ConnFlag.rst).toBe(0);
+    };
+    walk(1000, 0);
+    send(client(9, 1000, TCP.rst, 901), 40);
+    expect(flags(record(tables.connections, 9, 1000)) & ConnFlag.rst).toBe(ConnFlag.rst);
+    walk(1001, 0);
+    send(client(9, 1001, TCP.rst, 901), 500); // past its youth: the window rules again
+    expect(flags(record(tables.connections, 9, 1001)) & ConnFlag.rst).toBe(0);
+  });
+
+  it('a young entry that never skipped ahead takes a reset from at most 16 MiB behind', () => {
+    const { send, tables } = verifiedNine();
+    /** `mib` MiB of contiguous data on `port` (sequence numbers: what the director tracks), then the owner's reset. */
+    const contiguous = (port: number, mib: number) => {
+      send(client(9, port, TCP.syn, 900), 0);
+      let next = 901;
+      for (let sent = 0; sent < mib * MIB; sent += 1400) {
+        send(client(9, port, TCP.ack | TCP.psh, next, 1400, 5001), 1);
+        next = (next + 1400) | 0;
+      }
+      expect(record(tables.connections, 9, port)[Conn.flagsSyn] & ConnBit.leapt).toBe(0);
+      send(client(9, port, TCP.rst, 901), 40);
+      return flags(record(tables.connections, 9, port)) & ConnFlag.rst;
+    };
+    expect(contiguous(1000, 15)).toBe(ConnFlag.rst);
+    expect(contiguous(1001, 17)).toBe(0); // 17 MiB a spoofer had to send
   });
 });
 

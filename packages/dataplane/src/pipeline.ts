@@ -82,6 +82,15 @@ const SYN_COUNT_MAX = 255;
  * once in 2^11 guesses of the sequence number, a client never misses it.
  */
 const SEQ_WINDOW = 1 << 20;
+/**
+ * A young entry (within weights.provisionalMs of its SYN) takes its client's reset from this far
+ * behind the tracked next sequence number, and from anywhere behind once a client segment skipped
+ * ahead of it (ConnBit.leapt): the address owner's answer to the server's SYN-ACK carries the SYN's
+ * sequence number + 1, and a blind spoofer that walked the window to put it out of reach has to
+ * send every byte of 16 MiB, or leap. A blind reset must still guess the client's port and land
+ * in 16 MiB of 4 GiB, within half a second of the SYN.
+ */
+const YOUNG_RST_BACK = 1 << 24;
 /** An acknowledgement this far below the highest one seen is not reordering: progress was forged. */
 const ACK_BACKWARD_TOLERANCE = 1 << 16;
 /** Probe frames (VXLAN + Ethernet + IPv6 + TCP + VLAN tag, rounded) the pipeline queues per batch. */
@@ -419,14 +428,20 @@ export class Pipeline implements ConnectionRemovalListener {
         return this.drop(real === REFUSED_CAPACITY ? DropReason.capacity : DropReason.noRealServer);
       }
       if (scorer !== null) reasonsByte = storedReasons(scorer.lastReasons);
-      cflags = (real >>> 24 === 1 ? ConnFlag.persistent : 0) | (extra & 0xffff) | ConnFlag.held;
+      // A verified source's entry is provisional at first (weights.provisionalMs): if its address
+      // was spoofed, the owner resets it within a round trip and it never counted.
+      const provisional = (extra & ConnFlag.verified) !== 0 && cfg.provisionalMs > 0;
+      cflags =
+        (real >>> 24 === 1 ? ConnFlag.persistent : 0) |
+        (extra & 0xffff) |
+        (provisional ? ConnFlag.provisional : ConnFlag.held);
       top = extra & 0xff000000;
       real &= 0xffffff;
       if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
       if (!isTcp) cflags |= ConnFlag.udp;
       i32[base + Conn.real] = real;
       i32[base + Conn.firstSeen] = now;
-      this.reals.bind(real, false, cfg.realUpper[real], cfg.realLower[real]);
+      this.reals.bind(real, false, cfg.realUpper[real], cfg.realLower[real], !provisional);
       cflags |= this.countNewSource(a0, a1, a2, a3, synPrio, now);
       const c = this.counters;
       c[this.layout.services + svc * Per.words + Per.connections] += 1;
@@ -454,7 +469,11 @@ export class Pipeline implements ConnectionRemovalListener {
       cflags = fs & 0xffff;
       top = fs & 0xff000000;
       state = i32[base + Conn.statePrio] & 0xff; // statePrioState, unrolled: every packet
-      if (isTcp && !this.inWindow(f.tcpSeq | 0, i32[base + Conn.nextSeq])) {
+      if (
+        isTcp &&
+        !this.inWindow(f.tcpSeq | 0, i32[base + Conn.nextSeq]) &&
+        !this.disowned(flags, top, f.tcpSeq | 0, i32[base + Conn.nextSeq], i32[base + Conn.firstSeen], now)
+      ) {
         // Not this connection's client, or not now: the server judges it; nothing here moves.
         this.counters[this.layout.defense + Defense.outOfWindow] += 1;
         table.release(slot);
@@ -478,7 +497,7 @@ export class Pipeline implements ConnectionRemovalListener {
             this.countHandshake(a0, a1, a2, a3, cflags, now);
             // An unverified half-open entry released past its grace is held again once it
             // completes: a real client's late ACK.
-            if ((cflags & (ConnFlag.held | ConnFlag.fin | ConnFlag.rst)) === 0) {
+            if ((cflags & (ConnFlag.held | ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst)) === 0) {
               cflags |= ConnFlag.held;
               this.reals.addHeld(real, 1);
               this.reals.updateOverload(real, cfg.realUpper[real], cfg.realLower[real]);
@@ -515,10 +534,21 @@ export class Pipeline implements ConnectionRemovalListener {
       else {
         // The client's next sequence number: what a reset must carry to be accepted. Only moves
         // forward (wrap-safe), so retransmissions and reordering do not pull it back.
+        if (!created && ((f.tcpSeq - i32[base + Conn.nextSeq]) | 0) > 0) top |= ConnBit.leapt;
         let end = (f.tcpSeq + f.payloadLen) | 0;
         if ((flags & TcpFlag.syn) !== 0) end = (end + 1) | 0;
         if ((flags & TcpFlag.fin) !== 0) end = (end + 1) | 0;
         if (((end - i32[base + Conn.nextSeq]) | 0) > 0 || created) i32[base + Conn.nextSeq] = end;
+      }
+      // A provisional entry counts once it outlived its owner's round trip (not at the server's
+      // progress: a blind spoofer forges that); closed first, it never counts.
+      if ((cflags & ConnFlag.provisional) !== 0) {
+        if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0) cflags &= ~ConnFlag.provisional;
+        else if (elapsed(i32[base + Conn.firstSeen], now) >= this.config.provisionalMs) {
+          cflags = (cflags & ~ConnFlag.provisional) | ConnFlag.held;
+          this.reals.addHeld(real, 1);
+          this.reals.updateOverload(real, this.config.realUpper[real], this.config.realLower[real]);
+        }
       }
       // Closed or reset by its client: the real server no longer holds it for long.
       if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0 && (cflags & ConnFlag.held) !== 0) {
@@ -563,6 +593,27 @@ export class Pipeline implements ConnectionRemovalListener {
     const mode = this.config.verifyMode;
     if (mode === VerifyMode.off || this.defenseState === null) return false;
     return mode === VerifyMode.always || this.defenseState.verifying(svc) === 1;
+  }
+
+  /**
+   * 1 for a client reset from behind the window of a young entry (YOUNG_RST_BACK): its address
+   * owner disowning what a spoofer opened and walked away from.
+   */
+  private disowned(
+    flags: number,
+    top: number,
+    seq: number,
+    next: number,
+    firstSeen: number,
+    now: number,
+  ): boolean {
+    const d = (seq - next) | 0;
+    return (
+      (flags & TcpFlag.rst) !== 0 &&
+      d < 0 &&
+      (d >= -YOUNG_RST_BACK || (top & ConnBit.leapt) !== 0) &&
+      elapsed(firstSeen, now) < this.config.provisionalMs
+    );
   }
 
   /** A segment starting at `seq` belongs to the connection whose next sequence number is `next`. */

@@ -55,7 +55,8 @@ export function explainPriority(rec: Int32Array, now: number, weights: PriorityW
     ) {
       out.push('stalled');
     }
-    if ((fs & ConnFlag.held) === 0 && (fs & (ConnFlag.fin | ConnFlag.rst)) === 0) out.push('not-held');
+    if ((fs & ConnFlag.provisional) !== 0) out.push('provisional');
+    else if ((fs & ConnFlag.held) === 0 && (fs & (ConnFlag.fin | ConnFlag.rst)) === 0) out.push('not-held');
   }
   if (Math.floor(idle * (weights.idlePenaltyPerSecond / 1000)) > 0) out.push('idle');
   return out;

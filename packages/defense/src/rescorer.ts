@@ -7,7 +7,8 @@
 //   - marks it verified once its source has answered a challenge since (VerifiedSourceTable), so
 //     it joins the verified band without waiting for a packet;
 //   - stops holding a slot for an unverified half-open entry past weights.halfOpenHoldMs
-//     (RealServerCounters.held: a server with syncookies keeps nothing for a spoofed SYN);
+//     (RealServerCounters.held: a server with syncookies keeps nothing for a spoofed SYN), and
+//     starts holding one for a verified source's provisional entry past weights.provisionalMs;
 //   - offers it as a shedding candidate: to its real server's list if it is held (a closed
 //     connection frees nothing and gets no RST), and to the global list.
 // At the end of each pass it counts the sources holding connections and publishes the fair share
@@ -66,6 +67,7 @@ export class Rescorer {
   private hogPenalty: number;
   private fairShareFloor: number;
   private halfOpenHoldMs: number;
+  private provisionalMs: number;
   private stallGraceMs: number;
   private silentGraceMs: number;
   private silentOn: boolean;
@@ -81,6 +83,8 @@ export class Rescorer {
   verifiedLate = 0;
   /** Unverified half-open entries that stopped holding a slot. */
   released = 0;
+  /** Provisional entries that started holding a slot, having outlived weights.provisionalMs. */
+  promoted = 0;
   private changedThisPass = 0;
   private readonly rec: Int32Array;
   // Victim lists being built during the current pass: per list `perList` entries, worst first.
@@ -110,6 +114,7 @@ export class Rescorer {
     this.hogPenalty = weights.hogPenalty;
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
+    this.provisionalMs = weights.provisionalMs;
     this.stallGraceMs = weights.stallGraceMs;
     this.silentGraceMs = weights.silentGraceMs;
     this.silentOn = weights.silent > 0;
@@ -143,6 +148,7 @@ export class Rescorer {
     this.hogPenalty = weights.hogPenalty;
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
+    this.provisionalMs = weights.provisionalMs;
     this.stallGraceMs = weights.stallGraceMs;
     this.silentGraceMs = weights.silentGraceMs;
     this.silentOn = weights.silent > 0;
@@ -210,6 +216,14 @@ export class Rescorer {
       this.reals !== null
     ) {
       change |= ConnFlag.held;
+    }
+    // A provisional entry that outlived its round trip: its client's, so now held.
+    if (
+      (fs & (ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.provisional &&
+      age >= this.provisionalMs &&
+      this.reals !== null
+    ) {
+      change |= ConnFlag.provisional;
     }
     // Closed by the server's keep-alive timeout: no longer held (checked again under the lock).
     if ((fs & ConnFlag.held) !== 0 && this.reals !== null && this.adjuster.closedByServer(fs, idle)) {
@@ -348,6 +362,15 @@ export class Rescorer {
       fs &= ~ConnFlag.held;
       (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], -1);
       this.released++;
+    }
+    if (
+      (change & ConnFlag.provisional) !== 0 &&
+      (fs & (ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.provisional &&
+      age >= this.provisionalMs
+    ) {
+      fs = (fs & ~ConnFlag.provisional) | ConnFlag.held;
+      (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], 1);
+      this.promoted++;
     }
     // Its source's share penalty (0 when not over its share, or not under pressure), in the flag
     // word, where the packet path's recomputation finds it too.

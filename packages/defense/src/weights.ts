@@ -132,6 +132,15 @@ export interface PriorityWeights {
    * ACK follows the server's SYN-ACK within one round trip.
    */
   halfOpenHoldMs: number;
+  /**
+   * A verified source's new entry starts provisional: not held until this long after its SYN. A
+   * spoofer using a verified client's address opens entries the address's owner resets within a
+   * round trip (a host that answered the challenge's unexpected SYN-ACK answers the server's too);
+   * counted at once, they fill the watermarks with connections no server holds. Not ended by the
+   * server's progress: a blind spoofer forges that. 500 ms: a round trip to nearly anywhere, with
+   * margin; what it costs is that much under-counting of real connections. 0: counted at once.
+   */
+  provisionalMs: number;
 }
 
 export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
@@ -164,6 +173,7 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   shedFloor: 4,
   serverKeepAliveMs: 0,
   halfOpenHoldMs: 1000,
+  provisionalMs: 500,
 });
 
 /** Fields that may be fractional; every other weight is a non-negative integer. */

@@ -89,12 +89,12 @@ export class RealServerCounters {
   /**
    * A new connection bound to `real` (ip_vs_bind_dest): counted (ActiveConn or InActConn, and
    * Held: a new connection is held until it closes or the defense releases it), then the
-   * thresholds checked.
+   * thresholds checked. `held` false: not counted in Held yet (a provisional entry).
    */
-  bind(real: number, established: boolean, upper: number, lower: number): void {
+  bind(real: number, established: boolean, upper: number, lower: number, held = true): void {
     if (established) Atomics.add(this.active, real, 1);
     else Atomics.add(this.inactive, real, 1);
-    Atomics.add(this.held, real, 1);
+    if (held) Atomics.add(this.held, real, 1);
     this.updateOverload(real, upper, lower);
   }
 

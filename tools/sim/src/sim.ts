@@ -28,7 +28,11 @@
 //            "progress" (acknowledgement numbers advancing) after. Its sources: random addresses
 //            (spoof-kernel), a priority-0 rule's subnet (spoof-partner), valid clients' addresses
 //            the attacker saw (spoof-verified), or random addresses a share of which are live hosts
-//            that answer (spoof-responders).
+//            that answer (spoof-responders). spoof-walk: valid clients' addresses again, by an
+//            attacker who read the code: 1 ms after the SYN a blind ACK, a blind "progress" ACK and
+//            three blind segments each starting just inside the director's sequence window, walking
+//            the tracked sequence number 3 MiB ahead, so the address owner's reset of the server's
+//            SYN-ACK (which carries the SYN's sequence number + 1) falls outside it.
 //   bot      real addresses (they answer challenges): slow-header (a request head that never ends,
 //            one more line every 5 s), slow-forged (the same, every segment acknowledging data the
 //            server never sent), idle-hold (a request, then the connection held in silence),
@@ -55,6 +59,7 @@ export type Scenario =
   | 'spoof-partner'
   | 'spoof-verified'
   | 'spoof-responders'
+  | 'spoof-walk'
   | 'slow-header'
   | 'slow-forged'
   | 'idle-hold'
@@ -68,6 +73,7 @@ export const SCENARIOS: readonly Scenario[] = [
   'spoof-partner',
   'spoof-verified',
   'spoof-responders',
+  'spoof-walk',
   'slow-header',
   'slow-forged',
   'idle-hold',
@@ -178,6 +184,8 @@ const SPOOF_ACK_DELAY_MS = 50;
 const SPOOF_PROGRESS_MS = [300, 600, 900];
 /** Packets a spoofed connection costs the attacker: SYN ×3, ACK, request, 3 progress ACKs. */
 const SPOOF_PACKETS = 8;
+/** spoof-walk: how far past the tracked sequence number each walking segment starts (the director's window, less a byte). */
+const WALK_STEP = (1 << 20) - 1;
 const TRICKLE_MS = 5_000;
 /** The servers' keep-alive timeout (Apache's KeepAliveTimeout default). */
 const KEEP_ALIVE_MS = 5_000;
@@ -739,6 +747,7 @@ export function runSim(p: SimParams): SimResult {
     sc === 'spoof-partner' ||
     sc === 'spoof-verified' ||
     sc === 'spoof-responders' ||
+    sc === 'spoof-walk' ||
     sc === 'mixed';
   const spoofConnPs = spoofing ? (p.attackRate * share) / SPOOF_PACKETS : 0;
   const botTarget = BOT_SCENARIOS.includes(sc)
@@ -775,13 +784,16 @@ export function runSim(p: SimParams): SimResult {
   const spoofRetry1 = new TupleQueue(4, 4096);
   const spoofRetry3 = new TupleQueue(4, 4096);
   const spoofAck = new TupleQueue(4, 4096);
+  const spoofWalk = new TupleQueue(4, 4096);
   const spoofProgress = [new TupleQueue(4, 4096), new TupleQueue(4, 4096), new TupleQueue(4, 4096)];
   const knownValid: number[] = [];
   let floodCarry = 0;
   let spoofCarry = 0;
   const spoofSource = (r: Rng): number => {
     if (sc === 'spoof-partner') return PARTNER_BASE + r.int(1, 0xfffe);
-    if (sc === 'spoof-verified' && knownValid.length > 0) return knownValid[r.int(0, knownValid.length - 1)];
+    if ((sc === 'spoof-verified' || sc === 'spoof-walk') && knownValid.length > 0) {
+      return knownValid[r.int(0, knownValid.length - 1)];
+    }
     return r.u32() | 0;
   };
   const spoofSyn = (addr: number, port: number, isn: number): void => {
@@ -819,6 +831,22 @@ export function runSim(p: SimParams): SimResult {
       spoofBlind(addr, port, isn, FrameKind.data, 0, guess);
       for (let k = 0; k < 3; k++)
         spoofProgress[k].push(now - SPOOF_ACK_DELAY_MS + SPOOF_PROGRESS_MS[k], addr, port, isn);
+    }
+    while (spoofWalk.size > 0 && spoofWalk.peek(0) <= now) {
+      const addr = spoofWalk.peek(1);
+      const port = spoofWalk.peek(2);
+      const isn = spoofWalk.peek(3);
+      spoofWalk.shift();
+      const guess = rngAttack.u32() | 0;
+      spoofBlind(addr, port, isn, FrameKind.ack, 0, guess);
+      spoofBlind(addr, port, isn, FrameKind.ack, 0, (guess + 1460) | 0);
+      // Each segment starts one byte inside the window ahead of where the last one ended.
+      let off = 0;
+      for (let k = 0; k < 3; k++) {
+        off += WALK_STEP;
+        spoofBlind(addr, port, isn, FrameKind.data, off, (guess + 1460) | 0);
+        off += REQUEST_BYTES;
+      }
     }
     for (let k = 0; k < 3; k++) {
       const q = spoofProgress[k];
@@ -898,7 +926,8 @@ export function runSim(p: SimParams): SimResult {
         spoofSyn(addr, port, isn);
         spoofRetry1.push(now + 1000, addr, port, isn);
         spoofRetry3.push(now + 3000, addr, port, isn);
-        spoofAck.push(now + SPOOF_ACK_DELAY_MS, addr, port, isn);
+        if (sc === 'spoof-walk') spoofWalk.push(now + 1, addr, port, isn);
+        else spoofAck.push(now + SPOOF_ACK_DELAY_MS, addr, port, isn);
       }
       attackLeft--;
     }
@@ -909,7 +938,7 @@ export function runSim(p: SimParams): SimResult {
     director.tick(now);
     servers.expire(now, onTimeout);
     // valid sources the spoof-verified attacker has seen connect
-    if (sc === 'spoof-verified' && now % 1000 === 0) {
+    if ((sc === 'spoof-verified' || sc === 'spoof-walk') && now % 1000 === 0) {
       knownValid.length = 0;
       for (const [addr, h] of hosts) if (h.owner === Owner.valid && h.seen > 0) knownValid.push(addr);
     }

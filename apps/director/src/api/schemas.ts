@@ -170,7 +170,7 @@ export const ConnectionViewSchema = Type.Object({
   initialPriority: Type.Integer(),
   priorityReasons: Type.Array(Type.String(), {
     description:
-      'Why it has that priority (what shedding goes by): its band (verified, unverified, rule-awaits-verification), its SYN (syn-no-options, syn-odd-options, syn-ttl, syn-small-window, source-syn-rate, source-over-share) and its state now (rule, rule-priority-0, closed, half-open, silent, served, stalled, ack-forged, not-held, idle)',
+      'Why it has that priority (what shedding goes by): its band (verified, unverified, rule-awaits-verification), its SYN (syn-no-options, syn-odd-options, syn-ttl, syn-small-window, source-syn-rate, source-over-share) and its state now (rule, rule-priority-0, closed, half-open, silent, served, stalled, ack-forged, provisional, not-held, idle)',
   }),
   packets: Type.Integer({ minimum: 0 }),
   synCount: Type.Integer({ minimum: 0 }),
