@@ -95,6 +95,40 @@ export class VerifiedSourceTable {
   }
 
   /**
+   * 1 when the address is verified at `now` and answered at or after `since` (wrap-safe): still
+   * there, as far as the director knows, around the time `since` names.
+   */
+  answeredSince(a0: number, a1: number, a2: number, a3: number, since: number, now: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const slot = this.core.find();
+    if (slot < 0) return 0;
+    if (timeReached(this.i32[this.core.deadlineIndex(slot)], now)) return 0;
+    return ((this.i32[this.core.recordBase(slot) + Verified.verifiedAt] - since) | 0) >= 0 ? 1 : 0;
+  }
+
+  /**
+   * Ends the address's verification at `now` unless it answered at or after `since` (an answer
+   * racing this one wins). Returns 1 when it ended it, 0 otherwise (not there, answered, or lock
+   * contention: the next caller will do).
+   */
+  revoke(a0: number, a1: number, a2: number, a3: number, since: number, now: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const core = this.core;
+    if (!core.lockBuckets()) return 0;
+    const slot = core.find();
+    const v = slot >= 0 ? core.lockIfKey(slot) : -1;
+    core.unlockBuckets();
+    if (v < 0) return 0;
+    let ended = 0;
+    if (((this.i32[core.recordBase(slot) + Verified.verifiedAt] - since) | 0) < 0) {
+      this.i32[core.deadlineIndex(slot)] = now;
+      ended = 1;
+    }
+    core.unlockRecord(slot, v);
+    return ended;
+  }
+
+  /**
    * Records that the address answered a challenge at `now`; valid until `now + ttlMs`. Returns 1
    * when it is recorded (or refreshed), 0 on lock contention (the next answer will do).
    */

@@ -117,6 +117,8 @@ export class CompiledConfig {
   readonly halfOpenHoldMs: number;
   /** A verified source's new entry is held only from this long after its SYN (weights.provisionalMs). */
   readonly provisionalMs: number;
+  /** A verified source that last answered longer ago is asked again (weights.reconfirmAfterMs). */
+  readonly reconfirmAfterMs: number;
   /** The shedder never takes an entry at this priority or better (weights.shedFloor; 0 without scoring). */
   readonly shedFloor: number;
   readonly scorer: PriorityScorer | null;
@@ -292,6 +294,7 @@ export class CompiledConfig {
     this.probesPerSecond = v.probesPerSecond ?? DEFAULT_VERIFICATION.probesPerSecond;
     this.halfOpenHoldMs = 0;
     this.provisionalMs = 0;
+    this.reconfirmAfterMs = 0;
     this.shedFloor = 0;
     this.lvs = null;
     this.scorer = null;
@@ -320,6 +323,7 @@ export class CompiledConfig {
       const weights = resolveWeights(d.weights as Partial<PriorityWeights>);
       this.halfOpenHoldMs = weights.halfOpenHoldMs;
       this.provisionalMs = weights.provisionalMs;
+      this.reconfirmAfterMs = weights.reconfirmAfterMs;
       this.shedFloor = weights.shedFloor;
       this.scorer = new PriorityScorer(weights, rules, SourceChecks.compile(d.sourceChecks));
       // Dedicated pools: one scheduler per (service, rule with a pool) over the pool's members of

@@ -33,7 +33,9 @@ export const Defense = {
   answersWrong: 52,
   /** client segments outside the tracked sequence window: forwarded, but they move no state */
   outOfWindow: 53,
-  words: 54,
+  /** verified sources' connections that ended their provisional time unanswered: the source's verification ended */
+  reconfirmFailed: 54,
+  words: 55,
 } as const;
 
 /** Per-service and per-real counters. */

@@ -457,6 +457,29 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     expect(flags(record(tables.connections, 9, 1001)) & ConnFlag.rst).toBe(0);
   });
 
+  it('asks a source that last answered over a second ago again, and keeps it verified only if it answers', () => {
+    const { send, tables, reals, pipe, defenseCount } = verifiedNine();
+    // it answered at 0; its SYN at 20 s is forwarded at once, with a probe in the background
+    expect(send(client(9, 1000, TCP.syn, 900), 20_000)).toBe(Verdict.forward);
+    expect(pipe.probeCount).toBe(1);
+    send(client(9, 1000, TCP.ack, 901, 0, 5001), 20_500); // no answer: out of the verified band
+    let r = record(tables.connections, 9, 1000);
+    expect(flags(r) & (ConnFlag.verified | ConnFlag.provisional | ConnFlag.held)).toBe(ConnFlag.held);
+    expect(prio(r)).toBeGreaterThanOrEqual(8);
+    expect(reals.held[0]).toBe(1);
+    expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000009, 20_500)).toBe(0);
+    expect(defenseCount(Defense.reconfirmFailed)).toBe(1);
+    // answered: stays verified
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 30_000, 60_000);
+    send(client(9, 1001, TCP.syn, 100), 40_000);
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40_030, 60_000); // the probe's answer
+    send(client(9, 1001, TCP.ack, 101, 0, 5001), 40_500);
+    r = record(tables.connections, 9, 1001);
+    expect(flags(r) & (ConnFlag.verified | ConnFlag.provisional | ConnFlag.held)).toBe(
+      ConnFlag.verified | ConnFlag.held,
+    );
+  });
+
   it('a young entry that never skipped ahead takes a reset from at most 16 MiB behind', () => {
     const { send, tables } = verifiedNine();
     /** `mib` MiB of contiguous data on `port` (sequence numbers: what the director tracks), then the owner's reset. */

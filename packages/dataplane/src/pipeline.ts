@@ -443,6 +443,15 @@ export class Pipeline implements ConnectionRemovalListener {
       i32[base + Conn.firstSeen] = now;
       this.reals.bind(real, false, cfg.realUpper[real], cfg.realLower[real], !provisional);
       cflags |= this.countNewSource(a0, a1, a2, a3, synPrio, now);
+      // A verified source that has not answered for a while is asked again, in the background:
+      // its provisional time ends in the verified band only if it answers (reconfirmAfterMs).
+      if (
+        provisional &&
+        this.verifiedSources !== null &&
+        this.verifiedSources.answeredSince(a0, a1, a2, a3, (now - cfg.reconfirmAfterMs) | 0, now) === 0
+      ) {
+        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
+      }
       const c = this.counters;
       c[this.layout.services + svc * Per.words + Per.connections] += 1;
       c[this.layout.reals + real * Per.words + Per.connections] += 1;
@@ -545,6 +554,14 @@ export class Pipeline implements ConnectionRemovalListener {
       if ((cflags & ConnFlag.provisional) !== 0) {
         if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0) cflags &= ~ConnFlag.provisional;
         else if (elapsed(i32[base + Conn.firstSeen], now) >= this.config.provisionalMs) {
+          // In the verified band only if its source answered around its SYN (see reconfirmAfterMs).
+          const since = (i32[base + Conn.firstSeen] - this.config.reconfirmAfterMs) | 0;
+          const vs = this.verifiedSources;
+          if (vs !== null && vs.answeredSince(a0, a1, a2, a3, since, now) === 0) {
+            cflags &= ~ConnFlag.verified;
+            vs.revoke(a0, a1, a2, a3, since, now);
+            this.counters[this.layout.defense + Defense.reconfirmFailed] += 1;
+          }
           cflags = (cflags & ~ConnFlag.provisional) | ConnFlag.held;
           this.reals.addHeld(real, 1);
           this.reals.updateOverload(real, this.config.realUpper[real], this.config.realLower[real]);

@@ -68,6 +68,7 @@ export class Rescorer {
   private fairShareFloor: number;
   private halfOpenHoldMs: number;
   private provisionalMs: number;
+  private reconfirmAfterMs: number;
   private stallGraceMs: number;
   private silentGraceMs: number;
   private silentOn: boolean;
@@ -85,6 +86,8 @@ export class Rescorer {
   released = 0;
   /** Provisional entries that started holding a slot, having outlived weights.provisionalMs. */
   promoted = 0;
+  /** Of those, the ones whose source had not answered again (reconfirmAfterMs): out of the verified band. */
+  demoted = 0;
   private changedThisPass = 0;
   private readonly rec: Int32Array;
   // Victim lists being built during the current pass: per list `perList` entries, worst first.
@@ -115,6 +118,7 @@ export class Rescorer {
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
     this.provisionalMs = weights.provisionalMs;
+    this.reconfirmAfterMs = weights.reconfirmAfterMs;
     this.stallGraceMs = weights.stallGraceMs;
     this.silentGraceMs = weights.silentGraceMs;
     this.silentOn = weights.silent > 0;
@@ -149,6 +153,7 @@ export class Rescorer {
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
     this.provisionalMs = weights.provisionalMs;
+    this.reconfirmAfterMs = weights.reconfirmAfterMs;
     this.stallGraceMs = weights.stallGraceMs;
     this.silentGraceMs = weights.silentGraceMs;
     this.silentOn = weights.silent > 0;
@@ -368,6 +373,18 @@ export class Rescorer {
       (fs & (ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.provisional &&
       age >= this.provisionalMs
     ) {
+      // In the verified band only if its source answered around its SYN (reconfirmAfterMs).
+      const vs = this.verified;
+      const since = (i32[base + Conn.firstSeen] - this.reconfirmAfterMs) | 0;
+      const a0 = i32[base + Conn.addr0];
+      const a1 = i32[base + Conn.addr1];
+      const a2 = i32[base + Conn.addr2];
+      const a3 = i32[base + Conn.addr3];
+      if (vs !== null && vs.answeredSince(a0, a1, a2, a3, since, now) === 0) {
+        fs &= ~ConnFlag.verified;
+        vs.revoke(a0, a1, a2, a3, since, now);
+        this.demoted++;
+      }
       fs = (fs & ~ConnFlag.provisional) | ConnFlag.held;
       (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], 1);
       this.promoted++;

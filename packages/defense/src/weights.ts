@@ -141,6 +141,18 @@ export interface PriorityWeights {
    * margin; what it costs is that much under-counting of real connections. 0: counted at once.
    */
   provisionalMs: number;
+  /**
+   * A verified source whose last answer is older than this when it opens a connection is probed
+   * again (in the background: the SYN goes on at once), and the connection ends its provisional
+   * time in the verified band only if the source answered since: an address verified once whose
+   * owner has gone offline lends a spoofer nothing for longer than this. Otherwise the connection
+   * drops to the unverified band and the address is verified no more. 1 s (one probe interval):
+   * under pressure every connection's source shows it is still there, at the cost of one probe
+   * per source per second. A network that drops packets to closed ports (a "stealth" NAT)
+   * does not answer probes: its clients' connections leave the verified band after
+   * provisionalMs, and their next SYN is challenged on its own port, which they do answer.
+   */
+  reconfirmAfterMs: number;
 }
 
 export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
@@ -174,6 +186,7 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   serverKeepAliveMs: 0,
   halfOpenHoldMs: 1000,
   provisionalMs: 500,
+  reconfirmAfterMs: 1000,
 });
 
 /** Fields that may be fractional; every other weight is a non-negative integer. */

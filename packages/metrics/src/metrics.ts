@@ -617,10 +617,13 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     'sluice_challenge_answers_total',
     'counter',
     'RSTs for no connection, by result: verified (its sequence number was the cookie: the source ' +
-      'is verified) or wrong (no valid cookie: a guess, or a late RST).',
+      'is verified) or wrong (no valid cookie: a guess, or a late RST); unanswered counts verified ' +
+      "sources asked again (reconfirmAfterMs) that did not answer within their connection's " +
+      'provisional time, whose verification ended.',
     () => [
       { labels: { result: 'verified' }, value: counters.sum(layout.defense + Defense.sourcesVerified) },
       { labels: { result: 'wrong' }, value: counters.sum(layout.defense + Defense.answersWrong) },
+      { labels: { result: 'unanswered' }, value: counters.sum(layout.defense + Defense.reconfirmFailed) },
     ],
   );
   add(

@@ -32,7 +32,9 @@
 //            attacker who read the code: 1 ms after the SYN a blind ACK, a blind "progress" ACK and
 //            three blind segments each starting just inside the director's sequence window, walking
 //            the tracked sequence number 3 MiB ahead, so the address owner's reset of the server's
-//            SYN-ACK (which carries the SYN's sequence number + 1) falls outside it.
+//            SYN-ACK (which carries the SYN's sequence number + 1) falls outside it. spoof-gone:
+//            the addresses of clients that connected (and were verified) in the warm-up and went
+//            offline when the attack began, so nobody answers for them any more.
 //   bot      real addresses (they answer challenges): slow-header (a request head that never ends,
 //            one more line every 5 s), slow-forged (the same, every segment acknowledging data the
 //            server never sent), idle-hold (a request, then the connection held in silence),
@@ -60,6 +62,7 @@ export type Scenario =
   | 'spoof-verified'
   | 'spoof-responders'
   | 'spoof-walk'
+  | 'spoof-gone'
   | 'slow-header'
   | 'slow-forged'
   | 'idle-hold'
@@ -74,6 +77,7 @@ export const SCENARIOS: readonly Scenario[] = [
   'spoof-verified',
   'spoof-responders',
   'spoof-walk',
+  'spoof-gone',
   'slow-header',
   'slow-forged',
   'idle-hold',
@@ -171,6 +175,9 @@ export const PARTNER_CIDR = '44.1.0.0/16';
 const PARTNER_BASE = (44 << 24) | (1 << 16);
 const VALID_BASE = 11 << 24;
 const BOT_BASE = 150 << 24;
+/** spoof-gone: the warm-up clients that go offline, one connection each. */
+const GONE_BASE = 12 << 24;
+const GONE_ADDRESSES = 3000;
 /** Linux's SYN retransmissions (1 s initial RTO, doubled) and when a client gives up. */
 const SYN_RETRIES_MS = [1_000, 3_000];
 const GIVE_UP_MS = 7_000;
@@ -285,6 +292,8 @@ interface Host {
   firewalled: boolean;
   /** Connections this host made in the run so far (valid: 0 means first time). */
   seen: number;
+  /** spoof-gone: offline from the attack's start (answers nothing). */
+  gone: boolean;
 }
 
 const Ev = {
@@ -381,6 +390,7 @@ export function runSim(p: SimParams): SimResult {
         stack: owner === Owner.bot ? Stack.linux : rngHost.next() < p.rtoStackShare ? Stack.rto : Stack.linux,
         firewalled: owner !== Owner.bot && rngHost.next() < p.firewalledShare,
         seen: 0,
+        gone: false,
       };
       hosts.set(addr >>> 0, h);
     }
@@ -478,6 +488,7 @@ export function runSim(p: SimParams): SimResult {
   // What the director sends back reaches the host at the address (if any) half an RTT later; its
   // stack answers with an RST carrying the acknowledgement number, from the port it was sent to.
   const rstFrom = (h: Host, addr: number, port: number, seq: number): void => {
+    if (h.gone && now >= p.attackStartMs) return;
     const answer = newAnswer(h, addr, port, seq);
     heap.push(now + h.rtt, { c: answer, ev: Ev.rstAnswer });
   };
@@ -724,6 +735,19 @@ export function runSim(p: SimParams): SimResult {
   };
   scheduleArrivals(p.validRate, Owner.valid, validPool);
   scheduleArrivals(p.partnerRate, Owner.partner, partnerPool);
+  // spoof-gone: clients that connect once in the warm-up (not measured) and are offline from the
+  // attack's start, still verified: the addresses the attacker spoofs.
+  const gonePool: number[] = [];
+  if (p.scenario === 'spoof-gone') {
+    const rngGone = rng.fork(5);
+    for (let i = 0; i < GONE_ADDRESSES; i++) {
+      const addr = GONE_BASE + 1 + i;
+      const c = newConn(Owner.valid, addr, rngGone.int(1, Math.max(1, p.attackStartMs - 1000)), rngGone);
+      c.host.gone = true;
+      gonePool.push(addr);
+      allValid.push(c);
+    }
+  }
   allValid.sort((a, b) => a.t0 - b.t0 || a.owner - b.owner);
   for (const c of allValid) {
     heap.push(c.t0, { c, ev: Ev.syn });
@@ -748,6 +772,7 @@ export function runSim(p: SimParams): SimResult {
     sc === 'spoof-verified' ||
     sc === 'spoof-responders' ||
     sc === 'spoof-walk' ||
+    sc === 'spoof-gone' ||
     sc === 'mixed';
   const spoofConnPs = spoofing ? (p.attackRate * share) / SPOOF_PACKETS : 0;
   const botTarget = BOT_SCENARIOS.includes(sc)
@@ -791,6 +816,7 @@ export function runSim(p: SimParams): SimResult {
   let spoofCarry = 0;
   const spoofSource = (r: Rng): number => {
     if (sc === 'spoof-partner') return PARTNER_BASE + r.int(1, 0xfffe);
+    if (sc === 'spoof-gone') return gonePool[r.int(0, gonePool.length - 1)];
     if ((sc === 'spoof-verified' || sc === 'spoof-walk') && knownValid.length > 0) {
       return knownValid[r.int(0, knownValid.length - 1)];
     }
