@@ -693,6 +693,10 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): 
     case 'spoof-verified':
       spoof(spec.attack as number, ['--sources-file', knownFile]);
       break;
+    case 'spoof-walk':
+      // the last --mode wins: the kernel-shaped SYN, then the window walk (spoof_ack.py)
+      spoof(spec.attack as number, ['--sources-file', knownFile, '--mode', 'walk']);
+      break;
     case 'slow-header':
       bots('slow-header', a.bots, perAddress, 3);
       break;

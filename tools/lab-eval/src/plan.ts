@@ -28,6 +28,7 @@ export const SCENARIOS = [
   'spoof-kernel',
   'spoof-partner',
   'spoof-verified',
+  'spoof-walk',
   'slow-header',
   'slow-forged',
   'idle-hold',
@@ -110,6 +111,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
       return quick ? [2000] : [120, 2000, 20000];
     case 'spoof-partner':
     case 'spoof-verified':
+    case 'spoof-walk':
       return [2000];
     case 'slow-header':
     case 'slow-forged':

