@@ -457,7 +457,7 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     expect(flags(record(tables.connections, 9, 1001)) & ConnFlag.rst).toBe(0);
   });
 
-  it('asks a source that last answered over a second ago again, and keeps it verified only if it answers', () => {
+  it('asks a source that last answered a while ago again, and keeps it verified only if it answers', () => {
     const { send, tables, reals, pipe, defenseCount } = verifiedNine();
     // it answered at 0; its SYN at 20 s is forwarded at once, with a probe in the background
     expect(send(client(9, 1000, TCP.syn, 900), 20_000)).toBe(Verdict.forward);

@@ -48,6 +48,8 @@ import {
   lvsSettings,
   PriorityScorer,
   probePortFor,
+  Reconfirm,
+  reconfirmVerdict,
   SCORE_DROP,
   SOURCE_LOOKUP,
   storedReasons,
@@ -450,7 +452,7 @@ export class Pipeline implements ConnectionRemovalListener {
         this.verifiedSources !== null &&
         this.verifiedSources.answeredSince(a0, a1, a2, a3, (now - cfg.reconfirmAfterMs) | 0, now) === 0
       ) {
-        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
+        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.reconfirmAfterMs);
       }
       const c = this.counters;
       c[this.layout.services + svc * Per.words + Per.connections] += 1;
@@ -467,7 +469,7 @@ export class Pipeline implements ConnectionRemovalListener {
             this.verifiedSources !== null &&
             this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 0))
       ) {
-        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
+        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.probeIntervalMs);
       }
     } else {
       real = i32[base + Conn.real];
@@ -553,18 +555,43 @@ export class Pipeline implements ConnectionRemovalListener {
       // progress: a blind spoofer forges that); closed first, it never counts.
       if ((cflags & ConnFlag.provisional) !== 0) {
         if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0) cflags &= ~ConnFlag.provisional;
-        else if (elapsed(i32[base + Conn.firstSeen], now) >= this.config.provisionalMs) {
-          // In the verified band only if its source answered around its SYN (see reconfirmAfterMs).
-          const since = (i32[base + Conn.firstSeen] - this.config.reconfirmAfterMs) | 0;
+        else if (elapsed(i32[base + Conn.firstSeen], now) >= cfg.provisionalMs) {
+          // In the verified band only if its source answered around its SYN (reconfirm.ts).
           const vs = this.verifiedSources;
-          if (vs !== null && vs.answeredSince(a0, a1, a2, a3, since, now) === 0) {
-            cflags &= ~ConnFlag.verified;
-            vs.revoke(a0, a1, a2, a3, since, now);
-            this.counters[this.layout.defense + Defense.reconfirmFailed] += 1;
+          const verdict =
+            vs === null
+              ? Reconfirm.keep
+              : reconfirmVerdict(
+                  vs,
+                  this.sources,
+                  a0,
+                  a1,
+                  a2,
+                  a3,
+                  i32[base + Conn.firstSeen],
+                  now,
+                  cfg.reconfirmAfterMs,
+                  cfg.provisionalMs,
+                );
+          if (verdict === Reconfirm.wait) {
+            this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.reconfirmAfterMs);
+          } else {
+            if (verdict === Reconfirm.demote) {
+              cflags &= ~ConnFlag.verified;
+              (vs as VerifiedSourceTable).revoke(
+                a0,
+                a1,
+                a2,
+                a3,
+                (i32[base + Conn.firstSeen] - cfg.reconfirmAfterMs) | 0,
+                now,
+              );
+              this.counters[this.layout.defense + Defense.reconfirmFailed] += 1;
+            }
+            cflags = (cflags & ~ConnFlag.provisional) | ConnFlag.held;
+            this.reals.addHeld(real, 1);
+            this.reals.updateOverload(real, cfg.realUpper[real], cfg.realLower[real]);
           }
-          cflags = (cflags & ~ConnFlag.provisional) | ConnFlag.held;
-          this.reals.addHeld(real, 1);
-          this.reals.updateOverload(real, this.config.realUpper[real], this.config.realLower[real]);
         }
       }
       // Closed or reset by its client: the real server no longer holds it for long.
@@ -587,7 +614,7 @@ export class Pipeline implements ConnectionRemovalListener {
       this.verifiedSources !== null
     ) {
       if (this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 1) cflags |= ConnFlag.verified;
-      else this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now);
+      else this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.probeIntervalMs);
     }
     // packStatePrio and its unpackers, unrolled by hand: this runs for every packet.
     const prio = created ? synPrio : (statePrio >>> 8) & 0xff;
@@ -665,7 +692,7 @@ export class Pipeline implements ConnectionRemovalListener {
 
   /**
    * Queues a probe of the client of the packet in `buf` (toward its `port`) for the port to send
-   * after the batch, unless its source was probed within the interval or the queue is full.
+   * after the batch, unless its source was probed within `intervalMs` (or the second's budget is spent, or the queue is full).
    */
   private probe(
     buf: Uint8Array,
@@ -676,6 +703,7 @@ export class Pipeline implements ConnectionRemovalListener {
     a2: number,
     a3: number,
     now: number,
+    intervalMs: number,
   ): void {
     const q = this.probeCount;
     if (q >= PROBE_QUEUE_LENGTH || this.challenger === null) return;
@@ -692,7 +720,7 @@ export class Pipeline implements ConnectionRemovalListener {
     if (slot < 0) return;
     const b = s.recordBase(slot);
     const last = s.i32[b + Src.probedAt];
-    if (last !== 0 && elapsed(last, now) < this.config.probeIntervalMs) {
+    if (last !== 0 && elapsed(last, now) < intervalMs) {
       s.release(slot);
       return;
     }

@@ -39,6 +39,7 @@ import {
 import type { RealServerCounters } from '@sluice/schedulers';
 import { PriorityAdjuster } from './adjust.ts';
 import type { DefenseState } from './defense-state.ts';
+import { Reconfirm, reconfirmVerdict } from './reconfirm.ts';
 import { PriorityScorer } from './scorer.ts';
 import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
 import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
@@ -373,21 +374,39 @@ export class Rescorer {
       (fs & (ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.provisional &&
       age >= this.provisionalMs
     ) {
-      // In the verified band only if its source answered around its SYN (reconfirmAfterMs).
+      // In the verified band only if its source answered around its SYN (reconfirm.ts); not
+      // asked yet: it stays provisional (the packet path asks on its next packet).
       const vs = this.verified;
-      const since = (i32[base + Conn.firstSeen] - this.reconfirmAfterMs) | 0;
+      const first = i32[base + Conn.firstSeen];
       const a0 = i32[base + Conn.addr0];
       const a1 = i32[base + Conn.addr1];
       const a2 = i32[base + Conn.addr2];
       const a3 = i32[base + Conn.addr3];
-      if (vs !== null && vs.answeredSince(a0, a1, a2, a3, since, now) === 0) {
-        fs &= ~ConnFlag.verified;
-        vs.revoke(a0, a1, a2, a3, since, now);
-        this.demoted++;
+      const verdict =
+        vs === null
+          ? Reconfirm.keep
+          : reconfirmVerdict(
+              vs,
+              this.sources,
+              a0,
+              a1,
+              a2,
+              a3,
+              first,
+              now,
+              this.reconfirmAfterMs,
+              this.provisionalMs,
+            );
+      if (verdict !== Reconfirm.wait) {
+        if (verdict === Reconfirm.demote) {
+          fs &= ~ConnFlag.verified;
+          (vs as VerifiedSourceTable).revoke(a0, a1, a2, a3, (first - this.reconfirmAfterMs) | 0, now);
+          this.demoted++;
+        }
+        fs = (fs & ~ConnFlag.provisional) | ConnFlag.held;
+        (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], 1);
+        this.promoted++;
       }
-      fs = (fs & ~ConnFlag.provisional) | ConnFlag.held;
-      (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], 1);
-      this.promoted++;
     }
     // Its source's share penalty (0 when not over its share, or not under pressure), in the flag
     // word, where the packet path's recomputation finds it too.

@@ -178,6 +178,8 @@ const BOT_BASE = 150 << 24;
 /** spoof-gone: the warm-up clients that go offline, one connection each. */
 const GONE_BASE = 12 << 24;
 const GONE_ADDRESSES = 3000;
+/** How long a verification lasts in the simulated director (the default config's ttlSeconds). */
+const VERIFIED_TTL_MS = 3_600_000;
 /** Linux's SYN retransmissions (1 s initial RTO, doubled) and when a client gives up. */
 const SYN_RETRIES_MS = [1_000, 3_000];
 const GIVE_UP_MS = 7_000;
@@ -735,19 +737,11 @@ export function runSim(p: SimParams): SimResult {
   };
   scheduleArrivals(p.validRate, Owner.valid, validPool);
   scheduleArrivals(p.partnerRate, Owner.partner, partnerPool);
-  // spoof-gone: clients that connect once in the warm-up (not measured) and are offline from the
-  // attack's start, still verified: the addresses the attacker spoofs.
+  // spoof-gone: clients that answered the director in the half second before the attack and are
+  // offline from its start: the addresses the attacker spoofs (verified where the loop reaches
+  // attackStartMs - 500; their own connections are left out, so they add no load).
   const gonePool: number[] = [];
-  if (p.scenario === 'spoof-gone') {
-    const rngGone = rng.fork(5);
-    for (let i = 0; i < GONE_ADDRESSES; i++) {
-      const addr = GONE_BASE + 1 + i;
-      const c = newConn(Owner.valid, addr, rngGone.int(1, Math.max(1, p.attackStartMs - 1000)), rngGone);
-      c.host.gone = true;
-      gonePool.push(addr);
-      allValid.push(c);
-    }
-  }
+  if (p.scenario === 'spoof-gone') for (let i = 0; i < GONE_ADDRESSES; i++) gonePool.push(GONE_BASE + 1 + i);
   allValid.sort((a, b) => a.t0 - b.t0 || a.owner - b.owner);
   for (const c of allValid) {
     heap.push(c.t0, { c, ev: Ev.syn });
@@ -963,6 +957,13 @@ export function runSim(p: SimParams): SimResult {
     }
     director.tick(now);
     servers.expire(now, onTimeout);
+    if (now === p.attackStartMs - 500) {
+      // spoof-gone: their last answers (the owners go offline at the attack's start)
+      for (let i = 0; i < gonePool.length; i++) {
+        hostFor(gonePool[i], Owner.valid).gone = true;
+        director.tables.verified.verify(0, 0, 0xffff, gonePool[i], now + (i % 500), VERIFIED_TTL_MS);
+      }
+    }
     // valid sources the spoof-verified attacker has seen connect
     if ((sc === 'spoof-verified' || sc === 'spoof-walk') && now % 1000 === 0) {
       knownValid.length = 0;

@@ -1,0 +1,46 @@
+// Reconfirmation: whether a verified source's provisional connection leaves its provisional time
+// in the verified band (weights.provisionalMs, weights.reconfirmAfterMs). Its source must have
+// answered the director recently around the connection's SYN. If it was asked since and did not
+// answer, its owner is gone (or never sent the SYN): out of the verified band. If it was not asked
+// (the probe budget was spent), nothing is decided yet: the entry stays provisional, not counted,
+// so an attacker who spends the budget gains nothing by it. Used by the packet path and the
+// re-scorer; allocation-free.
+
+import { elapsed, type SourceTable, Src, type VerifiedSourceTable } from '@sluice/conntrack';
+
+export const Reconfirm = {
+  /** answered around the SYN: verified, counted */
+  keep: 1,
+  /** asked and silent: unverified, counted, and the source's verification ends */
+  demote: 0,
+  /** not asked yet (or the answer may still be on its way): stays provisional */
+  wait: -1,
+} as const;
+
+/**
+ * The verdict for the provisional connection of source a0..a3 whose SYN came at `firstSeen`:
+ * `reconfirmMs` how recent an answer must be (before the SYN), `waitMs` how long a probe's answer
+ * may take. Takes and releases the source record's lock.
+ */
+export function reconfirmVerdict(
+  verified: VerifiedSourceTable,
+  sources: SourceTable | null,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+  firstSeen: number,
+  now: number,
+  reconfirmMs: number,
+  waitMs: number,
+): number {
+  const since = (firstSeen - reconfirmMs) | 0;
+  if (verified.answeredSince(a0, a1, a2, a3, since, now) === 1) return Reconfirm.keep;
+  if (sources === null) return Reconfirm.keep;
+  const s = sources.acquire(a0, a1, a2, a3, false, now);
+  if (s < 0) return Reconfirm.wait;
+  const probed = sources.i32[sources.recordBase(s) + Src.probedAt];
+  sources.release(s);
+  if (probed === 0 || ((probed - since) | 0) < 0) return Reconfirm.wait;
+  return elapsed(probed, now) >= waitMs ? Reconfirm.demote : Reconfirm.wait;
+}
