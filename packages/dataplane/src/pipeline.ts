@@ -557,35 +557,23 @@ export class Pipeline implements ConnectionRemovalListener {
         if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0) cflags &= ~ConnFlag.provisional;
         else if (elapsed(i32[base + Conn.firstSeen], now) >= cfg.provisionalMs) {
           // In the verified band only if its source answered around its SYN (reconfirm.ts).
-          const vs = this.verifiedSources;
-          const verdict =
-            vs === null
-              ? Reconfirm.keep
-              : reconfirmVerdict(
-                  vs,
-                  this.sources,
-                  a0,
-                  a1,
-                  a2,
-                  a3,
-                  i32[base + Conn.firstSeen],
-                  now,
-                  cfg.reconfirmAfterMs,
-                  cfg.provisionalMs,
-                );
+          const verdict = reconfirmVerdict(
+            this.verifiedSources,
+            this.sources,
+            a0,
+            a1,
+            a2,
+            a3,
+            i32[base + Conn.firstSeen],
+            now,
+            cfg.reconfirmAfterMs,
+            cfg.provisionalMs,
+          );
           if (verdict === Reconfirm.wait) {
             this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.reconfirmAfterMs);
           } else {
             if (verdict === Reconfirm.demote) {
               cflags &= ~ConnFlag.verified;
-              (vs as VerifiedSourceTable).revoke(
-                a0,
-                a1,
-                a2,
-                a3,
-                (i32[base + Conn.firstSeen] - cfg.reconfirmAfterMs) | 0,
-                now,
-              );
               this.counters[this.layout.defense + Defense.reconfirmFailed] += 1;
             }
             cflags = (cflags & ~ConnFlag.provisional) | ConnFlag.held;

@@ -20,10 +20,11 @@ export const Reconfirm = {
 /**
  * The verdict for the provisional connection of source a0..a3 whose SYN came at `firstSeen`:
  * `reconfirmMs` how recent an answer must be (before the SYN), `waitMs` how long a probe's answer
- * may take. Takes and releases the source record's lock.
+ * may take. On `demote` the source's verification ends here. No verified-source table: `keep`.
+ * Takes and releases the source record's lock.
  */
 export function reconfirmVerdict(
-  verified: VerifiedSourceTable,
+  verified: VerifiedSourceTable | null,
   sources: SourceTable | null,
   a0: number,
   a1: number,
@@ -34,6 +35,7 @@ export function reconfirmVerdict(
   reconfirmMs: number,
   waitMs: number,
 ): number {
+  if (verified === null) return Reconfirm.keep;
   const since = (firstSeen - reconfirmMs) | 0;
   if (verified.answeredSince(a0, a1, a2, a3, since, now) === 1) return Reconfirm.keep;
   if (sources === null) return Reconfirm.keep;
@@ -41,6 +43,7 @@ export function reconfirmVerdict(
   if (s < 0) return Reconfirm.wait;
   const probed = sources.i32[sources.recordBase(s) + Src.probedAt];
   sources.release(s);
-  if (probed === 0 || ((probed - since) | 0) < 0) return Reconfirm.wait;
-  return elapsed(probed, now) >= waitMs ? Reconfirm.demote : Reconfirm.wait;
+  if (probed === 0 || ((probed - since) | 0) < 0 || elapsed(probed, now) < waitMs) return Reconfirm.wait;
+  verified.revoke(a0, a1, a2, a3, since, now);
+  return Reconfirm.demote;
 }

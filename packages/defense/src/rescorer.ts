@@ -376,31 +376,21 @@ export class Rescorer {
     ) {
       // In the verified band only if its source answered around its SYN (reconfirm.ts); not
       // asked yet: it stays provisional (the packet path asks on its next packet).
-      const vs = this.verified;
-      const first = i32[base + Conn.firstSeen];
-      const a0 = i32[base + Conn.addr0];
-      const a1 = i32[base + Conn.addr1];
-      const a2 = i32[base + Conn.addr2];
-      const a3 = i32[base + Conn.addr3];
-      const verdict =
-        vs === null
-          ? Reconfirm.keep
-          : reconfirmVerdict(
-              vs,
-              this.sources,
-              a0,
-              a1,
-              a2,
-              a3,
-              first,
-              now,
-              this.reconfirmAfterMs,
-              this.provisionalMs,
-            );
+      const verdict = reconfirmVerdict(
+        this.verified,
+        this.sources,
+        i32[base + Conn.addr0],
+        i32[base + Conn.addr1],
+        i32[base + Conn.addr2],
+        i32[base + Conn.addr3],
+        i32[base + Conn.firstSeen],
+        now,
+        this.reconfirmAfterMs,
+        this.provisionalMs,
+      );
       if (verdict !== Reconfirm.wait) {
         if (verdict === Reconfirm.demote) {
           fs &= ~ConnFlag.verified;
-          (vs as VerifiedSourceTable).revoke(a0, a1, a2, a3, (first - this.reconfirmAfterMs) | 0, now);
           this.demoted++;
         }
         fs = (fs & ~ConnFlag.provisional) | ConnFlag.held;

@@ -33,8 +33,8 @@
 //            three blind segments each starting just inside the director's sequence window, walking
 //            the tracked sequence number 3 MiB ahead, so the address owner's reset of the server's
 //            SYN-ACK (which carries the SYN's sequence number + 1) falls outside it. spoof-gone:
-//            the addresses of clients that connected (and were verified) in the warm-up and went
-//            offline when the attack began, so nobody answers for them any more.
+//            3000 addresses that answered the director (verified) in the half second before the
+//            attack and went offline when it began, so nobody answers for them any more.
 //   bot      real addresses (they answer challenges): slow-header (a request head that never ends,
 //            one more line every 5 s), slow-forged (the same, every segment acknowledging data the
 //            server never sent), idle-hold (a request, then the connection held in silence),
