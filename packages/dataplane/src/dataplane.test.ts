@@ -7,6 +7,7 @@ import { Conn, TcpState } from '@sluice/conntrack';
 import { ipv4ToInt } from '@sluice/io';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
+import { exampleSnapshot } from './example-snapshot.ts';
 import {
   type ConfigSnapshot,
   Dataplane,
@@ -22,30 +23,13 @@ import { until } from './test-helpers.ts';
 const DIRECTOR_MAC = '02:00:00:00:00:01';
 const REAL_MACS = ['02:00:00:00:01:01', '02:00:00:00:01:02', '02:00:00:00:01:03'];
 
+/** The example snapshot (its first service, with two weighted reals), plus an IPv6 and a UDP service. */
 function snapshot(overrides: Partial<ConfigSnapshot> = {}, weights = [1, 1]): ConfigSnapshot {
+  const example = exampleSnapshot({ directorMac: DIRECTOR_MAC, weights });
   return {
-    version: 1,
-    vni: 42,
-    directorMac: DIRECTOR_MAC,
+    ...example,
     services: [
-      {
-        index: 0,
-        vip: '10.0.0.100',
-        port: 80,
-        protocol: 'tcp',
-        scheduler: 'rr',
-        persistence: null,
-        reals: weights.map((w, i) => ({
-          index: i,
-          address: `10.0.1.${i + 1}`,
-          port: 80,
-          mac: REAL_MACS[i],
-          vtep: `192.168.0.${i + 1}`,
-          weight: w,
-          upperThreshold: 0,
-          lowerThreshold: 0,
-        })),
-      },
+      ...example.services,
       {
         index: 1,
         vip: 'fd00::100',

@@ -14,6 +14,8 @@ export interface ExampleSnapshotOptions {
   /** Every real server's upper threshold, its capacity (default 0: none). */
   upperThreshold?: number;
   vni?: number;
+  /** Real server i's weight (default 1 each); its length, if given, is the number of reals. */
+  weights?: readonly number[];
 }
 
 export function exampleSnapshot(opts: ExampleSnapshotOptions = {}): ConfigSnapshot {
@@ -30,13 +32,13 @@ export function exampleSnapshot(opts: ExampleSnapshotOptions = {}): ConfigSnapsh
         protocol: 'tcp',
         scheduler: opts.scheduler ?? 'rr',
         persistence: null,
-        reals: Array.from({ length: opts.reals ?? 1 }, (_, i) => ({
+        reals: Array.from({ length: opts.weights?.length ?? opts.reals ?? 1 }, (_, i) => ({
           index: i,
           address: `10.0.1.${i + 1}`,
           port: 80,
           mac: `02:00:00:00:01:${(i + 1).toString(16).padStart(2, '0')}`,
           vtep: vtep(i),
-          weight: 1,
+          weight: opts.weights?.[i] ?? 1,
           upperThreshold: opts.upperThreshold ?? 0,
           lowerThreshold: 0,
         })),

@@ -21,6 +21,7 @@ import {
   VERDICT_COUNT,
   Verdict,
 } from '@sluice/dataplane';
+import { exampleSnapshot } from '@sluice/dataplane/testing';
 import { ipv4Bytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { cpuSeconds } from './cpu.ts';
 import type { BenchOptions } from './main.ts';
@@ -38,29 +39,7 @@ let hugePages = true;
 
 function demoSnapshot(reals: number): ConfigSnapshot {
   return {
-    version: 1,
-    vni: 42,
-    directorMac: DIRECTOR_MAC,
-    services: [
-      {
-        index: 0,
-        vip: '10.0.0.100',
-        port: 80,
-        protocol: 'tcp',
-        scheduler: 'wlc',
-        persistence: null,
-        reals: Array.from({ length: reals }, (_, i) => ({
-          index: i,
-          address: `10.0.1.${i + 1}`,
-          port: 80,
-          mac: `02:00:00:00:01:${(i + 1).toString(16).padStart(2, '0')}`,
-          vtep: `192.168.0.${i + 1}`,
-          weight: 1,
-          upperThreshold: 0,
-          lowerThreshold: 0,
-        })),
-      },
-    ],
+    ...exampleSnapshot({ reals, scheduler: 'wlc', directorMac: DIRECTOR_MAC }),
     // The priority defense on, as the director runs by default: every SYN is scored and every
     // packet adjusts its connection's priority, so the figures include the defense's cost.
     defense: {
