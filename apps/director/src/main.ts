@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-// The `sluice` command. `run` is the director daemon, `synthetic` the pipeline on synthetic
-// traffic; every other command talks to a running director over its REST API (cli/). Each is
-// imported when chosen, so a `sluice list` does not load the daemon.
+// The `sluice` command. `run` is the director daemon; every other command talks to a running
+// director over its REST API (cli/). Each is imported when chosen, so a `sluice list` does not
+// load the daemon. (The pipeline on synthetic traffic, no sockets: `npm run synthetic`, tools/demo.)
 //   sluice run [--config <file>] [--state-dir <dir>]   the director daemon
-//   sluice synthetic [--workers N] [--seconds N]       the pipeline on synthetic traffic, no sockets
 import { parseArgs } from 'node:util';
 import { operatorPath, stateDir } from './state-dir.ts';
 
@@ -11,10 +10,7 @@ const USAGE = `usage:
   sluice run [--config <file>] [--state-dir <dir>]
       run the director. With --config, load that file and persist REST changes to it; without,
       use <state-dir>/config.json (default .sluice/ in the directory npm or the command was run
-      in, or $SLUICE_STATE_DIR), seeded from the embedded demo config.
-  sluice synthetic [--workers N] [--seconds N]
-      run the classification pipeline on synthetic clients (no sockets, no root), with a live
-      ipvsadm-style listing; Ctrl-C stops.`;
+      in, or $SLUICE_STATE_DIR), seeded from the embedded demo config.`;
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'run') {
@@ -42,23 +38,6 @@ if (command === 'run') {
     stateDir: stateDir(values['state-dir']),
   });
   process.exit(code);
-} else if (command === 'synthetic') {
-  const { values } = parseArgs({
-    args: rest,
-    options: { workers: { type: 'string', default: '1' }, seconds: { type: 'string', default: '0' } },
-  });
-  const workers = Number(values.workers);
-  const seconds = Number(values.seconds);
-  if (!Number.isInteger(workers) || workers < 1) {
-    process.stderr.write('sluice: --workers must be a positive integer\n');
-    process.exit(2);
-  }
-  if (!(seconds >= 0)) {
-    process.stderr.write('sluice: --seconds must be a number of seconds (0 = until interrupted)\n');
-    process.exit(2);
-  }
-  const { runDemo } = await import('./demo.ts');
-  await runDemo({ workers, seconds });
 } else {
   const { processIo, runCli } = await import('./cli/main.ts');
   process.exitCode = await runCli(process.argv.slice(2), processIo());

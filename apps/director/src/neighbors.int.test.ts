@@ -27,7 +27,7 @@ import {
   status,
   stopRig,
   until,
-} from './neighbor-rig.ts';
+} from './neighbor-rig.fixture.ts';
 
 let rig: Rig | null = null;
 afterEach(async () => {

@@ -18,7 +18,7 @@ const USAGE = `usage: npm run demo [-- [--seconds N] [--no-clear]]
 const INSTEAD = `What to run instead:
   sudo npm run demo                                 this demo, as root
   npm start                                         the director alone, on its embedded demo config
-  npm run --workspace @sluice/director synthetic    the pipeline on synthetic traffic, no root needed
+  npm run --workspace @sluice/demo synthetic        the pipeline on synthetic traffic, no root needed
 `;
 
 /** One demo at a time: a second one would destroy the first one's lab (same name) to build its own. */

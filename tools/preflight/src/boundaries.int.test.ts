@@ -66,6 +66,7 @@ const PLANTS: [path: string, text: string, expected: string | null][] = [
     IMPORTS,
   ],
   ['apps/director/src/planted.ts', "import Piscina from 'piscina';\nexport { Piscina };\n", IMPORTS],
+  ['apps/director/src/planted-tool.ts', "import { TCP } from '@sluice/traffic';\nexport { TCP };\n", IMPORTS],
   [
     'packages/schedulers/src/planted-a.ts',
     "import { b } from './planted-b.ts';\nexport const a = () => b();\n",
@@ -77,12 +78,14 @@ const PLANTS: [path: string, text: string, expected: string | null][] = [
     CYCLES,
   ],
   // Allowed, so the rules are not simply "everything": a package's test may use the traffic
-  // generator; an app may use fastify and the dataplane; a tool may use an app.
+  // generator, and so may an app's test fixture; an app may use fastify and the dataplane; a tool
+  // may use an app.
   [
     'packages/dataplane/src/planted.test.ts',
     "import { TCP } from '@sluice/traffic';\nexport { TCP };\n",
     null,
   ],
+  ['apps/director/src/planted.fixture.ts', "import { TCP } from '@sluice/traffic';\nexport { TCP };\n", null],
   [
     'apps/director/src/planted-ok.ts',
     "import Fastify from 'fastify';\nimport { Pipeline } from '@sluice/dataplane';\nexport { Fastify, Pipeline };\n",
@@ -118,26 +121,40 @@ describe('Biome enforces the import boundaries', () => {
 });
 
 describe('the package graph keeps the boundaries', () => {
-  function workspace(manifests: Record<string, { name: string; dependencies?: Record<string, string> }>) {
+  function workspace(
+    manifests: Record<
+      string,
+      { name: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> }
+    >,
+  ) {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-graph-'));
     for (const [path, pkg] of Object.entries(manifests))
       write(dir, `${path}/package.json`, JSON.stringify(pkg));
     return dir;
   }
 
-  it('fails on a cycle, a package depending on an app or a tool, and config depending on dataplane', () => {
+  it('fails on a cycle, a package depending on an app or a tool, an app on a tool, and config depending on dataplane', () => {
     const dir = workspace({
       'packages/config': { name: '@sluice/config', dependencies: { '@sluice/dataplane': '*' } },
       'packages/dataplane': { name: '@sluice/dataplane', dependencies: { '@sluice/wire': '*' } },
       'packages/wire': { name: '@sluice/wire', dependencies: { '@sluice/traffic': '*' } },
       'packages/metrics': { name: '@sluice/metrics', dependencies: { '@sluice/director': '*' } },
-      'apps/director': { name: '@sluice/director', dependencies: { '@sluice/metrics': '*' } },
+      'apps/director': {
+        name: '@sluice/director',
+        dependencies: { '@sluice/metrics': '*', '@sluice/demo': '*' },
+        devDependencies: { '@sluice/traffic': '*' },
+      },
       'tools/traffic': { name: '@sluice/traffic' },
+      'tools/demo': { name: '@sluice/demo' },
     });
     try {
       const breaks = boundaryBreaks(workspaceGraph(dir));
       expect(breaks).toContain('@sluice/wire (a package) depends on @sluice/traffic, a tool');
       expect(breaks).toContain('@sluice/metrics (a package) depends on @sluice/director, an app');
+      expect(breaks).toContain('@sluice/director (an app) depends on @sluice/demo, a tool');
+      expect(
+        breaks.some((b) => b.includes('@sluice/traffic, a tool') && b.startsWith('@sluice/director')),
+      ).toBe(false);
       expect(breaks.some((b) => b.startsWith('@sluice/config depends on @sluice/dataplane'))).toBe(true);
       expect(findCycle(workspaceGraph(dir))).toEqual([
         '@sluice/director',

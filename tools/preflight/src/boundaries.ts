@@ -89,6 +89,13 @@ export function boundaryBreaks(nodes: readonly WorkspaceNode[]): string[] {
   const kind = new Map(nodes.map((n) => [n.name, n.kind]));
   const breaks: string[] = [];
   for (const n of nodes) {
+    // An app's code uses packages only; its tests may use tools (devDependencies).
+    if (n.kind === 'app') {
+      for (const d of n.deps) {
+        if (kind.get(d) === 'tool') breaks.push(`${n.name} (an app) depends on ${d}, a tool`);
+      }
+      continue;
+    }
     if (n.kind !== 'package') continue;
     // A package's tests may use a tool (the traffic generator) as a devDependency; its code may not.
     for (const d of n.deps) {

@@ -1,6 +1,6 @@
 // `npm run --workspace @sluice/reliability mac-change [-- --runs N]`: how long a real server's
 // MAC change takes to be picked up with the default neighbour timings, measured on loopback
-// against FakeVtep (apps/director/src/neighbor-rig.ts): an established connection's frames go
+// against FakeVtep (apps/director/src/neighbor-rig.fixture.ts): an established connection's frames go
 // to MAC A; the fake real server switches to MAC B (its NIC then drops frames to A); the time
 // until that connection's frames arrive addressed to B, once with an overlay health check
 // (interval 2 s, timeout 1 s, fall 2: its failure has the MAC probed at once) and once without
@@ -16,7 +16,7 @@ import {
   startRig,
   stopRig,
   until,
-} from '@sluice/director/src/neighbor-rig.ts';
+} from '@sluice/director/src/neighbor-rig.fixture.ts';
 import { TCP } from '@sluice/traffic';
 
 const { values } = parseArgs({

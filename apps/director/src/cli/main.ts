@@ -1,4 +1,4 @@
-// `sluice <command>` for everything but `run` and `synthetic` (../main.ts): finds the command,
+// `sluice <command>` for everything but `run` (../main.ts): finds the command,
 // parses its options with the global ones (anywhere on the line), prints help, runs it and turns
 // what it throws into a message and an exit code (errors.ts).
 import { parseArgs } from 'node:util';
@@ -23,10 +23,7 @@ export const COMMANDS: readonly Command[] = [
 ];
 
 /** The daemon's own commands, run by ../main.ts; listed here for the overview. */
-const DAEMON_COMMANDS: [string, string][] = [
-  ['run', 'run the director (sluice run --help)'],
-  ['synthetic', 'the pipeline on synthetic traffic, no sockets: [--workers N] [--seconds N]'],
-];
+const DAEMON_COMMANDS: [string, string][] = [['run', 'run the director (sluice run --help)']];
 
 export function overview(): string {
   const lines = [...DAEMON_COMMANDS, ...COMMANDS.map((c): [string, string] => [c.name, c.summary])];

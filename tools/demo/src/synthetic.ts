@@ -1,11 +1,12 @@
-// `sluice synthetic`: a director on the embedded demo config with synthetic clients, no sockets and
-// no privileges needed: valid clients open, use and close connections, a bare-SYN flood from
+// `npm run synthetic [-- --workers N --seconds N]`: a director on the embedded demo config with
+// synthetic clients, no sockets and no privileges needed: valid clients open, use and close connections, a bare-SYN flood from
 // random sources runs beside them, and an ipvsadm-style listing is printed every two seconds
 // until SIGINT/SIGTERM (then it shuts down cleanly and exits 0). The frames go through the
 // director's own serving workers (the native port's loop), each fed by an in-memory FrameRing
 // where its socket would be; a client's frames always reach the same worker, as SO_REUSEPORT
 // keeps a flow on one.
 
+import { parseArgs } from 'node:util';
 import { DEMO_CONFIG, realKey, validateLiveConfig } from '@sluice/config';
 import {
   type ConfigSnapshot,
@@ -15,9 +16,9 @@ import {
   type RingPair,
   Verdict,
 } from '@sluice/dataplane';
+import { formatListing } from '@sluice/director/src/listing.ts';
+import { RealIndexAllocator, toSnapshot } from '@sluice/director/src/snapshot.ts';
 import { ipv4Bytes, TCP, TrafficFrames } from '@sluice/traffic';
-import { formatListing } from './listing.ts';
-import { RealIndexAllocator, toSnapshot } from './snapshot.ts';
 
 const MAX_SERVICES = 16;
 const MAX_REALS = 64;
@@ -157,3 +158,33 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
   await dp.close();
   process.stdout.write('\nSluice demo stopped.\n');
 }
+
+/** `node synthetic.ts [--workers N] [--seconds N]` (0 seconds: until interrupted). */
+export async function syntheticMain(args: string[]): Promise<number> {
+  let values: { workers: string; seconds: string };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { workers: { type: 'string', default: '1' }, seconds: { type: 'string', default: '0' } },
+    }));
+  } catch (err) {
+    process.stderr.write(
+      `synthetic: ${(err as Error).message}\nusage: npm run synthetic -- [--workers N] [--seconds N]\n`,
+    );
+    return 2;
+  }
+  const workers = Number(values.workers);
+  const seconds = Number(values.seconds);
+  if (!Number.isInteger(workers) || workers < 1) {
+    process.stderr.write('synthetic: --workers must be a positive integer\n');
+    return 2;
+  }
+  if (!(seconds >= 0)) {
+    process.stderr.write('synthetic: --seconds must be a number of seconds (0 = until interrupted)\n');
+    return 2;
+  }
+  await runDemo({ workers, seconds });
+  return 0;
+}
+
+if (import.meta.main) process.exitCode = await syntheticMain(process.argv.slice(2));
