@@ -38,7 +38,7 @@ describe('the Maglev table (ip_vs_mh.c, NSDI 2016 §3.4)', () => {
   // The share is of the turns per round the kernel derives from the weights (divided by their gcd
   // and, when they need more bits than the table allows, shifted right: ip_vs_mh_shift_weight()),
   // not of the raw weights: [64, 7, 3] on 4093 entries runs as [32, 3, 1].
-  it("gives each member its share of the turns per round, within 2% of it (property)", () => {
+  it('gives each member its share of the turns per round, within 2% of it (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 1, maxLength: 12 }), (weights) => {
         const size = 4093;
