@@ -64,15 +64,16 @@ export class Rescorer {
   readonly reals: RealServerCounters | null;
   readonly verified: VerifiedSourceTable | null;
   readonly state: DefenseState | null;
-  private adjuster: PriorityAdjuster;
-  private hogPenalty: number;
-  private fairShareFloor: number;
-  private halfOpenHoldMs: number;
-  private provisionalMs: number;
-  private reconfirmAfterMs: number;
-  private stallGraceMs: number;
-  private silentGraceMs: number;
-  private silentOn: boolean;
+  // Set by setWeights (the constructor calls it).
+  private adjuster!: PriorityAdjuster;
+  private hogPenalty = 0;
+  private fairShareFloor = 0;
+  private halfOpenHoldMs = 0;
+  private provisionalMs = 0;
+  private reconfirmAfterMs = 0;
+  private stallGraceMs = 0;
+  private silentGraceMs = 0;
+  private silentOn = false;
   /** Next slot to examine. */
   cursor = 0;
   // Statistics (this instance, since creation).
@@ -114,15 +115,7 @@ export class Rescorer {
     this.reals = tables.reals ?? null;
     this.verified = tables.verified ?? null;
     this.state = tables.state ?? null;
-    this.adjuster = new PriorityAdjuster(weights);
-    this.hogPenalty = weights.hogPenalty;
-    this.fairShareFloor = weights.fairShareFloor;
-    this.halfOpenHoldMs = weights.halfOpenHoldMs;
-    this.provisionalMs = weights.provisionalMs;
-    this.reconfirmAfterMs = weights.reconfirmAfterMs;
-    this.stallGraceMs = weights.stallGraceMs;
-    this.silentGraceMs = weights.silentGraceMs;
-    this.silentOn = weights.silent > 0;
+    this.setWeights(weights);
     this.rec = new Int32Array(Conn.snapshotWords);
     const k = this.victims.perList;
     const lists = this.victims.lists;
