@@ -242,7 +242,7 @@ export class Director implements DirectorControl {
     });
     this.shedTimer = setInterval(() => {
       const cfg = dp.current;
-      const p = dp.ensureControlPipeline();
+      const p = dp.ensureAccounting();
       if (cfg === null || p === null) return;
       const before = this.defense.shedder.sent;
       this.defense.tick(cfg, p.now);

@@ -38,16 +38,11 @@ import {
   SendWord,
 } from '@sluice/io';
 import { RstSpec } from '@sluice/wire';
+import { RESET_QUEUE_LENGTH, ResetWord } from './accounting.ts';
 import { Batch, BatchHeader, Desc } from './batch.ts';
 import type { CompiledConfig } from './compile.ts';
 import { type CounterLayout, Defense } from './counters.ts';
-import {
-  type Pipeline,
-  PROBE_FRAME_BYTES,
-  PROBE_QUEUE_LENGTH,
-  RESET_QUEUE_LENGTH,
-  ResetWord,
-} from './pipeline.ts';
+import { type Pipeline, PROBE_FRAME_BYTES, PROBE_QUEUE_LENGTH } from './pipeline.ts';
 import { RST_DATAGRAM_MAX, writeQueuedReset } from './reset.ts';
 import { DropReason, Verdict } from './verdict.ts';
 import type { PuntHandler, VxlanPortSettings } from './vxlan-port.ts';

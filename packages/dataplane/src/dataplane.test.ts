@@ -3,7 +3,7 @@
 // shared tables; frames pushed on a worker's inbound ring come back on its outbound ring with the
 // destination the port chose (a real server's VTEP, or the sender's for replies). The rings stand
 // in for sockets only; the same loop serves the director's sockets.
-import { Conn, TcpState } from '@sluice/conntrack';
+import { Conn, RemoveReason, TcpState } from '@sluice/conntrack';
 import { ipv4ToInt } from '@sluice/io';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -187,6 +187,31 @@ describe('Dataplane: serving workers over in-memory rings', { timeout: 30_000 },
     expect(dp.counters.sum(Verdict.forward)).toBe(3);
     expect(dp.counters.sum(layout.reals + real * Per.words + Per.connections)).toBe(1);
     expect(dp.counters.sum(layout.services + 0 * Per.words + Per.packets)).toBe(3);
+  });
+
+  it("removes a worker's connection from the main thread with exact counts, and no Pipeline there", async () => {
+    dp = new Dataplane({ workers: 1, connectionCapacity: 1024, maxServices: 8, maxReals: 16 });
+    dp.publishConfig(snapshot());
+    const port = await serveOnRings(dp, 1);
+    const src = client(2);
+    port.push(traffic.tcp({ src, dst: VIP, srcPort: 40001, dstPort: 80, flags: TCP.syn, seq: 5 }));
+    port.push(traffic.tcp({ src, dst: VIP, srcPort: 40001, dstPort: 80, flags: TCP.ack, seq: 6, ack: 1 }));
+    await port.flush(2);
+    const rec = new Int32Array(Conn.snapshotWords);
+    let slot = -1;
+    for (let s = 0; s < dp.connections.capacity && slot < 0; s++) {
+      dp.connections.readRecord(s, rec);
+      if (rec[Conn.tag] !== 0) slot = s;
+    }
+    const real = rec[Conn.real];
+    expect(dp.reals.active[real]).toBe(1);
+    expect(dp.reals.held[real]).toBe(1);
+    expect(dp.removeConnection(slot, rec[Conn.tag], RemoveReason.reset)).toBe(true);
+    expect(dp.connections.count()).toBe(0);
+    expect(dp.reals.active[real]).toBe(0);
+    expect(dp.reals.held[real]).toBe(0);
+    expect(dp.counters.sum(dp.counters.layout.removals + RemoveReason.reset)).toBe(1);
+    expect(dp.removeConnection(slot, rec[Conn.tag], RemoveReason.reset)).toBe(false); // gone
   });
 
   it('spreads new connections over real servers (rr) and drops what it must, with reasons', async () => {

@@ -14,6 +14,7 @@ import {
 import { DefenseState, VictimIndex } from '@sluice/defense';
 import { adviseHugePages, type IoChoice, type IoSelection, selectIo } from '@sluice/io';
 import { RealServerCounters } from '@sluice/schedulers';
+import { ConnectionAccounting, RESET_QUEUE_LENGTH, ResetWord } from './accounting.ts';
 import type { BatchedPortSettings } from './batched-port.ts';
 import { CompiledConfig } from './compile.ts';
 import { CounterBlock } from './counters.ts';
@@ -146,6 +147,15 @@ export class Dataplane {
     return this.compiled;
   }
   private controlPipeline: Pipeline | null = null;
+  /** This thread's removal bookkeeping (resets, drains, shedding); made with the first config. */
+  private mainAccounting: ConnectionAccounting | null = null;
+  /** The counter region this thread writes (its removals, the bench's in-thread pipeline). */
+  private controlRegion = -1;
+  /** Queued RSTs of this thread's own removals: none it makes is an eviction, so it stays empty. */
+  private readonly mainResets = {
+    resetQueue: new Int32Array(RESET_QUEUE_LENGTH * ResetWord.words),
+    resetCount: 0,
+  };
   private closed = false;
   /** Called when a serving worker died and was replaced (for logs and metrics). */
   onWorkerReplaced: (slot: number, error: Error) => void = () => {};
@@ -213,6 +223,7 @@ export class Dataplane {
     this.configVersion = prepared.version;
     this.compiled = prepared.compiled;
     if (this.controlPipeline !== null) this.controlPipeline.config = prepared.compiled;
+    if (this.mainAccounting !== null) this.mainAccounting.config = prepared.compiled;
     return prepared.version;
   }
 
@@ -232,21 +243,47 @@ export class Dataplane {
    * or the slot now holds another flow (its tag differs).
    */
   removeConnection(slot: number, tag: number, reason: number): boolean {
-    // ensureControlPipeline sets the listener's clock to now.
-    if (this.ensureControlPipeline() === null) return false;
+    // ensureAccounting sets the listener's clock to now.
+    if (this.ensureAccounting() === null) return false;
     return this.connections.removeSlot(slot, tag, reason);
   }
 
   /**
-   * The Pipeline of this thread, made on first use once a config is published: the removal
-   * listener for entries this thread removes (resets, sheds, drop_entry) and the owner of this
-   * thread's counter region. Null before any config.
+   * This thread's removal bookkeeping, made on first use once a config is published, installed as
+   * the connection table's removal listener, its clock set to now: call it before removing
+   * entries from this thread (resets, drains, the shedder's RSTs). Null before any config.
+   */
+  ensureAccounting(): ConnectionAccounting | null {
+    const compiled = this.compiled;
+    if (compiled === null) return null;
+    if (this.mainAccounting === null) {
+      this.mainAccounting = new ConnectionAccounting(
+        { sources: this.sources, persistence: this.persistence, reals: this.reals },
+        this.counters.region(this.claimedControlRegion()),
+        this.counters.layout,
+        compiled,
+        this.mainResets,
+      );
+    }
+    this.connections.listener = this.mainAccounting;
+    this.mainAccounting.now = clockNow(this.connections.epochMs);
+    return this.mainAccounting;
+  }
+
+  private claimedControlRegion(): number {
+    if (this.controlRegion < 0) this.controlRegion = this.claimControlSlot();
+    return this.controlRegion;
+  }
+
+  /**
+   * A Pipeline in this thread (benchmarks classify frames in-thread with it), made on first use
+   * once a config is published, writing this thread's counter region. Null before any config.
    */
   ensureControlPipeline(): Pipeline | null {
     const compiled = this.compiled;
     if (compiled === null) return null;
     if (this.controlPipeline === null) {
-      const region = this.claimControlSlot();
+      const region = this.claimedControlRegion();
       const tables = {
         connections: this.connections,
         sources: this.sources,

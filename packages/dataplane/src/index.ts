@@ -1,3 +1,10 @@
+export {
+  type AccountingTables,
+  ConnectionAccounting,
+  RESET_QUEUE_LENGTH,
+  type ResetSink,
+  ResetWord,
+} from './accounting.ts';
 export { Batch, BatchHeader, type BatchLimits, Desc } from './batch.ts';
 export {
   BATCH_MIN,
@@ -54,8 +61,6 @@ export {
   type PipelineTables,
   PROBE_FRAME_BYTES,
   PROBE_QUEUE_LENGTH,
-  RESET_QUEUE_LENGTH,
-  ResetWord,
 } from './pipeline.ts';
 export type { ServeEvent, ServeSpec, ServingWorkerData, WorkerInit } from './protocol.ts';
 export { RST_DATAGRAM_MAX, writeQueuedReset, writeResetForRecord } from './reset.ts';

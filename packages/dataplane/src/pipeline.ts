@@ -69,6 +69,7 @@ import {
   VxlanInfo,
   writeVxlan,
 } from '@sluice/wire';
+import { ConnectionAccounting, RESET_QUEUE_LENGTH, type ResetSink, ResetWord } from './accounting.ts';
 import { type Batch, BatchHeader, Desc } from './batch.ts';
 import { type CompiledConfig, PROTO_TCP, Strategy, VerifyMode } from './compile.ts';
 import { type CounterLayout, Defense, observeBatchSeconds, Per } from './counters.ts';
@@ -112,12 +113,6 @@ export interface PipelineTables {
   defenseState?: DefenseState | null;
 }
 
-/**
- * Resets the pipeline asks the port to send (a displaced connection must also end on its real
- * server). Int32 words per entry: client address (4), client port, service, real, next sequence.
- */
-export const ResetWord = { addr0: 0, port: 4, service: 5, real: 6, seq: 7, words: 8 } as const;
-export const RESET_QUEUE_LENGTH = 64;
 /** admit()'s refusal: every real server full and no entry the SYN outranks. */
 const REFUSED_CAPACITY = -2;
 /** Listed victims one SYN may look at (gone, improved or spared ones are passed over). */
@@ -138,7 +133,7 @@ export const DEFAULT_PIPELINE_OPTIONS: PipelineOptions = {
   sourceIdleMs: 120_000,
 };
 
-export class Pipeline implements ConnectionRemovalListener {
+export class Pipeline implements ResetSink {
   readonly frame = new FrameInfo();
   readonly vxlan = new VxlanInfo();
   readonly connections: ConnectionTable;
@@ -165,9 +160,11 @@ export class Pipeline implements ConnectionRemovalListener {
   /** This worker's LVS defense state (modes flip once a second from the table's free entries). */
   readonly lvs: LvsDefense;
   private lvsFor: CompiledConfig | null = null;
-  /** RSTs to send after the batch (displaced connections); drained by the port. */
+  /** RSTs to send after the batch (displaced and evicted connections); drained by the port. */
   readonly resetQueue = new Int32Array(RESET_QUEUE_LENGTH * ResetWord.words);
   resetCount = 0;
+  /** The counts that follow an entry (sources, real servers, persistence): the table's removal listener. */
+  readonly accounting: ConnectionAccounting;
   /**
    * Probes to send after the batch (the port sends each to its VTEP): VXLAN datagrams of
    * PROBE_FRAME_BYTES slots, their lengths and VTEPs (32-bit IPv4 underlay addresses).
@@ -206,7 +203,8 @@ export class Pipeline implements ConnectionRemovalListener {
     this.challenger = this.defenseState === null ? null : new Challenger(this.defenseState.key);
     this.lvs = new LvsDefense(this.connections.capacity);
     this.quic = new QuicRouter(counters, layout);
-    this.connections.listener = this;
+    this.accounting = new ConnectionAccounting(tables, counters, layout, config, this);
+    this.connections.listener = this.accounting;
   }
 
   /** Follows a config change: the LVS modes of the new strategy (kept state otherwise). */
@@ -251,6 +249,8 @@ export class Pipeline implements ConnectionRemovalListener {
   /** Bounded expiry work; also called on its own when no traffic comes. */
   maintain(now: number): void {
     const o = this.options;
+    this.accounting.now = now;
+    this.accounting.config = this.config;
     // update_defense_level, once a second: cheap (a count and a few comparisons).
     if (this.lvsFor !== null && ((now - this.lvs.lastUpdate) | 0) >= 1000)
       this.lvs.update(now, this.connections);
@@ -353,6 +353,13 @@ export class Pipeline implements ConnectionRemovalListener {
     // --- QUIC (quic-route.ts): the real server a short header's server ID names, else -1.
     const quicReal = isTcp ? -1 : this.quic.route(cfg, svc, buf, f.payloadOffset, f.payloadLen);
     // ---
+    if (creates) {
+      // Only a creating packet can remove an entry here (an eviction, or a displacement below):
+      // accounted on this frame's clock and config.
+      const acc = this.accounting;
+      acc.now = now;
+      acc.config = cfg;
+    }
     if (slot < 0) slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, creates, synPrio, now);
     if (slot < 0) {
       const why = table.failReason;
@@ -444,7 +451,7 @@ export class Pipeline implements ConnectionRemovalListener {
       i32[base + Conn.real] = real;
       i32[base + Conn.firstSeen] = now;
       this.reals.bind(real, false, cfg.realUpper[real], cfg.realLower[real], !provisional);
-      cflags |= this.countNewSource(a0, a1, a2, a3, synPrio, now);
+      cflags |= this.accounting.countNewSource(a0, a1, a2, a3, synPrio, now);
       // A verified source that has not answered for a while is asked again, in the background:
       // its provisional time ends in the verified band only if it answers (reconfirmAfterMs).
       if (
@@ -505,7 +512,7 @@ export class Pipeline implements ConnectionRemovalListener {
           cflags |= ConnFlag.active;
           if ((cflags & ConnFlag.handshake) === 0) {
             cflags |= ConnFlag.handshake;
-            this.countHandshake(a0, a1, a2, a3, cflags, now);
+            this.accounting.countHandshake(a0, a1, a2, a3, cflags, now);
             // An unverified half-open entry released past its grace is held again once it
             // completes: a real client's late ACK.
             if ((cflags & (ConnFlag.held | ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst)) === 0) {
@@ -895,128 +902,9 @@ export class Pipeline implements ConnectionRemovalListener {
       // (with the exact next sequence number) copied for the RST.
       if (!table.removeIfStill(slot, victims.outTag, vprio, ConnFlag.held, RemoveReason.displaced, r))
         continue;
-      const q = this.resetCount;
-      if (q < RESET_QUEUE_LENGTH) {
-        const o = q * ResetWord.words;
-        const rq = this.resetQueue;
-        rq[o] = r[Conn.addr0];
-        rq[o + 1] = r[Conn.addr1];
-        rq[o + 2] = r[Conn.addr2];
-        rq[o + 3] = r[Conn.addr3];
-        rq[o + ResetWord.port] = r[Conn.portService] >>> 16;
-        rq[o + ResetWord.service] = r[Conn.portService] & 0xffff;
-        rq[o + ResetWord.real] = r[Conn.real];
-        rq[o + ResetWord.seq] = r[Conn.nextSeq];
-        this.resetCount = q + 1;
-      }
+      this.accounting.queueReset(r, 0);
       return true;
     }
     return false;
-  }
-
-  private countNewSource(a0: number, a1: number, a2: number, a3: number, prio: number, now: number): number {
-    const s = this.sources;
-    const slot = s.acquire(a0, a1, a2, a3, true, now);
-    if (slot < 0) return 0;
-    const b = s.recordBase(slot);
-    s.i32[b + Src.concurrent]++;
-    s.i32[b + Src.connectionsTotal]++;
-    s.i32[b + Src.prioritySum] += prio;
-    s.countSyn(b, now);
-    s.release(slot);
-    return ConnFlag.sourceCounted;
-  }
-
-  private countHandshake(a0: number, a1: number, a2: number, a3: number, cflags: number, now: number): void {
-    if ((cflags & ConnFlag.sourceCounted) === 0) return;
-    const s = this.sources;
-    const slot = s.acquire(a0, a1, a2, a3, false, now);
-    if (slot < 0) return;
-    const b = s.recordBase(slot);
-    s.i32[b + Src.handshakes]++;
-    s.i32[b + Src.lastSeen] = now;
-    s.release(slot);
-  }
-
-  /** Keeps real-server, source and persistence counts exact whenever an entry leaves the table. */
-  onConnectionRemoved(table: ConnectionTable, base: number, reason: number): void {
-    const i32 = table.i32;
-    const cfg = this.config;
-    const real = i32[base + Conn.real];
-    const cflags = i32[base + Conn.flagsSyn] & 0xffff;
-    this.reals.unbind(
-      real,
-      (cflags & ConnFlag.active) !== 0,
-      cfg.realUpper[real],
-      cfg.realLower[real],
-      (cflags & ConnFlag.held) !== 0,
-    );
-    const a0 = i32[base + Conn.addr0];
-    const a1 = i32[base + Conn.addr1];
-    const a2 = i32[base + Conn.addr2];
-    const a3 = i32[base + Conn.addr3];
-    const now = this.now;
-    if ((cflags & ConnFlag.sourceCounted) !== 0) {
-      const s = this.sources;
-      const slot = s.acquire(a0, a1, a2, a3, false, now);
-      if (slot >= 0) {
-        const b = s.recordBase(slot);
-        if (s.i32[b + Src.concurrent] > 0) s.i32[b + Src.concurrent]--;
-        s.i32[b + Src.prioritySum] -= (i32[base + Conn.statePrio] >>> 8) & 0xff; // statePrioPriority, unrolled
-        // A verified source had a connection taken at capacity (it sank below the others: idle,
-        // stalled, silent, forged, over its share): its next connections rank lower for a while
-        // (weights.misbehaved), so it cannot take back at once the room its loss made.
-        if (
-          (reason === RemoveReason.shed || reason === RemoveReason.displaced) &&
-          (cflags & ConnFlag.verified) !== 0
-        ) {
-          s.i32[b + Src.misbehavedAt] = now === 0 ? 1 : now;
-        }
-        s.release(slot);
-      }
-    }
-    if ((cflags & ConnFlag.persistent) !== 0) {
-      const svc = i32[base + Conn.portService] & 0xffff;
-      this.persistence.connectionEnded(
-        svc,
-        a0,
-        a1,
-        a2,
-        a3,
-        cfg.persistPrefix[svc],
-        cfg.persistTimeoutMs[svc],
-        now,
-      );
-    }
-    // A held connection evicted for a new one must end on its real server too.
-    if (reason === RemoveReason.evicted && (cflags & ConnFlag.held) !== 0 && (cflags & ConnFlag.udp) === 0) {
-      const q = this.resetCount;
-      if (q < RESET_QUEUE_LENGTH) {
-        const o = q * ResetWord.words;
-        const rq = this.resetQueue;
-        rq[o] = a0;
-        rq[o + 1] = a1;
-        rq[o + 2] = a2;
-        rq[o + 3] = a3;
-        rq[o + ResetWord.port] = i32[base + Conn.portService] >>> 16;
-        rq[o + ResetWord.service] = i32[base + Conn.portService] & 0xffff;
-        rq[o + ResetWord.real] = real;
-        rq[o + ResetWord.seq] = i32[base + Conn.nextSeq];
-        this.resetCount = q + 1;
-      }
-    }
-    const c = this.counters;
-    c[this.layout.removals + reason] += 1;
-    // Resets the defense made, by the priority of the connection that lost its slot.
-    const byPrio =
-      reason === RemoveReason.shed
-        ? Defense.shedByPriority
-        : reason === RemoveReason.displaced
-          ? Defense.displacedByPriority
-          : reason === RemoveReason.dropEntry
-            ? Defense.dropEntryByPriority
-            : -1;
-    // statePrioPriority, unrolled: removals come at the rate of new SYNs under a flood.
-    if (byPrio >= 0) c[this.layout.defense + byPrio + ((i32[base + Conn.statePrio] >>> 8) & 15)] += 1;
   }
 }

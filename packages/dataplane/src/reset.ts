@@ -6,8 +6,8 @@
 // datagram the socket keeps until it is sent.
 import { Conn } from '@sluice/conntrack';
 import { buildTcpRst, type RstSpec, VXLAN_HEADER_LEN, writeVxlan } from '@sluice/wire';
+import { ResetWord } from './accounting.ts';
 import type { CompiledConfig } from './compile.ts';
-import { ResetWord } from './pipeline.ts';
 
 /** Room for the largest RST datagram: VXLAN + Ethernet + IPv6 + TCP. */
 export const RST_DATAGRAM_MAX = VXLAN_HEADER_LEN + 14 + 4 + 40 + 20;

@@ -16,9 +16,10 @@
 // nothing (socket I/O, not classification, is the first ceiling: docs/BENCHMARKS.md).
 import dgram from 'node:dgram';
 import { RstSpec } from '@sluice/wire';
+import { ResetWord } from './accounting.ts';
 import { Batch, type BatchLimits } from './batch.ts';
 import { type CounterLayout, Defense } from './counters.ts';
-import { type Pipeline, PROBE_FRAME_BYTES, ResetWord } from './pipeline.ts';
+import { type Pipeline, PROBE_FRAME_BYTES } from './pipeline.ts';
 import { RST_DATAGRAM_MAX, writeQueuedReset } from './reset.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
