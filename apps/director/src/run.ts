@@ -174,16 +174,6 @@ export async function runDirector(opts: RunOptions): Promise<number> {
   if (d.tokenCreated) {
     process.stdout.write(`API token (shown once; stored in ${tokenPath}, mode 0600):\n  ${d.token}\n`);
   }
-  const vx = file.daemon.vxlan;
-  process.stdout.write(
-    `Sluice director running: VXLAN on ${vx.address}:${vx.port} (VNI ${file.overlay.vni}), ` +
-      `${file.daemon.workers} worker(s), ${file.services.length} service(s)\n` +
-      `  control plane ${apiUrl}/v1/config   metrics ${apiUrl}/metrics   OpenAPI ${apiUrl}/openapi.json\n` +
-      `  config ${configPath} (SIGHUP re-reads it)\n` +
-      `  token  ${tokenPath}\n` +
-      '  Ctrl-C stops\n',
-  );
-
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
@@ -200,5 +190,16 @@ export async function runDirector(opts: RunOptions): Promise<number> {
         .then((f) => d.director.reload(f))
         .catch((err: Error) => log.error(`SIGHUP: ${err.message}; the running config is unchanged`));
     });
+    // The banner is what tools wait for before they signal: the handlers go in first, or a
+    // SIGTERM sent the moment it appears meets the default action and kills the process.
+    const vx = file.daemon.vxlan;
+    process.stdout.write(
+      `Sluice director running: VXLAN on ${vx.address}:${vx.port} (VNI ${file.overlay.vni}), ` +
+        `${file.daemon.workers} worker(s), ${file.services.length} service(s)\n` +
+        `  control plane ${apiUrl}/v1/config   metrics ${apiUrl}/metrics   OpenAPI ${apiUrl}/openapi.json\n` +
+        `  config ${configPath} (SIGHUP re-reads it)\n` +
+        `  token  ${tokenPath}\n` +
+        '  Ctrl-C stops\n',
+    );
   });
 }

@@ -32,5 +32,6 @@ const server = await listenRealHttp({
 });
 const addr = server.address();
 const where = typeof addr === 'object' && addr !== null ? `${addr.address} ${addr.port}` : String(addr);
-process.stdout.write(`listening ${values.name} ${where}\n`);
+// The handler before the banner: the lab may stop a server the moment it reads it.
 process.on('SIGTERM', () => process.exit(0));
+process.stdout.write(`listening ${values.name} ${where}\n`);

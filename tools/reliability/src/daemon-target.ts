@@ -35,7 +35,6 @@ try {
   process.stderr.write(`daemon-target: ${(err as Error).message}\n`);
   process.exit(1);
 }
-process.stdout.write(`daemon-target running: control plane ${daemon.apiUrl}/v1/config pid ${process.pid}\n`);
 
 const every = Number(values['kill-worker-every']);
 let kills = 0;
@@ -65,3 +64,5 @@ const stop = async () => {
 };
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
+// Handlers before the banner: the soak signals as soon as it reads it.
+process.stdout.write(`daemon-target running: control plane ${daemon.apiUrl}/v1/config pid ${process.pid}\n`);
