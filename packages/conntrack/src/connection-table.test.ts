@@ -6,6 +6,7 @@ import {
   Conn,
   ConnectionTable,
   ConnFlag,
+  EditOutcome,
   EvictLowestPriority,
   packStatePrio,
   RemoveReason,
@@ -259,5 +260,55 @@ describe('removeIfStill', () => {
     // an operator's reset takes any entry, priority 0 included
     expect(t.removeSlot(s0, tag0, RemoveReason.reset)).toBe(true);
     expect(t.count()).toBe(1);
+  });
+});
+
+describe('editIfStill and removeIfUnchanged: other threads change a live record without its lock', () => {
+  it('editIfStill runs the editor under the lock on the same connection only, and says busy when it cannot lock', () => {
+    const t = ConnectionTable.create(64, 0);
+    const slot = put(t, 0x0a000001, 7, 5, 0);
+    const tag = t.core.tagOfSlot(slot);
+    const seen: number[] = [];
+    const editor = {
+      edit(i32: Int32Array, base: number): number {
+        // The lock is held while it runs: the version word is odd.
+        seen.push(i32[base + Conn.version] & 1);
+        i32[base + Conn.packets] = 42;
+        return 7;
+      },
+    };
+    expect(t.editIfStill(slot, tag ^ 2, editor)).toBe(EditOutcome.gone);
+    expect(t.editIfStill(-1, tag, editor)).toBe(EditOutcome.gone);
+    expect(seen).toEqual([]);
+    expect(t.editIfStill(slot, tag, editor)).toBe(7);
+    expect(seen).toEqual([1]);
+    const rec = new Int32Array(Conn.snapshotWords);
+    expect(t.readRecord(slot, rec)).toBe(true);
+    expect(rec[Conn.packets]).toBe(42);
+    expect(rec[Conn.version] & 1).toBe(0); // released
+    // Another thread holding the lock: bounded spin, then busy, nothing written.
+    const v = t.core.lockRecord(slot);
+    expect(t.editIfStill(slot, tag, editor)).toBe(EditOutcome.busy);
+    t.core.unlockRecord(slot, v);
+    expect(seen).toEqual([1]);
+    t.removeSlot(slot, tag, RemoveReason.shed);
+    expect(t.editIfStill(slot, tag, editor)).toBe(EditOutcome.gone);
+  });
+
+  it('removeIfUnchanged removes only what the snapshot saw, not a record a packet has touched since', () => {
+    const t = ConnectionTable.create(64, 0);
+    const removed: number[] = [];
+    t.listener = { onConnectionRemoved: (_t, _b, reason) => removed.push(reason) };
+    const slot = put(t, 0x0a000001, 7, 5, 0);
+    const snap = new Int32Array(Conn.snapshotWords);
+    expect(t.readRecord(slot, snap)).toBe(true);
+    put(t, 0x0a000001, 7, 5, 10); // a packet: same connection, new version
+    expect(t.removeIfUnchanged(slot, snap, RemoveReason.dropEntry)).toBe(false);
+    expect(t.count()).toBe(1);
+    expect(t.readRecord(slot, snap)).toBe(true);
+    expect(t.removeIfUnchanged(slot, snap, RemoveReason.dropEntry)).toBe(true);
+    expect(removed).toEqual([RemoveReason.dropEntry]);
+    expect(t.count()).toBe(0);
+    expect(t.removeIfUnchanged(slot, snap, RemoveReason.dropEntry)).toBe(false);
   });
 });

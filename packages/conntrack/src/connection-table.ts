@@ -228,6 +228,24 @@ const LOWEST_PRIORITY = 15;
 
 const noListener: ConnectionRemovalListener = { onConnectionRemoved() {} };
 
+/**
+ * A rewrite of one record, run by ConnectionTable.editIfStill under the record's lock: conntrack
+ * keeps its locks to itself, and a thread that changes a live record (the re-scorer) says what to
+ * write, not how to lock. One class implements it, so the call stays monomorphic.
+ */
+export interface RecordEditor {
+  /** Rewrites the record at word `base` of `i32`; returns a result ≥ 0 for the caller. */
+  edit(i32: Int32Array, base: number): number;
+}
+
+/** What editIfStill returns instead of the editor's result. */
+export const EditOutcome = {
+  /** The slot no longer holds the connection. */
+  gone: -1,
+  /** The record lock stayed taken past the bounded spin; nothing was written. */
+  busy: -2,
+} as const;
+
 export class ConnectionTable {
   readonly core: SharedHashTable;
   readonly i32: Int32Array;
@@ -464,6 +482,45 @@ export class ConnectionTable {
    */
   removeSlot(slot: number, tag: number, reason: number): boolean {
     return this.removeIfStill(slot, tag, 0, 0, reason, null);
+  }
+
+  /**
+   * Runs `editor` on the record in `slot` under its lock, if the slot still holds connection
+   * `tag`. Returns the editor's result, or EditOutcome.gone / EditOutcome.busy.
+   */
+  editIfStill(slot: number, tag: number, editor: RecordEditor): number {
+    if (slot < 0 || slot >= this.capacity) return EditOutcome.gone;
+    const core = this.core;
+    const v = core.lockRecord(slot);
+    if (v < 0) return EditOutcome.busy;
+    if (core.tagOfSlot(slot) !== tag || tag === 0) {
+      core.unlockRecord(slot, v);
+      return EditOutcome.gone;
+    }
+    const result = editor.edit(this.i32, core.recordBase(slot));
+    core.unlockRecord(slot, v);
+    return result;
+  }
+
+  /**
+   * Removes the entry in `slot` only if nothing touched it since `snapshot` was read
+   * (readRecord): the same connection at the same record version. A thread that chose it on the
+   * snapshot's facts (LVS drop_entry) must not remove it on stale ones. Returns true when removed.
+   */
+  removeIfUnchanged(slot: number, snapshot: Int32Array, reason: number): boolean {
+    if (slot < 0 || slot >= this.capacity) return false;
+    const core = this.core;
+    const v = core.lockRecord(slot);
+    if (v < 0) return false;
+    const tag = snapshot[Conn.tag];
+    if (v !== snapshot[Conn.version] || tag === 0 || core.tagOfSlot(slot) !== tag) {
+      core.unlockRecord(slot, v);
+      return false;
+    }
+    this.listener.onConnectionRemoved(this, core.recordBase(slot), reason);
+    core.clear(slot);
+    core.unlockRecord(slot, v);
+    return true;
   }
 
   /**

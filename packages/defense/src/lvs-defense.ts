@@ -472,9 +472,9 @@ export class LvsDefense {
    * expiry sweep (the kernel's have already gone by their timers), so they leave as `expired`.
    *
    * Records are read with readRecord (a seqlock snapshot, no lock) and removed with
-   * removeSlot(slot, tag, reason), which takes the record lock and checks the tag, so packet
-   * workers may run meanwhile. An entry whose record version moved since the snapshot (a packet
-   * arrived) is skipped rather than removed on stale facts. Removal reason: RemoveReason.dropEntry
+   * removeIfUnchanged, which takes the record lock, so packet workers may run meanwhile: an entry
+   * whose record changed since the snapshot (a packet arrived) is kept rather than removed on
+   * stale facts. Removal reason: RemoveReason.dropEntry
    * (counted apart from priority sheds).
    */
   dropEntryStep(table: ConnectionTable, now: number, rng: () => number = Math.random): number {
@@ -484,15 +484,13 @@ export class LvsDefense {
     let slot = Math.floor(rng() * cap);
     if (!(slot >= 0 && slot < cap)) slot = 0;
     const core = table.core;
-    const i32 = table.i32;
     const rec = this.rec;
     let dropped = 0;
     for (let k = 0; k < n; k++, slot++) {
       if (slot === cap) slot = 0;
       if (core.tagOfSlot(slot) === 0) continue;
       if (!table.readRecord(slot, rec)) continue;
-      const tag = rec[Conn.tag];
-      if (tag === 0 || timeReached(rec[Conn.expires], now)) continue;
+      if (rec[Conn.tag] === 0 || timeReached(rec[Conn.expires], now)) continue;
       let drop: boolean;
       if ((rec[Conn.flagsSyn] & ConnFlag.udp) !== 0) {
         drop = this.todropEntry(rec[Conn.lastSeen], rec[Conn.packets], now);
@@ -504,8 +502,7 @@ export class LvsDefense {
         else drop = false;
       }
       if (!drop) continue;
-      if (Atomics.load(i32, table.recordBase(slot) + Conn.version) !== rec[Conn.version]) continue;
-      if (table.removeSlot(slot, tag, RemoveReason.dropEntry)) dropped++;
+      if (table.removeIfUnchanged(slot, rec, RemoveReason.dropEntry)) dropped++;
     }
     this.scannedSlots += n;
     this.droppedEntries += dropped;

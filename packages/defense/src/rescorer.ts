@@ -28,7 +28,9 @@ import {
   ConnBit,
   type ConnectionTable,
   ConnFlag,
+  EditOutcome,
   elapsed,
+  type RecordEditor,
   type SourceTable,
   Src,
   statePrioInitial,
@@ -57,7 +59,7 @@ export interface RescorerTables {
   state?: DefenseState | null;
 }
 
-export class Rescorer {
+export class Rescorer implements RecordEditor {
   readonly table: ConnectionTable;
   readonly sources: SourceTable | null;
   readonly victims: VictimIndex;
@@ -322,26 +324,35 @@ export class Rescorer {
   private writtenFlags = 0;
 
   /**
-   * Locks the record and applies, from the live record at that moment: the verified flag
-   * (`change` has ConnFlag.verified), the release of an unverified half-open entry's slot
-   * (`change` has ConnFlag.held, and it still qualifies), and the priority recomputed. Returns the
-   * priority now in the record, or -1 when the slot no longer holds the connection.
+   * Applies, under the record's lock (ConnectionTable.editIfStill runs `edit`), from the live
+   * record at that moment: the verified flag (`change` has ConnFlag.verified), the release of an
+   * unverified half-open entry's slot (`change` has ConnFlag.held, and it still qualifies), and
+   * the priority recomputed. Returns the priority now in the record, or -1 when the slot no
+   * longer holds the connection.
    */
   private write(slot: number, tag: number, change: number, extra: number, now: number): number {
-    const table = this.table;
-    const core = table.core;
-    const i32 = table.i32;
-    const v = core.lockRecord(slot);
-    if (v < 0) {
+    this.editChange = change;
+    this.editExtra = extra;
+    this.editNow = now;
+    const result = this.table.editIfStill(slot, tag, this);
+    if (result === EditOutcome.busy) {
       this.lockFailures++;
       this.writtenFlags = this.rec[Conn.flagsSyn];
       return statePrioPriority(this.rec[Conn.statePrio]);
     }
-    if (core.tagOfSlot(slot) !== tag) {
-      core.unlockRecord(slot, v);
-      return -1;
-    }
-    const base = core.recordBase(slot);
+    return result;
+  }
+
+  // What `edit` applies: set by `write` just before the table calls it.
+  private editChange = 0;
+  private editExtra = 0;
+  private editNow = 0;
+
+  /** RecordEditor: the table calls it with the record locked; see `write`. */
+  edit(i32: Int32Array, base: number): number {
+    const change = this.editChange;
+    const extra = this.editExtra;
+    const now = this.editNow;
     const sp = i32[base + Conn.statePrio];
     const prio = statePrioPriority(sp);
     let fs = i32[base + Conn.flagsSyn];
@@ -413,7 +424,6 @@ export class Rescorer {
       // Keep the source's prioritySum exact: same lock order as the pipeline (record, then source).
       if (this.sources !== null) PriorityScorer.applySourceDelta(this.sources, i32, base, next - prio, now);
     }
-    core.unlockRecord(slot, v);
     return next;
   }
 

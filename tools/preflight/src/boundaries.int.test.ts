@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boundaryBreaks, findCycle, workspaceGraph } from './boundaries.ts';
+import { boundaryBreaks, findCycle, lockBreaks, workspaceGraph } from './boundaries.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const biome = join(root, 'node_modules', '.bin', 'biome');
@@ -168,5 +168,29 @@ describe('the package graph keeps the boundaries', () => {
 
   it('passes on the real workspace', () => {
     expect(boundaryBreaks(workspaceGraph(root))).toEqual([]);
+  });
+});
+
+describe('conntrack keeps its record locks', () => {
+  it('fails on a lock taken or a version read outside conntrack; tests and conntrack itself may', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-locks-'));
+    try {
+      write(dir, 'packages/defense/src/planted.ts', 'const v = table.core.lockRecord(slot);\n');
+      write(dir, 'apps/director/src/planted.ts', 'if (i32[base + Conn.version] !== v) return;\n');
+      write(dir, 'tools/sim/src/planted.ts', '\n\ncore.unlockRecord(slot, v);\n');
+      write(dir, 'packages/conntrack/src/planted.ts', 'const v = core.lockRecord(slot);\n');
+      write(dir, 'packages/defense/src/planted.test.ts', 'const v = core.lockRecord(slot);\n');
+      expect(lockBreaks(dir).sort()).toEqual([
+        'apps/director/src/planted.ts:1 takes or reads a conntrack record lock',
+        'packages/defense/src/planted.ts:1 takes or reads a conntrack record lock',
+        'tools/sim/src/planted.ts:3 takes or reads a conntrack record lock',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('passes on the real tree', () => {
+    expect(lockBreaks(root)).toEqual([]);
   });
 });

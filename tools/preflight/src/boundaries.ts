@@ -2,7 +2,9 @@
 // noRestrictedImports (biome.json overrides) refuses the imports that cross a boundary and its
 // noImportCycles refuses a cycle of modules; this reads the package.json files and refuses the
 // same boundaries one level up, where a dependency is declared: a cycle between packages, a
-// package depending on an app or a tool, @sluice/config depending on @sluice/dataplane.
+// package depending on an app or a tool, @sluice/config depending on @sluice/dataplane. And one
+// rule no import shows: conntrack's record locks belong to conntrack (other code edits a live
+// record through ConnectionTable.editIfStill / removeIfStill / removeIfUnchanged).
 // `node tools/preflight/src/boundaries.ts [root]` prints each break and exits 1 when there is one.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -112,9 +114,42 @@ export function boundaryBreaks(nodes: readonly WorkspaceNode[]): string[] {
   return breaks;
 }
 
+/** What takes or reads a conntrack record lock: lockRecord, unlockRecord, lockIfKey, the version word. */
+const LOCK_USE = /\.(?:lockRecord|unlockRecord|lockIfKey)\(|\b(?:Conn|Rec)\.version\b/;
+
+function sourceFiles(dir: string, out: string[]): string[] {
+  if (!existsSync(dir)) return out;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name === 'dist') continue;
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) sourceFiles(p, out);
+    else if (/\.ts$/.test(entry.name) && !/\.(?:test|fixture)\.ts$/.test(entry.name)) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Every non-test source line outside packages/conntrack that takes or reads a record lock, as
+ * `path:line`; empty when none. Tests may (they check the locks themselves).
+ */
+export function lockBreaks(root: string): string[] {
+  const breaks: string[] = [];
+  for (const top of Object.keys(KIND_OF_DIR)) {
+    for (const file of sourceFiles(join(root, top), [])) {
+      const rel = relative(root, file);
+      if (rel.startsWith(join('packages', 'conntrack'))) continue;
+      const lines = readFileSync(file, 'utf8').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        if (LOCK_USE.test(lines[i])) breaks.push(`${rel}:${i + 1} takes or reads a conntrack record lock`);
+      }
+    }
+  }
+  return breaks;
+}
+
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = resolve(process.argv[2] ?? join(fileURLToPath(import.meta.url), '../../../..'));
-  const breaks = boundaryBreaks(workspaceGraph(root));
+  const breaks = [...boundaryBreaks(workspaceGraph(root)), ...lockBreaks(root)];
   for (const b of breaks) process.stderr.write(`boundaries: ${b}\n`);
   if (breaks.length === 0) process.stdout.write('boundaries: the workspace graph keeps every boundary\n');
   process.exitCode = breaks.length === 0 ? 0 : 1;
