@@ -95,13 +95,13 @@ function setup(
   );
   const pipe = new Pipeline(tables, counters.region(0), counters.layout, config, DEFAULT_PIPELINE_OPTIONS);
   const rescorer = new Rescorer({ ...tables, state, victims });
-  /** One frame at `now`; returns the verdict, with the pipeline's outArg (real or drop reason). */
+  /** One frame at `now`; returns the verdict (the pipeline's real, dropReason or replyLength go with it). */
   const send = (frame: Uint8Array, now: number) => {
     pipe.now = now;
     pipe.resetCount = 0;
     pipe.probeCount = 0;
     pipe.senderVtep = VTEP;
-    pipe.outLen = 0;
+    pipe.replyLength = 0;
     return pipe.processFrame(frame, 0, frame.length);
   };
   const defenseCount = (word: number) => counters.sum(counters.layout.defense + word);
@@ -165,7 +165,7 @@ describe('source verification in the pipeline', () => {
     state.setVerifying(0, 1);
     const syn = client(1, 1000, TCP.syn, 11);
     expect(send(syn, 0)).toBe(Verdict.reply);
-    const f = parseOut(syn, 0, pipe.outLen);
+    const f = parseOut(syn, 0, pipe.replyLength);
     expect(f.tcpFlags).toBe(TcpFlag.syn | TcpFlag.ack);
     expect([f.srcPort, f.dstPort]).toEqual([80, 1000]);
     expect(f.src3 >>> 0).toBe(0x0a000064); // from the VIP
@@ -176,7 +176,7 @@ describe('source verification in the pipeline', () => {
     // the cookie is keyed: another 4-tuple gets another one
     const other = client(1, 1001, TCP.syn, 11);
     send(other, 0);
-    expect(parseOut(other, 0, pipe.outLen).tcpAck).not.toBe(f.tcpAck);
+    expect(parseOut(other, 0, pipe.replyLength).tcpAck).not.toBe(f.tcpAck);
   });
 
   it("verifies a source by its RST carrying the cookie; the client's SYN again goes through, verified", () => {
@@ -184,9 +184,9 @@ describe('source verification in the pipeline', () => {
     state.setVerifying(0, 1);
     const syn = client(1, 1000, TCP.syn, 11);
     send(syn, 0);
-    const challenge = parseOut(syn, 0, pipe.outLen);
+    const challenge = parseOut(syn, 0, pipe.replyLength);
     expect(send(answerTo(1, challenge), 11)).toBe(Verdict.drop);
-    expect(pipe.outArg).toBe(DropReason.challengeAnswer);
+    expect(pipe.dropReason).toBe(DropReason.challengeAnswer);
     expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000001, 11)).toBe(1);
     expect(defenseCount(Defense.sourcesVerified)).toBe(1);
     expect(send(client(1, 1000, TCP.syn, 11), 21)).toBe(Verdict.forward);
@@ -202,9 +202,9 @@ describe('source verification in the pipeline', () => {
     state.setVerifying(0, 1);
     const syn = client(1, 1000, TCP.syn, 11);
     send(syn, 0);
-    const challenge = parseOut(syn, 0, pipe.outLen);
+    const challenge = parseOut(syn, 0, pipe.replyLength);
     expect(send(client(1, 1000, TCP.rst, (challenge.tcpAck + 1) | 0), 5)).toBe(Verdict.drop);
-    expect(pipe.outArg).toBe(DropReason.noEntry);
+    expect(pipe.dropReason).toBe(DropReason.noEntry);
     expect(defenseCount(Defense.answersWrong)).toBe(1);
     // an RST with ACK set is no answer (a stack answers <SEQ=SEG.ACK><CTL=RST> without ACK)
     const withAck = traffic.tcp({
@@ -545,7 +545,7 @@ describe('displacement and shedding', () => {
   it('an unverified SYN does not outrank an equal unverified entry: refused for capacity', () => {
     const { pipe, send } = full();
     expect(send(client(7, 1000, TCP.syn, 700), 30)).toBe(Verdict.drop);
-    expect(pipe.outArg).toBe(DropReason.capacity);
+    expect(pipe.dropReason).toBe(DropReason.capacity);
   });
 
   it('never sends an RST for a connection its client already closed', () => {

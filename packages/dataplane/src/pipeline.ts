@@ -25,7 +25,6 @@ import {
   AcquireFail,
   Conn,
   ConnBit,
-  type ConnectionRemovalListener,
   type ConnectionTable,
   ConnFlag,
   clockNow,
@@ -146,10 +145,16 @@ export class Pipeline implements ResetSink {
   config: CompiledConfig;
   /** Clock for the frame being processed (ms, wrapping, see conntrack/clock). */
   now = 0;
-  /** Set by processFrame: real index for forward, reason for drop. */
-  outArg = 0;
-  /** Set by processFrame for replies built in place: the new length of the whole datagram. */
-  outLen = 0;
+  // What processFrame decided beyond its Verdict, one field per meaning, each set only with the
+  // verdict it belongs to.
+  /** Verdict.forward: the real server's index. */
+  real = 0;
+  /** Verdict.drop: the DropReason (1..15 are the parser's ParseStatus codes). */
+  dropReason = 0;
+  /** Verdict.reply (built in place): the new length of the whole datagram. */
+  replyLength = 0;
+  /** Set by schedule: the persistence template chose the real server it returned. */
+  private placedByTemplate = false;
   readonly victims: VictimIndex | null;
   readonly verifiedSources: VerifiedSourceTable | null;
   readonly defenseState: DefenseState | null;
@@ -233,14 +238,19 @@ export class Pipeline implements ResetSink {
     }
     for (let i = 0; i < n; i++) {
       const d = i * Desc.words;
-      this.outLen = 0;
       this.senderVtep = desc[d + Desc.peer];
       const verdict = this.processFrame(data, desc[d + Desc.offset], desc[d + Desc.length]);
       desc[d + Desc.verdict] = verdict;
-      desc[d + Desc.arg] = this.outArg;
-      if (verdict === Verdict.reply) desc[d + Desc.length] = this.outLen;
       c[verdict] += 1;
-      if (verdict === Verdict.drop) c[this.layout.drops + this.outArg] += 1;
+      if (verdict === Verdict.forward) {
+        desc[d + Desc.arg] = this.real;
+      } else if (verdict === Verdict.drop) {
+        desc[d + Desc.arg] = this.dropReason;
+        c[this.layout.drops + this.dropReason] += 1;
+      } else {
+        desc[d + Desc.arg] = 0;
+        desc[d + Desc.length] = this.replyLength;
+      }
     }
     this.maintain(now);
     observeBatchSeconds(c, this.layout, (performance.now() - started) / 1000);
@@ -260,11 +270,11 @@ export class Pipeline implements ResetSink {
   }
 
   private drop(reason: number): number {
-    this.outArg = reason;
+    this.dropReason = reason;
     return Verdict.drop;
   }
 
-  /** One VXLAN datagram: returns a Verdict and sets outArg (and outLen for replies). */
+  /** One VXLAN datagram: returns a Verdict, and sets the field that goes with it (real, dropReason, replyLength). */
   processFrame(buf: Uint8Array, off: number, len: number): number {
     const st = parseVxlan(buf, off, len, this.vxlan);
     if (st !== ParseStatus.ok) return this.drop(st);
@@ -279,8 +289,7 @@ export class Pipeline implements ResetSink {
       const target = f.arpTargetIp | 0;
       if (f.arpOp !== 1 || (!cfg.isVip4(target) && (target !== cfg.ownAddress4 || target === 0)))
         return this.drop(DropReason.notForUs);
-      this.outLen = VXLAN_HEADER + buildArpReply(buf, inner, f, cfg.directorMac, buf, inner);
-      this.outArg = 0;
+      this.replyLength = VXLAN_HEADER + buildArpReply(buf, inner, f, cfg.directorMac, buf, inner);
       return Verdict.reply;
     }
     if (f.fragOffset > 0) return this.drop(DropReason.fragment);
@@ -288,8 +297,7 @@ export class Pipeline implements ResetSink {
     if (proto === IpProto.tcp || proto === IpProto.udp) return this.forwardFlow(buf, inner, len);
     if (proto === IpProto.icmpv6 && f.icmpType === 135) {
       if (f.ndTargetOffset < 0 || !cfg.isVip6At(buf, f.ndTargetOffset)) return this.drop(DropReason.notForUs);
-      this.outLen = VXLAN_HEADER + buildNeighborAdvert(buf, inner, f, cfg.directorMac, buf, inner);
-      this.outArg = 0;
+      this.replyLength = VXLAN_HEADER + buildNeighborAdvert(buf, inner, f, cfg.directorMac, buf, inner);
       return Verdict.reply;
     }
     // A neighbour advertisement is an answer to the control plane's probe (neighbour learning).
@@ -411,6 +419,7 @@ export class Pipeline implements ResetSink {
         return this.drop(DropReason.dropPacket);
       }
       // QUIC: a new path of a routed connection goes to its server; anything else is scheduled.
+      this.placedByTemplate = false;
       real = quicReal >= 0 ? this.quic.newPath(svc) : this.schedule(svc, rule, a0, a1, a2, a3, now);
       if (strategy === Strategy.priority && real < 0) {
         // Every server full: verification switches on at once (the defense loop's next round
@@ -441,11 +450,10 @@ export class Pipeline implements ResetSink {
       // was spoofed, the owner resets it within a round trip and it never counted.
       const provisional = (extra & ConnFlag.verified) !== 0 && cfg.provisionalMs > 0;
       cflags =
-        (real >>> 24 === 1 ? ConnFlag.persistent : 0) |
+        (this.placedByTemplate ? ConnFlag.persistent : 0) |
         (extra & 0xffff) |
         (provisional ? ConnFlag.provisional : ConnFlag.held);
       top = extra & 0xff000000;
-      real &= 0xffffff;
       if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
       if (!isTcp) cflags |= ConnFlag.udp;
       i32[base + Conn.real] = real;
@@ -665,8 +673,7 @@ export class Pipeline implements ResetSink {
   private challenge(buf: Uint8Array, inner: number): number {
     const cfg = this.config;
     const ch = this.challenger as Challenger;
-    this.outLen = VXLAN_HEADER + ch.writeChallenge(buf, inner, this.frame, cfg.directorMac, this.now);
-    this.outArg = 0;
+    this.replyLength = VXLAN_HEADER + ch.writeChallenge(buf, inner, this.frame, cfg.directorMac, this.now);
     this.counters[this.layout.defense + Defense.challengesSent] += 1;
     return Verdict.reply;
   }
@@ -799,13 +806,13 @@ export class Pipeline implements ResetSink {
     const r = this.layout.reals + real * Per.words;
     c[r + Per.packets] += 1;
     c[r + Per.bytes] += bytes;
-    this.outArg = real;
+    this.real = real;
     return Verdict.forward;
   }
 
   /**
    * Picks a real server for a new flow, through the service's persistence template when it has
-   * one. Returns the real index, with bit 24 set when a template placed it, or -1.
+   * one. Returns the real index (placedByTemplate says whether a template chose it), or -1.
    */
   private schedule(
     svc: number,
@@ -835,7 +842,7 @@ export class Pipeline implements ResetSink {
       p.i32[pb + Persist.real] = real;
       p.i32[pb + Persist.controlled]++;
       p.i32[pb + Persist.expires] = (now + timeout) | 0;
-      real |= 1 << 24;
+      this.placedByTemplate = true;
     } else {
       p.i32[pb + Persist.expires] = now;
     }

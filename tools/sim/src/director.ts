@@ -285,18 +285,17 @@ export class SimDirector {
   frame(buf: Uint8Array, now: number): number {
     const p = this.pipeline;
     p.now = now;
-    p.outLen = 0;
     p.senderVtep = CLIENT_VTEP;
     const v = p.processFrame(buf, 0, buf.length);
     const c = p.counters;
     c[v] += 1;
     if (v === Verdict.drop) {
-      this.outReason = p.outArg;
-      c[p.layout.drops + p.outArg] += 1;
+      this.outReason = p.dropReason;
+      c[p.layout.drops + p.dropReason] += 1;
     } else if (v === Verdict.forward) {
-      this.outReal = p.outArg;
+      this.outReal = p.real;
     } else {
-      this.outLen = p.outLen;
+      this.outLen = p.replyLength;
     }
     if (p.resetCount > 0) this.drainResets();
     if (p.probeCount > 0) this.drainProbes();
