@@ -208,7 +208,7 @@ export class EvictLowestPriority implements FullTablePolicy {
       let slot = (pass === 0 ? bucket1 : bucket2) * SLOTS_PER_BUCKET;
       for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
         const base = table.core.recordBase(slot);
-        const prio = (table.i32[base + Conn.statePrio] >>> 8) & 0xff; // statePrioPriority, unrolled: per SYN when full
+        const prio = statePrioPriority(table.i32[base + Conn.statePrio]);
         if (prio === 0) continue;
         const idle = (now - table.i32[base + Conn.lastSeen]) | 0;
         if (prio > bestPrio || (prio === bestPrio && best >= 0 && idle > bestIdle)) {

@@ -14,6 +14,7 @@ import {
   RemoveReason,
   type SourceTable,
   Src,
+  statePrioPriority,
 } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
 import type { CompiledConfig } from './compile.ts';
@@ -139,7 +140,7 @@ export class ConnectionAccounting implements ConnectionRemovalListener {
       if (slot >= 0) {
         const b = s.recordBase(slot);
         if (s.i32[b + Src.concurrent] > 0) s.i32[b + Src.concurrent]--;
-        s.i32[b + Src.prioritySum] -= (i32[base + Conn.statePrio] >>> 8) & 0xff; // statePrioPriority, unrolled
+        s.i32[b + Src.prioritySum] -= statePrioPriority(i32[base + Conn.statePrio]);
         // A verified source had a connection taken at capacity (it sank below the others: idle,
         // stalled, silent, forged, over its share): its next connections rank lower for a while
         // (weights.misbehaved), so it cannot take back at once the room its loss made.
@@ -181,6 +182,7 @@ export class ConnectionAccounting implements ConnectionRemovalListener {
             ? Defense.dropEntryByPriority
             : -1;
     // statePrioPriority, unrolled: removals come at the rate of new SYNs under a flood.
-    if (byPrio >= 0) c[this.layout.defense + byPrio + ((i32[base + Conn.statePrio] >>> 8) & 15)] += 1;
+    if (byPrio >= 0)
+      c[this.layout.defense + byPrio + (statePrioPriority(i32[base + Conn.statePrio]) & 15)] += 1;
   }
 }

@@ -33,10 +33,15 @@ import {
   nextTcpState,
   Persist,
   type PersistenceTable,
+  packStatePrio,
   RefuseWhenFull,
   RemoveReason,
   type SourceTable,
   Src,
+  statePrioInitial,
+  statePrioPriority,
+  statePrioReasons,
+  statePrioState,
   TcpState,
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
@@ -494,7 +499,7 @@ export class Pipeline implements ResetSink {
       const fs = i32[base + Conn.flagsSyn];
       cflags = fs & 0xffff;
       top = fs & 0xff000000;
-      state = i32[base + Conn.statePrio] & 0xff; // statePrioState, unrolled: every packet
+      state = statePrioState(i32[base + Conn.statePrio]);
       if (
         isTcp &&
         !this.inWindow(f.tcpSeq | 0, i32[base + Conn.nextSeq]) &&
@@ -619,11 +624,14 @@ export class Pipeline implements ResetSink {
       if (this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 1) cflags |= ConnFlag.verified;
       else this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.probeIntervalMs);
     }
-    // packStatePrio and its unpackers, unrolled by hand: this runs for every packet.
-    const prio = created ? synPrio : (statePrio >>> 8) & 0xff;
-    const init = created ? initial : (statePrio >>> 16) & 0xff;
-    const reasons = created ? reasonsByte << 24 : statePrio & 0xff000000;
-    i32[base + Conn.statePrio] = state | (prio << 8) | ((init & 0xff) << 16) | reasons;
+    i32[base + Conn.statePrio] = created
+      ? packStatePrio(state, synPrio, initial, reasonsByte)
+      : packStatePrio(
+          state,
+          statePrioPriority(statePrio),
+          statePrioInitial(statePrio),
+          statePrioReasons(statePrio),
+        );
     i32[base + Conn.flagsSyn] = cflags | (synCount << 16) | top;
     i32[base + Conn.packets] = (i32[base + Conn.packets] + 1) | 0;
     i32[base + Conn.lastSeen] = now;

@@ -16,7 +16,17 @@
 //   flagsSyn               ConnFlag.priorityFixed (a rule's), ConnFlag.verified, ConnBit.ruleNeedsVerify
 // Priority 0 is never changed by anything here.
 
-import { Conn, ConnBit, ConnFlag, elapsed, type SourceTable, Src } from '@sluice/conntrack';
+import {
+  Conn,
+  ConnBit,
+  ConnFlag,
+  elapsed,
+  type SourceTable,
+  Src,
+  statePrioInitial,
+  statePrioPriority,
+  statePrioWithPriority,
+} from '@sluice/conntrack';
 import { type FrameInfo, IpProto } from '@sluice/wire';
 import { PriorityAdjuster } from './adjust.ts';
 import { PRIORITY_LOWEST, PriorityRules } from './priority-rules.ts';
@@ -86,7 +96,6 @@ export function storedReasons(reasons: number): number {
   return s;
 }
 
-const PRIO_MASK = 0xff00;
 /** Most the SYN's own points may add inside the unverified band (8 + 6 = 14). */
 const SYN_SCORE_MAX = 6;
 
@@ -298,20 +307,19 @@ export class PriorityScorer {
    * to the source's prioritySum (see applySourceDelta). Priority 0 is left alone.
    */
   onPacket(i32: Int32Array, base: number, now: number): number {
-    // The statePrio helpers (conntrack), unrolled by hand: this runs for every packet.
     const sp = i32[base + Conn.statePrio];
-    const prio = (sp >>> 8) & 0xff;
+    const prio = statePrioPriority(sp);
     if (prio === 0) return 0;
     const fs = i32[base + Conn.flagsSyn];
     const next = this.adjuster.priority(
-      (sp >>> 16) & 0xff,
+      statePrioInitial(sp),
       fs,
       elapsed(i32[base + Conn.firstSeen], now),
       0,
       elapsed(i32[base + Conn.awaitingSince], now),
     );
     if (next === prio) return 0;
-    i32[base + Conn.statePrio] = (sp & ~PRIO_MASK) | (next << 8);
+    i32[base + Conn.statePrio] = statePrioWithPriority(sp, next);
     return next - prio;
   }
 
