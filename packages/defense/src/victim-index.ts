@@ -119,6 +119,24 @@ export class VictimIndex {
    * contended. Each published entry is handed to one taker only. Allocation-free.
    */
   takeVictim(real: number): number {
+    return this.readHead(real, true);
+  }
+
+  /**
+   * Priority of the candidate takeVictim would hand out next, without taking it, or -1 when the
+   * list is empty. A caller that needs a victim of a given standing looks first, so a candidate
+   * it cannot use stays listed for the shedder (a snapshot; another taker may get there first).
+   */
+  peekPriority(real: number): number {
+    return this.readHead(real, false) < 0 ? -1 : this.outPriority;
+  }
+
+  /**
+   * The head of a list under its seqlock: its slot, with outTag/outPriority/outIdleMs set, or -1
+   * (empty or contended). With `take`, claims it (compare-and-swap on the take cursor) so no
+   * other taker gets the same entry.
+   */
+  private readHead(real: number, take: boolean): number {
     const list = this.listOf(real);
     if (list < 0) return -1;
     const i32 = this.i32;
@@ -126,8 +144,8 @@ export class VictimIndex {
     for (let t = 0; t < READ_TRIES; t++) {
       const s1 = Atomics.load(i32, lb + ListWord.seq);
       if ((s1 & 1) !== 0) continue;
-      const take = Atomics.load(i32, lb + ListWord.take);
-      const cursor = take & 0xff;
+      const taken = Atomics.load(i32, lb + ListWord.take);
+      const cursor = taken & 0xff;
       const count = i32[lb + ListWord.count];
       if (cursor >= count) {
         if (Atomics.load(i32, lb + ListWord.seq) === s1) return -1;
@@ -139,33 +157,14 @@ export class VictimIndex {
       const prio = i32[e + Entry.priority];
       const idle = i32[e + Entry.idleMs];
       if (Atomics.load(i32, lb + ListWord.seq) !== s1) continue;
-      if (Atomics.compareExchange(i32, lb + ListWord.take, take, take + 1) !== take) continue;
-      if (prio <= 0) continue; // never published; belt and braces
+      if (take) {
+        if (Atomics.compareExchange(i32, lb + ListWord.take, taken, taken + 1) !== taken) continue;
+        if (prio <= 0) continue; // never published; belt and braces
+      }
       this.outTag = tag;
       this.outPriority = prio;
       this.outIdleMs = idle;
       return slot;
-    }
-    return -1;
-  }
-
-  /**
-   * Priority of the candidate takeVictim would hand out next, without taking it, or -1 when the
-   * list is empty. A caller that needs a victim of a given standing looks first, so a candidate
-   * it cannot use stays listed for the shedder (a snapshot; another taker may get there first).
-   */
-  peekPriority(real: number): number {
-    const list = this.listOf(real);
-    if (list < 0) return -1;
-    const i32 = this.i32;
-    const lb = this.listBase(list);
-    for (let t = 0; t < READ_TRIES; t++) {
-      const s1 = Atomics.load(i32, lb + ListWord.seq);
-      if ((s1 & 1) !== 0) continue;
-      const cursor = Atomics.load(i32, lb + ListWord.take) & 0xff;
-      const count = i32[lb + ListWord.count];
-      const prio = cursor < count ? i32[lb + ListWord.entries + cursor * ENTRY_WORDS + Entry.priority] : -1;
-      if (Atomics.load(i32, lb + ListWord.seq) === s1) return prio;
     }
     return -1;
   }
