@@ -225,7 +225,10 @@ export const DefenseSchema = Type.Object(
          * connected when a flood comes are verified. Off: only under pressure.
          */
         probeNewSources: Type.Boolean({ default: true }),
-        /** Probes one worker sends per second at most, whatever their kind. */
+        /**
+         * Probes one worker sends per second at most, whatever their kind; asking a source again
+         * (reconfirmation, or a source probed before) may use half of them.
+         */
         probesPerSecond: Type.Integer({ minimum: 1, maximum: 1000000, default: 1000 }),
       },
       {

@@ -45,6 +45,7 @@ function snapshot(
   mode: 'auto' | 'always' | 'off',
   rules: Rule[],
   probeNewSources = true,
+  probesPerSecond = 1000,
 ): ConfigSnapshot {
   return {
     ...oneRealSnapshot('192.168.0.1', MAC, upper),
@@ -60,7 +61,7 @@ function snapshot(
         ttlSeconds: 3600,
         probeIntervalMs: 1000,
         probeNewSources,
-        probesPerSecond: 1000,
+        probesPerSecond,
       },
       lvs: { dropEntry: 0, dropPacket: 0, secureTcp: 0, amemthresh: 0, amDroprate: 10 },
       weights: {},
@@ -72,7 +73,12 @@ function snapshot(
 
 function setup(
   upper: number,
-  opts: { mode?: 'auto' | 'always' | 'off'; rules?: Rule[]; probeNewSources?: boolean } = {},
+  opts: {
+    mode?: 'auto' | 'always' | 'off';
+    rules?: Rule[];
+    probeNewSources?: boolean;
+    probesPerSecond?: number;
+  } = {},
 ) {
   const limits = { maxServices: 1, maxReals: 1 };
   const reals = RealServerCounters.create(1);
@@ -89,7 +95,13 @@ function setup(
   };
   const counters = CounterBlock.create({ maxWorkers: 1, ...limits });
   const config = new CompiledConfig(
-    snapshot(upper, opts.mode ?? 'auto', opts.rules ?? [], opts.probeNewSources ?? true),
+    snapshot(
+      upper,
+      opts.mode ?? 'auto',
+      opts.rules ?? [],
+      opts.probeNewSources ?? true,
+      opts.probesPerSecond ?? 1000,
+    ),
     limits,
     reals,
   );
@@ -300,6 +312,23 @@ describe('probes: verifying the sources of connections that began before the pre
     expect(send(client(1, 1002, TCP.syn, 11), 5000)).toBe(Verdict.forward);
     expect(pipe.probeCount).toBe(0);
     expect(defenseCount(Defense.probesSent)).toBe(1);
+  });
+
+  it("asking sources again takes at most half of each second's probes: first-time sources keep the rest", () => {
+    const { pipe, send, defenseCount } = setup(100, { probesPerSecond: 4 });
+    const probed = (host: number, port: number, now: number) => {
+      send(client(host, port, TCP.syn, 11), now);
+      return pipe.probeCount;
+    };
+    // Second 0: four new sources, four first probes; a fifth finds the budget spent.
+    expect([1, 2, 3, 4, 5].map((h) => probed(h, 1000, 10 * h))).toEqual([1, 1, 1, 1, 0]);
+    // Second 1: none of them answered. Asked again, only two of the four may be; a source never
+    // probed still is, with what is left.
+    expect([1, 2, 3, 4].map((h) => probed(h, 2000, 1100 + h))).toEqual([1, 1, 0, 0]);
+    expect(probed(6, 1000, 1200)).toBe(1);
+    expect(probed(7, 1000, 1201)).toBe(1);
+    expect(probed(8, 1000, 1202)).toBe(0); // the whole budget spent
+    expect(defenseCount(Defense.probesSent)).toBe(8);
   });
 
   it('a rule that verifies gives its priority only once the source answered; it probes at once, without delaying the SYN', () => {

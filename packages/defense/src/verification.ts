@@ -22,7 +22,10 @@ export interface VerificationSettings {
    * already connected are verified (default true).
    */
   probeNewSources?: boolean;
-  /** Probes one worker may send per second, all kinds together (a spoofed flood must not turn them into a reflector). */
+  /**
+   * Probes one worker may send per second, all kinds together (a spoofed flood must not turn them
+   * into a reflector); asking a source again (reconfirmation, a source probed before) may use half.
+   */
   probesPerSecond?: number;
 }
 
