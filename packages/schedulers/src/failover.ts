@@ -38,8 +38,7 @@ export class WeightedFailover implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const best = heaviest(this.m, false);
-    return best < 0 ? -1 : this.m.members[best];
+    return this.m.realAt(heaviest(this.m, false));
   }
 }
 
@@ -58,7 +57,6 @@ export class Overflow implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const best = heaviest(this.m, true);
-    return best < 0 ? -1 : this.m.members[best];
+    return this.m.realAt(heaviest(this.m, true));
   }
 }

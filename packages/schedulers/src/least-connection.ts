@@ -6,6 +6,53 @@
 import type { RealServerCounters } from './counters.ts';
 import { type FlowView, Members, type Scheduler, type SchedulingSpec } from './spec.ts';
 
+// What leastLoaded() takes as a member's load. A number, not a callback: the scan stays one
+// monomorphic loop with nothing allocated, and each class passes its own constant.
+/** lc: the overhead, weights ignored (every ratio is over 1). */
+const LOAD_OVERHEAD = 0;
+/** wlc, and lblc/lblcr's fallback: overhead / weight. */
+const LOAD_OVERHEAD_PER_WEIGHT = 1;
+/** sed: (active + 1) / weight. */
+const LOAD_EXPECTED_DELAY = 2;
+/** nq: as sed, but a member with no active connection is taken at once. */
+const LOAD_NEVER_QUEUE = 3;
+
+/**
+ * The available member of the least load (its position, -1 when none is available), the first of
+ * equals: the one list walk of ip_vs_lc.c, ip_vs_wlc.c, ip_vs_sed.c and ip_vs_nq.c.
+ */
+function leastLoaded(m: Members, load: number): number {
+  let least = -1;
+  let loh = 0;
+  let lw = 0;
+  for (let i = 0; i < m.n; i++) {
+    if (!m.available(i)) continue;
+    let doh: number;
+    if (load <= LOAD_OVERHEAD_PER_WEIGHT) {
+      doh = m.overhead(i);
+    } else {
+      const active = m.activeOf(i);
+      if (active === 0 && load === LOAD_NEVER_QUEUE) return i;
+      doh = active + 1;
+    }
+    const dw = load === LOAD_OVERHEAD ? 1 : m.weights[i];
+    if (least < 0 || loh * dw > doh * lw) {
+      least = i;
+      loh = doh;
+      lw = dw;
+    }
+  }
+  return least;
+}
+
+/**
+ * The member wlc would pick (its position, -1 when none is available). Also lblc's and lblcr's
+ * fallback (__ip_vs_lblc_schedule() and __ip_vs_lblcr_schedule() are the same loop).
+ */
+export function leastWeightedOverhead(m: Members): number {
+  return leastLoaded(m, LOAD_OVERHEAD_PER_WEIGHT);
+}
+
 /** ip_vs_lc.c: the least overhead (active * 256 + inactive), weights ignored except 0. */
 export class LeastConnection implements Scheduler {
   readonly name = 'lc' as const;
@@ -16,18 +63,7 @@ export class LeastConnection implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const m = this.m;
-    let least = -1;
-    let loh = 0;
-    for (let i = 0; i < m.n; i++) {
-      if (!m.available(i)) continue;
-      const doh = m.overhead(i);
-      if (least < 0 || doh < loh) {
-        least = i;
-        loh = doh;
-      }
-    }
-    return least < 0 ? -1 : m.members[least];
+    return this.m.realAt(leastLoaded(this.m, LOAD_OVERHEAD));
   }
 }
 
@@ -41,31 +77,8 @@ export class WeightedLeastConnection implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const least = leastWeightedOverhead(this.m);
-    return least < 0 ? -1 : this.m.members[least];
+    return this.m.realAt(leastLoaded(this.m, LOAD_OVERHEAD_PER_WEIGHT));
   }
-}
-
-/**
- * The member wlc would pick (its position, -1 when none is available): the least overhead /
- * weight, the first of equals. Also lblc's and lblcr's fallback (__ip_vs_lblc_schedule() and
- * __ip_vs_lblcr_schedule() are the same loop).
- */
-export function leastWeightedOverhead(m: Members): number {
-  let least = -1;
-  let loh = 0;
-  let lw = 0;
-  for (let i = 0; i < m.n; i++) {
-    if (!m.available(i)) continue;
-    const doh = m.overhead(i);
-    const dw = m.weights[i];
-    if (least < 0 || loh * dw > doh * lw) {
-      least = i;
-      loh = doh;
-      lw = dw;
-    }
-  }
-  return least;
 }
 
 /** ip_vs_sed.c: shortest expected delay, the least (active + 1) / weight; inactive ignored. */
@@ -78,21 +91,7 @@ export class ShortestExpectedDelay implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const m = this.m;
-    let least = -1;
-    let loh = 0;
-    let lw = 0;
-    for (let i = 0; i < m.n; i++) {
-      if (!m.available(i)) continue;
-      const doh = m.activeOf(i) + 1;
-      const dw = m.weights[i];
-      if (least < 0 || loh * dw > doh * lw) {
-        least = i;
-        loh = doh;
-        lw = dw;
-      }
-    }
-    return least < 0 ? -1 : m.members[least];
+    return this.m.realAt(leastLoaded(this.m, LOAD_EXPECTED_DELAY));
   }
 }
 
@@ -109,22 +108,6 @@ export class NeverQueue implements Scheduler {
   }
 
   pick(_flow: FlowView): number {
-    const m = this.m;
-    let least = -1;
-    let loh = 0;
-    let lw = 0;
-    for (let i = 0; i < m.n; i++) {
-      if (!m.available(i)) continue;
-      const active = m.activeOf(i);
-      if (active === 0) return m.members[i];
-      const doh = active + 1;
-      const dw = m.weights[i];
-      if (least < 0 || loh * dw > doh * lw) {
-        least = i;
-        loh = doh;
-        lw = dw;
-      }
-    }
-    return least < 0 ? -1 : m.members[least];
+    return this.m.realAt(leastLoaded(this.m, LOAD_NEVER_QUEUE));
   }
 }

@@ -14,16 +14,17 @@
 // overloaded or quiesced (with lastWeights) moves only its own flows, and removing a member moves
 // few others (the paper's point; measured in maglev.test.ts).
 import type { RealServerCounters } from './counters.ts';
-import { foldAddress, halfSipHash32, halfSipHashString, MH_KEY1, MH_KEY2 } from './hash.ts';
+import { halfSipHash32, halfSipHashString, MH_KEY1, MH_KEY2, sourceKey } from './hash.ts';
 import {
   type FlowView,
-  gcd,
   Members,
+  maxWeight,
   type Scheduler,
   SchedulerError,
   SchedulerErrorCode,
   type SchedulerOptions,
   type SchedulingSpec,
+  weightGcd,
 } from './spec.ts';
 
 export const MH_DEFAULT_TABLE_SIZE = 65537;
@@ -41,13 +42,8 @@ export function isPrime(n: number): boolean {
 export function maglevTurns(weights: Int32Array, size: number): Int32Array {
   const n = weights.length;
   const turns = new Int32Array(n);
-  let g = 0;
-  let max = 0;
-  for (let i = 0; i < n; i++) {
-    const w = weights[i];
-    if (w > 0) g = g > 0 ? gcd(w, g) : w;
-    if (w > max) max = w;
-  }
+  const g = weightGcd(weights);
+  const max = maxWeight(weights);
   if (g === 0) return turns; // no weight above 0: an empty table
   // IP_VS_MH_TAB_BITS is half of the table index, the table being about 2^index entries.
   const tabBits = Math.round(Math.log2(size)) >> 1;
@@ -97,6 +93,11 @@ export function populateMaglev(keys: readonly string[], weights: Int32Array, siz
   }
 }
 
+/** The table entry for a flow key: h1(key) mod M, ip_vs_mh_get()'s hash. */
+function entryFor(key: number, size: number): number {
+  return halfSipHash32(MH_KEY1.k0, MH_KEY1.k1, key) % size;
+}
+
 export class MaglevHashing implements Scheduler {
   readonly name = 'mh' as const;
   private readonly m: Members;
@@ -129,18 +130,15 @@ export class MaglevHashing implements Scheduler {
 
   /** The table entry a flow looks up first (exposed for tests). */
   entryOf(flow: FlowView): number {
-    const key =
-      ((this.usePort ? flow.srcPort : 0) + foldAddress(flow.src0, flow.src1, flow.src2, flow.src3)) | 0;
-    return halfSipHash32(MH_KEY1.k0, MH_KEY1.k1, key) % this.size;
+    return entryFor(sourceKey(flow, this.usePort), this.size);
   }
 
   pick(flow: FlowView): number {
     const m = this.m;
     const table = this.table;
     const size = this.size;
-    const base =
-      ((this.usePort ? flow.srcPort : 0) + foldAddress(flow.src0, flow.src1, flow.src2, flow.src3)) | 0;
-    const ihash = halfSipHash32(MH_KEY1.k0, MH_KEY1.k1, base) % size;
+    const base = sourceKey(flow, this.usePort);
+    const ihash = entryFor(base, size);
     const first = table[ihash];
     if (first < 0) return -1;
     if (m.available(first)) return m.members[first];
@@ -150,7 +148,7 @@ export class MaglevHashing implements Scheduler {
     if (!this.fallback || !m.anyAvailable()) return -1;
     let roffset = ihash;
     for (let k = 0; k < size; k++) {
-      const i = table[halfSipHash32(MH_KEY1.k0, MH_KEY1.k1, (roffset + base) | 0) % size];
+      const i = table[entryFor((roffset + base) | 0, size)];
       if (m.available(i)) return m.members[i];
       roffset = roffset + 1 === size ? 0 : roffset + 1;
     }

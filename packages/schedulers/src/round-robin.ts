@@ -4,7 +4,7 @@
 // the same member back to back. A config change builds a new instance, so the rotation restarts
 // at the first member (the kernel's ip_vs_wrr_dest_changed() also resets its cursor to the head).
 import type { RealServerCounters } from './counters.ts';
-import { type FlowView, gcd, Members, type Scheduler, type SchedulingSpec } from './spec.ts';
+import { type FlowView, Members, maxWeight, type Scheduler, type SchedulingSpec, weightGcd } from './spec.ts';
 
 /** ip_vs_rr.c: the next available member after the last one picked; the cursor stays on failure. */
 export class RoundRobin implements Scheduler {
@@ -60,13 +60,8 @@ export class WeightedRoundRobin implements Scheduler {
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters) {
     this.m = new Members(spec, counters);
-    let g = 0;
-    let max = 0;
-    for (let i = 0; i < this.m.n; i++) {
-      const w = this.m.weights[i];
-      if (w > 0) g = g > 0 ? gcd(w, g) : w;
-      if (w > max) max = w;
-    }
+    const g = weightGcd(this.m.weights);
+    const max = maxWeight(this.m.weights);
     this.di = g > 0 ? g : 1;
     this.mw = max - (this.di - 1);
     this.cw = this.mw;

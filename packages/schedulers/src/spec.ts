@@ -134,6 +134,23 @@ export function gcd(a: number, b: number): number {
   return a;
 }
 
+/** The gcd of the weights above 0, as ip_vs_wrr_gcd_weight() and ip_vs_mh_gcd_weight(); 0 if none. */
+export function weightGcd(weights: Int32Array): number {
+  let g = 0;
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i];
+    if (w > 0) g = g > 0 ? gcd(w, g) : w;
+  }
+  return g;
+}
+
+/** The largest weight (0 for none), as ip_vs_wrr_max_weight(). */
+export function maxWeight(weights: Int32Array): number {
+  let max = 0;
+  for (let i = 0; i < weights.length; i++) if (weights[i] > max) max = weights[i];
+  return max;
+}
+
 /**
  * The validated members of one service plus the shared counters. One class for every scheduler
  * (composition, not inheritance), so available() and friends see a single receiver shape.
@@ -218,5 +235,10 @@ export class Members {
 
   activeOf(i: number): number {
     return this.active[this.members[i]];
+  }
+
+  /** The global real-server index at position i; -1, a scan's "none", stays -1 (what pick() returns). */
+  realAt(i: number): number {
+    return i < 0 ? -1 : this.members[i];
   }
 }
