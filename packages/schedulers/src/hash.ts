@@ -7,6 +7,8 @@
 // - foldAddress: the kernel's addr_fold; an IPv6 address is folded to 32 bits by XOR.
 // All of it is integer arithmetic on numbers: safe on the packet path (no allocation).
 
+import type { FlowView } from './spec.ts';
+
 /** include/linux/hash.h GOLDEN_RATIO_32. */
 const GOLDEN_RATIO_32 = 0x61c88647;
 
@@ -22,6 +24,14 @@ export function hash32(v: number, bits: number): number {
 export function foldAddress(a0: number, a1: number, a2: number, a3: number): number {
   if (a0 === 0 && a1 === 0 && a2 === 0xffff) return a3 | 0;
   return a0 ^ a1 ^ a2 ^ a3;
+}
+
+/**
+ * The key sh and mh hash a flow by: port + addr_fold(source), the port being the source port with
+ * --sh-port / --mh-port and 0 without (ip_vs_sh_hashkey(), ip_vs_mh_hashkey()). An int32.
+ */
+export function sourceKey(flow: FlowView, usePort: boolean): number {
+  return ((usePort ? flow.srcPort : 0) + foldAddress(flow.src0, flow.src1, flow.src2, flow.src3)) | 0;
 }
 
 /** A HalfSipHash key: two 32-bit words. */
@@ -40,6 +50,9 @@ export function halfSipHash32(k0: number, k1: number, m: number): number {
   let v1 = k1 | 0;
   let v2 = 0x6c796765 ^ k0;
   let v3 = 0x74656462 ^ k1;
+  // Deliberately unrolled: all five rounds below are sipRound() inlined on locals, because mh
+  // hashes every new connection (up to M times with mh-fallback) and sipRound's Int32Array state
+  // would cost a call and eight memory round trips per round. Keep them in step with sipRound().
   // One compression round for the word...
   v3 ^= m;
   v0 = (v0 + v1) | 0;
@@ -102,21 +115,23 @@ export function halfSipHashBytes(k0: number, k1: number, data: Uint8Array): numb
   const len = data.length;
   const whole = len & ~3;
   for (let i = 0; i < whole; i += 4) {
-    const m = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
-    s[3] ^= m;
-    sipRound(s);
-    s[0] ^= m;
+    compress(s, data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
   }
   let b = len << 24;
   for (let i = whole; i < len; i++) b |= data[i] << ((i - whole) * 8);
-  s[3] ^= b;
-  sipRound(s);
-  s[0] ^= b;
+  compress(s, b);
   s[2] ^= 0xff;
   sipRound(s);
   sipRound(s);
   sipRound(s);
   return (s[1] ^ s[3]) >>> 0;
+}
+
+/** One 32-bit message word through the compression round (state s as v0..v3). */
+function compress(s: Int32Array, m: number): void {
+  s[3] ^= m;
+  sipRound(s);
+  s[0] ^= m;
 }
 
 function sipRound(s: Int32Array): void {

@@ -7,7 +7,7 @@
 // and moves most flows — as in the kernel; quiesce instead (weight 1 → 0 keeps the deal, since a
 // weight-0 member still holds its one bucket), or use mh.
 import type { RealServerCounters } from './counters.ts';
-import { foldAddress, hash32 } from './hash.ts';
+import { foldAddress, hash32, sourceKey } from './hash.ts';
 import {
   type FlowView,
   Members,
@@ -60,8 +60,7 @@ export class SourceHashing implements Scheduler {
 
   /** The bucket a flow hashes to (exposed for tests). */
   bucketOf(flow: FlowView): number {
-    const port = this.usePort ? flow.srcPort : 0;
-    return hash32((port + foldAddress(flow.src0, flow.src1, flow.src2, flow.src3)) | 0, HASH_TAB_BITS);
+    return hash32(sourceKey(flow, this.usePort), HASH_TAB_BITS);
   }
 
   pick(flow: FlowView): number {
