@@ -201,6 +201,17 @@ export class LocalityTable {
     return s;
   }
 
+  /** A new entry for the destination in slot `s` of `from`, with its lastuse (copying a table). */
+  insertCopyOf(from: LocalityTable, s: number): number {
+    const keys = from.keys;
+    const k = s * 4;
+    const a0 = keys[k];
+    const a1 = keys[k + 1];
+    const a2 = keys[k + 2];
+    const a3 = keys[k + 3];
+    return this.insert(this.bucketOf(a0, a1, a2, a3), a0, a1, a2, a3, from.lastuse[s]);
+  }
+
   /** en->lastuse = jiffies. */
   touch(s: number, now: number): void {
     this.lastuse[s] = now;

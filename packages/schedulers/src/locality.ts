@@ -101,19 +101,14 @@ export class LocalityBasedLeastConnection implements Scheduler, SlotOwner {
 
   private copyFrom(prev: LocalityBasedLeastConnection): void {
     const at = positionsOf(this.m);
-    const t = this.table;
-    const keys = prev.table.keys;
     for (const s of prev.table.slotsOldestFirst()) {
       const i = at.get(prev.m.members[prev.dest[s]]);
       // A server that left the service is the kernel's dest in the trash: not IP_VS_DEST_F_AVAILABLE,
       // so the next pick would re-point the entry anyway (lastuse is renewed on that pick either way).
       if (i === undefined) continue;
-      const k = s * 4;
-      const bucket = t.bucketOf(keys[k], keys[k + 1], keys[k + 2], keys[k + 3]);
-      const slot = t.insert(bucket, keys[k], keys[k + 1], keys[k + 2], keys[k + 3], prev.table.lastuse[s]);
-      this.dest[slot] = i;
+      this.dest[this.table.insertCopyOf(prev.table, s)] = i;
     }
-    t.adoptTimer(prev.table);
+    this.table.adoptTimer(prev.table);
   }
 }
 
@@ -309,8 +304,6 @@ export class LocalityBasedLeastConnectionReplication implements Scheduler, SlotO
 
   private copyFrom(prev: LocalityBasedLeastConnectionReplication): void {
     const at = positionsOf(this.m);
-    const t = this.table;
-    const keys = prev.table.keys;
     for (const s of prev.table.slotsOldestFirst()) {
       // Servers that left the service leave the set (the kernel keeps them, unavailable, until
       // set_max drops them or the entry expires); a set left empty drops its entry.
@@ -320,12 +313,10 @@ export class LocalityBasedLeastConnectionReplication implements Scheduler, SlotO
         if (pos !== undefined) kept.push(pos);
       }
       if (kept.length === 0) continue;
-      const k = s * 4;
-      const bucket = t.bucketOf(keys[k], keys[k + 1], keys[k + 2], keys[k + 3]);
-      const slot = t.insert(bucket, keys[k], keys[k + 1], keys[k + 2], keys[k + 3], prev.table.lastuse[s]);
+      const slot = this.table.insertCopyOf(prev.table, s);
       for (let j = kept.length - 1; j >= 0; j--) this.join(slot, kept[j], prev.sets.lastmod[s]);
       this.sets.lastmod[slot] = prev.sets.lastmod[s];
     }
-    t.adoptTimer(prev.table);
+    this.table.adoptTimer(prev.table);
   }
 }
