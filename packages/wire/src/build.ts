@@ -3,20 +3,9 @@
 // and an ICMPv6 neighbour advertisement for a VIP. Checksums are computed here; nothing is
 // allocated per call (scratch buffers are module-level), so the builders may run per packet,
 // and ARP/ND replies can be built in place over the request.
+import { be32, put16, put32 } from './bytes.ts';
 import { finishChecksum, onesSum, pseudoHeaderSum, pseudoHeaderSumWords } from './checksum.ts';
 import { EtherType, type FrameInfo, IpProto } from './frame.ts';
-
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 24) & 0xff;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
 
 function copy(dst: Uint8Array, dOff: number, src: Uint8Array, sOff: number, n: number): void {
   for (let i = 0; i < n; i++) dst[dOff + i] = src[sOff + i];
@@ -285,10 +274,6 @@ const scratchTarget = new Int32Array(4);
 const ALL_NODES = Int32Array.of(0xff020000 | 0, 0, 0, 1);
 const ALL_NODES_MAC = Uint8Array.of(0x33, 0x33, 0, 0, 0, 1);
 
-function read32(b: Uint8Array, o: number): number {
-  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
-}
-
 /**
  * Answers an ARP request parsed into `info` ("who has T? tell S") with "T is at ourMac", sent to
  * the requester. Works in place (out === req, outOff === reqOff). Returns the frame length.
@@ -325,8 +310,8 @@ export function buildNeighborAdvert(
 ): number {
   const l3 = info.l3Offset;
   for (let i = 0; i < 4; i++) {
-    scratchSrc[i] = read32(req, l3 + 8 + 4 * i);
-    scratchTarget[i] = read32(req, info.ndTargetOffset + 4 * i);
+    scratchSrc[i] = be32(req, l3 + 8 + 4 * i);
+    scratchTarget[i] = be32(req, info.ndTargetOffset + 4 * i);
   }
   const unspecified = (scratchSrc[0] | scratchSrc[1] | scratchSrc[2] | scratchSrc[3]) === 0;
   if (info.ndLinkAddrOffset >= 0) copy(scratchMac, 0, req, info.ndLinkAddrOffset, 6);

@@ -11,15 +11,8 @@
 //  | type 2|  payload ...            |  Time to Live |    Protocol   |         Header Checksum       |
 //                                    |                       Source Address                          |
 //                                    |                    Destination Address                        |
+import { be16, be32 } from './bytes.ts';
 import { EtherType, type FrameInfo, IpProto, ParseStatus, TcpOptNibble } from './frame.ts';
-
-function be16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-
-function be32(b: Uint8Array, o: number): number {
-  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
-}
 
 /** Parses the Ethernet frame at buf[off, off+len) into `out`; returns a ParseStatus. */
 export function parseFrame(buf: Uint8Array, off: number, len: number, out: FrameInfo): number {
@@ -228,15 +221,21 @@ function parseTcpOptions(b: Uint8Array, i: number, end: number, out: FrameInfo):
   return ParseStatus.ok;
 }
 
+/** The type and code both ICMP versions start with (8 bytes with checksum and rest); false if cut short. */
+function readIcmpHeader(b: Uint8Array, q: number, l3End: number, out: FrameInfo): boolean {
+  if (q + 8 > l3End) return false;
+  out.l4Offset = q;
+  out.l4Len = l3End - q;
+  out.icmpType = b[q];
+  out.icmpCode = b[q + 1];
+  return true;
+}
+
 //  ICMP (RFC 792): type, code, checksum, 4 bytes of rest; errors (3 unreachable, 11 time
 //  exceeded, 12 parameter problem) carry the offending IP header and its first 8 data bytes.
 function parseIcmp(b: Uint8Array, q: number, l3End: number, out: FrameInfo): number {
-  if (q + 8 > l3End) return ParseStatus.truncated;
-  out.l4Offset = q;
-  out.l4Len = l3End - q;
-  const type = b[q];
-  out.icmpType = type;
-  out.icmpCode = b[q + 1];
+  if (!readIcmpHeader(b, q, l3End, out)) return ParseStatus.truncated;
+  const type = out.icmpType;
   if (type === 3 && out.icmpCode === 4) out.icmpMtu = be16(b, q + 6);
   if (type !== 3 && type !== 11 && type !== 12) return ParseStatus.ok;
   const e = q + 8;
@@ -259,12 +258,8 @@ function parseIcmp(b: Uint8Array, q: number, l3End: number, out: FrameInfo): num
 //  big) has the MTU in the rest field. Neighbour solicitation 135 / advertisement 136 (RFC 4861):
 //  4 reserved bytes, 16-byte target, then options (type, length in 8-byte units).
 function parseIcmpv6(b: Uint8Array, q: number, l3End: number, out: FrameInfo): number {
-  if (q + 8 > l3End) return ParseStatus.truncated;
-  out.l4Offset = q;
-  out.l4Len = l3End - q;
-  const type = b[q];
-  out.icmpType = type;
-  out.icmpCode = b[q + 1];
+  if (!readIcmpHeader(b, q, l3End, out)) return ParseStatus.truncated;
+  const type = out.icmpType;
   if (type >= 1 && type <= 4) {
     if (type === 2) out.icmpMtu = be32(b, q + 4);
     const e = q + 8;

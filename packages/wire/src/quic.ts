@@ -17,6 +17,8 @@
 // A short header does not say how long its connection ID is: the endpoint that chose it knows,
 // and so must the load balancer's configuration (the `shortDcidLength` argument).
 
+import { be32, put32 } from './bytes.ts';
+
 /** Why a QUIC header could not be read. 0 is success. */
 export const QuicStatus = {
   ok: 0,
@@ -122,7 +124,7 @@ export function parseQuicHeader(
   out.form = QuicForm.long;
   // first byte, version (4), DCID length (1)
   if (off + 6 > end) return QuicStatus.truncated;
-  const version = (buf[off + 1] << 24) | (buf[off + 2] << 16) | (buf[off + 3] << 8) | buf[off + 4];
+  const version = be32(buf, off + 1);
   out.version = version;
   const dcidLen = buf[off + 5];
   let p = off + 6;
@@ -157,10 +159,7 @@ export interface QuicLongHeaderSpec {
 /** Writes a long header (first byte through the SCID); returns the bytes written. */
 export function writeQuicLongHeader(out: Uint8Array, off: number, h: QuicLongHeaderSpec): number {
   out[off] = h.firstByte | 0x80;
-  out[off + 1] = (h.version >>> 24) & 0xff;
-  out[off + 2] = (h.version >>> 16) & 0xff;
-  out[off + 3] = (h.version >>> 8) & 0xff;
-  out[off + 4] = h.version & 0xff;
+  put32(out, off + 1, h.version);
   out[off + 5] = h.dcid.length;
   out.set(h.dcid, off + 6);
   let p = off + 6 + h.dcid.length;
