@@ -20,6 +20,9 @@ let v2l = 0;
 let v3h = 0;
 let v3l = 0;
 
+// Deliberately unrolled: each of the four half-rounds is a 64-bit add, rotate and xor spelled out
+// on its own hi/lo pair with its own rotation; a helper would have to return two halves (an
+// object, or more module state) on the challenge path, which runs per packet under a SYN flood.
 function sipRound(): void {
   // v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
   let lo = (v0l + v1l) >>> 0;
@@ -61,6 +64,16 @@ function sipRound(): void {
   v2l = h;
 }
 
+/** One 64-bit message word (low half ml, high half mh) through the two compression rounds. */
+function compress(ml: number, mh: number): void {
+  v3l = (v3l ^ ml) >>> 0;
+  v3h = (v3h ^ mh) >>> 0;
+  sipRound();
+  sipRound();
+  v0l = (v0l ^ ml) >>> 0;
+  v0h = (v0h ^ mh) >>> 0;
+}
+
 function le32(b: Uint8Array, o: number): number {
   return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }
@@ -93,14 +106,7 @@ export function sipHash24(
   const end = off + len - (len % 8);
   let p = off;
   for (; p < end; p += 8) {
-    const ml = le32(data, p);
-    const mh = le32(data, p + 4);
-    v3l = (v3l ^ ml) >>> 0;
-    v3h = (v3h ^ mh) >>> 0;
-    sipRound();
-    sipRound();
-    v0l = (v0l ^ ml) >>> 0;
-    v0h = (v0h ^ mh) >>> 0;
+    compress(le32(data, p), le32(data, p + 4));
   }
   // The last block: the remaining bytes, little-endian, with len mod 256 in the top byte.
   let bl = 0;
@@ -111,12 +117,7 @@ export function sipHash24(
     if (i < 4) bl = (bl | (byte << (8 * i))) >>> 0;
     else bh = (bh | (byte << (8 * (i - 4)))) >>> 0;
   }
-  v3l = (v3l ^ bl) >>> 0;
-  v3h = (v3h ^ bh) >>> 0;
-  sipRound();
-  sipRound();
-  v0l = (v0l ^ bl) >>> 0;
-  v0h = (v0h ^ bh) >>> 0;
+  compress(bl, bh);
   v2l = (v2l ^ 0xff) >>> 0;
   sipRound();
   sipRound();
