@@ -91,15 +91,9 @@ interface Flight {
 interface Target {
   readonly key: string;
   spec: HealthCheckSpec;
-  state: HealthState;
-  lastDetail: string;
-  lastCheckAt: number | null;
-  consecutiveOk: number;
-  consecutiveFail: number;
-  checks: number;
-  failures: number;
+  /** What status() reports, kept as it is reported. */
+  readonly status: HealthStatus;
   timer: NodeJS.Timeout | null;
-  nextCheckAt: number | null;
   flight: Flight | null;
 }
 
@@ -152,8 +146,8 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
       } else if (!sameProbe(t.spec, spec)) {
         this.#halt(t);
         t.spec = spec;
-        t.consecutiveOk = 0;
-        t.consecutiveFail = 0;
+        t.status.consecutiveOk = 0;
+        t.status.consecutiveFail = 0;
         this.#schedule(t, this.#firstDelay(spec));
       } else {
         t.spec = spec; // only startDown can differ, and it no longer matters
@@ -165,16 +159,7 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
   status(key: string): HealthStatus | undefined {
     const t = this.#targets.get(key);
     if (t === undefined) return undefined;
-    return {
-      state: t.state,
-      lastDetail: t.lastDetail,
-      lastCheckAt: t.lastCheckAt,
-      consecutiveOk: t.consecutiveOk,
-      consecutiveFail: t.consecutiveFail,
-      checks: t.checks,
-      failures: t.failures,
-      nextCheckAt: t.nextCheckAt,
-    };
+    return { ...t.status };
   }
 
   /** The keys being checked, in the order they were added. */
@@ -197,15 +182,17 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
     return {
       key,
       spec,
-      state: spec.startDown === true ? 'down' : 'up',
-      lastDetail: '',
-      lastCheckAt: null,
-      consecutiveOk: 0,
-      consecutiveFail: 0,
-      checks: 0,
-      failures: 0,
+      status: {
+        state: spec.startDown === true ? 'down' : 'up',
+        lastDetail: '',
+        lastCheckAt: null,
+        consecutiveOk: 0,
+        consecutiveFail: 0,
+        checks: 0,
+        failures: 0,
+        nextCheckAt: null,
+      },
       timer: null,
-      nextCheckAt: null,
       flight: null,
     };
   }
@@ -218,19 +205,19 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
   #halt(t: Target): void {
     if (t.timer !== null) clearTimeout(t.timer);
     t.timer = null;
-    t.nextCheckAt = null;
+    t.status.nextCheckAt = null;
     t.flight?.controller.abort();
     t.flight = null;
   }
 
   #schedule(t: Target, delayMs: number): void {
-    t.nextCheckAt = Date.now() + delayMs;
+    t.status.nextCheckAt = Date.now() + delayMs;
     t.timer = setTimeout(() => this.#probe(t), delayMs);
   }
 
   #probe(t: Target): void {
     t.timer = null;
-    t.nextCheckAt = null;
+    t.status.nextCheckAt = null;
     const flight: Flight = { controller: new AbortController() };
     t.flight = flight;
     const { spec } = t;
@@ -269,23 +256,24 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
 
   #count(t: Target, result: ProbeResult): void {
     const at = Date.now();
-    t.checks++;
-    t.lastCheckAt = at;
-    t.lastDetail = result.detail;
+    const s = t.status;
+    s.checks++;
+    s.lastCheckAt = at;
+    s.lastDetail = result.detail;
     let changed = false;
     if (result.ok) {
-      t.consecutiveOk++;
-      t.consecutiveFail = 0;
-      if (t.state === 'down' && t.consecutiveOk >= t.spec.rise) {
-        t.state = 'up';
+      s.consecutiveOk++;
+      s.consecutiveFail = 0;
+      if (s.state === 'down' && s.consecutiveOk >= t.spec.rise) {
+        s.state = 'up';
         changed = true;
       }
     } else {
-      t.failures++;
-      t.consecutiveFail++;
-      t.consecutiveOk = 0;
-      if (t.state === 'up' && t.consecutiveFail >= t.spec.fall) {
-        t.state = 'down';
+      s.failures++;
+      s.consecutiveFail++;
+      s.consecutiveOk = 0;
+      if (s.state === 'up' && s.consecutiveFail >= t.spec.fall) {
+        s.state = 'down';
         changed = true;
       }
     }
@@ -297,12 +285,12 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
       detail: result.detail,
       ms: result.ms,
       at,
-      state: t.state,
+      state: s.state,
     };
     this.#guard(() => this.emit('check', check));
     // A 'check' listener may have stopped the checker or removed this target: then stay silent.
     if (changed && this.#targets.get(t.key) === t) {
-      const change: HealthChange = { key: t.key, state: t.state, detail: result.detail, at };
+      const change: HealthChange = { key: t.key, state: s.state, detail: result.detail, at };
       this.#guard(() => this.emit('change', change));
     }
   }
