@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { LiveConfigSchema } from '@sluice/config';
 import type { DirectorControl } from '../control.ts';
 import { parseIfMatch, resolveIfMatch } from './mutate.ts';
-import { errorResponses, IfMatchHeaders } from './schemas.ts';
+import { configChange } from './schemas.ts';
 
 export const configRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }> = async (
   app,
@@ -35,9 +35,8 @@ export const configRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl 
       schema: {
         tags: ['config'],
         summary: 'Replace the live config; with If-Match, only if it is still that version',
-        headers: IfMatchHeaders,
         body: LiveConfigSchema,
-        response: { 200: LiveConfigSchema, ...errorResponses(400, 401, 403, 412) },
+        ...configChange({ 200: LiveConfigSchema }, 400),
       },
     },
     async (request, reply) => {

@@ -30,6 +30,7 @@ import type { DirectorControl } from '../control.ts';
 import { ApiError } from './errors.ts';
 import { mutateConfig, retold } from './mutate.ts';
 import {
+  configChange,
   DefensePatchSchema,
   DefenseRuleListSchema,
   DefenseRuleParams,
@@ -38,7 +39,6 @@ import {
   DefenseRuleViewSchema,
   DefenseSettingsSchema,
   errorResponses,
-  IfMatchHeaders,
 } from './schemas.ts';
 
 type Settings = Static<typeof DefenseSettingsSchema>;
@@ -200,7 +200,22 @@ export const defenseRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
   app,
   { control },
 ) => {
-  const settingsResponses = { 200: DefenseSettingsSchema, ...errorResponses(400, 401, 403, 412) };
+  /** PUT and PATCH: the settings `next` makes of the config (the rules stay as they are), a 400
+   * retold about the body, and the answer with the config's new ETag. */
+  const changeSettings = async (
+    ifMatch: string | string[] | undefined,
+    reply: { header(name: string, value: string): unknown },
+    next: (config: LiveConfig) => DefenseConfig,
+  ): Promise<Settings> => {
+    const view = await mutateConfig(control, ifMatch, (config) => {
+      config.defense = next(config);
+      return config;
+    }).catch((err) => {
+      throw retold(err, '/defense', '/defense/rules');
+    });
+    reply.header('etag', view.etag);
+    return settingsOf(effectiveDefense(view.config));
+  };
 
   app.get(
     '/v1/defense',
@@ -224,21 +239,16 @@ export const defenseRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
       schema: {
         tags: ['defense'],
         summary: 'Replace the defense settings; fields left out take their defaults, the rules stay',
-        headers: IfMatchHeaders,
         body: DefenseSettingsSchema,
-        response: settingsResponses,
+        ...configChange({ 200: DefenseSettingsSchema }, 400),
       },
     },
     async (request, reply) => {
       const body = request.body;
-      const view = await mutateConfig(control, request.headers['if-match'], (config) => {
-        config.defense = { ...structuredClone(body), rules: config.defense?.rules ?? [] };
-        return config;
-      }).catch((err) => {
-        throw retold(err, '/defense', '/defense/rules');
-      });
-      reply.header('etag', view.etag);
-      return settingsOf(effectiveDefense(view.config));
+      return changeSettings(request.headers['if-match'], reply, (config) => ({
+        ...structuredClone(body),
+        rules: config.defense?.rules ?? [],
+      }));
     },
   );
 
@@ -250,21 +260,15 @@ export const defenseRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
         summary:
           'Change some defense settings, e.g. { "strategy": "drop_entry" } or { "lvs": { "dropEntry": 3 } } ' +
           '(lvs, sourceChecks and weights merge member by member; null removes an optional one)',
-        headers: IfMatchHeaders,
         body: DefensePatchSchema,
-        response: settingsResponses,
+        ...configChange({ 200: DefenseSettingsSchema }, 400),
       },
     },
     async (request, reply) => {
       const patch = request.body;
-      const view = await mutateConfig(control, request.headers['if-match'], (config) => {
-        config.defense = patchDefense(effectiveDefense(config), patch);
-        return config;
-      }).catch((err) => {
-        throw retold(err, '/defense', '/defense/rules');
-      });
-      reply.header('etag', view.etag);
-      return settingsOf(effectiveDefense(view.config));
+      return changeSettings(request.headers['if-match'], reply, (config) =>
+        patchDefense(effectiveDefense(config), patch),
+      );
     },
   );
 
@@ -290,9 +294,8 @@ export const defenseRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
       schema: {
         tags: ['defense'],
         summary: 'Add a priority rule (409 when a rule for the same prefix exists)',
-        headers: IfMatchHeaders,
         body: DefenseRuleSchema,
-        response: { 201: DefenseRuleViewSchema, ...errorResponses(400, 401, 403, 409, 412) },
+        ...configChange({ 201: DefenseRuleViewSchema }, 400, 409),
       },
     },
     async (request, reply) => {
@@ -346,9 +349,8 @@ export const defenseRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
         tags: ['defense'],
         summary: 'Replace a priority rule (the CIDR may be left out: the path names it)',
         params: DefenseRuleParams,
-        headers: IfMatchHeaders,
         body: DefenseRuleReplaceSchema,
-        response: { 200: DefenseRuleViewSchema, ...errorResponses(400, 401, 403, 404, 412) },
+        ...configChange({ 200: DefenseRuleViewSchema }, 400, 404),
       },
     },
     async (request, reply) => {
@@ -390,8 +392,7 @@ export const defenseRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
         tags: ['defense'],
         summary: 'Remove a priority rule: its sources are scored like any other from then on',
         params: DefenseRuleParams,
-        headers: IfMatchHeaders,
-        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(400, 401, 403, 404, 412) },
+        ...configChange({ 204: Type.Null({ description: 'Removed' }) }, 400, 404),
       },
     },
     async (request, reply) => {

@@ -22,8 +22,8 @@ import { ApiError } from './errors.ts';
 import { mutateConfig, retold } from './mutate.ts';
 import { canonicalRealId, type RealAddress, sameReal } from './real-id.ts';
 import {
+  configChange,
   errorResponses,
-  IfMatchHeaders,
   RealListSchema,
   RealParams,
   RealPatchSchema,
@@ -112,6 +112,27 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
     return realView(service.reals[findRealIndex(service, wanted)], control.realStatus(name));
   };
 
+  /** PUT and PATCH: the real server `wanted` replaced by `edit` of it (404 if there is none), a
+   * 400 retold about the body, and the answer with the config's new ETag. */
+  const changeReal = async (
+    ifMatch: string | string[] | undefined,
+    reply: { header(name: string, value: string): unknown },
+    name: string,
+    wanted: RealAddress,
+    edit: (current: RealServerConfig) => RealServerConfig,
+  ): Promise<RealView> => {
+    const at = { pointer: '' };
+    const view = await mutateConfig(control, ifMatch, (config) =>
+      withReal(config, name, wanted, at, (service, index) => {
+        service.reals[index] = edit(service.reals[index]);
+      }),
+    ).catch((err) => {
+      throw at.pointer === '' ? err : retold(err, at.pointer);
+    });
+    reply.header('etag', view.etag);
+    return one(name, wanted, view.config);
+  };
+
   app.get(
     '/v1/services/:name/reals',
     {
@@ -139,9 +160,8 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
         tags: ['reals'],
         summary: 'Add a real server (409 when the service has one at that address:port)',
         params: ServiceParams,
-        headers: IfMatchHeaders,
         body: RealServerSchema,
-        response: { 201: RealViewSchema, ...errorResponses(400, 401, 403, 404, 409, 412) },
+        ...configChange({ 201: RealViewSchema }, 400, 404, 409),
       },
     },
     async (request, reply) => {
@@ -192,9 +212,8 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
         tags: ['reals'],
         summary: 'Replace a real server (address and port may be left out: the path names them)',
         params: RealParams,
-        headers: IfMatchHeaders,
         body: RealReplaceSchema,
-        response: { 200: RealViewSchema, ...errorResponses(400, 401, 403, 404, 412) },
+        ...configChange({ 200: RealViewSchema }, 400, 404),
       },
     },
     async (request, reply) => {
@@ -211,17 +230,11 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
           `must be ${wanted.address}, the address in the path, or absent`,
         );
       }
-      const at = { pointer: '' };
-      const view = await mutateConfig(control, request.headers['if-match'], (config) =>
-        withReal(config, name, wanted, at, (service, index) => {
-          const current = service.reals[index];
-          service.reals[index] = { ...body, address: current.address, port: current.port };
-        }),
-      ).catch((err) => {
-        throw at.pointer === '' ? err : retold(err, at.pointer);
-      });
-      reply.header('etag', view.etag);
-      return one(name, wanted, view.config);
+      return changeReal(request.headers['if-match'], reply, name, wanted, (current) => ({
+        ...body,
+        address: current.address,
+        port: current.port,
+      }));
     },
   );
 
@@ -232,25 +245,18 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
         tags: ['reals'],
         summary: 'Change some fields of a real server, e.g. { "state": "draining" } or { "weight": 0 }',
         params: RealParams,
-        headers: IfMatchHeaders,
         body: RealPatchSchema,
-        response: { 200: RealViewSchema, ...errorResponses(400, 401, 403, 404, 412) },
+        ...configChange({ 200: RealViewSchema }, 400, 404),
       },
     },
     async (request, reply) => {
       const { name } = request.params;
       const wanted = parsePathReal(request.params.real);
       const patch = request.body;
-      const at = { pointer: '' };
-      const view = await mutateConfig(control, request.headers['if-match'], (config) =>
-        withReal(config, name, wanted, at, (service, index) => {
-          service.reals[index] = { ...service.reals[index], ...patch };
-        }),
-      ).catch((err) => {
-        throw at.pointer === '' ? err : retold(err, at.pointer);
-      });
-      reply.header('etag', view.etag);
-      return one(name, wanted, view.config);
+      return changeReal(request.headers['if-match'], reply, name, wanted, (current) => ({
+        ...current,
+        ...patch,
+      }));
     },
   );
 
@@ -262,11 +268,7 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
         summary:
           'Remove a real server (drain it first to let its connections finish; 409 while a priority rule pools it)',
         params: RealParams,
-        headers: IfMatchHeaders,
-        response: {
-          204: Type.Null({ description: 'Removed' }),
-          ...errorResponses(400, 401, 403, 404, 409, 412),
-        },
+        ...configChange({ 204: Type.Null({ description: 'Removed' }) }, 400, 404, 409),
       },
     },
     async (request, reply) => {

@@ -44,6 +44,18 @@ export const IfMatchHeaders = Type.Object({
   ),
 });
 
+/**
+ * The `headers` and `response` schemas of a route that changes the live config. Every such change
+ * is a mutation (bearer token: 401 missing, 403 wrong; auth.ts) and conditional (If-Match: 412 when
+ * stale; mutate.ts), so those are documented here once; `errors` are the route's own.
+ */
+export function configChange<S extends Record<number, TSchema>, E extends number = never>(
+  success: S,
+  ...errors: E[]
+): { headers: typeof IfMatchHeaders; response: S & Record<E | 401 | 403 | 412, typeof ErrorSchema> } {
+  return { headers: IfMatchHeaders, response: { ...success, ...errorResponses(...errors, 401, 403, 412) } };
+}
+
 export const ServiceParams = Type.Object({ name: NameSchema }, { additionalProperties: false });
 
 export const RealParams = Type.Object(

@@ -17,8 +17,8 @@ import { checkPoolsResolve } from './defense.ts';
 import { mutateConfig, retold } from './mutate.ts';
 import { canonicalText } from './real-id.ts';
 import {
+  configChange,
   errorResponses,
-  IfMatchHeaders,
   QuicServiceViewSchema,
   ServiceListSchema,
   ServiceParams,
@@ -72,9 +72,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
       schema: {
         tags: ['services'],
         summary: 'Add a service (409 when its name or its VIP:port/protocol is taken)',
-        headers: IfMatchHeaders,
         body: ServiceSchema,
-        response: { 201: ServiceSchema, ...errorResponses(400, 401, 403, 409, 412) },
+        ...configChange({ 201: ServiceSchema }, 400, 409),
       },
     },
     async (request, reply) => {
@@ -148,9 +147,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
         tags: ['services'],
         summary: 'Replace a service; without `reals` its real servers stay as they are',
         params: ServiceParams,
-        headers: IfMatchHeaders,
         body: ServiceReplaceSchema,
-        response: { 200: ServiceSchema, ...errorResponses(400, 401, 403, 404, 409, 412) },
+        ...configChange({ 200: ServiceSchema }, 400, 404, 409),
       },
     },
     async (request, reply) => {
@@ -190,8 +188,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
         tags: ['services'],
         summary: 'Remove a service (409 while a priority rule pools one of its real servers)',
         params: ServiceParams,
-        headers: IfMatchHeaders,
-        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(401, 403, 404, 409, 412) },
+        ...configChange({ 204: Type.Null({ description: 'Removed' }) }, 404, 409),
       },
     },
     async (request, reply) => {
