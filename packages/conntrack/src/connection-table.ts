@@ -11,7 +11,15 @@
 
 import { timeReached } from './clock.ts';
 import { altHash, hash5 } from './hash.ts';
-import { Header, Rec, SharedHashTable, SLOTS_PER_BUCKET } from './shared-table.ts';
+import {
+  createTableBuffer,
+  Header,
+  Rec,
+  SLOTS_PER_BUCKET,
+  type TableLayout,
+  TableView,
+  tableByteLength,
+} from './shared-table.ts';
 
 /**
  * Word offsets inside a connection record (words 0..15, one 64-byte cache line) and, past
@@ -58,6 +66,12 @@ export const Conn = {
 
 export const CONN_KEY_WORDS = 5;
 export const CONN_RECORD_BYTES = Conn.words * 4;
+const LAYOUT: TableLayout = {
+  name: 'connection table',
+  recordWords: Conn.words,
+  keyWords: CONN_KEY_WORDS,
+  deadlineWord: Conn.expires,
+};
 
 export const ConnFlag = {
   /** the ACK completing the handshake was seen */
@@ -246,11 +260,7 @@ export const EditOutcome = {
   busy: -2,
 } as const;
 
-export class ConnectionTable {
-  readonly core: SharedHashTable;
-  readonly i32: Int32Array;
-  readonly capacity: number;
-  readonly epochMs: number;
+export class ConnectionTable extends TableView {
   listener: ConnectionRemovalListener = noListener;
   fullPolicy: FullTablePolicy = new RefuseWhenFull();
   /** 1 when the last successful `acquire()` created the entry (its fields are zero). */
@@ -263,19 +273,11 @@ export class ConnectionTable {
   private held = -1;
 
   static byteLength(capacity: number): number {
-    return SharedHashTable.byteLength(capacity, Conn.words);
+    return tableByteLength(LAYOUT, capacity);
   }
 
   static create(capacity: number, epochMs?: number): ConnectionTable {
-    return new ConnectionTable(
-      SharedHashTable.create({
-        capacity,
-        recordWords: Conn.words,
-        keyWords: CONN_KEY_WORDS,
-        epochMs,
-        deadlineWord: Conn.expires,
-      }).sab,
-    );
+    return new ConnectionTable(createTableBuffer(LAYOUT, capacity, epochMs));
   }
 
   static attach(sab: SharedArrayBuffer): ConnectionTable {
@@ -283,21 +285,7 @@ export class ConnectionTable {
   }
 
   private constructor(sab: SharedArrayBuffer) {
-    this.core = new SharedHashTable(sab);
-    if (this.core.recordWords !== Conn.words || this.core.keyWords !== CONN_KEY_WORDS) {
-      throw new Error('buffer does not hold a connection table');
-    }
-    this.i32 = this.core.i32;
-    this.capacity = this.core.capacity;
-    this.epochMs = this.core.epochMs;
-  }
-
-  get sab(): SharedArrayBuffer {
-    return this.core.sab;
-  }
-
-  count(): number {
-    return this.core.count();
+    super(LAYOUT, sab);
   }
 
   recordBase(slot: number): number {

@@ -4,7 +4,7 @@
 // and for `timeout` after the last one was placed or ended; the sweeper removes it after that.
 
 import { timeReached } from './clock.ts';
-import { Rec, SharedHashTable } from './shared-table.ts';
+import { createTableBuffer, Rec, type TableLayout, TableView, tableByteLength } from './shared-table.ts';
 
 export const Persist = {
   version: Rec.version,
@@ -22,6 +22,11 @@ export const Persist = {
   words: 16,
 } as const;
 export const PERSIST_KEY_WORDS = 5;
+const LAYOUT: TableLayout = {
+  name: 'persistence table',
+  recordWords: Persist.words,
+  keyWords: PERSIST_KEY_WORDS,
+};
 
 /** The word mask for word `w` (0..3) of a 128-bit address under a prefix length (v4-mapped: +96). */
 export function prefixWordMask(prefixLen: number, w: number): number {
@@ -31,22 +36,16 @@ export function prefixWordMask(prefixLen: number, w: number): number {
   return (0xffffffff << (32 - bits)) | 0;
 }
 
-export class PersistenceTable {
-  readonly core: SharedHashTable;
-  readonly i32: Int32Array;
-  readonly capacity: number;
+export class PersistenceTable extends TableView {
   created = 0;
   private held = -1;
 
   static byteLength(capacity: number): number {
-    return SharedHashTable.byteLength(capacity, Persist.words);
+    return tableByteLength(LAYOUT, capacity);
   }
 
   static create(capacity: number, epochMs?: number): PersistenceTable {
-    return new PersistenceTable(
-      SharedHashTable.create({ capacity, recordWords: Persist.words, keyWords: PERSIST_KEY_WORDS, epochMs })
-        .sab,
-    );
+    return new PersistenceTable(createTableBuffer(LAYOUT, capacity, epochMs));
   }
 
   static attach(sab: SharedArrayBuffer): PersistenceTable {
@@ -54,17 +53,7 @@ export class PersistenceTable {
   }
 
   private constructor(sab: SharedArrayBuffer) {
-    this.core = new SharedHashTable(sab);
-    this.i32 = this.core.i32;
-    this.capacity = this.core.capacity;
-  }
-
-  get sab(): SharedArrayBuffer {
-    return this.core.sab;
-  }
-
-  count(): number {
-    return this.core.count();
+    super(LAYOUT, sab);
   }
 
   recordBase(slot: number): number {

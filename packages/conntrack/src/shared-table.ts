@@ -365,3 +365,67 @@ export class SharedHashTable {
     Atomics.add(this.i32, field, 1);
   }
 }
+
+/**
+ * What a typed table fixes about its SharedHashTable: the record and key widths, the record word
+ * its snapshots show the deadline in, and the name an attach to a foreign buffer reports.
+ */
+export interface TableLayout {
+  readonly name: string;
+  readonly recordWords: number;
+  readonly keyWords: number;
+  readonly deadlineWord?: number;
+}
+
+/** Bytes of a buffer for `capacity` records of `layout`. */
+export function tableByteLength(layout: TableLayout, capacity: number): number {
+  return SharedHashTable.byteLength(capacity, layout.recordWords);
+}
+
+/** A new, empty buffer for `capacity` records of `layout`, for the table's `attach`. */
+export function createTableBuffer(
+  layout: TableLayout,
+  capacity: number,
+  epochMs?: number,
+): SharedArrayBuffer {
+  return SharedHashTable.create({
+    capacity,
+    recordWords: layout.recordWords,
+    keyWords: layout.keyWords,
+    epochMs,
+    deadlineWord: layout.deadlineWord,
+  }).sab;
+}
+
+/**
+ * What every typed table (ConnectionTable, SourceTable, PersistenceTable, VerifiedSourceTable)
+ * shares: attaching to a buffer only when it holds the table's layout, and the accessors that no
+ * packet waits on. Whatever runs per packet or per record (recordBase, readRecord, acquire) stays
+ * on each table's own class: a method here would see all four classes and go polymorphic.
+ */
+export abstract class TableView {
+  readonly core: SharedHashTable;
+  readonly i32: Int32Array;
+  readonly capacity: number;
+  readonly epochMs: number;
+
+  protected constructor(layout: TableLayout, sab: SharedArrayBuffer) {
+    const core = new SharedHashTable(sab);
+    // Two tables of different layouts would read each other's records as garbage: refuse early.
+    if (core.recordWords !== layout.recordWords || core.keyWords !== layout.keyWords) {
+      throw new Error(`buffer does not hold a ${layout.name}`);
+    }
+    this.core = core;
+    this.i32 = core.i32;
+    this.capacity = core.capacity;
+    this.epochMs = core.epochMs;
+  }
+
+  get sab(): SharedArrayBuffer {
+    return this.core.sab;
+  }
+
+  count(): number {
+    return this.core.count();
+  }
+}

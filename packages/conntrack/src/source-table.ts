@@ -9,7 +9,15 @@
 // holds no connection; if every candidate holds connections the source goes untracked (counted).
 
 import { elapsed } from './clock.ts';
-import { Header, Rec, SharedHashTable, SLOTS_PER_BUCKET } from './shared-table.ts';
+import {
+  createTableBuffer,
+  Header,
+  Rec,
+  SLOTS_PER_BUCKET,
+  type TableLayout,
+  TableView,
+  tableByteLength,
+} from './shared-table.ts';
 
 export const Src = {
   version: Rec.version,
@@ -45,24 +53,20 @@ export const Src = {
 } as const;
 
 export const SRC_KEY_WORDS = 3;
+const LAYOUT: TableLayout = { name: 'source table', recordWords: Src.words, keyWords: SRC_KEY_WORDS };
 const RATE_PERIOD_MS = 1000;
 
-export class SourceTable {
-  readonly core: SharedHashTable;
-  readonly i32: Int32Array;
-  readonly capacity: number;
+export class SourceTable extends TableView {
   /** 1 when the last `acquire()` created the record. */
   created = 0;
   private held = -1;
 
   static byteLength(capacity: number): number {
-    return SharedHashTable.byteLength(capacity, Src.words);
+    return tableByteLength(LAYOUT, capacity);
   }
 
   static create(capacity: number, epochMs?: number): SourceTable {
-    return new SourceTable(
-      SharedHashTable.create({ capacity, recordWords: Src.words, keyWords: SRC_KEY_WORDS, epochMs }).sab,
-    );
+    return new SourceTable(createTableBuffer(LAYOUT, capacity, epochMs));
   }
 
   static attach(sab: SharedArrayBuffer): SourceTable {
@@ -70,20 +74,7 @@ export class SourceTable {
   }
 
   private constructor(sab: SharedArrayBuffer) {
-    this.core = new SharedHashTable(sab);
-    if (this.core.recordWords !== Src.words || this.core.keyWords !== SRC_KEY_WORDS) {
-      throw new Error('buffer does not hold a source table');
-    }
-    this.i32 = this.core.i32;
-    this.capacity = this.core.capacity;
-  }
-
-  get sab(): SharedArrayBuffer {
-    return this.core.sab;
-  }
-
-  count(): number {
-    return this.core.count();
+    super(LAYOUT, sab);
   }
 
   recordBase(slot: number): number {

@@ -12,7 +12,14 @@
 // the entry closest to expiry makes room (the least recently verified).
 
 import { timeReached } from './clock.ts';
-import { Rec, SharedHashTable, SLOTS_PER_BUCKET } from './shared-table.ts';
+import {
+  createTableBuffer,
+  Rec,
+  SLOTS_PER_BUCKET,
+  type TableLayout,
+  TableView,
+  tableByteLength,
+} from './shared-table.ts';
 
 export const Verified = {
   version: Rec.version,
@@ -32,27 +39,20 @@ export const Verified = {
 } as const;
 
 const KEY_WORDS = 4;
+const LAYOUT: TableLayout = {
+  name: 'verified-source table',
+  recordWords: Verified.words,
+  keyWords: KEY_WORDS,
+  deadlineWord: Verified.expires,
+};
 
-export class VerifiedSourceTable {
-  readonly core: SharedHashTable;
-  readonly i32: Int32Array;
-  readonly capacity: number;
-  readonly epochMs: number;
-
+export class VerifiedSourceTable extends TableView {
   static byteLength(capacity: number): number {
-    return SharedHashTable.byteLength(capacity, Verified.words);
+    return tableByteLength(LAYOUT, capacity);
   }
 
   static create(capacity: number, epochMs?: number): VerifiedSourceTable {
-    return new VerifiedSourceTable(
-      SharedHashTable.create({
-        capacity,
-        recordWords: Verified.words,
-        keyWords: KEY_WORDS,
-        epochMs,
-        deadlineWord: Verified.expires,
-      }).sab,
-    );
+    return new VerifiedSourceTable(createTableBuffer(LAYOUT, capacity, epochMs));
   }
 
   static attach(sab: SharedArrayBuffer): VerifiedSourceTable {
@@ -60,21 +60,7 @@ export class VerifiedSourceTable {
   }
 
   private constructor(sab: SharedArrayBuffer) {
-    this.core = new SharedHashTable(sab);
-    if (this.core.recordWords !== Verified.words || this.core.keyWords !== KEY_WORDS) {
-      throw new Error('buffer does not hold a verified-source table');
-    }
-    this.i32 = this.core.i32;
-    this.capacity = this.core.capacity;
-    this.epochMs = this.core.epochMs;
-  }
-
-  get sab(): SharedArrayBuffer {
-    return this.core.sab;
-  }
-
-  count(): number {
-    return this.core.count();
+    super(LAYOUT, sab);
   }
 
   private setKey(a0: number, a1: number, a2: number, a3: number): void {
