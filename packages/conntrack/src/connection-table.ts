@@ -12,8 +12,13 @@
 import { timeReached } from './clock.ts';
 import { altHash, hash5 } from './hash.ts';
 import {
+  claimLocked,
   createTableBuffer,
   Header,
+  InsertStart,
+  lockBucketsForInsert,
+  lockIfExpired,
+  lockKey,
   Rec,
   SLOTS_PER_BUCKET,
   type TableLayout,
@@ -337,20 +342,17 @@ export class ConnectionTable extends TableView {
     this.failReason = AcquireFail.none;
     this.setKey(a0, a1, a2, a3, portService);
     const core = this.core;
-    // A found slot may be emptied or reused before we lock it; look again a few times.
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const slot = core.find();
-      if (slot < 0) break;
-      const v = core.lockIfKey(slot);
-      if (v < 0) continue;
-      if (timeReached(this.i32[core.deadlinesBase + slot], now)) {
-        this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
-        core.clear(slot);
-        core.unlockRecord(slot, v);
-        break;
+    const v = lockKey(core, 4);
+    if (v >= 0) {
+      const slot = core.lockedSlot;
+      if (!timeReached(this.i32[core.deadlinesBase + slot], now)) {
+        this.held = v;
+        return slot;
       }
-      this.held = v;
-      return slot;
+      // Expired: remove it and insert the key anew.
+      this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
+      core.clear(slot);
+      core.unlockRecord(slot, v);
     }
     if (!create) {
       this.failReason = AcquireFail.notFound;
@@ -361,21 +363,14 @@ export class ConnectionTable extends TableView {
 
   private insert(priority: number, now: number): number {
     const core = this.core;
-    if (!core.lockBuckets()) {
+    const existing = lockBucketsForInsert(core);
+    if (existing >= 0) {
+      this.held = existing;
+      return core.lockedSlot;
+    }
+    if (existing === InsertStart.contention) {
       this.failReason = AcquireFail.contention;
       return -1;
-    }
-    // Another thread may have inserted the key between our find and the bucket locks.
-    const existing = core.find();
-    if (existing >= 0) {
-      const v = core.lockIfKey(existing);
-      core.unlockBuckets();
-      if (v < 0) {
-        this.failReason = AcquireFail.contention;
-        return -1;
-      }
-      this.held = v;
-      return existing;
     }
     let slot = core.findEmpty();
     let v = -1;
@@ -402,13 +397,10 @@ export class ConnectionTable extends TableView {
         }
       }
     }
-    if (v < 0) {
-      core.unlockBuckets();
+    if (!claimLocked(core, slot, v)) {
       this.failReason = AcquireFail.contention;
       return -1;
     }
-    core.claim(slot);
-    core.unlockBuckets();
     this.held = v;
     this.created = 1;
     return slot;
@@ -560,23 +552,17 @@ export class ConnectionTable extends TableView {
    */
   expireStep(now: number, budget: number): number {
     const core = this.core;
-    const i32 = this.i32;
     const cap = this.capacity;
     let slot = core.claimSweepRange(budget);
     let removed = 0;
     for (let n = 0; n < budget; n++, slot++) {
       if (slot === cap) slot = 0;
-      const tags = core.tagsBase + slot;
-      const deadline = core.deadlinesBase + slot;
-      if (i32[tags] === 0 || !timeReached(i32[deadline], now)) continue;
-      const v = core.lockRecord(slot);
+      const v = lockIfExpired(core, slot, now);
       if (v < 0) continue;
-      if (i32[tags] !== 0 && timeReached(i32[deadline], now)) {
-        this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
-        core.clear(slot);
-        removed++;
-      }
+      this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
+      core.clear(slot);
       core.unlockRecord(slot, v);
+      removed++;
     }
     return removed;
   }

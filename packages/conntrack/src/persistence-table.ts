@@ -4,7 +4,17 @@
 // and for `timeout` after the last one was placed or ended; the sweeper removes it after that.
 
 import { timeReached } from './clock.ts';
-import { createTableBuffer, Rec, type TableLayout, TableView, tableByteLength } from './shared-table.ts';
+import {
+  claimLocked,
+  createTableBuffer,
+  InsertStart,
+  lockBucketsForInsert,
+  lockKey,
+  Rec,
+  type TableLayout,
+  TableView,
+  tableByteLength,
+} from './shared-table.ts';
 
 export const Persist = {
   version: Rec.version,
@@ -89,36 +99,28 @@ export class PersistenceTable extends TableView {
     this.created = 0;
     this.setKey(service, a0, a1, a2, a3, prefixLen);
     const core = this.core;
-    const slot = core.find();
-    if (slot >= 0) {
-      const v = core.lockIfKey(slot);
-      if (v >= 0) {
-        const base = core.recordBase(slot);
-        if (this.i32[base + Persist.controlled] > 0 || !timeReached(this.i32[base + Persist.expires], now)) {
-          this.held = v;
-          return slot;
-        }
-        core.clear(slot);
-        core.unlockRecord(slot, v);
+    // One lookup, not a few: a lost race goes on to the insert, which looks again under the bucket locks.
+    const found = lockKey(core, 1);
+    if (found >= 0) {
+      const slot = core.lockedSlot;
+      const base = core.recordBase(slot);
+      if (this.i32[base + Persist.controlled] > 0 || !timeReached(this.i32[base + Persist.expires], now)) {
+        this.held = found;
+        return slot;
       }
+      core.clear(slot);
+      core.unlockRecord(slot, found);
     }
-    if (!create || !core.lockBuckets()) return -1;
-    const again = core.find();
+    if (!create) return -1;
+    const again = lockBucketsForInsert(core);
     if (again >= 0) {
-      const v = core.lockIfKey(again);
-      core.unlockBuckets();
-      if (v < 0) return -1;
-      this.held = v;
-      return again;
+      this.held = again;
+      return core.lockedSlot;
     }
+    if (again !== InsertStart.absent) return -1;
     const free = core.findEmpty();
     const v = free >= 0 ? core.lockRecord(free) : -1;
-    if (v < 0) {
-      core.unlockBuckets();
-      return -1;
-    }
-    core.claim(free);
-    core.unlockBuckets();
+    if (!claimLocked(core, free, v)) return -1;
     this.i32[core.recordBase(free) + Persist.created] = now;
     this.held = v;
     this.created = 1;

@@ -15,6 +15,7 @@
 // two threads cannot insert the same key twice. Every spin is bounded: a lock that cannot be
 // had in time is reported, never waited on forever.
 
+import { timeReached } from './clock.ts';
 import { altHash, hashWords } from './hash.ts';
 
 /** Word offsets of the table header. The only place these indices are written down. */
@@ -93,6 +94,8 @@ export class SharedHashTable {
   hash = 0;
   bucket1 = 0;
   bucket2 = 0;
+  /** Slot of the record the last `lockKey()` or `lockBucketsForInsert()` locked for this thread. */
+  lockedSlot = -1;
 
   static byteLength(capacity: number, recordWords: number): number {
     const buckets = ceilPow2(Math.max(1, Math.ceil(capacity / SLOTS_PER_BUCKET)));
@@ -428,4 +431,85 @@ export abstract class TableView {
   count(): number {
     return this.core.count();
   }
+}
+
+// The locking steps the tables' acquire and expiry sweeps share. Free functions rather than
+// SharedHashTable methods: index.ts does not export them, so no code outside conntrack can take a
+// record lock through them (the boundaries check knows only lockRecord, unlockRecord, lockIfKey).
+// Each takes the one SharedHashTable class, so its call sites stay monomorphic.
+
+/**
+ * After `core.hashKey()`: finds `core.key` and takes its record lock. Without the bucket locks a
+ * found slot can be emptied or reused before the lock is had, so a lost race looks again, up to
+ * `tries` lookups. Returns the version held (the slot in `core.lockedSlot`), or -1: not found, or
+ * every try lost its race.
+ */
+export function lockKey(core: SharedHashTable, tries: number): number {
+  for (let attempt = 0; attempt < tries; attempt++) {
+    const slot = core.find();
+    if (slot < 0) return -1;
+    const v = core.lockIfKey(slot);
+    if (v < 0) continue;
+    core.lockedSlot = slot;
+    return v;
+  }
+  return -1;
+}
+
+/** What `lockBucketsForInsert` returns when it holds no lock; a version held is >= 0. */
+export const InsertStart = {
+  /** The key is absent and both bucket locks are held: insert it, then `claimLocked`. */
+  absent: -1,
+  /** A bucket lock or the existing record's lock could not be had; nothing is held. */
+  contention: -2,
+} as const;
+
+/**
+ * Starts an insert of `core.key` (after `hashKey()`): takes both bucket locks and looks once more,
+ * since another thread may have inserted the key after this thread's lock-free lookup. When it
+ * did, returns that record's version held (the slot in `core.lockedSlot`), the bucket locks
+ * released; else an InsertStart value.
+ */
+export function lockBucketsForInsert(core: SharedHashTable): number {
+  if (!core.lockBuckets()) return InsertStart.contention;
+  const slot = core.find();
+  if (slot < 0) return InsertStart.absent;
+  const v = core.lockIfKey(slot);
+  core.unlockBuckets();
+  if (v < 0) return InsertStart.contention;
+  core.lockedSlot = slot;
+  return v;
+}
+
+/**
+ * Ends an insert begun by `lockBucketsForInsert`: `slot` is the free (or freed) slot the caller
+ * chose and `v` its record lock's version, -1 when it was not had. Claims the slot for the key
+ * when the lock was had, and always releases the bucket locks. Returns whether it claimed.
+ */
+export function claimLocked(core: SharedHashTable, slot: number, v: number): boolean {
+  if (v < 0) {
+    core.unlockBuckets();
+    return false;
+  }
+  core.claim(slot);
+  core.unlockBuckets();
+  return true;
+}
+
+/**
+ * For an expiry sweep over a table whose deadlines live in the compact deadline array: when `slot`
+ * holds an entry whose deadline has passed at `now`, takes its record lock and returns the version
+ * held, the caller to remove the entry and unlock; else -1. The plain read first keeps the sweep
+ * from locking live entries; the second, under the lock, sees what a writer may have renewed.
+ */
+export function lockIfExpired(core: SharedHashTable, slot: number, now: number): number {
+  const i32 = core.i32;
+  const tag = core.tagsBase + slot;
+  const deadline = core.deadlinesBase + slot;
+  if (i32[tag] === 0 || !timeReached(i32[deadline], now)) return -1;
+  const v = core.lockRecord(slot);
+  if (v < 0) return -1;
+  if (i32[tag] !== 0 && timeReached(i32[deadline], now)) return v;
+  core.unlockRecord(slot, v);
+  return -1;
 }

@@ -10,8 +10,12 @@
 
 import { elapsed } from './clock.ts';
 import {
+  claimLocked,
   createTableBuffer,
   Header,
+  InsertStart,
+  lockBucketsForInsert,
+  lockKey,
   Rec,
   SLOTS_PER_BUCKET,
   type TableLayout,
@@ -104,23 +108,18 @@ export class SourceTable extends TableView {
     this.created = 0;
     this.setKey(a0, a1, a2, a3);
     const core = this.core;
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const slot = core.find();
-      if (slot < 0) break;
-      const v = core.lockIfKey(slot);
-      if (v < 0) continue;
-      this.held = v;
-      return slot;
+    const found = lockKey(core, 4);
+    if (found >= 0) {
+      this.held = found;
+      return core.lockedSlot;
     }
-    if (!create || !core.lockBuckets()) return -1;
-    const existing = core.find();
+    if (!create) return -1;
+    const existing = lockBucketsForInsert(core);
     if (existing >= 0) {
-      const v = core.lockIfKey(existing);
-      core.unlockBuckets();
-      if (v < 0) return -1;
-      this.held = v;
-      return existing;
+      this.held = existing;
+      return core.lockedSlot;
     }
+    if (existing !== InsertStart.absent) return -1;
     let slot = core.findEmpty();
     let v = -1;
     if (slot >= 0) {
@@ -141,12 +140,7 @@ export class SourceTable extends TableView {
         core.bumpHeader(Header.refusedFull);
       }
     }
-    if (v < 0) {
-      core.unlockBuckets();
-      return -1;
-    }
-    core.claim(slot);
-    core.unlockBuckets();
+    if (!claimLocked(core, slot, v)) return -1;
     const base = core.recordBase(slot);
     this.i32[base + Src.lastSeen] = now;
     this.i32[base + Src.periodStart] = now;

@@ -14,6 +14,7 @@
 import { timeReached } from './clock.ts';
 import {
   createTableBuffer,
+  lockIfExpired,
   Rec,
   SLOTS_PER_BUCKET,
   type TableLayout,
@@ -183,20 +184,16 @@ export class VerifiedSourceTable extends TableView {
   /** Removes expired entries among the next `budget` slots of a shared cursor; returns how many. */
   expireStep(now: number, budget: number): number {
     const core = this.core;
-    const i32 = this.i32;
     const cap = this.capacity;
     let slot = core.claimSweepRange(budget);
     let removed = 0;
     for (let n = 0; n < budget; n++, slot++) {
       if (slot === cap) slot = 0;
-      if (core.tagOfSlot(slot) === 0 || !timeReached(i32[core.deadlineIndex(slot)], now)) continue;
-      const v = core.lockRecord(slot);
+      const v = lockIfExpired(core, slot, now);
       if (v < 0) continue;
-      if (core.tagOfSlot(slot) !== 0 && timeReached(i32[core.deadlineIndex(slot)], now)) {
-        core.clear(slot);
-        removed++;
-      }
+      core.clear(slot);
       core.unlockRecord(slot, v);
+      removed++;
     }
     return removed;
   }
