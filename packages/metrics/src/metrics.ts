@@ -290,6 +290,8 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     return scrape;
   };
 
+  // Each family below is one `add` of its own name, HELP and read: parallel declarations, alike in
+  // shape (one sample, or one per label value) but not one logic, so they stay written out.
   const add = (name: string, type: ScrapedType, help: string, read: () => Sample[]): void => {
     register(registry, new ScrapedMetric(name, help, type, read));
   };
@@ -693,6 +695,7 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
 
   const lvs = source.lvs;
   if (lvs !== undefined) {
+    // Shaped like the neighbour families (labelled samples of one read); apart on purpose, see `add`.
     add(
       'sluice_lvs_defense_mode',
       'gauge',
