@@ -5,32 +5,34 @@
 import fc from 'fast-check';
 import { SCHEDULERS } from './schema.ts';
 
-/** A fresh, valid, minimal live config (defaults left out). */
-export function liveFixture(): {
+/** A live config of `services` on the overlay every hand-written test config runs on. */
+export function withTestOverlay<S>(services: S[]): {
   overlay: { vni: number; directorMac: string };
-  services: Record<string, unknown>[];
+  services: S[];
 } {
-  return {
-    overlay: { vni: 7, directorMac: '02:00:00:00:00:01' },
-    services: [
-      {
-        name: 'web',
-        vip: '10.0.0.100',
-        port: 80,
-        reals: [
-          { address: '10.0.1.1', port: 8080, vtep: '192.0.2.1' },
-          { address: '10.0.1.2', port: 8080, vtep: '192.0.2.2', healthCheck: { type: 'http' } },
-        ],
-      },
-      {
-        name: 'dns',
-        vip: '2001:db8::53',
-        port: 53,
-        protocol: 'udp',
-        reals: [{ address: '2001:db8:1::1', port: 53, vtep: '192.0.2.3' }],
-      },
-    ],
-  };
+  return { overlay: { vni: 7, directorMac: '02:00:00:00:00:01' }, services };
+}
+
+/** A fresh, valid, minimal live config (defaults left out). */
+export function liveFixture(): ReturnType<typeof withTestOverlay<Record<string, unknown>>> {
+  return withTestOverlay<Record<string, unknown>>([
+    {
+      name: 'web',
+      vip: '10.0.0.100',
+      port: 80,
+      reals: [
+        { address: '10.0.1.1', port: 8080, vtep: '192.0.2.1' },
+        { address: '10.0.1.2', port: 8080, vtep: '192.0.2.2', healthCheck: { type: 'http' } },
+      ],
+    },
+    {
+      name: 'dns',
+      vip: '2001:db8::53',
+      port: 53,
+      protocol: 'udp',
+      reals: [{ address: '2001:db8:1::1', port: 53, vtep: '192.0.2.3' }],
+    },
+  ]);
 }
 
 const group = fc.integer({ min: 0, max: 0xffff }).map((g) => g.toString(16));
@@ -167,37 +169,35 @@ export function reverseKeys<T>(value: T): T {
   return value;
 }
 
-/** A QUIC service (UDP, three real servers with server IDs in three spellings) under `quic`. */
+/** A QUIC service (UDP, three real servers with server IDs in three spellings) under `quic`.
+ * Written out whole like liveFixture, not built from it: a test reads the document it runs on here. */
 // biome-ignore lint/suspicious/noExplicitAny: tests poke at arbitrary places of untyped JSON.
 export function quicConfig(quic: any = { cidServerIdOffset: 1, cidServerIdLength: 2, cidLength: 8 }): any {
-  return {
-    overlay: { vni: 7, directorMac: '02:00:00:00:00:01' },
-    services: [
-      {
-        name: 'h3',
-        vip: '10.0.0.100',
-        port: 443,
-        protocol: 'udp',
-        scheduler: 'rr',
-        quic,
-        reals: [
-          {
-            address: '10.0.1.1',
-            port: 443,
-            vtep: '192.0.2.1',
-            mac: '02:00:00:00:01:01',
-            quicServerId: '0a01',
-          },
-          { address: '10.0.1.2', port: 443, vtep: '192.0.2.2', mac: '02:00:00:00:01:02', quicServerId: 2562 },
-          {
-            address: '10.0.1.3',
-            port: 443,
-            vtep: '192.0.2.3',
-            mac: '02:00:00:00:01:03',
-            quicServerId: '0x0A:03',
-          },
-        ],
-      },
-    ],
-  };
+  return withTestOverlay([
+    {
+      name: 'h3',
+      vip: '10.0.0.100',
+      port: 443,
+      protocol: 'udp',
+      scheduler: 'rr',
+      quic,
+      reals: [
+        {
+          address: '10.0.1.1',
+          port: 443,
+          vtep: '192.0.2.1',
+          mac: '02:00:00:00:01:01',
+          quicServerId: '0a01',
+        },
+        { address: '10.0.1.2', port: 443, vtep: '192.0.2.2', mac: '02:00:00:00:01:02', quicServerId: 2562 },
+        {
+          address: '10.0.1.3',
+          port: 443,
+          vtep: '192.0.2.3',
+          mac: '02:00:00:00:01:03',
+          quicServerId: '0x0A:03',
+        },
+      ],
+    },
+  ]);
 }

@@ -9,6 +9,8 @@ import { buildControlPlane } from './server.ts';
 export const TOKEN = 'test-token-4f1c9a';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
 
+// Not @sluice/config/testing's liveFixture: that one leaves defaults out (to test defaulting);
+// this one is a LiveConfig spelled out whole, with the values the API tests assert on.
 export function sampleConfig(): LiveConfig {
   const real = (address: string, port: number, vtep: string) => ({
     address,
