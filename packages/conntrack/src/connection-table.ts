@@ -10,7 +10,7 @@
 // calls `release()`. Nothing allocates and nothing throws: failures come back as -1 with a reason.
 
 import { timeReached } from './clock.ts';
-import { altHash, hash5 } from './hash.ts';
+import { hash5 } from './hash.ts';
 import {
   claimLocked,
   createTableBuffer,
@@ -314,11 +314,9 @@ export class ConnectionTable extends TableView {
     key[2] = a2;
     key[3] = a3;
     key[4] = portService;
-    // hash5 over the arguments is the same function as hashWords over the key, without the loop.
-    const h = hash5(a0, a1, a2, a3, portService, core.seed);
-    core.hash = h;
-    core.bucket1 = h & core.bucketMask;
-    core.bucket2 = altHash(h) & core.bucketMask;
+    // deliberately unrolled: hash5 over the arguments is hashWords over the key without the
+    // loop (per packet).
+    core.useHash(hash5(a0, a1, a2, a3, portService, core.seed));
   }
 
   /**

@@ -33,6 +33,7 @@ export function hashWords(key: Int32Array, n: number, seed: number): number {
 
 /** Hash of five words passed as arguments (the connection key), without a key array. */
 export function hash5(a: number, b: number, c: number, d: number, e: number, seed: number): number {
+  // deliberately unrolled: hashWords over five words, once per packet; equal results are tested.
   let h = seed | 0;
   h = mixWord(h, a);
   h = mixWord(h, b);

@@ -163,7 +163,11 @@ export class SharedHashTable {
 
   /** Hashes `this.key` and sets `hash`, `bucket1`, `bucket2`. */
   hashKey(): number {
-    const h = hashWords(this.key, this.keyWords, this.seed);
+    return this.useHash(hashWords(this.key, this.keyWords, this.seed));
+  }
+
+  /** Sets `hash` and the two buckets it chooses, for `this.key` hashed by the caller (hash5). */
+  useHash(h: number): number {
     this.hash = h;
     this.bucket1 = h & this.bucketMask;
     this.bucket2 = altHash(h) & this.bucketMask;
@@ -191,6 +195,8 @@ export class SharedHashTable {
   find(): number {
     const tag = this.hash | 1;
     const i32 = this.i32;
+    // deliberately unrolled: the per-packet lookup; two straight scans, no pass counter or
+    // bucket choice per slot.
     let slot = this.bucket1 * SLOTS_PER_BUCKET;
     for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
       if (i32[this.tagsBase + slot] === tag && this.keyMatches(this.recordsBase + (slot << this.recordShift)))
@@ -283,6 +289,8 @@ export class SharedHashTable {
    */
   findEmpty(): number {
     const i32 = this.i32;
+    // deliberately unrolled: each bucket's first free slot and count stay in locals (runs for
+    // every new flow, with the bucket locks held).
     let free1 = -1;
     let n1 = 0;
     let slot = this.bucket1 * SLOTS_PER_BUCKET;

@@ -1,7 +1,16 @@
 // What the four tables share through shared-table.ts (TableView, the create and attach helpers):
 // each attaches only to a buffer of its own layout, and sizes and makes its buffer from it.
 import { describe, expect, it } from 'vitest';
-import { ConnectionTable, PersistenceTable, SourceTable, VerifiedSourceTable } from './index.ts';
+import {
+  ConnectionTable,
+  fmix32,
+  hash5,
+  hashWords,
+  PersistenceTable,
+  SharedHashTable,
+  SourceTable,
+  VerifiedSourceTable,
+} from './index.ts';
 
 describe('the tables over SharedHashTable', () => {
   it('attach only to a buffer of their own layout', () => {
@@ -25,5 +34,24 @@ describe('the tables over SharedHashTable', () => {
     expect(SourceTable.create(64).sab.byteLength).toBe(SourceTable.byteLength(64));
     expect(PersistenceTable.create(64).sab.byteLength).toBe(PersistenceTable.byteLength(64));
     expect(ConnectionTable.create(64).sab.byteLength).toBe(ConnectionTable.byteLength(64));
+  });
+});
+
+describe('hash5', () => {
+  it('is hashWords over the same five words (the connection key hashed without its array)', () => {
+    const key = new Int32Array(5);
+    let x = 0x2545f491;
+    for (let n = 0; n < 200; n++) {
+      for (let i = 0; i < 5; i++) key[i] = x = fmix32(x + i + 1);
+      const seed = fmix32(x ^ n);
+      expect(hash5(key[0], key[1], key[2], key[3], key[4], seed)).toBe(hashWords(key, 5, seed));
+    }
+    const core = SharedHashTable.create({ capacity: 64, recordWords: 16, keyWords: 5 });
+    core.key.set(key);
+    const h = core.hashKey();
+    const b1 = core.bucket1;
+    const b2 = core.bucket2;
+    expect(core.useHash(hash5(key[0], key[1], key[2], key[3], key[4], core.seed))).toBe(h);
+    expect([core.bucket1, core.bucket2]).toEqual([b1, b2]);
   });
 });
