@@ -15,6 +15,8 @@ import {
   parseRealId,
   validateLiveConfig,
 } from '@sluice/config';
+// The same view types as director.ts imports: both implement DirectorControl, so the lists match
+// (an import list, not logic to share).
 import type {
   ConfigView,
   ConnectionFilter,
