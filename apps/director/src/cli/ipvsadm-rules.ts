@@ -98,8 +98,8 @@ interface OptionSpec {
   value: 'none' | 'required' | 'optional';
 }
 
-// ipvsadm's option table written out as its man page lists it, one row per option: the rows are
-// alike by design (data, not logic), and a row read at a glance beats rows built by a helper.
+// ipvsadm's options written out one row each: the rows are alike by design (data, not logic), and
+// a row that reads as the option it is beats rows built by a helper.
 const OPTIONS: OptionSpec[] = [
   { short: 'A', long: 'add-service', value: 'none' },
   { short: 'E', long: 'edit-service', value: 'none' },
