@@ -2,8 +2,8 @@
 // it, so the lighter ones are standby (fo) or overflow (ovf) servers. Both keep the first of equal
 // weights in list order (the kernel's strict `w > hw`) and read nothing but weights, flags and,
 // for ovf, ActiveConn.
-import type { RealServerCounters } from './counters.ts';
-import { type FlowView, Members, type Scheduler, type SchedulingSpec } from './spec.ts';
+import type { FlowView, Members, Scheduler } from './spec.ts';
+import { MemberScheduler } from './spec.ts';
 
 /**
  * The first available member of the highest weight (its position, or -1). With `withinWeight`
@@ -29,13 +29,8 @@ function heaviest(m: Members, withinWeight: boolean): number {
  * ip_vs_fo.c ip_vs_fo_schedule(): weighted failover. The available member of the highest weight
  * takes everything; the next one takes over only when it is overloaded, down or quiesced.
  */
-export class WeightedFailover implements Scheduler {
+export class WeightedFailover extends MemberScheduler implements Scheduler {
   readonly name = 'fo' as const;
-  private readonly m: Members;
-
-  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
-  }
 
   pick(_flow: FlowView): number {
     return this.m.realAt(heaviest(this.m, false));
@@ -48,13 +43,8 @@ export class WeightedFailover implements Scheduler {
  * a connection budget and connections overflow to the next heaviest. Inactive connections do not
  * count, which is why the kernel warns that ovf may not suit UDP.
  */
-export class Overflow implements Scheduler {
+export class Overflow extends MemberScheduler implements Scheduler {
   readonly name = 'ovf' as const;
-  private readonly m: Members;
-
-  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
-  }
 
   pick(_flow: FlowView): number {
     return this.m.realAt(heaviest(this.m, true));

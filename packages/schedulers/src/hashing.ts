@@ -8,13 +8,8 @@
 // weight-0 member still holds its one bucket), or use mh.
 import type { RealServerCounters } from './counters.ts';
 import { foldAddress, hash32, sourceKey } from './hash.ts';
-import {
-  type FlowView,
-  Members,
-  type Scheduler,
-  type SchedulerOptions,
-  type SchedulingSpec,
-} from './spec.ts';
+import type { FlowView, Scheduler, SchedulerOptions, SchedulingSpec } from './spec.ts';
+import { MemberScheduler } from './spec.ts';
 
 export const HASH_TAB_BITS = 8;
 export const HASH_TAB_SIZE = 1 << HASH_TAB_BITS;
@@ -44,15 +39,14 @@ export function dealBuckets(weights: Int32Array): Int32Array {
  * ip_vs_sh_get_fallback() adds the original hash to an offset that already starts at it — and
  * takes the first available member: deterministic per source, so a source keeps its fallback.
  */
-export class SourceHashing implements Scheduler {
+export class SourceHashing extends MemberScheduler implements Scheduler {
   readonly name = 'sh' as const;
-  private readonly m: Members;
   private readonly buckets: Int32Array;
   private readonly fallback: boolean;
   private readonly usePort: boolean;
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters, opts: SchedulerOptions = {}) {
-    this.m = new Members(spec, counters);
+    super(spec, counters);
     this.buckets = dealBuckets(this.m.weights);
     this.fallback = opts.shFallback === true;
     this.usePort = opts.shPort === true;
@@ -79,13 +73,12 @@ export class SourceHashing implements Scheduler {
 }
 
 /** ip_vs_dh.c: destination hashing. Bucket = hash_32(addr_fold(destination), 8); no fallback. */
-export class DestinationHashing implements Scheduler {
+export class DestinationHashing extends MemberScheduler implements Scheduler {
   readonly name = 'dh' as const;
-  private readonly m: Members;
   private readonly buckets: Int32Array;
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
+    super(spec, counters);
     this.buckets = dealBuckets(this.m.weights);
   }
 

@@ -3,8 +3,8 @@
 // and keep the first of equals, as the kernel's list walks do. Ratios are compared by
 // cross-multiplication (loh * dw > doh * lw), never divided: exact in doubles while
 // overhead * weight < 2^53, i.e. below ~2^29 active connections per server at weight 65535.
-import type { RealServerCounters } from './counters.ts';
-import { type FlowView, Members, type Scheduler, type SchedulingSpec } from './spec.ts';
+import type { FlowView, Members, Scheduler } from './spec.ts';
+import { MemberScheduler } from './spec.ts';
 
 // What leastLoaded() takes as a member's load. A number, not a callback: the scan stays one
 // monomorphic loop with nothing allocated, and each class passes its own constant.
@@ -54,13 +54,8 @@ export function leastWeightedOverhead(m: Members): number {
 }
 
 /** ip_vs_lc.c: the least overhead (active * 256 + inactive), weights ignored except 0. */
-export class LeastConnection implements Scheduler {
+export class LeastConnection extends MemberScheduler implements Scheduler {
   readonly name = 'lc' as const;
-  private readonly m: Members;
-
-  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
-  }
 
   pick(_flow: FlowView): number {
     return this.m.realAt(leastLoaded(this.m, LOAD_OVERHEAD));
@@ -68,13 +63,8 @@ export class LeastConnection implements Scheduler {
 }
 
 /** ip_vs_wlc.c: the least overhead / weight (the default IPVS scheduler). */
-export class WeightedLeastConnection implements Scheduler {
+export class WeightedLeastConnection extends MemberScheduler implements Scheduler {
   readonly name = 'wlc' as const;
-  private readonly m: Members;
-
-  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
-  }
 
   pick(_flow: FlowView): number {
     return this.m.realAt(leastLoaded(this.m, LOAD_OVERHEAD_PER_WEIGHT));
@@ -82,13 +72,8 @@ export class WeightedLeastConnection implements Scheduler {
 }
 
 /** ip_vs_sed.c: shortest expected delay, the least (active + 1) / weight; inactive ignored. */
-export class ShortestExpectedDelay implements Scheduler {
+export class ShortestExpectedDelay extends MemberScheduler implements Scheduler {
   readonly name = 'sed' as const;
-  private readonly m: Members;
-
-  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
-  }
 
   pick(_flow: FlowView): number {
     return this.m.realAt(leastLoaded(this.m, LOAD_EXPECTED_DELAY));
@@ -99,13 +84,8 @@ export class ShortestExpectedDelay implements Scheduler {
  * ip_vs_nq.c: never queue. The first available member with no active connection (inactive ones
  * do not count) is taken at once; otherwise the least (active + 1) / weight, as sed.
  */
-export class NeverQueue implements Scheduler {
+export class NeverQueue extends MemberScheduler implements Scheduler {
   readonly name = 'nq' as const;
-  private readonly m: Members;
-
-  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
-  }
 
   pick(_flow: FlowView): number {
     return this.m.realAt(leastLoaded(this.m, LOAD_NEVER_QUEUE));

@@ -15,17 +15,8 @@
 // few others (the paper's point; measured in maglev.test.ts).
 import type { RealServerCounters } from './counters.ts';
 import { halfSipHash32, halfSipHashString, MH_KEY1, MH_KEY2, sourceKey } from './hash.ts';
-import {
-  type FlowView,
-  Members,
-  maxWeight,
-  type Scheduler,
-  SchedulerError,
-  SchedulerErrorCode,
-  type SchedulerOptions,
-  type SchedulingSpec,
-  weightGcd,
-} from './spec.ts';
+import type { FlowView, Scheduler, SchedulerOptions, SchedulingSpec } from './spec.ts';
+import { MemberScheduler, maxWeight, SchedulerError, SchedulerErrorCode, weightGcd } from './spec.ts';
 
 export const MH_DEFAULT_TABLE_SIZE = 65537;
 /** Far above the kernel's largest (131071); a bound on memory (4 bytes an entry per instance). */
@@ -98,9 +89,8 @@ function entryFor(key: number, size: number): number {
   return halfSipHash32(MH_KEY1.k0, MH_KEY1.k1, key) % size;
 }
 
-export class MaglevHashing implements Scheduler {
+export class MaglevHashing extends MemberScheduler implements Scheduler {
   readonly name = 'mh' as const;
-  private readonly m: Members;
   /** Entry → member index (-1 only when every weight is 0). Read-only by intent. */
   readonly table: Int32Array;
   readonly size: number;
@@ -108,7 +98,7 @@ export class MaglevHashing implements Scheduler {
   private readonly usePort: boolean;
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters, opts: SchedulerOptions = {}) {
-    this.m = new Members(spec, counters);
+    super(spec, counters);
     const size = opts.mhTableSize ?? MH_DEFAULT_TABLE_SIZE;
     if (!isPrime(size) || size > MH_MAX_TABLE_SIZE) {
       throw new SchedulerError(

@@ -4,18 +4,14 @@
 // the same member back to back. A config change builds a new instance, so the rotation restarts
 // at the first member (the kernel's ip_vs_wrr_dest_changed() also resets its cursor to the head).
 import type { RealServerCounters } from './counters.ts';
-import { type FlowView, Members, maxWeight, type Scheduler, type SchedulingSpec, weightGcd } from './spec.ts';
+import type { FlowView, Scheduler, SchedulingSpec } from './spec.ts';
+import { MemberScheduler, maxWeight, weightGcd } from './spec.ts';
 
 /** ip_vs_rr.c: the next available member after the last one picked; the cursor stays on failure. */
-export class RoundRobin implements Scheduler {
+export class RoundRobin extends MemberScheduler implements Scheduler {
   readonly name = 'rr' as const;
-  private readonly m: Members;
   /** The member picked last; -1 = the list head, so the first pick is member 0. */
   private last = -1;
-
-  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
-  }
 
   pick(_flow: FlowView): number {
     const m = this.m;
@@ -46,9 +42,8 @@ export class RoundRobin implements Scheduler {
  * available weight, and cw jumps straight to the first level that weight meets, which is where
  * the kernel's passes would have found it; so a pick costs O(members), not O(members * mw / di).
  */
-export class WeightedRoundRobin implements Scheduler {
+export class WeightedRoundRobin extends MemberScheduler implements Scheduler {
   readonly name = 'wrr' as const;
-  private readonly m: Members;
   private readonly di: number;
   private readonly mw: number;
   /** The lowest positive level: mw - k * di for the largest such k. */
@@ -59,7 +54,7 @@ export class WeightedRoundRobin implements Scheduler {
   private cw: number;
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters) {
-    this.m = new Members(spec, counters);
+    super(spec, counters);
     const g = weightGcd(this.m.weights);
     const max = maxWeight(this.m.weights);
     this.di = g > 0 ? g : 1;

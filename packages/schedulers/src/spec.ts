@@ -242,3 +242,16 @@ export class Members {
     return i < 0 ? -1 : this.members[i];
   }
 }
+
+/**
+ * What every scheduler class is built on: its service's validated members. Only construction is
+ * shared; each scheduler keeps its own pick(), so a pick still sees one receiver class (and the
+ * Members it reads is always the one class above).
+ */
+export abstract class MemberScheduler {
+  protected readonly m: Members;
+
+  constructor(spec: SchedulingSpec, counters: RealServerCounters) {
+    this.m = new Members(spec, counters);
+  }
+}

@@ -15,21 +15,15 @@
 // The draws come from the scheduler's own RandomSource (random.ts): per worker, never Math.random.
 import type { RealServerCounters } from './counters.ts';
 import { type RandomSource, Xoshiro128 } from './random.ts';
-import {
-  type FlowView,
-  Members,
-  type Scheduler,
-  type SchedulerOptions,
-  type SchedulingSpec,
-} from './spec.ts';
+import type { FlowView, Scheduler, SchedulerOptions, SchedulingSpec } from './spec.ts';
+import { MemberScheduler } from './spec.ts';
 
-export class PowerOfTwoChoices implements Scheduler {
+export class PowerOfTwoChoices extends MemberScheduler implements Scheduler {
   readonly name = 'twos' as const;
-  private readonly m: Members;
   private readonly random: RandomSource;
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters, opts: SchedulerOptions = {}) {
-    this.m = new Members(spec, counters);
+    super(spec, counters);
     this.random = opts.random ?? new Xoshiro128(Xoshiro128.randomSeed());
   }
 
