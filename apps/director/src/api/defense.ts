@@ -217,6 +217,8 @@ export const defenseRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
     return settingsOf(effectiveDefense(view.config));
   };
 
+  // One declaration per route, schema first, as in every plugin: the routes are alike in shape on
+  // purpose; what they share in logic has one home (configChange, errorResponses, mutateConfig).
   app.get(
     '/v1/defense',
     {

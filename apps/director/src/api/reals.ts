@@ -133,6 +133,8 @@ export const realRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl }>
     return one(name, wanted, view.config);
   };
 
+  // One declaration per route, schema first, as in every plugin: the routes are alike in shape on
+  // purpose; what they share in logic has one home (configChange, errorResponses, mutateConfig).
   app.get(
     '/v1/services/:name/reals',
     {

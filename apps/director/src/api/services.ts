@@ -56,6 +56,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ control: DirectorControl
   app,
   { control },
 ) => {
+  // One declaration per route, schema first, as in every plugin: the routes are alike in shape on
+  // purpose; what they share in logic has one home (configChange, errorResponses, mutateConfig).
   app.get(
     '/v1/services',
     { schema: { tags: ['services'], summary: 'Every service', response: { 200: ServiceListSchema } } },
