@@ -10,13 +10,8 @@
 import type { RealServerCounters } from './counters.ts';
 import { leastWeightedOverhead } from './least-connection.ts';
 import { LocalityTable, localitySettings, type SlotOwner } from './locality-table.ts';
-import {
-  type FlowView,
-  Members,
-  type Scheduler,
-  type SchedulerOptions,
-  type SchedulingSpec,
-} from './spec.ts';
+import type { FlowView, Members, Scheduler, SchedulerOptions, SchedulingSpec } from './spec.ts';
+import { MemberScheduler } from './spec.ts';
 
 /**
  * is_overloaded() of ip_vs_lblc.c and ip_vs_lblcr.c: the member has more active connections than
@@ -38,6 +33,29 @@ function positionsOf(m: Members): Map<number, number> {
 }
 
 /**
+ * What lblc and lblcr are built on: the members, the destination table and the clock it runs on.
+ * The table tells the scheduler of every slot it frees (releaseSlot), so lblcr can free its set.
+ */
+abstract class LocalityScheduler extends MemberScheduler implements SlotOwner {
+  protected readonly table: LocalityTable;
+  protected readonly clock: () => number;
+
+  constructor(spec: SchedulingSpec, counters: RealServerCounters, opts: SchedulerOptions) {
+    super(spec, counters);
+    const settings = localitySettings(opts);
+    this.clock = settings.clock;
+    this.table = new LocalityTable(settings, this, this.clock());
+  }
+
+  /** Destinations in the table (for tests). */
+  get entries(): number {
+    return this.table.entries;
+  }
+
+  abstract releaseSlot(slot: number): void;
+}
+
+/**
  * ip_vs_lblc.c ip_vs_lblc_schedule(). A destination's cached server is used while it is available
  * and not is_overloaded(); otherwise (or with no entry) wlc over the whole service picks one and
  * the entry points to it.
@@ -54,29 +72,18 @@ function positionsOf(m: Members): Map<number, number> {
  *   number of entries (as in ip_vs_lblcr_new(), and in earlier ip_vs_lblc.c, which re-pointed
  *   the entry in place).
  */
-export class LocalityBasedLeastConnection implements Scheduler, SlotOwner {
+export class LocalityBasedLeastConnection extends LocalityScheduler implements Scheduler {
   readonly name = 'lblc' as const;
-  private readonly m: Members;
-  private readonly table: LocalityTable;
-  private readonly clock: () => number;
   /** Member position per slot. */
   private readonly dest: Int32Array;
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters, opts: SchedulerOptions = {}) {
-    this.m = new Members(spec, counters);
-    const settings = localitySettings(opts);
-    this.clock = settings.clock;
-    this.table = new LocalityTable(settings, this, this.clock());
-    this.dest = new Int32Array(settings.capacity);
+    super(spec, counters, opts);
+    this.dest = new Int32Array(this.table.capacity);
     if (opts.previous instanceof LocalityBasedLeastConnection) this.copyFrom(opts.previous);
   }
 
-  /** Destinations in the table (for tests). */
-  get entries(): number {
-    return this.table.entries;
-  }
-
-  releaseSlot(_slot: number): void {}
+  override releaseSlot(_slot: number): void {}
 
   pick(flow: FlowView): number {
     const m = this.m;
@@ -200,29 +207,20 @@ class ServerSets {
  * member, or it is_overloaded(), wlc over the whole service picks one and it joins the set.
  * A down member counts as weight 0 in set_max (as keepalived's weight 0 would).
  */
-export class LocalityBasedLeastConnectionReplication implements Scheduler, SlotOwner {
+export class LocalityBasedLeastConnectionReplication extends LocalityScheduler implements Scheduler {
   readonly name = 'lblcr' as const;
-  private readonly m: Members;
-  private readonly table: LocalityTable;
   private readonly sets: ServerSets;
-  private readonly clock: () => number;
   private readonly expirationMs: number;
 
   constructor(spec: SchedulingSpec, counters: RealServerCounters, opts: SchedulerOptions = {}) {
-    this.m = new Members(spec, counters);
-    const settings = localitySettings(opts);
-    this.clock = settings.clock;
-    this.expirationMs = settings.expirationMs;
-    this.sets = new ServerSets(settings.capacity, 2 * settings.capacity + this.m.n);
-    this.table = new LocalityTable(settings, this, this.clock());
+    super(spec, counters, opts);
+    const capacity = this.table.capacity;
+    this.sets = new ServerSets(capacity, 2 * capacity + this.m.n);
+    this.expirationMs = this.table.expirationMs;
     if (opts.previous instanceof LocalityBasedLeastConnectionReplication) this.copyFrom(opts.previous);
   }
 
-  get entries(): number {
-    return this.table.entries;
-  }
-
-  releaseSlot(slot: number): void {
+  override releaseSlot(slot: number): void {
     this.sets.clear(slot);
   }
 
