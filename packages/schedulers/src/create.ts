@@ -12,15 +12,33 @@ import {
 import { LocalityBasedLeastConnection, LocalityBasedLeastConnectionReplication } from './locality.ts';
 import { MaglevHashing } from './maglev.ts';
 import { RoundRobin, WeightedRoundRobin } from './round-robin.ts';
-import {
-  type Scheduler,
-  SchedulerError,
-  SchedulerErrorCode,
-  type SchedulerName,
-  type SchedulerOptions,
-  type SchedulingSpec,
-} from './spec.ts';
+import type { Scheduler, SchedulerName, SchedulerOptions, SchedulingSpec } from './spec.ts';
+import { SchedulerError, SchedulerErrorCode } from './spec.ts';
 import { PowerOfTwoChoices } from './twos.ts';
+
+type SchedulerClass = new (
+  spec: SchedulingSpec,
+  counters: RealServerCounters,
+  opts: SchedulerOptions,
+) => Scheduler;
+
+/** Each scheduler's class, by the kernel module's name (the ones without options ignore them). */
+const CLASSES: Readonly<Record<SchedulerName, SchedulerClass>> = {
+  rr: RoundRobin,
+  wrr: WeightedRoundRobin,
+  lc: LeastConnection,
+  wlc: WeightedLeastConnection,
+  sed: ShortestExpectedDelay,
+  nq: NeverQueue,
+  sh: SourceHashing,
+  dh: DestinationHashing,
+  mh: MaglevHashing,
+  lblc: LocalityBasedLeastConnection,
+  lblcr: LocalityBasedLeastConnectionReplication,
+  fo: WeightedFailover,
+  ovf: Overflow,
+  twos: PowerOfTwoChoices,
+};
 
 /** Throws SchedulerError (code SLUICE_ERR_SCHEDULER_*) on a bad name, spec or option. */
 export function createScheduler(
@@ -29,36 +47,9 @@ export function createScheduler(
   counters: RealServerCounters,
   opts: SchedulerOptions = {},
 ): Scheduler {
-  switch (name) {
-    case 'rr':
-      return new RoundRobin(spec, counters);
-    case 'wrr':
-      return new WeightedRoundRobin(spec, counters);
-    case 'lc':
-      return new LeastConnection(spec, counters);
-    case 'wlc':
-      return new WeightedLeastConnection(spec, counters);
-    case 'sed':
-      return new ShortestExpectedDelay(spec, counters);
-    case 'nq':
-      return new NeverQueue(spec, counters);
-    case 'sh':
-      return new SourceHashing(spec, counters, opts);
-    case 'dh':
-      return new DestinationHashing(spec, counters);
-    case 'mh':
-      return new MaglevHashing(spec, counters, opts);
-    case 'lblc':
-      return new LocalityBasedLeastConnection(spec, counters, opts);
-    case 'lblcr':
-      return new LocalityBasedLeastConnectionReplication(spec, counters, opts);
-    case 'fo':
-      return new WeightedFailover(spec, counters);
-    case 'ovf':
-      return new Overflow(spec, counters);
-    case 'twos':
-      return new PowerOfTwoChoices(spec, counters, opts);
-    default:
-      throw new SchedulerError(SchedulerErrorCode.unknown, `unknown scheduler ${JSON.stringify(name)}`);
+  // Own keys only: a name such as 'toString' from untyped config is unknown, not Object's.
+  if (!Object.hasOwn(CLASSES, name)) {
+    throw new SchedulerError(SchedulerErrorCode.unknown, `unknown scheduler ${JSON.stringify(name)}`);
   }
+  return new CLASSES[name](spec, counters, opts);
 }
