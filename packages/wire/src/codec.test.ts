@@ -203,6 +203,16 @@ describe('round trips: write → parse → same fields', () => {
   });
 });
 
+describe('FrameInfo', () => {
+  it('reset() gives every field back the value a new FrameInfo starts with, in the same order', () => {
+    const fresh = Object.entries(new FrameInfo());
+    const f = new FrameInfo();
+    for (const key of Object.keys(f)) (f as unknown as Record<string, number>)[key] = 7;
+    f.reset();
+    expect(Object.entries(f)).toEqual(fresh);
+  });
+});
+
 describe('robustness: random and mutated bytes never throw', () => {
   const valid = tcpFrame({
     v6: true,
