@@ -88,6 +88,8 @@ function parseIpv6(b: Uint8Array, p: number, end: number, out: FrameInfo): numbe
   out.ipVersion = 6;
   out.ipTotalLen = 40 + payload;
   out.ttl = b[p + 7];
+  // Deliberately unrolled: one read per address word straight into FrameInfo's flat fields (as
+  // parseIcmpv6 does for the embedded header); a loop would need an array to write into.
   out.src0 = be32(b, p + 8);
   out.src1 = be32(b, p + 12);
   out.src2 = be32(b, p + 16);
@@ -265,6 +267,7 @@ function parseIcmpv6(b: Uint8Array, q: number, l3End: number, out: FrameInfo): n
     const e = q + 8;
     if (e + 44 > l3End || b[e] >> 4 !== 6) return ParseStatus.badIcmp;
     out.innerProto = b[e + 6];
+    // Deliberately unrolled, as parseIpv6's addresses: one read per word into flat fields.
     out.innerSrc0 = be32(b, e + 8);
     out.innerSrc1 = be32(b, e + 12);
     out.innerSrc2 = be32(b, e + 16);
