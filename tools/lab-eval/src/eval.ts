@@ -19,7 +19,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult } from '@sluice/eval-report';
 import { Lab, type LabNode, labNodeBinary, RunningDirector } from '@sluice/lab';
@@ -223,12 +223,32 @@ export interface RealSysctls {
  * address a client namespace owns and a default route into a black hole for everything else
  * (a spoofed source must not make them ARP), and syncookies on, as Linux ships.
  */
+/**
+ * In the lab every client is an overlay neighbour of the reals (behind a router it would be one
+ * gateway), and the ARP table's limits are the kernel's, shared by every namespace: with
+ * spoof-gone's 1000 addresses beside the others the default gc_thresh3 (1024) overflows and the
+ * reals cannot answer anyone. Raised (never lowered) in the host's namespace, where they live.
+ */
+async function roomForNeighbours(): Promise<void> {
+  for (const [i, want] of [
+    [1, 4096],
+    [2, 8192],
+    [3, 16384],
+  ]) {
+    const file = `/proc/sys/net/ipv4/neigh/default/gc_thresh${i}`;
+    if (Number((await readFile(file, 'utf8')).trim()) < want) await writeFile(file, String(want));
+  }
+}
+
 export async function prepareLab(lab: Lab, a: Addresses): Promise<RealSysctls> {
   const [c1, , c3] = lab.clients;
+  await roomForNeighbours();
   const addBatch = (addrs: string[]): string => addrs.map((x) => `addr add ${x}/32 dev vx0`).join('\n');
   await must(c1, ['ip', '-batch', '-'], addBatch([...a.valid, ...a.partners]));
   await must(c3, ['ip', '-batch', '-'], addBatch([...a.bots, ...a.spread]));
-  const owned = [...a.valid, ...a.partners, ...a.bots, ...a.spread];
+  // The gone hosts' addresses are routed too (they are on the attacker's namespace while they
+  // verify; verifyThenVanish adds and removes them).
+  const owned = [...a.valid, ...a.partners, ...a.bots, ...a.spread, ...a.gone];
   const sub = lab.plan.subnet.toString(16).padStart(2, '0');
   const holeMac = `02:53:4c:00:${sub}:fe`;
   let sysctls: RealSysctls | null = null;
@@ -612,6 +632,70 @@ interface BotLine {
 }
 
 /** Starts the scenario's attackers. */
+/**
+ * spoof-gone's setup: hosts at `a.gone` on the attacker's namespace open one connection each
+ * through the director (spread over two seconds, as the probe budget allows), so the director
+ * verifies them (its probe or challenge, answered by the namespace's kernel); then their addresses
+ * leave the namespace, so nothing answers for them any more: not the director's probes, not the
+ * servers' SYN-ACKs to the spoofs. Writes the addresses to `file` for the spoofer.
+ */
+const GONE_CONNECT = `
+import socket, struct, sys, time
+vip = sys.argv[1]
+addrs = sys.stdin.read().split()
+socks = []
+for i, a in enumerate(addrs):
+    s = socket.socket()
+    s.setblocking(False)
+    s.bind((a, 0))
+    try:
+        s.connect((vip, 80))
+    except BlockingIOError:
+        pass
+    socks.append(s)
+    if i % 50 == 49:
+        time.sleep(0.1)
+time.sleep(1.5)
+up = 0
+for s in socks:
+    try:
+        s.getpeername()
+        up += 1
+    except OSError:
+        pass
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    s.close()
+print(up)
+`;
+
+async function verifyThenVanish(lab: Lab, a: Addresses, file: string): Promise<number> {
+  const c3 = lab.clients[2];
+  await must(c3, ['ip', '-batch', '-'], a.gone.map((x) => `addr add ${x}/32 dev vx0`).join('\n'));
+  let up = 0;
+  try {
+    up = Number((await must(c3, [PYTHON, '-c', GONE_CONNECT, lab.vip4], a.gone.join('\n'))).trim());
+  } finally {
+    await vanish(lab, a);
+  }
+  await writeFile(file, a.gone.join('\n'));
+  return up;
+}
+
+/** Removes the gone hosts' addresses from the attacker's namespace (none there: nothing to do). */
+async function vanish(lab: Lab, a: Addresses): Promise<void> {
+  await nsExec(
+    lab.clients[2],
+    ['ip', '-force', '-batch', '-'],
+    30_000,
+    a.gone.map((x) => `addr del ${x}/32 dev vx0`).join('\n'),
+  );
+}
+
+/** Where spoof-gone's addresses are written: beside the valid addresses the attacker has seen. */
+function goneFileBeside(knownFile: string): string {
+  return join(dirname(knownFile), 'gone-addresses');
+}
+
 function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): Attack {
   const [, c2, c3] = lab.clients;
   const vip = lab.vip4;
@@ -697,6 +781,9 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): 
       // the last --mode wins: the kernel-shaped SYN, then the window walk (spoof_ack.py)
       spoof(spec.attack as number, ['--sources-file', knownFile, '--mode', 'walk']);
       break;
+    case 'spoof-gone':
+      spoof(spec.attack as number, ['--sources-file', goneFileBeside(knownFile)]);
+      break;
     case 'slow-header':
       bots('slow-header', a.bots, perAddress, 3);
       break;
@@ -756,6 +843,10 @@ async function runOne(
   let attack: Attack | null = null;
   try {
     await sleep(WARMUP_MS);
+    if (spec.scenario === 'spoof-gone') {
+      const up = await verifyThenVanish(lab, a, goneFileBeside(knownFile));
+      phase(`${up} of ${a.gone.length} gone hosts connected (verified), then left`);
+    }
     attack = startAttack(lab, a, spec, knownFile);
     phase(`attack started: ${attack.describe}`);
     const leadMs = BOT_SCENARIOS.includes(spec.scenario) ? BOT_LEAD_MS : 0;

@@ -29,6 +29,7 @@ export const SCENARIOS = [
   'spoof-partner',
   'spoof-verified',
   'spoof-walk',
+  'spoof-gone',
   'slow-header',
   'slow-forged',
   'idle-hold',
@@ -84,6 +85,8 @@ export const BOTS_PER_ADDRESS = 4;
  */
 export const SPREAD_PER_ADDRESS = DEFENSE_WEIGHTS.fairShareFloor;
 export const SPREAD_ADDRESSES = Math.ceil(800 / SPREAD_PER_ADDRESS);
+/** spoof-gone: addresses verified and then gone (the simulator uses 3000; the lab's attacker namespace holds 1000). */
+export const GONE_ADDRESSES = 1000;
 
 export interface RunSpec {
   scenario: Scenario;
@@ -112,6 +115,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
     case 'spoof-partner':
     case 'spoof-verified':
     case 'spoof-walk':
+    case 'spoof-gone':
       return [2000];
     case 'slow-header':
     case 'slow-forged':
@@ -157,6 +161,12 @@ export interface Addresses {
   /** spread: addresses in 64 /24s (up to 7 in each). */
   spread: string[];
   spreadCidr: string;
+  /**
+   * spoof-gone: hosts on the attacker's side that answer the director (verified) just before the
+   * attack and then leave the network; the spoofer then uses their addresses (4 /24s).
+   */
+  gone: string[];
+  goneCidr: string;
   blackholeGw: string;
 }
 
@@ -173,6 +183,8 @@ export function addresses(subnet: number): Addresses {
     botCidr: `10.${subnet}.40.0/24`,
     spread: Array.from({ length: SPREAD_ADDRESSES }, (_, i) => o(64 + (i % 64), 9 + Math.floor(i / 64))),
     spreadCidr: `10.${subnet}.64.0/18`,
+    gone: Array.from({ length: GONE_ADDRESSES }, (_, i) => o(136 + (i % 4), 1 + Math.floor(i / 4))),
+    goneCidr: `10.${subnet}.136.0/22`,
     blackholeGw: o(0, 254),
   };
 }
