@@ -13,7 +13,6 @@ import { timeReached } from './clock.ts';
 import { hash5 } from './hash.ts';
 import {
   claimLocked,
-  createTableBuffer,
   Header,
   InsertStart,
   lockBucketsForInsert,
@@ -23,7 +22,6 @@ import {
   SLOTS_PER_BUCKET,
   type TableLayout,
   TableView,
-  tableByteLength,
 } from './shared-table.ts';
 
 /**
@@ -71,12 +69,6 @@ export const Conn = {
 
 export const CONN_KEY_WORDS = 5;
 export const CONN_RECORD_BYTES = Conn.words * 4;
-const LAYOUT: TableLayout = {
-  name: 'connection table',
-  recordWords: Conn.words,
-  keyWords: CONN_KEY_WORDS,
-  deadlineWord: Conn.expires,
-};
 
 export const ConnFlag = {
   /** the ACK completing the handshake was seen */
@@ -266,6 +258,13 @@ export const EditOutcome = {
 } as const;
 
 export class ConnectionTable extends TableView {
+  static override readonly layout: TableLayout = {
+    name: 'connection table',
+    recordWords: Conn.words,
+    keyWords: CONN_KEY_WORDS,
+    deadlineWord: Conn.expires,
+  };
+
   listener: ConnectionRemovalListener = noListener;
   fullPolicy: FullTablePolicy = new RefuseWhenFull();
   /** 1 when the last successful `acquire()` created the entry (its fields are zero). */
@@ -276,22 +275,6 @@ export class ConnectionTable extends TableView {
   evictedForInsert = 0;
   /** Record version held by this thread for the slot returned by `acquire()`. */
   private held = -1;
-
-  static byteLength(capacity: number): number {
-    return tableByteLength(LAYOUT, capacity);
-  }
-
-  static create(capacity: number, epochMs?: number): ConnectionTable {
-    return new ConnectionTable(createTableBuffer(LAYOUT, capacity, epochMs));
-  }
-
-  static attach(sab: SharedArrayBuffer): ConnectionTable {
-    return new ConnectionTable(sab);
-  }
-
-  private constructor(sab: SharedArrayBuffer) {
-    super(LAYOUT, sab);
-  }
 
   recordBase(slot: number): number {
     return this.core.recordBase(slot);

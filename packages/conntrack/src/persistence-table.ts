@@ -6,14 +6,12 @@
 import { timeReached } from './clock.ts';
 import {
   claimLocked,
-  createTableBuffer,
   InsertStart,
   lockBucketsForInsert,
   lockKey,
   Rec,
   type TableLayout,
   TableView,
-  tableByteLength,
 } from './shared-table.ts';
 
 export const Persist = {
@@ -32,11 +30,6 @@ export const Persist = {
   words: 16,
 } as const;
 export const PERSIST_KEY_WORDS = 5;
-const LAYOUT: TableLayout = {
-  name: 'persistence table',
-  recordWords: Persist.words,
-  keyWords: PERSIST_KEY_WORDS,
-};
 
 /** The word mask for word `w` (0..3) of a 128-bit address under a prefix length (v4-mapped: +96). */
 export function prefixWordMask(prefixLen: number, w: number): number {
@@ -47,24 +40,14 @@ export function prefixWordMask(prefixLen: number, w: number): number {
 }
 
 export class PersistenceTable extends TableView {
+  static override readonly layout: TableLayout = {
+    name: 'persistence table',
+    recordWords: Persist.words,
+    keyWords: PERSIST_KEY_WORDS,
+  };
+
   created = 0;
   private held = -1;
-
-  static byteLength(capacity: number): number {
-    return tableByteLength(LAYOUT, capacity);
-  }
-
-  static create(capacity: number, epochMs?: number): PersistenceTable {
-    return new PersistenceTable(createTableBuffer(LAYOUT, capacity, epochMs));
-  }
-
-  static attach(sab: SharedArrayBuffer): PersistenceTable {
-    return new PersistenceTable(sab);
-  }
-
-  private constructor(sab: SharedArrayBuffer) {
-    super(LAYOUT, sab);
-  }
 
   recordBase(slot: number): number {
     return this.core.recordBase(slot);

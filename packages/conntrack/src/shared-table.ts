@@ -388,39 +388,56 @@ export interface TableLayout {
   readonly deadlineWord?: number;
 }
 
-/** Bytes of a buffer for `capacity` records of `layout`. */
-export function tableByteLength(layout: TableLayout, capacity: number): number {
-  return SharedHashTable.byteLength(capacity, layout.recordWords);
-}
-
-/** A new, empty buffer for `capacity` records of `layout`, for the table's `attach`. */
-export function createTableBuffer(
-  layout: TableLayout,
-  capacity: number,
-  epochMs?: number,
-): SharedArrayBuffer {
-  return SharedHashTable.create({
-    capacity,
-    recordWords: layout.recordWords,
-    keyWords: layout.keyWords,
-    epochMs,
-    deadlineWord: layout.deadlineWord,
-  }).sab;
+/** A typed table class: its layout, and a constructor that attaches to a buffer holding it. */
+interface TableClass<T extends TableView> {
+  readonly layout: TableLayout;
+  new (sab: SharedArrayBuffer): T;
 }
 
 /**
  * What every typed table (ConnectionTable, SourceTable, PersistenceTable, VerifiedSourceTable)
- * shares: attaching to a buffer only when it holds the table's layout, and the accessors that no
- * packet waits on. Whatever runs per packet or per record (recordBase, readRecord, acquire) stays
- * on each table's own class: a method here would see all four classes and go polymorphic.
+ * shares: sizing, making and attaching to a buffer of the layout the class names in its static
+ * `layout`, refusing a buffer of another layout, and the accessors that no packet waits on.
+ * Whatever runs per packet or per record (recordBase, readRecord, acquire) stays on each table's
+ * own class: a method here would see all four classes and go polymorphic.
  */
 export abstract class TableView {
+  /** Each table class names its record layout here; the statics and the constructor read it. */
+  declare static readonly layout: TableLayout;
+
   readonly core: SharedHashTable;
   readonly i32: Int32Array;
   readonly capacity: number;
   readonly epochMs: number;
 
-  protected constructor(layout: TableLayout, sab: SharedArrayBuffer) {
+  /** Bytes of a buffer for `capacity` records. */
+  static byteLength(this: TableClass<TableView>, capacity: number): number {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the table class called (SourceTable.byteLength), not TableView.
+    return SharedHashTable.byteLength(capacity, this.layout.recordWords);
+  }
+
+  /** A table over a new, empty buffer for `capacity` records; other threads `attach` to its `sab`. */
+  static create<T extends TableView>(this: TableClass<T>, capacity: number, epochMs?: number): T {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the table class called (SourceTable.create), not TableView.
+    const layout = this.layout;
+    return new this(
+      SharedHashTable.create({
+        capacity,
+        recordWords: layout.recordWords,
+        keyWords: layout.keyWords,
+        epochMs,
+        deadlineWord: layout.deadlineWord,
+      }).sab,
+    );
+  }
+
+  /** A view of a table another thread created; throws when `sab` holds another layout. */
+  static attach<T extends TableView>(this: TableClass<T>, sab: SharedArrayBuffer): T {
+    return new this(sab);
+  }
+
+  constructor(sab: SharedArrayBuffer) {
+    const layout = new.target.layout;
     const core = new SharedHashTable(sab);
     // Two tables of different layouts would read each other's records as garbage: refuse early.
     if (core.recordWords !== layout.recordWords || core.keyWords !== layout.keyWords) {

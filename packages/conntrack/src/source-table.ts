@@ -11,7 +11,6 @@
 import { elapsed } from './clock.ts';
 import {
   claimLocked,
-  createTableBuffer,
   Header,
   InsertStart,
   lockBucketsForInsert,
@@ -20,7 +19,6 @@ import {
   SLOTS_PER_BUCKET,
   type TableLayout,
   TableView,
-  tableByteLength,
 } from './shared-table.ts';
 
 export const Src = {
@@ -57,29 +55,18 @@ export const Src = {
 } as const;
 
 export const SRC_KEY_WORDS = 3;
-const LAYOUT: TableLayout = { name: 'source table', recordWords: Src.words, keyWords: SRC_KEY_WORDS };
 const RATE_PERIOD_MS = 1000;
 
 export class SourceTable extends TableView {
+  static override readonly layout: TableLayout = {
+    name: 'source table',
+    recordWords: Src.words,
+    keyWords: SRC_KEY_WORDS,
+  };
+
   /** 1 when the last `acquire()` created the record. */
   created = 0;
   private held = -1;
-
-  static byteLength(capacity: number): number {
-    return tableByteLength(LAYOUT, capacity);
-  }
-
-  static create(capacity: number, epochMs?: number): SourceTable {
-    return new SourceTable(createTableBuffer(LAYOUT, capacity, epochMs));
-  }
-
-  static attach(sab: SharedArrayBuffer): SourceTable {
-    return new SourceTable(sab);
-  }
-
-  private constructor(sab: SharedArrayBuffer) {
-    super(LAYOUT, sab);
-  }
 
   recordBase(slot: number): number {
     return this.core.recordBase(slot);

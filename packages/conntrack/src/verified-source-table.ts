@@ -12,15 +12,7 @@
 // the entry closest to expiry makes room (the least recently verified).
 
 import { timeReached } from './clock.ts';
-import {
-  createTableBuffer,
-  lockIfExpired,
-  Rec,
-  SLOTS_PER_BUCKET,
-  type TableLayout,
-  TableView,
-  tableByteLength,
-} from './shared-table.ts';
+import { lockIfExpired, Rec, SLOTS_PER_BUCKET, type TableLayout, TableView } from './shared-table.ts';
 
 export const Verified = {
   version: Rec.version,
@@ -40,29 +32,14 @@ export const Verified = {
 } as const;
 
 const KEY_WORDS = 4;
-const LAYOUT: TableLayout = {
-  name: 'verified-source table',
-  recordWords: Verified.words,
-  keyWords: KEY_WORDS,
-  deadlineWord: Verified.expires,
-};
 
 export class VerifiedSourceTable extends TableView {
-  static byteLength(capacity: number): number {
-    return tableByteLength(LAYOUT, capacity);
-  }
-
-  static create(capacity: number, epochMs?: number): VerifiedSourceTable {
-    return new VerifiedSourceTable(createTableBuffer(LAYOUT, capacity, epochMs));
-  }
-
-  static attach(sab: SharedArrayBuffer): VerifiedSourceTable {
-    return new VerifiedSourceTable(sab);
-  }
-
-  private constructor(sab: SharedArrayBuffer) {
-    super(LAYOUT, sab);
-  }
+  static override readonly layout: TableLayout = {
+    name: 'verified-source table',
+    recordWords: Verified.words,
+    keyWords: KEY_WORDS,
+    deadlineWord: Verified.expires,
+  };
 
   private setKey(a0: number, a1: number, a2: number, a3: number): void {
     const key = this.core.key;
