@@ -5,16 +5,18 @@
 import fc from 'fast-check';
 import { SCHEDULERS } from './schema.ts';
 
-/** A live config of `services` on the overlay every hand-written test config runs on. */
-export function withTestOverlay<S>(services: S[]): {
+export interface TestConfig<S> {
   overlay: { vni: number; directorMac: string };
   services: S[];
-} {
+}
+
+/** A live config of `services` on the overlay every hand-written test config runs on. */
+export function withTestOverlay<S>(services: S[]): TestConfig<S> {
   return { overlay: { vni: 7, directorMac: '02:00:00:00:00:01' }, services };
 }
 
 /** A fresh, valid, minimal live config (defaults left out). */
-export function liveFixture(): ReturnType<typeof withTestOverlay<Record<string, unknown>>> {
+export function liveFixture(): TestConfig<Record<string, unknown>> {
   return withTestOverlay<Record<string, unknown>>([
     {
       name: 'web',
