@@ -16,8 +16,8 @@ import {
   Header,
   InsertStart,
   lockBucketsForInsert,
-  lockIfExpired,
   lockKey,
+  lockNextExpired,
   Rec,
   SLOTS_PER_BUCKET,
   type TableLayout,
@@ -331,9 +331,7 @@ export class ConnectionTable extends TableView {
         return slot;
       }
       // Expired: remove it and insert the key anew.
-      this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
-      core.clear(slot);
-      core.unlockRecord(slot, v);
+      this.removeLocked(slot, v, RemoveReason.expired);
     }
     if (!create) {
       this.failReason = AcquireFail.notFound;
@@ -423,9 +421,18 @@ export class ConnectionTable extends TableView {
 
   /** Removes the entry in a slot this thread holds from `acquire()`, then releases it. */
   removeHeld(slot: number, reason: number): void {
+    this.removeLocked(slot, this.held, reason);
+    this.held = -1;
+  }
+
+  /**
+   * How an entry leaves the table, from a slot locked at version `v`: the listener sees it while
+   * the lock is still held, then it is cleared and unlocked.
+   */
+  private removeLocked(slot: number, v: number, reason: number): void {
     this.listener.onConnectionRemoved(this, this.core.recordBase(slot), reason);
     this.core.clear(slot);
-    this.release(slot);
+    this.core.unlockRecord(slot, v);
   }
 
   /**
@@ -478,9 +485,7 @@ export class ConnectionTable extends TableView {
       core.unlockRecord(slot, v);
       return false;
     }
-    this.listener.onConnectionRemoved(this, core.recordBase(slot), reason);
-    core.clear(slot);
-    core.unlockRecord(slot, v);
+    this.removeLocked(slot, v, reason);
     return true;
   }
 
@@ -520,9 +525,7 @@ export class ConnectionTable extends TableView {
       for (let i = 0; i < Conn.words; i++) out[i] = i32[base + i];
       out[Conn.tag] = tag;
     }
-    this.listener.onConnectionRemoved(this, base, reason);
-    core.clear(slot);
-    core.unlockRecord(slot, v);
+    this.removeLocked(slot, v, reason);
     return true;
   }
 
@@ -533,16 +536,10 @@ export class ConnectionTable extends TableView {
    */
   expireStep(now: number, budget: number): number {
     const core = this.core;
-    const cap = this.capacity;
-    let slot = core.claimSweepRange(budget);
+    core.beginSweep(budget);
     let removed = 0;
-    for (let n = 0; n < budget; n++, slot++) {
-      if (slot === cap) slot = 0;
-      const v = lockIfExpired(core, slot, now);
-      if (v < 0) continue;
-      this.listener.onConnectionRemoved(this, core.recordBase(slot), RemoveReason.expired);
-      core.clear(slot);
-      core.unlockRecord(slot, v);
+    for (let v = lockNextExpired(core, now); v >= 0; v = lockNextExpired(core, now)) {
+      this.removeLocked(core.lockedSlot, v, RemoveReason.expired);
       removed++;
     }
     return removed;

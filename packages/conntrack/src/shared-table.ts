@@ -94,8 +94,14 @@ export class SharedHashTable {
   hash = 0;
   bucket1 = 0;
   bucket2 = 0;
-  /** Slot of the record the last `lockKey()` or `lockBucketsForInsert()` locked for this thread. */
+  /**
+   * Slot of the record the last `lockKey()`, `lockBucketsForInsert()` or `lockNextExpired()`
+   * locked for this thread.
+   */
   lockedSlot = -1;
+  /** This thread's place in the sweep range `beginSweep` claimed, and the slots left in it. */
+  private sweepSlot = 0;
+  private sweepLeft = 0;
 
   static byteLength(capacity: number, recordWords: number): number {
     const buckets = ceilPow2(Math.max(1, Math.ceil(capacity / SLOTS_PER_BUCKET)));
@@ -347,6 +353,25 @@ export class SharedHashTable {
   }
 
   /**
+   * Starts this thread's step of an incremental sweep: claims the next `n` slots of the shared
+   * cursor, which `nextSweepSlot` then hands out, wrapping around the table. Threads sweeping at
+   * the same time get different ranges.
+   */
+  beginSweep(n: number): void {
+    this.sweepSlot = this.claimSweepRange(n);
+    this.sweepLeft = n;
+  }
+
+  /** The next slot of the range `beginSweep` claimed, or -1 when it is done. */
+  nextSweepSlot(): number {
+    if (this.sweepLeft <= 0) return -1;
+    this.sweepLeft--;
+    const slot = this.sweepSlot;
+    this.sweepSlot = slot + 1 === this.capacity ? 0 : slot + 1;
+    return slot;
+  }
+
+  /**
    * Copies a record into `out` as one consistent snapshot (seqlock read) for threads that do
    * not hold its lock. Returns false when the record kept changing or is held too long.
    */
@@ -398,7 +423,7 @@ interface TableClass<T extends TableView> {
  * What every typed table (ConnectionTable, SourceTable, PersistenceTable, VerifiedSourceTable)
  * shares: sizing, making and attaching to a buffer of the layout the class names in its static
  * `layout`, refusing a buffer of another layout, and the accessors that no packet waits on.
- * Whatever runs per packet or per record (recordBase, readRecord, acquire) stays on each table's
+ * Whatever runs per packet or per record (recordBase, release, readRecord, acquire) stays on each table's
  * own class: a method here would see all four classes and go polymorphic.
  */
 export abstract class TableView {
@@ -522,19 +547,26 @@ export function claimLocked(core: SharedHashTable, slot: number, v: number): boo
 }
 
 /**
- * For an expiry sweep over a table whose deadlines live in the compact deadline array: when `slot`
- * holds an entry whose deadline has passed at `now`, takes its record lock and returns the version
- * held, the caller to remove the entry and unlock; else -1. The plain read first keeps the sweep
- * from locking live entries; the second, under the lock, sees what a writer may have renewed.
+ * For an expiry sweep over a table whose deadlines live in the compact deadline array, after
+ * `core.beginSweep()`: takes the record lock of the next slot in the sweep's range that holds an
+ * entry whose deadline has passed at `now`, and returns the version held (the slot in
+ * `core.lockedSlot`), the caller to remove the entry and unlock; -1 when the range is done. The
+ * plain read first keeps the sweep from locking live entries; the second, under the lock, sees
+ * what a writer may have renewed.
  */
-export function lockIfExpired(core: SharedHashTable, slot: number, now: number): number {
+export function lockNextExpired(core: SharedHashTable, now: number): number {
   const i32 = core.i32;
-  const tag = core.tagsBase + slot;
-  const deadline = core.deadlinesBase + slot;
-  if (i32[tag] === 0 || !timeReached(i32[deadline], now)) return -1;
-  const v = core.lockRecord(slot);
-  if (v < 0) return -1;
-  if (i32[tag] !== 0 && timeReached(i32[deadline], now)) return v;
-  core.unlockRecord(slot, v);
+  for (let slot = core.nextSweepSlot(); slot >= 0; slot = core.nextSweepSlot()) {
+    const tag = core.tagsBase + slot;
+    const deadline = core.deadlinesBase + slot;
+    if (i32[tag] === 0 || !timeReached(i32[deadline], now)) continue;
+    const v = core.lockRecord(slot);
+    if (v < 0) continue;
+    if (i32[tag] !== 0 && timeReached(i32[deadline], now)) {
+      core.lockedSlot = slot;
+      return v;
+    }
+    core.unlockRecord(slot, v);
+  }
   return -1;
 }

@@ -204,11 +204,9 @@ export class SourceTable extends TableView {
   expireStep(now: number, budget: number, idleMs: number): number {
     const core = this.core;
     const i32 = this.i32;
-    const cap = this.capacity;
-    let slot = core.claimSweepRange(budget);
+    core.beginSweep(budget);
     let removed = 0;
-    for (let n = 0; n < budget; n++, slot++) {
-      if (slot === cap) slot = 0;
+    for (let slot = core.nextSweepSlot(); slot >= 0; slot = core.nextSweepSlot()) {
       const base = core.recordBase(slot);
       if (i32[base + Src.tag] === 0 || i32[base + Src.concurrent] !== 0) continue;
       if (elapsed(i32[base + Src.lastSeen], now) < idleMs) continue;

@@ -55,3 +55,20 @@ describe('hash5', () => {
     expect([core.bucket1, core.bucket2]).toEqual([b1, b2]);
   });
 });
+
+describe('the expiry sweep', () => {
+  it('hands each thread the next slots of the shared cursor, wrapping around the table', () => {
+    const core = SharedHashTable.create({ capacity: 16, recordWords: 8, keyWords: 4 });
+    const other = new SharedHashTable(core.sab);
+    const take = (t: SharedHashTable): number[] => {
+      const slots: number[] = [];
+      for (let s = t.nextSweepSlot(); s >= 0; s = t.nextSweepSlot()) slots.push(s);
+      return slots;
+    };
+    core.beginSweep(10);
+    other.beginSweep(10);
+    expect(take(core)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(take(other)).toEqual([10, 11, 12, 13, 14, 15, 0, 1, 2, 3]);
+    expect(core.nextSweepSlot()).toBe(-1);
+  });
+});

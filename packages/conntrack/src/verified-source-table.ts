@@ -12,7 +12,7 @@
 // the entry closest to expiry makes room (the least recently verified).
 
 import { timeReached } from './clock.ts';
-import { lockIfExpired, Rec, SLOTS_PER_BUCKET, type TableLayout, TableView } from './shared-table.ts';
+import { lockNextExpired, Rec, SLOTS_PER_BUCKET, type TableLayout, TableView } from './shared-table.ts';
 
 export const Verified = {
   version: Rec.version,
@@ -161,13 +161,10 @@ export class VerifiedSourceTable extends TableView {
   /** Removes expired entries among the next `budget` slots of a shared cursor; returns how many. */
   expireStep(now: number, budget: number): number {
     const core = this.core;
-    const cap = this.capacity;
-    let slot = core.claimSweepRange(budget);
+    core.beginSweep(budget);
     let removed = 0;
-    for (let n = 0; n < budget; n++, slot++) {
-      if (slot === cap) slot = 0;
-      const v = lockIfExpired(core, slot, now);
-      if (v < 0) continue;
+    for (let v = lockNextExpired(core, now); v >= 0; v = lockNextExpired(core, now)) {
+      const slot = core.lockedSlot;
       core.clear(slot);
       core.unlockRecord(slot, v);
       removed++;
