@@ -172,7 +172,7 @@ export function reverseKeys<T>(value: T): T {
 }
 
 /** A QUIC service (UDP, three real servers with server IDs in three spellings) under `quic`.
- * Written out whole like liveFixture, not built from it: a test reads the document it runs on here. */
+ * Its service is written out, not derived from liveFixture's: a test reads here what it runs on. */
 // biome-ignore lint/suspicious/noExplicitAny: tests poke at arbitrary places of untyped JSON.
 export function quicConfig(quic: any = { cidServerIdOffset: 1, cidServerIdLength: 2, cidLength: 8 }): any {
   return withTestOverlay([
