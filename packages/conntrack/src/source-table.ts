@@ -68,6 +68,8 @@ export class SourceTable extends TableView {
   created = 0;
   private held = -1;
 
+  // Per class on purpose, like the other tables' (TableView says why): recordBase runs per packet
+  // and stays monomorphic only where each table has its own.
   recordBase(slot: number): number {
     return this.core.recordBase(slot);
   }

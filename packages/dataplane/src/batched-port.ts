@@ -412,6 +412,8 @@ export class BatchedPort {
   }
 
   /** Idle-time expiry (tables still age when no frame comes). */
+  // Alike in VxlanPort on purpose: the two ports share no base class (each owns its own loop and
+  // teardown), and two lines are not worth one.
   maintain(now: number): void {
     const p = this.refresh();
     if (p !== null) p.maintain(now);
