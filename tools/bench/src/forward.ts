@@ -17,7 +17,7 @@
 // On a two-core machine the generator, the sink and the workers share the cores: every row
 // pays the same, which is why the reference runs in the same conditions.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,6 +25,7 @@ import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS } from '@sluice/dataplane';
 import { oneRealSnapshot } from '@sluice/dataplane/testing';
 import { nativeToolPath, readUdpCounters } from '@sluice/io';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
+import { cpuSeconds } from './cpu.ts';
 import type { BenchOptions } from './main.ts';
 import { emit, note, round } from './report.ts';
 
@@ -167,24 +168,6 @@ export async function openSink(): Promise<{ sink: JsonChild; port: number }> {
   const sink = new JsonChild(nativeToolPath('sluice-gen'), ['sink', '--listen', '127.0.0.2:0']);
   const ready = await sink.next();
   return { sink, port: ready.port };
-}
-
-/** CPU seconds (user + system) of a process's threads, all or those named `comm`; 0 off Linux. */
-export function cpuSeconds(pid: number | 'self', comm?: string): number {
-  let ticks = 0;
-  try {
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const name = stat.slice(stat.indexOf('(') + 1, close);
-      if (comm !== undefined && name !== comm) continue;
-      const f = stat.slice(close + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
-    }
-  } catch {
-    return 0;
-  }
-  return ticks / 100; // USER_HZ
 }
 
 interface Figure {

@@ -42,7 +42,8 @@ import {
   sum,
 } from '@sluice/lab-eval';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
-import { cpuSeconds, writeFrames } from './forward.ts';
+import { cpuSeconds } from './cpu.ts';
+import { writeFrames } from './forward.ts';
 import type { BenchOptions } from './main.ts';
 import { emit, note, quantile, round } from './report.ts';
 

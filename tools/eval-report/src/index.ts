@@ -3,7 +3,9 @@
 export { figureName, rateLabel, renderMarkdown, renderSvg, STRATEGY_ORDER } from './report.ts';
 export {
   type AttackUnit,
+  EVAL_STRATEGIES,
   type EvalResult,
+  type EvalStrategy,
   ipvsThresholdFor,
   isEvalResult,
   parseResults,

@@ -2,7 +2,7 @@
 // the seeds against attack rate, a line per strategy) and a markdown page of the worst cases. The
 // SVG is written by hand (a few dozen elements), so the repository takes no plotting dependency
 // and the output is plain text that diffs well when the figures are regenerated.
-import type { AttackUnit, WorstCase } from './result.ts';
+import { type AttackUnit, EVAL_STRATEGIES, type WorstCase } from './result.ts';
 
 const STYLE: Record<string, { color: string; dash: string; width: number }> = {
   priority: { color: '#1b7f5f', dash: '', width: 3 },
@@ -14,14 +14,7 @@ const STYLE: Record<string, { color: string; dash: string; width: number }> = {
 };
 const FALLBACK = { color: '#555555', dash: '4 4', width: 2 };
 
-export const STRATEGY_ORDER: readonly string[] = [
-  'priority',
-  'none',
-  'none-thresholds',
-  'drop_entry',
-  'drop_packet',
-  'secure_tcp',
-];
+export const STRATEGY_ORDER: readonly string[] = EVAL_STRATEGIES;
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -4,6 +4,20 @@
 
 export type AttackUnit = 'pps' | 'connections';
 
+/**
+ * The arms both evaluations run, in the order reports list them: the priority defense, IPVS's
+ * default (`none`, no thresholds), `none` with thresholds, and IPVS's three defenses.
+ */
+export const EVAL_STRATEGIES = [
+  'priority',
+  'none',
+  'none-thresholds',
+  'drop_entry',
+  'drop_packet',
+  'secure_tcp',
+] as const;
+export type EvalStrategy = (typeof EVAL_STRATEGIES)[number];
+
 export interface EvalResult {
   mode: 'sim' | 'lab';
   scenario: string;

@@ -3,7 +3,7 @@
 // arm. Pure (no root, no lab), so it can be tested and read on its own; eval.ts runs it.
 import type { ConfigFile, DefenseConfig } from '@sluice/config';
 import { DEFENSE_WEIGHTS } from '@sluice/defense';
-import { ipvsThresholdFor } from '@sluice/eval-report';
+import { EVAL_STRATEGIES, type EvalStrategy, ipvsThresholdFor } from '@sluice/eval-report';
 
 /**
  * The arms compared in one run of the grid. `priority` is the daemon's defaults (no tuning).
@@ -11,15 +11,8 @@ import { ipvsThresholdFor } from '@sluice/eval-report';
  * there is). `none-thresholds` adds the upper thresholds. The LVS defenses run with thresholds, in
  * mode 3 (always on: each measured engaged) and `countInactive` (IPVS's ActiveConn + InActConn).
  */
-export const STRATEGIES = [
-  'priority',
-  'none',
-  'none-thresholds',
-  'drop_entry',
-  'drop_packet',
-  'secure_tcp',
-] as const;
-export type Strategy = (typeof STRATEGIES)[number];
+export const STRATEGIES = EVAL_STRATEGIES;
+export type Strategy = EvalStrategy;
 
 /** The adversarial suite (README.md says what each one does and why). */
 export const SCENARIOS = [

@@ -51,6 +51,7 @@ import {
   resolveWeights,
   VictimIndex,
 } from '@sluice/defense';
+import { EVAL_STRATEGIES, type EvalStrategy } from '@sluice/eval-report';
 import { RealServerCounters } from '@sluice/schedulers';
 import { FrameInfo, ParseStatus, parseFrame, parseVxlan, RstSpec, VxlanInfo } from '@sluice/wire';
 import { Rng } from './rng.ts';
@@ -60,15 +61,8 @@ import { Rng } from './rng.ts';
  * IPVS default), `none-thresholds` (IPVS with -x), and the LVS defenses (with thresholds, counted
  * as IPVS counts: inactive entries too, sized as sim.ts's thresholdFor says).
  */
-export type Strategy = DefenseSnapshot['strategy'] | 'none-thresholds';
-export const STRATEGIES: readonly Strategy[] = [
-  'priority',
-  'none',
-  'none-thresholds',
-  'drop_entry',
-  'drop_packet',
-  'secure_tcp',
-];
+export type Strategy = EvalStrategy;
+export const STRATEGIES: readonly Strategy[] = EVAL_STRATEGIES;
 
 export const VNI = 4242;
 export const DIRECTOR_MAC = '02:00:00:00:00:01';
