@@ -85,6 +85,28 @@ export function nativeToolPath(name: 'sluice-relay' | 'sluice-gen'): string {
   return fileURLToPath(new URL(`../build/${name}`, import.meta.url));
 }
 
+/**
+ * `sluice-gen`'s input, a frames file: each datagram as a 2-byte big-endian length and its bytes
+ * (tools/gen.c reads it). Datagrams of 64 KiB or more do not fit a record: refused.
+ */
+export function encodeFramesFile(frames: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const f of frames) {
+    if (f.length > 0xffff)
+      throw new RangeError(`a frame of ${f.length} bytes does not fit a frames-file record`);
+    size += 2 + f.length;
+  }
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const f of frames) {
+    out[o] = f.length >>> 8;
+    out[o + 1] = f.length & 0xff;
+    out.set(f, o + 2);
+    o += 2 + f.length;
+  }
+  return out;
+}
+
 let loaded: NativeIo | null = null;
 let loadError: string | null = null;
 let tried = false;

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Dataplane, DEFAULT_VXLAN_PORT_SETTINGS } from '@sluice/dataplane';
 import { oneRealSnapshot } from '@sluice/dataplane/testing';
-import { nativeToolPath, readUdpCounters } from '@sluice/io';
+import { encodeFramesFile, nativeToolPath, readUdpCounters } from '@sluice/io';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import { cpuSeconds } from './cpu.ts';
 import type { BenchOptions } from './main.ts';
@@ -37,16 +37,7 @@ const BATCH = 64;
 
 /** A frames file for sluice-gen: records of a 2-byte big-endian length and the bytes. */
 export function writeFrames(file: string, frames: Uint8Array[]): void {
-  let size = 0;
-  for (const f of frames) size += 2 + f.length;
-  const out = Buffer.alloc(size);
-  let o = 0;
-  for (const f of frames) {
-    out.writeUInt16BE(f.length, o);
-    out.set(f, o + 2);
-    o += 2 + f.length;
-  }
-  writeFileSync(file, out);
+  writeFileSync(file, encodeFramesFile(frames));
 }
 
 export interface FrameFiles {

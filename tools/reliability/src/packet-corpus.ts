@@ -6,6 +6,7 @@
 // offset, option bytes) set to edge values, datagrams past a worker's 2048-byte frame slot.
 // Written as sluice-gen's frames file: per datagram a 2-byte big-endian length, then the bytes.
 import { writeFile } from 'node:fs/promises';
+import { encodeFramesFile } from '@sluice/io';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import fc from 'fast-check';
 
@@ -164,16 +165,7 @@ export async function writeCorpus(
   seed: number,
 ): Promise<{ frames: number; bytes: number }> {
   const frames = fc.sample(datagram, { numRuns: count, seed });
-  let total = 0;
-  for (const f of frames) total += 2 + f.length;
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const f of frames) {
-    out[o] = f.length >>> 8;
-    out[o + 1] = f.length & 0xff;
-    out.set(f, o + 2);
-    o += 2 + f.length;
-  }
+  const out = encodeFramesFile(frames);
   await writeFile(file, out);
-  return { frames: frames.length, bytes: total };
+  return { frames: frames.length, bytes: out.length };
 }

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { validateConfigFile } from '@sluice/config';
 import { cleanEnv, rssBytes, spawnDaemon, udpSockets } from '@sluice/director/src/daemon-process.ts';
-import { readUdpCounters } from '@sluice/io';
+import { encodeFramesFile, readUdpCounters } from '@sluice/io';
 import {
   addressBytes,
   FakeVtep,
@@ -170,15 +170,7 @@ async function floodFile(file: string, count: number, seed: number): Promise<voi
       shape: 'bare',
     }),
   );
-  const out = new Uint8Array(frames.reduce((n, f) => n + 2 + f.length, 0));
-  let o = 0;
-  for (const f of frames) {
-    out[o] = f.length >>> 8;
-    out[o + 1] = f.length & 0xff;
-    out.set(f, o + 2);
-    o += 2 + f.length;
-  }
-  await writeFile(file, out);
+  await writeFile(file, encodeFramesFile(frames));
 }
 
 export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakResult> {
