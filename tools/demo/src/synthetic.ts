@@ -88,41 +88,16 @@ export async function runDemo(opts: { workers: number; seconds: number }): Promi
       const id = clientSeq++;
       const src = ipv4Bytes((0xc6336400 + (id % 200)) >>> 0);
       const sport = 1024 + (id % 60000);
-      inject(
-        traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: web.port, flags: TCP.syn, seq: 1000 }),
-        id,
-      );
-      inject(
-        traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: web.port, flags: TCP.ack, seq: 1001, ack: 1 }),
-        id,
-      );
-      inject(
-        traffic.tcp({
-          src,
-          dst: vip,
-          srcPort: sport,
-          dstPort: web.port,
-          flags: TCP.ack | TCP.psh,
-          seq: 1001,
-          ack: 1,
-          payloadLen: 80,
-        }),
-        id,
-      );
-      if (id % 3 !== 0) {
+      // One client's segments: the handshake's SYN and ACK, an 80-byte request, for two in three a FIN.
+      const segment = (flags: number, seq: number, ack: number, payloadLen = 0) =>
         inject(
-          traffic.tcp({
-            src,
-            dst: vip,
-            srcPort: sport,
-            dstPort: web.port,
-            flags: TCP.ack | TCP.fin,
-            seq: 1081,
-            ack: 1,
-          }),
+          traffic.tcp({ src, dst: vip, srcPort: sport, dstPort: web.port, flags, seq, ack, payloadLen }),
           id,
         );
-      }
+      segment(TCP.syn, 1000, 0);
+      segment(TCP.ack, 1001, 1);
+      segment(TCP.ack | TCP.psh, 1001, 1, 80);
+      if (id % 3 !== 0) segment(TCP.ack | TCP.fin, 1081, 1);
     }
     for (let i = 0; i < 200; i++) {
       const src = ipv4Bytes((Math.random() * 0x100000000) >>> 0);
