@@ -115,6 +115,12 @@ export const ConnBit = {
    * a blind spoofer skipping ahead to push its address owner's reset out of the window)
    */
   leapt: 1 << 29,
+  /**
+   * the client sent more payload while its earlier payload had waited for an answer (set while
+   * ConnFlag.awaiting, cleared with it): a request head that keeps growing with the server silent
+   * (slow-header, trickle), where a client waiting silently for a busy server sent nothing more
+   */
+  headGrew: 1 << 30,
 } as const;
 
 /** Why an entry left the table; passed to the removal listener and counted. */

@@ -544,6 +544,24 @@ describe("the server's progress, as the client acknowledges it", () => {
     send(client(1, 1000, TCP.ack, 401, 0, 9001 - 70_000), 50);
     expect(flags(record(tables.connections, 1, 1000)) & ConnFlag.ackForged).toBe(ConnFlag.ackForged);
   });
+
+  it('a request head that grows after it waited progressHoldMs unanswered is marked; a split request, a retransmission or an answer is not', () => {
+    const { send, tables } = setup(100);
+    const grew = (port: number) => record(tables.connections, 1, port)[Conn.flagsSyn] & ConnBit.headGrew;
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(1, 1000, TCP.ack, 101, 0, 5001), 10);
+    send(client(1, 1000, TCP.ack | TCP.psh, 101, 1400, 5001), 11); // a request in three segments
+    send(client(1, 1000, TCP.ack | TCP.psh, 1501, 1400, 5001), 12);
+    send(client(1, 1000, TCP.ack | TCP.psh, 2901, 100, 5001), 900);
+    expect(grew(1000)).toBe(0);
+    send(client(1, 1000, TCP.ack | TCP.psh, 2901, 100, 5001), 2000); // its last segment again
+    expect(grew(1000)).toBe(0);
+    send(client(1, 1000, TCP.ack | TCP.psh, 3001, 1, 5001), 2000); // one byte more, 2 s on: growing
+    expect(grew(1000)).toBe(ConnBit.headGrew);
+    send(client(1, 1000, TCP.ack, 3002, 0, 9001), 2100); // the answer at last
+    expect(grew(1000)).toBe(0);
+    expect(flags(record(tables.connections, 1, 1000)) & ConnFlag.awaiting).toBe(0);
+  });
 });
 
 describe('displacement and shedding', () => {

@@ -550,6 +550,7 @@ export class Pipeline implements ResetSink {
           if (d > 0) {
             i32[base + Conn.ackMax] = ack;
             cflags = (cflags | ConnFlag.progress) & ~ConnFlag.awaiting;
+            top &= ~ConnBit.headGrew;
           } else if (d < -ACK_BACKWARD_TOLERANCE) {
             cflags |= ConnFlag.ackForged;
           }
@@ -560,6 +561,13 @@ export class Pipeline implements ResetSink {
         if ((cflags & ConnFlag.awaiting) === 0) {
           cflags |= ConnFlag.awaiting;
           i32[base + Conn.awaitingSince] = now;
+        } else if (
+          cfg.headGrewAfterMs > 0 &&
+          ((f.tcpSeq + f.payloadLen - i32[base + Conn.nextSeq]) | 0) > 0 &&
+          elapsed(i32[base + Conn.awaitingSince], now) >= cfg.headGrewAfterMs
+        ) {
+          // New bytes (not a retransmission) added to a request the server has had time to answer.
+          top |= ConnBit.headGrew;
         }
       }
       if ((flags & TcpFlag.fin) !== 0) cflags |= ConnFlag.fin;

@@ -103,7 +103,8 @@ export class PriorityAdjuster {
         // ends), so the credit waits for the next answer.
         p -= this.progressCredit;
       }
-      if (awaiting && awaitingMs >= this.stallGraceMs) p += this.stall;
+      if (awaiting && (awaitingMs >= this.stallGraceMs || (flagsSyn & ConnBit.headGrew) !== 0))
+        p += this.stall;
     }
     if (idleMs > 0) {
       const idle = Math.floor(idleMs * this.idlePerMs);

@@ -53,6 +53,14 @@ describe('explainPriority', () => {
     const stalled = rec(7, 0, V | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting, 6000);
     stalled[Conn.awaitingSince] = 1000;
     expect(explainPriority(stalled, 6000, DEFENSE_WEIGHTS)).toEqual(['verified', 'stalled']);
+    const growing = rec(
+      7,
+      0,
+      V | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting | ConnBit.headGrew,
+      2500,
+    );
+    growing[Conn.awaitingSince] = 1000;
+    expect(explainPriority(growing, 2500, DEFENSE_WEIGHTS)).toEqual(['verified', 'stalled', 'head-growing']);
     const forged = V | ConnFlag.handshake | ConnFlag.data | ConnFlag.progress | ConnFlag.ackForged;
     expect(explainPriority(rec(7, 0, forged, 10), 10, DEFENSE_WEIGHTS)).toEqual(['verified', 'ack-forged']);
     const released = rec(11, 0, 0);

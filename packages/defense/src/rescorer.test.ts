@@ -2,9 +2,11 @@
 // unverified half-open entries it releases, late verification, and the fair share it publishes.
 import {
   Conn,
+  ConnBit,
   ConnectionTable,
   ConnFlag,
   SourceTable,
+  Src,
   TcpState,
   VerifiedSourceTable,
 } from '@sluice/conntrack';
@@ -221,6 +223,34 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     r.runPass(600);
     expect(p.state.fairShare()).toBe(0x7fffffff);
     for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(being);
+  });
+
+  it('marks the source of a stalled head that kept growing, not of a request waiting silently for a busy server', () => {
+    const p = parts();
+    const waiting = ConnFlag.verified | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting;
+    const growing = conn(p.connections, 1, 1000, waiting | ConnBit.headGrew, 0, 4);
+    const queued = conn(p.connections, 2, 1000, waiting, 0, 4);
+    for (const s of [growing, queued]) {
+      const b = p.connections.recordBase(s);
+      p.connections.i32[b + Conn.awaitingSince] = 100;
+      p.connections.i32[b + Conn.lastSeen] = 100;
+    }
+    for (const host of [1, 2]) p.sources.release(p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0));
+    const markOf = (host: number) => {
+      const s = p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, false, 0);
+      const at = p.sources.i32[p.sources.recordBase(s) + Src.misbehavedAt];
+      p.sources.release(s);
+      return at;
+    };
+    const r = new Rescorer(p);
+    r.runPass(100 + DEFENSE_WEIGHTS.stallGraceMs);
+    // both stalled, both sink
+    expect(prioOf(p.connections, growing).prio).toBeGreaterThanOrEqual(
+      DEFENSE_WEIGHTS.verifiedBase + DEFENSE_WEIGHTS.stall,
+    );
+    expect(prioOf(p.connections, queued).prio).toBeGreaterThan(DEFENSE_WEIGHTS.verifiedBase);
+    expect(markOf(1)).toBe(100 + DEFENSE_WEIGHTS.stallGraceMs);
+    expect(markOf(2)).toBe(0);
   });
 
   it('counts toward the share only connections served or a second old: a spoofer cannot push a verified client over it', () => {

@@ -294,17 +294,21 @@ export class Rescorer implements RecordEditor {
   }
 
   /**
-   * A verified connection (in `rec`, flags `fs`) that misbehaves, a request head the server never
-   * answered, silence after its handshake, forged acknowledgements, marks its source
-   * (Src.misbehavedAt): the source's next SYNs rank lower (weights.misbehaved). Only verified
-   * connections count: a spoofer's entries must not spoil the record of the address it forges.
+   * A verified connection (in `rec`, flags `fs`) that misbehaves, a request head that kept growing
+   * while the server never answered, silence after its handshake, forged acknowledgements, marks
+   * its source (Src.misbehavedAt): the source's next SYNs rank lower (weights.misbehaved). Only
+   * verified connections count: a spoofer's entries must not spoil the record of the address it
+   * forges. A stall alone does not mark: a client whose complete request waits behind a full
+   * server's workers (held by the attackers) sent nothing more, and its next connection must not
+   * pay for the attackers' hold; the stalled connection itself still sinks (adjust.ts).
    */
   private noteMisbehaviour(fs: number, age: number, now: number): void {
     const sources = this.sources;
     if (sources === null) return;
     const rec = this.rec;
     const stalled =
-      (fs & ConnFlag.awaiting) !== 0 && elapsed(rec[Conn.awaitingSince], now) >= this.stallGraceMs;
+      (fs & (ConnFlag.awaiting | ConnBit.headGrew)) === (ConnFlag.awaiting | ConnBit.headGrew) &&
+      elapsed(rec[Conn.awaitingSince], now) >= this.stallGraceMs;
     const silent =
       this.silentOn &&
       (fs & (ConnFlag.handshake | ConnFlag.data)) === ConnFlag.handshake &&

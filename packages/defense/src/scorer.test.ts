@@ -237,6 +237,13 @@ describe('the priority function (adjust.ts)', () => {
     expect(a.priority(0, served | ConnFlag.awaiting, 10_000, 0, 5000)).toBe(7);
   });
 
+  it('a request head that keeps growing unanswered is stalled at once, not after stallGraceMs', () => {
+    const waiting = V | H | D | ConnFlag.progress | ConnFlag.awaiting;
+    expect(a.priority(0, waiting, 10_000, 0, 1900)).toBe(4); // a next request, waiting
+    expect(a.priority(0, waiting | ConnBit.headGrew, 10_000, 0, 1900)).toBe(7); // trickled on
+    expect(a.priority(0, ConnBit.headGrew | V | H | D, 10_000, 0, 0)).toBe(4); // answered: not awaiting
+  });
+
   it('a connection the server closed by its keep-alive timeout, when the operator told it, is the first to go', () => {
     const told = new PriorityAdjuster({ ...DEFENSE_WEIGHTS, serverKeepAliveMs: 5000 });
     const served = V | H | D | ConnFlag.progress;

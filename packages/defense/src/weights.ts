@@ -16,7 +16,8 @@
 // an entry across the line. How the defaults place the populations (adjust.ts has the formula):
 //   a verified client, new:                   4 → receiving its response 2
 //   a verified client idle 30 s:              2 + 3 = 5
-//   a verified slow-header client:            4 → stalled (talked, server silent 5 s) 7
+//   a verified slow-header client:            4 → stalled (talked, server silent 5 s, or it added
+//                                             to its unanswered head after 1 s) 7
 //   a verified silent holder (handshake only): 4 → silent after 1 s 7
 //   an unverified kernel-shaped SYN:          8 (→ half-open past 3 s: 11)
 //   hping3's bare SYN:                        8 + 3 + 1 = 12 (→ 15 with half-open)
@@ -86,7 +87,12 @@ export interface PriorityWeights {
   ackForged: number;
   /**
    * Penalty when the client sent payload and the server has sent nothing since, for
-   * `stallGraceMs`: a request head that never ends (slow-header and slow-body attacks). +3.
+   * `stallGraceMs`: a request head that never ends (slow-header and slow-body attacks); and at
+   * once when the client adds bytes to a request that has already waited `progressHoldMs`
+   * unanswered (ConnBit.headGrew): a head trickled out byte by byte, each just inside the idle
+   * step, where a client whose request waits for a busy server sends nothing more. +3. The cost
+   * falls on uploads that stream a body without a 100-continue: under pressure they rank with
+   * stalled heads (still above every unverified entry).
    */
   stall: number;
   /** 5000 ms: a server answers a complete request in well under that; an upload this long without a 100-continue sinks too, but stays above every unverified entry. */
