@@ -225,6 +225,28 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     for (const s of hogSlots) expect(prioOf(p.connections, s).prio).toBe(being);
   });
 
+  it('rounds the share down, so a botnet holding exactly its share from enough addresses is over it', () => {
+    const p = parts();
+    // 10 slots among 3 sources: 3 each (rounded up, 4 each would sum to 12: more than the cluster)
+    p.state.setCapacity(10);
+    p.state.setVerifying(0, 1);
+    const served = ConnFlag.verified | ConnFlag.handshake | ConnFlag.data | ConnFlag.progress;
+    const atFour = [1, 2].flatMap((host) =>
+      [0, 1, 2, 3].map((i) => conn(p.connections, host, 1000 + i, served, 0, 4)),
+    );
+    const one = conn(p.connections, 3, 1000, served, 0, 4);
+    for (const host of [1, 2, 3])
+      p.sources.release(p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0));
+    const being = DEFENSE_WEIGHTS.verifiedBase - DEFENSE_WEIGHTS.progress;
+    const r = new Rescorer(p);
+    r.runPass(100);
+    r.runPass(200);
+    expect(p.state.fairShare()).toBe(3);
+    r.runPass(300);
+    for (const s of atFour) expect(prioOf(p.connections, s).prio).toBe(being + DEFENSE_WEIGHTS.hogPenalty);
+    expect(prioOf(p.connections, one).prio).toBe(being);
+  });
+
   it('marks the source of a stalled head that kept growing, not of a request waiting silently for a busy server', () => {
     const p = parts();
     const waiting = ConnFlag.verified | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting;
@@ -253,7 +275,7 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     expect(markOf(2)).toBe(0);
   });
 
-  it('counts toward the share only connections served or a second old: a spoofer cannot push a verified client over it', () => {
+  it('counts toward the share only connections served or half a second old: a spoofer cannot push a verified client over it', () => {
     const p = parts();
     p.state.setCapacity(4);
     p.state.setVerifying(0, 1);
@@ -262,9 +284,9 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     conn(p.connections, 2, 1000, fresh | ConnFlag.data | ConnFlag.progress, 0, 4);
     for (const host of [1, 2]) p.sources.release(p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0));
     const r = new Rescorer(p);
-    r.runPass(500);
+    r.runPass(400);
     expect(p.state.activeSources()).toBe(1);
-    r.runPass(1500);
+    r.runPass(600);
     expect(p.state.activeSources()).toBe(2);
   });
 
