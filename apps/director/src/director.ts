@@ -244,10 +244,14 @@ export class Director implements DirectorControl {
       const cfg = dp.current;
       const p = dp.ensureAccounting();
       if (cfg === null || p === null) return;
-      const before = this.defense.shedder.sent;
+      const shedder = this.defense.shedder;
+      const before = shedder.sent;
+      const releasedBefore = shedder.released;
       this.defense.tick(cfg, p.now);
-      const sent = this.defense.shedder.sent - before;
+      const sent = shedder.sent - before;
       if (sent > 0) p.counters[p.layout.defense + Defense.rstSent] += sent;
+      const released = shedder.released - releasedBefore;
+      if (released > 0) p.counters[p.layout.defense + Defense.halfOpenReleased] += released;
     }, 20);
     this.shedTimer.unref();
   }

@@ -35,7 +35,13 @@ export const Defense = {
   outOfWindow: 53,
   /** verified sources' connections that ended their provisional time unanswered: the source's verification ended */
   reconfirmFailed: 54,
-  words: 55,
+  /**
+   * unverified half-open entries the shedder or a displacing SYN released from their real server's
+   * count instead of resetting (a server with syncookies holds nothing for them; a real client's
+   * ACK holds the slot again)
+   */
+  halfOpenReleased: 55,
+  words: 56,
 } as const;
 
 /** Per-service and per-real counters. */

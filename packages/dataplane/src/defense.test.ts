@@ -569,6 +569,7 @@ describe('displacement and shedding', () => {
   function full() {
     const t = setup(2);
     t.send(client(1, 1000, TCP.syn, 100), 0);
+    t.send(client(1, 1000, TCP.ack, 101, 0, 5), 5);
     t.send(client(2, 1000, TCP.syn, 200), 0);
     t.send(client(2, 1000, TCP.ack, 201, 0, 5), 10);
     t.send(client(2, 1000, TCP.ack | TCP.psh, 201, 50, 5), 11);
@@ -589,19 +590,30 @@ describe('displacement and shedding', () => {
     expect([101, 251]).toContain(seq);
   });
 
+  it('a verified SYN takes the slot of an unverified half-open entry without an RST; its ACK still goes through', () => {
+    const t = setup(2);
+    t.send(client(1, 1000, TCP.syn, 100), 0);
+    t.send(client(2, 1000, TCP.syn, 200), 0);
+    t.rescorer.runPass(20);
+    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 0, 60_000);
+    expect(t.send(client(9, 1000, TCP.syn, 900), 30)).toBe(Verdict.forward);
+    expect(t.pipe.resetCount).toBe(0);
+    expect(t.defenseCount(Defense.halfOpenReleased)).toBe(1);
+    // one released; the verified SYN's own entry is provisional (not held for provisionalMs)
+    expect(t.reals.held[0]).toBe(1);
+    for (const h of [1, 2])
+      expect(t.send(client(h, 1000, TCP.ack, h * 100 + 1, 0, 5), 40)).toBe(Verdict.forward);
+    expect(t.reals.held[0]).toBe(2);
+  });
+
   it('an unverified SYN does not outrank an equal unverified entry: refused for capacity', () => {
     const { pipe, send } = full();
     expect(send(client(7, 1000, TCP.syn, 700), 30)).toBe(Verdict.drop);
     expect(pipe.dropReason).toBe(DropReason.capacity);
   });
 
-  it('never sends an RST for a connection its client already closed', () => {
-    const t = setup(2);
-    t.send(client(1, 1000, TCP.syn, 100), 0);
-    t.send(client(1, 1000, TCP.fin, 101), 1);
-    t.send(client(2, 1000, TCP.syn, 200), 0);
-    t.send(client(3, 1000, TCP.syn, 300), 0);
-    t.rescorer.runPass(20);
+  /** A defense loop over `t`'s tables whose RSTs land in the returned list. */
+  function loopOf(t: ReturnType<typeof setup>) {
     const sent: Int32Array[] = [];
     const loop = new DefenseLoop(
       {
@@ -616,11 +628,55 @@ describe('displacement and shedding', () => {
         return true;
       },
     );
+    return { loop, sent };
+  }
+
+  it('never sends an RST for a connection its client already closed', () => {
+    const t = setup(2);
+    t.send(client(1, 1000, TCP.syn, 100), 0);
+    t.send(client(1, 1000, TCP.fin, 101), 1);
+    for (const h of [2, 3]) {
+      t.send(client(h, 1000, TCP.syn, h * 100), 0);
+      t.send(client(h, 1000, TCP.ack, h * 100 + 1, 0, 5), 5);
+    }
+    t.rescorer.runPass(20);
+    const { loop, sent } = loopOf(t);
     loop.tick(t.config, 40);
     // the closed one is not held: 2 held on an upper threshold of 2 → shed to floor(0.95 × 2) = 1
     expect(sent.length).toBe(1);
     expect(sent[0][Conn.flagsSyn] & ConnFlag.fin).toBe(0);
     expect(t.reals.held[0]).toBe(1);
+  });
+
+  it('releases an unverified half-open entry instead of resetting it; its ACK holds the slot again', () => {
+    const t = setup(2);
+    t.send(client(2, 1000, TCP.syn, 200), 0);
+    t.send(client(3, 1000, TCP.syn, 300), 0);
+    t.rescorer.runPass(20);
+    const { loop, sent } = loopOf(t);
+    loop.tick(t.config, 40);
+    // 2 held on an upper threshold of 2 → down to 1, by a release: a server with syncookies holds
+    // nothing for a spoofed SYN, and a real client's handshake must survive it
+    expect(sent.length).toBe(0);
+    expect(t.reals.held[0]).toBe(1);
+    const released = [2, 3].filter(
+      (h) => (flags(record(t.tables.connections, h, 1000)) & ConnFlag.held) === 0,
+    );
+    expect(released.length).toBe(1);
+    expect(t.send(client(released[0], 1000, TCP.ack, released[0] * 100 + 1, 0, 5), 50)).toBe(Verdict.forward);
+    expect(t.reals.held[0]).toBe(2);
+  });
+
+  it('with countInactive a half-open entry is reset: releasing it would free nothing the thresholds count', () => {
+    const t = setup(2);
+    t.reals.setCountInactive(0, true);
+    t.send(client(2, 1000, TCP.syn, 200), 0);
+    t.send(client(3, 1000, TCP.syn, 300), 0);
+    t.rescorer.runPass(20);
+    const { loop, sent } = loopOf(t);
+    loop.tick(t.config, 40);
+    expect(sent.length).toBe(1);
+    expect(t.reals.load(0)).toBe(1);
   });
 });
 

@@ -48,6 +48,7 @@ import {
 import {
   Challenger,
   type DefenseState,
+  HalfOpenRelease,
   LvsDefense,
   lvsSettings,
   PriorityScorer,
@@ -161,6 +162,8 @@ export class Pipeline implements ResetSink {
   /** Set by schedule: the persistence template chose the real server it returned. */
   private placedByTemplate = false;
   readonly victims: VictimIndex | null;
+  /** Frees a displaced unverified half-open entry's slot without a reset (see displaceOn). */
+  private readonly halfOpenRelease: HalfOpenRelease;
   readonly verifiedSources: VerifiedSourceTable | null;
   readonly defenseState: DefenseState | null;
   /** Builds challenges and probes and checks answers; null without a DefenseState. */
@@ -210,6 +213,7 @@ export class Pipeline implements ResetSink {
     this.config = config;
     this.options = options;
     this.victims = tables.victims ?? null;
+    this.halfOpenRelease = new HalfOpenRelease(tables.reals);
     this.verifiedSources = tables.verified ?? null;
     this.defenseState = tables.defenseState ?? null;
     this.challenger = this.defenseState === null ? null : new Challenger(this.defenseState.key);
@@ -920,8 +924,9 @@ export class Pipeline implements ResetSink {
 
   /**
    * Resets the lowest listed entry of real server `m` that `synPrio` outranks, if it is still
-   * held (a connection its client closed frees nothing and gets no RST). Looks at a few listed
-   * entries at most. Returns true when an entry went; its RST is queued for the port.
+   * held (a connection its client closed frees nothing and gets no RST), or releases it from Held
+   * if it is an unverified half-open one. Looks at a few listed entries at most. Returns true when
+   * an entry gave up its slot; a reset's RST is queued for the port.
    */
   private displaceOn(m: number, synPrio: number): boolean {
     const victims = this.victims as VictimIndex;
@@ -934,6 +939,15 @@ export class Pipeline implements ResetSink {
       if (slot < 0) return false;
       const vprio = victims.outPriority;
       if (vprio <= synPrio) return false;
+      // An unverified half-open entry gives up its slot without an RST, as the shedder's do: a
+      // server with syncookies holds nothing for it, and a real client's ACK still finds it.
+      if (!this.reals.countsInactive(m)) {
+        this.halfOpenRelease.real = m;
+        if (table.editIfStill(slot, victims.outTag, this.halfOpenRelease) === 1) {
+          this.counters[this.layout.defense + Defense.halfOpenReleased] += 1;
+          return true;
+        }
+      }
       // Still the same connection, still as low, still held: removed under its lock, its record
       // (with the exact next sequence number) copied for the RST.
       if (!table.removeIfStill(slot, victims.outTag, vprio, ConnFlag.held, RemoveReason.displaced, r))

@@ -41,7 +41,13 @@ export {
   StoredReason,
   storedReasons,
 } from './scorer.ts';
-export { type ResetSender, Shedder, type ShedderParts, type ShedTopology } from './shedder.ts';
+export {
+  HalfOpenRelease,
+  type ResetSender,
+  Shedder,
+  type ShedderParts,
+  type ShedTopology,
+} from './shedder.ts';
 export {
   BogonAction,
   DEFAULT_BOGON_PREFIXES,

@@ -11,11 +11,19 @@
 // It never takes a connection at weights.shedFloor or better (a verified client, new or being
 // served): freeing that slot would only hand it to the next SYN, perhaps the attacker's.
 //
+// An unverified half-open entry is not reset but released: it stops holding a slot (as the
+// re-scorer releases it after weights.halfOpenHoldMs anyway) and stays in the table. A real server
+// with syncookies keeps nothing for it, so an RST frees nothing there; and if it is a real client
+// that sent its SYN just before verification switched on, indistinguishable from the spoofs around
+// it, its ACK finds the entry, holds the slot again, and its source's probe answer lifts it into
+// the verified band. Reset, it would have been lost (simulator, spoof-partner at the attack's onset).
+// With countInactive the thresholds do not count Held, so releasing would free nothing: reset.
+//
 // Runs on one thread (the defense loop's), a step every few tens of milliseconds; the victims come
 // from the re-scorer's VictimIndex, so choosing one costs a few loads. Removal goes through the
 // table's removal listener, which keeps the real-server, source and persistence counts exact and
 // counts the shed by priority.
-import { Conn, type ConnectionTable, ConnFlag, RemoveReason } from '@sluice/conntrack';
+import { Conn, type ConnectionTable, ConnFlag, type RecordEditor, RemoveReason } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
 
@@ -27,6 +35,32 @@ const SHED_TRIES = 16;
  * when removed) is given; returns true when one was sent (the real server may be gone).
  */
 export type ResetSender = (rec: Int32Array) => boolean;
+
+/** ConnFlag bits that must all be clear for a held entry to be released rather than reset. */
+const NOT_HALF_OPEN_UNVERIFIED =
+  ConnFlag.handshake | ConnFlag.verified | ConnFlag.udp | ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst;
+
+/**
+ * Releases a held unverified half-open entry of real server `real` from Held (returns 1), under
+ * its record lock; anything else it leaves alone (returns 0). The shedder and a displacing SYN
+ * use it before resetting.
+ */
+export class HalfOpenRelease implements RecordEditor {
+  real = 0;
+  private readonly reals: RealServerCounters;
+  constructor(reals: RealServerCounters) {
+    this.reals = reals;
+  }
+
+  edit(i32: Int32Array, base: number): number {
+    const fs = i32[base + Conn.flagsSyn];
+    if ((fs & ConnFlag.held) === 0 || (fs & NOT_HALF_OPEN_UNVERIFIED) !== 0) return 0;
+    if (i32[base + Conn.real] !== this.real) return 0;
+    i32[base + Conn.flagsSyn] = fs & ~ConnFlag.held;
+    this.reals.addHeld(this.real, -1);
+    return 1;
+  }
+}
 
 /** What the shedder needs of the configuration; the dataplane's CompiledConfig has it. */
 export interface ShedTopology {
@@ -56,12 +90,16 @@ export class Shedder {
   sent = 0;
   /** Steps that wanted to shed but found no victim (the re-scorer had not listed any yet). */
   starved = 0;
+  /** Unverified half-open entries released from Held instead of reset. */
+  released = 0;
+  private readonly release: HalfOpenRelease;
 
   constructor(parts: ShedderParts, sendReset: ResetSender) {
     this.table = parts.connections;
     this.reals = parts.reals;
     this.victims = parts.victims;
     this.sendReset = sendReset;
+    this.release = new HalfOpenRelease(parts.reals);
   }
 
   /** One round over every real server, service and the table; returns the resets sent. */
@@ -153,6 +191,13 @@ export class Shedder {
       if (slot < 0) {
         this.starved++;
         return false;
+      }
+      if (list !== VICTIM_GLOBAL && !this.reals.countsInactive(list)) {
+        this.release.real = list;
+        if (this.table.editIfStill(slot, v.outTag, this.release) === 1) {
+          this.released++;
+          return true;
+        }
       }
       const r = this.rec;
       if (!this.table.removeIfStill(slot, v.outTag, v.outPriority, required, RemoveReason.shed, r)) continue;

@@ -603,6 +603,14 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     () => [{ labels: {}, value: counters.sum(layout.defense + Defense.rstSent) }],
   );
   add(
+    'sluice_half_open_released_total',
+    'counter',
+    "Unverified half-open connections the defense stopped counting against their real server's " +
+      'capacity instead of resetting them (shed or displaced): a server with syncookies holds ' +
+      "nothing for a spoofed SYN, and a real client's handshake still completes.",
+    () => [{ labels: {}, value: counters.sum(layout.defense + Defense.halfOpenReleased) }],
+  );
+  add(
     'sluice_challenges_sent_total',
     'counter',
     'SYNs the director answered with a challenge (a SYN-ACK carrying a cookie) instead of forwarding: ' +

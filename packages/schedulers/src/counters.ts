@@ -125,6 +125,11 @@ export class RealServerCounters {
       : Atomics.load(this.held, real);
   }
 
+  /** Whether the thresholds count active + inactive (IPVS) for this server instead of Held. */
+  countsInactive(real: number): boolean {
+    return (Atomics.load(this.flags, real) & RealFlag.countInactive) !== 0;
+  }
+
   /** Thresholds count active + inactive (IPVS) instead of Held; set from the config. */
   setCountInactive(real: number, on: boolean): void {
     const is = (Atomics.load(this.flags, real) & RealFlag.countInactive) !== 0;
