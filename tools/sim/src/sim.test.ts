@@ -54,6 +54,15 @@ describe('simulator', () => {
     expect(r.sourcesVerified).toBeLessThan(400);
   });
 
+  it('clients behind a stealth NAT answer the challenge to their own SYN; behind a firewall that drops it, they cannot', () => {
+    const stealth = quick({ strategy: 'priority', attackRate: 20_000, stealthShare: 1 });
+    expect(stealth.validSuccess).toBeGreaterThanOrEqual(0.99);
+    expect(stealth.sourcesVerified).toBeGreaterThan(0);
+    const firewalled = quick({ strategy: 'priority', attackRate: 20_000, firewalledShare: 1 });
+    expect(firewalled.validSuccess).toBeLessThan(0.5);
+    expect(firewalled.validFailedHow['no-syn-ack']).toBeGreaterThan(0);
+  });
+
   it('slow-header bots with real addresses are verified, and still lose their slots to valid clients', () => {
     const r = quick({ scenario: 'slow-header', strategy: 'priority', attackRate: 1_000 });
     expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);

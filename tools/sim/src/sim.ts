@@ -15,7 +15,10 @@
 // a connection a spoofer opened in its name at a server. `linux` stacks send their SYN again 10 ms
 // after answering a challenge (measured on Linux 6.18 with a raw-socket responder); `rto`
 // stacks only at their next retransmission timeout (1 s, 3 s after the first SYN). A `firewalled`
-// host drops both (a stateful firewall that discards invalid and unsolicited segments).
+// host drops both (a stateful firewall that discards invalid and unsolicited segments). A `stealth`
+// host sits behind a NAT or firewall that passes only what belongs to a connection it opened: it
+// answers the challenge to its own SYN (same ports, in SYN-SENT), and drops the director's probes
+// (another port) and servers' SYN-ACKs for connections a spoofer opened in its name.
 //
 // Populations (owner codes in servers.ts):
 //   valid    ~20 new connections/s from a pool of mostly first-time addresses: SYN (retransmitted
@@ -129,6 +132,8 @@ export interface SimParams {
   rtoStackShare: number;
   /** Share of valid and partner hosts behind a firewall that drops unsolicited and invalid segments. */
   firewalledShare: number;
+  /** Share of valid and partner hosts behind a stealth NAT: only their own connections' segments reach them. */
+  stealthShare: number;
   /** spoof-responders: share of the spoofed addresses that are live hosts answering. */
   responderShare: number;
   botAddresses: number;
@@ -156,6 +161,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   partnerAddresses: 50,
   rtoStackShare: 0.5,
   firewalledShare: 0,
+  stealthShare: 0,
   responderShare: 0.3,
   botAddresses: 100,
   tableCapacity: 1 << 16,
@@ -292,6 +298,7 @@ interface Host {
   rtt: number;
   stack: number;
   firewalled: boolean;
+  stealth: boolean;
   /** Connections this host made in the run so far (valid: 0 means first time). */
   seen: number;
   /** spoof-gone: offline from the attack's start (answers nothing). */
@@ -391,6 +398,8 @@ export function runSim(p: SimParams): SimResult {
         rtt: rngHost.int(10, 80),
         stack: owner === Owner.bot ? Stack.linux : rngHost.next() < p.rtoStackShare ? Stack.rto : Stack.linux,
         firewalled: owner !== Owner.bot && rngHost.next() < p.firewalledShare,
+        // Drawn only when asked for, so runs without it keep their random sequence.
+        stealth: p.stealthShare > 0 && owner !== Owner.bot && rngHost.next() < p.stealthShare,
         seen: 0,
         gone: false,
       };
@@ -498,9 +507,10 @@ export function runSim(p: SimParams): SimResult {
     const h = hosts.get(addr >>> 0);
     if (h !== undefined) {
       if (h.firewalled) return;
-      rstFrom(h, addr, port, cookie);
       // A stack waiting in SYN-SENT for this very connection sends its SYN again.
       const c = conns.get(ServerFarm.key(addr, port));
+      if (h.stealth && (c === undefined || c.established)) return;
+      rstFrom(h, addr, port, cookie);
       if (c !== undefined && !c.established && c.outcome === 0 && h.stack === Stack.linux) {
         if (c.quickRetries < QUICK_RETRIES) {
           c.quickRetries++;
@@ -519,7 +529,7 @@ export function runSim(p: SimParams): SimResult {
   const serverSynAckTo = (addr: number, port: number, ack: number): void => {
     const h = hosts.get(addr >>> 0);
     if (h !== undefined) {
-      if (h.firewalled) return;
+      if (h.firewalled || h.stealth) return;
       if (conns.has(ServerFarm.key(addr, port))) return; // its own
       rstFrom(h, addr, port, ack);
       return;
