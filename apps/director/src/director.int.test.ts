@@ -244,6 +244,49 @@ describe('Director on loopback', () => {
     expect(metrics).toMatch(/sluice_real_server_up\{service="web",real="10.42.0.11:80"\} 0/);
   });
 
+  it('at capacity stops counting half-open spoofs instead of resetting them: no RST reaches the real server', async () => {
+    const { real, base, tf, send } = await start(
+      [
+        {
+          address: '10.42.0.11',
+          port: 80,
+          vtep: '127.0.0.2',
+          mac: REAL_MAC,
+          healthCheck: null,
+          upperThreshold: 20,
+        },
+      ],
+      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
+    );
+    const vip = addressBytes('10.42.0.100');
+    for (let i = 0; i < 20; i++) {
+      send(
+        tf.tcp({
+          src: addressBytes(`198.18.1.${i + 1}`),
+          dst: vip,
+          srcPort: 1000 + i,
+          dstPort: 80,
+          flags: TCP.syn,
+          seq: 7,
+          shape: 'bare',
+        }),
+      );
+    }
+    const released = async () => {
+      const m = (await (await fetch(`${base}/metrics`)).text()).match(
+        /^sluice_half_open_released_total (\d+)/m,
+      );
+      return m === null ? 0 : Number(m[1]);
+    };
+    await until(async () => (await released()) >= 1);
+    const rsts = real.got.filter((m) => {
+      const f = new FrameInfo();
+      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok && (f.tcpFlags & TCP.rst) !== 0;
+    });
+    expect(rsts).toHaveLength(0);
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^sluice_rsts_sent_total 0$/m);
+  });
+
   it('at capacity sheds the lowest by RST, challenges an unverified client, and its verified SYN takes the room the shedding made', async () => {
     const { real, client, base, tf, send } = await start(
       [
@@ -259,19 +302,12 @@ describe('Director on loopback', () => {
       { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
     );
     const vip = addressBytes('10.42.0.100');
-    // 20 bare SYNs (hping3's shape: no options) from spoofed sources fill the real server.
+    // 20 bare SYNs (hping3's shape: no options) from spoofed sources fill the real server, each
+    // with a blind ACK (a half-open one would only stop being counted: no RST for it).
     for (let i = 0; i < 20; i++) {
-      send(
-        tf.tcp({
-          src: addressBytes(`198.18.0.${i + 1}`),
-          dst: vip,
-          srcPort: 1000 + i,
-          dstPort: 80,
-          flags: TCP.syn,
-          seq: 7,
-          shape: 'bare',
-        }),
-      );
+      const spoof = { src: addressBytes(`198.18.0.${i + 1}`), dst: vip, srcPort: 1000 + i, dstPort: 80 };
+      send(tf.tcp({ ...spoof, flags: TCP.syn, seq: 7, shape: 'bare' }));
+      send(tf.tcp({ ...spoof, flags: TCP.ack, seq: 8, ack: 1 }));
     }
     const parsed = (m: Buffer) => {
       const f = new FrameInfo();

@@ -156,21 +156,14 @@ describe('BatchedPort over real sockets', () => {
   it('sends a displaced connection’s RST before the SYN that displaced it, in the same batch', async () => {
     const { real, send, serve, tables } = await setup(20);
     const running = serve();
-    // 20 bare SYNs (a flood tool's shape) fill the real server to its upper threshold.
+    // 20 bare SYNs (a flood tool's shape), each with a blind ACK, fill the real server to its upper
+    // threshold (half-open, a displaced one would only stop being counted: no RST for it).
     for (let i = 0; i < 20; i++) {
-      send(
-        tf.tcp({
-          src: addressBytes(`11.0.0.${i + 1}`),
-          dst: VIP,
-          srcPort: 1000 + i,
-          dstPort: 80,
-          flags: TCP.syn,
-          seq: 7,
-          shape: 'bare',
-        }),
-      );
+      const spoof = { src: addressBytes(`11.0.0.${i + 1}`), dst: VIP, srcPort: 1000 + i, dstPort: 80 };
+      send(tf.tcp({ ...spoof, flags: TCP.syn, seq: 7, shape: 'bare' }));
+      send(tf.tcp({ ...spoof, flags: TCP.ack, seq: 8, ack: 1 }));
     }
-    await until(() => real.got.length === 20);
+    await until(() => real.got.length === 40);
     new Rescorer({
       connections: tables.connections,
       sources: tables.sources,
