@@ -472,12 +472,17 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     const floodArgv = ['hping3', ...rate, '--rand-source', '-S', '-p', '80', lab.vip4];
     result.floodCommand = floodArgv.join(' ');
     flood = c3.spawn(floodArgv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // hping3 prints its statistics on one stream as it exits and flushes its buffered replies
+    // (the director's challenges come back to the flooding host) on the other: a tail of both
+    // together can lose the count, so each stream keeps its own tail and the count is taken
+    // from whichever has it.
     let floodOut = '';
+    let floodErr = '';
     flood.stdout?.setEncoding('utf8').on('data', (x: string) => {
       floodOut = (floodOut + x).slice(-4000);
     });
     flood.stderr?.setEncoding('utf8').on('data', (x: string) => {
-      floodOut = (floodOut + x).slice(-4000);
+      floodErr = (floodErr + x).slice(-4000);
     });
     const floodStart = Date.now();
     const floodEnd = floodStart + o.seconds * 1000;
@@ -491,7 +496,8 @@ export async function runLabSoak(partial: Partial<LabSoakOptions> = {}): Promise
     // SIGINT: hping3 prints its statistics and exits.
     await endChild(flood, 'SIGINT');
     const stoppedAt = Date.now();
-    result.floodSent = Number(/(\d+) packets transmitted/.exec(floodOut)?.[1] ?? 0);
+    const transmitted = /(\d+) packets transmitted/;
+    result.floodSent = Number((transmitted.exec(floodErr) ?? transmitted.exec(floodOut))?.[1] ?? 0);
     result.floodPps = Math.round(result.floodSent / ((stoppedAt - floodStart) / 1000));
     emit({ soak: 'flood-stopped', t: round(elapsed()), sent: result.floodSent, pps: result.floodPps });
 
