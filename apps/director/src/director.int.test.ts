@@ -43,6 +43,13 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 8000): Promise
   }
 }
 
+/** A frame the director sent (8 bytes of VXLAN header first), parsed; null if it does not parse. */
+function parsed(m: Buffer): FrameInfo | null {
+  const f = new FrameInfo();
+  return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok ? f : null;
+}
+const isRst = (m: Buffer) => ((parsed(m)?.tcpFlags ?? 0) & TCP.rst) !== 0;
+
 type RealInput = Record<string, unknown>;
 interface RealList {
   items: Array<{ status: RealStatusView | null }>;
@@ -99,6 +106,23 @@ describe('Director on loopback', () => {
     const tf = new TrafficFrames({ vni: 42, clientMac: '02:00:00:00:aa:01', directorMac: DIRECTOR_MAC });
     const send = (f: Uint8Array) => client.socket.send(f, listenPort, '127.0.0.1');
     return { real, client, base, tf, send, listenPort };
+  }
+
+  /** One real server with upper threshold `upper`, the priority defense, no source checks. */
+  function startPriority(upper: number) {
+    return start(
+      [
+        {
+          address: '10.42.0.11',
+          port: 80,
+          vtep: '127.0.0.2',
+          mac: REAL_MAC,
+          healthCheck: null,
+          upperThreshold: upper,
+        },
+      ],
+      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
+    );
   }
 
   it('forwards, lists, resets with the tracked sequence number, drains, and exports metrics', async () => {
@@ -245,19 +269,7 @@ describe('Director on loopback', () => {
   });
 
   it('at capacity stops counting half-open spoofs instead of resetting them: no RST reaches the real server', async () => {
-    const { real, base, tf, send } = await start(
-      [
-        {
-          address: '10.42.0.11',
-          port: 80,
-          vtep: '127.0.0.2',
-          mac: REAL_MAC,
-          healthCheck: null,
-          upperThreshold: 20,
-        },
-      ],
-      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
-    );
+    const { real, base, tf, send } = await startPriority(20);
     const vip = addressBytes('10.42.0.100');
     for (let i = 0; i < 20; i++) {
       send(
@@ -279,28 +291,12 @@ describe('Director on loopback', () => {
       return m === null ? 0 : Number(m[1]);
     };
     await until(async () => (await released()) >= 1);
-    const rsts = real.got.filter((m) => {
-      const f = new FrameInfo();
-      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok && (f.tcpFlags & TCP.rst) !== 0;
-    });
-    expect(rsts).toHaveLength(0);
+    expect(real.got.filter(isRst)).toHaveLength(0);
     expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^sluice_rsts_sent_total 0$/m);
   });
 
   it('at capacity sheds the lowest by RST, challenges an unverified client, and its verified SYN takes the room the shedding made', async () => {
-    const { real, client, base, tf, send } = await start(
-      [
-        {
-          address: '10.42.0.11',
-          port: 80,
-          vtep: '127.0.0.2',
-          mac: REAL_MAC,
-          healthCheck: null,
-          upperThreshold: 20,
-        },
-      ],
-      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
-    );
+    const { real, client, base, tf, send } = await startPriority(20);
     const vip = addressBytes('10.42.0.100');
     // 20 bare SYNs (hping3's shape: no options) from spoofed sources fill the real server, each
     // with a blind ACK (a half-open one would only stop being counted: no RST for it).
@@ -309,11 +305,6 @@ describe('Director on loopback', () => {
       send(tf.tcp({ ...spoof, flags: TCP.syn, seq: 7, shape: 'bare' }));
       send(tf.tcp({ ...spoof, flags: TCP.ack, seq: 8, ack: 1 }));
     }
-    const parsed = (m: Buffer) => {
-      const f = new FrameInfo();
-      return parseFrame(m, 8, m.length - 8, f) === ParseStatus.ok ? f : null;
-    };
-    const isRst = (m: Buffer) => ((parsed(m)?.tcpFlags ?? 0) & TCP.rst) !== 0;
     // At the high watermark (98% of 20) the shedder resets down to the low one (95%): one RST.
     await until(() => real.got.filter(isRst).length >= 1);
     const rst = parsed(real.got.find(isRst) as Buffer) as FrameInfo;
@@ -370,19 +361,7 @@ describe('Director on loopback', () => {
   });
 
   it('counts what the real server holds: a connection its client closed frees its slot, with no RST', async () => {
-    const { real, base, tf, send } = await start(
-      [
-        {
-          address: '10.42.0.11',
-          port: 80,
-          vtep: '127.0.0.2',
-          mac: REAL_MAC,
-          healthCheck: null,
-          upperThreshold: 4,
-        },
-      ],
-      { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
-    );
+    const { real, base, tf, send } = await startPriority(4);
     const vip = addressBytes('10.42.0.100');
     const conn = (host: number) => ({
       src: addressBytes(`10.42.1.${host}`),

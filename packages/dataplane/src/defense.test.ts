@@ -648,13 +648,20 @@ describe('displacement and shedding', () => {
     expect(t.reals.held[0]).toBe(1);
   });
 
-  it('releases an unverified half-open entry instead of resetting it; its ACK holds the slot again', () => {
+  /** Two unverified half-open entries (hosts 2 and 3) fill a server of 2; one shedder step. */
+  function shedTwoHalfOpen(countInactive: boolean) {
     const t = setup(2);
+    t.reals.setCountInactive(0, countInactive);
     t.send(client(2, 1000, TCP.syn, 200), 0);
     t.send(client(3, 1000, TCP.syn, 300), 0);
     t.rescorer.runPass(20);
     const { loop, sent } = loopOf(t);
     loop.tick(t.config, 40);
+    return { t, sent };
+  }
+
+  it('releases an unverified half-open entry instead of resetting it; its ACK holds the slot again', () => {
+    const { t, sent } = shedTwoHalfOpen(false);
     // 2 held on an upper threshold of 2 → down to 1, by a release: a server with syncookies holds
     // nothing for a spoofed SYN, and a real client's handshake must survive it
     expect(sent.length).toBe(0);
@@ -668,13 +675,7 @@ describe('displacement and shedding', () => {
   });
 
   it('with countInactive a half-open entry is reset: releasing it would free nothing the thresholds count', () => {
-    const t = setup(2);
-    t.reals.setCountInactive(0, true);
-    t.send(client(2, 1000, TCP.syn, 200), 0);
-    t.send(client(3, 1000, TCP.syn, 300), 0);
-    t.rescorer.runPass(20);
-    const { loop, sent } = loopOf(t);
-    loop.tick(t.config, 40);
+    const { t, sent } = shedTwoHalfOpen(true);
     expect(sent.length).toBe(1);
     expect(t.reals.load(0)).toBe(1);
   });

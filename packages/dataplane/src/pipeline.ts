@@ -213,7 +213,7 @@ export class Pipeline implements ResetSink {
     this.config = config;
     this.options = options;
     this.victims = tables.victims ?? null;
-    this.halfOpenRelease = new HalfOpenRelease(tables.reals);
+    this.halfOpenRelease = new HalfOpenRelease(tables.connections, tables.reals);
     this.verifiedSources = tables.verified ?? null;
     this.defenseState = tables.defenseState ?? null;
     this.challenger = this.defenseState === null ? null : new Challenger(this.defenseState.key);
@@ -941,12 +941,9 @@ export class Pipeline implements ResetSink {
       if (vprio <= synPrio) return false;
       // An unverified half-open entry gives up its slot without an RST, as the shedder's do: a
       // server with syncookies holds nothing for it, and a real client's ACK still finds it.
-      if (!this.reals.countsInactive(m)) {
-        this.halfOpenRelease.real = m;
-        if (table.editIfStill(slot, victims.outTag, this.halfOpenRelease) === 1) {
-          this.counters[this.layout.defense + Defense.halfOpenReleased] += 1;
-          return true;
-        }
+      if (this.halfOpenRelease.tryRelease(slot, victims.outTag, m)) {
+        this.counters[this.layout.defense + Defense.halfOpenReleased] += 1;
+        return true;
       }
       // Still the same connection, still as low, still held: removed under its lock, its record
       // (with the exact next sequence number) copied for the RST.

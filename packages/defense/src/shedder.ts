@@ -41,17 +41,30 @@ const NOT_HALF_OPEN_UNVERIFIED =
   ConnFlag.handshake | ConnFlag.verified | ConnFlag.udp | ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst;
 
 /**
- * Releases a held unverified half-open entry of real server `real` from Held (returns 1), under
- * its record lock; anything else it leaves alone (returns 0). The shedder and a displacing SYN
- * use it before resetting.
+ * Releases a held unverified half-open entry of a real server from Held instead of resetting it.
+ * The shedder and a displacing SYN ask it first (`tryRelease`); an entry it leaves alone is reset.
  */
 export class HalfOpenRelease implements RecordEditor {
-  real = 0;
+  private real = 0;
+  private readonly table: ConnectionTable;
   private readonly reals: RealServerCounters;
-  constructor(reals: RealServerCounters) {
+  constructor(table: ConnectionTable, reals: RealServerCounters) {
+    this.table = table;
     this.reals = reals;
   }
 
+  /**
+   * True when the entry in `slot` (connection `tag`, listed for real server `real`) was an
+   * unverified half-open one and no longer holds a slot there. Never with countInactive: the
+   * thresholds count IPVS's way, which Held does not change, so only a reset frees anything.
+   */
+  tryRelease(slot: number, tag: number, real: number): boolean {
+    if (this.reals.countsInactive(real)) return false;
+    this.real = real;
+    return this.table.editIfStill(slot, tag, this) === 1;
+  }
+
+  /** RecordEditor, under the record lock: 1 when released, 0 when left alone. */
   edit(i32: Int32Array, base: number): number {
     const fs = i32[base + Conn.flagsSyn];
     if ((fs & ConnFlag.held) === 0 || (fs & NOT_HALF_OPEN_UNVERIFIED) !== 0) return 0;
@@ -99,7 +112,7 @@ export class Shedder {
     this.reals = parts.reals;
     this.victims = parts.victims;
     this.sendReset = sendReset;
-    this.release = new HalfOpenRelease(parts.reals);
+    this.release = new HalfOpenRelease(parts.connections, parts.reals);
   }
 
   /** One round over every real server, service and the table; returns the resets sent. */
@@ -192,12 +205,9 @@ export class Shedder {
         this.starved++;
         return false;
       }
-      if (list !== VICTIM_GLOBAL && !this.reals.countsInactive(list)) {
-        this.release.real = list;
-        if (this.table.editIfStill(slot, v.outTag, this.release) === 1) {
-          this.released++;
-          return true;
-        }
+      if (list !== VICTIM_GLOBAL && this.release.tryRelease(slot, v.outTag, list)) {
+        this.released++;
+        return true;
       }
       const r = this.rec;
       if (!this.table.removeIfStill(slot, v.outTag, v.outPriority, required, RemoveReason.shed, r)) continue;
