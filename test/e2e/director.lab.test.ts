@@ -403,6 +403,83 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     expect({ overlay: onDisk.overlay, services: onDisk.services }).toEqual(config);
   }, 60_000);
 
+  it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges', async () => {
+    const { api, client, url4 } = ready();
+    // A home router in the client's namespace: masquerade out of vx0, forward only what belongs
+    // to a connection from inside, and drop invalid packets arriving for itself (so it cannot
+    // answer the challenge on the client's behalf). Its client in a namespace of its own. A
+    // challenge acknowledging more than the client sent never reaches it (conntrack: invalid);
+    // one far behind reaches it, but its RST does not close the router's entry, and half of the
+    // connections then hang (their ACK leaves untranslated): challenge.ts.
+    const home = `${LAB_NAME}-home`;
+    const inHome = (cmd: string[]) => execFileP('ip', ['netns', 'exec', home, ...cmd]);
+    const nft = `table ip sluicehome {
+      chain post_home { type nat hook postrouting priority 100; oifname "vx0" masquerade; }
+      chain forward_home { type filter hook forward priority 0; policy drop;
+        ct state established,related accept; iifname "hm0" accept; }
+      chain input_home { type filter hook input priority 0; iifname "vx0" ct state invalid drop; }
+    }`;
+    const counts = async () => {
+      const m = await scrape(api);
+      return {
+        challenges: value(m, 'sluice_challenges_sent_total', {}),
+        verified: value(m, 'sluice_challenge_answers_total', { result: 'verified' }),
+      };
+    };
+    const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
+    try {
+      await execFileP('ip', ['netns', 'add', home]);
+      await execFileP('ip', [
+        'link',
+        'add',
+        'hm0',
+        'netns',
+        client.ns,
+        'type',
+        'veth',
+        'peer',
+        'hm1',
+        'netns',
+        home,
+      ]);
+      await client.exec(['ip', 'addr', 'add', '192.168.88.1/24', 'dev', 'hm0']);
+      await client.exec(['ip', 'link', 'set', 'hm0', 'up']);
+      await client.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      const loaded = await client.exec(['nft', '-f', '-'], { input: nft });
+      expect(loaded.code, loaded.stderr).toBe(0);
+      await inHome(['ip', 'addr', 'add', '192.168.88.2/24', 'dev', 'hm1']);
+      await inHome(['ip', 'link', 'set', 'hm1', 'up']);
+      await inHome(['ip', 'route', 'add', 'default', 'via', '192.168.88.1']);
+      // Every SYN from an unverified source is challenged, and a verification lasts one second:
+      // each connection below (a new port, a new cookie) is challenged afresh.
+      const patch = await api.request('PATCH', '/v1/defense', {
+        body: { verification: { mode: 'always', ttlSeconds: 1 } },
+      });
+      expect(patch.status, patch.text).toBe(200);
+      const before = await counts();
+      const failed: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        await sleep(1050);
+        // 3 s: a client that never saw the challenge would be served after its 1 s timeout too;
+        // the counts below say it never needed a second challenge
+        const r = await inHome(['curl', '-sS', '--max-time', '3', url4]).catch((e: unknown) => e);
+        const body = String((r as { stdout?: string }).stdout ?? '').trim();
+        if (!/^rs\d$/.test(body)) failed.push(`connection ${i + 1}: ${JSON.stringify(r)}`);
+      }
+      expect(failed, failed.join('\n')).toEqual([]);
+      const after = await counts();
+      // one challenge and one answer each: the client's own (it sent its SYN again at once, and
+      // the retransmission was forwarded), never a second challenge of a timed-out retry
+      expect(after.challenges - before.challenges).toBe(20);
+      expect(after.verified - before.verified).toBe(20);
+    } finally {
+      await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
+      await client.exec(['nft', 'delete', 'table', 'ip', 'sluicehome']);
+      await client.exec(['ip', 'link', 'del', 'hm0']);
+      await execFileP('ip', ['netns', 'del', home]).catch(() => undefined);
+    }
+  }, 90_000);
+
   it('SIGHUP re-reads the file; a corrupt file is refused, logged, and the running config stays', async () => {
     const { api, daemon, files, client, url4, web4Ids } = ready();
     // Counters must survive reloads (a reset would read as a burst of rate() noise at best).

@@ -5,14 +5,31 @@
 // an RST whose sequence number is that acknowledgement number (RFC 9293 §3.10.7.3: "<SEQ=SEG.ACK>
 // <CTL=RST>"), and then retransmits its SYN, which the director, now knowing the source, forwards.
 // Linux 6.18 does exactly that (measured with a raw-socket responder in two namespaces): the RST
-// at once, the SYN again about 10 ms later. Behind a Linux NAT router the router itself sends the
-// RST (the SYN-ACK does not fit its conntrack entry, so it is not translated back and meets the
-// router's own stack), which verifies the public address all the same; the client then sends its
-// SYN again only at its retransmission timeout (tools/lab/scripts/challenge-through-nat.py). A host with no socket for the 4-tuple answers the same way (RFC 9293 §3.10.7.1,
-// "If the state is CLOSED ... <SEQ=SEG.ACK><CTL=RST>"), so the same SYN-ACK sent to another port of
-// a client that already has connections is a probe that verifies its address without touching
-// them. The cookie needs no state: an answer is checked by recomputing it for this slot and the one
-// before. Only a host that received the SYN-ACK knows the cookie; guessing it is a 2^-31 chance.
+// at once, the SYN again about 10 ms later.
+//
+// The acknowledgement number lies just behind the SYN's sequence number + 1: within 2^15 of it,
+// its low 15 bits the cookie's. A Linux NAT router (conntrack, which nearly every home router and
+// carrier NAT runs) decides what the client behind it sees (tools/lab/scripts/
+// challenge-through-nat.py, 2026-12-06): a SYN-ACK acknowledging more than the client sent is
+// invalid, never translated back (a plain router answers it with its own stack, so the client
+// waits for its 1 s retransmission timeout; one that drops unsolicited input never answers, and
+// the client is never verified); one acknowledging less passes, and the client's RST answers it,
+// but conntrack takes that RST only within the SYN-ACK's window (65535) of the SYN's sequence
+// number. Taken, it closes the router's entry and the client's next SYN opens a fresh one;
+// ignored, the entry keeps the challenge's sequence numbers, and when the real server's SYN-ACK
+// starts more than 64 KiB behind them (half of all), the client's ACK and request are invalid:
+// they leave untranslated, from the private address, and the connection hangs. A host with no
+// socket for the 4-tuple answers the same way (RFC 9293 §3.10.7.1, "If the state is CLOSED ...
+// <SEQ=SEG.ACK><CTL=RST>"), so the same SYN-ACK sent to another port of a client that already has
+// connections is a probe that verifies its address without touching them (no router entry exists
+// for that port: any acknowledgement number does; the full cookie is sent). The cookie needs no
+// state: an answer is checked by recomputing it for this slot and the one before.
+//
+// What the 15 bits cost: a blind guess is right once in 2^14 (two slots), so verifying one
+// address blind takes ~16k RSTs, and the attacker never learns which one worked. What it buys is
+// little: a verified source that last answered more than weights.reconfirmAfterMs ago is asked
+// again when it connects and loses its verification when silent (reconfirm.ts); answersWrong
+// counts the guesses.
 //
 // Allocation-free: the message is written into a module scratch buffer, the segment is built with
 // @sluice/wire's builder into the caller's buffer.
@@ -21,11 +38,17 @@ import { buildTcpSegment, type FrameInfo, RstSpec, SipHashOut, sipHash24, TcpFla
 
 /** The time slot is the clock's ms >>> 16: 65.5 s; an answer is taken for this slot and the last. */
 const SLOT_SHIFT = 16;
-/** A cookie that happened to equal ISN + 1 (a valid ACK) is sent with this bit flipped instead. */
-const FLIP = 0x40000000;
+/**
+ * The cookie bits a challenge's acknowledgement number carries: it sits within 2^15 behind the
+ * SYN's sequence number + 1, inside a NAT router's window for the client's RST (see the header).
+ */
+const ANSWER_MASK = 0x7fff;
 /** The SYN-ACK's own sequence number is derived from the cookie (it is never acknowledged). */
 const SEQ_MIX = 0x9e3779b9 | 0;
-/** The window the SYN-ACK offers: an ordinary one, so it looks like any server's. */
+/**
+ * The window the SYN-ACK offers: an ordinary one, so it looks like any server's; and at least
+ * 2^15, as a NAT router takes the client's RST only within it (see the header).
+ */
 const WINDOW = 65535;
 /** Bytes of the SipHash message: client address, VIP, ports, slot. */
 const MESSAGE_BYTES = 40;
@@ -99,7 +122,8 @@ export class Challenger {
 
   /**
    * 1 when `f` (a TCP segment to a VIP with RST set and ACK clear) answers a challenge or probe
-   * sent to its 4-tuple in this time slot or the previous one: its sequence number is the cookie.
+   * sent to its 4-tuple in this time slot or the previous one: its sequence number carries the
+   * cookie's low 15 bits.
    */
   isAnswer(f: FrameInfo, now: number): number {
     if ((f.tcpFlags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) !== TcpFlag.rst) return 0;
@@ -107,7 +131,7 @@ export class Challenger {
     const slot = now >>> SLOT_SHIFT;
     for (let back = 0; back < 2; back++) {
       const c = this.cookieOf(f, f.srcPort, (slot - back) >>> 0);
-      if (seq === c || seq === (c ^ FLIP)) return 1;
+      if (((seq ^ c) & ANSWER_MASK) === 0) return 1;
     }
     return 0;
   }
@@ -167,11 +191,12 @@ export class Challenger {
     spec.dst[3] = f.src3;
     spec.srcPort = f.dstPort;
     spec.dstPort = clientPort;
-    let c = this.cookieOf(f, clientPort, now >>> SLOT_SHIFT);
-    // Never a valid ACK of this SYN (ISN + 1), or the client would complete a handshake with us.
-    if (clientPort === f.srcPort && c === ((f.tcpSeq + 1) | 0)) c ^= FLIP;
+    const c = this.cookieOf(f, clientPort, now >>> SLOT_SHIFT);
     spec.seq = c ^ SEQ_MIX;
-    spec.ack = c;
+    // On the SYN's own port: the ISN itself or up to 2^15 - 1 behind it, with the cookie's low
+    // bits. Unacceptable to the client (RFC 9293: SEG.ACK =< ISS), never its valid ACK (ISN + 1).
+    const isn = f.tcpSeq | 0;
+    spec.ack = clientPort === f.srcPort ? (isn - ((isn - c) & ANSWER_MASK)) | 0 : c;
     spec.flags = TcpFlag.syn | TcpFlag.ack;
     spec.window = WINDOW;
     spec.ttl = 64;
