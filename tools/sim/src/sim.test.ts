@@ -63,6 +63,18 @@ describe('simulator', () => {
     expect(firewalled.validFailedHow['no-syn-ack']).toBeGreaterThan(0);
   });
 
+  it("cookie guesses verify some of the attacker's addresses (once in 2^14), which buys its spoofs nothing", () => {
+    const plain = quick({ scenario: 'spoof-kernel', attackRate: 20_000 });
+    const guessing = quick({ scenario: 'spoof-guess', attackRate: 40_000 });
+    // 20k guesses a second for 64 addresses: some come right, and those addresses are verified
+    expect(guessing.sourcesVerified).toBeGreaterThan(plain.sourcesVerified);
+    expect(guessing.directorDrops['no-entry']).toBeGreaterThan(200_000);
+    // their spoofed connections get forwarded, and lose the verified band at their source's
+    // reconfirmation: valid clients are served as under the same spoofer without guesses
+    expect(guessing.validSuccess).toBeGreaterThanOrEqual(plain.validSuccess);
+    expect(guessing.validFalselyReset).toBe(0);
+  });
+
   it('slow-header bots with real addresses are verified, and still lose their slots to valid clients', () => {
     const r = quick({ scenario: 'slow-header', strategy: 'priority', attackRate: 1_000 });
     expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);

@@ -38,6 +38,10 @@
 //            SYN-ACK (which carries the SYN's sequence number + 1) falls outside it. spoof-gone:
 //            3000 addresses that answered the director (verified) in the half second before the
 //            attack and went offline when it began, so nobody answers for them any more.
+//            spoof-guess: half the packets are RSTs guessing the challenge's cookie (15 bits, two
+//            time slots: right once in 2^14) for 64 random addresses at random ports; the other
+//            half, the spoofed connections above from those addresses, in case one got verified
+//            (the attacker never learns which).
 //   bot      real addresses (they answer challenges): slow-header (a request head that never ends,
 //            one more line every 5 s), slow-forged (the same, every segment acknowledging data the
 //            server never sent), idle-hold (a request, then the connection held in silence),
@@ -66,6 +70,7 @@ export type Scenario =
   | 'spoof-responders'
   | 'spoof-walk'
   | 'spoof-gone'
+  | 'spoof-guess'
   | 'slow-header'
   | 'slow-forged'
   | 'idle-hold'
@@ -81,6 +86,7 @@ export const SCENARIOS: readonly Scenario[] = [
   'spoof-responders',
   'spoof-walk',
   'spoof-gone',
+  'spoof-guess',
   'slow-header',
   'slow-forged',
   'idle-hold',
@@ -184,6 +190,8 @@ const BOT_BASE = 150 << 24;
 /** spoof-gone: the warm-up clients that go offline, one connection each. */
 const GONE_BASE = 12 << 24;
 const GONE_ADDRESSES = 3000;
+/** spoof-guess: the addresses the attacker guesses cookies for (fewer: each is tried more often). */
+const GUESS_ADDRESSES = 64;
 /** How long a verification lasts in the simulated director (the default config's ttlSeconds). */
 const VERIFIED_TTL_MS = 3_600_000;
 /** Linux's SYN retransmissions (1 s initial RTO, doubled) and when a client gives up. */
@@ -777,8 +785,10 @@ export function runSim(p: SimParams): SimResult {
     sc === 'spoof-responders' ||
     sc === 'spoof-walk' ||
     sc === 'spoof-gone' ||
+    sc === 'spoof-guess' ||
     sc === 'mixed';
-  const spoofConnPs = spoofing ? (p.attackRate * share) / SPOOF_PACKETS : 0;
+  const guessPps = sc === 'spoof-guess' ? p.attackRate / 2 : 0;
+  const spoofConnPs = spoofing ? (p.attackRate * share - guessPps) / SPOOF_PACKETS : 0;
   const botTarget = BOT_SCENARIOS.includes(sc)
     ? p.attackRate
     : sc === 'mixed'
@@ -816,11 +826,14 @@ export function runSim(p: SimParams): SimResult {
   const spoofWalk = new TupleQueue(4, 4096);
   const spoofProgress = [new TupleQueue(4, 4096), new TupleQueue(4, 4096), new TupleQueue(4, 4096)];
   const knownValid: number[] = [];
+  const guessPool = Int32Array.from({ length: GUESS_ADDRESSES }, () => rngAttack.u32() | 0);
+  let guessCarry = 0;
   let floodCarry = 0;
   let spoofCarry = 0;
   const spoofSource = (r: Rng): number => {
     if (sc === 'spoof-partner') return PARTNER_BASE + r.int(1, 0xfffe);
     if (sc === 'spoof-gone') return gonePool[r.int(0, gonePool.length - 1)];
+    if (sc === 'spoof-guess') return guessPool[r.int(0, GUESS_ADDRESSES - 1)];
     if ((sc === 'spoof-verified' || sc === 'spoof-walk') && knownValid.length > 0) {
       return knownValid[r.int(0, knownValid.length - 1)];
     }
@@ -850,6 +863,13 @@ export function runSim(p: SimParams): SimResult {
   };
 
   const attackStep = (): void => {
+    if (guessPps > 0 && now >= p.attackStartMs) {
+      guessCarry += guessPps / 1000;
+      for (; guessCarry >= 1; guessCarry--) {
+        const addr = guessPool[rngAttack.int(0, GUESS_ADDRESSES - 1)];
+        toDirector(FrameKind.rst, addr >>> 0, rngAttack.int(1024, 65535), rngAttack.u32() | 0, 0);
+      }
+    }
     // follow-ups due now
     while (spoofAck.size > 0 && spoofAck.peek(0) <= now) {
       const addr = spoofAck.peek(1);
