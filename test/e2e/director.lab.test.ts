@@ -405,16 +405,18 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
 
   it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges', async () => {
     const { api, client, url4 } = ready();
-    // A home router in the client's namespace: masquerade out of vx0, forward only what belongs
-    // to a connection from inside, and drop invalid packets arriving for itself (so it cannot
-    // answer the challenge on the client's behalf). Its client in a namespace of its own. A
+    // A home router in the client's namespace: its own public address (the client's is verified
+    // by the tests before), source NAT out of vx0, forward only what belongs to a connection from
+    // inside, and drop invalid packets arriving for itself (so it cannot answer the challenge on
+    // the client's behalf). Its client in a namespace of its own. A
     // challenge acknowledging more than the client sent never reaches it (conntrack: invalid);
     // one far behind reaches it, but its RST does not close the router's entry, and half of the
     // connections then hang (their ACK leaves untranslated): challenge.ts.
     const home = `${LAB_NAME}-home`;
+    const publicAddress = client.overlay4.replace(/\.\d+$/, '.150');
     const inHome = (cmd: string[]) => execFileP('ip', ['netns', 'exec', home, ...cmd]);
     const nft = `table ip sluicehome {
-      chain post_home { type nat hook postrouting priority 100; oifname "vx0" masquerade; }
+      chain post_home { type nat hook postrouting priority 100; oifname "vx0" snat to ${publicAddress}; }
       chain forward_home { type filter hook forward priority 0; policy drop;
         ct state established,related accept; iifname "hm0" accept; }
       chain input_home { type filter hook input priority 0; iifname "vx0" ct state invalid drop; }
@@ -442,6 +444,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
         'netns',
         home,
       ]);
+      await client.exec(['ip', 'addr', 'add', `${publicAddress}/24`, 'dev', 'vx0']);
       await client.exec(['ip', 'addr', 'add', '192.168.88.1/24', 'dev', 'hm0']);
       await client.exec(['ip', 'link', 'set', 'hm0', 'up']);
       await client.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -476,6 +479,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
       await client.exec(['nft', 'delete', 'table', 'ip', 'sluicehome']);
       await client.exec(['ip', 'link', 'del', 'hm0']);
+      await client.exec(['ip', 'addr', 'del', `${publicAddress}/24`, 'dev', 'vx0']);
       await execFileP('ip', ['netns', 'del', home]).catch(() => undefined);
     }
   }, 90_000);
