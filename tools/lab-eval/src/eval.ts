@@ -71,6 +71,12 @@ export interface LabEvalResult extends EvalResult {
 export interface LabEvalOptions extends PlanOptions {
   /** Progress lines (stderr by default). */
   log?: (line: string) => void;
+  /**
+   * The valid clients and partners sit behind a Linux home router (homeRouter): private
+   * addresses, each translated to its own public one, and a firewall that lets in only what
+   * belongs to their connections. Results carry `validBehindNat: true`.
+   */
+  validBehindNat?: boolean;
   /** The lab's name and subnet; the test uses its own, so it cannot tear down a CLI run's lab. */
   labName?: string;
   subnet?: number;
@@ -123,6 +129,21 @@ function nsExec(
   });
 }
 
+/** Runs argv in the host's own namespace; rejects with its stderr when it fails. */
+function root(argv: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${argv.join(' ')}: ${err.trim()}`)),
+    );
+  });
+}
+
 async function must(node: LabNode, argv: string[], input?: string): Promise<string> {
   const r = await nsExec(node, argv, 30_000, input);
   if (r.code !== 0) throw new Error(`${node.label}: ${argv.join(' ')}: ${r.stderr.trim()}`);
@@ -162,7 +183,9 @@ export function spawnValidClients(
   a: Addresses,
   outcomes: Outcome[],
   seed: number,
+  nat: HomeRouter | null = null,
 ): ChildProcess {
+  const clients = nat === null ? a : nat.inside;
   return spawnIn(
     node,
     [
@@ -171,11 +194,11 @@ export function spawnValidClients(
       '--host',
       vip,
       '--addrs',
-      a.valid.join(','),
+      clients.valid.join(','),
       '--rate',
       String(VALID_RATE),
       '--partners',
-      a.partners.join(','),
+      clients.partners.join(','),
       '--partner-rate',
       String(PARTNER_RATE),
       '--return-prob',
@@ -186,13 +209,79 @@ export function spawnValidClients(
       String(seed),
     ],
     (line) => {
+      let o: Outcome;
       try {
-        outcomes.push(JSON.parse(line) as Outcome);
+        o = JSON.parse(line) as Outcome;
       } catch {
-        // not an outcome
+        return; // not an outcome
       }
+      // Behind the router the director (and the RST watch, and the spoofer) see the public address.
+      if (nat !== null) o.addr = nat.toPublic.get(o.addr) ?? o.addr;
+      outcomes.push(o);
     },
   );
+}
+
+/** The valid clients' home router: their namespace, and their private addresses' public ones. */
+export interface HomeRouter {
+  node: LabNode;
+  /** `a` with the valid and partner addresses replaced by the private ones (same order). */
+  inside: Addresses;
+  toPublic: Map<string, string>;
+}
+
+/**
+ * Puts the valid clients and partners behind a Linux home router: the client namespace c1 (which
+ * keeps the public addresses, and answers ARP for them) translates each private address of a new
+ * namespace behind it to its own public one (1:1, so first-time and returning sources stay what
+ * they are), forwards only what belongs to a connection from inside, and drops invalid packets
+ * arriving for itself, as a router that answers nothing unsolicited. Through it, a challenge
+ * reaches a client only if conntrack takes it (challenge.ts).
+ */
+export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
+  const [c1] = lab.clients;
+  const ns = `${lab.plan.name}-home`;
+  await root(['ip', 'netns', 'del', ns]).catch(() => undefined);
+  await root(['ip', 'netns', 'add', ns]);
+  live.namespaces.add(ns);
+  await root(['ip', 'link', 'add', 'hn0', 'netns', c1.ns, 'type', 'veth', 'peer', 'hn1', 'netns', ns]);
+  const node: LabNode = { ...c1, ns, label: 'home' };
+  const priv = (i: number): string => `172.31.${16 + Math.floor(i / 200)}.${(i % 200) + 1}`;
+  const inside = {
+    ...a,
+    valid: a.valid.map((_, i) => priv(i)),
+    partners: a.partners.map((_, i) => priv(4000 + i)),
+  };
+  const toPublic = new Map<string, string>();
+  inside.valid.forEach((x, i) => toPublic.set(x, a.valid[i]));
+  inside.partners.forEach((x, i) => toPublic.set(x, a.partners[i]));
+  await must(c1, ['ip', 'addr', 'add', '172.31.0.1/16', 'dev', 'hn0']);
+  await must(c1, ['ip', 'link', 'set', 'hn0', 'up']);
+  await must(c1, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const map = [...toPublic].map(([x, y]) => `${x} : ${y}`).join(', ');
+  await must(
+    c1,
+    ['nft', '-f', '-'],
+    `table ip sluicehome {
+  map public { type ipv4_addr : ipv4_addr; elements = { ${map} } }
+  chain post_home { type nat hook postrouting priority 100; oifname "vx0" ip saddr 172.31.0.0/16 snat ip to ip saddr map @public; }
+  chain forward_home { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "hn0" accept; }
+  chain input_home { type filter hook input priority 0; iifname "vx0" ct state invalid drop; }
+}
+`,
+  );
+  await must(
+    node,
+    ['ip', '-batch', '-'],
+    [
+      'addr add 172.31.0.2/16 dev hn1',
+      ...[...toPublic.keys()].map((x) => `addr add ${x}/32 dev hn1`),
+      'link set hn1 up',
+      'link set lo up',
+      'route add default via 172.31.0.1 src 172.31.0.2',
+    ].join('\n'),
+  );
+  return { node, inside, toPublic };
 }
 
 const errText = (c: ChildProcess): string =>
@@ -608,6 +697,8 @@ const live = {
   daemon: null as RunningDirector | null,
   children: new Set<ChildProcess>(),
   labs: new Set<string>(),
+  /** Namespaces made beside the lab's (homeRouter), removed with it. */
+  namespaces: new Set<string>(),
 };
 
 /** For SIGINT/SIGTERM in the CLI: kill what a run started (no waiting) and remove the lab. */
@@ -615,6 +706,8 @@ export async function abortLabEval(): Promise<void> {
   live.daemon?.process.killNow();
   for (const c of live.children) c.kill('SIGKILL');
   for (const name of live.labs) await Lab.destroyByName(name).catch(() => {});
+  for (const ns of live.namespaces) await root(['ip', 'netns', 'del', ns]).catch(() => {});
+  live.namespaces.clear();
 }
 
 interface Attack {
@@ -818,6 +911,7 @@ async function runOne(
   spec: RunSpec,
   sysctls: RealSysctls,
   log: (s: string) => void,
+  nat: HomeRouter | null = null,
 ): Promise<LabEvalResult> {
   const [c1, c2, c3] = lab.clients;
   const vip = lab.vip4;
@@ -839,7 +933,7 @@ async function runOne(
   const rsts = new RstWatch(lab, vip);
   await rsts.ready();
   const outcomes: Outcome[] = [];
-  const valid = spawnValidClients(c1, vip, a, outcomes, 1 + (t0 % 1000));
+  const valid = spawnValidClients(nat?.node ?? c1, vip, a, outcomes, 1 + (t0 % 1000), nat);
   let attack: Attack | null = null;
   try {
     await sleep(WARMUP_MS);
@@ -1056,6 +1150,7 @@ async function runOne(
       upperThreshold: thresholdFor(spec.strategy),
       countInactive: spec.strategy !== 'priority',
       labHealthy: packets >= validFrames / 2,
+      validBehindNat: nat !== null,
       durationS: spec.durationS,
       windowS: round(windowS, 1),
       attackOfferedPps: Math.round((after.tx[1] - before.tx[1] + after.tx[2] - before.tx[2]) / windowS),
@@ -1191,10 +1286,11 @@ export async function* runLabEval(opts: LabEvalOptions = {}): AsyncGenerator<Lab
   }
   try {
     const sysctls = await prepareLab(lab, a);
+    const nat = opts.validBehindNat === true ? await homeRouter(lab, a) : null;
     for (const [i, spec] of runs.entries()) {
       const t = Date.now();
       log(`lab-eval ${i + 1}/${runs.length}: ${spec.strategy} ${spec.scenario} attack=${spec.attack}`);
-      const result = await runOne(lab, a, spec, sysctls, log);
+      const result = await runOne(lab, a, spec, sysctls, log, nat);
       log(
         `  done in ${((Date.now() - t) / 1000).toFixed(1)} s: validSuccess ${result.validSuccess} (new ${result.validSuccessNew}, returning ${result.validSuccessReturning})`,
       );

@@ -1,5 +1,6 @@
 // `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
-// [--duration S]`: the real-kernel evaluation, one JSON line per run on stdout, progress on stderr.
+// [--duration S] [--behind-nat]`: the real-kernel evaluation, one JSON line per run on stdout,
+// progress on stderr. `--behind-nat`: the valid clients and partners behind a Linux home router.
 // Needs root (network namespaces), hping3, tcpdump and python3. Ctrl-C kills the daemon, the
 // clients, the attackers and the servers and removes the lab before exiting, so an interrupted run
 // leaves nothing behind. `-- --report lab.jsonl`: a grid's worst cases as a table (no root).
@@ -10,7 +11,7 @@ import { abortLabEval, runLabEval } from './eval.ts';
 import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
 
 const USAGE =
-  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S]   (root)\n' +
+  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S] [--behind-nat]   (root)\n' +
   '       eval-lab --report lab.jsonl\n';
 function parse() {
   try {
@@ -20,6 +21,7 @@ function parse() {
         strategy: { type: 'string', multiple: true },
         scenario: { type: 'string', multiple: true },
         duration: { type: 'string' },
+        'behind-nat': { type: 'boolean', default: false },
         report: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -77,7 +79,13 @@ process.stdout.on('error', () => {
 });
 
 try {
-  for await (const result of runLabEval({ quick: values.quick, strategies, scenarios, durationS })) {
+  for await (const result of runLabEval({
+    quick: values.quick,
+    strategies,
+    scenarios,
+    durationS,
+    validBehindNat: values['behind-nat'],
+  })) {
     if (readerGone) break;
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
