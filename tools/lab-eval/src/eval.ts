@@ -252,9 +252,10 @@ export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
     valid: a.valid.map((_, i) => priv(i)),
     partners: a.partners.map((_, i) => priv(4000 + i)),
   };
-  const toPublic = new Map<string, string>();
-  inside.valid.forEach((x, i) => toPublic.set(x, a.valid[i]));
-  inside.partners.forEach((x, i) => toPublic.set(x, a.partners[i]));
+  const toPublic = new Map<string, string>([
+    ...inside.valid.map((x, i): [string, string] => [x, a.valid[i]]),
+    ...inside.partners.map((x, i): [string, string] => [x, a.partners[i]]),
+  ]);
   await must(c1, ['ip', 'addr', 'add', '172.31.0.1/16', 'dev', 'hn0']);
   await must(c1, ['ip', 'link', 'set', 'hn0', 'up']);
   await must(c1, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
