@@ -84,6 +84,9 @@ export interface LabEvalOptions extends PlanOptions {
 
 // --- running things in namespaces ----------------------------------------------------------------
 
+/** What running something in a namespace needs of a node: a lab's, or one made beside it. */
+export type NsNode = Pick<LabNode, 'ns' | 'label'>;
+
 interface NsResult {
   code: number;
   stdout: string;
@@ -96,7 +99,7 @@ interface NsResult {
  * serialised everything. Only the network namespace matters to ss and ip.
  */
 function nsExec(
-  node: LabNode,
+  node: NsNode,
   argv: readonly string[],
   timeoutMs = 20_000,
   input?: string,
@@ -144,14 +147,14 @@ function root(argv: readonly string[]): Promise<void> {
   });
 }
 
-async function must(node: LabNode, argv: string[], input?: string): Promise<string> {
+async function must(node: NsNode, argv: string[], input?: string): Promise<string> {
   const r = await nsExec(node, argv, 30_000, input);
   if (r.code !== 0) throw new Error(`${node.label}: ${argv.join(' ')}: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
 /** Starts a long-lived process in a node's namespace; its stdout lines go to `onLine`. */
-export function spawnIn(node: LabNode, argv: string[], onLine: (line: string) => void): ChildProcess {
+export function spawnIn(node: NsNode, argv: string[], onLine: (line: string) => void): ChildProcess {
   const child = spawn('nsenter', [`--net=/run/netns/${node.ns}`, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -178,7 +181,7 @@ export function spawnIn(node: LabNode, argv: string[], onLine: (line: string) =>
  * The lab evaluation and the lab benchmark run the same population.
  */
 export function spawnValidClients(
-  node: LabNode,
+  node: NsNode,
   vip: string,
   a: Addresses,
   outcomes: Outcome[],
@@ -224,7 +227,7 @@ export function spawnValidClients(
 
 /** The valid clients' home router: their namespace, and their private addresses' public ones. */
 export interface HomeRouter {
-  node: LabNode;
+  node: NsNode;
   /** `a` with the valid and partner addresses replaced by the private ones (same order). */
   inside: Addresses;
   toPublic: Map<string, string>;
@@ -245,7 +248,7 @@ export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
   await root(['ip', 'netns', 'add', ns]);
   live.namespaces.add(ns);
   await root(['ip', 'link', 'add', 'hn0', 'netns', c1.ns, 'type', 'veth', 'peer', 'hn1', 'netns', ns]);
-  const node: LabNode = { ...c1, ns, label: 'home' };
+  const node: NsNode = { ns, label: 'home' };
   const priv = (i: number): string => `172.31.${16 + Math.floor(i / 200)}.${(i % 200) + 1}`;
   const inside = {
     ...a,
