@@ -21,9 +21,9 @@
 // they leave untranslated, from the private address, and the connection hangs. A host with no
 // socket for the 4-tuple answers the same way (RFC 9293 §3.10.7.1, "If the state is CLOSED ...
 // <SEQ=SEG.ACK><CTL=RST>"), so the same SYN-ACK sent to another port of a client that already has
-// connections is a probe that verifies its address without touching them (no router entry exists
-// for that port: any acknowledgement number does; the full cookie is sent). The cookie needs no
-// state: an answer is checked by recomputing it for this slot and the one before.
+// connections is a probe that verifies its address without touching them (it carries the cookie
+// the same way; no router entry exists for that port, so its placement there is moot). The cookie
+// needs no state: an answer is checked by recomputing it for this slot and the one before.
 //
 // What the 15 bits cost: a blind guess is right once in 2^14 (two slots), so verifying one
 // address blind takes ~16k RSTs, and the attacker never learns which one worked. What it buys is
@@ -193,10 +193,11 @@ export class Challenger {
     spec.dstPort = clientPort;
     const c = this.cookieOf(f, clientPort, now >>> SLOT_SHIFT);
     spec.seq = c ^ SEQ_MIX;
-    // On the SYN's own port: the ISN itself or up to 2^15 - 1 behind it, with the cookie's low
-    // bits. Unacceptable to the client (RFC 9293: SEG.ACK =< ISS), never its valid ACK (ISN + 1).
+    // The ISN itself or up to 2^15 - 1 behind it, with the cookie's low bits: unacceptable to the
+    // client (RFC 9293: SEG.ACK =< ISS), never its valid ACK (ISN + 1). (A probe's frame may be a
+    // later segment; to a port without a connection any number does.)
     const isn = f.tcpSeq | 0;
-    spec.ack = clientPort === f.srcPort ? (isn - ((isn - c) & ANSWER_MASK)) | 0 : c;
+    spec.ack = (isn - ((isn - c) & ANSWER_MASK)) | 0;
     spec.flags = TcpFlag.syn | TcpFlag.ack;
     spec.window = WINDOW;
     spec.ttl = 64;

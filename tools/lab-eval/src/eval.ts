@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult } from '@sluice/eval-report';
-import { Lab, type LabNode, labNodeBinary, RunningDirector } from '@sluice/lab';
+import { Lab, type LabNode, labNodeBinary, RunningDirector, run } from '@sluice/lab';
 import {
   type Addresses,
   addresses,
@@ -132,21 +132,6 @@ function nsExec(
   });
 }
 
-/** Runs argv in the host's own namespace; rejects with its stderr when it fails. */
-function root(argv: readonly string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-    });
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${argv.join(' ')}: ${err.trim()}`)),
-    );
-  });
-}
-
 async function must(node: NsNode, argv: string[], input?: string): Promise<string> {
   const r = await nsExec(node, argv, 30_000, input);
   if (r.code !== 0) throw new Error(`${node.label}: ${argv.join(' ')}: ${r.stderr.trim()}`);
@@ -177,8 +162,9 @@ export function spawnIn(node: NsNode, argv: string[], onLine: (line: string) => 
 }
 
 /**
- * The valid clients (valid-clients.ts) in `node`: one outcome line per connection into `outcomes`.
- * The lab evaluation and the lab benchmark run the same population.
+ * The valid clients (valid-clients.ts) in `node`, or behind `nat` (its namespace, its private
+ * addresses; the outcomes carry the public ones): one outcome line per connection into
+ * `outcomes`. The lab evaluation and the lab benchmark run the same population.
  */
 export function spawnValidClients(
   node: NsNode,
@@ -190,7 +176,7 @@ export function spawnValidClients(
 ): ChildProcess {
   const clients = nat === null ? a : nat.inside;
   return spawnIn(
-    node,
+    nat?.node ?? node,
     [
       labNodeBinary(),
       VALID_SCRIPT,
@@ -244,10 +230,10 @@ export interface HomeRouter {
 export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
   const [c1] = lab.clients;
   const ns = `${lab.plan.name}-home`;
-  await root(['ip', 'netns', 'del', ns]).catch(() => undefined);
-  await root(['ip', 'netns', 'add', ns]);
+  await run(['ip', 'netns', 'del', ns]).catch(() => undefined);
+  await run(['ip', 'netns', 'add', ns]);
   live.namespaces.add(ns);
-  await root(['ip', 'link', 'add', 'hn0', 'netns', c1.ns, 'type', 'veth', 'peer', 'hn1', 'netns', ns]);
+  await run(['ip', 'link', 'add', 'hn0', 'netns', c1.ns, 'type', 'veth', 'peer', 'hn1', 'netns', ns]);
   const node: NsNode = { ns, label: 'home' };
   const priv = (i: number): string => `172.31.${16 + Math.floor(i / 200)}.${(i % 200) + 1}`;
   const inside = {
@@ -710,7 +696,7 @@ export async function abortLabEval(): Promise<void> {
   live.daemon?.process.killNow();
   for (const c of live.children) c.kill('SIGKILL');
   for (const name of live.labs) await Lab.destroyByName(name).catch(() => {});
-  for (const ns of live.namespaces) await root(['ip', 'netns', 'del', ns]).catch(() => {});
+  for (const ns of live.namespaces) await run(['ip', 'netns', 'del', ns]).catch(() => {});
   live.namespaces.clear();
 }
 
@@ -937,7 +923,7 @@ async function runOne(
   const rsts = new RstWatch(lab, vip);
   await rsts.ready();
   const outcomes: Outcome[] = [];
-  const valid = spawnValidClients(nat?.node ?? c1, vip, a, outcomes, 1 + (t0 % 1000), nat);
+  const valid = spawnValidClients(c1, vip, a, outcomes, 1 + (t0 % 1000), nat);
   let attack: Attack | null = null;
   try {
     await sleep(WARMUP_MS);

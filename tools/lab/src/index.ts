@@ -33,4 +33,4 @@ export {
   planLab,
 } from './plan.ts';
 export { checkLabPrerequisites, LAB_TOOLS, labNodeBinary } from './preflight.ts';
-export type { ExecOptions, ExecResult } from './sh.ts';
+export { type ExecOptions, type ExecResult, exec, run } from './sh.ts';
