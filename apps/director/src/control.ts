@@ -113,6 +113,11 @@ export interface VerifiedSourceView {
   expiresInSeconds: number;
   /** Challenges and probes it answered since the entry was made. */
   answers: number;
+  /**
+   * Under pressure each of its connections is challenged: it answers challenges to its own SYNs
+   * but has not answered a probe to another port (a stealth NAT or firewall), or it fell silent.
+   */
+  perConnection: boolean;
 }
 
 /** ipvsadm --stats: totals since the service or real server was added. */

@@ -19,7 +19,7 @@ import {
   saveConfigFile,
   validateLiveConfig,
 } from '@sluice/config';
-import { Conn, clockNow, elapsed, RemoveReason, Src, Verified } from '@sluice/conntrack';
+import { Conn, clockNow, elapsed, RemoveReason, Src, Verified, VerifiedMark } from '@sluice/conntrack';
 import {
   type CompiledConfig,
   type ConfigSnapshot,
@@ -550,7 +550,9 @@ export class Director implements DirectorControl {
     const vs = this.dataplane.verified;
     const now = clockNow(vs.epochMs);
     const slot = vs.find(0, 0, 0xffff, addr | 0);
-    if (slot < 0) return { verified: false, verifiedExpiresInSeconds: null };
+    if (slot < 0 || vs.isVerified(0, 0, 0xffff, addr | 0, now) === 0) {
+      return { verified: false, verifiedExpiresInSeconds: null };
+    }
     const left = elapsed(now, vs.deadlineOf(slot));
     return left > 0
       ? { verified: true, verifiedExpiresInSeconds: left / 1000 }
@@ -566,7 +568,8 @@ export class Director implements DirectorControl {
     for (let slot = 0; slot < vs.capacity; slot++) {
       if (vs.core.tagOfSlot(slot) === 0 || !vs.readRecord(slot, rec)) continue;
       const left = elapsed(now, rec[Verified.expires]);
-      if (left <= 0) continue;
+      // Revoked: asked again and silent, kept only to remember how to ask it next.
+      if (left <= 0 || (rec[Verified.marks] & VerifiedMark.revoked) !== 0) continue;
       total++;
       rows.push({
         address: formatAddress(
@@ -578,6 +581,7 @@ export class Director implements DirectorControl {
         verifiedSecondsAgo: Math.max(0, elapsed(rec[Verified.verifiedAt], now) / 1000),
         expiresInSeconds: left / 1000,
         answers: rec[Verified.answers] >>> 0,
+        perConnection: (rec[Verified.marks] & VerifiedMark.perConnection) !== 0,
       });
       if (rows.length > limit * 4) {
         rows.sort((a, b) => a.verifiedSecondsAgo - b.verifiedSecondsAgo);

@@ -121,6 +121,11 @@ export const ConnBit = {
    * (slow-header, trickle), where a client waiting silently for a busy server sent nothing more
    */
   headGrew: 1 << 30,
+  /**
+   * its SYN came again from a port that had just answered the director's challenge: the
+   * connection's own proof, so its provisional time ends in the verified band without asking
+   */
+  answered: 1 << 31,
 } as const;
 
 /** Why an entry left the table; passed to the removal listener and counted. */

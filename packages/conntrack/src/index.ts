@@ -36,4 +36,12 @@ export {
   TcpState,
   tcpEventOf,
 } from './tcp-state.ts';
-export { Verified, VerifiedSourceTable } from './verified-source-table.ts';
+export {
+  AnswerKind,
+  PORT_ANSWER_MS,
+  PORT_SLOTS,
+  Verification,
+  Verified,
+  VerifiedMark,
+  VerifiedSourceTable,
+} from './verified-source-table.ts';

@@ -27,7 +27,7 @@ describe('the tables over SharedHashTable', () => {
     const t = VerifiedSourceTable.create(64, 5000);
     expect(t.sab.byteLength).toBe(VerifiedSourceTable.byteLength(64));
     const other = VerifiedSourceTable.attach(t.sab);
-    expect(t.verify(0, 0, 0xffff, 0x0a000001, 5000, 1000)).toBe(1);
+    expect(t.verify(0, 0, 0xffff, 0x0a000001, 40000, 1, 5000, 1000)).toBe(1);
     expect(other.count()).toBe(1);
     expect(other.epochMs).toBe(5000);
     expect(other.capacity).toBe(t.capacity);

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { SLOTS_PER_BUCKET, Verified, VerifiedSourceTable } from './index.ts';
+import {
+  AnswerKind,
+  PORT_ANSWER_MS,
+  PORT_SLOTS,
+  SLOTS_PER_BUCKET,
+  Verification,
+  Verified,
+  VerifiedSourceTable,
+} from './index.ts';
 
 const v4 = (a: number) => [0, 0, 0xffff, a] as const;
 
@@ -7,13 +15,13 @@ describe('VerifiedSourceTable', () => {
   it('knows an address from its answer until its verification expires, and forgets it after', () => {
     const t = VerifiedSourceTable.create(64, 0);
     expect(t.isVerified(...v4(0x0b000001), 0)).toBe(0);
-    expect(t.verify(...v4(0x0b000001), 100, 1000)).toBe(1);
+    expect(t.verify(...v4(0x0b000001), 40000, 1, 100, 1000)).toBe(1);
     expect(t.isVerified(...v4(0x0b000001), 100)).toBe(1);
     expect(t.isVerified(...v4(0x0b000001), 1099)).toBe(1);
     expect(t.isVerified(...v4(0x0b000001), 1100)).toBe(0);
     expect(t.isVerified(...v4(0x0b000002), 100)).toBe(0);
     // a second answer refreshes it, one entry still
-    t.verify(...v4(0x0b000001), 1000, 1000);
+    t.verify(...v4(0x0b000001), 40000, 1, 1000, 1000);
     expect(t.isVerified(...v4(0x0b000001), 1500)).toBe(1);
     expect(t.count()).toBe(1);
     const rec = new Int32Array(Verified.snapshotWords);
@@ -26,19 +34,53 @@ describe('VerifiedSourceTable', () => {
 
   it('keys IPv6 by the whole address: one host of a /64 does not verify its neighbours', () => {
     const t = VerifiedSourceTable.create(64, 0);
-    t.verify(0x20010db8, 0, 0, 1, 0, 1000);
+    t.verify(0x20010db8, 0, 0, 1, 40000, 1, 0, 1000);
     expect(t.isVerified(0x20010db8, 0, 0, 1, 10)).toBe(1);
     expect(t.isVerified(0x20010db8, 0, 0, 2, 10)).toBe(0);
   });
 
   it('when full, makes room with the verification closest to expiry: answers keep coming in', () => {
     const t = VerifiedSourceTable.create(16, 0);
-    for (let i = 0; i < 200; i++) expect(t.verify(...v4(0x0c000000 + i), i, 10_000)).toBe(1);
+    for (let i = 0; i < 200; i++) expect(t.verify(...v4(0x0c000000 + i), 40000, 1, i, 10_000)).toBe(1);
     expect(t.count()).toBeLessThanOrEqual(t.capacity);
     // the latest answers are all there: an entry goes only when every slot of the newcomer's
     // buckets is at least as recent, so the last SLOTS_PER_BUCKET are certain (its two buckets may
     // be one: the hash seed is random, and asking for the last 10 failed 4 times in 3000 seeds)
     for (let i = 200 - SLOTS_PER_BUCKET; i < 200; i++)
       expect(t.isVerified(...v4(0x0c000000 + i), 200)).toBe(1);
+  });
+
+  it('asks an address connection by connection from a challenge until it answers a probe; a revoked one until it answers again', () => {
+    const t = VerifiedSourceTable.create(64, 0);
+    const a = v4(0x0b000001);
+    t.verify(...a, 1000, AnswerKind.challenge, 100, 60_000);
+    expect(t.isVerified(...a, 110)).toBe(1);
+    expect(t.isVerifiedFor(...a, 1000, 110)).toBe(Verification.thisConnectionAnswered);
+    expect(t.isVerifiedFor(...a, 1001, 110)).toBe(Verification.askThisConnection);
+    // a port's answer lasts PORT_ANSWER_MS (the slowest stacks' SYN again; to 64 ms), no longer
+    expect(t.isVerifiedFor(...a, 1000, 36 + PORT_ANSWER_MS)).toBe(Verification.thisConnectionAnswered);
+    expect(t.isVerifiedFor(...a, 1000, 100 + PORT_ANSWER_MS + 64)).toBe(Verification.askThisConnection);
+    // the last PORT_SLOTS ports are remembered
+    for (let i = 0; i < PORT_SLOTS + 1; i++) t.verify(...a, 2000 + i, AnswerKind.challenge, 200 + i, 60_000);
+    expect(t.isVerifiedFor(...a, 2000, 300)).toBe(Verification.askThisConnection);
+    for (let i = 1; i < PORT_SLOTS + 1; i++) {
+      expect(t.isVerifiedFor(...a, 2000 + i, 300)).toBe(Verification.thisConnectionAnswered);
+    }
+    // a probe's answer: it resets what it never opened, so a plain verification is enough
+    t.verify(...a, 3000, AnswerKind.probe, 400, 60_000);
+    expect(t.isVerifiedFor(...a, 1001, 410)).toBe(Verification.verified);
+    // asked at 1000 and silent: revoked, and asked per connection once it answers again
+    t.noteAsked(...a, 1000);
+    t.noteAsked(...a, 1200); // a later ask does not restart the silence
+    expect(t.askedSilent(...a, 1500)).toBe(500);
+    expect(t.revoke(...a, 1300)).toBe(1);
+    expect(t.isVerified(...a, 1500)).toBe(0);
+    expect(t.isVerifiedFor(...a, 1001, 1500)).toBe(Verification.none);
+    t.verify(...a, 1001, AnswerKind.challenge, 1600, 60_000);
+    expect(t.askedSilent(...a, 1700)).toBe(-1);
+    expect(t.isVerifiedFor(...a, 1002, 1700)).toBe(Verification.askThisConnection);
+    // an answer since `since` wins over the revocation
+    t.noteAsked(...a, 1800);
+    expect(t.revoke(...a, 1500)).toBe(0);
   });
 });

@@ -10,8 +10,15 @@
 // racing a writer can miss (the address is challenged once more), never invent a verification for
 // an address nobody verified: claim() writes the key before the tag. When both buckets are full,
 // the entry closest to expiry makes room (the least recently verified).
+//
+// An address asked again and silent (reconfirm.ts) is revoked, not removed: it is verified no more
+// until it answers, and from then on it is asked connection by connection (`perConnection`). Its
+// owner answers the challenge to its own SYN but not probes to other ports (a stealth NAT, a
+// firewall that drops what no connection of its own explains), or has gone; either way a SYN
+// from it passes only when its port answered lately (the last PORT_SLOTS answers' ports), which
+// a spoofer, who never sees the challenge, must guess.
 
-import { timeReached } from './clock.ts';
+import { elapsed, timeReached } from './clock.ts';
 import { lockNextExpired, Rec, SLOTS_PER_BUCKET, type TableLayout, TableView } from './shared-table.ts';
 
 export const Verified = {
@@ -25,12 +32,51 @@ export const Verified = {
   verifiedAt: 6,
   /** challenges answered since the entry was made */
   answers: 7,
-  words: 8,
+  /** VerifiedMark bits; bits 8-15: the next `ports` word to write */
+  marks: 8,
+  /** when it was asked again (a probe) and has not answered since (ms clock; 0: none pending) */
+  askedAt: 9,
+  /** PORT_SLOTS words: an answer's port (low 16 bits) and its time (high 16 bits: ms clock >> 6) */
+  ports: 10,
+  words: 16,
   /** snapshot only: when the verification expires (ms clock) */
-  expires: 8,
-  snapshotWords: 9,
+  expires: 16,
+  snapshotWords: 17,
 } as const;
 
+export const VerifiedMark = {
+  /** asked again and silent since its last answer: not verified until it answers */
+  revoked: 1,
+  /** asked connection by connection: probes to other ports tell nothing about it */
+  perConnection: 2,
+} as const;
+
+/** How isVerifiedFor sees a source for a SYN from one of its ports. */
+export const Verification = {
+  none: 0,
+  verified: 1,
+  /** verified, asked connection by connection, and this port has not answered lately */
+  askThisConnection: 2,
+  /** verified, and this port answered within PORT_ANSWER_MS: this connection's own proof */
+  thisConnectionAnswered: 3,
+} as const;
+
+/**
+ * What an answer answered: the challenge to a SYN (on the SYN's own port), or a probe (a SYN-ACK
+ * to another port, which only hosts that reset any unsolicited SYN-ACK answer).
+ */
+export const AnswerKind = { challenge: 0, probe: 1 } as const;
+
+/** Answers' ports a record remembers: six connections of one client challenged at once. */
+export const PORT_SLOTS = 6;
+/**
+ * How long a port's answer lets its SYN through: the retransmission after an answer comes within
+ * a round trip on Linux and at the stack's first SYN timeout elsewhere (1 s, RFC 6298; 3 s on
+ * stacks that keep RFC 1122's), with a round trip on top.
+ */
+export const PORT_ANSWER_MS = 4000;
+const STAMP_SHIFT = 6;
+const PORT_ANSWER_STAMPS = PORT_ANSWER_MS >> STAMP_SHIFT;
 const KEY_WORDS = 4;
 
 export class VerifiedSourceTable extends TableView {
@@ -50,12 +96,57 @@ export class VerifiedSourceTable extends TableView {
     this.core.hashKey();
   }
 
-  /** 1 when the address answered a challenge and its verification has not expired at `now`. */
+  /**
+   * 1 when the address answered a challenge, was not revoked since, and its verification has not
+   * expired at `now`.
+   */
   isVerified(a0: number, a1: number, a2: number, a3: number, now: number): number {
     this.setKey(a0, a1, a2, a3);
     const slot = this.core.find();
     if (slot < 0) return 0;
+    if ((this.i32[this.core.recordBase(slot) + Verified.marks] & VerifiedMark.revoked) !== 0) return 0;
     return timeReached(this.i32[this.core.deadlineIndex(slot)], now) ? 0 : 1;
+  }
+
+  /**
+   * A Verification for a SYN from the address's `port`: none, verified, this port answered within
+   * PORT_ANSWER_MS (the SYN retransmitted after its challenge), or not (one asked connection by
+   * connection).
+   */
+  isVerifiedFor(a0: number, a1: number, a2: number, a3: number, port: number, now: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const slot = this.core.find();
+    if (slot < 0) return Verification.none;
+    const i32 = this.i32;
+    const base = this.core.recordBase(slot);
+    const marks = i32[base + Verified.marks];
+    if ((marks & VerifiedMark.revoked) !== 0 || timeReached(i32[this.core.deadlineIndex(slot)], now)) {
+      return Verification.none;
+    }
+    if (this.portAnsweredAt(base, port, now)) return Verification.thisConnectionAnswered;
+    return (marks & VerifiedMark.perConnection) === 0
+      ? Verification.verified
+      : Verification.askThisConnection;
+  }
+
+  /** 1 when the address answered from `port` within PORT_ANSWER_MS (lock-free). */
+  portAnswered(a0: number, a1: number, a2: number, a3: number, port: number, now: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const slot = this.core.find();
+    return slot >= 0 && this.portAnsweredAt(this.core.recordBase(slot), port, now) ? 1 : 0;
+  }
+
+  private portAnsweredAt(base: number, port: number, now: number): boolean {
+    const i32 = this.i32;
+    // Every port answered at or before the latest answer: an old latest answer clears them all.
+    if (elapsed(i32[base + Verified.verifiedAt], now) > PORT_ANSWER_MS) return false;
+    const stamp = now >>> STAMP_SHIFT;
+    for (let i = 0; i < PORT_SLOTS; i++) {
+      const w = i32[base + Verified.ports + i];
+      if ((w & 0xffff) === port && w !== 0 && ((stamp - (w >>> 16)) & 0xffff) <= PORT_ANSWER_STAMPS)
+        return true;
+    }
+    return false;
   }
 
   /**
@@ -71,11 +162,42 @@ export class VerifiedSourceTable extends TableView {
   }
 
   /**
-   * Ends the address's verification at `now` unless it answered at or after `since` (an answer
-   * racing this one wins). Returns 1 when it ended it, 0 otherwise (not there, answered, or lock
+   * Notes that the address was asked again at `now` (a probe is on its way), unless an earlier ask
+   * is still unanswered: askedSilent measures the silence from the first. Lock-free: one word, and
+   * a lost race only leaves the older ask.
+   */
+  noteAsked(a0: number, a1: number, a2: number, a3: number, now: number): void {
+    this.setKey(a0, a1, a2, a3);
+    const slot = this.core.find();
+    if (slot < 0) return;
+    const i32 = this.i32;
+    const base = this.core.recordBase(slot);
+    const asked = i32[base + Verified.askedAt];
+    if (asked !== 0 && ((i32[base + Verified.verifiedAt] - asked) | 0) <= 0) return;
+    i32[base + Verified.askedAt] = now === 0 ? 1 : now;
+  }
+
+  /**
+   * How long the address has been silent since it was first asked again without answering (ms),
+   * or -1 when no ask is pending (never asked, or it answered since).
+   */
+  askedSilent(a0: number, a1: number, a2: number, a3: number, now: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const slot = this.core.find();
+    if (slot < 0) return -1;
+    const base = this.core.recordBase(slot);
+    const asked = this.i32[base + Verified.askedAt];
+    if (asked === 0 || ((this.i32[base + Verified.verifiedAt] - asked) | 0) > 0) return -1;
+    return elapsed(asked, now);
+  }
+
+  /**
+   * Ends the address's verification unless it answered at or after `since` (an answer racing this
+   * one wins), and asks it connection by connection from its next answer on (the entry stays, so
+   * its expiry is unchanged). Returns 1 when it ended it, 0 otherwise (not there, answered, or lock
    * contention: the next caller will do).
    */
-  revoke(a0: number, a1: number, a2: number, a3: number, since: number, now: number): number {
+  revoke(a0: number, a1: number, a2: number, a3: number, since: number): number {
     this.setKey(a0, a1, a2, a3);
     const core = this.core;
     if (!core.lockBuckets()) return 0;
@@ -84,8 +206,9 @@ export class VerifiedSourceTable extends TableView {
     core.unlockBuckets();
     if (v < 0) return 0;
     let ended = 0;
-    if (((this.i32[core.recordBase(slot) + Verified.verifiedAt] - since) | 0) < 0) {
-      this.i32[core.deadlineIndex(slot)] = now;
+    const base = core.recordBase(slot);
+    if (((this.i32[base + Verified.verifiedAt] - since) | 0) < 0) {
+      this.i32[base + Verified.marks] |= VerifiedMark.revoked | VerifiedMark.perConnection;
       ended = 1;
     }
     core.unlockRecord(slot, v);
@@ -93,10 +216,23 @@ export class VerifiedSourceTable extends TableView {
   }
 
   /**
-   * Records that the address answered a challenge at `now`; valid until `now + ttlMs`. Returns 1
-   * when it is recorded (or refreshed), 0 on lock contention (the next answer will do).
+   * Records that the address answered at `now` from `port` (an AnswerKind); valid until
+   * `now + ttlMs`. An answer to a probe clears `perConnection`; a challenge's answer from an
+   * address not verified until now sets it: whoever sits there answers for its own connections,
+   * and until it answers a probe nothing says it would reset a spoofer's (a stealth NAT drops
+   * the server's SYN-ACK for a connection it never opened). Returns 1 when it is recorded (or
+   * refreshed), 0 on lock contention (the next answer will do).
    */
-  verify(a0: number, a1: number, a2: number, a3: number, now: number, ttlMs: number): number {
+  verify(
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+    kind: number,
+    now: number,
+    ttlMs: number,
+  ): number {
     this.setKey(a0, a1, a2, a3);
     const core = this.core;
     const i32 = this.i32;
@@ -120,6 +256,20 @@ export class VerifiedSourceTable extends TableView {
     core.unlockBuckets();
     if (v < 0) return 0;
     const base = core.recordBase(slot);
+    let marks = i32[base + Verified.marks];
+    if (kind === AnswerKind.probe) marks &= ~VerifiedMark.perConnection;
+    else if ((marks & VerifiedMark.revoked) !== 0 || timeReached(i32[core.deadlineIndex(slot)], now)) {
+      marks |= VerifiedMark.perConnection;
+    }
+    marks &= ~VerifiedMark.revoked;
+    if (elapsed(i32[base + Verified.verifiedAt], now) > PORT_ANSWER_MS) {
+      // Its ports' stamps are 16 bits: an old burst's must not look fresh after they wrap.
+      for (let i = 0; i < PORT_SLOTS; i++) i32[base + Verified.ports + i] = 0;
+    }
+    const next = (marks >>> 8) & 0xff;
+    i32[base + Verified.ports + next] = (port & 0xffff) | ((now >>> STAMP_SHIFT) << 16);
+    marks = (marks & 0xff) | ((next + 1 === PORT_SLOTS ? 0 : next + 1) << 8);
+    i32[base + Verified.marks] = marks;
     i32[base + Verified.verifiedAt] = now;
     i32[base + Verified.answers] = (i32[base + Verified.answers] + 1) | 0;
     i32[core.deadlineIndex(slot)] = deadline;

@@ -12,7 +12,7 @@ import {
   SourceTable,
   VerifiedSourceTable,
 } from '@sluice/conntrack';
-import { DefenseLoop, DefenseState, Rescorer, VictimIndex } from '@sluice/defense';
+import { DefenseLoop, DefenseState, probePortFor, Rescorer, VictimIndex } from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { FrameInfo, ParseStatus, parseFrame, parseVxlan, TcpFlag, VxlanInfo } from '@sluice/wire';
@@ -201,12 +201,46 @@ describe('source verification in the pipeline', () => {
     expect(pipe.dropReason).toBe(DropReason.challengeAnswer);
     expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000001, 11)).toBe(1);
     expect(defenseCount(Defense.sourcesVerified)).toBe(1);
+    // the answer drew a probe to another port
+    expect(pipe.probeCount).toBe(1);
+    const probe = parseOut(pipe.probeFrames, 0, pipe.probeLengths[0]);
+    expect(probe.dstPort).toBe(probePortFor(1000));
     expect(send(client(1, 1000, TCP.syn, 11), 21)).toBe(Verdict.forward);
     const r = record(tables.connections, 1, 1000);
     expect(flags(r) & ConnFlag.verified).toBe(ConnFlag.verified);
     expect(prio(r)).toBe(4);
-    // another connection from the verified source is forwarded at once
+    // the source answers the probe too (its stack resets any unsolicited SYN-ACK, a spoofer's
+    // included), and another connection is forwarded at once
+    send(answerTo(1, probe), 25);
     expect(send(client(1, 2000, TCP.syn, 99), 30)).toBe(Verdict.forward);
+  });
+
+  it('a source that answers its own challenges but no probe (a stealth NAT) is asked connection by connection; a spoof in its name never reaches a server', () => {
+    const { pipe, send, tables, reals, state, defenseCount } = setup(100);
+    state.setVerifying(0, 1);
+    const stealthAnswer = (port: number, t: number) => {
+      const syn = client(1, port, TCP.syn, 11);
+      expect(send(syn, t)).toBe(Verdict.reply);
+      send(answerTo(1, parseOut(syn, 0, pipe.replyLength)), t + 10); // the probe it draws is dropped
+      pipe.probeCount = 0;
+      return send(client(1, port, TCP.syn, 11), t + 20); // its stack's SYN again
+    };
+    expect(stealthAnswer(1000, 0)).toBe(Verdict.forward);
+    // its next connection, and a spoofer's SYN from its address: each is challenged
+    expect(send(client(1, 2000, TCP.syn, 99), 1000)).toBe(Verdict.reply);
+    expect(send(client(1, 3000, TCP.syn, 7), 1001)).toBe(Verdict.reply);
+    expect(tables.connections.count()).toBe(1);
+    expect(stealthAnswer(2000, 2000)).toBe(Verdict.forward);
+    // its own connections end their provisional time in the verified band, without a probe
+    send(client(1, 2000, TCP.ack, 100, 0, 5001), 2600);
+    const r = record(tables.connections, 1, 2000);
+    expect(flags(r) & (ConnFlag.verified | ConnFlag.provisional | ConnFlag.held)).toBe(
+      ConnFlag.verified | ConnFlag.held,
+    );
+    expect(reals.held[0]).toBe(1);
+    expect(defenseCount(Defense.reconfirmFailed)).toBe(0);
+    // a spoofer must guess a port that answered lately
+    expect(send(client(1, 2001, TCP.syn, 7), 2700)).toBe(Verdict.reply);
   });
 
   it('a wrong guess verifies nothing; an answer is good for its time slot and the next only', () => {
@@ -424,7 +458,7 @@ describe("a verified client's address, spoofed: its owner's reset within a round
   /** Host 9 verified, as if it had answered a challenge; verification on (as under pressure). */
   function verifiedNine(upper = 100) {
     const t = setup(upper, { mode: 'always' });
-    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 0, 60_000);
+    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, 1, 0, 60_000);
     return t;
   }
   const MIB = 1 << 20;
@@ -486,6 +520,27 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     expect(flags(record(tables.connections, 9, 1001)) & ConnFlag.rst).toBe(0);
   });
 
+  it('times a silence from the first probe it left unanswered: a spoofer sending all along does not postpone the verdict', () => {
+    const { pipe, send, tables, defenseCount } = verifiedNine();
+    // the owner answered at 0 and went quiet; from 20 s a spoofer opens a connection every 100 ms
+    // and a blind ACK on the first one, so that the pipeline asks for its verdict each time
+    expect(send(client(9, 1000, TCP.syn, 900), 20_000)).toBe(Verdict.forward);
+    let probes = pipe.probeCount;
+    for (let t = 20_100, port = 1001; t <= 20_400; t += 100, port++) {
+      send(client(9, port, TCP.syn, 900), t);
+      probes += pipe.probeCount;
+      send(client(9, 1000, TCP.ack, 901, 0, 5001), t);
+    }
+    expect(probes).toBe(3); // asked every reconfirmAfterMs (at 0, 200 and 400 ms), unanswered
+    expect(defenseCount(Defense.reconfirmFailed)).toBe(0);
+    // 500 ms after the first probe: the first connection leaves the verified band (the probes
+    // since do not restart the wait) and the address is verified no more
+    send(client(9, 1000, TCP.ack, 901, 0, 5001), 20_510);
+    expect(defenseCount(Defense.reconfirmFailed)).toBe(1);
+    expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000009, 20_510)).toBe(0);
+    expect(flags(record(tables.connections, 9, 1000)) & (ConnFlag.verified | ConnFlag.provisional)).toBe(0);
+  });
+
   it('asks a source that last answered a while ago again, and keeps it verified only if it answers', () => {
     const { send, tables, reals, pipe, defenseCount } = verifiedNine();
     // it answered at 0; its SYN at 20 s is forwarded at once, with a probe in the background
@@ -499,9 +554,9 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     expect(tables.verified.isVerified(0, 0, 0xffff, 0x0b000009, 20_500)).toBe(0);
     expect(defenseCount(Defense.reconfirmFailed)).toBe(1);
     // answered: stays verified
-    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 30_000, 60_000);
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, 1, 30_000, 60_000);
     send(client(9, 1001, TCP.syn, 100), 40_000);
-    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40_030, 60_000); // the probe's answer
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, 1, 40_030, 60_000); // the probe's answer
     send(client(9, 1001, TCP.ack, 101, 0, 5001), 40_500);
     r = record(tables.connections, 9, 1001);
     expect(flags(r) & (ConnFlag.verified | ConnFlag.provisional | ConnFlag.held)).toBe(
@@ -574,7 +629,7 @@ describe('displacement and shedding', () => {
     t.send(client(2, 1000, TCP.ack, 201, 0, 5), 10);
     t.send(client(2, 1000, TCP.ack | TCP.psh, 201, 50, 5), 11);
     t.rescorer.runPass(20);
-    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 0, 60_000);
+    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, 1, 0, 60_000);
     return t;
   }
 
@@ -595,7 +650,7 @@ describe('displacement and shedding', () => {
     t.send(client(1, 1000, TCP.syn, 100), 0);
     t.send(client(2, 1000, TCP.syn, 200), 0);
     t.rescorer.runPass(20);
-    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 0, 60_000);
+    t.tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, 1, 0, 60_000);
     expect(t.send(client(9, 1000, TCP.syn, 900), 30)).toBe(Verdict.forward);
     expect(t.pipe.resetCount).toBe(0);
     expect(t.defenseCount(Defense.halfOpenReleased)).toBe(1);

@@ -23,6 +23,7 @@
 // object, closure, string or exception per frame; integer codes instead of branches on types.
 import {
   AcquireFail,
+  AnswerKind,
   Conn,
   ConnBit,
   type ConnectionTable,
@@ -43,6 +44,7 @@ import {
   statePrioReasons,
   statePrioState,
   TcpState,
+  Verification,
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import {
@@ -90,6 +92,16 @@ const SYN_COUNT_MAX = 255;
  * once in 2^11 guesses of the sequence number, a client never misses it.
  */
 const SEQ_WINDOW = 1 << 20;
+/** Why a probe is sent (Pipeline.probe). */
+const ProbeKind = {
+  /** a source not known to be verified, at its connection's packet */
+  newSource: 0,
+  /** a verified source that has not answered lately, at a provisional connection's packet */
+  reconfirm: 1,
+  /** a source that just answered a challenge: does it answer on another port too? */
+  reachability: 2,
+} as const;
+
 /**
  * A young entry (within weights.provisionalMs of its SYN) takes its client's reset from this far
  * behind the tracked next sequence number, and from anywhere behind once a client segment skipped
@@ -351,13 +363,21 @@ export class Pipeline implements ResetSink {
     let synPrio = cfg.defaultPriority;
     let rule = -1;
     let slot = -1;
+    /** The SYN's own port answered the challenge just before (its retransmission after the answer). */
+    let ownAnswer = false;
     if (creates && isTcp && scorer !== null) {
       const vs = this.verifiedSources;
-      const verified =
-        vs !== null && (verifying || scorer.rules.count > 0) ? vs.isVerified(a0, a1, a2, a3, now) : 0;
-      if (verifying && verified === 0) {
+      const verification =
+        vs !== null && (verifying || scorer.rules.count > 0)
+          ? vs.isVerifiedFor(a0, a1, a2, a3, f.srcPort, now)
+          : Verification.none;
+      const verified = verification === Verification.none ? 0 : 1;
+      ownAnswer = verification === Verification.thisConnectionAnswered;
+      if (verifying && (verified === 0 || verification === Verification.askThisConnection)) {
         // A retransmitted SYN of a connection admitted before the pressure carries on; any other
-        // SYN from an unverified source is answered by the director instead of a real server.
+        // SYN from an unverified source is answered by the director instead of a real server, and
+        // so is one from a source asked connection by connection (it did not answer a probe)
+        // whose port has not answered lately: its owner answers for its own SYN, a spoofer cannot.
         slot = table.acquire(a0, a1, a2, a3, (f.srcPort << 16) | svc, false, 0, now);
         if (slot < 0) {
           if (table.failReason !== AcquireFail.notFound) return this.drop(DropReason.contention);
@@ -388,7 +408,8 @@ export class Pipeline implements ResetSink {
         this.challenger !== null &&
         strategy === Strategy.priority
       ) {
-        if ((flags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) === TcpFlag.rst) return this.answer();
+        if ((flags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) === TcpFlag.rst)
+          return this.answer(buf, inner, svc);
       }
       return this.drop(
         why === AcquireFail.notFound
@@ -465,6 +486,7 @@ export class Pipeline implements ResetSink {
         (extra & 0xffff) |
         (provisional ? ConnFlag.provisional : ConnFlag.held);
       top = extra & 0xff000000;
+      if (ownAnswer) top |= ConnBit.answered;
       if (!(a0 === 0 && a1 === 0 && a2 === 0xffff)) cflags |= ConnFlag.ipv6;
       if (!isTcp) cflags |= ConnFlag.udp;
       i32[base + Conn.real] = real;
@@ -475,10 +497,11 @@ export class Pipeline implements ResetSink {
       // its provisional time ends in the verified band only if it answers (reconfirmAfterMs).
       if (
         provisional &&
+        !ownAnswer &&
         this.verifiedSources !== null &&
         this.verifiedSources.answeredSince(a0, a1, a2, a3, (now - cfg.reconfirmAfterMs) | 0, now) === 0
       ) {
-        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.reconfirmAfterMs, true);
+        this.probe(buf, inner, cfg.reconfirmAfterMs, ProbeKind.reconfirm);
       }
       const c = this.counters;
       c[this.layout.services + svc * Per.words + Per.connections] += 1;
@@ -495,7 +518,7 @@ export class Pipeline implements ResetSink {
             this.verifiedSources !== null &&
             this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 0))
       ) {
-        this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.probeIntervalMs, false);
+        this.probe(buf, inner, cfg.probeIntervalMs, ProbeKind.newSource);
       }
     } else {
       real = i32[base + Conn.real];
@@ -590,21 +613,24 @@ export class Pipeline implements ResetSink {
       if ((cflags & ConnFlag.provisional) !== 0) {
         if ((cflags & (ConnFlag.fin | ConnFlag.rst)) !== 0) cflags &= ~ConnFlag.provisional;
         else if (elapsed(i32[base + Conn.firstSeen], now) >= cfg.provisionalMs) {
-          // In the verified band only if its source answered around its SYN (reconfirm.ts).
-          const verdict = reconfirmVerdict(
-            this.verifiedSources,
-            this.sources,
-            a0,
-            a1,
-            a2,
-            a3,
-            i32[base + Conn.firstSeen],
-            now,
-            cfg.reconfirmAfterMs,
-            cfg.provisionalMs,
-          );
+          // In the verified band only if its source answered around its SYN (reconfirm.ts), or
+          // its own port answered the challenge just before it.
+          const verdict =
+            (top & ConnBit.answered) !== 0
+              ? Reconfirm.keep
+              : reconfirmVerdict(
+                  this.verifiedSources,
+                  a0,
+                  a1,
+                  a2,
+                  a3,
+                  i32[base + Conn.firstSeen],
+                  now,
+                  cfg.reconfirmAfterMs,
+                  cfg.provisionalMs,
+                );
           if (verdict === Reconfirm.wait) {
-            this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.reconfirmAfterMs, true);
+            this.probe(buf, inner, cfg.reconfirmAfterMs, ProbeKind.reconfirm);
           } else {
             if (verdict === Reconfirm.demote) {
               cflags &= ~ConnFlag.verified;
@@ -636,7 +662,7 @@ export class Pipeline implements ResetSink {
       this.verifiedSources !== null
     ) {
       if (this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 1) cflags |= ConnFlag.verified;
-      else this.probe(buf, inner, probePortFor(f.srcPort), a0, a1, a2, a3, now, cfg.probeIntervalMs, false);
+      else this.probe(buf, inner, cfg.probeIntervalMs, ProbeKind.newSource);
     }
     i32[base + Conn.statePrio] = created
       ? packStatePrio(state, synPrio, initial, reasonsByte)
@@ -700,14 +726,39 @@ export class Pipeline implements ResetSink {
     return Verdict.reply;
   }
 
-  /** An RST for no connection: the answer to a challenge or probe verifies its source. */
-  private answer(): number {
+  /**
+   * An RST for no connection: the answer to a challenge or probe verifies its source. A probe
+   * went to probePortFor of a port the client used (a connection the director tracks, or a
+   * challenge that port answered); anything else answered a challenge, and the source is asked
+   * at once whether it also answers on another port (a probe there): if it does, it would reset
+   * a spoofer's connections in its name, and it need not be asked connection by connection.
+   */
+  private answer(buf: Uint8Array, inner: number, svc: number): number {
     const f = this.frame;
     const ch = this.challenger as Challenger;
     const vs = this.verifiedSources;
-    if (vs !== null && ch.isAnswer(f, this.now) === 1) {
-      vs.verify(f.src0 | 0, f.src1 | 0, f.src2 | 0, f.src3 | 0, this.now, this.config.verifiedTtlMs);
+    const now = this.now;
+    if (vs !== null && ch.isAnswer(f, now) === 1) {
+      const a0 = f.src0 | 0;
+      const a1 = f.src1 | 0;
+      const a2 = f.src2 | 0;
+      const a3 = f.src3 | 0;
+      // A probe's answer comes from probePortFor(port) of the port it was sent for.
+      const origin = probePortFor(f.srcPort);
+      let kind = vs.portAnswered(a0, a1, a2, a3, origin, now) === 1 ? AnswerKind.probe : AnswerKind.challenge;
+      if (kind === AnswerKind.challenge) {
+        const table = this.connections;
+        const slot = table.acquire(a0, a1, a2, a3, (origin << 16) | svc, false, 0, now);
+        if (slot >= 0) {
+          table.release(slot);
+          kind = AnswerKind.probe;
+        }
+      }
+      vs.verify(a0, a1, a2, a3, f.srcPort, kind, now, this.config.verifiedTtlMs);
       this.counters[this.layout.defense + Defense.sourcesVerified] += 1;
+      if (kind === AnswerKind.challenge) {
+        this.probe(buf, inner, this.config.probeIntervalMs, ProbeKind.reachability);
+      }
       return this.drop(DropReason.challengeAnswer);
     }
     this.counters[this.layout.defense + Defense.answersWrong] += 1;
@@ -715,9 +766,11 @@ export class Pipeline implements ResetSink {
   }
 
   /**
-   * Queues a probe of the client of the packet in `buf` (toward its `port`) for the port to send
-   * after the batch, unless its source was probed within `intervalMs` (or the second's budget is
-   * spent, or the queue is full). `reconfirm`: the source is verified and asked again.
+   * Queues a probe of the client of the packet in `buf` for the port to send after the batch,
+   * unless its source was probed within `intervalMs` (or the second's budget is spent, or the
+   * queue is full). `kind` a ProbeKind. It goes to probePortFor of the packet's port, where no
+   * connection of the client's is expected: an answer says a host at the address resets any
+   * SYN-ACK it did not ask for.
    *
    * Asking again (reconfirmation, or a source probed before that has not answered) may use only
    * half of the second's budget: addresses whose owners went away are asked again and again, and
@@ -725,18 +778,13 @@ export class Pipeline implements ResetSink {
    * unverified and were shed as the lowest (spoof-gone, simulator seeds 6-11: 0.5-2% of valid
    * connections reset; none with an unlimited budget).
    */
-  private probe(
-    buf: Uint8Array,
-    inner: number,
-    port: number,
-    a0: number,
-    a1: number,
-    a2: number,
-    a3: number,
-    now: number,
-    intervalMs: number,
-    reconfirm: boolean,
-  ): void {
+  private probe(buf: Uint8Array, inner: number, intervalMs: number, kind: number): void {
+    const f = this.frame;
+    const a0 = f.src0 | 0;
+    const a1 = f.src1 | 0;
+    const a2 = f.src2 | 0;
+    const a3 = f.src3 | 0;
+    const now = this.now;
     const q = this.probeCount;
     if (q >= PROBE_QUEUE_LENGTH || this.challenger === null) return;
     // A budget per second: under a spoofed flood every source is new, and probes must not make
@@ -749,11 +797,12 @@ export class Pipeline implements ResetSink {
     }
     if (this.probeTokens <= 0) return;
     const s = this.sources;
-    const slot = s.acquire(a0, a1, a2, a3, false, now);
+    // A source that just answered a challenge has no record yet (its SYN went no further).
+    const slot = s.acquire(a0, a1, a2, a3, kind === ProbeKind.reachability, now);
     if (slot < 0) return;
     const b = s.recordBase(slot);
     const last = s.i32[b + Src.probedAt];
-    const again = reconfirm || last !== 0;
+    const again = kind === ProbeKind.reconfirm || last !== 0;
     if ((last !== 0 && elapsed(last, now) < intervalMs) || (again && this.reprobeTokens <= 0)) {
       s.release(slot);
       return;
@@ -762,14 +811,18 @@ export class Pipeline implements ResetSink {
     s.release(slot);
     this.probeTokens--;
     if (again) this.reprobeTokens--;
+    // Its silence, if it stays silent, is timed from here (reconfirm.ts).
+    if (kind === ProbeKind.reconfirm && this.verifiedSources !== null) {
+      this.verifiedSources.noteAsked(a0, a1, a2, a3, now);
+    }
     const off = q * PROBE_FRAME_BYTES;
     const cfg = this.config;
     writeVxlan(this.probeFrames, off, cfg.vni);
     const n = this.challenger.writeProbe(
       buf,
       inner,
-      this.frame,
-      port,
+      f,
+      probePortFor(f.srcPort),
       cfg.directorMac,
       now,
       this.probeFrames,

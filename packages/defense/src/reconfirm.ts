@@ -1,12 +1,13 @@
 // Reconfirmation: whether a verified source's provisional connection leaves its provisional time
 // in the verified band (weights.provisionalMs, weights.reconfirmAfterMs). Its source must have
-// answered the director recently around the connection's SYN. If it was asked since and did not
-// answer, its owner is gone (or never sent the SYN): out of the verified band. If it was not asked
+// answered the director recently around the connection's SYN. If it was asked and stayed silent,
+// its owner is gone, never sent the SYN, or sits behind a network that drops probes: out of the
+// verified band, and asked connection by connection from its next answer on. If it was not asked
 // (the probe budget was spent), nothing is decided yet: the entry stays provisional, not counted,
 // so an attacker who spends the budget gains nothing by it. Used by the packet path and the
 // re-scorer; allocation-free.
 
-import { elapsed, type SourceTable, Src, type VerifiedSourceTable } from '@sluice/conntrack';
+import type { VerifiedSourceTable } from '@sluice/conntrack';
 
 export const Reconfirm = {
   /** answered around the SYN: verified, counted */
@@ -20,12 +21,15 @@ export const Reconfirm = {
 /**
  * The verdict for the provisional connection of source a0..a3 whose SYN came at `firstSeen`:
  * `reconfirmMs` how recent an answer must be (before the SYN), `waitMs` how long a probe's answer
- * may take. On `demote` the source's verification ends here. No verified-source table: `keep`.
- * Takes and releases the source record's lock.
+ * may take. On `demote` the source's verification ends here (VerifiedSourceTable.revoke). The
+ * silence is timed from the first probe it left unanswered, not the latest: a spoofer sending
+ * from the address draws a probe every reconfirmMs, and timing from the latest, the verdict
+ * waited for as long as it kept sending (simulator, spoof-verified behind stealth NATs at 20k
+ * pps: thousands of its entries provisional, uncounted, for seconds). No verified-source table:
+ * `keep`.
  */
 export function reconfirmVerdict(
   verified: VerifiedSourceTable | null,
-  sources: SourceTable | null,
   a0: number,
   a1: number,
   a2: number,
@@ -38,12 +42,7 @@ export function reconfirmVerdict(
   if (verified === null) return Reconfirm.keep;
   const since = (firstSeen - reconfirmMs) | 0;
   if (verified.answeredSince(a0, a1, a2, a3, since, now) === 1) return Reconfirm.keep;
-  if (sources === null) return Reconfirm.keep;
-  const s = sources.acquire(a0, a1, a2, a3, false, now);
-  if (s < 0) return Reconfirm.wait;
-  const probed = sources.i32[sources.recordBase(s) + Src.probedAt];
-  sources.release(s);
-  if (probed === 0 || ((probed - since) | 0) < 0 || elapsed(probed, now) < waitMs) return Reconfirm.wait;
-  verified.revoke(a0, a1, a2, a3, since, now);
+  if (verified.askedSilent(a0, a1, a2, a3, now) < waitMs) return Reconfirm.wait;
+  verified.revoke(a0, a1, a2, a3, since);
   return Reconfirm.demote;
 }

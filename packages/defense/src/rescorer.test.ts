@@ -179,7 +179,7 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     const p = parts();
     p.reals.held[0] = 1;
     const slot = conn(p.connections, 1, 1000, 0, 0);
-    p.verified.verify(0, 0, 0xffff, 0x0b000001, 10, 60_000);
+    p.verified.verify(0, 0, 0xffff, 0x0b000001, 40000, 1, 10, 60_000);
     const r = new Rescorer(p);
     r.runPass(5000);
     expect(flagsOf(p.connections, slot) & (ConnFlag.verified | ConnFlag.held)).toBe(

@@ -390,18 +390,20 @@ export class Rescorer implements RecordEditor {
     ) {
       // In the verified band only if its source answered around its SYN (reconfirm.ts); not
       // asked yet: it stays provisional (the packet path asks on its next packet).
-      const verdict = reconfirmVerdict(
-        this.verified,
-        this.sources,
-        i32[base + Conn.addr0],
-        i32[base + Conn.addr1],
-        i32[base + Conn.addr2],
-        i32[base + Conn.addr3],
-        i32[base + Conn.firstSeen],
-        now,
-        this.reconfirmAfterMs,
-        this.provisionalMs,
-      );
+      const verdict =
+        (fs & ConnBit.answered) !== 0
+          ? Reconfirm.keep
+          : reconfirmVerdict(
+              this.verified,
+              i32[base + Conn.addr0],
+              i32[base + Conn.addr1],
+              i32[base + Conn.addr2],
+              i32[base + Conn.addr3],
+              i32[base + Conn.firstSeen],
+              now,
+              this.reconfirmAfterMs,
+              this.provisionalMs,
+            );
       if (verdict !== Reconfirm.wait) {
         if (verdict === Reconfirm.demote) {
           fs &= ~ConnFlag.verified;

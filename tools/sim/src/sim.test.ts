@@ -63,6 +63,18 @@ describe('simulator', () => {
     expect(firewalled.validFailedHow['no-syn-ack']).toBeGreaterThan(0);
   });
 
+  it('a spoofer using the addresses of clients behind stealth NATs gains nothing: each of their connections is challenged', () => {
+    // Stealth NATs drop the probes that would reconfirm their clients and the servers' SYN-ACKs
+    // for connections their clients never opened, so nobody resets the spoofs. Before each such
+    // client was asked connection by connection, 5% of valid connections were reset here.
+    for (const scenario of ['spoof-verified', 'spoof-walk'] as const) {
+      const r = quick({ scenario, attackRate: 20_000, stealthShare: 1 });
+      expect(r.validSuccess, scenario).toBeGreaterThanOrEqual(0.99);
+      expect(r.validFalselyReset, scenario).toBeLessThanOrEqual(0.001);
+      expect(r.attackerSlots, scenario).toBeLessThan(0.05);
+    }
+  });
+
   it("cookie guesses verify some of the attacker's addresses (once in 2^14), which buys its spoofs nothing", () => {
     const plain = quick({ scenario: 'spoof-kernel', attackRate: 20_000 });
     const guessing = quick({ scenario: 'spoof-guess', attackRate: 40_000 });

@@ -51,7 +51,7 @@
 //            (trickle-after from many /24s, each address at the fair share's floor).
 // `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
 // for the bot scenarios. `mixed` runs a syn-flood, spoof-kernel and slow-header at a third each.
-import { TcpState } from '@sluice/conntrack';
+import { AnswerKind, TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
 import { DEFENSE_WEIGHTS } from '@sluice/defense';
@@ -991,7 +991,16 @@ export function runSim(p: SimParams): SimResult {
       // spoof-gone: their last answers (the owners go offline at the attack's start)
       for (let i = 0; i < gonePool.length; i++) {
         hostFor(gonePool[i], Owner.valid).gone = true;
-        director.tables.verified.verify(0, 0, 0xffff, gonePool[i], now + (i % 500), VERIFIED_TTL_MS);
+        director.tables.verified.verify(
+          0,
+          0,
+          0xffff,
+          gonePool[i],
+          40000,
+          AnswerKind.probe,
+          now + (i % 500),
+          VERIFIED_TTL_MS,
+        );
       }
     }
     // valid sources the spoof-verified attacker has seen connect

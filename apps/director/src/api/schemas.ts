@@ -359,6 +359,10 @@ export const VerifiedSourceViewSchema = Type.Object({
   verifiedSecondsAgo: Type.Number({ minimum: 0 }),
   expiresInSeconds: Type.Number({ minimum: 0 }),
   answers: Type.Integer({ minimum: 0, description: 'Challenges and probes it answered' }),
+  perConnection: Type.Boolean({
+    description:
+      'Under pressure every connection of its is challenged: it answered no probe to another port (a stealth NAT, a firewall), or fell silent',
+  }),
 });
 
 export const VerifiedSourceListSchema = Type.Object({

@@ -75,9 +75,27 @@ describe('GET /v1/sources', () => {
 describe('GET /v1/sources/verified', () => {
   it('lists the verified sources, most recently verified first, bounded by limit, with the total', async () => {
     h.control.verified = [
-      { address: '198.51.100.1', verifiedSecondsAgo: 30, expiresInSeconds: 3570, answers: 1 },
-      { address: '2001:db8::7', verifiedSecondsAgo: 2, expiresInSeconds: 3598, answers: 3 },
-      { address: '198.51.100.2', verifiedSecondsAgo: 10, expiresInSeconds: 3590, answers: 1 },
+      {
+        address: '198.51.100.1',
+        verifiedSecondsAgo: 30,
+        expiresInSeconds: 3570,
+        answers: 1,
+        perConnection: false,
+      },
+      {
+        address: '2001:db8::7',
+        verifiedSecondsAgo: 2,
+        expiresInSeconds: 3598,
+        answers: 3,
+        perConnection: true,
+      },
+      {
+        address: '198.51.100.2',
+        verifiedSecondsAgo: 10,
+        expiresInSeconds: 3590,
+        answers: 1,
+        perConnection: false,
+      },
     ];
     const res = await h.app.inject({ url: '/v1/sources/verified?limit=2' });
     expect(res.statusCode).toBe(200);
