@@ -49,6 +49,7 @@ import {
 } from '@sluice/conntrack';
 import {
   Challenger,
+  DEMOTED_POINTS,
   type DefenseState,
   HalfOpenRelease,
   LvsDefense,
@@ -371,9 +372,13 @@ export class Pipeline implements ResetSink {
         vs !== null && (verifying || scorer.rules.count > 0)
           ? vs.isVerifiedFor(a0, a1, a2, a3, f.srcPort, now)
           : Verification.none;
-      const verified = verification === Verification.none ? 0 : 1;
+      // A source asked connection by connection is verified for this SYN only if its port answered.
+      const verified =
+        verification === Verification.verified || verification === Verification.thisConnectionAnswered
+          ? 1
+          : 0;
       ownAnswer = verification === Verification.thisConnectionAnswered;
-      if (verifying && (verified === 0 || verification === Verification.askThisConnection)) {
+      if (verifying && verified === 0) {
         // A retransmitted SYN of a connection admitted before the pressure carries on; any other
         // SYN from an unverified source is answered by the director instead of a real server, and
         // so is one from a source asked connection by connection (it did not answer a probe)
@@ -428,6 +433,8 @@ export class Pipeline implements ResetSink {
     /** The flag word's top byte (ConnBit). */
     let top: number;
     let initial = synPrio;
+    /** Its source failed reconfirmation on this packet (reconfirm.ts: DEMOTED_POINTS). */
+    let demoted = false;
     // A new entry's top statePrio byte: why its SYN scored as it did (the listing explains it).
     let reasonsByte = 0;
     if (created) {
@@ -465,7 +472,7 @@ export class Pipeline implements ResetSink {
           !verifying &&
           (extra & ConnFlag.verified) === 0 &&
           this.verifiedSources !== null &&
-          this.verifiedSources.isVerified(a0, a1, a2, a3, now) === 1
+          this.verifiedSources.isVerifiedFor(a0, a1, a2, a3, f.srcPort, now) === Verification.verified
         ) {
           synPrio = scorer.scoreSyn(f, this.sources, SOURCE_LOOKUP, 1, now);
           extra = scorer.lastFlags;
@@ -634,6 +641,7 @@ export class Pipeline implements ResetSink {
           } else {
             if (verdict === Reconfirm.demote) {
               cflags &= ~ConnFlag.verified;
+              demoted = true;
               this.counters[this.layout.defense + Defense.reconfirmFailed] += 1;
             }
             cflags = (cflags & ~ConnFlag.provisional) | ConnFlag.held;
@@ -669,7 +677,7 @@ export class Pipeline implements ResetSink {
       : packStatePrio(
           state,
           statePrioPriority(statePrio),
-          statePrioInitial(statePrio),
+          demoted ? DEMOTED_POINTS : statePrioInitial(statePrio),
           statePrioReasons(statePrio),
         );
     i32[base + Conn.flagsSyn] = cflags | (synCount << 16) | top;

@@ -8,6 +8,17 @@
 // re-scorer; allocation-free.
 
 import type { VerifiedSourceTable } from '@sluice/conntrack';
+import { SYN_SCORE_MAX } from './scorer.ts';
+
+/**
+ * The points a demoted connection keeps instead of its SYN's: the last of the unverified band.
+ * Its source was asked and stayed silent, so it is a spoof (the owner gone, or never its SYN) or
+ * a connection of a client behind a stealth NAT opened while nothing was challenged; under a
+ * spoofer of gone owners the demoted spoofs tied with valid clients' unverified connections (both
+ * kernel-shaped) and the shedder took both (simulator, every client behind a stealth NAT:
+ * 2-3% of valid connections reset).
+ */
+export const DEMOTED_POINTS = SYN_SCORE_MAX;
 
 export const Reconfirm = {
   /** answered around the SYN: verified, counted */

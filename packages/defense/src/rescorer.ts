@@ -30,18 +30,21 @@ import {
   ConnFlag,
   EditOutcome,
   elapsed,
+  packStatePrio,
   type RecordEditor,
   type SourceTable,
   Src,
   statePrioInitial,
   statePrioPriority,
+  statePrioReasons,
+  statePrioState,
   statePrioWithPriority,
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
 import { PriorityAdjuster } from './adjust.ts';
 import type { DefenseState } from './defense-state.ts';
-import { Reconfirm, reconfirmVerdict } from './reconfirm.ts';
+import { DEMOTED_POINTS, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
 import { PriorityScorer } from './scorer.ts';
 import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
 import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
@@ -363,7 +366,7 @@ export class Rescorer implements RecordEditor {
     const change = this.editChange;
     const extra = this.editExtra;
     const now = this.editNow;
-    const sp = i32[base + Conn.statePrio];
+    let sp = i32[base + Conn.statePrio];
     const prio = statePrioPriority(sp);
     let fs = i32[base + Conn.flagsSyn];
     if ((change & ConnFlag.verified) !== 0 && (fs & ConnFlag.verified) === 0) {
@@ -407,6 +410,8 @@ export class Rescorer implements RecordEditor {
       if (verdict !== Reconfirm.wait) {
         if (verdict === Reconfirm.demote) {
           fs &= ~ConnFlag.verified;
+          sp = packStatePrio(statePrioState(sp), prio, DEMOTED_POINTS, statePrioReasons(sp));
+          i32[base + Conn.statePrio] = sp;
           this.demoted++;
         }
         fs = (fs & ~ConnFlag.provisional) | ConnFlag.held;

@@ -97,7 +97,7 @@ export function storedReasons(reasons: number): number {
 }
 
 /** Most the SYN's own points may add inside the unverified band (8 + 6 = 14). */
-const SYN_SCORE_MAX = 6;
+export const SYN_SCORE_MAX = 6;
 
 export class PriorityScorer {
   readonly weights: PriorityWeights;
