@@ -403,7 +403,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     expect({ overlay: onDisk.overlay, services: onDisk.services }).toEqual(config);
   }, 60_000);
 
-  it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges', async () => {
+  it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges, then one per connection', async () => {
     const { api, client, url4 } = ready();
     // A home router in the client's namespace: its own public address (the client's is verified
     // by the tests before), source NAT out of vx0, forward only what belongs to a connection from
@@ -475,6 +475,25 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       // the retransmission was forwarded), never a second challenge of a timed-out retry
       expect(after.challenges - before.challenges).toBe(20);
       expect(after.verified - before.verified).toBe(20);
+
+      // The router answers no probe (another port, no connection: invalid to it), so its address
+      // is verified connection by connection: with an hour's verification, each new connection is
+      // still challenged (a spoofer using the address must answer for its own SYN), and served.
+      const hour = await api.request('PATCH', '/v1/defense', {
+        body: { verification: { mode: 'always', ttlSeconds: 3600 } },
+      });
+      expect(hour.status, hour.text).toBe(200);
+      const listed = await api.get<{ items: { address: string; perConnection: boolean }[] }>(
+        '/v1/sources/verified?limit=1000',
+      );
+      expect(listed.items.find((v) => v.address === publicAddress)?.perConnection).toBe(true);
+      for (let i = 0; i < 5; i++) {
+        const r = await inHome(['curl', '-sS', '--max-time', '3', url4]);
+        expect(r.stdout.trim()).toMatch(/^rs\d$/);
+      }
+      const later = await counts();
+      expect(later.challenges - after.challenges).toBe(5);
+      expect(later.verified - after.verified).toBe(5);
     } finally {
       await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
       await client.exec(['nft', 'delete', 'table', 'ip', 'sluicehome']);
