@@ -36,8 +36,15 @@ const vip = ipv4Bytes(VIP);
 let defenseStrategy: 'priority' | 'none' = 'priority';
 /** Set from --huge-pages: the tables on transparent huge pages (default, as the director runs). */
 let hugePages = true;
+/**
+ * Set from --verify: `auto` (default, as the director runs: no pressure here, so nothing is
+ * challenged) or `always`, once the flows are open: every SYN from an unverified source is
+ * answered with a challenge (a keyed cookie and a SYN-ACK built in place), what the director does
+ * per SYN under a spoofed flood.
+ */
+let verifyMode: 'auto' | 'always' = 'auto';
 
-function demoSnapshot(reals: number): ConfigSnapshot {
+function demoSnapshot(reals: number, mode: 'auto' | 'always' = 'auto'): ConfigSnapshot {
   return {
     ...exampleSnapshot({ reals, scheduler: 'wlc', directorMac: DIRECTOR_MAC }),
     // The priority defense on, as the director runs by default: every SYN is scored and every
@@ -51,6 +58,7 @@ function demoSnapshot(reals: number): ConfigSnapshot {
       weights: {},
       rules: [],
       sourceChecks: { enabled: true, action: 'lowest' },
+      verification: { mode, watermark: 0.75, holdSeconds: 10, ttlSeconds: 3600, probeIntervalMs: 1000 },
     },
   };
 }
@@ -199,9 +207,25 @@ function classified(dp: Dataplane): number {
   return n;
 }
 
+interface Prepared {
+  batch: Batch;
+  /** Offsets of the source addresses renewed before each round. */
+  rewrite: number[];
+  /** The batch as built, restored before each round (verification always only). */
+  pristine: { data: Uint8Array; desc: Int32Array } | null;
+}
+
+function prepare(p: Prepared, rng: () => number): void {
+  if (p.pristine !== null) {
+    p.batch.data.set(p.pristine.data);
+    p.batch.desc.set(p.pristine.desc);
+  }
+  refresh(p.batch, p.rewrite, rng);
+}
+
 /** The classifier alone on this thread, over prepared batches of the case's frames. */
 function inThread(pipe: Pipeline, cf: CaseFrames, seconds: number, rng: () => number) {
-  const prepared: { batch: Batch; rewrite: number[] }[] = [];
+  const prepared: Prepared[] = [];
   for (let i = 0; i < cf.frames.length; i += BATCH_FRAMES) {
     const batch = Batch.create({ maxFrames: BATCH_FRAMES, dataBytes: BATCH_FRAMES * 1600 });
     const rewrite: number[] = [];
@@ -210,14 +234,21 @@ function inThread(pipe: Pipeline, cf: CaseFrames, seconds: number, rng: () => nu
       batch.push(cf.frames[j], 0, cf.frames[j].length, 0);
       if (cf.fresh[j]) rewrite.push(batch.offsetOf(before) + INNER_SOURCE_AT);
     }
-    prepared.push({ batch, rewrite });
+    // A challenge is built in place of its SYN: with verification always, the next round must
+    // find the SYNs again, not the challenges (the serving workers' replay ring copies anyway).
+    const last = batch.count - 1;
+    const pristine =
+      verifyMode === 'always'
+        ? { data: batch.data.slice(0, batch.offsetOf(last) + batch.lengthOf(last)), desc: batch.desc.slice() }
+        : null;
+    prepared.push({ batch, rewrite, pristine });
   }
   let frames = 0;
   const warm = performance.now() + 300;
   let i = 0;
   while (performance.now() < warm) {
     const p = prepared[i++ % prepared.length];
-    refresh(p.batch, p.rewrite, rng);
+    prepare(p, rng);
     pipe.processBatch(p.batch);
   }
   const t0 = performance.now();
@@ -225,7 +256,7 @@ function inThread(pipe: Pipeline, cf: CaseFrames, seconds: number, rng: () => nu
   let now = t0;
   while (now < end) {
     const p = prepared[i++ % prepared.length];
-    refresh(p.batch, p.rewrite, rng);
+    prepare(p, rng);
     pipe.processBatch(p.batch);
     frames += p.batch.count;
     now = performance.now();
@@ -249,9 +280,10 @@ async function runCase(c: CaseSetup, workers: number, seconds: number, withInThr
     const pipe = dp.ensureControlPipeline();
     if (pipe === null) throw new Error('no pipeline after publishConfig');
     establish(pipe, c.flows);
+    if (verifyMode !== 'auto') dp.publishConfig(demoSnapshot(8, verifyMode));
     const rng = xorshift(12345 + workers);
     const cf = caseFrames(c.kind, c.flows, REPLAY_FRAMES, rng);
-    const common = { defense: defenseStrategy, suite: 'hotpath', case: c.kind };
+    const common = { defense: defenseStrategy, verify: verifyMode, suite: 'hotpath', case: c.kind };
 
     if (withInThread) {
       const r = inThread(pipe, cf, seconds, rng);
@@ -343,6 +375,7 @@ function memoryFigure(): void {
 export async function runHotpath(opts: BenchOptions): Promise<void> {
   hugePages = opts.hugePages;
   defenseStrategy = opts.defense;
+  verifyMode = opts.verify;
   note(
     `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30, 1)} GiB`,
   );

@@ -15,6 +15,8 @@ export interface BenchOptions {
   workers: number[];
   /** hotpath: the defense strategy in the benchmark's config (priority, as deployed, or none). */
   defense: 'priority' | 'none';
+  /** hotpath: source verification once the flows are open (auto, as deployed, or always). */
+  verify: 'auto' | 'always';
   /** forward: the director's ports to measure (both when empty). */
   io: Array<'native' | 'dgram'>;
   /** forward: datagrams per second the generator offers (0 = as fast as the kernel takes them). */
@@ -65,6 +67,8 @@ const workers = values('--workers').map(Number);
 if (!(seconds > 0) || workers.some((w) => !(w >= 1))) usage();
 const defense = values('--defense').at(-1) ?? 'priority';
 if (defense !== 'priority' && defense !== 'none') usage();
+const verify = values('--verify').at(-1) ?? 'auto';
+if (verify !== 'auto' && verify !== 'always') usage();
 const io = values('--io');
 if (io.some((v) => v !== 'native' && v !== 'dgram')) usage();
 const rate = Number(values('--rate').at(-1) ?? 0);
@@ -82,6 +86,7 @@ await suites[name]({
   cases: values('--case'),
   workers,
   defense,
+  verify,
   io: io as Array<'native' | 'dgram'>,
   rate,
   traffic,
