@@ -105,8 +105,8 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   {
     binary: 'nft',
     debianPackage: 'nftables',
-    why: 'a NAT rebinding the client does not see; datagram counts on the client and the reals (lab)',
-    neededBy: [QUIC_LAB_TEST],
+    why: 'NATs: a home router in front of the clients, a rebinding the QUIC client does not see; datagram counts (lab)',
+    neededBy: [LAB_TESTS],
   },
   {
     binary: 'openssl',
