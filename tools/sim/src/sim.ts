@@ -142,6 +142,13 @@ export interface SimParams {
   stealthShare: number;
   /** spoof-responders: share of the spoofed addresses that are live hosts answering. */
   responderShare: number;
+  /**
+   * 1: the bot scenarios' bots are ghosts. From their real addresses they answer the director,
+   * but ignore the server's SYN-ACK and send the handshake's ACK, a request and advancing
+   * acknowledgements blind (a wrong acknowledgement number, so the server keeps nothing), one
+   * every TRICKLE_AFTER_MS: a served keep-alive client to the director, nothing to the servers.
+   */
+  ghostBots: number;
   botAddresses: number;
   tableCapacity: number;
   batchFrames: number;
@@ -169,6 +176,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   firewalledShare: 0,
   stealthShare: 0,
   responderShare: 0.3,
+  ghostBots: 0,
   botAddresses: 100,
   tableCapacity: 1 << 16,
   batchFrames: 64,
@@ -324,6 +332,7 @@ const Ev = {
   retryRequest: 7,
   trickle: 8,
   poke: 9,
+  ghostAck: 10,
 } as const;
 
 interface Conn {
@@ -586,6 +595,8 @@ export function runSim(p: SimParams): SimResult {
     return true;
   };
   const sIsn = (c: Conn): number => serverIsn(c.key);
+  /** A ghost's acknowledgement: made up (not the server's ISN), advancing with `forged`. */
+  const ghostAckOf = (c: Conn): number => ((c.isn ^ 0x2545f491) + c.forged) | 0;
   const seqOf = (c: Conn): number => (c.isn + 1 + c.sent) | 0;
   const ackOf = (c: Conn): number => (sIsn(c) + 1 + c.got + c.forged) | 0;
 
@@ -624,6 +635,16 @@ export function runSim(p: SimParams): SimResult {
         if (c.established || c.outcome !== 0 || c.closed) return;
         c.established = true;
         c.setupMs = now - c.t0;
+        if (c.owner === Owner.bot && p.ghostBots > 0) {
+          // A ghost: the handshake's ACK and the request with an acknowledgement the server never
+          // offered; the server answers them with RSTs the ghost drops, and keeps nothing.
+          if (send(c, FrameKind.ack, seqOf(c), ghostAckOf(c))) {
+            servers.ack(director.outReal, c.key, c.owner, false, now);
+          }
+          if (send(c, FrameKind.data, seqOf(c), ghostAckOf(c))) c.sent += REQUEST_BYTES;
+          heap.push(now + serviceMs() + c.host.rtt, { c, ev: Ev.ghostAck });
+          return;
+        }
         const okAck = send(c, FrameKind.ack, seqOf(c), ackOf(c));
         const state = okAck ? servers.ack(director.outReal, c.key, c.owner, true, now) : ConnState.free;
         startRequest(c, state);
@@ -701,6 +722,14 @@ export function runSim(p: SimParams): SimResult {
         const after = p.scenario === 'trickle-after' || p.scenario === 'spread';
         if (after) servers.newRequest(c.key, now); // a next request head begins: its header timer runs
         heap.push(now + (after ? TRICKLE_AFTER_MS : TRICKLE_MS), { c, ev: Ev.trickle });
+        return;
+      }
+      case Ev.ghostAck: {
+        if (c.closed || c.reset) return;
+        // "Progress": the acknowledgement a segment further each time, as if the server sent it.
+        c.forged += 1460;
+        send(c, FrameKind.ack, seqOf(c), ghostAckOf(c));
+        heap.push(now + TRICKLE_AFTER_MS, { c, ev: Ev.ghostAck });
         return;
       }
       case Ev.poke: {
