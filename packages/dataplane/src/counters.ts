@@ -41,7 +41,12 @@ export const Defense = {
    * ACK holds the slot again)
    */
   halfOpenReleased: 55,
-  words: 56,
+  /**
+   * SYNs in good standing (shedFloor or better) forwarded to a full service because nothing they
+   * outrank could give up a slot (Pipeline.displace)
+   */
+  admittedOverCapacity: 56,
+  words: 57,
 } as const;
 
 /** Per-service and per-real counters. */

@@ -667,6 +667,25 @@ describe('displacement and shedding', () => {
     expect(pipe.dropReason).toBe(DropReason.capacity);
   });
 
+  it('a verified SYN that outranks nobody on a server full of clients in good standing is forwarded anyway, and counted', () => {
+    const t = setup(2);
+    for (const h of [1, 2, 9]) t.tables.verified.verify(0, 0, 0xffff, 0x0b000000 + h, 40000, 1, 0, 60_000);
+    for (const h of [1, 2]) {
+      t.send(client(h, 1000, TCP.syn, h * 100), 0);
+      t.send(client(h, 1000, TCP.ack, h * 100 + 1, 0, 5), 5);
+    }
+    // Past their provisional time (their sources answered just before): both held, the server full.
+    for (const h of [1, 2]) t.send(client(h, 1000, TCP.ack | TCP.psh, h * 100 + 1, 50, 5), 600);
+    t.rescorer.runPass(610);
+    expect(t.reals.held[0]).toBe(2);
+    expect(t.reals.isOverloaded(0)).toBe(true);
+    // Both are verified clients no worse than it: nobody's slot to take, and no reason to refuse
+    // it (the director cannot tell them from ghosts the server never held).
+    expect(t.send(client(9, 1000, TCP.syn, 900), 620)).toBe(Verdict.forward);
+    expect(t.pipe.resetCount).toBe(0);
+    expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(1);
+  });
+
   /** A defense loop over `t`'s tables whose RSTs land in the returned list. */
   function loopOf(t: ReturnType<typeof setup>) {
     const sent: Int32Array[] = [];

@@ -980,7 +980,32 @@ export class Pipeline implements ResetSink {
       any = true;
       if (this.displaceOn(m, synPrio)) return m;
     }
-    return any ? REFUSED_CAPACITY : -1;
+    if (!any) return -1;
+    // Nothing it outranks can give up a slot: every held connection is in good standing too. A
+    // SYN in good standing is not refused for that: the director's count cannot tell a served
+    // client from a real-address bot that forged its handshake and its progress while the server
+    // keeps nothing (simulator, `--param ghostBots=1`: spread at 1000 served 0.028 of valid
+    // clients with the refusal, where no defense serves 1.000). It goes to the least loaded server,
+    // whose own accept queue and syncookies decide, as without Sluice; the shedder still takes
+    // whatever sinks.
+    if (synPrio <= cfg.shedFloor) {
+      let best = -1;
+      let bestLoad = 0x7fffffff;
+      for (let i = 0; i < members.length; i++) {
+        const m = members[i];
+        if (cfg.realWeight[m] <= 0 || reals.isDown(m)) continue;
+        const load = reals.load(m);
+        if (load < bestLoad) {
+          best = m;
+          bestLoad = load;
+        }
+      }
+      if (best >= 0) {
+        this.counters[this.layout.defense + Defense.admittedOverCapacity] += 1;
+        return best;
+      }
+    }
+    return REFUSED_CAPACITY;
   }
 
   /**

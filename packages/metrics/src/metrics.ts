@@ -611,6 +611,14 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     () => [{ labels: {}, value: counters.sum(layout.defense + Defense.halfOpenReleased) }],
   );
   add(
+    'sluice_admitted_over_capacity_total',
+    'counter',
+    'SYNs in good standing (a verified client with a clean record, or priority 0) forwarded to a ' +
+      'service whose real servers the director counts as full, because no connection they outrank ' +
+      "could give up its slot: the real server's own queue decides, as without the director.",
+    () => [{ labels: {}, value: counters.sum(layout.defense + Defense.admittedOverCapacity) }],
+  );
+  add(
     'sluice_challenges_sent_total',
     'counter',
     'SYNs the director answered with a challenge (a SYN-ACK carrying a cookie) instead of forwarding: ' +

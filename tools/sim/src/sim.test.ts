@@ -87,6 +87,21 @@ describe('simulator', () => {
     expect(guessing.validFalselyReset).toBe(0);
   });
 
+  it('ghost bots hold nothing on the real servers; the director, which cannot tell, still serves valid clients', () => {
+    // Bots that forge their handshake and progress from real addresses (they answer the
+    // director): the servers keep nothing, so with no defense every valid client is served.
+    const over = { scenario: 'spread' as const, attackRate: 1_000, ghostBots: 1 };
+    const none = quick({ ...over, strategy: 'none' });
+    expect(none.attackerSlots).toBe(0);
+    expect(none.validSuccess).toBe(1);
+    const priority = quick(over);
+    expect(priority.attackerSlots).toBe(0);
+    expect(priority.sourcesVerified).toBeGreaterThan(400);
+    // Their connections look served and verified, so nothing they outrank makes room; the valid
+    // clients' SYNs go to the (idle) servers anyway instead of being refused.
+    expect(priority.validSuccess).toBeGreaterThan(0.9);
+  });
+
   it('slow-header bots with real addresses are verified, and still lose their slots to valid clients', () => {
     const r = quick({ scenario: 'slow-header', strategy: 'priority', attackRate: 1_000 });
     expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);
