@@ -959,18 +959,11 @@ export class Pipeline implements ResetSink {
     // than cfg.shedFloor: a verified client with a clean record) takes that room rather than
     // someone's slot, the least loaded such server, as a scheduler would. That room is what the
     // shedder freed: a source that just lost a connection there must not take it straight back.
-    let room = -1;
-    let roomLoad = 0x7fffffff;
-    for (let i = 0; i < members.length && synPrio <= cfg.shedFloor; i++) {
-      const m = members[i];
-      if (cfg.realWeight[m] <= 0 || reals.isDown(m) || cfg.realUpper[m] <= 0) continue;
-      const load = reals.load(m);
-      if (load < cfg.realUpper[m] && load < roomLoad) {
-        room = m;
-        roomLoad = load;
-      }
+    const goodStanding = synPrio <= cfg.shedFloor;
+    if (goodStanding) {
+      const room = this.leastLoaded(members, true);
+      if (room >= 0) return room;
     }
-    if (room >= 0) return room;
     if (this.victims === null) return REFUSED_CAPACITY;
     let any = false;
     for (let i = 0; i < members.length; i++) {
@@ -988,24 +981,36 @@ export class Pipeline implements ResetSink {
     // clients with the refusal, where no defense serves 1.000). It goes to the least loaded server,
     // whose own accept queue and syncookies decide, as without Sluice; the shedder still takes
     // whatever sinks.
-    if (synPrio <= cfg.shedFloor) {
-      let best = -1;
-      let bestLoad = 0x7fffffff;
-      for (let i = 0; i < members.length; i++) {
-        const m = members[i];
-        if (cfg.realWeight[m] <= 0 || reals.isDown(m)) continue;
-        const load = reals.load(m);
-        if (load < bestLoad) {
-          best = m;
-          bestLoad = load;
-        }
-      }
-      if (best >= 0) {
+    if (goodStanding) {
+      const m = this.leastLoaded(members, false);
+      if (m >= 0) {
         this.counters[this.layout.defense + Defense.admittedOverCapacity] += 1;
-        return best;
+        return m;
       }
     }
     return REFUSED_CAPACITY;
+  }
+
+  /**
+   * The least loaded weighted, up server of `members`, or -1: with `belowUpper`, only one still
+   * under its upper threshold (a server without one has no room to give in this sense).
+   */
+  private leastLoaded(members: Int32Array, belowUpper: boolean): number {
+    const cfg = this.config;
+    const reals = this.reals;
+    let best = -1;
+    let bestLoad = 0x7fffffff;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
+      if (cfg.realWeight[m] <= 0 || reals.isDown(m)) continue;
+      const load = reals.load(m);
+      if (belowUpper && (cfg.realUpper[m] <= 0 || load >= cfg.realUpper[m])) continue;
+      if (load < bestLoad) {
+        best = m;
+        bestLoad = load;
+      }
+    }
+    return best;
   }
 
   /**
