@@ -24,6 +24,10 @@ export interface RealStatusView {
   neighbor: NeighborStatusView | null;
   activeConnections: number;
   inactiveConnections: number;
+  /** What the thresholds count: held connections less the load agent's correction (or IPVS's count with countInactive). */
+  load: number;
+  /** What the real server's load agent last said it holds; null without an agent or when its last probe failed. */
+  agentHeld: number | null;
   overloaded: boolean;
 }
 

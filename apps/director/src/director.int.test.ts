@@ -2,9 +2,11 @@
 // the control plane on a real HTTP listener, frames from a client VTEP socket, a real server's
 // VTEP socket receiving what is forwarded. Proves: forwarding, connection listing, a reset that
 // sends the RST with the tracked sequence number and removes the entry, draining over REST, MAC
-// learning by ARP probe, health checks against a real TCP listener, and /metrics.
+// learning by ARP probe, health checks against a real TCP listener, a real load agent correcting
+// the count, and /metrics.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { AgentServer } from '@sluice/agent';
 import { type ConfigFile, validateConfigFile } from '@sluice/config';
 import { addressBytes, freeUdpPort, TCP, TrafficFrames } from '@sluice/traffic';
 import {
@@ -395,5 +397,68 @@ describe('Director on loopback', () => {
     const list = await getJson<ConnectionPage>(`${base}/v1/connections?client=10.42.1.1`);
     expect(list.items[0].held).toBe(false);
     expect(list.items[0].serverProgress).toBe(true);
+  });
+
+  it('takes what a real load agent says the server does not hold out of the count, and puts it back when the agent goes', async () => {
+    // The real server's side: one connection really held on a local service port, counted by a
+    // real sluice-agent reading this namespace's /proc/net/tcp.
+    const service = net.createServer(() => {});
+    servers.push(service);
+    await new Promise<void>((r) => service.listen(0, '127.0.0.2', () => r()));
+    const servicePort = (service.address() as net.AddressInfo).port;
+    const held = net.connect(servicePort, '127.0.0.2');
+    await new Promise<void>((r) => held.once('connect', () => r()));
+    const agent = await AgentServer.listen({ host: '127.0.0.2', port: 0, ports: [servicePort] });
+    try {
+      const { real, base, tf, send } = await start(
+        [
+          {
+            address: '10.42.0.11',
+            port: 80,
+            vtep: '127.0.0.2',
+            mac: REAL_MAC,
+            healthCheck: null,
+            upperThreshold: 3,
+            agent: { port: agent.address.port, intervalSeconds: 0.05, timeoutSeconds: 0.5 },
+          },
+        ],
+        { strategy: 'priority', sourceChecks: { enabled: false, action: 'lowest' } },
+      );
+      const status = async () => (await getJson<RealList>(`${base}/v1/services/web/reals`)).items[0].status;
+      await until(async () => (await status())?.agentHeld === 1);
+      // Three clients the director forwards and counts (their handshakes and requests are forged:
+      // the server never held them): the director alone would call the server full. (A fourth
+      // would meet verification, on from the low watermark.)
+      const vip = addressBytes('10.42.0.100');
+      for (let h = 1; h <= 3; h++) {
+        const conn = { src: addressBytes(`10.42.1.${h}`), dst: vip, srcPort: 40000, dstPort: 80 };
+        send(tf.tcp({ ...conn, flags: TCP.syn, seq: 100 }));
+        send(tf.tcp({ ...conn, flags: TCP.ack, seq: 101, ack: 5001 }));
+        send(tf.tcp({ ...conn, flags: TCP.ack | TCP.psh, seq: 101, ack: 5001, payloadLen: 100 }));
+      }
+      await until(() => real.got.length >= 9);
+      // The next reports: the director holds what it forwarded (less what the shedder reset: at
+      // its threshold it sheds), the server holds 1; the rest is taken out of the count.
+      await until(async () => {
+        const st = await status();
+        return st?.load === 1 && st.overloaded === false;
+      });
+      const gauge = async (name: string) => {
+        const text = await (await fetch(`${base}/metrics`)).text();
+        const m = text.match(new RegExp(`^${name}\\{service="web",real="10.42.0.11:80"\\} (\\d+)$`, 'm'));
+        return m === null ? -1 : Number(m[1]);
+      };
+      const heldHere = await gauge('sluice_real_server_held_connections');
+      const unheld = await gauge('sluice_real_server_unheld_connections');
+      expect(heldHere - unheld).toBe(1);
+      expect(unheld).toBeGreaterThanOrEqual(1);
+      // The agent stops answering: no report is in force, and the director's own count is back.
+      await agent.close();
+      await until(async () => (await status())?.agentHeld === null);
+      expect(await gauge('sluice_real_server_unheld_connections')).toBe(0);
+    } finally {
+      held.destroy();
+      await agent.close();
+    }
   });
 });

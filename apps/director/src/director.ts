@@ -32,7 +32,13 @@ import {
   writeResetForRecord,
 } from '@sluice/dataplane';
 import { DefenseLoop, RescorerThread } from '@sluice/defense';
-import { HealthChecker, validateSpec } from '@sluice/health';
+import {
+  AgentPoller,
+  type AgentReport,
+  HealthChecker,
+  validateAgentSpec,
+  validateSpec,
+} from '@sluice/health';
 import { readUdpCounters } from '@sluice/io';
 import { createMetrics, lvsDefenseState, type NeighborSnapshot, type SluiceMetrics } from '@sluice/metrics';
 import { formatAddress, RstSpec } from '@sluice/wire';
@@ -93,6 +99,10 @@ export class Director implements DirectorControl {
   private compiled: CompiledConfig | null = null;
   private readonly allocator: RealIndexAllocator;
   private readonly health: HealthChecker;
+  /** The real servers' load agents: what each says it holds corrects the thresholds' count. */
+  private readonly agents = new AgentPoller();
+  /** Held (the director's count) of each polled real server when its agent's probe went out. */
+  private readonly heldAtProbe = new Map<string, number>();
   private readonly neighbors: NeighborTable;
   private readonly overlayProber: OverlayProber;
   /** Health-check keys that go through the overlay (their results confirm or doubt the MAC). */
@@ -171,6 +181,11 @@ export class Director implements DirectorControl {
       if (r.ok) this.neighbors.confirm(r.key);
       else this.neighbors.suspect(r.key);
     });
+    this.agents.on('probe', (key: string) => {
+      const idx = this.realIndex(key);
+      if (idx >= 0) this.heldAtProbe.set(key, Atomics.load(this.dataplane.reals.held, idx));
+    });
+    this.agents.on('report', (r: AgentReport) => this.onAgentReport(r));
     this.prom = createMetrics({
       counters: this.dataplane.counters,
       connections: this.dataplane.connections,
@@ -287,9 +302,14 @@ export class Director implements DirectorControl {
     }
     const compiled = prepared.compiled;
     const targets = this.healthTargets(live);
-    for (const t of targets) {
+    const agentTargets = this.agentTargets(live);
+    const specChecks = [
+      ...targets.map((t) => () => validateSpec(t.key, t.spec)),
+      ...agentTargets.map((t) => () => validateAgentSpec(t.key, t.spec)),
+    ];
+    for (const check of specChecks) {
       try {
-        validateSpec(t.key, t.spec);
+        check();
       } catch (err) {
         if ((err as { code?: unknown }).code === 'SLUICE_ERR_HEALTH_INVALID_SPEC')
           throw new ConfigValidationError('', (err as Error).message);
@@ -314,6 +334,8 @@ export class Director implements DirectorControl {
       this.health.set(targets);
       this.overlayChecks = new Set(targets.filter((t) => t.spec.via === 'overlay').map((t) => t.key));
       this.checked = new Set(targets.map((t) => t.key));
+      this.agents.set(agentTargets);
+      this.clearStaleReports(live);
       this.rescorer?.setWeights(live.defense?.weights ?? {});
       this.syncDownFlags(live);
     };
@@ -411,6 +433,60 @@ export class Director implements DirectorControl {
     return targets;
   }
 
+  private agentTargets(live: LiveConfig) {
+    const targets = [];
+    for (const svc of live.services) {
+      for (const r of svc.reals) {
+        const a = r.agent;
+        if (a === undefined || a === null) continue;
+        targets.push({
+          key: realKey(svc.name, r.address, r.port),
+          spec: {
+            address: a.address ?? r.vtep,
+            port: a.port,
+            intervalSeconds: a.intervalSeconds,
+            timeoutSeconds: a.timeoutSeconds,
+          },
+        });
+      }
+    }
+    return targets;
+  }
+
+  /**
+   * A load agent answered: on a server with room its count replaces the director's for the
+   * thresholds (correctHeld), and a failed probe puts the director's own count back, until the
+   * next report.
+   */
+  private onAgentReport(r: AgentReport): void {
+    const idx = this.realIndex(r.key);
+    const cfg = this.compiled;
+    if (idx < 0 || cfg === null) return;
+    const reals = this.dataplane.reals;
+    if (r.held === null) reals.clearReport(idx);
+    else {
+      const atProbe = this.heldAtProbe.get(r.key) ?? Atomics.load(reals.held, idx);
+      reals.correctHeld(idx, atProbe, r.held, cfg.realUpper[idx]);
+    }
+    reals.updateOverload(idx, cfg.realUpper[idx], cfg.realLower[idx]);
+  }
+
+  /** A real server whose agent left the config counts whole again. */
+  private clearStaleReports(live: LiveConfig): void {
+    const cfg = this.compiled;
+    for (const svc of live.services) {
+      for (const r of svc.reals) {
+        if (r.agent !== undefined && r.agent !== null) continue;
+        const idx = this.realIndex(realKey(svc.name, r.address, r.port));
+        if (idx < 0 || !this.dataplane.reals.isReported(idx)) continue;
+        this.dataplane.reals.clearReport(idx);
+        if (cfg !== null) this.dataplane.reals.updateOverload(idx, cfg.realUpper[idx], cfg.realLower[idx]);
+      }
+    }
+    for (const key of this.heldAtProbe.keys())
+      if (!this.agents.keys().includes(key)) this.heldAtProbe.delete(key);
+  }
+
   /** Reals are down when their health check or their neighbour says so (isDown). */
   private syncDownFlags(live: LiveConfig): void {
     for (const svc of live.services) {
@@ -485,6 +561,8 @@ export class Director implements DirectorControl {
         neighbor: this.neighbors.view(key),
         activeConnections: idx >= 0 ? Atomics.load(counters.active, idx) : 0,
         inactiveConnections: idx >= 0 ? Atomics.load(counters.inactive, idx) : 0,
+        load: idx >= 0 ? counters.load(idx) : 0,
+        agentHeld: r.agent == null ? null : (this.agents.last(key)?.held ?? null),
         overloaded: idx >= 0 ? counters.isOverloaded(idx) : false,
       };
     });
@@ -691,6 +769,7 @@ export class Director implements DirectorControl {
     if (this.statsTimer !== null) clearInterval(this.statsTimer);
     await this.rescorer?.stop().catch(() => undefined);
     await this.health.stop();
+    await this.agents.stop();
     await this.dataplane.close();
     await this.own.close();
     await this.chain.catch(() => undefined);

@@ -62,6 +62,25 @@ export const HealthCheckSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A load agent on the real server (@sluice/agent; HAProxy's `agent-check` in form): the director
+ * connects, reads one line saying how many connections the server holds for this port
+ * (`held:N`), and counts no more than that toward the thresholds until the next report. Without
+ * it the director counts what it forwarded, which includes connections a server with syncookies
+ * never kept (bots that forge their handshake blind). An agent that cannot be reached takes
+ * nothing out of service: the count is then the director's own again.
+ */
+export const AgentSchema = Type.Object(
+  {
+    /** Defaults to the real server's VTEP address, as an underlay health check. */
+    address: Type.Optional(Address),
+    port: Port,
+    intervalSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 1 }),
+    timeoutSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 0.5 }),
+  },
+  { additionalProperties: false },
+);
+
 /** Hex digits, optionally `0x`-prefixed or colon-separated byte pairs (the QUIC-LB YANG model's form). */
 export const QUIC_SERVER_ID_PATTERN = '^(0x)?([0-9a-fA-F]{1,30}|[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){1,14})$';
 
@@ -121,6 +140,8 @@ export const RealServerSchema = Type.Object(
     /** draining: no new connections, existing ones carry on (as weight 0, keeping the weight). */
     state: Type.Union([Type.Literal('active'), Type.Literal('draining')], { default: 'active' }),
     healthCheck: Type.Union([HealthCheckSchema, Type.Null()], { default: null }),
+    /** The real server's load agent (see AgentSchema); absent or null: none, the director's count stands. */
+    agent: Type.Optional(Type.Union([AgentSchema, Type.Null()])),
     /**
      * A QUIC service's real server: the server ID its connection IDs carry (`quic` of the
      * service says where), a number or hex digits (`"0a01"`, `"0x0a01"`, `"0a:01"`) that fit in
@@ -341,6 +362,7 @@ export const ConfigFileSchema = Type.Object(
 );
 
 export type HealthCheckConfig = Static<typeof HealthCheckSchema>;
+export type AgentConfig = Static<typeof AgentSchema>;
 export type RealServerConfig = Static<typeof RealServerSchema>;
 export type PersistenceConfig = Static<typeof PersistenceSchema>;
 export type QuicConfig = Static<typeof QuicSchema>;

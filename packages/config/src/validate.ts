@@ -394,6 +394,8 @@ function checkReals(svc: ServiceConfig, vip4: boolean, at: string, ownAddress: s
       );
     }
     if (real.healthCheck !== null) checkHealth(real.healthCheck, `${rat}/healthCheck`, ownAddress, addr.v4);
+    if (real.agent != null && real.agent.address !== undefined)
+      real.agent.address = address(real.agent.address, `${rat}/agent/address`).text;
   });
 }
 

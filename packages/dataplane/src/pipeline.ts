@@ -961,7 +961,7 @@ export class Pipeline implements ResetSink {
     // shedder freed: a source that just lost a connection there must not take it straight back.
     const goodStanding = synPrio <= cfg.shedFloor;
     if (goodStanding) {
-      const room = this.leastLoaded(members, true);
+      const room = this.leastLoaded(members, true, false);
       if (room >= 0) return room;
     }
     if (this.victims === null) return REFUSED_CAPACITY;
@@ -980,9 +980,10 @@ export class Pipeline implements ResetSink {
     // keeps nothing (simulator, `--param ghostBots=1`: spread at 1000 served 0.028 of valid
     // clients with the refusal, where no defense serves 1.000). It goes to the least loaded server,
     // whose own accept queue and syncookies decide, as without Sluice; the shedder still takes
-    // whatever sinks.
+    // whatever sinks. Not onto a server whose load agent reports what it holds: there the count
+    // is the server's own (RealServerCounters.correctHeld), ghosts are out of it, and full is full.
     if (goodStanding) {
-      const m = this.leastLoaded(members, false);
+      const m = this.leastLoaded(members, false, true);
       if (m >= 0) {
         this.counters[this.layout.defense + Defense.admittedOverCapacity] += 1;
         return m;
@@ -993,16 +994,17 @@ export class Pipeline implements ResetSink {
 
   /**
    * The least loaded weighted, up server of `members`, or -1: with `belowUpper`, only one still
-   * under its upper threshold (a server without one has no room to give in this sense).
+   * under its upper threshold (a server without one has no room to give in this sense); with
+   * `unreported`, only one whose count no load agent corrects.
    */
-  private leastLoaded(members: Int32Array, belowUpper: boolean): number {
+  private leastLoaded(members: Int32Array, belowUpper: boolean, unreported: boolean): number {
     const cfg = this.config;
     const reals = this.reals;
     let best = -1;
     let bestLoad = 0x7fffffff;
     for (let i = 0; i < members.length; i++) {
       const m = members[i];
-      if (cfg.realWeight[m] <= 0 || reals.isDown(m)) continue;
+      if (cfg.realWeight[m] <= 0 || reals.isDown(m) || (unreported && reals.isReported(m))) continue;
       const load = reals.load(m);
       if (belowUpper && (cfg.realUpper[m] <= 0 || load >= cfg.realUpper[m])) continue;
       if (load < bestLoad) {

@@ -1,4 +1,13 @@
-// @sluice/health: keepalived's real-server health checking (TCP_CHECK, HTTP_GET) for the director.
+// @sluice/health: keepalived's real-server health checking (TCP_CHECK, HTTP_GET) for the director,
+// and the poller of the real servers' load agents (what each says it holds, as HAProxy's agent-check).
+export {
+  AgentPoller,
+  type AgentPollerEvents,
+  type AgentReport,
+  type AgentSpec,
+  type AgentTarget,
+  validateAgentSpec,
+} from './agents.ts';
 export {
   type HealthChange,
   HealthChecker,
@@ -10,5 +19,14 @@ export {
   type OverlayProbe,
 } from './checker.ts';
 export { HealthCheckError, HealthErrorCode, type HealthErrorCodeValue } from './errors.ts';
-export { HTTP_BODY_CAP, hostHeader, type ProbeResult, probeHttp, probeTcp } from './probe.ts';
+export {
+  AGENT_REPLY_CAP,
+  HTTP_BODY_CAP,
+  hostHeader,
+  type ProbeResult,
+  parseAgentReply,
+  probeAgent,
+  probeHttp,
+  probeTcp,
+} from './probe.ts';
 export { type HealthCheckSpec, type HealthTarget, sameProbe, validateSpec } from './spec.ts';

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HTTP_BODY_CAP, hostHeader, probeHttp, probeTcp } from './probe.ts';
+import { HTTP_BODY_CAP, hostHeader, parseAgentReply, probeAgent, probeHttp, probeTcp } from './probe.ts';
 import { httpListener, refusedPort, tcpListener } from './test-helpers.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -194,5 +195,44 @@ describe('hostHeader', () => {
     expect(hostHeader('10.0.0.1', 8080)).toBe('10.0.0.1:8080');
     expect(hostHeader('2001:db8::1', 443)).toBe('[2001:db8::1]:443');
     expect(hostHeader('fe80::1%eth0', 80)).toBe('[fe80::1%25eth0]');
+  });
+});
+
+describe('parseAgentReply (a load agent line, HAProxy agent-check form)', () => {
+  it('reads held:N among other tokens, and says why a line is no report', () => {
+    expect(parseAgentReply('held:12\n')).toBe(12);
+    expect(parseAgentReply('up 75%, held:0\r\n')).toBe(0);
+    expect(parseAgentReply('held:7\nheld:9\n')).toBe(7);
+    expect(parseAgentReply('')).toBe('empty reply');
+    expect(parseAgentReply('unknown\n')).toBe('no held:N in "unknown"');
+    expect(parseAgentReply('held:-1')).toBe('bad held value: "-1"');
+    expect(parseAgentReply('held:1234567890')).toMatch(/^bad held value/);
+  });
+});
+
+describe('probeAgent', () => {
+  it("reads the agent's line, fails on a line without a report, a refused port or a silent agent", async () => {
+    const lines = ['held:5\n', 'drain\n'];
+    const server = createServer((s) => {
+      const line = lines.shift();
+      if (line === undefined) return; // silent: the probe times out
+      s.end(line);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as AddressInfo).port;
+    expect(await probeAgent('127.0.0.1', port, 1000)).toMatchObject({ ok: true, detail: 'held 5', held: 5 });
+    const bad = await probeAgent('127.0.0.1', port, 1000);
+    expect(bad).toMatchObject({ ok: false, detail: 'no held:N in "drain"' });
+    expect(bad.held).toBeUndefined();
+    expect(await probeAgent('127.0.0.1', port, 100)).toMatchObject({
+      ok: false,
+      detail: 'timeout after 100 ms',
+    });
+    expect(await probeAgent('127.0.0.1', await refusedPort(), 1000)).toMatchObject({
+      ok: false,
+      detail: 'ECONNREFUSED',
+    });
   });
 });

@@ -13,6 +13,8 @@ export interface ProbeResult {
   detail: string;
   /** Milliseconds from the start of the probe to its verdict. */
   ms: number;
+  /** A load agent's probe: the connections the server says it holds (absent on failure). */
+  held?: number;
 }
 
 /**
@@ -24,7 +26,7 @@ export const HTTP_BODY_CAP = 64 * 1024;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-type Decide = (ok: boolean, detail: string) => void;
+type Decide = (ok: boolean, detail: string, held?: number) => void;
 
 function describeError(err: unknown): string {
   if (err instanceof Error) {
@@ -65,9 +67,10 @@ function attempt(
     );
     signal?.addEventListener('abort', onAbort, { once: true });
 
-    function decide(ok: boolean, detail: string): void {
+    function decide(ok: boolean, detail: string, held?: number): void {
       if (verdict !== null) return;
       verdict = { ok, detail, ms: Math.round((performance.now() - start) * 10) / 10 };
+      if (held !== undefined) verdict.held = held;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       // destroy() closes the descriptor (a FIN, as keepalived's close()); 'close' resolves.
@@ -157,6 +160,57 @@ export function probeHttp(
       res.on('error', () => decide(ok, verdict));
     });
     req.end();
+    return socket;
+  });
+}
+
+/** Bytes of an agent's reply read before giving up on it: one short line is all it sends. */
+export const AGENT_REPLY_CAP = 512;
+
+/**
+ * A load agent's reply line (@sluice/agent), in the form of HAProxy's agent-check: ASCII tokens
+ * separated by spaces, tabs or commas, of which `held:N` (N a decimal integer) is the one read
+ * here. Returns N, or a string saying why the line is not a report (unknown tokens are ignored,
+ * as HAProxy ignores the ones it does not know).
+ */
+export function parseAgentReply(text: string): number | string {
+  const line = text.split('\n', 1)[0].replace(/\r$/, '');
+  if (line.trim() === '') return 'empty reply';
+  for (const token of line.split(/[\s,]+/)) {
+    if (!token.startsWith('held:')) continue;
+    const digits = token.slice(5);
+    if (!/^[0-9]{1,9}$/.test(digits)) return `bad held value: ${JSON.stringify(digits.slice(0, 20))}`;
+    return Number(digits);
+  }
+  return `no held:N in ${JSON.stringify(line.slice(0, 40))}`;
+}
+
+/**
+ * Asks a load agent what its server holds: connect, read its one line to EOF (at most
+ * AGENT_REPLY_CAP bytes), close; `held` is set on success. Like the health probes it resolves,
+ * never rejects.
+ */
+export function probeAgent(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<ProbeResult> {
+  return attempt(address, port, timeoutMs, signal, (decide) => {
+    const socket = connect({ host: address, port });
+    let text = '';
+    const judge = () => {
+      const held = parseAgentReply(text);
+      if (typeof held === 'number') decide(true, `held ${held}`, held);
+      else decide(false, held);
+    };
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n') || text.length >= AGENT_REPLY_CAP) judge();
+    });
+    socket.once('end', judge);
+    socket.on('error', (err) => decide(false, describeError(err)));
     return socket;
   });
 }

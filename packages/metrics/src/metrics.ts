@@ -423,6 +423,13 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     perReal((r) => live.held[r.index]),
   );
   add(
+    'sluice_real_server_unheld_connections',
+    'gauge',
+    "Held connections a real server's load agent says the server does not hold (forged handshakes a server " +
+      'with syncookies never kept); the thresholds count held minus these. 0 without an agent report.',
+    perReal((r) => live.unheld[r.index]),
+  );
+  add(
     'sluice_real_server_up',
     'gauge',
     'Whether a real server may take new connections by its health: 1 up, unchecked or not yet known; 0 down ' +

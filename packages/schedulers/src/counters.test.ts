@@ -32,10 +32,10 @@ describe('RealServerCounters across threads', () => {
 });
 
 describe('RealServerCounters', () => {
-  it('lays out active, inactive, flags and held one after the other, and attaches to the same memory', () => {
+  it('lays out active, inactive, flags, held and unheld one after the other, and attaches to the same memory', () => {
     const c = RealServerCounters.create(3);
     expect(c.sab.byteLength).toBe(RealServerCounters.byteLength(3));
-    expect(RealServerCounters.byteLength(3)).toBe(48);
+    expect(RealServerCounters.byteLength(3)).toBe(60);
     const d = RealServerCounters.attach(c.sab);
     d.bind(2, true, 0, 0);
     d.bind(2, false, 0, 0);
@@ -57,7 +57,7 @@ describe('RealServerCounters', () => {
   it('rejects a bad capacity or buffer', () => {
     expect(() => RealServerCounters.create(0)).toThrow(/capacity/);
     expect(() => RealServerCounters.create(1.5)).toThrow(/capacity/);
-    expect(() => RealServerCounters.attach(new SharedArrayBuffer(13))).toThrow(/multiple of 16/);
+    expect(() => RealServerCounters.attach(new SharedArrayBuffer(13))).toThrow(/multiple of 20/);
   });
 
   it('moves a connection between InActConn and ActiveConn without changing the total', () => {
@@ -205,5 +205,36 @@ describe('RealServerCounters: what the thresholds count', () => {
     expect(c.held[0]).toBe(2);
     c.unbind(0, false, 3, 0);
     expect([c.held[0], c.inactive[0]]).toEqual([1, 1]);
+  });
+
+  it("a load agent's report takes what the server does not hold out of the count, until cleared", () => {
+    const c = RealServerCounters.create(1);
+    for (let i = 0; i < 10; i++) c.bind(0, true, 10, 0);
+    expect(c.isOverloaded(0)).toBe(true);
+    // The server holds 4 of the 10 the director counts (6 ghosts); 2 more opened during the exchange.
+    const heldAtProbe = c.held[0];
+    c.bind(0, true, 10, 0);
+    c.bind(0, true, 10, 0);
+    expect(c.correctHeld(0, heldAtProbe, 4, 10)).toBe(6);
+    c.updateOverload(0, 10, 0);
+    expect([c.load(0), c.isReported(0), c.isOverloaded(0)]).toEqual([6, true, false]);
+    // Connections closing in the exchange: the smaller count is the one compared.
+    expect(c.correctHeld(0, 20, 4, 10)).toBe(8);
+    // A server holding more than this director counts (another director feeds it): no correction.
+    expect(c.correctHeld(0, 12, 30, 0)).toBe(0);
+    expect(c.load(0)).toBe(12);
+    // A server that says it is full keeps the director's count (the shedder counts its resets off it).
+    expect(c.correctHeld(0, 12, 10, 10)).toBe(0);
+    expect([c.load(0), c.isReported(0)]).toEqual([12, true]);
+    // Unheld never takes the count below 0, and IPVS's count is never corrected.
+    c.correctHeld(0, 12, 0, 10);
+    for (let i = 0; i < 12; i++) c.unbind(0, true, 10, 0);
+    expect(c.load(0)).toBe(0);
+    c.bind(0, true, 10, 0);
+    c.setCountInactive(0, true);
+    expect(c.load(0)).toBe(1);
+    c.setCountInactive(0, false);
+    c.clearReport(0);
+    expect([c.unheld[0], c.isReported(0), c.load(0)]).toEqual([0, false, 1]);
   });
 });

@@ -9,6 +9,12 @@
 // (@sluice/defense's halfOpenHoldMs). The thresholds count Held unless the server's
 // RealFlag.countInactive asks for IPVS's count.
 //
+// Held is still the director's view: a real-address bot that forges its handshake and progress
+// blind is held here while a server with syncookies keeps nothing for it. A load agent on the real
+// server (@sluice/agent) says what the server holds; correctHeld() turns each report into Unheld,
+// the part of Held the server did not hold when it answered, and the thresholds count
+// Held − Unheld until the next report (RealFlag.reported says one is in force).
+//
 // The overload flag follows IPVS's -x/-y hysteresis (ip_vs_conn.c ip_vs_bind_dest() sets it,
 // ip_vs_unbind_dest() clears it): overloaded once the count reaches the upper threshold;
 // cleared when it falls below the lower threshold, or, with no lower threshold, when
@@ -23,6 +29,8 @@ export const RealFlag = {
   down: 2,
   /** thresholds count active + inactive, as IPVS does (the config's countInactive), not Held */
   countInactive: 4,
+  /** a load agent's report is in force: Unheld holds its correction (correctHeld) */
+  reported: 8,
 } as const;
 
 /**
@@ -30,11 +38,12 @@ export const RealFlag = {
  * the other. No other file indexes this buffer.
  */
 export const CountersLayout = {
-  arrays: 4,
+  arrays: 5,
   activeArray: 0,
   inactiveArray: 1,
   flagsArray: 2,
   heldArray: 3,
+  unheldArray: 4,
   bytesPerEntry: 4,
 } as const;
 
@@ -53,6 +62,8 @@ export class RealServerCounters {
   readonly flags: Int32Array;
   /** Connections the real server really holds (a subset of active + inactive; see above). */
   readonly held: Int32Array;
+  /** The part of Held the real server's load agent says it does not hold (see correctHeld). */
+  readonly unheld: Int32Array;
 
   static byteLength(capacity: number): number {
     return capacity * CountersLayout.arrays * CountersLayout.bytesPerEntry;
@@ -84,6 +95,7 @@ export class RealServerCounters {
     this.inactive = new Int32Array(sab, CountersLayout.inactiveArray * stride, this.capacity);
     this.flags = new Int32Array(sab, CountersLayout.flagsArray * stride, this.capacity);
     this.held = new Int32Array(sab, CountersLayout.heldArray * stride, this.capacity);
+    this.unheld = new Int32Array(sab, CountersLayout.unheldArray * stride, this.capacity);
   }
 
   /**
@@ -118,11 +130,55 @@ export class RealServerCounters {
     Atomics.add(this.held, real, delta);
   }
 
-  /** What the thresholds compare: Held, or active + inactive with RealFlag.countInactive. */
+  /**
+   * What the thresholds compare: Held less what the server's agent said it does not hold, or
+   * active + inactive with RealFlag.countInactive (IPVS's count, which no agent corrects).
+   */
   load(real: number): number {
-    return (Atomics.load(this.flags, real) & RealFlag.countInactive) !== 0
-      ? Atomics.load(this.active, real) + Atomics.load(this.inactive, real)
-      : Atomics.load(this.held, real);
+    if ((Atomics.load(this.flags, real) & RealFlag.countInactive) !== 0) {
+      return Atomics.load(this.active, real) + Atomics.load(this.inactive, real);
+    }
+    const held = Atomics.load(this.held, real) - Atomics.load(this.unheld, real);
+    return held > 0 ? held : 0;
+  }
+
+  /**
+   * A load agent's report: the real server holds `reported` connections. `heldAtProbe` is Held
+   * when the probe was sent. The correction is what Held counted, at both ends of the exchange,
+   * beyond the report: min(heldAtProbe, Held now) − reported, never below 0. The minimum leaves
+   * out connections that opened during the exchange (the server may not have had them yet); a
+   * server that holds more than this director counts (another director feeds it) gets no
+   * correction, never a negative one.
+   *
+   * Only a server with room is corrected: one that says it holds `upper` or more is full, and its
+   * count stays the director's. What the shedder frees is counted off Held one reset at a time,
+   * and it cannot tell which of its entries the server holds (real clients whose handshake the
+   * server's full accept queue dropped are held here, not there); counted down from the server's
+   * smaller number it would stop after a few resets that freed nothing (simulator: slow-header at
+   * 4000 connections, 1.000 → 0.906 of valid clients served). The caller re-evaluates the
+   * overload flag.
+   */
+  correctHeld(real: number, heldAtProbe: number, reported: number, upper: number): number {
+    const now = Atomics.load(this.held, real);
+    const counted = heldAtProbe < now ? heldAtProbe : now;
+    const full = upper > 0 && reported >= upper;
+    const unheld = !full && counted > reported ? counted - reported : 0;
+    Atomics.store(this.unheld, real, unheld);
+    if ((Atomics.load(this.flags, real) & RealFlag.reported) === 0)
+      Atomics.or(this.flags, real, RealFlag.reported);
+    return unheld;
+  }
+
+  /** No report in force (the agent failed or is no longer configured): Held counts whole again. */
+  clearReport(real: number): void {
+    Atomics.store(this.unheld, real, 0);
+    if ((Atomics.load(this.flags, real) & RealFlag.reported) !== 0)
+      Atomics.and(this.flags, real, ~RealFlag.reported);
+  }
+
+  /** Whether a load agent's report corrects this server's count (see correctHeld). */
+  isReported(real: number): boolean {
+    return (Atomics.load(this.flags, real) & RealFlag.reported) !== 0;
   }
 
   /** Whether the thresholds count active + inactive (IPVS) for this server instead of Held. */
@@ -193,5 +249,6 @@ export class RealServerCounters {
     Atomics.store(this.inactive, real, 0);
     Atomics.store(this.flags, real, 0);
     Atomics.store(this.held, real, 0);
+    Atomics.store(this.unheld, real, 0);
   }
 }

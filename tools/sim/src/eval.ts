@@ -13,11 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { figureName, parseResults, renderMarkdown, renderSvg, worstCases } from '@sluice/eval-report';
 import { STRATEGIES, type Strategy } from './director.ts';
 import { runGrid } from './grid.ts';
+import { parseParamOverrides } from './params.ts';
 import { SCENARIOS, type Scenario } from './sim.ts';
 
 function usage(): never {
   process.stderr.write(
-    'usage: npm run eval -- sim [--quick] [--scenario S]... [--strategy S]... [--rate N]... [--seed N]...\n' +
+    'usage: npm run eval -- sim [--quick] [--scenario S]... [--strategy S]... [--rate N]... [--seed N]... [--param name=value]...\n' +
       '       npm run eval -- report <results.jsonl> <outdir>\n' +
       '       npm run eval -- lab [--quick] [--strategy S]... [--scenario S]... [--duration S]   (root)\n',
   );
@@ -46,6 +47,7 @@ if (args[0] === 'sim') {
     strategies: strategies.length > 0 ? strategies : undefined,
     rates: rates.length > 0 ? rates : undefined,
     seeds: seeds.length > 0 ? seeds : undefined,
+    overrides: parseParamOverrides(args, usage),
   })) {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     process.stderr.write(

@@ -2,7 +2,8 @@
 // one simulated run, its metrics as one JSON line on stdout. For looking at a single case; the
 // whole grid is `npm run eval -- sim`.
 import { STRATEGIES, type Strategy } from './director.ts';
-import { DEFAULT_PARAMS, QUICK_PARAMS, runSim, SCENARIOS, type Scenario, type SimParams } from './sim.ts';
+import { parseParamOverrides, parseWeightOverrides } from './params.ts';
+import { DEFAULT_PARAMS, QUICK_PARAMS, runSim, SCENARIOS, type Scenario } from './sim.ts';
 
 function usage(): never {
   process.stderr.write(
@@ -10,29 +11,6 @@ function usage(): never {
       '[--pps N] [--seed N] [--quick] [--param name=value]... [--weight name=value]...\n',
   );
   process.exit(2);
-}
-
-export function parseParamOverrides(args: string[]): Partial<SimParams> {
-  const out: Record<string, number> = {};
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] !== '--param') continue;
-    const [k, v] = (args[i + 1] ?? '').split('=');
-    if (!(k in DEFAULT_PARAMS) || !Number.isFinite(Number(v))) usage();
-    out[k] = Number(v);
-  }
-  return out as Partial<SimParams>;
-}
-
-/** `--weight name=value` pairs: priority weights over the defaults (resolveWeights validates them). */
-export function parseWeightOverrides(args: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] !== '--weight') continue;
-    const [k, v] = (args[i + 1] ?? '').split('=');
-    if (!k || !Number.isFinite(Number(v))) usage();
-    out[k] = Number(v);
-  }
-  return out;
 }
 
 const args = process.argv.slice(2);
@@ -46,6 +24,14 @@ const attackRate = Number(value('--rate') ?? value('--pps') ?? 10_000);
 const seed = Number(value('--seed') ?? 1);
 if (!SCENARIOS.includes(scenario) || !STRATEGIES.includes(strategy) || !(attackRate >= 0)) usage();
 const base = args.includes('--quick') ? QUICK_PARAMS : DEFAULT_PARAMS;
-const weights = parseWeightOverrides(args);
-const r = runSim({ ...base, ...parseParamOverrides(args), weights, scenario, strategy, attackRate, seed });
+const weights = parseWeightOverrides(args, usage);
+const r = runSim({
+  ...base,
+  ...parseParamOverrides(args, usage),
+  weights,
+  scenario,
+  strategy,
+  attackRate,
+  seed,
+});
 process.stdout.write(`${JSON.stringify(r)}\n`);

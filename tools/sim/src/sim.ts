@@ -149,6 +149,13 @@ export interface SimParams {
    * every TRICKLE_AFTER_MS: a served keep-alive client to the director, nothing to the servers.
    */
   ghostBots: number;
+  /**
+   * Above 0: every real server runs a load agent (@sluice/agent) the director polls this often
+   * (ms). The agent counts what the modelled server holds (accept queue and workers: the sockets
+   * /proc/net/tcp lists as ESTABLISHED); its answer lands AGENT_RTT_MS after
+   * the probe and goes through RealServerCounters.correctHeld, as the daemon applies it.
+   */
+  agentIntervalMs: number;
   botAddresses: number;
   tableCapacity: number;
   batchFrames: number;
@@ -177,6 +184,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   stealthShare: 0,
   responderShare: 0.3,
   ghostBots: 0,
+  agentIntervalMs: 0,
   botAddresses: 100,
   tableCapacity: 1 << 16,
   batchFrames: 64,
@@ -190,6 +198,9 @@ export const QUICK_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRate
   tailMs: 8_000,
   attackStartMs: 2_000,
 };
+
+/** A load agent's exchange: probe to applied report, in simulated ms (even: the agent reads at half). */
+const AGENT_RTT_MS = 2;
 
 export const PARTNER_CIDR = '44.1.0.0/16';
 const PARTNER_BASE = (44 << 24) | (1 << 16);
@@ -399,6 +410,27 @@ export function runSim(p: SimParams): SimResult {
     headerTimeoutMs: 40_000,
     keepAliveMs: KEEP_ALIVE_MS,
   });
+  /** The agents' probes in flight: Held at the probe, per real (−1: none). */
+  const agentHeldAtProbe = new Int32Array(p.reals).fill(-1);
+  const agentReported = new Int32Array(p.reals);
+  const pollAgents = (now: number): void => {
+    const reals = director.tables.reals;
+    const phase = now % p.agentIntervalMs;
+    for (let r = 0; r < p.reals; r++) {
+      if (phase === 0) {
+        agentHeldAtProbe[r] = Atomics.load(reals.held, r);
+      } else if (phase === AGENT_RTT_MS >> 1 && agentHeldAtProbe[r] >= 0) {
+        // The agent reads the server's sockets halfway through the exchange: the established ones
+        // (a worker's, or waiting in the accept queue). Not the SYN queue: with syncookies a full
+        // one turns no client away, and a ghost's half-open entries sit there until they time out.
+        agentReported[r] = servers.accepting[r] + servers.working[r];
+      } else if (phase === AGENT_RTT_MS && agentHeldAtProbe[r] >= 0) {
+        reals.correctHeld(r, agentHeldAtProbe[r], agentReported[r], director.config.realUpper[r]);
+        reals.updateOverload(r, director.config.realUpper[r], director.config.realLower[r]);
+        agentHeldAtProbe[r] = -1;
+      }
+    }
+  };
   const frames = new FrameFactory(director.config.vni, '02:00:00:00:00:01', VIP_NUM, VPORT);
   const seg = new SegmentView();
   const heap = new EventHeap<Event>();
@@ -1016,6 +1048,7 @@ export function runSim(p: SimParams): SimResult {
     }
     director.tick(now);
     servers.expire(now, onTimeout);
+    if (p.agentIntervalMs > 0) pollAgents(now);
     if (now === p.attackStartMs - 500) {
       // spoof-gone: their last answers (the owners go offline at the attack's start)
       for (let i = 0; i < gonePool.length; i++) {

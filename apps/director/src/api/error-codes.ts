@@ -227,10 +227,27 @@ export const ERROR_CODES = {
     source: 'packages/defense',
     meaning: 'An LVS defense setting the module does not know (a typo would otherwise be ignored).',
   },
+  SLUICE_ERR_AGENT_INVALID_ARGUMENT: {
+    status: null,
+    source: 'packages/agent',
+    meaning: "sluice-agent's command line is wrong (the message names the argument); it exits 2.",
+  },
+  SLUICE_ERR_AGENT_PROC_UNREADABLE: {
+    status: null,
+    source: 'packages/agent',
+    meaning:
+      'sluice-agent could not read /proc/net/tcp; it answers `unknown` and the director keeps its own count.',
+  },
+  SLUICE_ERR_AGENT_LISTEN_FAILED: {
+    status: null,
+    source: 'packages/agent',
+    meaning: 'sluice-agent could not listen on the address and port it was given.',
+  },
   SLUICE_ERR_HEALTH_INVALID_SPEC: {
     status: null,
     source: 'packages/health',
-    meaning: 'A health-check target out of range (interval, timeout, rise, fall, port, address, path).',
+    meaning:
+      'A health-check or load-agent target out of range (interval, timeout, rise, fall, port, address, path).',
   },
   SLUICE_ERR_HEALTH_DUPLICATE_KEY: {
     status: null,

@@ -126,6 +126,8 @@ export class MemoryDirectorControl implements DirectorControl {
               },
         activeConnections: active,
         inactiveConnections: inactive,
+        load: active + inactive,
+        agentHeld: null,
         overloaded: real.upperThreshold !== 0 && active + inactive >= real.upperThreshold,
       };
     });

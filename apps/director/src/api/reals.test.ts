@@ -30,6 +30,8 @@ describe('GET reals', () => {
         // 0001 is ESTABLISHED, 0002 SYN_RECV (connections 0005 has no real server yet).
         activeConnections: 1,
         inactiveConnections: 1,
+        load: 2,
+        agentHeld: null,
         overloaded: false,
       },
     });

@@ -71,6 +71,8 @@ function realView(real: RealServerConfig, statuses: RealStatusView[] | null): Re
             neighbor: live.neighbor,
             activeConnections: live.activeConnections,
             inactiveConnections: live.inactiveConnections,
+            load: live.load,
+            agentHeld: live.agentHeld,
             overloaded: live.overloaded,
           },
   };

@@ -118,6 +118,7 @@ export const RealPatchSchema = Type.Object(
     lowerThreshold: Type.Optional(withoutDefault(RealServerSchema.properties.lowerThreshold)),
     state: Type.Optional(withoutDefault(RealServerSchema.properties.state)),
     healthCheck: Type.Optional(withoutDefault(RealServerSchema.properties.healthCheck)),
+    agent: Type.Optional(withoutDefault(RealServerSchema.properties.agent)),
   },
   { additionalProperties: false },
 );
@@ -155,6 +156,16 @@ export const RealLiveSchema = Type.Object({
   ),
   activeConnections: Type.Integer({ minimum: 0 }),
   inactiveConnections: Type.Integer({ minimum: 0 }),
+  load: Type.Integer({
+    minimum: 0,
+    description:
+      'What the thresholds count: the connections the real server holds as the director counts them, ' +
+      "less what its load agent says it does not hold (IPVS's active + inactive with countInactive)",
+  }),
+  agentHeld: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+    description:
+      "What the real server's load agent last reported it holds; null without an agent, or when its last probe failed",
+  }),
   overloaded: Type.Boolean(),
 });
 

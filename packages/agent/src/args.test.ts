@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentArgs } from './args.ts';
+import { AgentError, AgentErrorCode } from './errors.ts';
+
+/** The refusal's message; fails the test if the arguments are accepted. */
+function refusal(argv: string[]): string {
+  try {
+    parseAgentArgs(argv);
+  } catch (err) {
+    expect(err).toBeInstanceOf(AgentError);
+    expect((err as AgentError).code).toBe(AgentErrorCode.invalidArgument);
+    return (err as AgentError).message;
+  }
+  throw new Error(`accepted: ${argv.join(' ')}`);
+}
+
+describe('parseAgentArgs', () => {
+  it('takes a bare port as 0.0.0.0, and ports repeated, deduplicated and sorted', () => {
+    expect(parseAgentArgs(['--listen', '5555', '--port', '443', '--port', '80', '--port', '443'])).toEqual({
+      host: '0.0.0.0',
+      port: 5555,
+      ports: [80, 443],
+    });
+  });
+
+  it('takes an IPv4 host, a bracketed IPv6 host, and port 0', () => {
+    expect(parseAgentArgs(['--listen', '10.0.0.11:5555', '--port', '80'])).toEqual({
+      host: '10.0.0.11',
+      port: 5555,
+      ports: [80],
+    });
+    expect(parseAgentArgs(['--listen=[::1]:0', '--port=80'])).toEqual({ host: '::1', port: 0, ports: [80] });
+  });
+
+  it('answers help', () => {
+    expect(parseAgentArgs(['--help'])).toBe('help');
+    expect(parseAgentArgs(['-h', '--port', 'x'])).toBe('help');
+  });
+
+  it('names the argument it refuses', () => {
+    expect(refusal(['--port', '80'])).toMatch(/^--listen: missing/);
+    expect(refusal(['--listen', '5555'])).toMatch(/^--port: missing/);
+    for (const p of ['abc', '0', '65536', '', '0x50', ' 80', '8e1', '-1']) {
+      expect(refusal(['--listen', '5555', `--port=${p}`])).toMatch(/^--port: /);
+    }
+    for (const l of [
+      'abc',
+      '65536',
+      '1.2.3:80',
+      'localhost:80',
+      '::1:80',
+      '[10.0.0.1]:80',
+      '[::1]',
+      '10.0.0.1:',
+    ]) {
+      expect(refusal(['--listen', l, '--port', '80'])).toMatch(/^--listen: /);
+    }
+    expect(refusal(['--listen', '80', '--port', '80'])).toMatch(
+      /^--port: 80 is the agent's own --listen port/,
+    );
+    expect(refusal(['--listen', '5555', '--port', '80', '--prot', '81'])).toContain('--prot');
+    expect(refusal(['--listen', '5555', '--port', '80', 'extra'])).toContain('extra');
+    expect(refusal(['--listen', '--port', '80'])).toContain('--listen');
+  });
+});

@@ -1,0 +1,92 @@
+// The agent's command line, parsed apart from main.ts so it can be tested without a process. Every
+// refusal is an AgentError whose message starts with the argument it is about, because the
+// operator reading it on a real server has only that line to go on.
+
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { AgentError, AgentErrorCode } from './errors.ts';
+
+export const USAGE = `usage: sluice-agent --listen [HOST:]PORT --port N [--port M ...]
+
+Answers each TCP connection on HOST:PORT with one line, held:<count>, the number of sockets this
+host holds (ESTABLISHED, CLOSE_WAIT) on the service ports N, M, ..., then closes.
+
+  --listen [HOST:]PORT  where the agent listens; HOST an IP (IPv6 in brackets), default 0.0.0.0;
+                        PORT 0 takes a free port (printed on start)
+  --port N              a service port to count (repeat for more)
+  -h, --help            this text
+`;
+
+export interface AgentArgs {
+  host: string;
+  port: number;
+  ports: number[];
+}
+
+const invalid = (message: string) => new AgentError(AgentErrorCode.invalidArgument, message);
+
+/** The parsed arguments, or 'help'. Throws AgentError (invalidArgument) naming the bad argument. */
+export function parseAgentArgs(argv: readonly string[]): AgentArgs | 'help' {
+  let values: { listen?: string; port?: string[]; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        port: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    // parseArgs' own messages already name the option ("Unknown option '--prot'").
+    throw invalid((err as Error).message);
+  }
+  if (values.help) return 'help';
+
+  if (values.listen === undefined) throw invalid('--listen: missing; give [HOST:]PORT, e.g. --listen 5555');
+  const { host, port } = parseListen(values.listen);
+
+  if (values.port === undefined) throw invalid('--port: missing; give at least one service port to count');
+  const ports: number[] = [];
+  for (const p of values.port) {
+    const n = parsePort(p, 1);
+    if (n === null) throw invalid(`--port: ${JSON.stringify(p)} is not a port in 1..65535`);
+    if (!ports.includes(n)) ports.push(n);
+  }
+  if (ports.includes(port)) {
+    throw invalid(`--port: ${port} is the agent's own --listen port; its queries would count as load`);
+  }
+  return { host, port, ports: ports.sort((a, b) => a - b) };
+}
+
+function parseListen(s: string): { host: string; port: number } {
+  let host = '0.0.0.0';
+  let portText = s;
+  const bracketed = /^\[([^\]]*)\]:(.*)$/.exec(s);
+  if (bracketed !== null) {
+    [, host, portText] = bracketed;
+    if (isIP(host) !== 6)
+      throw invalid(`--listen: ${JSON.stringify(host)} in brackets is not an IPv6 address`);
+  } else if (s.includes(':')) {
+    const i = s.lastIndexOf(':');
+    host = s.slice(0, i);
+    portText = s.slice(i + 1);
+    if (isIP(host) !== 4) {
+      throw invalid(
+        `--listen: ${JSON.stringify(host)} is not an IPv4 address (an IPv6 one goes in brackets: [::1]:5555)`,
+      );
+    }
+  }
+  const port = parsePort(portText, 0);
+  if (port === null) throw invalid(`--listen: ${JSON.stringify(portText)} is not a port in 0..65535`);
+  return { host, port };
+}
+
+/** A decimal port from `min` to 65535, or null. Number() alone would take '', ' 80', '0x50', '8e1'. */
+function parsePort(s: string, min: number): number | null {
+  if (!/^\d{1,5}$/.test(s)) return null;
+  const n = Number(s);
+  return n >= min && n <= 65535 ? n : null;
+}

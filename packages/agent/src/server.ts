@@ -1,0 +1,158 @@
+// The agent's TCP face, HAProxy agent-check style: the director connects, the agent writes one
+// line (`held:<N>` or `unknown`) and closes. Nothing is read from the client, so a query costs one
+// count, and the count is shared: however many queries arrive, /proc is read at most once per
+// CACHE_MS.
+
+import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { AgentError, AgentErrorCode } from './errors.ts';
+import { readHeld } from './held.ts';
+
+/** How long one read of /proc answers queries: at most ten reads a second under any query rate. */
+export const CACHE_MS = 100;
+
+/**
+ * An idle client is dropped after this long. The agent answers at once, so only a peer that never
+ * finishes its side (or a scanner) is still there after it; without it such peers would pile up.
+ */
+export const SOCKET_TIMEOUT_MS = 2000;
+
+export interface AgentServerOptions {
+  /** Address to listen on (an IP literal); the CLI's default is 0.0.0.0. */
+  host: string;
+  /** Port to listen on; 0 asks the kernel for a free one (see `address`). */
+  port: number;
+  /** The service ports whose held sockets are counted. */
+  ports: Iterable<number>;
+  /** Directory holding tcp and tcp6; tests point it at fixtures. */
+  root?: string;
+  /** Errors of the listening socket after it started (an accept that hit EMFILE): the agent goes on. */
+  onError?: (err: Error) => void;
+}
+
+type Answer = { at: number; line: string };
+
+export class AgentServer {
+  /** Where the agent listens, with the kernel's port when 0 was asked for. */
+  readonly address: { host: string; port: number };
+  /** The counted service ports, ascending. */
+  readonly ports: readonly number[];
+  readonly #server: Server;
+  readonly #portSet: ReadonlySet<number>;
+  readonly #root: string;
+  readonly #sockets = new Set<Socket>();
+  #answer: Answer | null = null;
+  #pending: Promise<string> | null = null;
+  #closing: Promise<void> | null = null;
+
+  private constructor(server: Server, ports: readonly number[], root: string) {
+    this.#server = server;
+    this.ports = ports;
+    this.#portSet = new Set(ports);
+    this.#root = root;
+    const a = server.address();
+    if (a === null || typeof a === 'string') throw new Error('a TCP server has an address once it listens');
+    this.address = { host: a.address, port: a.port };
+  }
+
+  static async listen(options: AgentServerOptions): Promise<AgentServer> {
+    const { host, port } = options;
+    const ports = [...new Set(options.ports)].sort((a, b) => a - b);
+    if (isIP(host) === 0) {
+      throw new AgentError(
+        AgentErrorCode.invalidArgument,
+        `host ${JSON.stringify(host)} is not an IP address`,
+      );
+    }
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new AgentError(AgentErrorCode.invalidArgument, `port ${port} is not in 0..65535`);
+    }
+    if (ports.length === 0) {
+      throw new AgentError(AgentErrorCode.invalidArgument, 'no service port to count');
+    }
+    for (const p of ports) {
+      if (!Number.isInteger(p) || p < 1 || p > 65535) {
+        throw new AgentError(AgentErrorCode.invalidArgument, `service port ${p} is not in 1..65535`);
+      }
+    }
+    // The agent's own query connections would be counted as load, at least one in every answer.
+    if (ports.includes(port)) {
+      throw new AgentError(
+        AgentErrorCode.invalidArgument,
+        `port ${port} is both the agent's and a counted service port`,
+      );
+    }
+
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        reject(
+          new AgentError(
+            AgentErrorCode.listenFailed,
+            `cannot listen on ${hostPort(host, port)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
+            { cause: err },
+          ),
+        );
+      };
+      server.once('error', fail);
+      server.listen({ host, port }, () => {
+        server.off('error', fail);
+        resolve();
+      });
+    });
+    const agent = new AgentServer(server, ports, options.root ?? '/proc/net');
+    // Without a listener an accept error (EMFILE under a query flood) would crash the process;
+    // the listening socket itself is fine and the next accept may succeed.
+    server.on('error', (err) => options.onError?.(err));
+    server.on('connection', (socket) => agent.#serve(socket));
+    return agent;
+  }
+
+  /** The line a query gets now: from the cache, from the read already under way, or a new read. */
+  answer(): Promise<string> {
+    const cached = this.#answer;
+    if (cached !== null && performance.now() - cached.at < CACHE_MS) return Promise.resolve(cached.line);
+    if (this.#pending !== null) return this.#pending;
+    // Stamped when the read starts, so no answer is older than CACHE_MS counted from the moment
+    // /proc was looked at. A failure is cached too: a flood against a broken /proc reads it no
+    // more often than a flood against a good one.
+    const at = performance.now();
+    const pending = readHeld(this.#portSet, this.#root).then(
+      (n) => `held:${n}\n`,
+      () => 'unknown\n',
+    );
+    this.#pending = pending;
+    void pending.then((line) => {
+      this.#answer = { at, line };
+      this.#pending = null;
+    });
+    return pending;
+  }
+
+  /** Stop listening and drop the clients still connected; resolves once the server is closed. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      for (const s of this.#sockets) s.destroy();
+    });
+    return this.#closing;
+  }
+
+  #serve(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    // A client that resets before its answer is its own problem, not an uncaught error.
+    socket.on('error', () => {});
+    socket.setTimeout(SOCKET_TIMEOUT_MS, () => socket.destroy());
+    // Whatever a client sends (HAProxy's agent-send) is discarded: were it left unread, closing
+    // with unread data would answer with a reset instead of a FIN.
+    socket.resume();
+    void this.answer().then((line) => {
+      if (!socket.destroyed) socket.end(line);
+    });
+  }
+}
+
+/** HOST:PORT, with an IPv6 host in brackets. */
+export function hostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
