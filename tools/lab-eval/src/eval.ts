@@ -53,6 +53,12 @@ const here = (f: string): string => fileURLToPath(new URL(`./${f}`, import.meta.
 export const VALID_SCRIPT = here('valid-clients.ts');
 const SPOOF_SCRIPT = here('spoof_ack.py');
 const BOTS_SCRIPT = here('bots.py');
+const GHOST_SCRIPT = here('ghost.py');
+const GHOST_INTERVAL_S = 1.9 / 1.3;
+/** sluice-agent (@sluice/agent), run in each real server's namespace with `--agent`. */
+const AGENT_MAIN = fileURLToPath(new URL('../../../packages/agent/src/main.ts', import.meta.url));
+/** Where each real server's load agent listens, on its underlay (VTEP) address. */
+export const AGENT_PORT = 5555;
 const SERVER_SCRIPT = here('worker_server.py');
 /** The system's python3: the lab runs as root, whose PATH may hold another one. */
 const PYTHON = '/usr/bin/python3';
@@ -77,6 +83,17 @@ export interface LabEvalOptions extends PlanOptions {
    * belongs to their connections. Results carry `validBehindNat: true`.
    */
   validBehindNat?: boolean;
+  /**
+   * A load agent (sluice-agent) on each real server, in the director's config as each real
+   * server's `agent`: the director counts what the servers say they hold. Results carry `agent`.
+   */
+  agent?: boolean;
+  /**
+   * The bot scenarios' bots are ghosts (ghost.py): real addresses that answer the director's
+   * challenge but forge their handshake, request and progress blind, so the servers hold nothing
+   * for them (the simulator's `--param ghostBots=1`). Results carry `ghostBots`.
+   */
+  ghostBots?: boolean;
   /** The lab's name and subnet; the test uses its own, so it cannot tear down a CLI run's lab. */
   labName?: string;
   subnet?: number;
@@ -642,41 +659,77 @@ export interface Outcome {
   totalMs: number;
 }
 
-/** The real servers: worker_server.py in each real, fresh per run. */
-export async function startServers(lab: Lab): Promise<{ procs: ChildProcess[]; busy: number[][] }> {
+/** Spawns `argv` in `node`'s namespace; resolves once it prints a line starting with `ready`. */
+function spawnReady(
+  node: LabNode,
+  argv: string[],
+  ready: string,
+  what: string,
+  onLine: (line: string) => void = () => {},
+): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    let up = false;
+    const p = spawnIn(node, argv, (line) => {
+      if (!up && line.startsWith(ready)) {
+        up = true;
+        resolve(p);
+        return;
+      }
+      onLine(line);
+    });
+    p.once('exit', (code) => {
+      if (!up) reject(new Error(`${node.label}: ${what} exited (${code}): ${errText(p)}`));
+    });
+    setTimeout(() => {
+      if (!up) reject(new Error(`${node.label}: ${what} not ready after 10 s`));
+    }, 10_000);
+  });
+}
+
+/**
+ * The real servers: worker_server.py in each real, fresh per run, and with `agent` a sluice-agent
+ * beside it counting port 80 on the real's underlay address (AGENT_PORT).
+ */
+export async function startServers(
+  lab: Lab,
+  agent = false,
+): Promise<{ procs: ChildProcess[]; busy: number[][] }> {
   const busy: number[][] = lab.reals.map(() => []);
-  const procs: ChildProcess[] = [];
-  await Promise.all(
-    lab.reals.map(
-      (real, i) =>
-        new Promise<void>((resolve, reject) => {
-          let ready = false;
-          const p = spawnIn(
-            real,
-            [PYTHON, SERVER_SCRIPT, '--port', '80', '--workers', String(WORKERS), '--name', real.label],
-            (line) => {
-              if (line.startsWith('listening')) {
-                ready = true;
-                resolve();
-                return;
-              }
-              try {
-                busy[i].push((JSON.parse(line) as { busy: number }).busy);
-              } catch {
-                // not a status line
-              }
-            },
-          );
-          procs.push(p);
-          p.once('exit', (code) => {
-            if (!ready) reject(new Error(`${real.label}: worker_server.py exited (${code}): ${errText(p)}`));
-          });
-          setTimeout(() => {
-            if (!ready) reject(new Error(`${real.label}: worker_server.py not listening after 10 s`));
-          }, 10_000);
-        }),
-    ),
-  );
+  const starts: Promise<ChildProcess>[] = [];
+  lab.reals.forEach((real, i) => {
+    starts.push(
+      spawnReady(
+        real,
+        [PYTHON, SERVER_SCRIPT, '--port', '80', '--workers', String(WORKERS), '--name', real.label],
+        'listening',
+        'worker_server.py',
+        (line) => {
+          try {
+            busy[i].push((JSON.parse(line) as { busy: number }).busy);
+          } catch {
+            // not a status line
+          }
+        },
+      ),
+    );
+    if (agent) {
+      starts.push(
+        spawnReady(
+          real,
+          [process.execPath, AGENT_MAIN, '--listen', `${real.underlay}:${AGENT_PORT}`, '--port', '80'],
+          'sluice-agent: listening',
+          'sluice-agent',
+        ),
+      );
+    }
+  });
+  const settled = await Promise.allSettled(starts);
+  const procs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed !== undefined) {
+    for (const p of procs) p.kill('SIGKILL');
+    throw (failed as PromiseRejectedResult).reason;
+  }
   return { procs, busy };
 }
 
@@ -779,7 +832,13 @@ function goneFileBeside(knownFile: string): string {
   return join(dirname(knownFile), 'gone-addresses');
 }
 
-function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): Attack {
+/** What a run changes beside its strategy and scenario: --agent and --ghost-bots. */
+export interface LabVariant {
+  agent: boolean;
+  ghostBots: boolean;
+}
+
+function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, ghosts = false): Attack {
   const [, c2, c3] = lab.clients;
   const vip = lab.vip4;
   const procs: ChildProcess[] = [];
@@ -814,22 +873,27 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): 
     );
     out.push(`spoof_ack.py --mode kernel --rate ${rate} ${extra.join(' ')}`.trim());
   };
-  const bots = (mode: string, addrs: string[], per: number, intervalS: number): void => {
+  const bots = (mode: string, addrs: string[], per: number, botIntervalS: number): void => {
     const i = procs.length;
+    // A ghost forges its progress as often as it pays to: every 1.9 s at most (±30% jitter), just
+    // inside a point of idle penalty (weights.idlePenaltyPerSecond 0.5), as the simulator's ghosts
+    // (TRICKLE_AFTER_MS); a slower one sinks below the valid clients and is shed.
+    const intervalS = ghosts ? Math.min(botIntervalS, GHOST_INTERVAL_S) : botIntervalS;
     procs.push(
       spawnIn(
         c3,
         [
           PYTHON,
-          BOTS_SCRIPT,
+          // Ghosts stand in for every kind of bot: they hold nothing on the servers, whatever
+          // they would have held.
+          ghosts ? GHOST_SCRIPT : BOTS_SCRIPT,
           '--host',
           vip,
           '--addrs',
           addrs.join(','),
           '--per',
           String(per),
-          '--mode',
-          mode,
+          ...(ghosts ? [] : ['--mode', mode]),
           '--interval-s',
           String(intervalS),
         ],
@@ -843,7 +907,11 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string): 
         },
       ),
     );
-    out.push(`bots.py --mode ${mode} ${addrs.length} addresses x ${per} (line every ~${intervalS} s)`);
+    out.push(
+      ghosts
+        ? `ghost.py (for ${mode}) ${addrs.length} addresses x ${per} (forged ACK every ~${intervalS} s)`
+        : `bots.py --mode ${mode} ${addrs.length} addresses x ${per} (line every ~${intervalS} s)`,
+    );
   };
   switch (spec.scenario) {
     case 'no-attack':
@@ -902,6 +970,7 @@ async function runOne(
   sysctls: RealSysctls,
   log: (s: string) => void,
   nat: HomeRouter | null = null,
+  variant: LabVariant = { agent: false, ghostBots: false },
 ): Promise<LabEvalResult> {
   const [c1, c2, c3] = lab.clients;
   const vip = lab.vip4;
@@ -912,10 +981,10 @@ async function runOne(
   const knownFile = join(tmp, 'known-valid-addresses');
   await writeFile(knownFile, '');
 
-  const servers = await startServers(lab);
+  const servers = await startServers(lab, variant.agent);
   phase('servers up');
   const daemon = await RunningDirector.start(
-    (port, token) => directorConfig(lab, spec, a, port, token),
+    (port, token) => directorConfig(lab, spec, a, port, token, variant.agent ? AGENT_PORT : null),
     'sluice-lab-eval-',
   );
   live.daemon = daemon;
@@ -931,7 +1000,7 @@ async function runOne(
       const up = await verifyThenVanish(lab, a, goneFileBeside(knownFile));
       phase(`${up} of ${a.gone.length} gone hosts connected (verified), then left`);
     }
-    attack = startAttack(lab, a, spec, knownFile);
+    attack = startAttack(lab, a, spec, knownFile, variant.ghostBots);
     phase(`attack started: ${attack.describe}`);
     const leadMs = BOT_SCENARIOS.includes(spec.scenario) ? BOT_LEAD_MS : 0;
     if (leadMs > 0) await sleep(leadMs);
@@ -948,6 +1017,7 @@ async function runOne(
     const slotSamples: number[] = [];
     const otherSamples: number[] = [];
     const heldSamples: number[] = [];
+    const unheldSamples: number[] = [];
     const verifyingSamples: number[] = [];
     const realSamples = { estabAttack: [] as number[], synRecv: [] as number[], acceptQueue: [] as number[] };
     const removedBots = new Map<string, string>(); // "addr:port" → real address
@@ -985,6 +1055,7 @@ async function runOne(
           slotSamples.push(Math.max(0, entries - validPartner) / capacity);
           otherSamples.push(Math.max(0, entries - validPartner - botConns.length));
           heldSamples.push(sum(m, 'sluice_real_server_held_connections'));
+          unheldSamples.push(sum(m, 'sluice_real_server_unheld_connections'));
           verifyingSamples.push(sum(m, 'sluice_service_verifying'));
           groups.valid.push(groupSample(validConns));
           groups.partner.push(groupSample(partnerConns));
@@ -1141,6 +1212,8 @@ async function runOne(
       countInactive: spec.strategy !== 'priority',
       labHealthy: packets >= validFrames / 2,
       validBehindNat: nat !== null,
+      agent: variant.agent,
+      ghostBots: variant.ghostBots,
       durationS: spec.durationS,
       windowS: round(windowS, 1),
       attackOfferedPps: Math.round((after.tx[1] - before.tx[1] + after.tx[2] - before.tx[2]) / windowS),
@@ -1187,6 +1260,8 @@ async function runOne(
       verifyingShare: round(mean(verifyingSamples.map((v) => (v > 0 ? 1 : 0)))),
       outOfWindowSegments: d('sluice_out_of_window_segments_total'),
       heldMean: Math.round(mean(heldSamples)),
+      // What the load agents took out of Held (0 without --agent): the thresholds count the rest.
+      unheldMean: Math.round(mean(unheldSamples)),
       otherEntriesMean: Math.round(mean(otherSamples)),
       atDirector: {
         valid: meanGroup(groups.valid),
@@ -1280,7 +1355,10 @@ export async function* runLabEval(opts: LabEvalOptions = {}): AsyncGenerator<Lab
     for (const [i, spec] of runs.entries()) {
       const t = Date.now();
       log(`lab-eval ${i + 1}/${runs.length}: ${spec.strategy} ${spec.scenario} attack=${spec.attack}`);
-      const result = await runOne(lab, a, spec, sysctls, log, nat);
+      const result = await runOne(lab, a, spec, sysctls, log, nat, {
+        agent: opts.agent === true,
+        ghostBots: opts.ghostBots === true,
+      });
       log(
         `  done in ${((Date.now() - t) / 1000).toFixed(1)} s: validSuccess ${result.validSuccess} (new ${result.validSuccessNew}, returning ${result.validSuccessReturning})`,
       );

@@ -7,7 +7,8 @@
 // attacker, which earns every credit a blind spoofer can: valid clients are served (≥ 0.97) and
 // their sources are verified through the director's challenge. How `none` fares is reported, not
 // asserted (its real servers' syncookies decide it). A machine that cannot build the lab fails
-// with the lab's own reason, never a silent skip.
+// with the lab's own reason, never a silent skip. A second run puts ghost bots (ghost.py) against
+// the director with a load agent (sluice-agent) on each real server.
 
 import { isEvalResult } from '@sluice/eval-report';
 import { describe, expect, it } from 'vitest';
@@ -78,5 +79,35 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
     expect(priority.challengesSent, why).toBeGreaterThan(0);
     expect(priority.sourcesVerified, why).toBeGreaterThan(0);
     expect(none.challengesSent).toBe(0);
+  }, 300_000);
+
+  it('ghost bots (forged handshakes from real addresses) hold nothing on the servers; the load agents take them out of the count', async () => {
+    const results: LabEvalResult[] = [];
+    const lines: string[] = [];
+    for await (const r of runLabEval({
+      quick: true,
+      strategies: ['priority'],
+      scenarios: ['spread'],
+      agent: true,
+      ghostBots: true,
+      labName: 'levg',
+      subnet: 243,
+      log: (l) => lines.push(l),
+    })) {
+      results.push(JSON.parse(JSON.stringify(r)) as LabEvalResult);
+    }
+    expect(results).toHaveLength(1);
+    const [r] = results;
+    const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
+    expect([r.agent, r.ghostBots], why).toEqual([true, true]);
+    expect(r.labHealthy, why).toBe(true);
+    // The ghosts ran (400 connections, the cluster's capacity) and the director counted them
+    // held: what made it refuse valid clients before admission over capacity and the agents.
+    expect(r.botsOpenMean as number, why).toBeGreaterThan(300);
+    expect(r.heldMean as number, why).toBeGreaterThan(300);
+    // The servers said they held far less: most of Held came out of the count.
+    expect(r.unheldMean as number, why).toBeGreaterThan((r.botsOpenMean as number) / 2);
+    expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.97);
+    expect(r.validFalselyReset, why).toBe(0);
   }, 300_000);
 });

@@ -1,6 +1,8 @@
 // `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
-// [--duration S] [--behind-nat]`: the real-kernel evaluation, one JSON line per run on stdout,
-// progress on stderr. `--behind-nat`: the valid clients and partners behind a Linux home router.
+// [--duration S] [--behind-nat] [--agent] [--ghost-bots]`: the real-kernel evaluation, one JSON
+// line per run on stdout, progress on stderr. `--behind-nat`: the valid clients and partners behind
+// a Linux home router; `--agent`: a load agent on each real server; `--ghost-bots`: the bots forge
+// their handshakes, so the servers hold nothing for them.
 // Needs root (network namespaces), hping3, tcpdump and python3. Ctrl-C kills the daemon, the
 // clients, the attackers and the servers and removes the lab before exiting, so an interrupted run
 // leaves nothing behind. `-- --report lab.jsonl`: a grid's worst cases as a table (no root).
@@ -11,7 +13,7 @@ import { abortLabEval, runLabEval } from './eval.ts';
 import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
 
 const USAGE =
-  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S] [--behind-nat]   (root)\n' +
+  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S] [--behind-nat] [--agent] [--ghost-bots]   (root)\n' +
   '       eval-lab --report lab.jsonl\n';
 function parse() {
   try {
@@ -22,6 +24,8 @@ function parse() {
         scenario: { type: 'string', multiple: true },
         duration: { type: 'string' },
         'behind-nat': { type: 'boolean', default: false },
+        agent: { type: 'boolean', default: false },
+        'ghost-bots': { type: 'boolean', default: false },
         report: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -85,6 +89,8 @@ try {
     scenarios,
     durationS,
     validBehindNat: values['behind-nat'],
+    agent: values.agent,
+    ghostBots: values['ghost-bots'],
   })) {
     if (readerGone) break;
     process.stdout.write(`${JSON.stringify(result)}\n`);

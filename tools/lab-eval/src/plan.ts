@@ -231,11 +231,16 @@ export function directorConfig(
   a: Addresses,
   apiPort: number,
   tokenFile: string,
+  agentPort: number | null = null,
 ): ConfigFile {
   const live = lab.directorConfig({ healthCheck: null });
   for (const s of live.services) {
     s.scheduler = 'wlc';
-    for (const r of s.reals) r.upperThreshold = thresholdFor(spec.strategy);
+    for (const r of s.reals) {
+      r.upperThreshold = thresholdFor(spec.strategy);
+      // The agent listens on the real's underlay address, the config's default (its VTEP).
+      if (agentPort !== null) r.agent = { port: agentPort, intervalSeconds: 1, timeoutSeconds: 0.5 };
+    }
   }
   return {
     daemon: {

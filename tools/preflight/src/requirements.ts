@@ -105,7 +105,7 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   {
     binary: 'nft',
     debianPackage: 'nftables',
-    why: 'NATs: a home router in front of the clients, a rebinding the QUIC client does not see; datagram counts (lab)',
+    why: 'NATs: a home router in front of the clients, a rebinding the QUIC client does not see; datagram counts; the ghost bots (lab)',
     neededBy: [LAB_TESTS],
   },
   {

@@ -102,6 +102,23 @@ describe('simulator', () => {
     expect(priority.validSuccess).toBeGreaterThan(0.9);
   });
 
+  it("with a load agent on each server the ghosts leave the director's count: every valid client served, none reset", () => {
+    const over = {
+      scenario: 'spread' as const,
+      attackRate: 1_000,
+      ghostBots: 1,
+      strategy: 'priority' as const,
+    };
+    const without = quick(over);
+    const withAgents = quick({ ...over, agentIntervalMs: 1000 });
+    expect(withAgents.validSuccess).toBe(1);
+    expect(withAgents.validFalselyReset).toBe(0);
+    // Without agents the shedder acts on a count the ghosts fill, and resets more.
+    expect(withAgents.resetsShed + withAgents.resetsDisplaced).toBeLessThan(
+      without.resetsShed + without.resetsDisplaced,
+    );
+  });
+
   it('slow-header bots with real addresses are verified, and still lose their slots to valid clients', () => {
     const r = quick({ scenario: 'slow-header', strategy: 'priority', attackRate: 1_000 });
     expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);

@@ -143,7 +143,8 @@ export interface SimParams {
   /** spoof-responders: share of the spoofed addresses that are live hosts answering. */
   responderShare: number;
   /**
-   * 1: the bot scenarios' bots are ghosts. From their real addresses they answer the director,
+   * 1: the bot scenarios' bots are ghosts (between 0 and 1: that share of the bots' addresses,
+   * the rest real bots). From their real addresses they answer the director,
    * but ignore the server's SYN-ACK and send the handshake's ACK, a request and advancing
    * acknowledgements blind (a wrong acknowledgement number, so the server keeps nothing), one
    * every TRICKLE_AFTER_MS: a served keep-alive client to the director, nothing to the servers.
@@ -626,6 +627,9 @@ export function runSim(p: SimParams): SimResult {
     }
     return true;
   };
+  /** Whether bot address `addr` runs ghosts: all with ghostBots 1, a hashed share of them below. */
+  const isGhost = (addr: number): boolean =>
+    p.ghostBots >= 1 || (p.ghostBots > 0 && (Math.imul(addr, 0x9e3779b1) >>> 0) / 2 ** 32 < p.ghostBots);
   const sIsn = (c: Conn): number => serverIsn(c.key);
   /** A ghost's acknowledgement: made up (not the server's ISN), advancing with `forged`. */
   const ghostAckOf = (c: Conn): number => ((c.isn ^ 0x2545f491) + c.forged) | 0;
@@ -667,7 +671,7 @@ export function runSim(p: SimParams): SimResult {
         if (c.established || c.outcome !== 0 || c.closed) return;
         c.established = true;
         c.setupMs = now - c.t0;
-        if (c.owner === Owner.bot && p.ghostBots > 0) {
+        if (c.owner === Owner.bot && isGhost(c.addr)) {
           // A ghost: the handshake's ACK and the request with an acknowledgement the server never
           // offered; the server answers them with RSTs the ghost drops, and keeps nothing.
           if (send(c, FrameKind.ack, seqOf(c), ghostAckOf(c))) {
