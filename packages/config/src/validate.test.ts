@@ -147,6 +147,25 @@ describe('defaults', () => {
     }, '/services/0/schedulerFlags/0');
   });
 
+  it("a real server's load agent: defaults filled, its address written canonically, bad fields named", () => {
+    const out = accepts((c) => {
+      c.services[0].reals[0].agent = { port: 5555 };
+      c.services[0].reals[1].agent = { address: '2001:DB8::7', port: 5555, intervalSeconds: 2 };
+    });
+    expect(out.services[0].reals[0].agent).toEqual({ port: 5555, intervalSeconds: 1, timeoutSeconds: 0.5 });
+    expect(out.services[0].reals[1].agent).toMatchObject({ address: '2001:db8::7', intervalSeconds: 2 });
+    expect(out.services[1].reals[0].agent).toBeUndefined();
+    rejects((c) => {
+      c.services[0].reals[0].agent = { port: 70000 };
+    }, '/services/0/reals/0/agent/port');
+    rejects((c) => {
+      c.services[0].reals[0].agent = { port: 5555, address: '1.2.3' };
+    }, '/services/0/reals/0/agent/address');
+    rejects((c) => {
+      c.services[0].reals[0].agent = { port: 5555, intervalSeconds: 0 };
+    }, '/services/0/reals/0/agent/intervalSeconds');
+  });
+
   it('keeps an http check path and status that are given', () => {
     const out = accepts((c) => {
       c.services[0].reals[0].healthCheck = { type: 'http', path: '/healthz', expectStatus: 204 };

@@ -211,6 +211,8 @@ describe('PATCH reals', () => {
       [{ weight: 'heavy' }, '/weight'],
       [{ state: 'sleeping' }, '/state'],
       [{ healthCheck: { type: 'tcp', rise: 0 } }, '/healthCheck/rise'],
+      [{ agent: { port: 0 } }, '/agent/port'],
+      [{ agent: { port: 5555, timeoutSeconds: -1 } }, '/agent/timeoutSeconds'],
     ] as const) {
       const res = await h.app.inject({
         method: 'PATCH',
