@@ -19,6 +19,8 @@ import {
   DirectorFiles,
   DirectorProcess,
   freeTcpPort,
+  HOME_ROUTER_TABLE,
+  homeRouterRuleset,
   Lab,
   type LabNode,
 } from '@sluice/lab';
@@ -415,12 +417,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     const home = `${LAB_NAME}-home`;
     const publicAddress = client.overlay4.replace(/\.\d+$/, '.150');
     const inHome = (cmd: string[]) => execFileP('ip', ['netns', 'exec', home, ...cmd]);
-    const nft = `table ip sluicehome {
-      chain post_home { type nat hook postrouting priority 100; oifname "vx0" snat to ${publicAddress}; }
-      chain forward_home { type filter hook forward priority 0; policy drop;
-        ct state established,related accept; iifname "hm0" accept; }
-      chain input_home { type filter hook input priority 0; iifname "vx0" ct state invalid drop; }
-    }`;
+    const nft = homeRouterRuleset('hm0', { publicAddress });
     const counts = async () => {
       const m = await scrape(api);
       return {
@@ -496,7 +493,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       expect(later.verified - after.verified).toBe(5);
     } finally {
       await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
-      await client.exec(['nft', 'delete', 'table', 'ip', 'sluicehome']);
+      await client.exec(['nft', 'delete', 'table', 'ip', HOME_ROUTER_TABLE]);
       await client.exec(['ip', 'link', 'del', 'hm0']);
       await client.exec(['ip', 'addr', 'del', `${publicAddress}/24`, 'dev', 'vx0']);
       await execFileP('ip', ['netns', 'del', home]).catch(() => undefined);

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult } from '@sluice/eval-report';
-import { Lab, type LabNode, labNodeBinary, RunningDirector, run } from '@sluice/lab';
+import { homeRouterRuleset, Lab, type LabNode, labNodeBinary, RunningDirector, run } from '@sluice/lab';
 import {
   type Addresses,
   addresses,
@@ -265,18 +265,7 @@ export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
   await must(c1, ['ip', 'addr', 'add', '172.31.0.1/16', 'dev', 'hn0']);
   await must(c1, ['ip', 'link', 'set', 'hn0', 'up']);
   await must(c1, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-  const map = [...toPublic].map(([x, y]) => `${x} : ${y}`).join(', ');
-  await must(
-    c1,
-    ['nft', '-f', '-'],
-    `table ip sluicehome {
-  map public { type ipv4_addr : ipv4_addr; elements = { ${map} } }
-  chain post_home { type nat hook postrouting priority 100; oifname "vx0" ip saddr 172.31.0.0/16 snat ip to ip saddr map @public; }
-  chain forward_home { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "hn0" accept; }
-  chain input_home { type filter hook input priority 0; iifname "vx0" ct state invalid drop; }
-}
-`,
-  );
+  await must(c1, ['nft', '-f', '-'], homeRouterRuleset('hn0', { privatePrefix: '172.31.0.0/16', toPublic }));
   await must(
     node,
     ['ip', '-batch', '-'],

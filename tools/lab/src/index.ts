@@ -16,6 +16,7 @@ export {
   LabSubnetInUseError,
   LabUnavailableError,
 } from './errors.ts';
+export { HOME_ROUTER_TABLE, type HomeRouterNat, homeRouterRuleset } from './home-router.ts';
 export { createRealHttpServer, listenRealHttp, type RealHttpOptions } from './http-server.ts';
 export {
   type DirectorConfigOptions,
