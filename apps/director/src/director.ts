@@ -463,12 +463,17 @@ export class Director implements DirectorControl {
     const cfg = this.compiled;
     if (idx < 0 || cfg === null) return;
     const reals = this.dataplane.reals;
-    if (r.held === null) reals.clearReport(idx);
-    else {
-      const atProbe = this.heldAtProbe.get(r.key) ?? Atomics.load(reals.held, idx);
-      reals.correctHeld(idx, atProbe, r.held, cfg.realUpper[idx]);
-    }
-    reals.updateOverload(idx, cfg.realUpper[idx], cfg.realLower[idx]);
+    const upper = cfg.realUpper[idx];
+    const lower = cfg.realLower[idx];
+    if (r.held === null) reals.clearReport(idx, upper, lower);
+    else
+      reals.correctHeld(
+        idx,
+        this.heldAtProbe.get(r.key) ?? Atomics.load(reals.held, idx),
+        r.held,
+        upper,
+        lower,
+      );
   }
 
   /** A real server whose agent left the config counts whole again. */
@@ -478,13 +483,12 @@ export class Director implements DirectorControl {
       for (const r of svc.reals) {
         if (r.agent !== undefined && r.agent !== null) continue;
         const idx = this.realIndex(realKey(svc.name, r.address, r.port));
-        if (idx < 0 || !this.dataplane.reals.isReported(idx)) continue;
-        this.dataplane.reals.clearReport(idx);
-        if (cfg !== null) this.dataplane.reals.updateOverload(idx, cfg.realUpper[idx], cfg.realLower[idx]);
+        if (idx < 0 || cfg === null || !this.dataplane.reals.isReported(idx)) continue;
+        this.dataplane.reals.clearReport(idx, cfg.realUpper[idx], cfg.realLower[idx]);
       }
     }
-    for (const key of this.heldAtProbe.keys())
-      if (!this.agents.keys().includes(key)) this.heldAtProbe.delete(key);
+    const polled = new Set(this.agents.keys());
+    for (const key of this.heldAtProbe.keys()) if (!polled.has(key)) this.heldAtProbe.delete(key);
   }
 
   /** Reals are down when their health check or their neighbour says so (isDown). */

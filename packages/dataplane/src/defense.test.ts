@@ -667,16 +667,24 @@ describe('displacement and shedding', () => {
     expect(pipe.dropReason).toBe(DropReason.capacity);
   });
 
-  it('a verified SYN that outranks nobody on a server full of clients in good standing is forwarded anyway, and counted', () => {
+  /**
+   * One server with upper threshold 2, held by two verified clients that were served, past their
+   * provisional time (their sources answered just before); client 9's source is verified too.
+   */
+  function fullOfGoodStanding() {
     const t = setup(2);
     for (const h of [1, 2, 9]) t.tables.verified.verify(0, 0, 0xffff, 0x0b000000 + h, 40000, 1, 0, 60_000);
     for (const h of [1, 2]) {
       t.send(client(h, 1000, TCP.syn, h * 100), 0);
       t.send(client(h, 1000, TCP.ack, h * 100 + 1, 0, 5), 5);
     }
-    // Past their provisional time (their sources answered just before): both held, the server full.
     for (const h of [1, 2]) t.send(client(h, 1000, TCP.ack | TCP.psh, h * 100 + 1, 50, 5), 600);
     t.rescorer.runPass(610);
+    return t;
+  }
+
+  it('a verified SYN that outranks nobody on a server full of clients in good standing is forwarded anyway, and counted', () => {
+    const t = fullOfGoodStanding();
     expect(t.reals.held[0]).toBe(2);
     expect(t.reals.isOverloaded(0)).toBe(true);
     // Both are verified clients no worse than it: nobody's slot to take, and no reason to refuse
@@ -687,24 +695,15 @@ describe('displacement and shedding', () => {
   });
 
   it("with a load agent's report in force, full is full: ghosts leave the count, a server that holds them all refuses", () => {
-    const t = setup(2);
-    for (const h of [1, 2, 9]) t.tables.verified.verify(0, 0, 0xffff, 0x0b000000 + h, 40000, 1, 0, 60_000);
-    for (const h of [1, 2]) {
-      t.send(client(h, 1000, TCP.syn, h * 100), 0);
-      t.send(client(h, 1000, TCP.ack, h * 100 + 1, 0, 5), 5);
-    }
-    for (const h of [1, 2]) t.send(client(h, 1000, TCP.ack | TCP.psh, h * 100 + 1, 50, 5), 600);
-    t.rescorer.runPass(610);
+    const t = fullOfGoodStanding();
     expect(t.reals.isOverloaded(0)).toBe(true);
     // The server says it holds both: the count stands and the SYN is refused, not admitted over it.
-    t.reals.correctHeld(0, 2, 2, 2);
-    t.reals.updateOverload(0, 2, 0);
+    t.reals.correctHeld(0, 2, 2, 2, 0);
     expect(t.send(client(9, 1000, TCP.syn, 900), 620)).toBe(Verdict.drop);
     expect(t.pipe.dropReason).toBe(DropReason.capacity);
     expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(0);
     // The server says it holds one (the other was a ghost): room, and the SYN is scheduled there.
-    t.reals.correctHeld(0, 2, 1, 2);
-    t.reals.updateOverload(0, 2, 0);
+    t.reals.correctHeld(0, 2, 1, 2, 0);
     expect(t.reals.isOverloaded(0)).toBe(false);
     expect(t.send(client(9, 1000, TCP.syn, 901), 630)).toBe(Verdict.forward);
     expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(0);

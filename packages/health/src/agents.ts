@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { HealthCheckError, HealthErrorCode } from './errors.ts';
 import { type ProbeResult, probeAgent } from './probe.ts';
+import { collectSpecs, emitGuarded, reconcile } from './targets.ts';
 
 export interface AgentSpec {
   /** An IP literal: the agent's address (the director's config defaults it to the VTEP). */
@@ -83,31 +84,22 @@ export class AgentPoller extends EventEmitter<AgentPollerEvents> {
   /** Replace the set of polled agents; every spec is validated before anything changes. */
   set(targets: readonly AgentTarget[]): void {
     if (this.#stopped) throw new HealthCheckError(HealthErrorCode.stopped, null, 'set() after stop()');
-    const next = new Map<string, AgentSpec>();
-    for (const { key, spec } of targets) {
-      if (next.has(key)) throw new HealthCheckError(HealthErrorCode.duplicateKey, key, 'key given twice');
-      validateAgentSpec(key, spec);
-      next.set(key, { ...spec });
-    }
-    for (const [key, p] of this.#polls) {
-      if (!next.has(key)) {
-        this.#halt(p);
-        this.#polls.delete(key);
-      }
-    }
-    for (const [key, spec] of next) {
-      const p = this.#polls.get(key);
-      if (p === undefined) {
+    reconcile(this.#polls, collectSpecs(targets, validateAgentSpec), {
+      remove: (p) => this.#halt(p),
+      add: (key, spec) => {
         const fresh: Poll = { key, spec, timer: null, controller: null, last: null };
-        this.#polls.set(key, fresh);
         this.#schedule(fresh, 0);
-      } else if (!sameAgent(p.spec, spec)) {
+        return fresh;
+      },
+      specOf: (p) => p.spec,
+      same: sameAgent,
+      respec: (p, spec) => {
         this.#halt(p);
         p.spec = spec;
         p.last = null;
         this.#schedule(p, 0);
-      }
-    }
+      },
+    });
   }
 
   /** The keys polled, in the order they were added. */
@@ -143,7 +135,7 @@ export class AgentPoller extends EventEmitter<AgentPollerEvents> {
     p.timer = null;
     const controller = new AbortController();
     p.controller = controller;
-    this.#guard(() => this.emit('probe', p.key));
+    emitGuarded(() => this.emit('probe', p.key));
     if (this.#polls.get(p.key) !== p || p.controller !== controller) return;
     const { spec } = p;
     const done = probeAgent(spec.address, spec.port, spec.timeoutSeconds * 1000, controller.signal)
@@ -159,20 +151,9 @@ export class AgentPoller extends EventEmitter<AgentPollerEvents> {
         };
         p.last = report;
         this.#schedule(p, spec.intervalSeconds * 1000);
-        this.#guard(() => this.emit('report', report));
+        emitGuarded(() => this.emit('report', report));
       });
     this.#running.add(done);
     void done.finally(() => this.#running.delete(done));
-  }
-
-  /** A listener's throw is rethrown on its own tick, out of the probe's promise chain. */
-  #guard(emit: () => void): void {
-    try {
-      emit();
-    } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
-    }
   }
 }

@@ -24,6 +24,7 @@ import { EventEmitter } from 'node:events';
 import { HealthCheckError, HealthErrorCode } from './errors.ts';
 import { type ProbeResult, probeHttp, probeTcp } from './probe.ts';
 import { type HealthCheckSpec, type HealthTarget, sameProbe, validateSpec } from './spec.ts';
+import { collectSpecs, emitGuarded, reconcile } from './targets.ts';
 
 export type HealthState = 'up' | 'down';
 
@@ -117,42 +118,26 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
    */
   set(targets: readonly HealthTarget[]): void {
     if (this.#stopped) throw new HealthCheckError(HealthErrorCode.stopped, null, 'set() after stop()');
-    const next = new Map<string, HealthCheckSpec>();
-    for (const { key, spec } of targets) {
-      if (typeof key !== 'string' || key === '') {
-        throw new HealthCheckError(
-          HealthErrorCode.invalidSpec,
-          null,
-          'a target key must be a non-empty string',
-        );
-      }
-      if (next.has(key)) throw new HealthCheckError(HealthErrorCode.duplicateKey, key, 'key given twice');
-      validateSpec(key, spec);
-      // A copy: the caller's object may be mutated later, and sameProbe() must compare snapshots.
-      next.set(key, { ...spec });
-    }
-    for (const [key, t] of this.#targets) {
-      if (!next.has(key)) {
-        this.#halt(t);
-        this.#targets.delete(key);
-      }
-    }
-    for (const [key, spec] of next) {
-      const t = this.#targets.get(key);
-      if (t === undefined) {
+    reconcile(this.#targets, collectSpecs(targets, validateSpec), {
+      remove: (t) => this.#halt(t),
+      add: (key, spec) => {
         const fresh = this.#create(key, spec);
-        this.#targets.set(key, fresh);
         this.#schedule(fresh, this.#firstDelay(spec));
-      } else if (!sameProbe(t.spec, spec)) {
+        return fresh;
+      },
+      specOf: (t) => t.spec,
+      same: sameProbe,
+      respec: (t, spec) => {
         this.#halt(t);
         t.spec = spec;
         t.status.consecutiveOk = 0;
         t.status.consecutiveFail = 0;
         this.#schedule(t, this.#firstDelay(spec));
-      } else {
+      },
+      keep: (t, spec) => {
         t.spec = spec; // only startDown can differ, and it no longer matters
-      }
-    }
+      },
+    });
   }
 
   /** The state of one target, or undefined if it is not (or no longer) checked. */
@@ -287,22 +272,11 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
       at,
       state: s.state,
     };
-    this.#guard(() => this.emit('check', check));
+    emitGuarded(() => this.emit('check', check));
     // A 'check' listener may have stopped the checker or removed this target: then stay silent.
     if (changed && this.#targets.get(t.key) === t) {
       const change: HealthChange = { key: t.key, state: s.state, detail: result.detail, at };
-      this.#guard(() => this.emit('change', change));
-    }
-  }
-
-  /** Run an emit; a listener's throw is rethrown on its own tick, out of the probe's promise chain. */
-  #guard(emit: () => void): void {
-    try {
-      emit();
-    } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
+      emitGuarded(() => this.emit('change', change));
     }
   }
 }

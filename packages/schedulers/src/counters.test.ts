@@ -215,26 +215,25 @@ describe('RealServerCounters: what the thresholds count', () => {
     const heldAtProbe = c.held[0];
     c.bind(0, true, 10, 0);
     c.bind(0, true, 10, 0);
-    expect(c.correctHeld(0, heldAtProbe, 4, 10)).toBe(6);
-    c.updateOverload(0, 10, 0);
+    expect(c.correctHeld(0, heldAtProbe, 4, 10, 0)).toBe(6);
     expect([c.load(0), c.isReported(0), c.isOverloaded(0)]).toEqual([6, true, false]);
     // Connections closing in the exchange: the smaller count is the one compared.
-    expect(c.correctHeld(0, 20, 4, 10)).toBe(8);
+    expect(c.correctHeld(0, 20, 4, 10, 0)).toBe(8);
     // A server holding more than this director counts (another director feeds it): no correction.
-    expect(c.correctHeld(0, 12, 30, 0)).toBe(0);
+    expect(c.correctHeld(0, 12, 30, 0, 0)).toBe(0);
     expect(c.load(0)).toBe(12);
     // A server that says it is full keeps the director's count (the shedder counts its resets off it).
-    expect(c.correctHeld(0, 12, 10, 10)).toBe(0);
+    expect(c.correctHeld(0, 12, 10, 10, 0)).toBe(0);
     expect([c.load(0), c.isReported(0)]).toEqual([12, true]);
     // Unheld never takes the count below 0, and IPVS's count is never corrected.
-    c.correctHeld(0, 12, 0, 10);
+    c.correctHeld(0, 12, 0, 10, 0);
     for (let i = 0; i < 12; i++) c.unbind(0, true, 10, 0);
     expect(c.load(0)).toBe(0);
     c.bind(0, true, 10, 0);
     c.setCountInactive(0, true);
     expect(c.load(0)).toBe(1);
     c.setCountInactive(0, false);
-    c.clearReport(0);
+    c.clearReport(0, 10, 0);
     expect([c.unheld[0], c.isReported(0), c.load(0)]).toEqual([0, false, 1]);
   });
 });

@@ -155,10 +155,10 @@ export class RealServerCounters {
    * and it cannot tell which of its entries the server holds (real clients whose handshake the
    * server's full accept queue dropped are held here, not there); counted down from the server's
    * smaller number it would stop after a few resets that freed nothing (simulator: slow-header at
-   * 4000 connections, 1.000 → 0.906 of valid clients served). The caller re-evaluates the
-   * overload flag.
+   * 4000 connections, 1.000 → 0.906 of valid clients served). The overload flag is re-evaluated
+   * against `upper` and `lower`.
    */
-  correctHeld(real: number, heldAtProbe: number, reported: number, upper: number): number {
+  correctHeld(real: number, heldAtProbe: number, reported: number, upper: number, lower: number): number {
     const now = Atomics.load(this.held, real);
     const counted = heldAtProbe < now ? heldAtProbe : now;
     const full = upper > 0 && reported >= upper;
@@ -166,14 +166,19 @@ export class RealServerCounters {
     Atomics.store(this.unheld, real, unheld);
     if ((Atomics.load(this.flags, real) & RealFlag.reported) === 0)
       Atomics.or(this.flags, real, RealFlag.reported);
+    this.updateOverload(real, upper, lower);
     return unheld;
   }
 
-  /** No report in force (the agent failed or is no longer configured): Held counts whole again. */
-  clearReport(real: number): void {
+  /**
+   * No report in force (the agent failed or is no longer configured): Held counts whole again,
+   * and the overload flag is re-evaluated against `upper` and `lower`.
+   */
+  clearReport(real: number, upper: number, lower: number): void {
     Atomics.store(this.unheld, real, 0);
     if ((Atomics.load(this.flags, real) & RealFlag.reported) !== 0)
       Atomics.and(this.flags, real, ~RealFlag.reported);
+    this.updateOverload(real, upper, lower);
   }
 
   /** Whether a load agent's report corrects this server's count (see correctHeld). */

@@ -426,8 +426,13 @@ export function runSim(p: SimParams): SimResult {
         // one turns no client away, and a ghost's half-open entries sit there until they time out.
         agentReported[r] = servers.accepting[r] + servers.working[r];
       } else if (phase === AGENT_RTT_MS && agentHeldAtProbe[r] >= 0) {
-        reals.correctHeld(r, agentHeldAtProbe[r], agentReported[r], director.config.realUpper[r]);
-        reals.updateOverload(r, director.config.realUpper[r], director.config.realLower[r]);
+        reals.correctHeld(
+          r,
+          agentHeldAtProbe[r],
+          agentReported[r],
+          director.config.realUpper[r],
+          director.config.realLower[r],
+        );
         agentHeldAtProbe[r] = -1;
       }
     }
