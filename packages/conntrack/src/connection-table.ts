@@ -46,8 +46,9 @@ export const Conn = {
   flagsSyn: 9,
   packets: 10,
   /**
-   * The clock (ms) of the client's first payload since the server last made progress (valid
-   * while ConnFlag.awaiting is set): how long the client has been waiting for an answer.
+   * The clock (ms) of the client's first payload, or first zero window, since the server last
+   * made progress (valid while ConnFlag.awaiting is set): how long the client has been waiting
+   * for an answer, or keeping the server from sending one.
    */
   awaitingSince: 11,
   firstSeen: 12,
@@ -97,7 +98,10 @@ export const ConnFlag = {
   progress: 0x2000,
   /** the client's acknowledgement number went backward: the progress it showed was not the server's */
   ackForged: 0x4000,
-  /** the client sent payload since the server last made progress (Conn.awaitingSince is valid) */
+  /**
+   * the client sent payload, or shut its receive window, since the server last made progress
+   * into an open window (Conn.awaitingSince is valid): it waits for the server, or holds it up
+   */
   awaiting: 0x8000,
 } as const;
 
@@ -116,11 +120,13 @@ export const ConnBit = {
    */
   leapt: 1 << 29,
   /**
-   * the client sent more payload while its earlier payload had waited for an answer (set while
-   * ConnFlag.awaiting, cleared with it): a request head that keeps growing with the server silent
-   * (slow-header, trickle), where a client waiting silently for a busy server sent nothing more
+   * the client holds its server up on purpose (set while ConnFlag.awaiting, cleared with it): it
+   * sent more payload while its earlier payload had waited for an answer, a request head that
+   * keeps growing with the server silent (slow-header, trickle), where a client waiting for a busy
+   * server sends nothing more; or its receive window stayed shut that long, a response parked in
+   * a buffer it does not read (slow read), where a client that reads reopens it at once
    */
-  headGrew: 1 << 30,
+  holdsUp: 1 << 30,
   /**
    * its SYN came again from a port that had just answered the director's challenge: the
    * connection's own proof, so its provisional time ends in the verified band without asking

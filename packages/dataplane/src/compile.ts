@@ -120,11 +120,11 @@ export class CompiledConfig {
   /** A verified source that last answered longer ago is asked again (weights.reconfirmAfterMs). */
   readonly reconfirmAfterMs: number;
   /**
-   * Payload this long after the client's first unanswered payload marks a growing request head
-   * (ConnBit.headGrew; weights.progressHoldMs): the server had time to answer and the client added
-   * to its request instead. 0 without scoring.
+   * Payload this long after the client's first unanswered payload (a growing request head), or a
+   * receive window still shut this long (a response it does not read), marks a client holding its
+   * server up (ConnBit.holdsUp; weights.progressHoldMs). 0 without scoring.
    */
-  readonly headGrewAfterMs: number;
+  readonly holdsUpAfterMs: number;
   /** The shedder never takes an entry at this priority or better (weights.shedFloor; 0 without scoring). */
   readonly shedFloor: number;
   readonly scorer: PriorityScorer | null;
@@ -301,7 +301,7 @@ export class CompiledConfig {
     this.halfOpenHoldMs = 0;
     this.provisionalMs = 0;
     this.reconfirmAfterMs = 0;
-    this.headGrewAfterMs = 0;
+    this.holdsUpAfterMs = 0;
     this.shedFloor = 0;
     this.lvs = null;
     this.scorer = null;
@@ -331,7 +331,7 @@ export class CompiledConfig {
       this.halfOpenHoldMs = weights.halfOpenHoldMs;
       this.provisionalMs = weights.provisionalMs;
       this.reconfirmAfterMs = weights.reconfirmAfterMs;
-      this.headGrewAfterMs = weights.progressHoldMs;
+      this.holdsUpAfterMs = weights.progressHoldMs;
       this.shedFloor = weights.shedFloor;
       this.scorer = new PriorityScorer(weights, rules, SourceChecks.compile(d.sourceChecks));
       // Dedicated pools: one scheduler per (service, rule with a pool) over the pool's members of

@@ -122,8 +122,17 @@ function setup(
 
 const src = (host: number) => addressBytes(`11.0.${host >> 8}.${host & 0xff}`);
 
-const client = (host: number, port: number, flags: number, seq: number, payloadLen = 0, ack = 0) =>
+const client = (
+  host: number,
+  port: number,
+  flags: number,
+  seq: number,
+  payloadLen = 0,
+  ack = 0,
+  window?: number,
+) =>
   traffic.tcp({
+    window,
     // 11/8: a public source (documentation ranges are bogons to the source checks)
     src: src(host),
     dst: VIP,
@@ -602,7 +611,7 @@ describe("the server's progress, as the client acknowledges it", () => {
 
   it('a request head that grows after it waited progressHoldMs unanswered is marked; a split request, a retransmission or an answer is not', () => {
     const { send, tables } = setup(100);
-    const grew = (port: number) => record(tables.connections, 1, port)[Conn.flagsSyn] & ConnBit.headGrew;
+    const grew = (port: number) => record(tables.connections, 1, port)[Conn.flagsSyn] & ConnBit.holdsUp;
     send(client(1, 1000, TCP.syn, 100), 0);
     send(client(1, 1000, TCP.ack, 101, 0, 5001), 10);
     send(client(1, 1000, TCP.ack | TCP.psh, 101, 1400, 5001), 11); // a request in three segments
@@ -612,10 +621,32 @@ describe("the server's progress, as the client acknowledges it", () => {
     send(client(1, 1000, TCP.ack | TCP.psh, 2901, 100, 5001), 2000); // its last segment again
     expect(grew(1000)).toBe(0);
     send(client(1, 1000, TCP.ack | TCP.psh, 3001, 1, 5001), 2000); // one byte more, 2 s on: growing
-    expect(grew(1000)).toBe(ConnBit.headGrew);
+    expect(grew(1000)).toBe(ConnBit.holdsUp);
     send(client(1, 1000, TCP.ack, 3002, 0, 9001), 2100); // the answer at last
     expect(grew(1000)).toBe(0);
     expect(flags(record(tables.connections, 1, 1000)) & ConnFlag.awaiting).toBe(0);
+  });
+
+  it('a receive window shut for progressHoldMs holds the server up; what it acknowledges meanwhile is not served; an open window is', () => {
+    const { send, tables } = setup(100);
+    const rec = () => record(tables.connections, 1, 1000);
+    const state = () => flags(rec()) & (ConnFlag.awaiting | ConnFlag.progress);
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(1, 1000, TCP.ack, 101, 0, 5001), 10);
+    send(client(1, 1000, TCP.ack | TCP.psh, 101, 300, 5001), 11); // the request for a large response
+    send(client(1, 1000, TCP.ack, 401, 0, 7897, 0), 40); // its first bytes fill the buffer: window 0
+    expect(state()).toBe(ConnFlag.awaiting | ConnFlag.progress);
+    expect(rec()[Conn.awaitingSince]).toBe(11);
+    send(client(1, 1000, TCP.ack, 401, 0, 7897, 0), 900); // the server's window probe, answered
+    expect(rec()[Conn.flagsSyn] & ConnBit.holdsUp).toBe(0);
+    send(client(1, 1000, TCP.ack, 401, 0, 9345, 0), 1900); // it read a segment; shut again 1.9 s on
+    expect(rec()[Conn.flagsSyn] & ConnBit.holdsUp).toBe(ConnBit.holdsUp);
+    expect(rec()[Conn.ackMax]).toBe(9345);
+    send(client(1, 1000, TCP.ack, 401, 0, 70_000), 2000); // reading again: the rest arrives
+    expect(state()).toBe(ConnFlag.progress);
+    expect(rec()[Conn.flagsSyn] & ConnBit.holdsUp).toBe(0);
+    send(client(1, 1000, TCP.ack, 401, 0, 70_000, 0), 3000); // shut after its response, idle
+    expect(rec()[Conn.awaitingSince]).toBe(3000);
   });
 });
 

@@ -576,6 +576,11 @@ export class Pipeline implements ResetSink {
       if ((flags & TcpFlag.ack) !== 0) {
         // The server's progress, as the client acknowledges it.
         const ack = f.tcpAck | 0;
+        // A zero window: the client's receive buffer is full, it is not reading. Bytes it
+        // acknowledges then are not being served but parked, and the server's write waits on the
+        // client, as it waits on a request head that never ends: the stall's clock runs
+        // (slowhttptest -X; a reader that takes a little every few seconds keeps it near zero).
+        const open = f.tcpWindow !== 0 || (flags & TcpFlag.rst) !== 0;
         if ((top & ConnBit.ackSeen) === 0) {
           top |= ConnBit.ackSeen;
           i32[base + Conn.ackMax] = ack;
@@ -583,10 +588,24 @@ export class Pipeline implements ResetSink {
           const d = (ack - i32[base + Conn.ackMax]) | 0;
           if (d > 0) {
             i32[base + Conn.ackMax] = ack;
-            cflags = (cflags | ConnFlag.progress) & ~ConnFlag.awaiting;
-            top &= ~ConnBit.headGrew;
+            cflags |= ConnFlag.progress;
+            if (open) {
+              cflags &= ~ConnFlag.awaiting;
+              top &= ~ConnBit.holdsUp;
+            }
           } else if (d < -ACK_BACKWARD_TOLERANCE) {
             cflags |= ConnFlag.ackForged;
+          }
+        }
+        if (!open) {
+          if ((cflags & ConnFlag.awaiting) === 0) {
+            cflags |= ConnFlag.awaiting;
+            i32[base + Conn.awaitingSince] = now;
+          } else if (
+            cfg.holdsUpAfterMs > 0 &&
+            elapsed(i32[base + Conn.awaitingSince], now) >= cfg.holdsUpAfterMs
+          ) {
+            top |= ConnBit.holdsUp;
           }
         }
       }
@@ -596,12 +615,12 @@ export class Pipeline implements ResetSink {
           cflags |= ConnFlag.awaiting;
           i32[base + Conn.awaitingSince] = now;
         } else if (
-          cfg.headGrewAfterMs > 0 &&
+          cfg.holdsUpAfterMs > 0 &&
           ((f.tcpSeq + f.payloadLen - i32[base + Conn.nextSeq]) | 0) > 0 &&
-          elapsed(i32[base + Conn.awaitingSince], now) >= cfg.headGrewAfterMs
+          elapsed(i32[base + Conn.awaitingSince], now) >= cfg.holdsUpAfterMs
         ) {
           // New bytes (not a retransmission) added to a request the server has had time to answer.
-          top |= ConnBit.headGrew;
+          top |= ConnBit.holdsUp;
         }
       }
       if ((flags & TcpFlag.fin) !== 0) cflags |= ConnFlag.fin;

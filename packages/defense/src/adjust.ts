@@ -103,7 +103,7 @@ export class PriorityAdjuster {
         // ends), so the credit waits for the next answer.
         p -= this.progressCredit;
       }
-      if (awaiting && (awaitingMs >= this.stallGraceMs || (flagsSyn & ConnBit.headGrew) !== 0))
+      if (awaiting && (awaitingMs >= this.stallGraceMs || (flagsSyn & ConnBit.holdsUp) !== 0))
         p += this.stall;
     }
     if (idleMs > 0) {

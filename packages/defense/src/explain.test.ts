@@ -56,11 +56,15 @@ describe('explainPriority', () => {
     const growing = rec(
       7,
       0,
-      V | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting | ConnBit.headGrew,
+      V | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting | ConnBit.holdsUp,
       2500,
     );
     growing[Conn.awaitingSince] = 1000;
-    expect(explainPriority(growing, 2500, DEFENSE_WEIGHTS)).toEqual(['verified', 'stalled', 'head-growing']);
+    expect(explainPriority(growing, 2500, DEFENSE_WEIGHTS)).toEqual([
+      'verified',
+      'stalled',
+      'holds-server-up',
+    ]);
     const forged = V | ConnFlag.handshake | ConnFlag.data | ConnFlag.progress | ConnFlag.ackForged;
     expect(explainPriority(rec(7, 0, forged, 10), 10, DEFENSE_WEIGHTS)).toEqual(['verified', 'ack-forged']);
     const released = rec(11, 0, 0);

@@ -50,11 +50,11 @@ export function explainPriority(rec: Int32Array, now: number, weights: PriorityW
     else if ((fs & ConnFlag.progress) !== 0 && weights.progress > 0) out.push('served');
     if (
       (fs & ConnFlag.awaiting) !== 0 &&
-      (elapsed(rec[Conn.awaitingSince], now) >= weights.stallGraceMs || (fs & ConnBit.headGrew) !== 0) &&
+      (elapsed(rec[Conn.awaitingSince], now) >= weights.stallGraceMs || (fs & ConnBit.holdsUp) !== 0) &&
       weights.stall > 0
     ) {
       out.push('stalled');
-      if ((fs & ConnBit.headGrew) !== 0) out.push('head-growing');
+      if ((fs & ConnBit.holdsUp) !== 0) out.push('holds-server-up');
     }
     if ((fs & ConnFlag.provisional) !== 0) out.push('provisional');
     else if ((fs & ConnFlag.held) === 0 && (fs & (ConnFlag.fin | ConnFlag.rst)) === 0) out.push('not-held');

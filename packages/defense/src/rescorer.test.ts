@@ -250,7 +250,7 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
   it('marks the source of a stalled head that kept growing, not of a request waiting silently for a busy server', () => {
     const p = parts();
     const waiting = ConnFlag.verified | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting;
-    const growing = conn(p.connections, 1, 1000, waiting | ConnBit.headGrew, 0, 4);
+    const growing = conn(p.connections, 1, 1000, waiting | ConnBit.holdsUp, 0, 4);
     const queued = conn(p.connections, 2, 1000, waiting, 0, 4);
     for (const s of [growing, queued]) {
       const b = p.connections.recordBase(s);

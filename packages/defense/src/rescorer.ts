@@ -303,11 +303,11 @@ export class Rescorer implements RecordEditor {
   }
 
   /**
-   * A verified connection (in `rec`, flags `fs`) that misbehaves, a request head that kept growing
-   * while the server never answered, silence after its handshake, forged acknowledgements, marks
-   * its source (Src.misbehavedAt): the source's next SYNs rank lower (weights.misbehaved). Only
-   * verified connections count: a spoofer's entries must not spoil the record of the address it
-   * forges. A stall alone does not mark: a client whose complete request waits behind a full
+   * A verified connection (in `rec`, flags `fs`) that misbehaves, holding its server up (a request
+   * head that kept growing, or a window kept shut, while it waited: ConnBit.holdsUp), silence after
+   * its handshake, forged acknowledgements, marks its source (Src.misbehavedAt): the source's next
+   * SYNs rank lower (weights.misbehaved). Only verified connections count: a spoofer's entries must
+   * not spoil the record of the address it forges. A stall alone does not mark: a client whose complete request waits behind a full
    * server's workers (held by the attackers) sent nothing more, and its next connection must not
    * pay for the attackers' hold; the stalled connection itself still sinks (adjust.ts).
    */
@@ -316,7 +316,7 @@ export class Rescorer implements RecordEditor {
     if (sources === null) return;
     const rec = this.rec;
     const stalled =
-      (fs & (ConnFlag.awaiting | ConnBit.headGrew)) === (ConnFlag.awaiting | ConnBit.headGrew) &&
+      (fs & (ConnFlag.awaiting | ConnBit.holdsUp)) === (ConnFlag.awaiting | ConnBit.holdsUp) &&
       elapsed(rec[Conn.awaitingSince], now) >= this.stallGraceMs;
     const silent =
       this.silentOn &&

@@ -240,8 +240,8 @@ describe('the priority function (adjust.ts)', () => {
   it('a request head that keeps growing unanswered is stalled at once, not after stallGraceMs', () => {
     const waiting = V | H | D | ConnFlag.progress | ConnFlag.awaiting;
     expect(a.priority(0, waiting, 10_000, 0, 1900)).toBe(4); // a next request, waiting
-    expect(a.priority(0, waiting | ConnBit.headGrew, 10_000, 0, 1900)).toBe(7); // trickled on
-    expect(a.priority(0, ConnBit.headGrew | V | H | D, 10_000, 0, 0)).toBe(4); // answered: not awaiting
+    expect(a.priority(0, waiting | ConnBit.holdsUp, 10_000, 0, 1900)).toBe(7); // trickled on
+    expect(a.priority(0, ConnBit.holdsUp | V | H | D, 10_000, 0, 0)).toBe(4); // answered: not awaiting
   });
 
   it('a connection the server closed by its keep-alive timeout, when the operator told it, is the first to go', () => {

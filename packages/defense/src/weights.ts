@@ -18,6 +18,7 @@
 //   a verified client idle 30 s:              2 + 3 = 5
 //   a verified slow-header client:            4 → stalled (talked, server silent 5 s, or it added
 //                                             to its unanswered head after 1 s) 7
+//   a verified slow reader:                   4 → its window shut 1 s (stalled) 7
 //   a verified silent holder (handshake only): 4 → silent after 1 s 7
 //   an unverified kernel-shaped SYN:          8 (→ half-open past 3 s: 11)
 //   hping3's bare SYN:                        8 + 3 + 1 = 12 (→ 15 with half-open)
@@ -89,9 +90,12 @@ export interface PriorityWeights {
    * Penalty when the client sent payload and the server has sent nothing since, for
    * `stallGraceMs`: a request head that never ends (slow-header and slow-body attacks); and at
    * once when the client adds bytes to a request that has already waited `progressHoldMs`
-   * unanswered (ConnBit.headGrew): a head trickled out byte by byte, each just inside the idle
-   * step, where a client whose request waits for a busy server sends nothing more. +3. The cost
-   * falls on uploads that stream a body without a 100-continue: under pressure they rank with
+   * unanswered (ConnBit.holdsUp): a head trickled out byte by byte, each just inside the idle
+   * step, where a client whose request waits for a busy server sends nothing more. A receive
+   * window shut (zero) is the same wait turned round: the server has bytes the client will not
+   * take (slow read); its acknowledgements then earn no progress, and a window still shut after
+   * `progressHoldMs` stalls at once. +3. The cost falls on uploads that stream a body without a
+   * 100-continue and on clients that stop reading a download: under pressure they rank with
    * stalled heads (still above every unverified entry).
    */
   stall: number;

@@ -63,6 +63,8 @@ export interface TcpSegment {
   payloadLen?: number;
   shape?: SynShape;
   ttl?: number;
+  /** The window field (64240, Linux's unscaled SYN window, unless given; 0: the receiver's buffer is full). */
+  window?: number;
 }
 
 export class TrafficFrames {
@@ -161,8 +163,9 @@ export class TrafficFrames {
     b[l4 + 11] = ack & 0xff;
     b[l4 + 12] = ((20 + opts) / 4) << 4;
     b[l4 + 13] = s.flags;
-    b[l4 + 14] = 0xfa; // window 64240
-    b[l4 + 15] = 0xf0;
+    const window = s.window ?? 64240;
+    b[l4 + 14] = (window >>> 8) & 0xff;
+    b[l4 + 15] = window & 0xff;
     if (opts > 0) writeLinuxSynOptions(b, l4 + 20, seq ^ 0x1234567);
     for (let i = 0; i < payload; i++) b[l4 + 20 + opts + i] = 0x61 + (i % 26);
     this.l4Checksum(b, l4, l4Len, s.src, s.dst, 6, 16);
