@@ -18,9 +18,22 @@ describe('FrameFactory', () => {
     [FrameKind.ack, TCP.ack, 'linux', 0],
     [FrameKind.data, TCP.psh | TCP.ack, 'linux', REQUEST_BYTES],
     [FrameKind.fin, TCP.fin | TCP.ack, 'linux', 0],
+    [FrameKind.ackZeroWindow, TCP.ack, 'linux', 0],
   ] as const)('kind %i matches TrafficFrames.tcp', (kind, flags, shape, payloadLen) => {
     const seq = 0xdeadbeef;
-    const want = t.tcp({ src, dst, srcPort: 40000, dstPort: 80, flags, seq, ack: 0, payloadLen, shape });
+    const window = kind === FrameKind.ackZeroWindow ? 0 : undefined;
+    const want = t.tcp({
+      src,
+      dst,
+      srcPort: 40000,
+      dstPort: 80,
+      flags,
+      seq,
+      ack: 0,
+      payloadLen,
+      shape,
+      window,
+    });
     // TrafficFrames puts seq ^ const into the SYN timestamp option; the template was built with seq 0.
     const got = f.frame(kind, addr, 40000, seq, 0);
     if (kind === FrameKind.synLinux) {

@@ -6,7 +6,17 @@
 // rewrites MACs in place, so each use starts from the pristine template.
 import { TCP, TrafficFrames } from '@sluice/traffic';
 
-export const FrameKind = { synLinux: 0, synBare: 1, ack: 2, data: 3, fin: 4, rst: 5, trickle: 6 } as const;
+export const FrameKind = {
+  synLinux: 0,
+  synBare: 1,
+  ack: 2,
+  data: 3,
+  fin: 4,
+  rst: 5,
+  trickle: 6,
+  /** a pure ACK advertising a zero window: a client whose receive buffer is full (it is not reading) */
+  ackZeroWindow: 7,
+} as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const IP = 22;
@@ -34,6 +44,7 @@ export class FrameFactory {
       t.tcp({ ...base, flags: TCP.fin | TCP.ack }),
       t.tcp({ ...base, flags: TCP.rst }),
       t.tcp({ ...base, flags: TCP.psh | TCP.ack, payloadLen: TRICKLE_BYTES }),
+      zeroWindow(t.tcp({ ...base, flags: TCP.ack })),
     ];
     this.work = this.templates.map((b) => new Uint8Array(b.length));
     this.vip = vip;
@@ -60,6 +71,12 @@ export class FrameFactory {
     put16(b, L4 + 16, fold(sum16(b, L4, l4Len, pseudo)));
     return b;
   }
+}
+
+/** The segment with its window field 0 (frame() recomputes the checksum). */
+function zeroWindow(b: Uint8Array): Uint8Array {
+  put16(b, L4 + 14, 0);
+  return b;
 }
 
 function put16(b: Uint8Array, o: number, v: number): void {

@@ -14,6 +14,7 @@ const farm = (over: Partial<ServerOptions> = {}) =>
     halfOpenTimeoutMs: 60_000,
     headerTimeoutMs: 40_000,
     keepAliveMs: 5_000,
+    sendTimeoutMs: 60_000,
     ...over,
   });
 const key = (host: number, port = 1000) => ServerFarm.key(0x0b000000 + host, port);

@@ -13,7 +13,8 @@
 //     worker and holds it until its client closes (FIN), the director resets it (an RST with the
 //     client's next sequence number), or a server timeout: the request head not complete within
 //     `headerTimeoutMs` (mod_reqtimeout's header=20-40), or the keep-alive idle timeout after a
-//     response (`keepAliveMs`). With every worker busy, completed handshakes wait in the accept
+//     response (`keepAliveMs`), or a large response whose client reads nothing for `sendTimeoutMs`
+//     (Apache's Timeout: slow readers reading a little more often hold the worker). With every worker busy, completed handshakes wait in the accept
 //     queue (`acceptBacklog`) and take a worker in order as one frees; beyond it the ACK is dropped
 //     (Linux drops it when the accept queue overflows) and the client retries its request.
 //   - A request head that completes gets its response `serviceMs` later (the caller schedules it);
@@ -53,6 +54,8 @@ export interface ServerOptions {
   headerTimeoutMs: number;
   /** An idle keep-alive connection is closed this long after its last response. */
   keepAliveMs: number;
+  /** A response's write that moves no byte for this long ends the connection (Apache's Timeout). */
+  sendTimeoutMs: number;
 }
 
 /** The server's initial sequence number for a connection: a function of its key (not guessable by spoofers in the model, who never see it). */
@@ -98,6 +101,8 @@ export class ServerFarm {
   private readonly queueTimers = new TupleQueue(3);
   private readonly headerTimers = new TupleQueue(3);
   private readonly idleTimers = new TupleQueue(3);
+  /** Deadlines of responses being sent to clients that read slowly (a constant delay: FIFO). */
+  private readonly sendTimers = new TupleQueue(3);
   /** Per real: slots waiting for a worker, FIFO (slot, generation). */
   private readonly acceptQueues: TupleQueue[];
   /** Called when a waiting connection takes a worker (the caller's model may start a request). */
@@ -239,6 +244,19 @@ export class ServerFarm {
     this.idleTimers.push(s, this.gen[s], this.deadline[s]);
   }
 
+  /**
+   * A large response is being sent and the client took some of it: the worker stays blocked in
+   * its write, and the server gives up only if no byte moves for `sendTimeoutMs` (Apache's
+   * `Timeout`, 60 s, applies to each write).
+   */
+  sending(key: number, now: number): void {
+    const s = this.index.get(key);
+    if (s === undefined || this.state[s] !== ConnState.working) return;
+    this.served[s] = 1;
+    this.deadline[s] = (now + this.opts.sendTimeoutMs) | 0;
+    this.sendTimers.push(s, this.gen[s], this.deadline[s]);
+  }
+
   /** A new request on a kept-alive connection: the header timer again. */
   newRequest(key: number, now: number): void {
     const s = this.index.get(key);
@@ -269,7 +287,7 @@ export class ServerFarm {
 
   /** Server-side timeouts due at `now`; `onTimeout` hears of each connection a timeout ended. */
   expire(now: number, onTimeout: (key: number, owner: number) => void): void {
-    for (const q of [this.queueTimers, this.headerTimers, this.idleTimers]) {
+    for (const q of [this.queueTimers, this.headerTimers, this.idleTimers, this.sendTimers]) {
       while (q.size > 0 && ((now - q.peek(2)) | 0) >= 0) {
         const s = q.peek(0);
         const g = q.peek(1);

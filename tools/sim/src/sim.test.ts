@@ -119,6 +119,16 @@ describe('simulator', () => {
     );
   });
 
+  it("slow readers' zero windows are not progress: their connections stall and are shed; withholding acknowledgements instead is not seen", () => {
+    const over = { scenario: 'slow-read' as const, strategy: 'priority' as const, attackRate: 1_000 };
+    const zero = quick(over);
+    expect(zero.validSuccess).toBeGreaterThanOrEqual(0.97);
+    expect(zero.resetsShed + zero.resetsDisplaced).toBeGreaterThan(0);
+    // The reader that keeps its window open looks served (the limit DEFENSE.md §6 names).
+    const open = quick({ ...over, slowReadOpenWindow: 1 });
+    expect(open.validSuccess).toBeLessThan(zero.validSuccess);
+  });
+
   it('slow-header bots with real addresses are verified, and still lose their slots to valid clients', () => {
     const r = quick({ scenario: 'slow-header', strategy: 'priority', attackRate: 1_000 });
     expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);

@@ -48,7 +48,13 @@
 //            trickle-after (a request, then a byte every 1.9 s: a next request that never ends,
 //            each byte just inside the idle penalty's step), keepalive-poke (a new complete request
 //            every 4 s, just inside the server's keep-alive: it pays with real requests), spread
-//            (trickle-after from many /24s, each address at the fair share's floor).
+//            (trickle-after from many /24s, each address at the fair share's floor), slow-read (a
+//            request for a large response, read a little every 1.9 s: the client's buffer stays
+//            full, so its kernel advertises a zero window and the acknowledgement number creeps
+//            forward; the server's worker stays blocked in its write, as slowhttptest -X does;
+//            from many /24s at the fair share's floor, like spread;
+//            `--param slowReadOpenWindow=1`: a raw-socket reader that advertises an open window and
+//            acknowledges a segment every 1.9 s instead).
 // `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
 // for the bot scenarios. `mixed` runs a syn-flood, spoof-kernel and slow-header at a third each.
 import { AnswerKind, TcpState } from '@sluice/conntrack';
@@ -77,6 +83,7 @@ export type Scenario =
   | 'trickle-after'
   | 'keepalive-poke'
   | 'spread'
+  | 'slow-read'
   | 'mixed';
 export const SCENARIOS: readonly Scenario[] = [
   'syn-flood',
@@ -93,6 +100,7 @@ export const SCENARIOS: readonly Scenario[] = [
   'trickle-after',
   'keepalive-poke',
   'spread',
+  'slow-read',
   'mixed',
 ];
 /** Scenarios whose attackRate counts connections held (the others: packets per second). */
@@ -103,6 +111,7 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'trickle-after',
   'keepalive-poke',
   'spread',
+  'slow-read',
 ];
 
 export interface SimParams {
@@ -151,6 +160,12 @@ export interface SimParams {
    */
   ghostBots: number;
   /**
+   * slow-read: 0, the bot's kernel advertises a zero window (its buffer is full: it is not
+   * reading); 1, the bot advertises an open window and acknowledges a segment each time (a raw
+   * socket that withholds its acknowledgements: what sits under the zero-window rule).
+   */
+  slowReadOpenWindow: number;
+  /**
    * Above 0: every real server runs a load agent (@sluice/agent) the director polls this often
    * (ms). The agent counts what the modelled server holds (accept queue and workers: the sockets
    * /proc/net/tcp lists as ESTABLISHED); its answer lands AGENT_RTT_MS after
@@ -185,6 +200,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   stealthShare: 0,
   responderShare: 0.3,
   ghostBots: 0,
+  slowReadOpenWindow: 0,
   agentIntervalMs: 0,
   botAddresses: 100,
   tableCapacity: 1 << 16,
@@ -234,6 +250,11 @@ const TRICKLE_MS = 5_000;
 const KEEP_ALIVE_MS = 5_000;
 const TRICKLE_AFTER_MS = 1_900;
 const POKE_MS = 4_000;
+/** slow-read: how often the bot reads, and what its acknowledgement then advances by. */
+const SLOW_READ_MS = 1_900;
+const SLOW_READ_BYTES = 1_448;
+/** The servers' write timeout (Apache's Timeout). */
+const SEND_TIMEOUT_MS = 60_000;
 const SAMPLE_EVERY_MS = 100;
 /** How long a live host behind a spoofed address takes to answer (a constant: one FIFO keeps them). */
 const RESPONDER_MS = 40;
@@ -345,6 +366,7 @@ const Ev = {
   trickle: 8,
   poke: 9,
   ghostAck: 10,
+  slowRead: 11,
 } as const;
 
 interface Conn {
@@ -410,6 +432,7 @@ export function runSim(p: SimParams): SimResult {
     halfOpenTimeoutMs: 63_000,
     headerTimeoutMs: 40_000,
     keepAliveMs: KEEP_ALIVE_MS,
+    sendTimeoutMs: SEND_TIMEOUT_MS,
   });
   /** The agents' probes in flight: Held at the probe, per real (−1: none). */
   const agentHeldAtProbe = new Int32Array(p.reals).fill(-1);
@@ -650,11 +673,13 @@ export function runSim(p: SimParams): SimResult {
     }
   };
   const serviceMs = (): number => rngValid.int(5, 30);
+  const slowReadAck = p.slowReadOpenWindow === 1 ? FrameKind.ack : FrameKind.ackZeroWindow;
   const isFullRequestBot = (): boolean =>
     p.scenario === 'idle-hold' ||
     p.scenario === 'trickle-after' ||
     p.scenario === 'keepalive-poke' ||
-    p.scenario === 'spread';
+    p.scenario === 'spread' ||
+    p.scenario === 'slow-read';
 
   // --- hosts' events ---
   const hostEvent = (e: Event): void => {
@@ -705,6 +730,14 @@ export function runSim(p: SimParams): SimResult {
       case Ev.response: {
         if (c.closed || c.reset) return;
         if (!servers.isWorking(c.key)) return;
+        if (c.owner === Owner.bot && p.scenario === 'slow-read') {
+          // The response's first window fills the bot's buffer; the server's write blocks.
+          servers.sending(c.key, now);
+          c.got += SLOW_READ_BYTES;
+          send(c, slowReadAck, seqOf(c), ackOf(c));
+          heap.push(now + SLOW_READ_MS, { c, ev: Ev.slowRead });
+          return;
+        }
         servers.responded(c.key, now - Math.ceil(c.host.rtt / 2));
         c.got += RESPONSE_BYTES;
         if (c.owner === Owner.valid || c.owner === Owner.partner) {
@@ -771,6 +804,18 @@ export function runSim(p: SimParams): SimResult {
         c.forged += 1460;
         send(c, FrameKind.ack, seqOf(c), ghostAckOf(c));
         heap.push(now + TRICKLE_AFTER_MS, { c, ev: Ev.ghostAck });
+        return;
+      }
+      case Ev.slowRead: {
+        if (c.closed || c.reset) return;
+        if (!servers.has(c.key)) {
+          botLost(c);
+          return;
+        }
+        // It reads a segment's worth; the server sends that much more, and the buffer is full again.
+        c.got += SLOW_READ_BYTES;
+        if (send(c, slowReadAck, seqOf(c), ackOf(c))) servers.sending(c.key, now);
+        heap.push(now + SLOW_READ_MS, { c, ev: Ev.slowRead });
         return;
       }
       case Ev.poke: {
@@ -864,12 +909,14 @@ export function runSim(p: SimParams): SimResult {
     : sc === 'mixed'
       ? Math.round((p.attackRate * share) / 25)
       : 0;
-  // Bots: spread puts each address at the fair share's floor (never over any share the director
-  // can publish, however many sources hold connections), each in a /24 of its own.
-  const botAddrCount =
-    sc === 'spread' ? Math.max(1, Math.ceil(botTarget / DEFENSE_WEIGHTS.fairShareFloor)) : p.botAddresses;
+  // Bots: spread and slow-read put each address at the fair share's floor (never over any share
+  // the director can publish, however many sources hold connections), each in a /24 of its own.
+  const spreadBots = sc === 'spread' || sc === 'slow-read';
+  const botAddrCount = spreadBots
+    ? Math.max(1, Math.ceil(botTarget / DEFENSE_WEIGHTS.fairShareFloor))
+    : p.botAddresses;
   const botPool = Int32Array.from({ length: botAddrCount }, (_, i) =>
-    sc === 'spread' ? BOT_BASE + (i << 8) + 1 + rngAttack.int(0, 200) : BOT_BASE + 1 + i,
+    spreadBots ? BOT_BASE + (i << 8) + 1 + rngAttack.int(0, 200) : BOT_BASE + 1 + i,
   );
   let botsHeld = 0;
   let botNext = 0;
