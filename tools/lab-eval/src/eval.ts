@@ -7,7 +7,7 @@
 //   c1  valid clients (valid-clients.ts): 20 new connections/s from 256 addresses in 16 /24s,
 //       each address's first connection a first-time source; partners (2/s) from a priority-0 rule's prefix
 //   c2  blind spoofers: hping3 and spoof_ack.py (raw socket)
-//   c3  real-address bots (bots.py): slow-header, slow-forged, idle-hold, spread
+//   c3  real-address bots (bots.py): slow-header, slow-forged, idle-hold, spread, slow-read
 //   rs1, rs2  worker_server.py: 200 workers each (the reals' upperThreshold), syncookies on
 //
 // Per run: fresh real servers, a fresh daemon, RST watchers (tcpdump) on the reals and on c1,
@@ -942,6 +942,15 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
         4.5 / 1.3,
       );
       break;
+    case 'slow-read':
+      // A read every 1.9 s (±30%) at most: its window-update and ACK keep the idle penalty off.
+      bots(
+        'slow-read',
+        a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
+        SPREAD_PER_ADDRESS,
+        1.9 / 1.3,
+      );
+      break;
     case 'mixed':
       hping(200);
       spoof(1000);
@@ -1011,10 +1020,9 @@ async function runOne(
     const realSamples = { estabAttack: [] as number[], synRecv: [] as number[], acceptQueue: [] as number[] };
     const removedBots = new Map<string, string>(); // "addr:port" → real address
     let lastBots: Map<string, ConnItem> | null = null;
-    const botCidrs = spec.scenario === 'spread' ? [a.spreadCidr] : [a.botCidr];
-    const botsRun =
-      attack.botLines !== null &&
-      ['slow-header', 'slow-forged', 'idle-hold', 'spread', 'mixed'].includes(spec.scenario);
+    const botCidrs =
+      spec.scenario === 'spread' || spec.scenario === 'slow-read' ? [a.spreadCidr] : [a.botCidr];
+    const botsRun = attack.botLines !== null && BOT_SCENARIOS.includes(spec.scenario);
     const isLabClient = (addr: string): boolean =>
       inCidr(addr, a.validCidr) || inCidr(addr, a.partnerCidr) || addr.startsWith('192.168.');
     // Once a second, beside the window (a sample can take a second under a flood): who holds the

@@ -39,7 +39,14 @@ describe('planRuns', () => {
   });
 
   it('the bot scenarios are the ones with real-address bots', () => {
-    expect([...BOT_SCENARIOS].sort()).toEqual(['idle-hold', 'mixed', 'slow-forged', 'slow-header', 'spread']);
+    expect([...BOT_SCENARIOS].sort()).toEqual([
+      'idle-hold',
+      'mixed',
+      'slow-forged',
+      'slow-header',
+      'slow-read',
+      'spread',
+    ]);
   });
 });
 

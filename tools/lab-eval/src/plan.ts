@@ -27,6 +27,7 @@ export const SCENARIOS = [
   'slow-forged',
   'idle-hold',
   'spread',
+  'slow-read',
   'mixed',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -43,6 +44,7 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'slow-forged',
   'idle-hold',
   'spread',
+  'slow-read',
   'mixed',
 ];
 
@@ -118,6 +120,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
         ? [BOT_ADDRESSES * BOTS_PER_ADDRESS]
         : [BOT_ADDRESSES * BOTS_PER_ADDRESS, BOT_ADDRESSES * 8];
     case 'spread':
+    case 'slow-read':
       return quick ? [400] : [400, 800];
     case 'mixed':
       return [1];
@@ -151,7 +154,7 @@ export interface Addresses {
   /** slow-header, slow-forged, idle-hold bots (one /24). */
   bots: string[];
   botCidr: string;
-  /** spread: addresses in 64 /24s (up to 7 in each). */
+  /** spread and slow-read: addresses in 64 /24s (up to 7 in each). */
   spread: string[];
   spreadCidr: string;
   /**

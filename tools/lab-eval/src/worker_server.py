@@ -11,8 +11,11 @@ What holds a worker, as on such a server:
   - a keep-alive connection between requests: each read waits up to --keepalive-s (5 s, Apache's
     `KeepAliveTimeout`); blank lines before a request are skipped (RFC 9112 section 2.2), so a byte
     every 4.5 s holds it forever too.
-A complete request gets `200` with the server's name as its body; `Connection: close` ends the
-connection after the response.
+  - a large response to a client that reads slowly: each write waits up to --timeout-s for room in
+    the socket's buffer (Apache's `Timeout` applies to each write), so a client that takes a little
+    of it every few seconds holds the worker until the whole body is through (slow read).
+A complete request gets `200` with the server's name as its body (`/big...`: --big-bytes of it, a
+download); `Connection: close` ends the connection after the response.
 
   python3 worker_server.py --port 80 --workers 200 --name rs1
 
@@ -40,6 +43,7 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=511)
     ap.add_argument("--timeout-s", type=float, default=60.0)
     ap.add_argument("--keepalive-s", type=float, default=5.0)
+    ap.add_argument("--big-bytes", type=int, default=16 << 20)
     args = ap.parse_args()
 
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -51,12 +55,22 @@ def main() -> int:
     lock = threading.Lock()
     stats = {"busy": 0, "served": 0, "accepted": 0}
 
-    def respond(conn: socket.socket, close: bool) -> None:
-        conn.sendall(
+    big = (body * (args.big_bytes // len(body) + 1))[: args.big_bytes]
+
+    def respond(conn: socket.socket, close: bool, payload: bytes) -> None:
+        head = (
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nX-Real: %s\r\nConnection: %s\r\n\r\n"
-            % (len(body), args.name.encode(), b"close" if close else b"keep-alive")
-            + body
+            % (len(payload), args.name.encode(), b"close" if close else b"keep-alive")
         )
+        if len(payload) < 65536:
+            conn.sendall(head + payload)
+            return
+        conn.sendall(head)
+        # send(), not sendall(): Python's sendall timeout bounds the whole body, Apache's each
+        # write; and a view, so a download copies nothing.
+        out = memoryview(payload)
+        while len(out) > 0:
+            out = out[conn.send(out) :]
 
     def serve(conn: socket.socket) -> None:
         buf = b""
@@ -85,11 +99,13 @@ def main() -> int:
             head, _, buf = buf.partition(b"\r\n\r\n")
             lines = head.split(b"\r\n")
             close = lines[0].endswith(b"HTTP/1.0")
+            parts = lines[0].split(b" ")
+            payload = big if len(parts) > 1 and parts[1].startswith(b"/big") else body
             for line in lines[1:]:
                 k, _, v = line.partition(b":")
                 if k.strip().lower() == b"connection":
                     close = v.strip().lower() == b"close"
-            respond(conn, close)
+            respond(conn, close, payload)
             with lock:
                 stats["served"] += 1
             if close:
