@@ -8,7 +8,7 @@
 // their sources are verified through the director's challenge. How `none` fares is reported, not
 // asserted (its real servers' syncookies decide it). A machine that cannot build the lab fails
 // with the lab's own reason, never a silent skip. A second run puts ghost bots (ghost.py) against
-// the director with a load agent (sluice-agent) on each real server.
+// the director with a load agent (sluice-agent) on each real server; a third, slow readers.
 
 import { isEvalResult } from '@sluice/eval-report';
 import { describe, expect, it } from 'vitest';
@@ -109,5 +109,34 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
     expect(r.unheldMean as number, why).toBeGreaterThan((r.botsOpenMean as number) / 2);
     expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.97);
     expect(r.validFalselyReset, why).toBe(0);
+  }, 300_000);
+
+  it("slow readers' zero windows (real kernels, the smallest receive buffer) are not progress: their connections stall", async () => {
+    const results: LabEvalResult[] = [];
+    const lines: string[] = [];
+    for await (const r of runLabEval({
+      quick: true,
+      strategies: ['priority'],
+      scenarios: ['slow-read'],
+      labName: 'levr',
+      subnet: 244,
+      log: (l) => lines.push(l),
+    })) {
+      results.push(JSON.parse(JSON.stringify(r)) as LabEvalResult);
+    }
+    expect(results).toHaveLength(1);
+    const [r] = results;
+    const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
+    expect(r.labHealthy, why).toBe(true);
+    // The readers ran (400 connections, the cluster's capacity) and hold the servers' workers.
+    expect(r.botsOpenMean as number, why).toBeGreaterThan(300);
+    // At the director their connections rank stalled (7), not served (2): before the rule, a
+    // third sat at 2, out of the shedder's reach, and valid success fell to 0.64-0.82 (DEFENSE.md §5).
+    const byPriority = (r.atDirector as { bots: { byPriority: Record<string, number> } }).bots.byPriority;
+    const total = Object.values(byPriority).reduce((a, b) => a + b, 0);
+    const sunk = Object.entries(byPriority).reduce((a, [p, n]) => (Number(p) >= 7 ? a + n : a), 0);
+    expect(total, why).toBeGreaterThan(300);
+    expect(sunk / total, why).toBeGreaterThan(0.8);
+    expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.97);
   }, 300_000);
 });
