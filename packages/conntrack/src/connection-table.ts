@@ -105,8 +105,17 @@ export const ConnFlag = {
   awaiting: 0x8000,
 } as const;
 
-/** Bits in the top byte of Conn.flagsSyn (above the ConnFlag word and the SYN count). */
+/**
+ * Bits in the top byte of Conn.flagsSyn (above the ConnFlag word and the SYN count), and
+ * `windowShut`, the top bit of the SYN count's byte (the count stops at 127).
+ */
 export const ConnBit = {
+  /**
+   * the wait under way (ConnFlag.awaiting, since Conn.awaitingSince) was started by the client's
+   * window shutting, not by its payload: the window reopening ends it; payload makes it a
+   * request's wait (cleared, the clock running on)
+   */
+  windowShut: 1 << 23,
   /** Conn.ackMax holds an acknowledgement number */
   ackSeen: 1 << 24,
   /** a priority rule that requires a verified source matched: its priority applies once verified */

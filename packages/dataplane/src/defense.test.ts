@@ -647,6 +647,33 @@ describe("the server's progress, as the client acknowledges it", () => {
     expect(rec()[Conn.flagsSyn] & ConnBit.holdsUp).toBe(0);
     send(client(1, 1000, TCP.ack, 401, 0, 70_000, 0), 3000); // shut after its response, idle
     expect(rec()[Conn.awaitingSince]).toBe(3000);
+    expect(rec()[Conn.flagsSyn] & ConnBit.windowShut).toBe(ConnBit.windowShut);
+    send(client(1, 1000, TCP.ack, 401, 0, 70_000), 3500); // it read it all: a window update
+    expect(state()).toBe(ConnFlag.progress);
+    expect(rec()[Conn.flagsSyn] & ConnBit.windowShut).toBe(0);
+  });
+
+  it("toggling the window does not restart a request's clock: only a wait the shut window started ends when it reopens", () => {
+    const { send, tables } = setup(100);
+    const rec = () => record(tables.connections, 1, 1000);
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(1, 1000, TCP.ack, 101, 0, 5001), 10);
+    send(client(1, 1000, TCP.ack | TCP.psh, 101, 20, 5001), 20); // a header line, no answer
+    send(client(1, 1000, TCP.ack, 121, 0, 5001, 0), 500); // shut ...
+    send(client(1, 1000, TCP.ack, 121, 0, 5001), 600); // ... and open again
+    expect(flags(rec()) & ConnFlag.awaiting).toBe(ConnFlag.awaiting);
+    expect(rec()[Conn.awaitingSince]).toBe(20);
+    // Shut before the request: the request's wait runs on from the shut window's clock.
+    send(client(1, 1001, TCP.syn, 100), 0);
+    send(client(1, 1001, TCP.ack, 101, 0, 5001), 10);
+    send(client(1, 1001, TCP.ack, 101, 0, 5001, 0), 100);
+    send(client(1, 1001, TCP.ack | TCP.psh, 101, 20, 5001, 0), 200);
+    send(client(1, 1001, TCP.ack, 121, 0, 5001), 300); // reopened: the request still waits
+    const r = record(tables.connections, 1, 1001);
+    expect(flags(r) & ConnFlag.awaiting).toBe(ConnFlag.awaiting);
+    expect(r[Conn.awaitingSince]).toBe(100);
+    send(client(1, 1001, TCP.ack | TCP.psh, 121, 20, 5001), 1200); // and grows: held up
+    expect(record(tables.connections, 1, 1001)[Conn.flagsSyn] & ConnBit.holdsUp).toBe(ConnBit.holdsUp);
   });
 });
 

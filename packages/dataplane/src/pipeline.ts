@@ -85,7 +85,8 @@ import { QuicRouter } from './quic-route.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 const VXLAN_HEADER = 8;
-const SYN_COUNT_MAX = 255;
+/** The SYN count's byte in Conn.flagsSyn keeps its top bit for ConnBit.windowShut. */
+const SYN_COUNT_MAX = 127;
 /**
  * How far behind the tracked next sequence number a client segment may start and still be taken
  * (retransmissions, reordering), and how far ahead (a window of data in flight): outside, a
@@ -548,7 +549,8 @@ export class Pipeline implements ResetSink {
       }
     }
     const statePrio = i32[base + Conn.statePrio];
-    let synCount = (i32[base + Conn.flagsSyn] >>> 16) & 0xff;
+    let synCount = (i32[base + Conn.flagsSyn] >>> 16) & SYN_COUNT_MAX;
+    let shut = i32[base + Conn.flagsSyn] & ConnBit.windowShut;
     if (isTcp) {
       if ((flags & TcpFlag.syn) !== 0 && synCount < SYN_COUNT_MAX) synCount++;
       const next = nextTcpState(state, flags, this.lvs.secureTcpActive);
@@ -578,9 +580,18 @@ export class Pipeline implements ResetSink {
         const ack = f.tcpAck | 0;
         // A zero window: the client's receive buffer is full, it is not reading. Bytes it
         // acknowledges then are not being served but parked, and the server's write waits on the
-        // client, as it waits on a request head that never ends: the stall's clock runs
-        // (slowhttptest -X; a reader that takes a little every few seconds keeps it near zero).
+        // client, as it waits on a request head that never ends: the stall's clock runs from the
+        // moment the window shut (slowhttptest -X; a kernel that reads a little every few seconds
+        // keeps it shut, its window updates waiting for a segment's worth of room).
         const open = f.tcpWindow !== 0 || (flags & TcpFlag.rst) !== 0;
+        if (open && shut !== 0) {
+          // Reopened: the client reads again, and the wait its shut window started is over (a
+          // window update carries no new acknowledgement, so this is not left to progress). Only
+          // a wait the window started: toggling the window must not restart a request's clock.
+          shut = 0;
+          cflags &= ~ConnFlag.awaiting;
+          top &= ~ConnBit.holdsUp;
+        }
         if ((top & ConnBit.ackSeen) === 0) {
           top |= ConnBit.ackSeen;
           i32[base + Conn.ackMax] = ack;
@@ -599,6 +610,7 @@ export class Pipeline implements ResetSink {
         }
         if (!open) {
           if ((cflags & ConnFlag.awaiting) === 0) {
+            shut = ConnBit.windowShut;
             cflags |= ConnFlag.awaiting;
             i32[base + Conn.awaitingSince] = now;
           } else if (
@@ -611,6 +623,8 @@ export class Pipeline implements ResetSink {
       }
       if (f.payloadLen > 0) {
         cflags |= ConnFlag.data;
+        // Payload while the window is shut: the wait is a request's now too, and its clock runs on.
+        shut = 0;
         if ((cflags & ConnFlag.awaiting) === 0) {
           cflags |= ConnFlag.awaiting;
           i32[base + Conn.awaitingSince] = now;
@@ -699,7 +713,7 @@ export class Pipeline implements ResetSink {
           demoted ? DEMOTED_POINTS : statePrioInitial(statePrio),
           statePrioReasons(statePrio),
         );
-    i32[base + Conn.flagsSyn] = cflags | (synCount << 16) | top;
+    i32[base + Conn.flagsSyn] = cflags | (synCount << 16) | shut | top;
     i32[base + Conn.packets] = (i32[base + Conn.packets] + 1) | 0;
     i32[base + Conn.lastSeen] = now;
     if (scorer !== null) {
