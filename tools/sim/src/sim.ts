@@ -48,11 +48,10 @@
 //            trickle-after (a request, then a byte every 1.9 s: a next request that never ends,
 //            each byte just inside the idle penalty's step), keepalive-poke (a new complete request
 //            every 4 s, just inside the server's keep-alive: it pays with real requests), spread
-//            (trickle-after from many /24s, each address at the fair share's floor), slow-read (a
-//            request for a large response, read a little every 1.9 s: the client's buffer stays
-//            full, so its kernel advertises a zero window and the acknowledgement number creeps
-//            forward; the server's worker stays blocked in its write, as slowhttptest -X does;
-//            from many /24s at the fair share's floor, like spread;
+//            (trickle-after from many /24s, each address at the fair share's floor), slow-read
+//            (spread's addresses; a request for a large response, read a segment every 1.9 s
+//            through a full receive buffer: zero windows, an acknowledgement number creeping
+//            forward, the server's worker blocked in its write, as slowhttptest -X makes it;
 //            `--param slowReadOpenWindow=1`: a raw-socket reader that advertises an open window and
 //            acknowledges a segment every 1.9 s instead).
 // `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
