@@ -107,7 +107,7 @@ export const ConnFlag = {
 
 /**
  * Bits in the top byte of Conn.flagsSyn (above the ConnFlag word and the SYN count), and
- * `windowShut`, the top bit of the SYN count's byte (the count stops at 127).
+ * `windowShut` and `shutBefore`, the top two bits of the SYN count's byte (the count stops at 63).
  */
 export const ConnBit = {
   /**
@@ -116,6 +116,11 @@ export const ConnBit = {
    * request's wait (cleared, the clock running on)
    */
   windowShut: 1 << 23,
+  /**
+   * no wait is under way, and Conn.awaitingSince holds how long (ms) the client's window has been
+   * shut since its last payload: the next shut's clock starts that far back
+   */
+  shutBefore: 1 << 22,
   /** Conn.ackMax holds an acknowledgement number */
   ackSeen: 1 << 24,
   /** a priority rule that requires a verified source matched: its priority applies once verified */

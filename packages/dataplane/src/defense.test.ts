@@ -651,6 +651,19 @@ describe("the server's progress, as the client acknowledges it", () => {
     send(client(1, 1000, TCP.ack, 401, 0, 70_000), 3500); // it read it all: a window update
     expect(state()).toBe(ConnFlag.progress);
     expect(rec()[Conn.flagsSyn] & ConnBit.windowShut).toBe(0);
+    // Shut again: its half second shut before counts; reopening a segment at a time, just inside
+    // each second, does not start the count afresh.
+    send(client(1, 1000, TCP.ack, 401, 0, 71_448, 0), 3800);
+    expect(rec()[Conn.awaitingSince]).toBe(3300);
+    send(client(1, 1000, TCP.ack, 401, 0, 71_448), 4100); // a segment read: the update
+    send(client(1, 1000, TCP.ack, 401, 0, 72_896, 0), 4150); // and the next one fills it
+    expect(rec()[Conn.flagsSyn] & ConnBit.holdsUp).toBe(0);
+    send(client(1, 1000, TCP.ack, 401, 0, 72_896, 0), 4900); // shut 500 + 300 + 750 ms in all
+    expect(rec()[Conn.flagsSyn] & ConnBit.holdsUp).toBe(ConnBit.holdsUp);
+    // A new request starts the count afresh.
+    send(client(1, 1000, TCP.ack, 401, 0, 80_000), 5000);
+    send(client(1, 1000, TCP.ack | TCP.psh, 401, 300, 80_000), 5100);
+    expect(rec()[Conn.awaitingSince]).toBe(5100);
   });
 
   it("toggling the window does not restart a request's clock: only a wait the shut window started ends when it reopens", () => {

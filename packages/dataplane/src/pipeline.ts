@@ -85,8 +85,8 @@ import { QuicRouter } from './quic-route.ts';
 import { DropReason, Verdict } from './verdict.ts';
 
 const VXLAN_HEADER = 8;
-/** The SYN count's byte in Conn.flagsSyn keeps its top bit for ConnBit.windowShut. */
-const SYN_COUNT_MAX = 127;
+/** The SYN count's byte in Conn.flagsSyn keeps its top two bits for ConnBit.windowShut and shutBefore. */
+const SYN_COUNT_MAX = 63;
 /**
  * How far behind the tracked next sequence number a client segment may start and still be taken
  * (retransmissions, reordering), and how far ahead (a window of data in flight): outside, a
@@ -550,7 +550,7 @@ export class Pipeline implements ResetSink {
     }
     const statePrio = i32[base + Conn.statePrio];
     let synCount = (i32[base + Conn.flagsSyn] >>> 16) & SYN_COUNT_MAX;
-    let shut = i32[base + Conn.flagsSyn] & ConnBit.windowShut;
+    let shut = i32[base + Conn.flagsSyn] & (ConnBit.windowShut | ConnBit.shutBefore);
     if (isTcp) {
       if ((flags & TcpFlag.syn) !== 0 && synCount < SYN_COUNT_MAX) synCount++;
       const next = nextTcpState(state, flags, this.lvs.secureTcpActive);
@@ -584,11 +584,15 @@ export class Pipeline implements ResetSink {
         // moment the window shut (slowhttptest -X; a kernel that reads a little every few seconds
         // keeps it shut, its window updates waiting for a segment's worth of room).
         const open = f.tcpWindow !== 0 || (flags & TcpFlag.rst) !== 0;
-        if (open && shut !== 0) {
+        if (open && (shut & ConnBit.windowShut) !== 0) {
           // Reopened: the client reads again, and the wait its shut window started is over (a
           // window update carries no new acknowledgement, so this is not left to progress). Only
           // a wait the window started: toggling the window must not restart a request's clock.
-          shut = 0;
+          // How long it was shut is kept (in awaitingSince, with no wait under way) and counts
+          // again when it next shuts: a reader that reopens it a segment at a time, just before
+          // each second is up, adds up its seconds all the same.
+          i32[base + Conn.awaitingSince] = elapsed(i32[base + Conn.awaitingSince], now);
+          shut = ConnBit.shutBefore;
           cflags &= ~ConnFlag.awaiting;
           top &= ~ConnBit.holdsUp;
         }
@@ -610,9 +614,12 @@ export class Pipeline implements ResetSink {
         }
         if (!open) {
           if ((cflags & ConnFlag.awaiting) === 0) {
+            // The clock starts where the window's earlier shut time left it.
+            const before = (shut & ConnBit.shutBefore) !== 0 ? i32[base + Conn.awaitingSince] : 0;
             shut = ConnBit.windowShut;
             cflags |= ConnFlag.awaiting;
-            i32[base + Conn.awaitingSince] = now;
+            i32[base + Conn.awaitingSince] = (now - before) | 0;
+            if (cfg.holdsUpAfterMs > 0 && before >= cfg.holdsUpAfterMs) top |= ConnBit.holdsUp;
           } else if (
             cfg.holdsUpAfterMs > 0 &&
             elapsed(i32[base + Conn.awaitingSince], now) >= cfg.holdsUpAfterMs
@@ -624,6 +631,7 @@ export class Pipeline implements ResetSink {
       if (f.payloadLen > 0) {
         cflags |= ConnFlag.data;
         // Payload while the window is shut: the wait is a request's now too, and its clock runs on.
+        // A new request also starts the window's count afresh.
         shut = 0;
         if ((cflags & ConnFlag.awaiting) === 0) {
           cflags |= ConnFlag.awaiting;
