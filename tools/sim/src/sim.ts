@@ -53,7 +53,8 @@
 //            through a full receive buffer: zero windows, an acknowledgement number creeping
 //            forward, the server's worker blocked in its write, as slowhttptest -X makes it;
 //            `--param slowReadOpenWindow=1`: a raw-socket reader that advertises an open window and
-//            acknowledges a segment every 1.9 s instead).
+//            acknowledges a segment every 1.9 s instead; `=2`: a kernel reader taking a segment
+//            every 0.6 s, its window reopening each time).
 // `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
 // for the bot scenarios. `mixed` runs a syn-flood, spoof-kernel and slow-header at a third each.
 import { AnswerKind, TcpState } from '@sluice/conntrack';
@@ -161,7 +162,9 @@ export interface SimParams {
   /**
    * slow-read: 0, the bot's kernel advertises a zero window (its buffer is full: it is not
    * reading); 1, the bot advertises an open window and acknowledges a segment each time (a raw
-   * socket that withholds its acknowledgements: what sits under the zero-window rule).
+   * socket that withholds its acknowledgements: what sits under the zero-window rule); 2, a
+   * kernel reader that takes a segment every 0.6 s, so its window reopens (a window update)
+   * before each second shut is up.
    */
   slowReadOpenWindow: number;
   /**
@@ -251,6 +254,8 @@ const TRICKLE_AFTER_MS = 1_900;
 const POKE_MS = 4_000;
 /** slow-read: how often the bot reads, and what its acknowledgement then advances by. */
 const SLOW_READ_MS = 1_900;
+/** slow-read with slowReadOpenWindow 2: a segment read (its window reopened) this often, inside each second. */
+const SLOW_READ_REOPEN_MS = 600;
 const SLOW_READ_BYTES = 1_448;
 /** The servers' write timeout (Apache's Timeout). */
 const SEND_TIMEOUT_MS = 60_000;
@@ -673,6 +678,7 @@ export function runSim(p: SimParams): SimResult {
   };
   const serviceMs = (): number => rngValid.int(5, 30);
   const slowReadAck = p.slowReadOpenWindow === 1 ? FrameKind.ack : FrameKind.ackZeroWindow;
+  const slowReadMs = p.slowReadOpenWindow === 2 ? SLOW_READ_REOPEN_MS : SLOW_READ_MS;
   const isFullRequestBot = (): boolean =>
     p.scenario === 'idle-hold' ||
     p.scenario === 'trickle-after' ||
@@ -730,11 +736,17 @@ export function runSim(p: SimParams): SimResult {
         if (c.closed || c.reset) return;
         if (!servers.isWorking(c.key)) return;
         if (c.owner === Owner.bot && p.scenario === 'slow-read') {
-          // The response's first window fills the bot's buffer; the server's write blocks.
+          // The response's first window fills the bot's buffer; the server's write blocks. (The
+          // reopening reader's kernel acknowledges the first segment with its window still open,
+          // as a real one does, which ends the request's wait.)
           servers.sending(c.key, now);
+          if (p.slowReadOpenWindow === 2) {
+            c.got += SLOW_READ_BYTES;
+            send(c, FrameKind.ack, seqOf(c), ackOf(c));
+          }
           c.got += SLOW_READ_BYTES;
           send(c, slowReadAck, seqOf(c), ackOf(c));
-          heap.push(now + SLOW_READ_MS, { c, ev: Ev.slowRead });
+          heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
           return;
         }
         servers.responded(c.key, now - Math.ceil(c.host.rtt / 2));
@@ -812,9 +824,11 @@ export function runSim(p: SimParams): SimResult {
           return;
         }
         // It reads a segment's worth; the server sends that much more, and the buffer is full again.
+        // The reopening reader's kernel first says so with a window update (open, nothing new).
+        if (p.slowReadOpenWindow === 2) send(c, FrameKind.ack, seqOf(c), ackOf(c));
         c.got += SLOW_READ_BYTES;
         if (send(c, slowReadAck, seqOf(c), ackOf(c))) servers.sending(c.key, now);
-        heap.push(now + SLOW_READ_MS, { c, ev: Ev.slowRead });
+        heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
         return;
       }
       case Ev.poke: {
