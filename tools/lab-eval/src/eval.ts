@@ -862,7 +862,13 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
     );
     out.push(`spoof_ack.py --mode kernel --rate ${rate} ${extra.join(' ')}`.trim());
   };
-  const bots = (mode: string, addrs: string[], per: number, botIntervalS: number): void => {
+  const bots = (
+    mode: string,
+    addrs: string[],
+    per: number,
+    botIntervalS: number,
+    extra: string[] = [],
+  ): void => {
     const i = procs.length;
     // A ghost forges its progress as often as it pays to: every 1.9 s at most (±30% jitter), just
     // inside a point of idle penalty (weights.idlePenaltyPerSecond 0.5), as the simulator's ghosts
@@ -882,7 +888,7 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
           addrs.join(','),
           '--per',
           String(per),
-          ...(ghosts ? [] : ['--mode', mode]),
+          ...(ghosts ? [] : ['--mode', mode, ...extra]),
           '--interval-s',
           String(intervalS),
         ],
@@ -949,6 +955,17 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
         a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
         SPREAD_PER_ADDRESS,
         1.9 / 1.3,
+      );
+      break;
+    case 'slow-read-reopen':
+      // What sits just under the zero-window rule with nothing but a kernel: a segment's worth read
+      // every 0.4-0.8 s, so each window update comes before the shut window's second is up.
+      bots(
+        'slow-read',
+        a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
+        SPREAD_PER_ADDRESS,
+        0.6,
+        ['--read-bytes', '1448'],
       );
       break;
     case 'mixed':
@@ -1021,7 +1038,9 @@ async function runOne(
     const removedBots = new Map<string, string>(); // "addr:port" → real address
     let lastBots: Map<string, ConnItem> | null = null;
     const botCidrs =
-      spec.scenario === 'spread' || spec.scenario === 'slow-read' ? [a.spreadCidr] : [a.botCidr];
+      spec.scenario === 'spread' || spec.scenario === 'slow-read' || spec.scenario === 'slow-read-reopen'
+        ? [a.spreadCidr]
+        : [a.botCidr];
     const botsRun = attack.botLines !== null && BOT_SCENARIOS.includes(spec.scenario);
     const isLabClient = (addr: string): boolean =>
       inCidr(addr, a.validCidr) || inCidr(addr, a.partnerCidr) || addr.startsWith('192.168.');

@@ -45,6 +45,7 @@ describe('planRuns', () => {
       'slow-forged',
       'slow-header',
       'slow-read',
+      'slow-read-reopen',
       'spread',
     ]);
   });

@@ -28,6 +28,7 @@ export const SCENARIOS = [
   'idle-hold',
   'spread',
   'slow-read',
+  'slow-read-reopen',
   'mixed',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -45,6 +46,7 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'idle-hold',
   'spread',
   'slow-read',
+  'slow-read-reopen',
   'mixed',
 ];
 
@@ -122,6 +124,8 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
     case 'spread':
     case 'slow-read':
       return quick ? [400] : [400, 800];
+    case 'slow-read-reopen':
+      return [400];
     case 'mixed':
       return [1];
   }
