@@ -39,6 +39,7 @@ import {
   RETURN_PROB,
   type RunSpec,
   SPREAD_PER_ADDRESS,
+  SPREAD_SCENARIOS,
   SUBNET,
   thresholdFor,
   VALID_RATE,
@@ -908,6 +909,15 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
         : `bots.py --mode ${mode} ${addrs.length} addresses x ${per} (line every ~${intervalS} s)`,
     );
   };
+  /** Bots on the spread addresses (64 /24s), each holding the fair share's floor. */
+  const spreadBots = (mode: string, intervalS: number, extra: string[] = []): void =>
+    bots(
+      mode,
+      a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
+      SPREAD_PER_ADDRESS,
+      intervalS,
+      extra,
+    );
   switch (spec.scenario) {
     case 'no-attack':
       break;
@@ -941,32 +951,16 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       bots('idle-hold', a.bots, perAddress, 4.5 / 1.3);
       break;
     case 'spread':
-      bots(
-        'idle-hold',
-        a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
-        SPREAD_PER_ADDRESS,
-        4.5 / 1.3,
-      );
+      spreadBots('idle-hold', 4.5 / 1.3);
       break;
     case 'slow-read':
       // A read every 1.9 s (±30%) at most: its window-update and ACK keep the idle penalty off.
-      bots(
-        'slow-read',
-        a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
-        SPREAD_PER_ADDRESS,
-        1.9 / 1.3,
-      );
+      spreadBots('slow-read', 1.9 / 1.3);
       break;
     case 'slow-read-reopen':
       // What sits just under the zero-window rule with nothing but a kernel: a segment's worth read
       // every 0.4-0.8 s, so each window update comes before the shut window's second is up.
-      bots(
-        'slow-read',
-        a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
-        SPREAD_PER_ADDRESS,
-        0.6,
-        ['--read-bytes', '1448'],
-      );
+      spreadBots('slow-read', 0.6, ['--read-bytes', '1448']);
       break;
     case 'mixed':
       hping(200);
@@ -1037,10 +1031,7 @@ async function runOne(
     const realSamples = { estabAttack: [] as number[], synRecv: [] as number[], acceptQueue: [] as number[] };
     const removedBots = new Map<string, string>(); // "addr:port" → real address
     let lastBots: Map<string, ConnItem> | null = null;
-    const botCidrs =
-      spec.scenario === 'spread' || spec.scenario === 'slow-read' || spec.scenario === 'slow-read-reopen'
-        ? [a.spreadCidr]
-        : [a.botCidr];
+    const botCidrs = SPREAD_SCENARIOS.includes(spec.scenario) ? [a.spreadCidr] : [a.botCidr];
     const botsRun = attack.botLines !== null && BOT_SCENARIOS.includes(spec.scenario);
     const isLabClient = (addr: string): boolean =>
       inCidr(addr, a.validCidr) || inCidr(addr, a.partnerCidr) || addr.startsWith('192.168.');

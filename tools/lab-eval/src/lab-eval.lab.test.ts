@@ -28,19 +28,22 @@ const NUMBER_FIELDS = [
   'validAttempts',
 ] as const;
 
+/** One --quick evaluation: its results (as the CLI prints them) and its progress lines. */
+async function quickEval(
+  opts: Omit<Parameters<typeof runLabEval>[0], 'quick' | 'log'>,
+): Promise<{ results: LabEvalResult[]; lines: string[] }> {
+  const results: LabEvalResult[] = [];
+  const lines: string[] = [];
+  for await (const r of runLabEval({ ...opts, quick: true, log: (l) => lines.push(l) })) {
+    results.push(JSON.parse(JSON.stringify(r)) as LabEvalResult);
+  }
+  return { results, lines };
+}
+
 describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => {
   it('prints one well-formed line per run; priority serves valid clients through a kernel-shaped spoof flood', async () => {
-    const results: LabEvalResult[] = [];
-    const lines: string[] = [];
     // Its own lab name and subnet: a CLI evaluation running at the same time keeps its lab.
-    for await (const r of runLabEval({
-      quick: true,
-      labName: 'levt',
-      subnet: 242,
-      log: (l) => lines.push(l),
-    })) {
-      results.push(JSON.parse(JSON.stringify(r)) as LabEvalResult);
-    }
+    const { results, lines } = await quickEval({ labName: 'levt', subnet: 242 });
     expect(results.map((r) => `${r.strategy}/${r.scenario}`)).toEqual([
       'priority/spoof-kernel',
       'none/spoof-kernel',
@@ -82,20 +85,14 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
   }, 300_000);
 
   it('ghost bots (forged handshakes from real addresses) hold nothing on the servers; the load agents take them out of the count', async () => {
-    const results: LabEvalResult[] = [];
-    const lines: string[] = [];
-    for await (const r of runLabEval({
-      quick: true,
+    const { results, lines } = await quickEval({
       strategies: ['priority'],
       scenarios: ['spread'],
       agent: true,
       ghostBots: true,
       labName: 'levg',
       subnet: 243,
-      log: (l) => lines.push(l),
-    })) {
-      results.push(JSON.parse(JSON.stringify(r)) as LabEvalResult);
-    }
+    });
     expect(results).toHaveLength(1);
     const [r] = results;
     const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
@@ -112,18 +109,12 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
   }, 300_000);
 
   it("slow readers' zero windows (real kernels, the smallest receive buffer) are not progress: their connections stall", async () => {
-    const results: LabEvalResult[] = [];
-    const lines: string[] = [];
-    for await (const r of runLabEval({
-      quick: true,
+    const { results, lines } = await quickEval({
       strategies: ['priority'],
       scenarios: ['slow-read'],
       labName: 'levr',
       subnet: 244,
-      log: (l) => lines.push(l),
-    })) {
-      results.push(JSON.parse(JSON.stringify(r)) as LabEvalResult);
-    }
+    });
     expect(results).toHaveLength(1);
     const [r] = results;
     const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;

@@ -73,6 +73,8 @@ export const WARMUP_MS = 3000;
  * measures the attack in its steady state. Spoofers are at full strength at once: no lead.
  */
 export const BOT_LEAD_MS = 8000;
+/** Scenarios whose bots run on the spread addresses (Addresses.spread, in spreadCidr). */
+export const SPREAD_SCENARIOS: readonly Scenario[] = ['spread', 'slow-read', 'slow-read-reopen'];
 /** Real-address bots: addresses × connections each = 400, the cluster's capacity (a level doubles it). */
 export const BOT_ADDRESSES = 100;
 export const BOTS_PER_ADDRESS = 4;

@@ -237,11 +237,7 @@ export class ServerFarm {
 
   /** A response was sent: the keep-alive timer starts. */
   responded(key: number, now: number): void {
-    const s = this.index.get(key);
-    if (s === undefined || this.state[s] !== ConnState.working) return;
-    this.served[s] = 1;
-    this.deadline[s] = (now + this.opts.keepAliveMs) | 0;
-    this.idleTimers.push(s, this.gen[s], this.deadline[s]);
+    this.answering(key, (now + this.opts.keepAliveMs) | 0, this.idleTimers);
   }
 
   /**
@@ -250,11 +246,16 @@ export class ServerFarm {
    * `Timeout`, 60 s, applies to each write).
    */
   sending(key: number, now: number): void {
+    this.answering(key, (now + this.opts.sendTimeoutMs) | 0, this.sendTimers);
+  }
+
+  /** A working connection's request is answered; its next deadline goes on `timers` (one constant delay each). */
+  private answering(key: number, deadline: number, timers: TupleQueue): void {
     const s = this.index.get(key);
     if (s === undefined || this.state[s] !== ConnState.working) return;
     this.served[s] = 1;
-    this.deadline[s] = (now + this.opts.sendTimeoutMs) | 0;
-    this.sendTimers.push(s, this.gen[s], this.deadline[s]);
+    this.deadline[s] = deadline;
+    timers.push(s, this.gen[s], deadline);
   }
 
   /** A new request on a kept-alive connection: the header timer again. */
