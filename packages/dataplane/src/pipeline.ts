@@ -549,8 +549,9 @@ export class Pipeline implements ResetSink {
       }
     }
     const statePrio = i32[base + Conn.statePrio];
-    let synCount = (i32[base + Conn.flagsSyn] >>> 16) & SYN_COUNT_MAX;
-    let shut = i32[base + Conn.flagsSyn] & (ConnBit.windowShut | ConnBit.shutBefore);
+    const flagsSyn = i32[base + Conn.flagsSyn];
+    let synCount = (flagsSyn >>> 16) & SYN_COUNT_MAX;
+    let shut = flagsSyn & (ConnBit.windowShut | ConnBit.shutBefore);
     if (isTcp) {
       if ((flags & TcpFlag.syn) !== 0 && synCount < SYN_COUNT_MAX) synCount++;
       const next = nextTcpState(state, flags, this.lvs.secureTcpActive);
