@@ -252,6 +252,27 @@ describe('source verification in the pipeline', () => {
     expect(send(client(1, 2001, TCP.syn, 7), 2700)).toBe(Verdict.reply);
   });
 
+  it("a spoofer flooding a new client's address with SYNs, each challenge answered by the client's stack, does not lock it out: its probe's answer is known by its cookie", () => {
+    const { pipe, send, state } = setup(100);
+    state.setVerifying(0, 1);
+    const syn = client(1, 1000, TCP.syn, 11);
+    expect(send(syn, 0)).toBe(Verdict.reply);
+    send(answerTo(1, parseOut(syn, 0, pipe.replyLength)), 10);
+    const probe = parseOut(pipe.probeFrames, 0, pipe.probeLengths[0]);
+    // The spoofer's SYNs from the same address; its owner's stack resets each challenge (a host
+    // with no socket for the port answers as one in SYN-SENT), more answers than the ports the
+    // director remembers.
+    for (let i = 0; i < 20; i++) {
+      const spoof = client(1, 5000 + i, TCP.syn, 7);
+      expect(send(spoof, 20 + i)).toBe(Verdict.reply);
+      send(answerTo(1, parseOut(spoof, 0, pipe.replyLength)), 40 + i);
+    }
+    // the client's stack answers the probe (to a port it never used) a round trip later
+    send(answerTo(1, probe), 300);
+    // its SYN again, at its retransmission timeout: verified, forwarded
+    expect(send(client(1, 1000, TCP.syn, 11), 1000)).toBe(Verdict.forward);
+  });
+
   it('a wrong guess verifies nothing; an answer is good for its time slot and the next only', () => {
     const { pipe, send, tables, state, defenseCount } = setup(100);
     state.setVerifying(0, 1);

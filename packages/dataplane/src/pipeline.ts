@@ -49,6 +49,7 @@ import {
 } from '@sluice/conntrack';
 import {
   Challenger,
+  CookieKind,
   DEMOTED_POINTS,
   type DefenseState,
   HalfOpenRelease,
@@ -415,7 +416,7 @@ export class Pipeline implements ResetSink {
         strategy === Strategy.priority
       ) {
         if ((flags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) === TcpFlag.rst)
-          return this.answer(buf, inner, svc);
+          return this.answer(buf, inner);
       }
       return this.drop(
         why === AcquireFail.notFound
@@ -777,33 +778,25 @@ export class Pipeline implements ResetSink {
   }
 
   /**
-   * An RST for no connection: the answer to a challenge or probe verifies its source. A probe
-   * went to probePortFor of a port the client used (a connection the director tracks, or a
-   * challenge that port answered); anything else answered a challenge, and the source is asked
-   * at once whether it also answers on another port (a probe there): if it does, it would reset
-   * a spoofer's connections in its name, and it need not be asked connection by connection.
+   * An RST for no connection: the answer to a challenge or probe verifies its source. Its cookie
+   * says which it answered (challenge.ts). A probe went to another port than any the client used:
+   * its answer says the host resets SYN-ACKs it did not ask for, so it would reset a spoofer's
+   * connections in its name, and it need not be asked connection by connection. A challenge's
+   * answer says only that someone there answers for this port, so the source is asked at once
+   * whether it also answers on another (a probe there).
    */
-  private answer(buf: Uint8Array, inner: number, svc: number): number {
+  private answer(buf: Uint8Array, inner: number): number {
     const f = this.frame;
     const ch = this.challenger as Challenger;
     const vs = this.verifiedSources;
     const now = this.now;
-    if (vs !== null && ch.isAnswer(f, now) === 1) {
+    const cookie = vs !== null ? ch.isAnswer(f, now) : CookieKind.none;
+    if (vs !== null && cookie !== CookieKind.none) {
       const a0 = f.src0 | 0;
       const a1 = f.src1 | 0;
       const a2 = f.src2 | 0;
       const a3 = f.src3 | 0;
-      // A probe's answer comes from probePortFor(port) of the port it was sent for.
-      const origin = probePortFor(f.srcPort);
-      let kind = vs.portAnswered(a0, a1, a2, a3, origin, now) === 1 ? AnswerKind.probe : AnswerKind.challenge;
-      if (kind === AnswerKind.challenge) {
-        const table = this.connections;
-        const slot = table.acquire(a0, a1, a2, a3, (origin << 16) | svc, false, 0, now);
-        if (slot >= 0) {
-          table.release(slot);
-          kind = AnswerKind.probe;
-        }
-      }
+      const kind = cookie === CookieKind.probe ? AnswerKind.probe : AnswerKind.challenge;
       vs.verify(a0, a1, a2, a3, f.srcPort, kind, now, this.config.verifiedTtlMs);
       this.counters[this.layout.defense + Defense.sourcesVerified] += 1;
       if (kind === AnswerKind.challenge) {

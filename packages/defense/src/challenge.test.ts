@@ -6,7 +6,7 @@ import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { FrameInfo, internetChecksum, ParseStatus, parseFrame, pseudoHeaderSum, TcpFlag } from '@sluice/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Challenger, probePortFor } from './challenge.ts';
+import { Challenger, CookieKind, probePortFor } from './challenge.ts';
 
 const traffic = new TrafficFrames({
   vni: 7,
@@ -78,10 +78,10 @@ describe('Challenger', () => {
         }),
         8,
       );
-      expect(ch.isAnswer(rst, 5000)).toBe(1);
-      expect(ch.isAnswer(rst, 5000 + 65_536)).toBe(1);
-      expect(ch.isAnswer(rst, 5000 + 2 * 65_536)).toBe(0);
-      expect(new Challenger(Int32Array.of(11, 22, 33, 45)).isAnswer(rst, 5000)).toBe(0); // another key
+      expect(ch.isAnswer(rst, 5000)).toBe(CookieKind.challenge);
+      expect(ch.isAnswer(rst, 5000 + 65_536)).toBe(CookieKind.challenge);
+      expect(ch.isAnswer(rst, 5000 + 2 * 65_536)).toBe(CookieKind.none);
+      expect(new Challenger(Int32Array.of(11, 22, 33, 45)).isAnswer(rst, 5000)).toBe(CookieKind.none); // another key
     });
   }
 
@@ -107,7 +107,7 @@ describe('Challenger', () => {
     );
   });
 
-  it('a probe goes to another port, built into a buffer of its own, answered the same way', () => {
+  it('a probe goes to another port, built into a buffer of its own, and its answer says it answered a probe', () => {
     const { buf, f } = syn('198.51.100.7', '10.0.0.100', 40000, 1);
     const before = Uint8Array.from(buf);
     const out = new Uint8Array(128);
@@ -128,10 +128,16 @@ describe('Challenger', () => {
       }),
       8,
     );
-    expect(ch.isAnswer(rst, 200)).toBe(1);
+    // Told apart by the cookie alone, not by what else the address answered: the owner of an
+    // address a spoofer uses answers a challenge for every spoofed SYN too.
+    expect(ch.isAnswer(rst, 200)).toBe(CookieKind.probe);
+    // a challenge to that same port is answered as a challenge
+    const { buf: buf2, f: f2 } = syn('198.51.100.7', '10.0.0.100', probePortFor(40000), 1);
+    rst.tcpSeq = reparse(buf2, 8, ch.writeChallenge(buf2, 8, f2, OURS, 200)).tcpAck;
+    expect(ch.isAnswer(rst, 200)).toBe(CookieKind.challenge);
   });
 
-  it('a blind guess is right about once in 2^14 (15 bits, two time slots), and then only for its own 4-tuple', () => {
+  it('a blind guess is right about once in 2^13 (15 bits, two time slots, two kinds), and then only for its own 4-tuple', () => {
     // A fixed sequence of guesses (an LCG), so the count is the same on every run.
     let x = 12345;
     let hits = 0;
@@ -150,15 +156,15 @@ describe('Challenger', () => {
     for (let i = 0; i < guesses; i++) {
       x = (Math.imul(x, 1664525) + 1013904223) | 0;
       rst.tcpSeq = x;
-      hits += ch.isAnswer(rst, 70_000);
+      hits += ch.isAnswer(rst, 70_000) === CookieKind.none ? 0 : 1;
     }
-    expect(hits / guesses).toBeGreaterThan(2 ** -15);
-    expect(hits / guesses).toBeLessThan(2 ** -13);
+    expect(hits / guesses).toBeGreaterThan(2 ** -14);
+    expect(hits / guesses).toBeLessThan(2 ** -12);
     // the right answer for one port is no answer for the next
     const { buf, f } = syn('198.51.100.7', '10.0.0.100', 40000, 777);
     rst.tcpSeq = reparse(buf, 8, ch.writeChallenge(buf, 8, f, OURS, 70_000)).tcpAck;
-    expect(ch.isAnswer(rst, 70_000)).toBe(1);
+    expect(ch.isAnswer(rst, 70_000)).toBe(CookieKind.challenge);
     rst.srcPort = 40001;
-    expect(ch.isAnswer(rst, 70_000)).toBe(0);
+    expect(ch.isAnswer(rst, 70_000)).toBe(CookieKind.none);
   });
 });

@@ -23,10 +23,15 @@
 // <SEQ=SEG.ACK><CTL=RST>"), so the same SYN-ACK sent to another port of a client that already has
 // connections is a probe that verifies its address without touching them (it carries the cookie
 // the same way; no router entry exists for that port, so its placement there is moot). The cookie
-// needs no state: an answer is checked by recomputing it for this slot and the one before.
+// needs no state: an answer is checked by recomputing it for this slot and the one before. A
+// probe's cookie is keyed apart from a challenge's (a tag in the hashed message), so its answer
+// says by itself that the host reset a SYN-ACK it never asked for; telling them apart by which
+// ports answered lately failed when a spoofer using the address drew a challenge answer from its
+// owner for every spoofed SYN, flushing the ports the director remembers (simulator,
+// spoof-verified with verification on: first-time clients locked out).
 //
-// What the 15 bits cost: a blind guess is right once in 2^14 (two slots), so verifying one
-// address blind takes ~16k RSTs, and the attacker never learns which one worked. What it buys is
+// What the 15 bits cost: a blind guess is right once in 2^13 (two slots, two kinds), so verifying
+// one address blind takes ~8k RSTs, and the attacker never learns which one worked. What it buys is
 // little: a verified source that last answered more than weights.reconfirmAfterMs ago is asked
 // again when it connects and loses its verification when silent (reconfirm.ts); answersWrong
 // counts the guesses.
@@ -50,8 +55,21 @@ const SEQ_MIX = 0x9e3779b9 | 0;
  * 2^15, as a NAT router takes the client's RST only within it (see the header).
  */
 const WINDOW = 65535;
-/** Bytes of the SipHash message: client address, VIP, ports, slot. */
+/** Bytes of the SipHash message: client address, VIP, ports, slot and kind. */
 const MESSAGE_BYTES = 40;
+
+/** What an answer's cookie says was sent: isAnswer's result. */
+export const CookieKind = {
+  /** not an answer to anything the director sent */
+  none: 0,
+  /** a challenge to the SYN's own port */
+  challenge: 1,
+  /** a probe to another port of the client's: its host resets what it did not ask for */
+  probe: 2,
+} as const;
+
+/** The kind's tag in the slot word (a slot is 16 bits: now >>> 16). */
+const PROBE_TAG = 0x80000000 | 0;
 
 const message = new Uint8Array(MESSAGE_BYTES);
 const hashOut = new SipHashOut();
@@ -74,7 +92,7 @@ export class Challenger {
 
   /**
    * The cookie for client c0..c3:clientPort talking to v0..v3:vipPort in time slot `slot`
-   * (addresses as four words, IPv4 v4-mapped).
+   * (addresses as four words, IPv4 v4-mapped), for a challenge or (`probe` 1) a probe.
    */
   cookie(
     c0: number,
@@ -88,6 +106,7 @@ export class Challenger {
     v3: number,
     vipPort: number,
     slot: number,
+    probe: number,
   ): number {
     putWord(0, c0);
     putWord(4, c1);
@@ -98,13 +117,13 @@ export class Challenger {
     putWord(24, v2);
     putWord(28, v3);
     putWord(32, ((clientPort & 0xffff) << 16) | (vipPort & 0xffff));
-    putWord(36, slot);
+    putWord(36, probe === 0 ? slot : slot | PROBE_TAG);
     sipHash24(this.key, message, 0, MESSAGE_BYTES, hashOut);
     return (hashOut.hi ^ hashOut.lo) | 0;
   }
 
-  /** The cookie for the flow of frame `f` (client → VIP) at `now`. */
-  private cookieOf(f: FrameInfo, clientPort: number, slot: number): number {
+  /** The cookie for the flow of frame `f` (client → VIP) in `slot` (`probe` 1: a probe's). */
+  private cookieOf(f: FrameInfo, clientPort: number, slot: number, probe: number): number {
     return this.cookie(
       f.src0 | 0,
       f.src1 | 0,
@@ -117,23 +136,25 @@ export class Challenger {
       f.dst3 | 0,
       f.dstPort,
       slot,
+      probe,
     );
   }
 
   /**
-   * 1 when `f` (a TCP segment to a VIP with RST set and ACK clear) answers a challenge or probe
-   * sent to its 4-tuple in this time slot or the previous one: its sequence number carries the
-   * cookie's low 15 bits.
+   * A CookieKind: whether `f` (a TCP segment to a VIP with RST set and ACK clear) answers a
+   * challenge or a probe sent to its 4-tuple in this time slot or the previous one (its sequence
+   * number carries the cookie's low 15 bits), or nothing.
    */
   isAnswer(f: FrameInfo, now: number): number {
-    if ((f.tcpFlags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) !== TcpFlag.rst) return 0;
+    if ((f.tcpFlags & (TcpFlag.rst | TcpFlag.ack | TcpFlag.syn)) !== TcpFlag.rst) return CookieKind.none;
     const seq = f.tcpSeq | 0;
     const slot = now >>> SLOT_SHIFT;
     for (let back = 0; back < 2; back++) {
-      const c = this.cookieOf(f, f.srcPort, (slot - back) >>> 0);
-      if (((seq ^ c) & ANSWER_MASK) === 0) return 1;
+      const s = (slot - back) >>> 0;
+      if (((seq ^ this.cookieOf(f, f.srcPort, s, 0)) & ANSWER_MASK) === 0) return CookieKind.challenge;
+      if (((seq ^ this.cookieOf(f, f.srcPort, s, 1)) & ANSWER_MASK) === 0) return CookieKind.probe;
     }
-    return 0;
+    return CookieKind.none;
   }
 
   /**
@@ -142,7 +163,7 @@ export class Challenger {
    * Returns the new frame length (the VXLAN header before `inner` is left as it is).
    */
   writeChallenge(buf: Uint8Array, inner: number, f: FrameInfo, directorMac: Uint8Array, now: number): number {
-    return this.write(buf, inner, f, f.srcPort, directorMac, now, buf, inner);
+    return this.write(buf, inner, f, f.srcPort, 0, directorMac, now, buf, inner);
   }
 
   /**
@@ -160,7 +181,7 @@ export class Challenger {
     out: Uint8Array,
     outOff: number,
   ): number {
-    return this.write(buf, inner, f, probePort, directorMac, now, out, outOff);
+    return this.write(buf, inner, f, probePort, 1, directorMac, now, out, outOff);
   }
 
   private write(
@@ -168,6 +189,7 @@ export class Challenger {
     inner: number,
     f: FrameInfo,
     clientPort: number,
+    probe: number,
     directorMac: Uint8Array,
     now: number,
     out: Uint8Array,
@@ -191,7 +213,7 @@ export class Challenger {
     spec.dst[3] = f.src3;
     spec.srcPort = f.dstPort;
     spec.dstPort = clientPort;
-    const c = this.cookieOf(f, clientPort, now >>> SLOT_SHIFT);
+    const c = this.cookieOf(f, clientPort, now >>> SLOT_SHIFT, probe);
     spec.seq = c ^ SEQ_MIX;
     // The ISN itself or up to 2^15 - 1 behind it, with the cookie's low bits: unacceptable to the
     // client (RFC 9293: SEG.ACK =< ISS), never its valid ACK (ISN + 1). (A probe's frame may be a

@@ -60,7 +60,7 @@
 import { AnswerKind, TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
-import { DEFENSE_WEIGHTS } from '@sluice/defense';
+import { DEFAULT_VERIFICATION, DEFENSE_WEIGHTS } from '@sluice/defense';
 import { type EvalResult, ipvsThresholdFor } from '@sluice/eval-report';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
@@ -152,6 +152,15 @@ export interface SimParams {
   /** spoof-responders: share of the spoofed addresses that are live hosts answering. */
   responderShare: number;
   /**
+   * Every host's round-trip time to the director and servers is drawn uniformly from
+   * [rttMinMs, rttMaxMs] (10-80 by default: a continent; 100-400 puts mobile and intercontinental
+   * clients in, whose answers come later than any of the defense's round-trip timers assume).
+   */
+  rttMinMs: number;
+  rttMaxMs: number;
+  /** 1: the director verifies always (`defense.verification.mode: always`), not only under pressure. */
+  verifyAlways: number;
+  /**
    * 1: the bot scenarios' bots are ghosts (between 0 and 1: that share of the bots' addresses,
    * the rest real bots). From their real addresses they answer the director,
    * but ignore the server's SYN-ACK and send the handshake's ACK, a request and advancing
@@ -201,6 +210,9 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   firewalledShare: 0,
   stealthShare: 0,
   responderShare: 0.3,
+  rttMinMs: 10,
+  rttMaxMs: 80,
+  verifyAlways: 0,
   ghostBots: 0,
   slowReadOpenWindow: 0,
   agentIntervalMs: 0,
@@ -311,6 +323,7 @@ export function defenseFor(strategy: Strategy, p: SimParams): DefenseSnapshot {
     weights: { serverKeepAliveMs: KEEP_ALIVE_MS, ...p.weights },
     rules: [{ cidr: PARTNER_CIDR, priority: 0 }],
     sourceChecks: { enabled: true, action: 'lowest' },
+    ...(p.verifyAlways === 1 ? { verification: { ...DEFAULT_VERIFICATION, mode: 'always' as const } } : {}),
   };
 }
 
@@ -477,7 +490,7 @@ export function runSim(p: SimParams): SimResult {
     if (h === undefined) {
       h = {
         owner,
-        rtt: rngHost.int(10, 80),
+        rtt: rngHost.int(p.rttMinMs, p.rttMaxMs),
         stack: owner === Owner.bot ? Stack.linux : rngHost.next() < p.rtoStackShare ? Stack.rto : Stack.linux,
         firewalled: owner !== Owner.bot && rngHost.next() < p.firewalledShare,
         // Drawn only when asked for, so runs without it keep their random sequence.
