@@ -24,8 +24,8 @@
 // connections is a probe that verifies its address without touching them (it carries the cookie
 // the same way; no router entry exists for that port, so its placement there is moot). The cookie
 // needs no state: an answer is checked by recomputing it for this slot and the one before. A
-// probe's cookie is keyed apart from a challenge's (a tag in the hashed message), so its answer
-// says by itself that the host reset a SYN-ACK it never asked for; telling them apart by which
+// probe's cookie is another word of the hash than a challenge's (SipHash gives 64 bits: one hash
+// checks both), so its answer says by itself that the host reset a SYN-ACK it never asked for; telling them apart by which
 // ports answered lately failed when a spoofer using the address drew a challenge answer from its
 // owner for every spoofed SYN, flushing the ports the director remembers (simulator,
 // spoof-verified with verification on: first-time clients locked out).
@@ -55,7 +55,7 @@ const SEQ_MIX = 0x9e3779b9 | 0;
  * 2^15, as a NAT router takes the client's RST only within it (see the header).
  */
 const WINDOW = 65535;
-/** Bytes of the SipHash message: client address, VIP, ports, slot and kind. */
+/** Bytes of the SipHash message: client address, VIP, ports, slot. */
 const MESSAGE_BYTES = 40;
 
 /** What an answer's cookie says was sent: isAnswer's result. */
@@ -68,8 +68,6 @@ export const CookieKind = {
   probe: 2,
 } as const;
 
-/** The kind's tag in the slot word (a slot is 16 bits: now >>> 16). */
-const PROBE_TAG = 0x80000000 | 0;
 
 const message = new Uint8Array(MESSAGE_BYTES);
 const hashOut = new SipHashOut();
@@ -92,7 +90,8 @@ export class Challenger {
 
   /**
    * The cookie for client c0..c3:clientPort talking to v0..v3:vipPort in time slot `slot`
-   * (addresses as four words, IPv4 v4-mapped), for a challenge or (`probe` 1) a probe.
+   * (addresses as four words, IPv4 v4-mapped), for a challenge or (`probe` 1) a probe: the
+   * hash's low word or its high one.
    */
   cookie(
     c0: number,
@@ -117,9 +116,9 @@ export class Challenger {
     putWord(24, v2);
     putWord(28, v3);
     putWord(32, ((clientPort & 0xffff) << 16) | (vipPort & 0xffff));
-    putWord(36, probe === 0 ? slot : slot | PROBE_TAG);
+    putWord(36, slot);
     sipHash24(this.key, message, 0, MESSAGE_BYTES, hashOut);
-    return (hashOut.hi ^ hashOut.lo) | 0;
+    return probe === 0 ? hashOut.lo | 0 : hashOut.hi | 0;
   }
 
   /** The cookie for the flow of frame `f` (client → VIP) in `slot` (`probe` 1: a probe's). */
@@ -150,9 +149,10 @@ export class Challenger {
     const seq = f.tcpSeq | 0;
     const slot = now >>> SLOT_SHIFT;
     for (let back = 0; back < 2; back++) {
-      const s = (slot - back) >>> 0;
-      if (((seq ^ this.cookieOf(f, f.srcPort, s, 0)) & ANSWER_MASK) === 0) return CookieKind.challenge;
-      if (((seq ^ this.cookieOf(f, f.srcPort, s, 1)) & ANSWER_MASK) === 0) return CookieKind.probe;
+      // One hash: the challenge's cookie is its low word, the probe's its high one.
+      if (((seq ^ this.cookieOf(f, f.srcPort, (slot - back) >>> 0, 0)) & ANSWER_MASK) === 0)
+        return CookieKind.challenge;
+      if (((seq ^ hashOut.hi) & ANSWER_MASK) === 0) return CookieKind.probe;
     }
     return CookieKind.none;
   }
