@@ -68,7 +68,6 @@ export const CookieKind = {
   probe: 2,
 } as const;
 
-
 const message = new Uint8Array(MESSAGE_BYTES);
 const hashOut = new SipHashOut();
 
