@@ -40,6 +40,7 @@ export {
   AnswerKind,
   PORT_ANSWER_MS,
   PORT_SLOTS,
+  VERIFY_CROWDED,
   Verification,
   Verified,
   VerifiedMark,

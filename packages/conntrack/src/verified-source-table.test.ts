@@ -4,6 +4,7 @@ import {
   PORT_ANSWER_MS,
   PORT_SLOTS,
   SLOTS_PER_BUCKET,
+  VERIFY_CROWDED,
   Verification,
   Verified,
   VerifiedSourceTable,
@@ -48,6 +49,27 @@ describe('VerifiedSourceTable', () => {
     // be one: the hash seed is random, and asking for the last 10 failed 4 times in 3000 seeds)
     for (let i = 200 - SLOTS_PER_BUCKET; i < 200; i++)
       expect(t.isVerified(...v4(0x0c000000 + i), 200)).toBe(1);
+  });
+
+  it("says when answers push out ports still fresh (the owner answering a spoofer's challenges), once in PORT_SLOTS answers", () => {
+    const t = VerifiedSourceTable.create(64, 0);
+    const a = v4(0x0b000002);
+    const got: number[] = [];
+    for (let i = 0; i < 3 * PORT_SLOTS; i++)
+      got.push(t.verify(...a, 2000 + i, AnswerKind.challenge, 100 + i, 60_000));
+    // the first PORT_SLOTS fill the record; after that one answer in PORT_SLOTS is flagged
+    expect(got.slice(0, PORT_SLOTS)).toEqual(new Array(PORT_SLOTS).fill(1));
+    expect(got.filter((r) => r === VERIFY_CROWDED).length).toBe(2);
+    // answers spread out (each port old by the time it is pushed out): never
+    const b = v4(0x0b000003);
+    for (let i = 0; i < 3 * PORT_SLOTS; i++) {
+      expect(t.verify(...b, 3000 + i, AnswerKind.challenge, 1000 + i * PORT_ANSWER_MS, 600_000)).toBe(1);
+    }
+    // verified per source (a probe answered): nothing is asked connection by connection
+    const c = v4(0x0b000004);
+    t.verify(...c, 1, AnswerKind.probe, 100, 60_000);
+    for (let i = 0; i < 3 * PORT_SLOTS; i++)
+      expect(t.verify(...c, 4000 + i, AnswerKind.challenge, 101 + i, 60_000)).toBe(1);
   });
 
   it('asks an address connection by connection from a challenge until it answers a probe; a revoked one until it answers again', () => {

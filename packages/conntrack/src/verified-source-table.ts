@@ -69,6 +69,8 @@ export const AnswerKind = { challenge: 0, probe: 1 } as const;
 
 /** Answers' ports a record remembers: six connections of one client challenged at once. */
 export const PORT_SLOTS = 6;
+/** VerifiedSourceTable.verify: recorded, pushing out a port's answer still young enough to count. */
+export const VERIFY_CROWDED = 2;
 /**
  * How long a port's answer lets its SYN through: the retransmission after an answer comes within
  * a round trip on Linux and at the stack's first SYN timeout elsewhere (1 s, RFC 6298; 3 s on
@@ -221,7 +223,11 @@ export class VerifiedSourceTable extends TableView {
    * address not verified until now sets it: whoever sits there answers for its own connections,
    * and until it answers a probe nothing says it would reset a spoofer's (a stealth NAT drops
    * the server's SYN-ACK for a connection it never opened). Returns 1 when it is recorded (or
-   * refreshed), 0 on lock contention (the next answer will do).
+   * refreshed), VERIFY_CROWDED when it is, and the address is asked connection by connection,
+   * and its port pushed out one that had answered within PORT_ANSWER_MS (more answers than the
+   * record remembers: a spoofer using the address draws a challenge answer from its owner for
+   * each SYN, and the owner's own port is lost unless a probe's answer ends the asking), once
+   * in PORT_SLOTS answers; 0 on lock contention (the next answer will do).
    */
   verify(
     a0: number,
@@ -267,14 +273,20 @@ export class VerifiedSourceTable extends TableView {
       for (let i = 0; i < PORT_SLOTS; i++) i32[base + Verified.ports + i] = 0;
     }
     const next = (marks >>> 8) & 0xff;
+    const old = i32[base + Verified.ports + next];
+    const crowded =
+      (marks & VerifiedMark.perConnection) !== 0 &&
+      old !== 0 &&
+      (((now >>> STAMP_SHIFT) - (old >>> 16)) & 0xffff) <= PORT_ANSWER_STAMPS;
     i32[base + Verified.ports + next] = (port & 0xffff) | ((now >>> STAMP_SHIFT) << 16);
     marks = (marks & 0xff) | ((next + 1 === PORT_SLOTS ? 0 : next + 1) << 8);
     i32[base + Verified.marks] = marks;
     i32[base + Verified.verifiedAt] = now;
-    i32[base + Verified.answers] = (i32[base + Verified.answers] + 1) | 0;
+    const answers = (i32[base + Verified.answers] + 1) | 0;
+    i32[base + Verified.answers] = answers;
     i32[core.deadlineIndex(slot)] = deadline;
     core.unlockRecord(slot, v);
-    return 1;
+    return crowded && answers % PORT_SLOTS === 0 ? VERIFY_CROWDED : 1;
   }
 
   /** Of the key's 16 candidate slots (all occupied), the one whose verification ends first. */

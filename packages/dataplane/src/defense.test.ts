@@ -9,6 +9,7 @@ import {
   ConnectionTable,
   ConnFlag,
   PersistenceTable,
+  PORT_SLOTS,
   SourceTable,
   VerifiedSourceTable,
 } from '@sluice/conntrack';
@@ -378,21 +379,57 @@ describe('probes: verifying the sources of connections that began before the pre
     expect(defenseCount(Defense.probesSent)).toBe(1);
   });
 
-  it("asking sources again takes at most half of each second's probes: first-time sources keep the rest", () => {
+  it('probes are a token bucket: a second saved up, refilled every millisecond; asking sources again takes at most half, first-time sources keep the rest', () => {
+    // 4 a second: one every 250 ms, at most 4 at once (2 of them asking again).
     const { pipe, send, defenseCount } = setup(100, { probesPerSecond: 4 });
     const probed = (host: number, port: number, now: number) => {
       send(client(host, port, TCP.syn, 11), now);
       return pipe.probeCount;
     };
-    // Second 0: four new sources, four first probes; a fifth finds the budget spent.
-    expect([1, 2, 3, 4, 5].map((h) => probed(h, 1000, 10 * h))).toEqual([1, 1, 1, 1, 0]);
-    // Second 1: none of them answered. Asked again, only two of the four may be; a source never
-    // probed still is, with what is left.
-    expect([1, 2, 3, 4].map((h) => probed(h, 2000, 1100 + h))).toEqual([1, 1, 0, 0]);
-    expect(probed(6, 1000, 1200)).toBe(1);
-    expect(probed(7, 1000, 1201)).toBe(1);
-    expect(probed(8, 1000, 1202)).toBe(0); // the whole budget spent
-    expect(defenseCount(Defense.probesSent)).toBe(8);
+    // Five new sources in one millisecond: four probes, the fifth finds the bucket empty.
+    expect([1, 2, 3, 4, 5].map((h) => probed(h, 1000, 10))).toEqual([1, 1, 1, 1, 0]);
+    // 250 ms later there is one more (refilled once a second, the budget went to whoever asked
+    // first in each second, and a source whose SYNs came later in it waited for ever).
+    expect(probed(5, 1001, 259)).toBe(0);
+    expect(probed(5, 1002, 260)).toBe(1);
+    // The bucket full again, and none of 1-4 answered. Asked again, only two of the four may be;
+    // a source never probed still is, with what is left.
+    expect([1, 2, 3, 4].map((h) => probed(h, 2000, 2100 + h))).toEqual([1, 1, 0, 0]);
+    expect(probed(6, 1000, 2104)).toBe(1);
+    expect(probed(7, 1000, 2104)).toBe(1);
+    expect(probed(8, 1000, 2104)).toBe(0); // the whole bucket spent
+    expect(defenseCount(Defense.probesSent)).toBe(9);
+  });
+
+  it('a source asked connection by connection whose answers push out its ports (a spoofer using it) is probed beside an empty bucket, once in PORT_SLOTS answers', () => {
+    const { pipe, send, state, defenseCount } = setup(100, { probesPerSecond: 1 });
+    state.setVerifying(0, 1);
+    // Another live host's answer takes the only probe there is.
+    const other = client(2, 7000, TCP.syn, 5);
+    send(other, 0);
+    send(answerTo(2, parseOut(other, 0, pipe.replyLength)), 1);
+    expect(pipe.probeCount).toBe(1);
+    // The client's first SYN, and its answer: no probe left for it.
+    const syn = client(1, 1000, TCP.syn, 11);
+    send(syn, 2);
+    send(answerTo(1, parseOut(syn, 0, pipe.replyLength)), 3);
+    expect(pipe.probeCount).toBe(0);
+    // A spoofer's SYNs from its address, each challenge answered by the client's stack: the first
+    // PORT_SLOTS - 1 fill the record's ports, then every answer pushes out a port still fresh.
+    const probes: number[] = [];
+    for (let i = 0; i < 2 * PORT_SLOTS; i++) {
+      const spoof = client(1, 5000 + i, TCP.syn, 7);
+      send(spoof, 10 + i);
+      send(answerTo(1, parseOut(spoof, 0, pipe.replyLength)), 10 + i);
+      if (pipe.probeCount === 1) probes.push(i);
+    }
+    expect(probes.length).toBeGreaterThanOrEqual(1);
+    expect(probes.length).toBeLessThanOrEqual(2);
+    // the client answers the probe: verified per source, its own SYN again goes through
+    const probe = parseOut(pipe.probeFrames, 0, pipe.probeLengths[0]);
+    send(answerTo(1, probe), 100);
+    expect(send(client(1, 1000, TCP.syn, 11), 1000)).toBe(Verdict.forward);
+    expect(defenseCount(Defense.probesSent)).toBe(1 + probes.length);
   });
 
   it('a rule that verifies gives its priority only once the source answered; it probes at once, without delaying the SYN', () => {

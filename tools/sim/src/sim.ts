@@ -152,6 +152,18 @@ export interface SimParams {
   /** spoof-responders: share of the spoofed addresses that are live hosts answering. */
   responderShare: number;
   /**
+   * spoof-verified and spoof-walk: this share of the spoofed connections come from random
+   * addresses instead, `responderShare` of them live hosts whose answers spend the director's
+   * probe budget (an attacker who read it).
+   */
+  responderMix: number;
+  /**
+   * spoof-verified and spoof-walk: above 0, the attacker spoofs only the N valid addresses that
+   * connected for the first time most recently (looked at every 100 ms): the whole flood on the
+   * newest clients, while their first connections wait for verification.
+   */
+  targetAddresses: number;
+  /**
    * Every host's round-trip time to the director and servers is drawn uniformly from
    * [rttMinMs, rttMaxMs] (10-80 by default: a continent; 100-400 puts mobile and intercontinental
    * clients in, whose answers come later than any of the defense's round-trip timers assume).
@@ -210,6 +222,8 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   firewalledShare: 0,
   stealthShare: 0,
   responderShare: 0.3,
+  responderMix: 0,
+  targetAddresses: 0,
   rttMinMs: 10,
   rttMaxMs: 80,
   verifyAlways: 0,
@@ -504,7 +518,7 @@ export function runSim(p: SimParams): SimResult {
   };
   /** spoof-responders: whether a spoofed address is a live host (deterministic per address). */
   const responder = (addr: number): boolean =>
-    p.scenario === 'spoof-responders' &&
+    (p.scenario === 'spoof-responders' || p.responderMix > 0) &&
     (Math.imul(addr ^ 0x5bd1e995, 0x27d4eb2d) >>> 0) / 2 ** 32 < p.responderShare;
 
   // --- connections by key (hosts' own) ---
@@ -978,6 +992,7 @@ export function runSim(p: SimParams): SimResult {
     if (sc === 'spoof-gone') return gonePool[r.int(0, gonePool.length - 1)];
     if (sc === 'spoof-guess') return guessPool[r.int(0, GUESS_ADDRESSES - 1)];
     if ((sc === 'spoof-verified' || sc === 'spoof-walk') && knownValid.length > 0) {
+      if (p.responderMix > 0 && r.next() < p.responderMix) return r.u32() | 0;
       return knownValid[r.int(0, knownValid.length - 1)];
     }
     return r.u32() | 0;
@@ -1148,9 +1163,17 @@ export function runSim(p: SimParams): SimResult {
       }
     }
     // valid sources the spoof-verified attacker has seen connect
-    if ((sc === 'spoof-verified' || sc === 'spoof-walk') && now % 1000 === 0) {
+    if (
+      (sc === 'spoof-verified' || sc === 'spoof-walk') &&
+      now % (p.targetAddresses > 0 ? 100 : 1000) === 0
+    ) {
       knownValid.length = 0;
-      for (const [addr, h] of hosts) if (h.owner === Owner.valid && h.seen > 0) knownValid.push(addr);
+      if (p.targetAddresses > 0) {
+        const newest = [...seenAt].filter(([, t]) => t <= now).sort((a, b) => b[1] - a[1]);
+        for (let i = 0; i < newest.length && i < p.targetAddresses; i++) knownValid.push(newest[i][0]);
+      } else {
+        for (const [addr, h] of hosts) if (h.owner === Owner.valid && h.seen > 0) knownValid.push(addr);
+      }
     }
     if (attacking && now % SAMPLE_EVERY_MS === 0) {
       slotSamples++;
