@@ -900,9 +900,9 @@ export class Pipeline implements ResetSink {
   /**
    * Queues a probe of the client of the packet in `buf` for the port to send after the batch,
    * unless its source was probed within `intervalMs` (or the budget is spent, or the queue is
-   * full; a ProbeKind.crowded probe is neither budgeted nor timed by source). `kind` a ProbeKind. It goes to probePortFor of the packet's port, where no
-   * connection of the client's is expected: an answer says a host at the address resets any
-   * SYN-ACK it did not ask for.
+   * full; a ProbeKind.crowded probe is neither budgeted nor timed by source). `kind` a
+   * ProbeKind. It goes to probePortFor of the packet's port, where no connection of the client's
+   * is expected: an answer says a host at the address resets any SYN-ACK it did not ask for.
    */
   private probe(buf: Uint8Array, inner: number, intervalMs: number, kind: number): void {
     const q = this.probeCount;
