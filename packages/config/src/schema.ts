@@ -248,10 +248,9 @@ export const DefenseSchema = Type.Object(
         probeNewSources: Type.Boolean({ default: true }),
         /**
          * Probes one worker sends per second at most, of every kind but one (below); asking a
-         * source again (reconfirmation, or a source probed before) may use half of them. Refilled
-         * every millisecond, a second's worth saved up at most. Not counted: the probe of a source
-         * whose answers push out ports still fresh (a spoofer using its address), one in six
-         * answers.
+         * source again (reconfirmation, or a source probed before) may use half of them. Not
+         * counted: the probe of a source whose answers push out ports still fresh (a spoofer using
+         * its address), one in six answers.
          */
         probesPerSecond: Type.Integer({ minimum: 1, maximum: 1000000, default: 1000 }),
       },

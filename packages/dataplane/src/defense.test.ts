@@ -379,29 +379,24 @@ describe('probes: verifying the sources of connections that began before the pre
     expect(defenseCount(Defense.probesSent)).toBe(1);
   });
 
-  it('probes are a token bucket: a second saved up, refilled every millisecond; asking sources again takes at most half, first-time sources keep the rest', () => {
-    // 4 a second: one every 250 ms, at most 4 at once (2 of them asking again).
+  it("asking sources again takes at most half of each second's probes: first-time sources keep the rest", () => {
     const { pipe, send, defenseCount } = setup(100, { probesPerSecond: 4 });
     const probed = (host: number, port: number, now: number) => {
       send(client(host, port, TCP.syn, 11), now);
       return pipe.probeCount;
     };
-    // Five new sources in one millisecond: four probes, the fifth finds the bucket empty.
-    expect([1, 2, 3, 4, 5].map((h) => probed(h, 1000, 10))).toEqual([1, 1, 1, 1, 0]);
-    // 250 ms later there is one more (refilled once a second, the budget went to whoever asked
-    // first in each second, and a source whose SYNs came later in it waited for ever).
-    expect(probed(5, 1001, 259)).toBe(0);
-    expect(probed(5, 1002, 260)).toBe(1);
-    // The bucket full again, and none of 1-4 answered. Asked again, only two of the four may be;
-    // a source never probed still is, with what is left.
-    expect([1, 2, 3, 4].map((h) => probed(h, 2000, 2100 + h))).toEqual([1, 1, 0, 0]);
-    expect(probed(6, 1000, 2104)).toBe(1);
-    expect(probed(7, 1000, 2104)).toBe(1);
-    expect(probed(8, 1000, 2104)).toBe(0); // the whole bucket spent
-    expect(defenseCount(Defense.probesSent)).toBe(9);
+    // Second 0: four new sources, four first probes; a fifth finds the budget spent.
+    expect([1, 2, 3, 4, 5].map((h) => probed(h, 1000, 10 * h))).toEqual([1, 1, 1, 1, 0]);
+    // Second 1: none of them answered. Asked again, only two of the four may be; a source never
+    // probed still is, with what is left.
+    expect([1, 2, 3, 4].map((h) => probed(h, 2000, 1100 + h))).toEqual([1, 1, 0, 0]);
+    expect(probed(6, 1000, 1200)).toBe(1);
+    expect(probed(7, 1000, 1201)).toBe(1);
+    expect(probed(8, 1000, 1202)).toBe(0); // the whole budget spent
+    expect(defenseCount(Defense.probesSent)).toBe(8);
   });
 
-  it('a source asked connection by connection whose answers push out its ports (a spoofer using it) is probed beside an empty bucket, once in PORT_SLOTS answers', () => {
+  it('a source asked connection by connection whose answers push out its ports (a spoofer using it) is probed beside a spent budget, once in PORT_SLOTS answers', () => {
     const { pipe, send, state, defenseCount } = setup(100, { probesPerSecond: 1 });
     state.setVerifying(0, 1);
     // Another live host's answer takes the only probe there is.
@@ -428,8 +423,8 @@ describe('probes: verifying the sources of connections that began before the pre
     // the client answers the probe: verified per source, its own SYN again goes through
     const probe = parseOut(pipe.probeFrames, 0, pipe.probeLengths[0]);
     send(answerTo(1, probe), 100);
-    expect(send(client(1, 1000, TCP.syn, 11), 1000)).toBe(Verdict.forward);
     expect(defenseCount(Defense.probesSent)).toBe(1 + probes.length);
+    expect(send(client(1, 1000, TCP.syn, 11), 1000)).toBe(Verdict.forward);
   });
 
   it('a rule that verifies gives its priority only once the source answered; it probes at once, without delaying the SYN', () => {

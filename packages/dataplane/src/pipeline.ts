@@ -109,10 +109,11 @@ const ProbeKind = {
    * record remembers their ports (VerifiedSourceTable.verify: VERIFY_CROWDED, one answer in
    * PORT_SLOTS): a spoofer is using it, and only the probe's answer keeps its owner's connections
    * from being lost among the spoofer's. Outside the budget and the source table: a flood of other
-   * live hosts' answers spends the one and fills the other, and the owner then stayed locked out
-   * (simulator: spoof-verified at a tenth of 100k pps on five newcomers, the rest on random
-   * addresses, 30% of them live: 26 of 160 first-time clients). It adds one probe to every
-   * PORT_SLOTS challenges the director sends the source anyway.
+   * live hosts' answers takes each second's budget in its first milliseconds and fills the
+   * other, and the owner then stayed locked out (simulator: spoof-verified at a tenth of 100k pps
+   * on five newcomers, the rest on random addresses, 30% of them live: 26 of 160 first-time
+   * clients). It adds one probe to every PORT_SLOTS challenges the director sends the source
+   * anyway.
    */
   crowded: 3,
 } as const;
@@ -130,17 +131,6 @@ const YOUNG_RST_BACK = 1 << 24;
 const ACK_BACKWARD_TOLERANCE = 1 << 16;
 /** Probe frames (VXLAN + Ethernet + IPv6 + TCP + VLAN tag, rounded) the pipeline queues per batch. */
 export const PROBE_QUEUE_LENGTH = 32;
-/** A probe in the budget's units (thousandths): probesPerSecond of them a second is rate units a ms. */
-const PROBE_COST = 1000;
-/**
- * The most the probe budget saves up: a second of it, as when it was a budget per second. But
- * refilled once a second, it went in the first milliseconds of each second under a flood of live
- * hosts' answers, and a client whose answers came later in the second (its challenge's phase) was
- * never probed (simulator: 6 of 160 first-time clients locked out); refilled every millisecond,
- * every moment of the second has its share. (A tenth of a second saved up also slowed the probes
- * of a botnet's onset, and on the tuning seed let two valid responses come late.)
- */
-const PROBE_BURST_MS = 1000;
 export const PROBE_FRAME_BYTES = 96;
 
 export interface PipelineTables {
@@ -224,14 +214,11 @@ export class Pipeline implements ResetSink {
   readonly probeLengths = new Int32Array(PROBE_QUEUE_LENGTH);
   readonly probeVteps = new Int32Array(PROBE_QUEUE_LENGTH);
   probeCount = 0;
-  /**
-   * The probe budget, a token bucket in thousandths of a probe: config.probesPerSecond a second,
-   * refilled every millisecond, holding at most PROBE_BURST_MS of it.
-   */
-  private probeCredit = -1;
-  /** Of it, what asking a source again (reconfirmation, a source probed before) may use: half. */
-  private reprobeCredit = 0;
-  private probeRefilledAt = 0;
+  /** Probes this worker may still send in the current second (config.probesPerSecond). */
+  private probeTokens = 0;
+  /** Of those, what asking a source again (reconfirmation, a source probed before) may still use. */
+  private reprobeTokens = 0;
+  private probeSecond = -1;
   private readonly scratch = new Int32Array(Conn.snapshotWords);
   private readonly evictLowest = new EvictLowestPriority();
   private readonly refuseFull = new RefuseWhenFull();
@@ -841,11 +828,12 @@ export class Pipeline implements ResetSink {
 
   /**
    * Whether the budget and the source's interval let a probe of kind `kind` go to the source of
-   * the frame just parsed, spending it if so. A budget (probesPerSecond): under a spoofed flood
-   * every source is new, and probes must not make the director a reflector beyond it.
+   * the frame just parsed, spending it if so. A budget per second (probesPerSecond): under a
+   * spoofed flood every source is new, and probes must not make the director a reflector beyond
+   * it.
    *
    * Asking again (reconfirmation, or a source probed before that has not answered) may use only
-   * half of the budget: addresses whose owners went away are asked again and again, and
+   * half of the second's budget: addresses whose owners went away are asked again and again, and
    * with one shared budget they took every probe, so first-time clients admitted meanwhile stayed
    * unverified and were shed as the lowest (spoof-gone, simulator seeds 6-11: 0.5-2% of valid
    * connections reset; none with an unlimited budget).
@@ -857,24 +845,13 @@ export class Pipeline implements ResetSink {
     const a2 = f.src2 | 0;
     const a3 = f.src3 | 0;
     const now = this.now;
-    const rate = this.config.probesPerSecond;
-    const cap = rate * PROBE_BURST_MS > PROBE_COST ? rate * PROBE_BURST_MS : PROBE_COST;
-    if (this.probeCredit < 0) {
-      this.probeCredit = cap;
-      this.reprobeCredit = cap >>> 1;
-      this.probeRefilledAt = now;
-    } else {
-      let ms = elapsed(this.probeRefilledAt, now);
-      if (ms > 0) {
-        if (ms > PROBE_BURST_MS) ms = PROBE_BURST_MS;
-        this.probeRefilledAt = now;
-        const c = this.probeCredit + ms * rate;
-        this.probeCredit = c > cap ? cap : c;
-        const r = this.reprobeCredit + ms * ((rate + 1) >>> 1);
-        this.reprobeCredit = r > cap >>> 1 ? cap >>> 1 : r;
-      }
+    const second = (now / 1000) | 0;
+    if (second !== this.probeSecond) {
+      this.probeSecond = second;
+      this.probeTokens = this.config.probesPerSecond;
+      this.reprobeTokens = (this.config.probesPerSecond + 1) >>> 1;
     }
-    if (this.probeCredit < PROBE_COST) return false;
+    if (this.probeTokens <= 0) return false;
     const s = this.sources;
     // A source that just answered a challenge has no record yet (its SYN went no further).
     const slot = s.acquire(a0, a1, a2, a3, kind === ProbeKind.reachability, now);
@@ -882,14 +859,14 @@ export class Pipeline implements ResetSink {
     const b = s.recordBase(slot);
     const last = s.i32[b + Src.probedAt];
     const again = kind === ProbeKind.reconfirm || last !== 0;
-    if ((last !== 0 && elapsed(last, now) < intervalMs) || (again && this.reprobeCredit < PROBE_COST)) {
+    if ((last !== 0 && elapsed(last, now) < intervalMs) || (again && this.reprobeTokens <= 0)) {
       s.release(slot);
       return false;
     }
     s.i32[b + Src.probedAt] = now === 0 ? 1 : now;
     s.release(slot);
-    this.probeCredit -= PROBE_COST;
-    if (again) this.reprobeCredit -= PROBE_COST;
+    this.probeTokens--;
+    if (again) this.reprobeTokens--;
     // Its silence, if it stays silent, is timed from here (reconfirm.ts).
     if (kind === ProbeKind.reconfirm && this.verifiedSources !== null) {
       this.verifiedSources.noteAsked(a0, a1, a2, a3, now);
