@@ -444,6 +444,28 @@ describe('probes: verifying the sources of connections that began before the pre
     open.send(client(1, 1000, TCP.syn, 11), 0);
     expect(prio(record(open.tables.connections, 1, 1000))).toBe(2);
   });
+
+  it("a priority-0 connection, once closed, leaves its record the lowest: a spoofer using a verified partner's address cannot fill the table with the records its resets closed", () => {
+    const { pipe, send, tables } = setup(100, { rules: [{ cidr: '11.0.0.0/24', priority: 0 }] });
+    send(client(1, 1000, TCP.syn, 11), 0);
+    send(answerTo(1, parseOut(pipe.probeFrames, 0, pipe.probeLengths[0])), 10);
+    // a verified partner's connection: 0 while it lives, on the packet path and the re-scorer's
+    expect(send(client(1, 2000, TCP.syn, 50), 20)).toBe(Verdict.forward);
+    tablesRescore(tables, 30);
+    expect(prio(record(tables.connections, 1, 2000))).toBe(0);
+    send(client(1, 2000, TCP.ack, 51, 0, 1), 40);
+    expect(prio(record(tables.connections, 1, 2000))).toBe(0);
+    // the partner's stack resets it (the server's SYN-ACK for a SYN it never sent): the lowest
+    send(client(1, 2000, TCP.rst, 51), 50);
+    expect(prio(record(tables.connections, 1, 2000))).toBe(15);
+    tablesRescore(tables, 60);
+    expect(prio(record(tables.connections, 1, 2000))).toBe(15);
+    // one closed by its FIN, seen only by the re-scorer after it was written with 0 before
+    expect(send(client(1, 3000, TCP.syn, 70), 70)).toBe(Verdict.forward);
+    send(client(1, 3000, TCP.fin | TCP.ack, 71, 0, 1), 80);
+    tablesRescore(tables, 90);
+    expect(prio(record(tables.connections, 1, 3000))).toBe(15);
+  });
 });
 
 function tablesRescore(tables: ReturnType<typeof setup>['tables'], now: number): void {

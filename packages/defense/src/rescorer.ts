@@ -241,8 +241,11 @@ export class Rescorer implements RecordEditor {
     }
     const extra = !closed && prio !== 0 ? this.sourcePenalty(now) : 0;
     const withExtra = (fs & ~ConnBit.sourcePenaltyMask) | (extra << ConnBit.sourcePenaltyShift);
+    // A rule's priority 0 is for the connection, not its record: once closed, the record is
+    // anyone's to reuse (an attacker spoofing a verified partner's address at 20k connections a
+    // second filled the table with them, each reset by the partner at once, for their 10 s).
     const next =
-      prio === 0
+      prio === 0 && !closed
         ? 0
         : this.adjuster.priority(
             statePrioInitial(sp),
@@ -425,7 +428,7 @@ export class Rescorer implements RecordEditor {
     i32[base + Conn.flagsSyn] = fs;
     this.writtenFlags = fs;
     let next = prio;
-    if (prio !== 0) {
+    if (prio !== 0 || (fs & (ConnFlag.fin | ConnFlag.rst)) !== 0) {
       next = this.adjuster.priority(
         statePrioInitial(sp),
         fs,

@@ -304,13 +304,16 @@ export class PriorityScorer {
    * pipeline has written this packet's statePrio, flagsSyn and lastSeen, just before
    * `release()`, for every packet of an existing entry and for the packet that created one.
    * Returns the change of the priority byte (new − old; 0 almost always), which the caller adds
-   * to the source's prioritySum (see applySourceDelta). Priority 0 is left alone.
+   * to the source's prioritySum (see applySourceDelta). Priority 0 is left alone while the
+   * connection is open.
    */
   onPacket(i32: Int32Array, base: number, now: number): number {
     const sp = i32[base + Conn.statePrio];
     const prio = statePrioPriority(sp);
-    if (prio === 0) return 0;
     const fs = i32[base + Conn.flagsSyn];
+    // Priority 0 is never re-scored while the connection lives; closed, its record is the
+    // lowest, like any closed one (Rescorer says why).
+    if (prio === 0 && (fs & (ConnFlag.fin | ConnFlag.rst)) === 0) return 0;
     const next = this.adjuster.priority(
       statePrioInitial(sp),
       fs,

@@ -164,6 +164,12 @@ export interface SimParams {
    */
   targetAddresses: number;
   /**
+   * spoof-verified and spoof-walk: 1, the attacker spoofs only the partner hosts' addresses it
+   * has seen connect (verified, inside the priority-0 rule: each spoof is priority 0 until the
+   * partner resets it).
+   */
+  targetPartners: number;
+  /**
    * Every host's round-trip time to the director and servers is drawn uniformly from
    * [rttMinMs, rttMaxMs] (10-80 by default: a continent; 100-400 puts mobile and intercontinental
    * clients in, whose answers come later than any of the defense's round-trip timers assume).
@@ -224,6 +230,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   responderShare: 0.3,
   responderMix: 0,
   targetAddresses: 0,
+  targetPartners: 0,
   rttMinMs: 10,
   rttMaxMs: 80,
   verifyAlways: 0,
@@ -1172,7 +1179,8 @@ export function runSim(p: SimParams): SimResult {
         const newest = [...seenAt].filter(([, t]) => t <= now).sort((a, b) => b[1] - a[1]);
         for (let i = 0; i < newest.length && i < p.targetAddresses; i++) knownValid.push(newest[i][0]);
       } else {
-        for (const [addr, h] of hosts) if (h.owner === Owner.valid && h.seen > 0) knownValid.push(addr);
+        const owner = p.targetPartners === 1 ? Owner.partner : Owner.valid;
+        for (const [addr, h] of hosts) if (h.owner === owner && h.seen > 0) knownValid.push(addr);
       }
     }
     if (attacking && now % SAMPLE_EVERY_MS === 0) {
