@@ -16,7 +16,10 @@
 // owner answers the challenge to its own SYN but not probes to other ports (a stealth NAT, a
 // firewall that drops what no connection of its own explains), or has gone; either way a SYN
 // from it passes only when its port answered lately (the last PORT_SLOTS answers' ports), which
-// a spoofer, who never sees the challenge, must guess.
+// a spoofer, who never sees the challenge, must guess. A spoofer can push those ports out when
+// the owner answers the spoofer's challenges too (a plain host resets what it never opened):
+// verify() says so (VERIFY_CROWDED), and the director then probes the address, whose answer
+// ends the asking.
 
 import { elapsed, timeReached } from './clock.ts';
 import { lockNextExpired, Rec, SLOTS_PER_BUCKET, type TableLayout, TableView } from './shared-table.ts';
@@ -129,13 +132,6 @@ export class VerifiedSourceTable extends TableView {
     return (marks & VerifiedMark.perConnection) === 0
       ? Verification.verified
       : Verification.askThisConnection;
-  }
-
-  /** 1 when the address answered from `port` within PORT_ANSWER_MS (lock-free). */
-  portAnswered(a0: number, a1: number, a2: number, a3: number, port: number, now: number): number {
-    this.setKey(a0, a1, a2, a3);
-    const slot = this.core.find();
-    return slot >= 0 && this.portAnsweredAt(this.core.recordBase(slot), port, now) ? 1 : 0;
   }
 
   private portAnsweredAt(base: number, port: number, now: number): boolean {
