@@ -209,7 +209,7 @@ export class Director implements DirectorControl {
   /** Builds the director, publishes the config and binds every worker's socket. */
   static async start(opts: DirectorOptions): Promise<Director> {
     const d = new Director(opts);
-    const live = validateLiveConfig(d.live);
+    const live = validateLiveConfig(d.live, d.daemon.vxlan.address);
     d.install(live, false);
     await d.own.open();
     const vx = d.daemon.vxlan;
@@ -518,7 +518,7 @@ export class Director implements DirectorControl {
           `If-Match ${ifMatch} does not match the running config ${this.etag}`,
         );
       }
-      const live = validateLiveConfig(next);
+      const live = validateLiveConfig(next, this.daemon.vxlan.address);
       await this.install(live, true);
       this.log.info(`config version ${this.version} applied (${live.services.length} services)`);
       return this.getConfig();
@@ -531,7 +531,7 @@ export class Director implements DirectorControl {
   /** SIGHUP: the file as it is now on disk, with the same validation as the API, not re-saved. */
   reload(file: ConfigFile): Promise<ConfigView> {
     const run = async (): Promise<ConfigView> => {
-      const live = validateLiveConfig(liveOf(file));
+      const live = validateLiveConfig(liveOf(file), this.daemon.vxlan.address);
       if (JSON.stringify(file.daemon) !== JSON.stringify(this.daemon)) {
         this.log.warn('daemon settings changed in the file: they take effect at the next start');
       }

@@ -571,6 +571,22 @@ describe('validateConfigFile', () => {
     expect(validateConfigFile(file({ api: { address: '0:0::1', port: 0 } })).daemon.api.address).toBe('::1');
   });
 
+  it("refuses a real server's VTEP of another family than the VXLAN address, which sends to it, naming the field", () => {
+    const live = liveFixture();
+    live.services[0].reals[1].vtep = '2001:db8::7';
+    expect(() =>
+      validateConfigFile({ daemon: { vxlan: { address: '10.0.0.1', port: 4789 } }, ...live }),
+    ).toThrow(
+      expect.objectContaining({ field: '/services/0/reals/1/vtep', message: expect.stringMatching(/IPv4/) }),
+    );
+    // the live config alone cannot know; given the underlay (the director passes its own), it can
+    expect(() => validateLiveConfig(live)).not.toThrow();
+    expect(() => validateLiveConfig(live, '10.0.0.1')).toThrow(
+      expect.objectContaining({ field: '/services/0/reals/1/vtep' }),
+    );
+    expect(() => validateLiveConfig(liveFixture(), '10.0.0.1')).not.toThrow();
+  });
+
   it('a live config without `daemon` is not a config file', () => {
     expect(() => validateConfigFile(liveFixture())).toThrow(expect.objectContaining({ field: '/daemon' }));
   });

@@ -48,9 +48,14 @@ interface JsonSchema {
 export const HTTP_CHECK_DEFAULT_PATH = '/';
 export const HTTP_CHECK_DEFAULT_STATUS = 200;
 
-export function validateLiveConfig(raw: unknown): LiveConfig {
+/**
+ * The live config, checked; with `underlay` (the daemon's VXLAN address), also that every real
+ * server's VTEP is of its family: the director sends to VTEPs from that one socket.
+ */
+export function validateLiveConfig(raw: unknown, underlay?: string): LiveConfig {
   const value = checkSchema(LiveConfigSchema as unknown as JsonSchema, raw) as LiveConfig;
   checkLive(value);
+  if (underlay !== undefined) checkVtepFamily(value, underlay);
   return value;
 }
 
@@ -59,7 +64,26 @@ export function validateConfigFile(raw: unknown): ConfigFile {
   value.daemon.vxlan.address = address(value.daemon.vxlan.address, '/daemon/vxlan/address').text;
   value.daemon.api.address = address(value.daemon.api.address, '/daemon/api/address').text;
   checkLive(value);
+  checkVtepFamily(value, value.daemon.vxlan.address);
   return value;
+}
+
+/**
+ * Every real server's VTEP in the family of the director's VXLAN socket, which sends to it: an
+ * IPv6 VTEP beside an IPv4 socket was accepted, and a reset by hand (DELETE /v1/connections/:id)
+ * of a connection on that server then failed in send() (EINVAL) with a 500.
+ */
+function checkVtepFamily(live: LiveConfig, underlay: string): void {
+  const v4 = canonicalAddress(underlay).v4;
+  live.services.forEach((svc, i) => {
+    svc.reals.forEach((real, j) => {
+      if (canonicalAddress(real.vtep).v4 === v4) return;
+      throw new ConfigValidationError(
+        `/services/${i}/reals/${j}/vtep`,
+        `must be ${v4 ? 'IPv4' : 'IPv6'} like the director's VXLAN address ${underlay}, which sends to it (got ${real.vtep})`,
+      );
+    });
+  });
 }
 
 // ---- schema pass ----
