@@ -572,7 +572,7 @@ describe('validateConfigFile', () => {
   });
 
   it("refuses a real server's VTEP of another family than the VXLAN address, which sends to it, naming the field", () => {
-    const live = liveFixture();
+    const live: Json = liveFixture();
     live.services[0].reals[1].vtep = '2001:db8::7';
     expect(() =>
       validateConfigFile({ daemon: { vxlan: { address: '10.0.0.1', port: 4789 } }, ...live }),
