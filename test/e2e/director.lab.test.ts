@@ -87,6 +87,31 @@ function ready(): Env {
   return env;
 }
 
+/**
+ * Runs `body` with a fresh address (host `host` of the client's /24, never seen by the director)
+ * on the client's vx0, under `verify: always` with an hour's verification; removes the address
+ * and restores the verification settings after.
+ */
+async function onFreshAddressVerifying(
+  host: number,
+  body: (address: string) => Promise<void>,
+): Promise<void> {
+  const { api, client } = ready();
+  const address = client.overlay4.replace(/\.\d+$/, `.${host}`);
+  const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
+  try {
+    await client.exec(['ip', 'addr', 'add', `${address}/24`, 'dev', 'vx0']);
+    const patch = await api.request('PATCH', '/v1/defense', {
+      body: { verification: { mode: 'always', ttlSeconds: 3600 } },
+    });
+    expect(patch.status, patch.text).toBe(200);
+    await body(address);
+  } finally {
+    await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
+    await client.exec(['ip', 'addr', 'del', `${address}/24`, 'dev', 'vx0']);
+  }
+}
+
 const realPath = (service: string, id: string): string =>
   `/v1/services/${service}/reals/${encodeURIComponent(id)}`;
 
@@ -502,16 +527,8 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
 
   it("a client whose kernel answers the probe to another port is verified by that answer's cookie, not connection by connection: one challenge, then none", async () => {
     const { api, client, url4 } = ready();
-    // A fresh address beside the client's own (verified by the tests before), never seen.
-    const fresh = client.overlay4.replace(/\.\d+$/, '.151');
     const challenges = async () => value(await scrape(api), 'sluice_challenges_sent_total', {});
-    const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
-    try {
-      await client.exec(['ip', 'addr', 'add', `${fresh}/24`, 'dev', 'vx0']);
-      const patch = await api.request('PATCH', '/v1/defense', {
-        body: { verification: { mode: 'always', ttlSeconds: 3600 } },
-      });
-      expect(patch.status, patch.text).toBe(200);
+    await onFreshAddressVerifying(151, async (fresh) => {
       const before = await challenges();
       const first = await client.exec(['curl', '-sS', '--max-time', '3', '--interface', fresh, url4]);
       expect(first.stdout.trim()).toMatch(/^rs\d$/);
@@ -532,49 +549,38 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
         expect(r.stdout.trim()).toMatch(/^rs\d$/);
       }
       expect((await challenges()) - before).toBe(1);
-    } finally {
-      await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
-      await client.exec(['ip', 'addr', 'del', `${fresh}/24`, 'dev', 'vx0']);
-    }
+    });
   }, 60_000);
 
   it("a spoofer flooding a new client's address with SYNs (hping3 -a) does not lock it out, though the client's kernel answers every challenge the flood draws", async () => {
-    const { api, client, lab, url4 } = ready();
-    const victim = client.overlay4.replace(/\.\d+$/, '.152');
-    const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
-    let flood: ReturnType<typeof client.spawn> | undefined;
-    try {
-      await client.exec(['ip', 'addr', 'add', `${victim}/24`, 'dev', 'vx0']);
-      const patch = await api.request('PATCH', '/v1/defense', {
-        body: { verification: { mode: 'always', ttlSeconds: 3600 } },
-      });
-      expect(patch.status, patch.text).toBe(200);
+    const { client, lab, url4 } = ready();
+    await onFreshAddressVerifying(152, async (victim) => {
       // SYNs from the victim's address, a new source port each, 20k a second: every one is
       // challenged, and the victim's kernel resets every challenge (no socket for the port), far
       // more answers than the director remembers ports for.
-      flood = client.spawn(['hping3', '-q', '-S', '-p', '80', '-i', 'u50', '-a', victim, lab.vip4], {
+      const flood = client.spawn(['hping3', '-q', '-S', '-p', '80', '-i', 'u50', '-a', victim, lab.vip4], {
         stdio: 'ignore',
       });
-      await sleep(500);
-      // Before the probe's cookie told its answer apart (605c1a6), one of four runs had a
-      // connection time out here and three passed: the probe's answer came back within the lab's
-      // sub-millisecond round trip, before the flood pushed out the port it was sent for. With a
-      // longer round trip, or a stack that waits for its timeout, it did not (simulator, §4 of
-      // docs/DEFENSE.md); this kernel has no netem to make one.
-      const failed: string[] = [];
-      for (let i = 0; i < 10; i++) {
-        const r = await client
-          .exec(['curl', '-sS', '--max-time', '3', '--interface', victim, url4])
-          .catch((e: unknown) => e);
-        const body = String((r as { stdout?: string }).stdout ?? '').trim();
-        if (!/^rs\d$/.test(body)) failed.push(`connection ${i + 1}: ${JSON.stringify(r)}`);
+      try {
+        await sleep(500);
+        // Before the probe's cookie told its answer apart (605c1a6), one of four runs had a
+        // connection time out here and three passed: the probe's answer came back within the lab's
+        // sub-millisecond round trip, before the flood pushed out the port it was sent for. With a
+        // longer round trip, or a stack that waits for its timeout, it did not (simulator, §4 of
+        // docs/DEFENSE.md); this kernel has no netem to make one.
+        const failed: string[] = [];
+        for (let i = 0; i < 10; i++) {
+          const r = await client
+            .exec(['curl', '-sS', '--max-time', '3', '--interface', victim, url4])
+            .catch((e: unknown) => e);
+          const body = String((r as { stdout?: string }).stdout ?? '').trim();
+          if (!/^rs\d$/.test(body)) failed.push(`connection ${i + 1}: ${JSON.stringify(r)}`);
+        }
+        expect(failed, failed.join('\n')).toEqual([]);
+      } finally {
+        flood.kill('SIGKILL');
       }
-      expect(failed, failed.join('\n')).toEqual([]);
-    } finally {
-      flood?.kill('SIGKILL');
-      await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
-      await client.exec(['ip', 'addr', 'del', `${victim}/24`, 'dev', 'vx0']);
-    }
+    });
   }, 60_000);
 
   it('SIGHUP re-reads the file; a corrupt file is refused, logged, and the running config stays', async () => {

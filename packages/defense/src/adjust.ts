@@ -21,6 +21,16 @@ export const PRIORITY_BEST_SCORED = 1;
 /** ConnFlag bits of a connection the client closed or reset: nothing left to keep. */
 const GONE = ConnFlag.fin | ConnFlag.rst;
 
+/**
+ * Whether a record at priority `prio` with flag word `flagsSyn` keeps it without re-scoring: a
+ * rule's priority 0 is for the live connection, not its record. Once closed, the record is the
+ * lowest like any closed one, anyone's to reuse (an attacker spoofing a verified partner's address
+ * at 20k connections a second filled the table with records its resets closed, for their 10 s).
+ */
+export function keepsPriorityZero(prio: number, flagsSyn: number): boolean {
+  return prio === 0 && (flagsSyn & GONE) === 0;
+}
+
 export class PriorityAdjuster {
   readonly verifiedBase: number;
   readonly unverifiedBase: number;

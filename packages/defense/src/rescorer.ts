@@ -42,7 +42,7 @@ import {
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
-import { PriorityAdjuster } from './adjust.ts';
+import { keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
 import type { DefenseState } from './defense-state.ts';
 import { DEMOTED_POINTS, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
 import { PriorityScorer } from './scorer.ts';
@@ -241,19 +241,15 @@ export class Rescorer implements RecordEditor {
     }
     const extra = !closed && prio !== 0 ? this.sourcePenalty(now) : 0;
     const withExtra = (fs & ~ConnBit.sourcePenaltyMask) | (extra << ConnBit.sourcePenaltyShift);
-    // A rule's priority 0 is for the connection, not its record: once closed, the record is
-    // anyone's to reuse (an attacker spoofing a verified partner's address at 20k connections a
-    // second filled the table with them, each reset by the partner at once, for their 10 s).
-    const next =
-      prio === 0 && !closed
-        ? 0
-        : this.adjuster.priority(
-            statePrioInitial(sp),
-            withExtra | (change & ConnFlag.verified),
-            age,
-            idle,
-            elapsed(rec[Conn.awaitingSince], now),
-          );
+    const next = keepsPriorityZero(prio, fs)
+      ? 0
+      : this.adjuster.priority(
+          statePrioInitial(sp),
+          withExtra | (change & ConnFlag.verified),
+          age,
+          idle,
+          elapsed(rec[Conn.awaitingSince], now),
+        );
     if (change !== 0 || next !== prio || withExtra !== fs) {
       const written = this.write(slot, rec[Conn.tag], change, extra, now);
       if (written < 0) return; // gone meanwhile
@@ -428,7 +424,7 @@ export class Rescorer implements RecordEditor {
     i32[base + Conn.flagsSyn] = fs;
     this.writtenFlags = fs;
     let next = prio;
-    if (prio !== 0 || (fs & (ConnFlag.fin | ConnFlag.rst)) !== 0) {
+    if (!keepsPriorityZero(prio, fs)) {
       next = this.adjuster.priority(
         statePrioInitial(sp),
         fs,

@@ -28,7 +28,7 @@ import {
   statePrioWithPriority,
 } from '@sluice/conntrack';
 import { type FrameInfo, IpProto } from '@sluice/wire';
-import { PriorityAdjuster } from './adjust.ts';
+import { keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
 import { PRIORITY_LOWEST, PriorityRules } from './priority-rules.ts';
 import { BogonAction, SourceChecks, SourceVerdict } from './source-checks.ts';
 import { inferInitialTtl, SynShapes } from './syn-shape.ts';
@@ -311,9 +311,7 @@ export class PriorityScorer {
     const sp = i32[base + Conn.statePrio];
     const prio = statePrioPriority(sp);
     const fs = i32[base + Conn.flagsSyn];
-    // Priority 0 is never re-scored while the connection lives; closed, its record is the
-    // lowest, like any closed one (Rescorer says why).
-    if (prio === 0 && (fs & (ConnFlag.fin | ConnFlag.rst)) === 0) return 0;
+    if (keepsPriorityZero(prio, fs)) return 0;
     const next = this.adjuster.priority(
       statePrioInitial(sp),
       fs,

@@ -158,9 +158,9 @@ export interface SimParams {
    */
   responderMix: number;
   /**
-   * spoof-verified and spoof-walk: above 0, the attacker spoofs only the N valid addresses that
-   * connected for the first time most recently (looked at every 100 ms): the whole flood on the
-   * newest clients, while their first connections wait for verification.
+   * spoof-verified and spoof-walk: above 0, the attacker spoofs only the N client addresses
+   * (valid or partner) that connected for the first time most recently (looked at every 100 ms):
+   * the whole flood on the newest clients, while their first connections wait for verification.
    */
   targetAddresses: number;
   /**
