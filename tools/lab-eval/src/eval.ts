@@ -962,6 +962,10 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       // every 0.4-0.8 s, so each window update comes before the shut window's second is up.
       spreadBots('slow-read', 0.6, ['--read-bytes', '1448']);
       break;
+    case 'header-churn':
+      // Each head dropped after at most 4.9 s (3.77 s ±30%): under the stall's 5 s grace.
+      spreadBots('header-churn', 4.9 / 1.3);
+      break;
     case 'mixed':
       hping(200);
       spoof(1000);

@@ -40,6 +40,7 @@ describe('planRuns', () => {
 
   it('the bot scenarios are the ones with real-address bots', () => {
     expect([...BOT_SCENARIOS].sort()).toEqual([
+      'header-churn',
       'idle-hold',
       'mixed',
       'slow-forged',

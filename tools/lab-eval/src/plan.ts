@@ -29,6 +29,7 @@ export const SCENARIOS = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'header-churn',
   'mixed',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -47,6 +48,7 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'header-churn',
   'mixed',
 ];
 
@@ -74,7 +76,12 @@ export const WARMUP_MS = 3000;
  */
 export const BOT_LEAD_MS = 8000;
 /** Scenarios whose bots run on the spread addresses (Addresses.spread, in spreadCidr). */
-export const SPREAD_SCENARIOS: readonly Scenario[] = ['spread', 'slow-read', 'slow-read-reopen'];
+export const SPREAD_SCENARIOS: readonly Scenario[] = [
+  'spread',
+  'slow-read',
+  'slow-read-reopen',
+  'header-churn',
+];
 /** Real-address bots: addresses × connections each = 400, the cluster's capacity (a level doubles it). */
 export const BOT_ADDRESSES = 100;
 export const BOTS_PER_ADDRESS = 4;
@@ -125,6 +132,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
         : [BOT_ADDRESSES * BOTS_PER_ADDRESS, BOT_ADDRESSES * 8];
     case 'spread':
     case 'slow-read':
+    case 'header-churn':
       return quick ? [400] : [400, 800];
     case 'slow-read-reopen':
       return [400];

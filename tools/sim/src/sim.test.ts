@@ -135,4 +135,15 @@ describe('simulator', () => {
     expect(r.resetsShed + r.resetsDisplaced).toBeGreaterThan(0);
     expect(r.validFalselyReset).toBe(0);
   });
+
+  it('bots that drop each head just under the stall grace for a fresh connection (churnMs) hold the servers with no defense, not with one', () => {
+    const over = { scenario: 'slow-header' as const, attackRate: 1_000, churnMs: 4_900 };
+    const none = quick({ ...over, strategy: 'none' });
+    expect(none.validSuccess).toBeLessThan(0.5);
+    expect(none.attackerSlots).toBeGreaterThan(0.9);
+    const r = quick({ ...over, strategy: 'priority' });
+    expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);
+    // Each head sinks by its idle time before it is dropped, and is shed.
+    expect(r.resetsShed).toBeGreaterThan(0);
+  });
 });

@@ -54,7 +54,10 @@
 //            forward, the server's worker blocked in its write, as slowhttptest -X makes it;
 //            `--param slowReadOpenWindow=1`: a raw-socket reader that advertises an open window and
 //            acknowledges a segment every 1.9 s instead; `=2`: a kernel reader taking a segment
-//            every 0.6 s, its window reopening each time).
+//            every 0.6 s, its window reopening each time); `--param churnMs=N` makes slow-header's
+//            and slow-forged's bots spread's addresses that send a first header line, wait N ms in
+//            silence, close and open the next at once (each head dropped just under the idle step
+//            or the stall's grace).
 // `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
 // for the bot scenarios. `mixed` runs a syn-flood, spoof-kernel and slow-header at a third each.
 import { AnswerKind, TcpState } from '@sluice/conntrack';
@@ -195,6 +198,13 @@ export interface SimParams {
    */
   slowReadOpenWindow: number;
   /**
+   * slow-header and slow-forged: above 0, the bot sends its first header line, waits this long
+   * (ms) in silence and closes (FIN), and opens a new connection at once: a head that never ends,
+   * each one short enough to stay under the stall rule's grace and the idle step, the slot held by
+   * a stream of fresh connections.
+   */
+  churnMs: number;
+  /**
    * Above 0: every real server runs a load agent (@sluice/agent) the director polls this often
    * (ms). The agent counts what the modelled server holds (accept queue and workers: the sockets
    * /proc/net/tcp lists as ESTABLISHED); its answer lands AGENT_RTT_MS after
@@ -236,6 +246,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   verifyAlways: 0,
   ghostBots: 0,
   slowReadOpenWindow: 0,
+  churnMs: 0,
   agentIntervalMs: 0,
   botAddresses: 100,
   tableCapacity: 1 << 16,
@@ -405,6 +416,7 @@ const Ev = {
   poke: 9,
   ghostAck: 10,
   slowRead: 11,
+  churn: 12,
 } as const;
 
 interface Conn {
@@ -865,6 +877,13 @@ export function runSim(p: SimParams): SimResult {
         heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
         return;
       }
+      case Ev.churn: {
+        // Gone already (reset, or its server timed it out)? Else a FIN, and the pool opens the next.
+        if (c.closed || c.reset) return;
+        if (servers.has(c.key) && send(c, FrameKind.fin, seqOf(c), ackOf(c))) servers.close(c.key, now);
+        botLost(c);
+        return;
+      }
       case Ev.poke: {
         if (c.closed || c.reset) return;
         if (!servers.has(c.key)) {
@@ -888,7 +907,10 @@ export function runSim(p: SimParams): SimResult {
     const slow = c.owner === Owner.bot && !isFullRequestBot();
     if (slow) {
       if (send(c, FrameKind.trickle, seqOf(c), ackOf(c))) c.sent += TRICKLE_BYTES;
-      heap.push(now + TRICKLE_MS, { c, ev: Ev.trickle });
+      heap.push(now + (p.churnMs > 0 ? p.churnMs : TRICKLE_MS), {
+        c,
+        ev: p.churnMs > 0 ? Ev.churn : Ev.trickle,
+      });
       return;
     }
     const okData = send(c, FrameKind.data, seqOf(c), ackOf(c));
@@ -956,9 +978,10 @@ export function runSim(p: SimParams): SimResult {
     : sc === 'mixed'
       ? Math.round((p.attackRate * share) / 25)
       : 0;
-  // Bots: spread and slow-read put each address at the fair share's floor (never over any share
-  // the director can publish, however many sources hold connections), each in a /24 of its own.
-  const spreadBots = sc === 'spread' || sc === 'slow-read';
+  // Bots: spread, slow-read and the churning heads (churnMs) put each address at the fair share's
+  // floor (never over any share the director can publish, however many sources hold connections),
+  // each in a /24 of its own.
+  const spreadBots = sc === 'spread' || sc === 'slow-read' || p.churnMs > 0;
   const botAddrCount = spreadBots
     ? Math.max(1, Math.ceil(botTarget / DEFENSE_WEIGHTS.fairShareFloor))
     : p.botAddresses;
