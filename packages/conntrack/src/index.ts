@@ -1,3 +1,4 @@
+export { AnsweredPort, AnsweredPortTable } from './answered-port-table.ts';
 export { clockNow, elapsed, timeReached } from './clock.ts';
 export {
   AcquireFail,

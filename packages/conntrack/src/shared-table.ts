@@ -489,6 +489,28 @@ export abstract class TableView {
 // Each takes the one SharedHashTable class, so its call sites stay monomorphic.
 
 /**
+ * After `core.hashKey()`, with the key's buckets locked and both full: of their slots, the one
+ * whose deadline comes first (an expired entry before any live one), to make room in.
+ */
+export function soonestToExpire(core: SharedHashTable): number {
+  const i32 = core.i32;
+  let best = core.bucket1 * SLOTS_PER_BUCKET;
+  let bestDeadline = i32[core.deadlineIndex(best)];
+  for (let pass = 0; pass < 2; pass++) {
+    if (pass === 1 && core.bucket2 === core.bucket1) break;
+    let slot = (pass === 0 ? core.bucket1 : core.bucket2) * SLOTS_PER_BUCKET;
+    for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
+      const d = i32[core.deadlineIndex(slot)];
+      if (((d - bestDeadline) | 0) < 0) {
+        best = slot;
+        bestDeadline = d;
+      }
+    }
+  }
+  return best;
+}
+
+/**
  * After `core.hashKey()`: finds `core.key` and takes its record lock. Without the bucket locks a
  * found slot can be emptied or reused before the lock is had, so a lost race looks again, up to
  * `tries` lookups. Returns the version held (the slot in `core.lockedSlot`), or -1: not found, or

@@ -22,7 +22,7 @@
 // ends the asking.
 
 import { elapsed, timeReached } from './clock.ts';
-import { lockNextExpired, Rec, SLOTS_PER_BUCKET, type TableLayout, TableView } from './shared-table.ts';
+import { lockNextExpired, Rec, soonestToExpire, type TableLayout, TableView } from './shared-table.ts';
 
 export const Verified = {
   version: Rec.version,
@@ -247,7 +247,7 @@ export class VerifiedSourceTable extends TableView {
     } else {
       slot = core.findEmpty();
       if (slot < 0) {
-        slot = this.soonestToExpire();
+        slot = soonestToExpire(core);
         v = core.lockRecord(slot);
         if (v >= 0) core.clear(slot);
       } else {
@@ -283,26 +283,6 @@ export class VerifiedSourceTable extends TableView {
     i32[core.deadlineIndex(slot)] = deadline;
     core.unlockRecord(slot, v);
     return crowded && answers % PORT_SLOTS === 0 ? VERIFY_CROWDED : 1;
-  }
-
-  /** Of the key's 16 candidate slots (all occupied), the one whose verification ends first. */
-  private soonestToExpire(): number {
-    const core = this.core;
-    const i32 = this.i32;
-    let best = core.bucket1 * SLOTS_PER_BUCKET;
-    let bestDeadline = i32[core.deadlineIndex(best)];
-    for (let pass = 0; pass < 2; pass++) {
-      if (pass === 1 && core.bucket2 === core.bucket1) break;
-      let slot = (pass === 0 ? core.bucket1 : core.bucket2) * SLOTS_PER_BUCKET;
-      for (let i = 0; i < SLOTS_PER_BUCKET; i++, slot++) {
-        const d = i32[core.deadlineIndex(slot)];
-        if (((d - bestDeadline) | 0) < 0) {
-          best = slot;
-          bestDeadline = d;
-        }
-      }
-    }
-    return best;
   }
 
   /** The slot holding the address, or -1 (lock-free, as isVerified). */

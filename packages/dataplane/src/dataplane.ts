@@ -5,6 +5,7 @@
 
 import { Worker } from 'node:worker_threads';
 import {
+  AnsweredPortTable,
   ConnectionTable,
   clockNow,
   PersistenceTable,
@@ -32,6 +33,8 @@ export interface DataplaneOptions {
   persistenceCapacity?: number;
   /** Sources that answered a challenge, remembered (VerifiedSourceTable). */
   verifiedCapacity?: number;
+  /** Client ports that answered a challenge, remembered for a retransmission's time (default: verifiedCapacity). */
+  answeredCapacity?: number;
   /** The challenge cookies' SipHash key (four words); default: random at start. Tests only. */
   defenseKey?: ArrayLike<number>;
   maxServices?: number;
@@ -47,6 +50,7 @@ export interface ResolvedDataplaneOptions {
   sourceCapacity: number;
   persistenceCapacity: number;
   verifiedCapacity: number;
+  answeredCapacity: number;
   maxServices: number;
   maxReals: number;
   pipeline: PipelineOptions;
@@ -59,6 +63,7 @@ export const DATAPLANE_DEFAULTS: ResolvedDataplaneOptions = {
   sourceCapacity: 1 << 18,
   persistenceCapacity: 1 << 16,
   verifiedCapacity: 1 << 18,
+  answeredCapacity: 1 << 18,
   maxServices: 256,
   maxReals: 4096,
   pipeline: DEFAULT_PIPELINE_OPTIONS,
@@ -110,6 +115,10 @@ export function resolveDataplaneOptions(opts: DataplaneOptions = {}): ResolvedDa
       opts.persistenceCapacity ?? d.persistenceCapacity,
     ),
     verifiedCapacity: positiveInt('verifiedCapacity', opts.verifiedCapacity ?? d.verifiedCapacity),
+    answeredCapacity: positiveInt(
+      'answeredCapacity',
+      opts.answeredCapacity ?? opts.verifiedCapacity ?? d.answeredCapacity,
+    ),
     maxServices: positiveInt('maxServices', opts.maxServices ?? d.maxServices),
     maxReals: positiveInt('maxReals', opts.maxReals ?? d.maxReals),
     pipeline: { ...d.pipeline, ...opts.pipeline },
@@ -130,6 +139,8 @@ export class Dataplane {
   readonly victims: VictimIndex;
   /** Sources that answered a challenge (workers write on an answer, read per SYN under pressure). */
   readonly verified: VerifiedSourceTable;
+  /** Client ports that answered a challenge lately (workers write on an answer, read per SYN of a source asked connection by connection). */
+  readonly answered: AnsweredPortTable;
   /** Which services verify sources, the cookie key, the fair share (the defense loop writes it). */
   readonly defenseState: DefenseState;
   readonly counters: CounterBlock;
@@ -170,11 +181,12 @@ export class Dataplane {
     this.reals = RealServerCounters.create(o.maxReals);
     this.victims = VictimIndex.create(o.maxReals);
     this.verified = VerifiedSourceTable.create(o.verifiedCapacity, epoch);
+    this.answered = AnsweredPortTable.create(o.answeredCapacity, epoch);
     this.defenseState = DefenseState.create(o.maxServices, opts.defenseKey);
     // Big, randomly probed tables: on transparent huge pages a lookup costs fewer TLB misses
     // (measured in docs/BENCHMARKS.md). Advised before first touch; a no-op without the addon.
     if (o.hugePages)
-      for (const t of [this.connections, this.sources, this.persistence, this.verified])
+      for (const t of [this.connections, this.sources, this.persistence, this.verified, this.answered])
         adviseHugePages(t.sab);
     const slots = o.workers + SPARE_SLOTS;
     this.counters = CounterBlock.create({
@@ -192,6 +204,7 @@ export class Dataplane {
       reals: this.reals.sab,
       victims: this.victims.sab,
       verified: this.verified.sab,
+      answered: this.answered.sab,
       defenseState: this.defenseState.sab,
       counters: this.counters.sab,
       mailbox: this.mailbox.sab,
@@ -291,6 +304,7 @@ export class Dataplane {
         reals: this.reals,
         victims: this.victims,
         verified: this.verified,
+        answered: this.answered,
         defenseState: this.defenseState,
       };
       this.controlPipeline = new Pipeline(

@@ -4,11 +4,13 @@
 // the client acknowledges it, displacement and shedding with the RST's exact sequence number, and
 // the defense loop switching verification on and off.
 import {
+  AnsweredPortTable,
   Conn,
   ConnBit,
   ConnectionTable,
   ConnFlag,
   PersistenceTable,
+  PORT_ANSWER_MS,
   PORT_SLOTS,
   SourceTable,
   VerifiedSourceTable,
@@ -92,6 +94,7 @@ function setup(
     reals,
     victims,
     verified: VerifiedSourceTable.create(1024, 0),
+    answered: AnsweredPortTable.create(1024, 0),
     defenseState: state,
   };
   const counters = CounterBlock.create({ maxWorkers: 1, ...limits });
@@ -251,6 +254,29 @@ describe('source verification in the pipeline', () => {
     expect(defenseCount(Defense.reconfirmFailed)).toBe(0);
     // a spoofer must guess a port that answered lately
     expect(send(client(1, 2001, TCP.syn, 7), 2700)).toBe(Verdict.reply);
+  });
+
+  it('a busy address asked connection by connection (a carrier NAT: more answers within a retransmission timeout than its record keeps) lets each of its SYNs through again, and no other port', () => {
+    const { pipe, send, state } = setup(1000);
+    state.setVerifying(0, 1);
+    // Its users' first SYNs within one second, each challenged and answered (the probes dropped);
+    // their stacks send them again only at their retransmission timeout.
+    const users = 4 * PORT_SLOTS;
+    for (let i = 0; i < users; i++) {
+      const syn = client(1, 1000 + i, TCP.syn, 11 + i);
+      expect(send(syn, i * 20)).toBe(Verdict.reply);
+      send(answerTo(1, parseOut(syn, 0, pipe.replyLength)), i * 20 + 10);
+    }
+    for (let i = 0; i < users; i++) {
+      expect(send(client(1, 1000 + i, TCP.syn, 11 + i), 1000 + i * 20)).toBe(Verdict.forward);
+    }
+    // a spoofer's SYN from the address must still guess a port that answered
+    expect(send(client(1, 9000, TCP.syn, 7), 1600)).toBe(Verdict.reply);
+    // and an answer counts for a retransmission's time only
+    const late = client(1, 1000 + users, TCP.syn, 5);
+    expect(send(late, 2000)).toBe(Verdict.reply);
+    send(answerTo(1, parseOut(late, 0, pipe.replyLength)), 2010);
+    expect(send(client(1, 1000 + users, TCP.syn, 5), 2010 + PORT_ANSWER_MS + 100)).toBe(Verdict.reply);
   });
 
   it("a spoofer flooding a new client's address with SYNs, each challenge answered by the client's stack, does not lock it out: its probe's answer is known by its cookie", () => {

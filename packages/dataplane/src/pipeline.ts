@@ -23,6 +23,7 @@
 // object, closure, string or exception per frame; integer codes instead of branches on types.
 import {
   AcquireFail,
+  type AnsweredPortTable,
   AnswerKind,
   Conn,
   ConnBit,
@@ -34,6 +35,7 @@ import {
   nextTcpState,
   Persist,
   type PersistenceTable,
+  PORT_ANSWER_MS,
   packStatePrio,
   RefuseWhenFull,
   RemoveReason,
@@ -142,6 +144,8 @@ export interface PipelineTables {
   victims?: VictimIndex | null;
   /** Sources that answered a challenge; null: no source verification. */
   verified?: VerifiedSourceTable | null;
+  /** The client ports that answered a challenge lately (a busy address asked connection by connection); null: the verified record's few ports only. */
+  answered?: AnsweredPortTable | null;
   /** Which services verify sources now, the cookie key, the fair share; null: no verification. */
   defenseState?: DefenseState | null;
 }
@@ -193,6 +197,8 @@ export class Pipeline implements ResetSink {
   /** Frees a displaced unverified half-open entry's slot without a reset (see displaceOn). */
   private readonly halfOpenRelease: HalfOpenRelease;
   readonly verifiedSources: VerifiedSourceTable | null;
+  /** Client ports that answered a challenge lately, beyond the few a verified record keeps. */
+  readonly answeredPorts: AnsweredPortTable | null;
   readonly defenseState: DefenseState | null;
   /** Builds challenges and probes and checks answers; null without a DefenseState. */
   readonly challenger: Challenger | null;
@@ -243,6 +249,7 @@ export class Pipeline implements ResetSink {
     this.victims = tables.victims ?? null;
     this.halfOpenRelease = new HalfOpenRelease(tables.connections, tables.reals);
     this.verifiedSources = tables.verified ?? null;
+    this.answeredPorts = tables.answered ?? null;
     this.defenseState = tables.defenseState ?? null;
     this.challenger = this.defenseState === null ? null : new Challenger(this.defenseState.key);
     this.lvs = new LvsDefense(this.connections.capacity);
@@ -383,10 +390,19 @@ export class Pipeline implements ResetSink {
     let ownAnswer = false;
     if (creates && isTcp && scorer !== null) {
       const vs = this.verifiedSources;
-      const verification =
+      let verification =
         vs !== null && (verifying || scorer.rules.count > 0)
           ? vs.isVerifiedFor(a0, a1, a2, a3, f.srcPort, now)
           : Verification.none;
+      // The record keeps its last few answers' ports; a busy address (a carrier NAT's, answering
+      // for all its users) answers more within a retransmission's time, and the rest are here.
+      if (
+        verification === Verification.askThisConnection &&
+        this.answeredPorts !== null &&
+        this.answeredPorts.answered(a0, a1, a2, a3, f.srcPort, now) === 1
+      ) {
+        verification = Verification.thisConnectionAnswered;
+      }
       // A source asked connection by connection is verified for this SYN only if its port answered.
       const verified =
         verification === Verification.verified || verification === Verification.thisConnectionAnswered
@@ -811,6 +827,11 @@ export class Pipeline implements ResetSink {
       const a3 = f.src3 | 0;
       const kind = cookie === CookieKind.probe ? AnswerKind.probe : AnswerKind.challenge;
       const recorded = vs.verify(a0, a1, a2, a3, f.srcPort, kind, now, this.config.verifiedTtlMs);
+      // The port that answered a challenge is its SYN's: remembered on its own until the SYN
+      // comes again, however many other ports of the address answer meanwhile.
+      if (kind === AnswerKind.challenge && this.answeredPorts !== null) {
+        this.answeredPorts.record(a0, a1, a2, a3, f.srcPort, now, PORT_ANSWER_MS);
+      }
       this.counters[this.layout.defense + Defense.sourcesVerified] += 1;
       if (kind === AnswerKind.challenge) {
         this.probe(

@@ -14,6 +14,8 @@ export interface WorkerInit {
   victims: SharedArrayBuffer;
   /** VerifiedSourceTable: the sources that answered a challenge. */
   verified: SharedArrayBuffer;
+  /** AnsweredPortTable: the client ports that answered a challenge lately. */
+  answered: SharedArrayBuffer;
   /** DefenseState: which services verify sources, the cookie key, the fair share. */
   defenseState: SharedArrayBuffer;
   counters: SharedArrayBuffer;

@@ -5,6 +5,7 @@
 // load) and, if the version moved, compiles the new snapshot, so a batch runs under one version.
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import {
+  AnsweredPortTable,
   ConnectionTable,
   clockNow,
   PersistenceTable,
@@ -33,6 +34,7 @@ const tables = {
   reals: RealServerCounters.attach(init.reals),
   victims: VictimIndex.attach(init.victims),
   verified: VerifiedSourceTable.attach(init.verified),
+  answered: AnsweredPortTable.attach(init.answered),
   defenseState: DefenseState.attach(init.defenseState),
 };
 const counters = CounterBlock.attach(init.counters);

@@ -1,6 +1,6 @@
 // The director under simulation: the REAL dataplane and defense code, driven in this thread on a
 // simulated clock. One Pipeline over ConnectionTable, SourceTable, PersistenceTable,
-// RealServerCounters, VictimIndex, VerifiedSourceTable and DefenseState, with a CompiledConfig from a
+// RealServerCounters, VictimIndex, VerifiedSourceTable, AnsweredPortTable and DefenseState, with a CompiledConfig from a
 // ConfigSnapshot carrying a `defense` section; and the DefenseLoop the daemon runs on its 20 ms timer
 // (shedding, source verification on and off, LVS drop_entry), here owning the Rescorer that the
 // daemon runs in a thread of its own. Nothing here decides a verdict, picks a victim or verifies
@@ -20,6 +20,7 @@
 // Every RST datagram (displacement or shed) is parsed back with @sluice/wire and handed to the
 // reset sink: the modelled server drops that connection.
 import {
+  AnsweredPortTable,
   Conn,
   ConnectionTable,
   PersistenceTable,
@@ -124,6 +125,7 @@ export class SimDirector {
     connections: ConnectionTable;
     sources: SourceTable;
     verified: VerifiedSourceTable;
+    answered: AnsweredPortTable;
     defenseState: DefenseState;
     victims: VictimIndex;
   };
@@ -179,6 +181,7 @@ export class SimDirector {
         reals,
         victims: this.victims,
         verified: VerifiedSourceTable.create(Math.max(1024, opts.tableCapacity >> 2), epoch),
+        answered: AnsweredPortTable.create(Math.max(1024, opts.tableCapacity >> 2), epoch),
         defenseState: DefenseState.create(1, [
           this.rng.u32(),
           this.rng.u32(),

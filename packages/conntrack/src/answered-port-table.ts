@@ -1,0 +1,109 @@
+// AnsweredPortTable: the client ports that answered the director's challenge lately, keyed by the
+// whole address and the port. A source asked connection by connection (a stealth NAT, a firewall
+// that passes only what its own connections explain: VerifiedSourceTable's `perConnection`) is let
+// through for a SYN only when that SYN's own port answered its challenge; the SYN comes again a
+// round trip after the answer on Linux, at the stack's retransmission timeout (1 s, or 3 s)
+// elsewhere. The verified-source record remembers the last PORT_SLOTS answers' ports, which is
+// enough for one host; a carrier NAT's public address answers for all of its users, and once more
+// answers than that come within one retransmission timeout, its users' ports were pushed out
+// before their SYNs came again, each of those SYNs was challenged again and answered again, which
+// pushed out more: in the simulator, twenty new connections a second from one such address with
+// retransmission-timeout stacks were all refused. Here every answer has its own entry for as long
+// as a retransmission can take (PORT_ANSWER_MS), so the line is the table's size, not an address's.
+//
+// Only an answer (the RST carrying a cookie only the challenge's receiver saw) writes here: a
+// spoofer who never sees the challenge cannot. Reads are lock-free (tag, key, deadline), as in the
+// verified-source table; a read racing a writer can miss (the SYN is challenged once more), never
+// invent an answer. When both buckets are full the entry closest to expiry makes room: an expired
+// one first, so the table needs no sweep.
+
+import { timeReached } from './clock.ts';
+import { Rec, soonestToExpire, type TableLayout, TableView } from './shared-table.ts';
+
+export const AnsweredPort = {
+  version: Rec.version,
+  tag: Rec.tag,
+  addr0: 2,
+  addr1: 3,
+  addr2: 4,
+  addr3: 5,
+  /** the port (low 16 bits) */
+  port: 6,
+  /** when it answered (ms clock) */
+  answeredAt: 7,
+  words: 8,
+  /** snapshot only: when the answer stops counting (ms clock) */
+  expires: 8,
+  snapshotWords: 9,
+} as const;
+
+const KEY_WORDS = 5;
+
+export class AnsweredPortTable extends TableView {
+  static override readonly layout: TableLayout = {
+    name: 'answered-port table',
+    recordWords: AnsweredPort.words,
+    keyWords: KEY_WORDS,
+    deadlineWord: AnsweredPort.expires,
+  };
+
+  private setKey(a0: number, a1: number, a2: number, a3: number, port: number): void {
+    const key = this.core.key;
+    key[0] = a0;
+    key[1] = a1;
+    key[2] = a2;
+    key[3] = a3;
+    key[4] = port & 0xffff;
+    this.core.hashKey();
+  }
+
+  /** 1 when `port` of the address answered a challenge within the `ttlMs` it was recorded with. */
+  answered(a0: number, a1: number, a2: number, a3: number, port: number, now: number): number {
+    this.setKey(a0, a1, a2, a3, port);
+    const slot = this.core.find();
+    if (slot < 0) return 0;
+    return timeReached(this.i32[this.core.deadlineIndex(slot)], now) ? 0 : 1;
+  }
+
+  /**
+   * Records that `port` of the address answered at `now`, counting until `now + ttlMs`. Returns 1
+   * when recorded (or refreshed), 0 on lock contention (the SYN is then challenged once more).
+   */
+  record(a0: number, a1: number, a2: number, a3: number, port: number, now: number, ttlMs: number): number {
+    this.setKey(a0, a1, a2, a3, port);
+    const core = this.core;
+    if (!core.lockBuckets()) return 0;
+    let slot = core.find();
+    let v = -1;
+    if (slot >= 0) {
+      v = core.lockIfKey(slot);
+    } else {
+      slot = core.findEmpty();
+      if (slot < 0) {
+        slot = soonestToExpire(core);
+        v = core.lockRecord(slot);
+        if (v >= 0) core.clear(slot);
+      } else {
+        v = core.lockRecord(slot);
+      }
+      if (v >= 0) core.claim(slot);
+    }
+    core.unlockBuckets();
+    if (v < 0) return 0;
+    this.i32[core.recordBase(slot) + AnsweredPort.answeredAt] = now;
+    this.i32[core.deadlineIndex(slot)] = (now + ttlMs) | 0;
+    core.unlockRecord(slot, v);
+    return 1;
+  }
+
+  /** The slot holding the address's port, or -1 (lock-free). */
+  find(a0: number, a1: number, a2: number, a3: number, port: number): number {
+    this.setKey(a0, a1, a2, a3, port);
+    return this.core.find();
+  }
+
+  /** A consistent copy of a slot's record (AnsweredPort offsets, snapshotWords long); false if busy. */
+  readRecord(slot: number, out: Int32Array): boolean {
+    return this.core.readRecord(slot, out);
+  }
+}
