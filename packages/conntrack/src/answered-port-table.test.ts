@@ -1,29 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { AnsweredPort, AnsweredPortTable, SLOTS_PER_BUCKET } from './index.ts';
+import { AnsweredPort, AnsweredPortTable, CHALLENGE_ACK_SPAN, SLOTS_PER_BUCKET } from './index.ts';
 
 const v4 = (a: number) => [0, 0, 0xffff, a] as const;
 
 describe('AnsweredPortTable', () => {
-  it("knows an address's port from its answer for the time it was given, and no other port or address", () => {
+  it("knows that an address's port answered the challenge to one SYN, for the time it was given, and nothing else", () => {
     const t = AnsweredPortTable.create(64, 0);
-    expect(t.answered(...v4(0x0b000001), 40000, 0)).toBe(0);
-    expect(t.record(...v4(0x0b000001), 40000, 100, 4000)).toBe(1);
-    expect(t.answered(...v4(0x0b000001), 40000, 4099)).toBe(1);
-    expect(t.answered(...v4(0x0b000001), 40000, 4100)).toBe(0);
-    expect(t.answered(...v4(0x0b000001), 40001, 200)).toBe(0);
-    expect(t.answered(...v4(0x0b000002), 40000, 200)).toBe(0);
+    const isn = 0x12345678;
+    const ack = isn - 0x1234; // the challenge's acknowledgement: just behind the SYN's sequence number
+    expect(t.answered(...v4(0x0b000001), 40000, isn, 0)).toBe(0);
+    expect(t.record(...v4(0x0b000001), 40000, ack, 100, 4000)).toBe(1);
+    expect(t.answered(...v4(0x0b000001), 40000, isn, 4099)).toBe(1);
+    expect(t.answered(...v4(0x0b000001), 40000, isn, 4100)).toBe(0);
+    // only that SYN again: another sequence number is another SYN (a spoofer's guess)
+    expect(t.answered(...v4(0x0b000001), 40000, ack - 1, 200)).toBe(0);
+    expect(t.answered(...v4(0x0b000001), 40000, ack + CHALLENGE_ACK_SPAN - 1, 200)).toBe(1);
+    expect(t.answered(...v4(0x0b000001), 40000, ack + CHALLENGE_ACK_SPAN, 200)).toBe(0);
+    // another port, another address
+    expect(t.answered(...v4(0x0b000001), 40001, isn, 200)).toBe(0);
+    expect(t.answered(...v4(0x0b000002), 40000, isn, 200)).toBe(0);
     // IPv6: the whole address
-    t.record(0x20010db8, 0, 0, 1, 443, 0, 4000);
-    expect(t.answered(0x20010db8, 0, 0, 1, 443, 10)).toBe(1);
-    expect(t.answered(0x20010db8, 0, 0, 2, 443, 10)).toBe(0);
+    t.record(0x20010db8, 0, 0, 1, 443, 7, 0, 4000);
+    expect(t.answered(0x20010db8, 0, 0, 1, 443, 7, 10)).toBe(1);
+    expect(t.answered(0x20010db8, 0, 0, 2, 443, 7, 10)).toBe(0);
     // a second answer refreshes the entry in place
-    t.record(...v4(0x0b000001), 40000, 3000, 4000);
-    expect(t.answered(...v4(0x0b000001), 40000, 6000)).toBe(1);
+    t.record(...v4(0x0b000001), 40000, ack, 3000, 4000);
+    expect(t.answered(...v4(0x0b000001), 40000, isn, 6000)).toBe(1);
     expect(t.count()).toBe(2);
     const rec = new Int32Array(AnsweredPort.snapshotWords);
     expect(t.readRecord(t.find(...v4(0x0b000001), 40000), rec)).toBe(true);
-    expect([rec[AnsweredPort.port], rec[AnsweredPort.answeredAt], rec[AnsweredPort.expires]]).toEqual([
-      40000, 3000, 7000,
+    expect([rec[AnsweredPort.port], rec[AnsweredPort.seq], rec[AnsweredPort.expires]]).toEqual([
+      40000,
+      ack,
+      7000,
     ]);
   });
 
@@ -31,13 +40,13 @@ describe('AnsweredPortTable', () => {
     const t = AnsweredPortTable.create(2 * SLOTS_PER_BUCKET, 0);
     const cap = t.capacity;
     // one address, more ports than any per-address record keeps
-    for (let p = 0; p < cap; p++) expect(t.record(...v4(0x0b000001), 1000 + p, p, 4000)).toBe(1);
+    for (let p = 0; p < cap; p++) expect(t.record(...v4(0x0b000001), 1000 + p, 5, p, 4000)).toBe(1);
     let known = 0;
-    for (let p = 0; p < cap; p++) known += t.answered(...v4(0x0b000001), 1000 + p, cap);
-    // (two buckets per key of a small table: a few keys may share both and evict each other)
+    for (let p = 0; p < cap; p++) known += t.answered(...v4(0x0b000001), 1000 + p, 5, cap);
+    // (two candidate buckets per key in a small table: some keys share both and push each other out)
     expect(known).toBeGreaterThan(cap / 2);
-    // a new answer in a full table evicts the oldest of its candidates, never a fresher one
-    t.record(...v4(0x0b000002), 1, cap, 4000);
-    expect(t.answered(...v4(0x0b000002), 1, cap)).toBe(1);
+    // a new answer in a full table takes the place of the oldest of its candidates
+    t.record(...v4(0x0b000002), 1, 5, cap, 4000);
+    expect(t.answered(...v4(0x0b000002), 1, 5, cap)).toBe(1);
   });
 });

@@ -12,13 +12,24 @@
 // as a retransmission can take (PORT_ANSWER_MS), so the line is the table's size, not an address's.
 //
 // Only an answer (the RST carrying a cookie only the challenge's receiver saw) writes here: a
-// spoofer who never sees the challenge cannot. Reads are lock-free (tag, key, deadline), as in the
+// spoofer who never sees the challenge cannot. The answer's sequence number is kept too: it is the
+// challenge's acknowledgement number, which lies less than CHALLENGE_ACK_SPAN behind the challenged
+// SYN's sequence number, and a stack sends its SYN again with the same one; so a SYN counts only if
+// it is that SYN again, and a spoofer who guessed a port that answered must also guess the sequence
+// number to within 2^15 (once in 2^17). Reads are lock-free (tag, key, deadline), as in the
 // verified-source table; a read racing a writer can miss (the SYN is challenged once more), never
 // invent an answer. When both buckets are full the entry closest to expiry makes room: an expired
 // one first, so the table needs no sweep.
 
 import { timeReached } from './clock.ts';
 import { Rec, soonestToExpire, type TableLayout, TableView } from './shared-table.ts';
+
+/**
+ * A challenge's acknowledgement number lies this little behind the challenged SYN's sequence
+ * number (at most CHALLENGE_ACK_SPAN - 1; @sluice/defense's Challenger places it there), so the
+ * answer's sequence number says which SYN was answered.
+ */
+export const CHALLENGE_ACK_SPAN = 0x8000;
 
 export const AnsweredPort = {
   version: Rec.version,
@@ -29,10 +40,10 @@ export const AnsweredPort = {
   addr3: 5,
   /** the port (low 16 bits) */
   port: 6,
-  /** when it answered (ms clock) */
-  answeredAt: 7,
+  /** the answer's sequence number: the challenge's acknowledgement number */
+  seq: 7,
   words: 8,
-  /** snapshot only: when the answer stops counting (ms clock) */
+  /** snapshot only: when the answer stops counting (ms clock; it answered `ttlMs` before) */
   expires: 8,
   snapshotWords: 9,
 } as const;
@@ -57,19 +68,42 @@ export class AnsweredPortTable extends TableView {
     this.core.hashKey();
   }
 
-  /** 1 when `port` of the address answered a challenge within the `ttlMs` it was recorded with. */
-  answered(a0: number, a1: number, a2: number, a3: number, port: number, now: number): number {
+  /**
+   * 1 when `port` of the address answered, within the `ttlMs` it was recorded with, the challenge
+   * to a SYN whose sequence number was `synSeq` (this SYN, sent again).
+   */
+  answered(
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+    synSeq: number,
+    now: number,
+  ): number {
     this.setKey(a0, a1, a2, a3, port);
-    const slot = this.core.find();
+    const core = this.core;
+    const slot = core.find();
     if (slot < 0) return 0;
-    return timeReached(this.i32[this.core.deadlineIndex(slot)], now) ? 0 : 1;
+    if (timeReached(this.i32[core.deadlineIndex(slot)], now)) return 0;
+    return (synSeq - this.i32[core.recordBase(slot) + AnsweredPort.seq]) >>> 0 < CHALLENGE_ACK_SPAN ? 1 : 0;
   }
 
   /**
-   * Records that `port` of the address answered at `now`, counting until `now + ttlMs`. Returns 1
-   * when recorded (or refreshed), 0 on lock contention (the SYN is then challenged once more).
+   * Records that `port` of the address answered at `now` with sequence number `seq` (the
+   * challenge's acknowledgement number), counting until `now + ttlMs`. Returns 1 when recorded (or
+   * refreshed), 0 on lock contention (the SYN is then challenged once more).
    */
-  record(a0: number, a1: number, a2: number, a3: number, port: number, now: number, ttlMs: number): number {
+  record(
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
+    port: number,
+    seq: number,
+    now: number,
+    ttlMs: number,
+  ): number {
     this.setKey(a0, a1, a2, a3, port);
     const core = this.core;
     if (!core.lockBuckets()) return 0;
@@ -90,7 +124,7 @@ export class AnsweredPortTable extends TableView {
     }
     core.unlockBuckets();
     if (v < 0) return 0;
-    this.i32[core.recordBase(slot) + AnsweredPort.answeredAt] = now;
+    this.i32[core.recordBase(slot) + AnsweredPort.seq] = seq;
     this.i32[core.deadlineIndex(slot)] = (now + ttlMs) | 0;
     core.unlockRecord(slot, v);
     return 1;

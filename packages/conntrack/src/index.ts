@@ -1,4 +1,4 @@
-export { AnsweredPort, AnsweredPortTable } from './answered-port-table.ts';
+export { AnsweredPort, AnsweredPortTable, CHALLENGE_ACK_SPAN } from './answered-port-table.ts';
 export { clockNow, elapsed, timeReached } from './clock.ts';
 export {
   AcquireFail,

@@ -399,7 +399,7 @@ export class Pipeline implements ResetSink {
       if (
         verification === Verification.askThisConnection &&
         this.answeredPorts !== null &&
-        this.answeredPorts.answered(a0, a1, a2, a3, f.srcPort, now) === 1
+        this.answeredPorts.answered(a0, a1, a2, a3, f.srcPort, f.tcpSeq | 0, now) === 1
       ) {
         verification = Verification.thisConnectionAnswered;
       }
@@ -827,10 +827,11 @@ export class Pipeline implements ResetSink {
       const a3 = f.src3 | 0;
       const kind = cookie === CookieKind.probe ? AnswerKind.probe : AnswerKind.challenge;
       const recorded = vs.verify(a0, a1, a2, a3, f.srcPort, kind, now, this.config.verifiedTtlMs);
-      // The port that answered a challenge is its SYN's: remembered on its own until the SYN
-      // comes again, however many other ports of the address answer meanwhile.
+      // The port that answered a challenge is its SYN's, and the answer's sequence number says
+      // which SYN: remembered on their own until the SYN comes again, however many other ports of
+      // the address answer meanwhile.
       if (kind === AnswerKind.challenge && this.answeredPorts !== null) {
-        this.answeredPorts.record(a0, a1, a2, a3, f.srcPort, now, PORT_ANSWER_MS);
+        this.answeredPorts.record(a0, a1, a2, a3, f.srcPort, f.tcpSeq | 0, now, PORT_ANSWER_MS);
       }
       this.counters[this.layout.defense + Defense.sourcesVerified] += 1;
       if (kind === AnswerKind.challenge) {

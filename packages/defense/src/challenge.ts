@@ -39,6 +39,7 @@
 // Allocation-free: the message is written into a module scratch buffer, the segment is built with
 // @sluice/wire's builder into the caller's buffer.
 
+import { CHALLENGE_ACK_SPAN } from '@sluice/conntrack';
 import { buildTcpSegment, type FrameInfo, RstSpec, SipHashOut, sipHash24, TcpFlag } from '@sluice/wire';
 
 /** The time slot is the clock's ms >>> 16: 65.5 s; an answer is taken for this slot and the last. */
@@ -47,7 +48,7 @@ const SLOT_SHIFT = 16;
  * The cookie bits a challenge's acknowledgement number carries: it sits within 2^15 behind the
  * SYN's sequence number + 1, inside a NAT router's window for the client's RST (see the header).
  */
-const ANSWER_MASK = 0x7fff;
+const ANSWER_MASK = CHALLENGE_ACK_SPAN - 1;
 /** The SYN-ACK's own sequence number is derived from the cookie (it is never acknowledged). */
 const SEQ_MIX = 0x9e3779b9 | 0;
 /**
