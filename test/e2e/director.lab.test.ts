@@ -31,6 +31,35 @@ import { parseSamples, promtoolCheck, type Sample, select, value } from './metri
 import { sleep, until } from './wait.ts';
 
 const execFileP = promisify(execFile);
+/**
+ * `python3 -c BURST_CLIENT host n`: n HTTP GETs to host:80 whose connects start in the same
+ * millisecond (non-blocking sockets, one process), each body printed on its own line.
+ */
+const BURST_CLIENT = `
+import select, socket, sys, time
+host, n = sys.argv[1], int(sys.argv[2])
+socks = []
+for _ in range(n):
+    s = socket.socket(); s.setblocking(False); s.connect_ex((host, 80)); socks.append(s)
+deadline = time.time() + 5
+pending = set(socks)
+while pending and time.time() < deadline:
+    _, w, _ = select.select([], list(pending), [], 0.5)
+    for s in w:
+        pending.discard(s)
+for s in socks:
+    s.setblocking(True); s.settimeout(3)
+    try:
+        s.sendall(b"GET / HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk: break
+            data += chunk
+        print(data.split(b"\\r\\n\\r\\n", 1)[-1].decode().strip())
+    except OSError as e:
+        print("error", e)
+`;
 
 const LAB_NAME = 'e2e';
 // Fixed and outside 20..219, the range of defaultSubnet(name): a lab named by anyone else's test
@@ -430,7 +459,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     expect({ overlay: onDisk.overlay, services: onDisk.services }).toEqual(config);
   }, 60_000);
 
-  it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges, then one per connection', async () => {
+  it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges, then one per connection, 30 at once too', async () => {
     const { api, client, url4 } = ready();
     // A home router in the client's namespace: its own public address (the client's is verified
     // by the tests before), source NAT out of vx0, forward only what belongs to a connection from
@@ -516,6 +545,20 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       const later = await counts();
       expect(later.challenges - after.challenges).toBe(5);
       expect(later.verified - after.verified).toBe(5);
+
+      // A carrier NAT's burst: 30 connections opened in the same millisecond from behind the one
+      // address (one process, non-blocking connects), more answers within their SYNs'
+      // retransmission (Linux: ~10 ms) than the six ports the address's record keeps. Each SYN
+      // is let through again by its own answer (AnsweredPortTable), so each is challenged once.
+      const burst = await inHome(['python3', '-c', BURST_CLIENT, new URL(url4).hostname, '30']);
+      const bodies = burst.stdout.trim().split(/\s+/);
+      expect(
+        bodies.filter((b) => /^rs\d$/.test(b)),
+        burst.stdout + burst.stderr,
+      ).toHaveLength(30);
+      const burstCounts = await counts();
+      expect(burstCounts.challenges - later.challenges).toBe(30);
+      expect(burstCounts.verified - later.verified).toBe(30);
     } finally {
       await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
       await client.exec(['nft', 'delete', 'table', 'ip', HOME_ROUTER_TABLE]);
