@@ -22,7 +22,7 @@
 // one first, so the table needs no sweep.
 
 import { timeReached } from './clock.ts';
-import { Rec, soonestToExpire, type TableLayout, TableView } from './shared-table.ts';
+import { lockOrClaimSoonestToExpire, Rec, type TableLayout, TableView } from './shared-table.ts';
 
 /**
  * A challenge's acknowledgement number lies this little behind the challenged SYN's sequence
@@ -106,24 +106,9 @@ export class AnsweredPortTable extends TableView {
   ): number {
     this.setKey(a0, a1, a2, a3, port);
     const core = this.core;
-    if (!core.lockBuckets()) return 0;
-    let slot = core.find();
-    let v = -1;
-    if (slot >= 0) {
-      v = core.lockIfKey(slot);
-    } else {
-      slot = core.findEmpty();
-      if (slot < 0) {
-        slot = soonestToExpire(core);
-        v = core.lockRecord(slot);
-        if (v >= 0) core.clear(slot);
-      } else {
-        v = core.lockRecord(slot);
-      }
-      if (v >= 0) core.claim(slot);
-    }
-    core.unlockBuckets();
+    const v = lockOrClaimSoonestToExpire(core);
     if (v < 0) return 0;
+    const slot = core.lockedSlot;
     this.i32[core.recordBase(slot) + AnsweredPort.seq] = seq;
     this.i32[core.deadlineIndex(slot)] = (now + ttlMs) | 0;
     core.unlockRecord(slot, v);

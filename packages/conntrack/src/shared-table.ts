@@ -489,10 +489,35 @@ export abstract class TableView {
 // Each takes the one SharedHashTable class, so its call sites stay monomorphic.
 
 /**
- * After `core.hashKey()`, with the key's buckets locked and both full: of their slots, the one
- * whose deadline comes first (an expired entry before any live one), to make room in.
+ * After `core.hashKey()`: the key's record locked, found or claimed; when both of its buckets are
+ * full, the entry whose deadline comes first (an expired one before any live one) makes room. For
+ * tables whose entries only an owner's proof writes and any of which may go (the verified sources,
+ * the answered ports). Returns the version held (the slot in `core.lockedSlot`), or -1: contention.
  */
-export function soonestToExpire(core: SharedHashTable): number {
+export function lockOrClaimSoonestToExpire(core: SharedHashTable): number {
+  if (!core.lockBuckets()) return -1;
+  let slot = core.find();
+  let v = -1;
+  if (slot >= 0) {
+    v = core.lockIfKey(slot);
+  } else {
+    slot = core.findEmpty();
+    if (slot < 0) {
+      slot = soonestToExpire(core);
+      v = core.lockRecord(slot);
+      if (v >= 0) core.clear(slot);
+    } else {
+      v = core.lockRecord(slot);
+    }
+    if (v >= 0) core.claim(slot);
+  }
+  core.unlockBuckets();
+  core.lockedSlot = slot;
+  return v;
+}
+
+/** With the key's buckets locked and both full: of their slots, the one whose deadline comes first. */
+function soonestToExpire(core: SharedHashTable): number {
   const i32 = core.i32;
   let best = core.bucket1 * SLOTS_PER_BUCKET;
   let bestDeadline = i32[core.deadlineIndex(best)];

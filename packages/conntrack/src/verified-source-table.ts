@@ -22,7 +22,13 @@
 // ends the asking.
 
 import { elapsed, timeReached } from './clock.ts';
-import { lockNextExpired, Rec, soonestToExpire, type TableLayout, TableView } from './shared-table.ts';
+import {
+  lockNextExpired,
+  lockOrClaimSoonestToExpire,
+  Rec,
+  type TableLayout,
+  TableView,
+} from './shared-table.ts';
 
 export const Verified = {
   version: Rec.version,
@@ -239,24 +245,9 @@ export class VerifiedSourceTable extends TableView {
     const core = this.core;
     const i32 = this.i32;
     const deadline = (now + ttlMs) | 0;
-    if (!core.lockBuckets()) return 0;
-    let slot = core.find();
-    let v = -1;
-    if (slot >= 0) {
-      v = core.lockIfKey(slot);
-    } else {
-      slot = core.findEmpty();
-      if (slot < 0) {
-        slot = soonestToExpire(core);
-        v = core.lockRecord(slot);
-        if (v >= 0) core.clear(slot);
-      } else {
-        v = core.lockRecord(slot);
-      }
-      if (v >= 0) core.claim(slot);
-    }
-    core.unlockBuckets();
+    const v = lockOrClaimSoonestToExpire(core);
     if (v < 0) return 0;
+    const slot = core.lockedSlot;
     const base = core.recordBase(slot);
     let marks = i32[base + Verified.marks];
     if (kind === AnswerKind.probe) marks &= ~VerifiedMark.perConnection;
