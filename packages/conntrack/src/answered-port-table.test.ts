@@ -26,7 +26,7 @@ describe('AnsweredPortTable', () => {
     // a second answer refreshes the entry in place
     t.record(...v4(0x0b000001), 40000, ack, 3000, 4000);
     expect(t.answered(...v4(0x0b000001), 40000, isn, 6000)).toBe(1);
-    expect(t.count()).toBe(2);
+    expect(t.count()).toBe(4); // each answer kept by port and by sequence number
     const rec = new Int32Array(AnsweredPort.snapshotWords);
     expect(t.readRecord(t.find(...v4(0x0b000001), 40000), rec)).toBe(true);
     expect([rec[AnsweredPort.port], rec[AnsweredPort.seq], rec[AnsweredPort.expires]]).toEqual([
@@ -34,6 +34,23 @@ describe('AnsweredPortTable', () => {
       ack,
       7000,
     ]);
+  });
+
+  it('lets the answered SYN through once from another port (a NAT that moved it), and nothing else', () => {
+    const t = AnsweredPortTable.create(64, 0);
+    const isn = 0x7fffc000; // near a bucket's end: the answer's number is in the bucket before
+    const ack = isn - 0x5000;
+    t.record(...v4(0x0b000001), 40000, ack, 0, 4000);
+    expect(t.takeBySeq(...v4(0x0b000001), 0x12345678, 10)).toBe(0); // another SYN
+    expect(t.takeBySeq(...v4(0x0b000002), isn, 10)).toBe(0); // another address
+    expect(t.takeBySeq(...v4(0x0b000001), isn, 4000)).toBe(0); // too late
+    expect(t.takeBySeq(...v4(0x0b000001), isn, 10)).toBe(1);
+    expect(t.takeBySeq(...v4(0x0b000001), isn, 20)).toBe(0); // used up
+    // its own port still knows it
+    expect(t.answered(...v4(0x0b000001), 40000, isn, 30)).toBe(1);
+    // the bucket's wrap: an answer just below 2^32, its SYN's number just above 0
+    t.record(...v4(0x0b000001), 40001, -0x10, 0, 4000);
+    expect(t.takeBySeq(...v4(0x0b000001), 0x100, 10)).toBe(1);
   });
 
   it('holds every port of a busy address, and when full makes room with the answer closest to expiry', () => {

@@ -231,29 +231,30 @@ describe('source verification in the pipeline', () => {
   it('a source that answers its own challenges but no probe (a stealth NAT) is asked connection by connection; a spoof in its name never reaches a server', () => {
     const { pipe, send, tables, reals, state, defenseCount } = setup(100);
     state.setVerifying(0, 1);
-    const stealthAnswer = (port: number, t: number) => {
-      const syn = client(1, port, TCP.syn, 11);
+    // (each connection its own initial sequence number, as stacks draw them)
+    const stealthAnswer = (port: number, t: number, isn: number) => {
+      const syn = client(1, port, TCP.syn, isn);
       expect(send(syn, t)).toBe(Verdict.reply);
       send(answerTo(1, parseOut(syn, 0, pipe.replyLength)), t + 10); // the probe it draws is dropped
       pipe.probeCount = 0;
-      return send(client(1, port, TCP.syn, 11), t + 20); // its stack's SYN again
+      return send(client(1, port, TCP.syn, isn), t + 20); // its stack's SYN again
     };
-    expect(stealthAnswer(1000, 0)).toBe(Verdict.forward);
+    expect(stealthAnswer(1000, 0, 11)).toBe(Verdict.forward);
     // its next connection, and a spoofer's SYN from its address: each is challenged
-    expect(send(client(1, 2000, TCP.syn, 99), 1000)).toBe(Verdict.reply);
-    expect(send(client(1, 3000, TCP.syn, 7), 1001)).toBe(Verdict.reply);
+    expect(send(client(1, 2000, TCP.syn, 0x30000000), 1000)).toBe(Verdict.reply);
+    expect(send(client(1, 3000, TCP.syn, 0x50000007), 1001)).toBe(Verdict.reply);
     expect(tables.connections.count()).toBe(1);
-    expect(stealthAnswer(2000, 2000)).toBe(Verdict.forward);
+    expect(stealthAnswer(2000, 2000, 0x30000000)).toBe(Verdict.forward);
     // its own connections end their provisional time in the verified band, without a probe
-    send(client(1, 2000, TCP.ack, 100, 0, 5001), 2600);
+    send(client(1, 2000, TCP.ack, 0x30000001, 0, 5001), 2600);
     const r = record(tables.connections, 1, 2000);
     expect(flags(r) & (ConnFlag.verified | ConnFlag.provisional | ConnFlag.held)).toBe(
       ConnFlag.verified | ConnFlag.held,
     );
     expect(reals.held[0]).toBe(1);
     expect(defenseCount(Defense.reconfirmFailed)).toBe(0);
-    // a spoofer must guess a port that answered lately
-    expect(send(client(1, 2001, TCP.syn, 7), 2700)).toBe(Verdict.reply);
+    // a spoofer must guess a port that answered lately, or an answered SYN's sequence number
+    expect(send(client(1, 2001, TCP.syn, 0x50000007), 2700)).toBe(Verdict.reply);
   });
 
   it('a busy address asked connection by connection (a carrier NAT: more answers within a retransmission timeout than its record keeps) lets each of its SYNs through again, and no other port', () => {
@@ -263,22 +264,38 @@ describe('source verification in the pipeline', () => {
     // their stacks send them again only at their retransmission timeout.
     const users = 4 * PORT_SLOTS;
     for (let i = 0; i < users; i++) {
-      const syn = client(1, 1000 + i, TCP.syn, 11 + i);
+      const syn = client(1, 1000 + i, TCP.syn, 11 + i * 0x100000);
       expect(send(syn, i * 20)).toBe(Verdict.reply);
       send(answerTo(1, parseOut(syn, 0, pipe.replyLength)), i * 20 + 10);
     }
     // a spoofer's SYN from the address must guess a port that answered, and the sequence number
     // of the SYN whose challenge was answered there (the first users' ports are out of the record)
-    expect(send(client(1, 9000, TCP.syn, 7), 900)).toBe(Verdict.reply);
+    expect(send(client(1, 9000, TCP.syn, 0x60000007), 900)).toBe(Verdict.reply);
     expect(send(client(1, 1000, TCP.syn, 0x40000000), 900)).toBe(Verdict.reply);
     for (let i = 0; i < users; i++) {
-      expect(send(client(1, 1000 + i, TCP.syn, 11 + i), 1000 + i * 20)).toBe(Verdict.forward);
+      expect(send(client(1, 1000 + i, TCP.syn, 11 + i * 0x100000), 1000 + i * 20)).toBe(Verdict.forward);
     }
     // and an answer counts for a retransmission's time only
-    const late = client(1, 1000 + users, TCP.syn, 5);
+    const late = client(1, 1000 + users, TCP.syn, 0x70000005);
     expect(send(late, 2000)).toBe(Verdict.reply);
     send(answerTo(1, parseOut(late, 0, pipe.replyLength)), 2010);
-    expect(send(client(1, 1000 + users, TCP.syn, 5), 2010 + PORT_ANSWER_MS + 100)).toBe(Verdict.reply);
+    expect(send(client(1, 1000 + users, TCP.syn, 0x70000005), 2010 + PORT_ANSWER_MS + 100)).toBe(
+      Verdict.reply,
+    );
+  });
+
+  it('a NAT that gives the SYN sent again another port (its entry closed by the answer): let through once by its sequence number', () => {
+    const { pipe, send, state } = setup(1000);
+    state.setVerifying(0, 1);
+    const syn = client(1, 1000, TCP.syn, 0x1234567);
+    expect(send(syn, 0)).toBe(Verdict.reply);
+    send(answerTo(1, parseOut(syn, 0, pipe.replyLength)), 10);
+    pipe.probeCount = 0; // the router drops the probe: asked connection by connection
+    expect(send(client(1, 2000, TCP.syn, 0x1234567), 20)).toBe(Verdict.forward);
+    // the same SYN again from a third port: the answer is used up
+    expect(send(client(1, 3000, TCP.syn, 0x1234567), 30)).toBe(Verdict.reply);
+    // another SYN from a fourth: not the one answered
+    expect(send(client(1, 4000, TCP.syn, 0x7654321), 40)).toBe(Verdict.reply);
   });
 
   it("a spoofer flooding a new client's address with SYNs, each challenge answered by the client's stack, does not lock it out: its probe's answer is known by its cookie", () => {
@@ -292,7 +309,7 @@ describe('source verification in the pipeline', () => {
     // with no socket for the port answers as one in SYN-SENT), more answers than the ports the
     // director remembers.
     for (let i = 0; i < 20; i++) {
-      const spoof = client(1, 5000 + i, TCP.syn, 7);
+      const spoof = client(1, 5000 + i, TCP.syn, 0x50000000 + i * 0x10000);
       expect(send(spoof, 20 + i)).toBe(Verdict.reply);
       send(answerTo(1, parseOut(spoof, 0, pipe.replyLength)), 40 + i);
     }
@@ -441,7 +458,7 @@ describe('probes: verifying the sources of connections that began before the pre
     // PORT_SLOTS - 1 fill the record's ports, then every answer pushes out a port still fresh.
     const probes: number[] = [];
     for (let i = 0; i < 2 * PORT_SLOTS; i++) {
-      const spoof = client(1, 5000 + i, TCP.syn, 7);
+      const spoof = client(1, 5000 + i, TCP.syn, 0x50000000 + i * 0x10000);
       send(spoof, 10 + i);
       send(answerTo(1, parseOut(spoof, 0, pipe.replyLength)), 10 + i);
       if (pipe.probeCount === 1) probes.push(i);

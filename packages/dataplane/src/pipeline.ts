@@ -395,11 +395,14 @@ export class Pipeline implements ResetSink {
           ? vs.isVerifiedFor(a0, a1, a2, a3, f.srcPort, now)
           : Verification.none;
       // The record keeps its last few answers' ports; a busy address (a carrier NAT's, answering
-      // for all its users) answers more within a retransmission's time, and the rest are here.
+      // for all its users) answers more within a retransmission's time, and the rest are here;
+      // and a NAT may have given the SYN sent again another port than the one that answered.
+      const answered = this.answeredPorts;
       if (
         verification === Verification.askThisConnection &&
-        this.answeredPorts !== null &&
-        this.answeredPorts.answered(a0, a1, a2, a3, f.srcPort, f.tcpSeq | 0, now) === 1
+        answered !== null &&
+        (answered.answered(a0, a1, a2, a3, f.srcPort, f.tcpSeq | 0, now) === 1 ||
+          answered.takeBySeq(a0, a1, a2, a3, f.tcpSeq | 0, now) === 1)
       ) {
         verification = Verification.thisConnectionAnswered;
       }
