@@ -459,7 +459,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     expect({ overlay: onDisk.overlay, services: onDisk.services }).toEqual(config);
   }, 60_000);
 
-  it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges, then one per connection, 30 at once too', async () => {
+  it('clients behind Linux NAT routers answer the challenge themselves and are served: verify always, 20 fresh challenges, then one per connection, 30 at once too, and one whose router moved its port', async () => {
     const { api, client, url4 } = ready();
     // A home router in the client's namespace: its own public address (the client's is verified
     // by the tests before), source NAT out of vx0, forward only what belongs to a connection from
@@ -559,6 +559,28 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       const burstCounts = await counts();
       expect(burstCounts.challenges - later.challenges).toBe(30);
       expect(burstCounts.verified - later.verified).toBe(30);
+
+      // A second host behind the router connects from the port the first one just used: the
+      // router's entry for the first (in TIME_WAIT) holds it, so the second's SYN leaves from
+      // another port, its answer closes that entry, and its SYN sent again leaves from yet
+      // another (the closed entry still holds the one before). Let through by the answered SYN's
+      // sequence number, once (AnsweredPortTable.takeBySeq); without it, challenged on every port.
+      await inHome(['ip', 'addr', 'add', '192.168.88.3/24', 'dev', 'hm1']);
+      const port = '41234';
+      const first = await inHome(['curl', '-sS', '--max-time', '3', '--local-port', port, url4]);
+      expect(first.stdout.trim()).toMatch(/^rs\d$/);
+      const moved = await inHome([
+        'curl',
+        '-sS',
+        '--max-time',
+        '3',
+        '--interface',
+        '192.168.88.3',
+        '--local-port',
+        port,
+        url4,
+      ]);
+      expect(moved.stdout.trim()).toMatch(/^rs\d$/);
     } finally {
       await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
       await client.exec(['nft', 'delete', 'table', 'ip', HOME_ROUTER_TABLE]);
