@@ -32,6 +32,7 @@ import {
   DEADLINE_MS,
   directorConfig,
   LAB_NAME,
+  natAddresses,
   PARTNER_RATE,
   type PlanOptions,
   planRuns,
@@ -84,6 +85,12 @@ export interface LabEvalOptions extends PlanOptions {
    * belongs to their connections. Results carry `validBehindNat: true`.
    */
   validBehindNat?: boolean;
+  /**
+   * With validBehindNat: above 0, the router translates the valid clients' private addresses to
+   * this many public ones (a carrier NAT: many users behind each address, which answers the
+   * director's challenge only for its own connections). Results carry `cgnatAddresses`.
+   */
+  cgnatAddresses?: number;
   /**
    * A load agent (sluice-agent) on each real server, in the director's config as each real
    * server's `agent`: the director counts what the servers say they hold. Results carry `agent`.
@@ -235,17 +242,20 @@ export interface HomeRouter {
   /** `a` with the valid and partner addresses replaced by the private ones (same order). */
   inside: Addresses;
   toPublic: Map<string, string>;
+  /** Public addresses the valid clients share (a carrier NAT), or 0: one each. */
+  cgnatAddresses: number;
 }
 
 /**
  * Puts the valid clients and partners behind a Linux home router: the client namespace c1 (which
  * keeps the public addresses, and answers ARP for them) translates each private address of a new
  * namespace behind it to its own public one (1:1, so first-time and returning sources stay what
- * they are), forwards only what belongs to a connection from inside, and drops invalid packets
- * arriving for itself, as a router that answers nothing unsolicited. Through it, a challenge
- * reaches a client only if conntrack takes it (challenge.ts).
+ * they are; or the valid clients to `cgnatAddresses` public ones: natAddresses), forwards only
+ * what belongs to a connection from inside, and drops invalid packets arriving for itself, as a
+ * router that answers nothing unsolicited. Through it, a challenge reaches a client only if
+ * conntrack takes it (challenge.ts).
  */
-export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
+export async function homeRouter(lab: Lab, a: Addresses, cgnatAddresses = 0): Promise<HomeRouter> {
   const [c1] = lab.clients;
   const ns = `${lab.plan.name}-home`;
   await run(['ip', 'netns', 'del', ns]).catch(() => undefined);
@@ -253,16 +263,7 @@ export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
   live.namespaces.add(ns);
   await run(['ip', 'link', 'add', 'hn0', 'netns', c1.ns, 'type', 'veth', 'peer', 'hn1', 'netns', ns]);
   const node: NsNode = { ns, label: 'home' };
-  const priv = (i: number): string => `172.31.${16 + Math.floor(i / 200)}.${(i % 200) + 1}`;
-  const inside = {
-    ...a,
-    valid: a.valid.map((_, i) => priv(i)),
-    partners: a.partners.map((_, i) => priv(4000 + i)),
-  };
-  const toPublic = new Map<string, string>([
-    ...inside.valid.map((x, i): [string, string] => [x, a.valid[i]]),
-    ...inside.partners.map((x, i): [string, string] => [x, a.partners[i]]),
-  ]);
+  const { inside, toPublic } = natAddresses(a, cgnatAddresses);
   await must(c1, ['ip', 'addr', 'add', '172.31.0.1/16', 'dev', 'hn0']);
   await must(c1, ['ip', 'link', 'set', 'hn0', 'up']);
   await must(c1, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -278,7 +279,7 @@ export async function homeRouter(lab: Lab, a: Addresses): Promise<HomeRouter> {
       'route add default via 172.31.0.1 src 172.31.0.2',
     ].join('\n'),
   );
-  return { node, inside, toPublic };
+  return { node, inside, toPublic, cgnatAddresses };
 }
 
 const errText = (c: ChildProcess): string =>
@@ -1223,6 +1224,7 @@ async function runOne(
       countInactive: spec.strategy !== 'priority',
       labHealthy: packets >= validFrames / 2,
       validBehindNat: nat !== null,
+      cgnatAddresses: nat?.cgnatAddresses ?? 0,
       agent: variant.agent,
       ghostBots: variant.ghostBots,
       durationS: spec.durationS,
@@ -1362,7 +1364,7 @@ export async function* runLabEval(opts: LabEvalOptions = {}): AsyncGenerator<Lab
   }
   try {
     const sysctls = await prepareLab(lab, a);
-    const nat = opts.validBehindNat === true ? await homeRouter(lab, a) : null;
+    const nat = opts.validBehindNat === true ? await homeRouter(lab, a, opts.cgnatAddresses ?? 0) : null;
     for (const [i, spec] of runs.entries()) {
       const t = Date.now();
       log(`lab-eval ${i + 1}/${runs.length}: ${spec.strategy} ${spec.scenario} attack=${spec.attack}`);

@@ -1,7 +1,8 @@
 // `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
-// [--duration S] [--behind-nat] [--agent] [--ghost-bots]`: the real-kernel evaluation, one JSON
-// line per run on stdout, progress on stderr. `--behind-nat`: the valid clients and partners behind
-// a Linux home router; `--agent`: a load agent on each real server; `--ghost-bots`: the bots forge
+// [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots]`: the real-kernel
+// evaluation, one JSON line per run on stdout, progress on stderr. `--behind-nat`: the valid
+// clients and partners behind a Linux home router; `--behind-cgnat N`: the same router, the valid
+// clients sharing N public addresses (a carrier NAT); `--agent`: a load agent on each real server; `--ghost-bots`: the bots forge
 // their handshakes, so the servers hold nothing for them.
 // Needs root (network namespaces), hping3, tcpdump and python3. Ctrl-C kills the daemon, the
 // clients, the attackers and the servers and removes the lab before exiting, so an interrupted run
@@ -13,7 +14,7 @@ import { abortLabEval, runLabEval } from './eval.ts';
 import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
 
 const USAGE =
-  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S] [--behind-nat] [--agent] [--ghost-bots]   (root)\n' +
+  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots]   (root)\n' +
   '       eval-lab --report lab.jsonl\n';
 function parse() {
   try {
@@ -24,6 +25,7 @@ function parse() {
         scenario: { type: 'string', multiple: true },
         duration: { type: 'string' },
         'behind-nat': { type: 'boolean', default: false },
+        'behind-cgnat': { type: 'string' },
         agent: { type: 'boolean', default: false },
         'ghost-bots': { type: 'boolean', default: false },
         report: { type: 'string' },
@@ -68,6 +70,11 @@ const pick = <T extends string>(
 const strategies = pick<Strategy>('strategy', values.strategy, STRATEGIES);
 const scenarios = pick<Scenario>('scenario', values.scenario, SCENARIOS);
 const durationS = values.duration === undefined ? undefined : Number(values.duration);
+const cgnatAddresses = values['behind-cgnat'] === undefined ? 0 : Number(values['behind-cgnat']);
+if (!Number.isInteger(cgnatAddresses) || cgnatAddresses < 0 || cgnatAddresses > 256) {
+  process.stderr.write(`eval-lab: --behind-cgnat takes a number of addresses, 1-256\n${USAGE}`);
+  process.exit(2);
+}
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
@@ -88,7 +95,8 @@ try {
     strategies,
     scenarios,
     durationS,
-    validBehindNat: values['behind-nat'],
+    validBehindNat: values['behind-nat'] || cgnatAddresses > 0,
+    cgnatAddresses,
     agent: values.agent,
     ghostBots: values['ghost-bots'],
   })) {

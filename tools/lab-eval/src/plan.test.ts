@@ -6,6 +6,7 @@ import {
   defenseFor,
   directorConfig,
   type LabForConfig,
+  natAddresses,
   planRuns,
   type RunSpec,
   SCENARIOS,
@@ -61,6 +62,22 @@ describe('addresses', () => {
     const all = [...a.valid, ...a.partners, ...a.bots, ...a.spread];
     expect(new Set(all).size).toBe(all.length);
     expect(a.partners.every((x) => x.startsWith('10.241.200.'))).toBe(true);
+  });
+});
+
+describe('natAddresses', () => {
+  it('translates each private address to its own public one, or the valid clients to N shared ones', () => {
+    const a = addresses(241);
+    const one = natAddresses(a);
+    expect(new Set(one.toPublic.values()).size).toBe(a.valid.length + a.partners.length);
+    expect(one.toPublic.get(one.inside.valid[7])).toBe(a.valid[7]);
+    const cg = natAddresses(a, 4);
+    expect(cg.inside.valid).toEqual(one.inside.valid);
+    const shared = cg.inside.valid.map((x) => cg.toPublic.get(x));
+    expect(new Set(shared)).toEqual(new Set(a.valid.slice(0, 4)));
+    expect(shared.filter((x) => x === a.valid[0])).toHaveLength(a.valid.length / 4);
+    // the partners stay 1:1, inside their rule's prefix
+    expect(cg.inside.partners.map((x) => cg.toPublic.get(x))).toEqual(a.partners);
   });
 });
 

@@ -272,3 +272,27 @@ export function directorConfig(
     defense: defenseFor(spec.strategy, a.partnerCidr) as DefenseConfig,
   };
 }
+
+/**
+ * The home router's addresses (eval.ts homeRouter): `a` with the valid clients and partners on
+ * private addresses (172.31.16.0/20, in order), and each private address's public one: its own
+ * (1:1), or, with `cgnatAddresses` above 0, the valid clients spread over that many public
+ * addresses (a carrier NAT) while the partners stay 1:1.
+ */
+export function natAddresses(
+  a: Addresses,
+  cgnatAddresses = 0,
+): { inside: Addresses; toPublic: Map<string, string> } {
+  const priv = (i: number): string => `172.31.${16 + Math.floor(i / 200)}.${(i % 200) + 1}`;
+  const inside = {
+    ...a,
+    valid: a.valid.map((_, i) => priv(i)),
+    partners: a.partners.map((_, i) => priv(4000 + i)),
+  };
+  const publicOf = (i: number): string => a.valid[cgnatAddresses > 0 ? i % cgnatAddresses : i];
+  const toPublic = new Map<string, string>([
+    ...inside.valid.map((x, i): [string, string] => [x, publicOf(i)]),
+    ...inside.partners.map((x, i): [string, string] => [x, a.partners[i]]),
+  ]);
+  return { inside, toPublic };
+}
