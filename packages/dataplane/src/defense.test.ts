@@ -294,6 +294,13 @@ describe('source verification in the pipeline', () => {
     expect(send(client(1, 2000, TCP.syn, 0x1234567), 20)).toBe(Verdict.forward);
     // the same SYN again from a third port: the answer is used up
     expect(send(client(1, 3000, TCP.syn, 0x1234567), 30)).toBe(Verdict.reply);
+    // an answered SYN let through by its own port uses up its sequence-number entry too
+    const own = client(1, 5000, TCP.syn, 0x2345678);
+    expect(send(own, 50)).toBe(Verdict.reply);
+    send(answerTo(1, parseOut(own, 0, pipe.replyLength)), 60);
+    pipe.probeCount = 0;
+    expect(send(client(1, 5000, TCP.syn, 0x2345678), 70)).toBe(Verdict.forward);
+    expect(send(client(1, 6000, TCP.syn, 0x2345678), 80)).toBe(Verdict.reply);
     // another SYN from a fourth: not the one answered
     expect(send(client(1, 4000, TCP.syn, 0x7654321), 40)).toBe(Verdict.reply);
   });

@@ -397,14 +397,22 @@ export class Pipeline implements ResetSink {
       // The record keeps its last few answers' ports; a busy address (a carrier NAT's, answering
       // for all its users) answers more within a retransmission's time, and the rest are here;
       // and a NAT may have given the SYN sent again another port than the one that answered.
+      // An answer lets one SYN through: the one it answered, by its port or, moved, by its
+      // sequence number; a SYN let through by its port uses up the sequence-number entry too,
+      // so a spoofer's guess can only meet the answers of SYNs that have not come again.
       const answered = this.answeredPorts;
-      if (
-        verification === Verification.askThisConnection &&
-        answered !== null &&
-        (answered.answered(a0, a1, a2, a3, f.srcPort, f.tcpSeq | 0, now) === 1 ||
-          answered.takeBySeq(a0, a1, a2, a3, f.tcpSeq | 0, now) === 1)
-      ) {
-        verification = Verification.thisConnectionAnswered;
+      if (answered !== null) {
+        const seq = f.tcpSeq | 0;
+        if (verification === Verification.askThisConnection) {
+          if (answered.answered(a0, a1, a2, a3, f.srcPort, seq, now) === 1) {
+            verification = Verification.thisConnectionAnswered;
+            answered.takeBySeq(a0, a1, a2, a3, seq, now);
+          } else if (answered.takeBySeq(a0, a1, a2, a3, seq, now) === 1) {
+            verification = Verification.thisConnectionAnswered;
+          }
+        } else if (verification === Verification.thisConnectionAnswered) {
+          answered.takeBySeq(a0, a1, a2, a3, seq, now);
+        }
       }
       // A source asked connection by connection is verified for this SYN only if its port answered.
       const verified =
