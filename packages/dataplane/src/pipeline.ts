@@ -418,7 +418,8 @@ export class Pipeline implements ResetSink {
           if (answered.answered(a0, a1, a2, a3, f.srcPort, seq, now) === 1) {
             answered.takeBySeq(a0, a1, a2, a3, seq, now);
           } else if (answered.takeBySeq(a0, a1, a2, a3, seq, now) === 0) {
-            verification = vs?.lastPerConnection ? Verification.askThisConnection : Verification.verified;
+            verification =
+              vs !== null && vs.lastPerConnection ? Verification.askThisConnection : Verification.verified;
           }
         }
       }
