@@ -134,16 +134,11 @@ export class VerifiedSourceTable extends TableView {
     if ((marks & VerifiedMark.revoked) !== 0 || timeReached(i32[this.core.deadlineIndex(slot)], now)) {
       return Verification.none;
     }
-    this.lastPerConnection = (marks & VerifiedMark.perConnection) !== 0;
     if (this.portAnsweredAt(base, port, now)) return Verification.thisConnectionAnswered;
-    return this.lastPerConnection ? Verification.askThisConnection : Verification.verified;
+    return (marks & VerifiedMark.perConnection) === 0
+      ? Verification.verified
+      : Verification.askThisConnection;
   }
-
-  /**
-   * Set by isVerifiedFor when it found the address verified: whether it is asked connection by
-   * connection (what a thisConnectionAnswered would have been without its port's answer).
-   */
-  lastPerConnection = false;
 
   private portAnsweredAt(base: number, port: number, now: number): boolean {
     const i32 = this.i32;

@@ -411,16 +411,7 @@ export class Pipeline implements ResetSink {
             verification = Verification.thisConnectionAnswered;
           }
         } else if (verification === Verification.thisConnectionAnswered) {
-          // The record's slots know the port only; the table knows which SYN answered there. A
-          // SYN on a port that answered lately but with another sequence number is not that SYN
-          // (a spoofer who guessed one of the last six ports): asked as if the port had not
-          // answered.
-          if (answered.answered(a0, a1, a2, a3, f.srcPort, seq, now) === 1) {
-            answered.takeBySeq(a0, a1, a2, a3, seq, now);
-          } else if (answered.takeBySeq(a0, a1, a2, a3, seq, now) === 0) {
-            verification =
-              vs !== null && vs.lastPerConnection ? Verification.askThisConnection : Verification.verified;
-          }
+          answered.takeBySeq(a0, a1, a2, a3, seq, now);
         }
       }
       // A source asked connection by connection is verified for this SYN only if its port answered.
