@@ -837,10 +837,15 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
   const out: string[] = [];
   const perAddress =
     typeof spec.attack === 'number' ? Math.max(1, Math.round(spec.attack / a.bots.length)) : BOTS_PER_ADDRESS;
-  const hping = (level: 'flood' | number): void => {
+  const hping = (level: 'flood' | number, from: 'random' | string = 'random', flag = '-S'): void => {
     const rate = level === 'flood' ? ['--flood'] : ['-i', `u${level}`];
-    procs.push(spawnIn(c2, ['hping3', ...rate, '--rand-source', '-S', '-p', '80', vip], () => {}));
-    out.push(`hping3 ${rate.join(' ')} --rand-source -S`);
+    // from an address of the bots' namespace: its kernel answers every challenge and resets every
+    // server's SYN-ACK, as the host of anyone running hping3 without --rand-source does
+    const source = from === 'random' ? ['--rand-source'] : ['-a', from];
+    procs.push(
+      spawnIn(from === 'random' ? c2 : c3, ['hping3', ...rate, ...source, flag, '-p', '80', vip], () => {}),
+    );
+    out.push(`hping3 ${rate.join(' ')} ${source.join(' ')} ${flag}`);
   };
   const spoof = (rate: number, extra: string[] = []): void => {
     procs.push(
@@ -924,6 +929,16 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       break;
     case 'syn-flood':
       hping(spec.attack as 'flood' | number);
+      break;
+    case 'syn-flood-real':
+      hping(spec.attack as 'flood' | number, a.bots[0]);
+      break;
+    case 'ack-flood':
+      hping('flood', 'random', '-A');
+      break;
+    case 'rst-flood':
+      // every RST for no connection is checked as a challenge's answer (a SipHash each)
+      hping('flood', 'random', '-R');
       break;
     case 'spoof-kernel':
       spoof(spec.attack as number);

@@ -18,6 +18,9 @@ export type Strategy = EvalStrategy;
 export const SCENARIOS = [
   'no-attack',
   'syn-flood',
+  'syn-flood-real',
+  'ack-flood',
+  'rst-flood',
   'spoof-kernel',
   'spoof-partner',
   'spoof-verified',
@@ -35,7 +38,8 @@ export const SCENARIOS = [
 export type Scenario = (typeof SCENARIOS)[number];
 
 /**
- * The attack's level: syn-flood: 'flood' (hping3 --flood) or µs between packets (hping3 -i u<N>);
+ * The attack's level: the hping3 floods: 'flood' (hping3 --flood) or µs between packets
+ * (hping3 -i u<N>);
  * the spoofers: spoofed connections per second; the bots: connections held; 0: no attack.
  */
 export type AttackLevel = 0 | 'flood' | number;
@@ -115,6 +119,11 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
       return [0];
     case 'syn-flood':
       return quick ? ['flood'] : [1000, 100, 'flood'];
+    case 'syn-flood-real':
+      return quick ? ['flood'] : [100, 'flood'];
+    case 'ack-flood':
+    case 'rst-flood':
+      return ['flood'];
     case 'spoof-kernel':
       // ~9 packets a connection: 120/s ≈ 1k pps, 2000/s ≈ 18k pps, 20000/s: as fast as it goes.
       return quick ? [2000] : [120, 2000, 20000];

@@ -146,4 +146,17 @@ describe('simulator', () => {
     // Each head sinks by its idle time before it is dropped, and is shed.
     expect(r.resetsShed).toBeGreaterThan(0);
   });
+
+  it('a SYN flood from one live host (floodSources) verifies it and is forwarded; its resets close what it opened', () => {
+    const over = { scenario: 'syn-flood' as const, attackRate: 5_000, floodSources: 1 };
+    const r = quick({ ...over, strategy: 'priority' });
+    // the flooding host answered its challenges: its SYNs were forwarded, not challenged for ever
+    expect(r.directorDrops['challenge-answer']).toBeGreaterThan(0);
+    expect(r.challengesSent).toBeLessThan(5_000);
+    expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);
+    expect(r.attackerSlots).toBe(0);
+    // with no defense its closed entries (IPVS keeps them 10 s) fill the table (a small one here)
+    const none = quick({ ...over, strategy: 'none', tableCapacity: 8192 });
+    expect(none.directorDrops['table-full']).toBeGreaterThan(0);
+  });
 });

@@ -205,6 +205,12 @@ export interface SimParams {
    */
   churnMs: number;
   /**
+   * syn-flood: above 0, its bare SYNs come from this many fixed addresses, each a live host (the
+   * host of anyone running `hping3 --flood -S` without --rand-source): its kernel answers every
+   * challenge and resets every server's SYN-ACK, so it verifies at once and is forwarded.
+   */
+  floodSources: number;
+  /**
    * Above 0: every real server runs a load agent (@sluice/agent) the director polls this often
    * (ms). The agent counts what the modelled server holds (accept queue and workers: the sockets
    * /proc/net/tcp lists as ESTABLISHED); its answer lands AGENT_RTT_MS after
@@ -247,6 +253,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   ghostBots: 0,
   slowReadOpenWindow: 0,
   churnMs: 0,
+  floodSources: 0,
   agentIntervalMs: 0,
   botAddresses: 100,
   tableCapacity: 1 << 16,
@@ -272,6 +279,8 @@ const BOT_BASE = 150 << 24;
 /** spoof-gone: the warm-up clients that go offline, one connection each. */
 const GONE_BASE = 12 << 24;
 const GONE_ADDRESSES = 3000;
+/** syn-flood with floodSources: the flooding hosts' addresses, FLOOD_BASE + 1 up. */
+const FLOOD_BASE = 13 << 24;
 /** spoof-guess: the addresses the attacker guesses cookies for (fewer: each is tried more often). */
 const GUESS_ADDRESSES = 64;
 /** How long a verification lasts in the simulated director (the default config's ttlSeconds). */
@@ -537,8 +546,9 @@ export function runSim(p: SimParams): SimResult {
   };
   /** spoof-responders: whether a spoofed address is a live host (deterministic per address). */
   const responder = (addr: number): boolean =>
-    (p.scenario === 'spoof-responders' || p.responderMix > 0) &&
-    (Math.imul(addr ^ 0x5bd1e995, 0x27d4eb2d) >>> 0) / 2 ** 32 < p.responderShare;
+    ((p.scenario === 'spoof-responders' || p.responderMix > 0) &&
+      (Math.imul(addr ^ 0x5bd1e995, 0x27d4eb2d) >>> 0) / 2 ** 32 < p.responderShare) ||
+    (p.floodSources > 0 && ((addr >>> 0) - FLOOD_BASE - 1) >>> 0 < p.floodSources);
 
   // --- connections by key (hosts' own) ---
   const conns = new Map<number, Conn>();
@@ -1151,10 +1161,14 @@ export function runSim(p: SimParams): SimResult {
       }
       if (rngOrder.next() * attackLeft < floods) {
         floods--;
-        const addr = rngAttack.u32();
+        // the draws in the same order with or without floodSources: the default runs stay as they were
+        const drawn = rngAttack.u32();
+        const addr = p.floodSources > 0 ? FLOOD_BASE + 1 + (drawn % p.floodSources) : drawn;
         const port = rngAttack.int(1024, 65535);
-        if (toDirector(FrameKind.synBare, addr, port, rngAttack.u32(), 0) === Verdict.forward) {
-          servers.syn(director.outReal, ServerFarm.key(addr, port), Owner.flood, now);
+        const isn = rngAttack.u32();
+        if (toDirector(FrameKind.synBare, addr, port, isn, 0) === Verdict.forward) {
+          const r = servers.syn(director.outReal, ServerFarm.key(addr, port), Owner.flood, now);
+          if (p.floodSources > 0 && r !== SynResult.dropped) serverSynAckTo(addr, port, (isn + 1) | 0);
         }
       } else {
         spoofs--;
