@@ -211,6 +211,12 @@ export interface SimParams {
    */
   floodSources: number;
   /**
+   * With floodSources: 1 makes the flooding hosts answer the director's challenges (a raw socket
+   * that sends the RST a kernel would) but never the servers' SYN-ACKs, so every forwarded SYN
+   * stays half-open at the director, from a verified source.
+   */
+  floodIgnoresSynAck: number;
+  /**
    * Above 0: every real server runs a load agent (@sluice/agent) the director polls this often
    * (ms). The agent counts what the modelled server holds (accept queue and workers: the sockets
    * /proc/net/tcp lists as ESTABLISHED); its answer lands AGENT_RTT_MS after
@@ -254,6 +260,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   slowReadOpenWindow: 0,
   churnMs: 0,
   floodSources: 0,
+  floodIgnoresSynAck: 0,
   agentIntervalMs: 0,
   botAddresses: 100,
   tableCapacity: 1 << 16,
@@ -1168,7 +1175,9 @@ export function runSim(p: SimParams): SimResult {
         const isn = rngAttack.u32();
         if (toDirector(FrameKind.synBare, addr, port, isn, 0) === Verdict.forward) {
           const r = servers.syn(director.outReal, ServerFarm.key(addr, port), Owner.flood, now);
-          if (p.floodSources > 0 && r !== SynResult.dropped) serverSynAckTo(addr, port, (isn + 1) | 0);
+          if (p.floodSources > 0 && p.floodIgnoresSynAck === 0 && r !== SynResult.dropped) {
+            serverSynAckTo(addr, port, (isn + 1) | 0);
+          }
         }
       } else {
         spoofs--;
