@@ -847,6 +847,18 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
     );
     out.push(`hping3 ${rate.join(' ')} ${source.join(' ')} ${flag}`);
   };
+  // The stock tool, as an operator testing a server runs it: one address (the bots' namespace's
+  // own), `connections` kept open, 200 new a second, a follow-up every 10 s (its default); -X reads
+  // the big response 5 bytes a second through a window of 1-512 bytes (its defaults).
+  const slowhttptest = (mode: string, connections: number): void => {
+    const url = `http://${vip}/${mode === 'X' ? 'big' : ''}`;
+    const args = [`-${mode}`, '-c', String(connections), '-r', '200', '-i', '10', '-l', '600', '-u', url];
+    // its sockets need more descriptors than the default 1024
+    procs.push(
+      spawnIn(c3, ['sh', '-c', `ulimit -n "$(ulimit -Hn)" && exec slowhttptest ${args.join(' ')}`], () => {}),
+    );
+    out.push(`slowhttptest ${args.join(' ')}`);
+  };
   const spoof = (rate: number, extra: string[] = []): void => {
     procs.push(
       spawnIn(
@@ -932,6 +944,11 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       break;
     case 'syn-flood-real':
       hping(spec.attack as 'flood' | number, a.bots[0]);
+      break;
+    case 'slowhttptest-H':
+    case 'slowhttptest-B':
+    case 'slowhttptest-X':
+      slowhttptest(spec.scenario.slice(-1), spec.attack as number);
       break;
     case 'ack-flood':
       hping('flood', 'random', '-A');

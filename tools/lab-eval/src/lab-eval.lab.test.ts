@@ -8,7 +8,8 @@
 // their sources are verified through the director's challenge. How `none` fares is reported, not
 // asserted (its real servers' syncookies decide it). A machine that cannot build the lab fails
 // with the lab's own reason, never a silent skip. A second run puts ghost bots (ghost.py) against
-// the director with a load agent (sluice-agent) on each real server; a third, slow readers.
+// the director with a load agent (sluice-agent) on each real server; a third, slow readers; a
+// fourth, the stock slow-HTTP tool (slowhttptest -B) from one address.
 
 import { isEvalResult } from '@sluice/eval-report';
 import { describe, expect, it } from 'vitest';
@@ -129,5 +130,23 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
     expect(total, why).toBeGreaterThan(300);
     expect(sunk / total, why).toBeGreaterThan(0.8);
     expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.97);
+  }, 300_000);
+
+  it('the stock slow-body attacker (slowhttptest -B, 1000 connections from one address) holds every worker with no defense, and valid clients are served with one', async () => {
+    const { results, lines } = await quickEval({
+      strategies: ['priority', 'none'],
+      scenarios: ['slowhttptest-B'],
+      labName: 'levs',
+      subnet: 245,
+    });
+    expect(results.map((r) => r.strategy)).toEqual(['priority', 'none']);
+    const [priority, none] = results;
+    const why = `${JSON.stringify(results)}\n${lines.join('\n')}`;
+    for (const r of results) expect(r.labHealthy, why).toBe(true);
+    // The tool ran and its bodies held the servers' workers: with no defense nobody else got one.
+    expect(none.realWorkersBusyMean as number[], why).toEqual([200, 200]);
+    expect(none.validSuccess, why).toBeLessThan(0.5);
+    expect(priority.validSuccess, why).toBeGreaterThanOrEqual(0.97);
+    expect(priority.validFalselyReset, why).toBe(0);
   }, 300_000);
 });

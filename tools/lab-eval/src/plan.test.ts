@@ -48,6 +48,9 @@ describe('planRuns', () => {
       'slow-header',
       'slow-read',
       'slow-read-reopen',
+      'slowhttptest-B',
+      'slowhttptest-H',
+      'slowhttptest-X',
       'spread',
     ]);
   });

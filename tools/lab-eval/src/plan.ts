@@ -33,6 +33,9 @@ export const SCENARIOS = [
   'slow-read',
   'slow-read-reopen',
   'header-churn',
+  'slowhttptest-H',
+  'slowhttptest-B',
+  'slowhttptest-X',
   'mixed',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -47,6 +50,9 @@ export type AttackLevel = 0 | 'flood' | number;
 /** Scenarios whose attackers are real-address bots (they get BOT_LEAD_MS before the window). */
 export const BOT_SCENARIOS: readonly Scenario[] = [
   'slow-header',
+  'slowhttptest-H',
+  'slowhttptest-B',
+  'slowhttptest-X',
   'slow-forged',
   'idle-hold',
   'spread',
@@ -95,6 +101,8 @@ export const BOTS_PER_ADDRESS = 4;
  */
 export const SPREAD_PER_ADDRESS = DEFENSE_WEIGHTS.fairShareFloor;
 export const SPREAD_ADDRESSES = Math.ceil(800 / SPREAD_PER_ADDRESS);
+/** slowhttptest's -c: the connections it keeps open, from the bots' namespace's own address. */
+export const SLOWHTTPTEST_CONNECTIONS = 1000;
 /** spoof-gone: addresses verified and then gone (the simulator uses 3000; the lab's attacker namespace holds 1000). */
 export const GONE_ADDRESSES = 1000;
 
@@ -145,6 +153,11 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
       return quick ? [400] : [400, 800];
     case 'slow-read-reopen':
       return [400];
+    case 'slowhttptest-H':
+    case 'slowhttptest-B':
+    case 'slowhttptest-X':
+      // the tool's connections from one address: 2.5 times the cluster
+      return [SLOWHTTPTEST_CONNECTIONS];
     case 'mixed':
       return [1];
   }

@@ -11,6 +11,8 @@ What holds a worker, as on such a server:
   - a keep-alive connection between requests: each read waits up to --keepalive-s (5 s, Apache's
     `KeepAliveTimeout`); blank lines before a request are skipped (RFC 9112 section 2.2), so a byte
     every 4.5 s holds it forever too.
+  - a request body that is still arriving (Content-Length): each read waits up to --timeout-s, so
+    a body trickled a few bytes at a time holds it too (slow body, R-U-Dead-Yet);
   - a large response to a client that reads slowly: each write waits up to --timeout-s for room in
     the socket's buffer (Apache's `Timeout` applies to each write), so a client that takes a little
     of it every few seconds holds the worker until the whole body is through (slow read).
@@ -101,10 +103,27 @@ def main() -> int:
             close = lines[0].endswith(b"HTTP/1.0")
             parts = lines[0].split(b" ")
             payload = big if len(parts) > 1 and parts[1].startswith(b"/big") else body
+            length = 0
             for line in lines[1:]:
                 k, _, v = line.partition(b":")
-                if k.strip().lower() == b"connection":
+                name = k.strip().lower()
+                if name == b"connection":
                     close = v.strip().lower() == b"close"
+                elif name == b"content-length":
+                    try:
+                        length = int(v.strip())
+                    except ValueError:
+                        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+                        return
+            # The body is read before the response, each read under Timeout, as a handler that
+            # reads a form post does: a body that trickles in (slowhttptest -B, R-U-Dead-Yet)
+            # holds the worker as a head that never ends does.
+            while len(buf) < length:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+            buf = buf[length:]
             respond(conn, close, payload)
             with lock:
                 stats["served"] += 1

@@ -62,6 +62,12 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   { binary: 'wrk', debianPackage: 'wrk', why: 'HTTP load through the director (lab)', neededBy: [LAB_TESTS] },
   { binary: 'hping3', debianPackage: 'hping3', why: 'spoofed SYN floods (lab)', neededBy: [LAB_TESTS] },
   {
+    binary: 'slowhttptest',
+    debianPackage: 'slowhttptest',
+    why: 'the stock slow-HTTP attacker (lab evaluation: slowhttptest-H, -B, -X)',
+    neededBy: ['tools/lab-eval/src/lab-eval.lab.test.ts'],
+  },
+  {
     binary: 'python3',
     debianPackage: 'python3',
     why: 'raw-socket attackers, real-address bots, worker-pool real servers (lab)',
