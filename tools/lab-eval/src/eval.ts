@@ -950,6 +950,14 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
     case 'slowhttptest-X':
       slowhttptest(spec.scenario.slice(-1), spec.attack as number);
       break;
+    case 'http-flood': {
+      const args = ['-t', '1', '-c', String(spec.attack), '-d', '600', '--timeout', '10s', `http://${vip}/`];
+      procs.push(
+        spawnIn(c3, ['sh', '-c', `ulimit -n "$(ulimit -Hn)" && exec wrk ${args.join(' ')}`], () => {}),
+      );
+      out.push(`wrk ${args.join(' ')}`);
+      break;
+    }
     case 'ack-flood':
       hping('flood', 'random', '-A');
       break;

@@ -42,6 +42,7 @@ describe('planRuns', () => {
   it('the bot scenarios are the ones with real-address bots', () => {
     expect([...BOT_SCENARIOS].sort()).toEqual([
       'header-churn',
+      'http-flood',
       'idle-hold',
       'mixed',
       'slow-forged',

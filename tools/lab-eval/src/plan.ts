@@ -36,6 +36,7 @@ export const SCENARIOS = [
   'slowhttptest-H',
   'slowhttptest-B',
   'slowhttptest-X',
+  'http-flood',
   'mixed',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -53,6 +54,7 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'slowhttptest-H',
   'slowhttptest-B',
   'slowhttptest-X',
+  'http-flood',
   'slow-forged',
   'idle-hold',
   'spread',
@@ -157,6 +159,10 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
     case 'slowhttptest-B':
     case 'slowhttptest-X':
       // the tool's connections from one address: 2.5 times the cluster
+      return [SLOWHTTPTEST_CONNECTIONS];
+    case 'http-flood':
+      // wrk's connections from one address, each a request after the last response, as fast as
+      // one of the machine's two cores sends them
       return [SLOWHTTPTEST_CONNECTIONS];
     case 'mixed':
       return [1];
