@@ -635,6 +635,48 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     });
   }, 60_000);
 
+  it('an IPv6 client answers the challenge over IPv6 and is served: verify always, a fresh address, one challenge', async () => {
+    const { api, client, url6 } = ready();
+    expect(client.overlay6).not.toBeNull();
+    // a fresh address in the client's /64, so no earlier test verified it
+    const fresh = (client.overlay6 as string).replace(/:[0-9a-f]+$/, ':6151');
+    const counts = async () => {
+      const m = await scrape(api);
+      return {
+        challenges: value(m, 'sluice_challenges_sent_total', {}),
+        verified: value(m, 'sluice_challenge_answers_total', { result: 'verified' }),
+      };
+    };
+    const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
+    try {
+      await client.exec(['ip', '-6', 'addr', 'add', `${fresh}/64`, 'dev', 'vx0', 'nodad']);
+      const patch = await api.request('PATCH', '/v1/defense', {
+        body: { verification: { mode: 'always', ttlSeconds: 3600 } },
+      });
+      expect(patch.status, patch.text).toBe(200);
+      const before = await counts();
+      const atStart = await scrape(api);
+      const first = await client.exec(['curl', '-sS', '--max-time', '3', '--interface', fresh, url6]);
+      expect(first.stdout.trim(), `${JSON.stringify(first)}; ${await changedCounters(api, atStart)}`).toMatch(
+        /^rs\d$/,
+      );
+      // challenged once (the wrong-ACK SYN-ACK over IPv6), answered by the kernel's RST, and the
+      // SYN sent again forwarded; later connections from the address are not challenged
+      for (let i = 0; i < 3; i++) {
+        const r = await client.exec(['curl', '-sS', '--max-time', '3', '--interface', fresh, url6]);
+        expect(r.stdout.trim()).toMatch(/^rs\d$/);
+      }
+      const after = await counts();
+      expect(after.challenges - before.challenges).toBe(1);
+      expect(after.verified - before.verified).toBeGreaterThanOrEqual(1);
+      const listed = await api.get<{ items: { address: string }[] }>('/v1/sources/verified?limit=1000');
+      expect(listed.items.map((v) => v.address)).toContain(fresh);
+    } finally {
+      await api.request('PATCH', '/v1/defense', { body: { verification: settings.verification } });
+      await client.exec(['ip', '-6', 'addr', 'del', `${fresh}/64`, 'dev', 'vx0']);
+    }
+  }, 60_000);
+
   it("a spoofer flooding a new client's address with SYNs (hping3 -a) does not lock it out, though the client's kernel answers every challenge the flood draws", async () => {
     const { client, lab, url4 } = ready();
     await onFreshAddressVerifying(152, async (victim) => {
