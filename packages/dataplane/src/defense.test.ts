@@ -1003,4 +1003,32 @@ describe('the defense loop', () => {
     expect(t.state.verifying(0)).toBe(0);
     expect(t.state.capacity()).toBe(4);
   });
+
+  it('switches verification on when the connection table holds the watermark share of its entries, with no threshold anywhere', () => {
+    // upper threshold 0: the service never nears its capacity; a flood of new flows (UDP's, at a
+    // service without thresholds) fills the table every service shares instead
+    const t = setup(0);
+    const loop = new DefenseLoop(
+      {
+        connections: t.tables.connections,
+        reals: t.reals,
+        victims: t.tables.victims,
+        state: t.state,
+        verified: t.tables.verified,
+      },
+      () => true,
+    );
+    for (let h = 1; h <= 700; h++) t.send(client(h, 1000, TCP.syn, h), 10);
+    loop.tick(t.config, 20);
+    expect(t.tables.connections.count() / t.tables.connections.capacity).toBeLessThan(0.75);
+    expect(t.state.verifying(0)).toBe(0);
+    for (let h = 701; h <= 800; h++) t.send(client(h, 1000, TCP.syn, h), 30);
+    expect(t.tables.connections.count() / t.tables.connections.capacity).toBeGreaterThanOrEqual(0.75);
+    loop.tick(t.config, 40);
+    expect(t.state.verifying(0)).toBe(1);
+    // an unverified SYN is now answered with a challenge, creating nothing
+    const before = t.tables.connections.count();
+    expect(t.send(client(900, 1000, TCP.syn, 900), 50)).toBe(Verdict.reply);
+    expect(t.tables.connections.count()).toBe(before);
+  });
 });

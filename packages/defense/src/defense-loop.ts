@@ -1,10 +1,10 @@
 // DefenseLoop: everything the defense does on a clock rather than per packet, in one place, so the
 // daemon (a 20 ms timer on its main thread) and the simulator (simulated milliseconds) run the same
 // code at the same cadence:
-//   every 20 ms   which services verify sources (their load against the verification watermark,
-//                 with a hold time), the real servers' overload flags re-evaluated (the re-scorer
-//                 changes Held without the thresholds), the capacity for the fair share, and the
-//                 shedder;
+//   every 20 ms   which services verify sources (their load, or the connection table's, against
+//                 the verification watermark, with a hold time), the real servers' overload flags
+//                 re-evaluated (the re-scorer changes Held without the thresholds), the capacity
+//                 for the fair share, and the shedder;
 //   every second  LVS drop_entry's scan (the workers run drop_packet and secure_tcp themselves),
 //                 configured as the workers are (lvsSettings);
 //   every step    a slice of the verified-source table's expiry, and, when the loop owns the
@@ -137,14 +137,24 @@ export class DefenseLoop {
 
   /**
    * Which services verify sources: always, never, or (auto) while the service or one of its real
-   * servers holds the watermark's share of its capacity, and `verifyHoldMs` after it last did, so
-   * a flood whose SYNs are answered by challenges (and so stop adding entries) does not switch
-   * verification off and on again as the load it caused drains.
+   * servers holds the watermark's share of its capacity, or the connection table holds that share
+   * of its entries, and `verifyHoldMs` after it last did, so a flood whose SYNs are answered by
+   * challenges (and so stop adding entries) does not switch verification off and on again as the
+   * load it caused drains.
+   *
+   * The table is shared by every service: a flood of new UDP flows from random sources (a new
+   * entry each datagram) at a service without thresholds fills it, and a first-time TCP client of
+   * any service, unverified, ranks no higher than the flood's entries and is refused `table-full`
+   * (lab, `udp-flood` at ~77k pps with the UDP service's thresholds off: 0.905). Verified, its SYN
+   * outranks them and evicts one (EvictLowestPriority). IPVS switches its defenses on by memory
+   * for the same reason (amemthresh).
    */
   private verification(topo: DefenseTopology, now: number): void {
     const state = this.parts.state;
     const reals = this.parts.reals;
     const w = topo.verifyWatermark;
+    const connections = this.parts.connections;
+    const tableFull = connections.count() >= w * connections.capacity;
     const services = Math.min(state.services, topo.serviceMembers.length);
     for (let svc = 0; svc < services; svc++) {
       let on = 0;
@@ -153,7 +163,7 @@ export class DefenseLoop {
         const members = topo.serviceMembers[svc];
         let total = 0;
         let capacity = 0;
-        let pressure = false;
+        let pressure = tableFull;
         for (let i = 0; i < members.length; i++) {
           const m = members[i];
           const upper = topo.realUpper[m];

@@ -43,6 +43,7 @@ import {
   SPREAD_SCENARIOS,
   SUBNET,
   thresholdFor,
+  UDP_FLOOD_PORT,
   VALID_RATE,
   WARMUP_MS,
   WORKERS,
@@ -958,6 +959,17 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       out.push(`wrk ${args.join(' ')}`);
       break;
     }
+    case 'udp-flood':
+      // a new flow at the director per datagram (random sources): entries, not SYNs
+      procs.push(
+        spawnIn(
+          c2,
+          ['hping3', '--flood', '--rand-source', '--udp', '-p', String(UDP_FLOOD_PORT), vip],
+          () => {},
+        ),
+      );
+      out.push(`hping3 --flood --rand-source --udp -p ${UDP_FLOOD_PORT}`);
+      break;
     case 'ack-flood':
       hping('flood', 'random', '-A');
       break;

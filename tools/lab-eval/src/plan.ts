@@ -21,6 +21,7 @@ export const SCENARIOS = [
   'syn-flood-real',
   'ack-flood',
   'rst-flood',
+  'udp-flood',
   'spoof-kernel',
   'spoof-partner',
   'spoof-verified',
@@ -103,6 +104,8 @@ export const BOTS_PER_ADDRESS = 4;
  */
 export const SPREAD_PER_ADDRESS = DEFENSE_WEIGHTS.fairShareFloor;
 export const SPREAD_ADDRESSES = Math.ceil(800 / SPREAD_PER_ADDRESS);
+/** udp-flood: the UDP service's port (beside the web service, on the same VIP and reals). */
+export const UDP_FLOOD_PORT = 443;
 /** slowhttptest's -c: the connections it keeps open, from the bots' namespace's own address. */
 export const SLOWHTTPTEST_CONNECTIONS = 1000;
 /** spoof-gone: addresses verified and then gone (the simulator uses 3000; the lab's attacker namespace holds 1000). */
@@ -133,6 +136,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
       return quick ? ['flood'] : [100, 'flood'];
     case 'ack-flood':
     case 'rst-flood':
+    case 'udp-flood':
       return ['flood'];
     case 'spoof-kernel':
       // ~9 packets a connection: 120/s ≈ 1k pps, 2000/s ≈ 18k pps, 20000/s: as fast as it goes.
@@ -279,10 +283,24 @@ export function directorConfig(
   agentPort: number | null = null,
 ): ConfigFile {
   const live = lab.directorConfig({ healthCheck: null });
+  if (spec.scenario === 'udp-flood') {
+    // A UDP service on the same VIP and reals (a DNS or QUIC service beside the web one): what
+    // the flood aims at, sharing the director's connection table with the web service.
+    const [web] = live.services;
+    live.services.push({
+      ...web,
+      name: `${web.name}-udp`,
+      port: UDP_FLOOD_PORT,
+      protocol: 'udp',
+      reals: web.reals.map((r) => ({ ...r, port: UDP_FLOOD_PORT })),
+    });
+  }
   for (const s of live.services) {
     s.scheduler = 'wlc';
     for (const r of s.reals) {
-      r.upperThreshold = thresholdFor(spec.strategy);
+      // udp-flood's UDP service has no thresholds (an operator's usual DNS or QUIC service): its
+      // flows count toward nothing, and the flood meets only the table they share
+      r.upperThreshold = s.protocol === 'udp' ? 0 : thresholdFor(spec.strategy);
       // The agent listens on the real's underlay address, the config's default (its VTEP).
       if (agentPort !== null) r.agent = { port: agentPort, intervalSeconds: 1, timeoutSeconds: 0.5 };
     }
