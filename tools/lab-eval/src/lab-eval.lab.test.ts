@@ -9,7 +9,8 @@
 // asserted (its real servers' syncookies decide it). A machine that cannot build the lab fails
 // with the lab's own reason, never a silent skip. A second run puts ghost bots (ghost.py) against
 // the director with a load agent (sluice-agent) on each real server; a third, slow readers; a
-// fourth, the stock slow-HTTP tool (slowhttptest -B) from one address.
+// fourth, the stock slow-HTTP tool (slowhttptest -B) from one address; a fifth, a UDP flood that
+// fills the connection table.
 
 import { isEvalResult } from '@sluice/eval-report';
 import { describe, expect, it } from 'vitest';
@@ -148,5 +149,25 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
     expect(none.validSuccess, why).toBeLessThan(0.5);
     expect(priority.validSuccess, why).toBeGreaterThanOrEqual(0.97);
     expect(priority.validFalselyReset, why).toBe(0);
+  }, 300_000);
+
+  it('a random-source UDP flood at a service without thresholds fills the shared table; first-time TCP clients are verified and get in', async () => {
+    const { results, lines } = await quickEval({
+      strategies: ['priority'],
+      scenarios: ['udp-flood'],
+      labName: 'levu',
+      subnet: 247,
+    });
+    expect(results).toHaveLength(1);
+    const [r] = results;
+    const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
+    expect(r.labHealthy, why).toBe(true);
+    // the flood's entries filled the table (64Ki) while no service neared its capacity
+    expect(r.otherEntriesMean as number, why).toBeGreaterThan(40_000);
+    // the table's share switched verification on: first-time clients were challenged, answered,
+    // and outranked the flood's entries (before, 0.84-0.97 of them got in: DEFENSE.md §5)
+    expect(r.challengesSent, why).toBeGreaterThan(0);
+    expect(r.validSuccessNew, why).toBeGreaterThanOrEqual(0.97);
+    expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.97);
   }, 300_000);
 });
