@@ -229,7 +229,8 @@ export const DefenseSchema = Type.Object(
      * director's challenge is answered with one (a SYN-ACK whose acknowledgement number is a
      * keyed cookie; a real stack answers with an RST carrying it, then sends its SYN again)
      * instead of being forwarded. auto: while a service or one of its real servers holds
-     * `watermark` of its capacity, and `holdSeconds` after; always; off.
+     * `watermark` of its capacity, or the connection table `watermark` of its entries, and
+     * `holdSeconds` after; always; off.
      */
     verification: Type.Object(
       {
