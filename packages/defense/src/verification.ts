@@ -7,7 +7,10 @@
  * director's challenge is answered with a challenge instead of being forwarded.
  */
 export interface VerificationSettings {
-  /** auto: while a service or one of its real servers holds `watermark` of its capacity, or the table of its entries; always; off. */
+  /**
+   * auto: while a service or one of its real servers holds `watermark` of its capacity, or the
+   * connection table that share of its entries; always; off.
+   */
   mode: 'auto' | 'always' | 'off';
   /** Share of capacity (upper thresholds) at which a service starts verifying. */
   watermark: number;
