@@ -158,6 +158,15 @@ async function scrape(api: Api): Promise<Sample[]> {
   return parseSamples(await api.text('/metrics'));
 }
 
+/** Challenges the director sent and the answers that verified a source, so far. */
+async function challengeCounts(api: Api): Promise<{ challenges: number; verified: number }> {
+  const m = await scrape(api);
+  return {
+    challenges: value(m, 'sluice_challenges_sent_total', {}),
+    verified: value(m, 'sluice_challenge_answers_total', { result: 'verified' }),
+  };
+}
+
 /** Every counter that moved since `since`, as `name{labels} +delta`: a failure's diagnosis. */
 async function changedCounters(api: Api, since: readonly Sample[]): Promise<string> {
   const now = await scrape(api);
@@ -485,13 +494,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     const publicAddress = client.overlay4.replace(/\.\d+$/, '.150');
     const inHome = (cmd: string[]) => execFileP('ip', ['netns', 'exec', home, ...cmd]);
     const nft = homeRouterRuleset('hm0', { publicAddress });
-    const counts = async () => {
-      const m = await scrape(api);
-      return {
-        challenges: value(m, 'sluice_challenges_sent_total', {}),
-        verified: value(m, 'sluice_challenge_answers_total', { result: 'verified' }),
-      };
-    };
+    const counts = () => challengeCounts(api);
     const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
     try {
       await execFileP('ip', ['netns', 'add', home]);
@@ -640,13 +643,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     expect(client.overlay6).not.toBeNull();
     // a fresh address in the client's /64, so no earlier test verified it
     const fresh = (client.overlay6 as string).replace(/:[0-9a-f]+$/, ':6151');
-    const counts = async () => {
-      const m = await scrape(api);
-      return {
-        challenges: value(m, 'sluice_challenges_sent_total', {}),
-        verified: value(m, 'sluice_challenge_answers_total', { result: 'verified' }),
-      };
-    };
+    const counts = () => challengeCounts(api);
     const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
     try {
       await client.exec(['ip', '-6', 'addr', 'add', `${fresh}/64`, 'dev', 'vx0', 'nodad']);

@@ -175,6 +175,25 @@ function record(table: ConnectionTable, host: number, port: number): Int32Array 
 const prio = (r: Int32Array) => (r[Conn.statePrio] >>> 8) & 0xff;
 const flags = (r: Int32Array) => r[Conn.flagsSyn];
 
+/** A defense loop over `t`'s tables whose RSTs land in the returned list. */
+function loopOf(t: ReturnType<typeof setup>) {
+  const sent: Int32Array[] = [];
+  const loop = new DefenseLoop(
+    {
+      connections: t.tables.connections,
+      reals: t.reals,
+      victims: t.tables.victims,
+      state: t.state,
+      verified: t.tables.verified,
+    },
+    (rec) => {
+      sent.push(Int32Array.from(rec));
+      return true;
+    },
+  );
+  return { loop, sent };
+}
+
 describe('source verification in the pipeline', () => {
   it('forwards every SYN while the service is not verifying: no challenge, no delay', () => {
     const { send, tables, defenseCount } = setup(100);
@@ -907,25 +926,6 @@ describe('displacement and shedding', () => {
     expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(0);
   });
 
-  /** A defense loop over `t`'s tables whose RSTs land in the returned list. */
-  function loopOf(t: ReturnType<typeof setup>) {
-    const sent: Int32Array[] = [];
-    const loop = new DefenseLoop(
-      {
-        connections: t.tables.connections,
-        reals: t.reals,
-        victims: t.tables.victims,
-        state: t.state,
-        verified: t.tables.verified,
-      },
-      (rec) => {
-        sent.push(Int32Array.from(rec));
-        return true;
-      },
-    );
-    return { loop, sent };
-  }
-
   it('never sends an RST for a connection its client already closed', () => {
     const t = setup(2);
     t.send(client(1, 1000, TCP.syn, 100), 0);
@@ -979,16 +979,7 @@ describe('displacement and shedding', () => {
 describe('the defense loop', () => {
   it('switches verification on at the watermark and off a hold time after the load fell', () => {
     const t = setup(4);
-    const loop = new DefenseLoop(
-      {
-        connections: t.tables.connections,
-        reals: t.reals,
-        victims: t.tables.victims,
-        state: t.state,
-        verified: t.tables.verified,
-      },
-      () => true,
-    );
+    const { loop } = loopOf(t);
     loop.tick(t.config, 0);
     expect(t.state.verifying(0)).toBe(0);
     for (let h = 1; h <= 3; h++) t.send(client(h, 1000, TCP.syn, h), 10); // 3 of 4 = the 0.75 watermark
@@ -1008,16 +999,7 @@ describe('the defense loop', () => {
     // upper threshold 0: the service never nears its capacity; a flood of new flows (UDP's, at a
     // service without thresholds) fills the table every service shares instead
     const t = setup(0);
-    const loop = new DefenseLoop(
-      {
-        connections: t.tables.connections,
-        reals: t.reals,
-        victims: t.tables.victims,
-        state: t.state,
-        verified: t.tables.verified,
-      },
-      () => true,
-    );
+    const { loop } = loopOf(t);
     for (let h = 1; h <= 700; h++) t.send(client(h, 1000, TCP.syn, h), 10);
     loop.tick(t.config, 20);
     expect(t.tables.connections.count() / t.tables.connections.capacity).toBeLessThan(0.75);
