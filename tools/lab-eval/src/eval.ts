@@ -103,6 +103,11 @@ export interface LabEvalOptions extends PlanOptions {
    * for them (the simulator's `--param ghostBots=1`). Results carry `ghostBots`.
    */
   ghostBots?: boolean;
+  /**
+   * No upper thresholds on the real servers in any arm (as an LVS operator who never set them
+   * runs it): the defense has no capacity to measure load against. Results carry `noThresholds`.
+   */
+  noThresholds?: boolean;
   /** The lab's name and subnet; the test uses its own, so it cannot tear down a CLI run's lab. */
   labName?: string;
   subnet?: number;
@@ -828,6 +833,7 @@ function goneFileBeside(knownFile: string): string {
 export interface LabVariant {
   agent: boolean;
   ghostBots: boolean;
+  noThresholds?: boolean;
 }
 
 function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, ghosts = false): Attack {
@@ -1050,7 +1056,16 @@ async function runOne(
   const servers = await startServers(lab, variant.agent);
   phase('servers up');
   const daemon = await RunningDirector.start(
-    (port, token) => directorConfig(lab, spec, a, port, token, variant.agent ? AGENT_PORT : null),
+    (port, token) =>
+      directorConfig(
+        lab,
+        spec,
+        a,
+        port,
+        token,
+        variant.agent ? AGENT_PORT : null,
+        variant.noThresholds === true,
+      ),
     'sluice-lab-eval-',
   );
   live.daemon = daemon;
@@ -1272,13 +1287,14 @@ async function runOne(
       attackLeadS: leadMs / 1000,
       validKernelRstsToVip: [...rsts.fromClients.values()].reduce((x, y) => x + y, 0),
       directorStrategy: spec.strategy === 'none-thresholds' ? 'none' : spec.strategy,
-      upperThreshold: thresholdFor(spec.strategy),
+      upperThreshold: variant.noThresholds === true ? 0 : thresholdFor(spec.strategy),
       countInactive: spec.strategy !== 'priority',
       labHealthy: packets >= validFrames / 2,
       validBehindNat: nat !== null,
       cgnatAddresses: nat?.cgnatAddresses ?? 0,
       agent: variant.agent,
       ghostBots: variant.ghostBots,
+      noThresholds: variant.noThresholds === true,
       durationS: spec.durationS,
       windowS: round(windowS, 1),
       attackOfferedPps: Math.round((after.tx[1] - before.tx[1] + after.tx[2] - before.tx[2]) / windowS),
@@ -1423,6 +1439,7 @@ export async function* runLabEval(opts: LabEvalOptions = {}): AsyncGenerator<Lab
       const result = await runOne(lab, a, spec, sysctls, log, nat, {
         agent: opts.agent === true,
         ghostBots: opts.ghostBots === true,
+        noThresholds: opts.noThresholds === true,
       });
       log(
         `  done in ${((Date.now() - t) / 1000).toFixed(1)} s: validSuccess ${result.validSuccess} (new ${result.validSuccessNew}, returning ${result.validSuccessReturning})`,

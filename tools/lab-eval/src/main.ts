@@ -1,9 +1,10 @@
 // `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
-// [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots]`: the real-kernel
+// [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots] [--no-thresholds]`: the real-kernel
 // evaluation, one JSON line per run on stdout, progress on stderr. `--behind-nat`: the valid
 // clients and partners behind a Linux home router; `--behind-cgnat N`: the same router, the valid
 // clients sharing N public addresses (a carrier NAT); `--agent`: a load agent on each real server; `--ghost-bots`: the bots forge
-// their handshakes, so the servers hold nothing for them.
+// their handshakes, so the servers hold nothing for them; `--no-thresholds`: no real server has an
+// upper threshold, in any arm.
 // Needs root (network namespaces), hping3, tcpdump and python3. Ctrl-C kills the daemon, the
 // clients, the attackers and the servers and removes the lab before exiting, so an interrupted run
 // leaves nothing behind. `-- --report lab.jsonl`: a grid's worst cases as a table (no root).
@@ -14,7 +15,7 @@ import { abortLabEval, runLabEval } from './eval.ts';
 import { SCENARIOS, type Scenario, STRATEGIES, type Strategy } from './plan.ts';
 
 const USAGE =
-  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots]   (root)\n' +
+  'usage: eval-lab [--quick] [--strategy S]... [--scenario S]... [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots] [--no-thresholds]   (root)\n' +
   '       eval-lab --report lab.jsonl\n';
 function parse() {
   try {
@@ -28,6 +29,7 @@ function parse() {
         'behind-cgnat': { type: 'string' },
         agent: { type: 'boolean', default: false },
         'ghost-bots': { type: 'boolean', default: false },
+        'no-thresholds': { type: 'boolean', default: false },
         report: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -99,6 +101,7 @@ try {
     cgnatAddresses,
     agent: values.agent,
     ghostBots: values['ghost-bots'],
+    noThresholds: values['no-thresholds'],
   })) {
     if (readerGone) break;
     process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -281,6 +281,7 @@ export function directorConfig(
   apiPort: number,
   tokenFile: string,
   agentPort: number | null = null,
+  noThresholds = false,
 ): ConfigFile {
   const live = lab.directorConfig({ healthCheck: null });
   if (spec.scenario === 'udp-flood') {
@@ -300,7 +301,7 @@ export function directorConfig(
     for (const r of s.reals) {
       // udp-flood's UDP service has no thresholds (an operator's usual DNS or QUIC service): its
       // flows count toward nothing, and the flood meets only the table they share
-      r.upperThreshold = s.protocol === 'udp' ? 0 : thresholdFor(spec.strategy);
+      r.upperThreshold = s.protocol === 'udp' || noThresholds ? 0 : thresholdFor(spec.strategy);
       // The agent listens on the real's underlay address, the config's default (its VTEP).
       if (agentPort !== null) r.agent = { port: agentPort, intervalSeconds: 1, timeoutSeconds: 0.5 };
     }
