@@ -158,9 +158,8 @@ async function scrape(api: Api): Promise<Sample[]> {
   return parseSamples(await api.text('/metrics'));
 }
 
-/** Challenges the director sent and the answers that verified a source, so far. */
-async function challengeCounts(api: Api): Promise<{ challenges: number; verified: number }> {
-  const m = await scrape(api);
+/** Challenges the director sent and the answers that verified a source, in a scrape. */
+function challengeCounts(m: readonly Sample[]): { challenges: number; verified: number } {
   return {
     challenges: value(m, 'sluice_challenges_sent_total', {}),
     verified: value(m, 'sluice_challenge_answers_total', { result: 'verified' }),
@@ -494,7 +493,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     const publicAddress = client.overlay4.replace(/\.\d+$/, '.150');
     const inHome = (cmd: string[]) => execFileP('ip', ['netns', 'exec', home, ...cmd]);
     const nft = homeRouterRuleset('hm0', { publicAddress });
-    const counts = () => challengeCounts(api);
+    const counts = async () => challengeCounts(await scrape(api));
     const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
     try {
       await execFileP('ip', ['netns', 'add', home]);
@@ -643,7 +642,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     expect(client.overlay6).not.toBeNull();
     // a fresh address in the client's /64, so no earlier test verified it
     const fresh = (client.overlay6 as string).replace(/:[0-9a-f]+$/, ':6151');
-    const counts = () => challengeCounts(api);
+    const counts = async () => challengeCounts(await scrape(api));
     const settings = await api.get<{ verification: Record<string, unknown> }>('/v1/defense');
     try {
       await client.exec(['ip', '-6', 'addr', 'add', `${fresh}/64`, 'dev', 'vx0', 'nodad']);
@@ -651,8 +650,8 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
         body: { verification: { mode: 'always', ttlSeconds: 3600 } },
       });
       expect(patch.status, patch.text).toBe(200);
-      const before = await counts();
       const atStart = await scrape(api);
+      const before = challengeCounts(atStart);
       const first = await client.exec(['curl', '-sS', '--max-time', '3', '--interface', fresh, url6]);
       expect(first.stdout.trim(), `${JSON.stringify(first)}; ${await changedCounters(api, atStart)}`).toMatch(
         /^rs\d$/,

@@ -833,7 +833,7 @@ function goneFileBeside(knownFile: string): string {
 export interface LabVariant {
   agent: boolean;
   ghostBots: boolean;
-  noThresholds?: boolean;
+  noThresholds: boolean;
 }
 
 function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, ghosts = false): Attack {
@@ -844,27 +844,50 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
   const out: string[] = [];
   const perAddress =
     typeof spec.attack === 'number' ? Math.max(1, Math.round(spec.attack / a.bots.length)) : BOTS_PER_ADDRESS;
-  const hping = (level: 'flood' | number, from: 'random' | string = 'random', flag = '-S'): void => {
+  const hping = (
+    level: 'flood' | number,
+    from: 'random' | string = 'random',
+    flag = '-S',
+    port = 80,
+  ): void => {
     const rate = level === 'flood' ? ['--flood'] : ['-i', `u${level}`];
     // from an address of the bots' namespace: its kernel answers every challenge and resets every
     // server's SYN-ACK, as the host of anyone running hping3 without --rand-source does
     const source = from === 'random' ? ['--rand-source'] : ['-a', from];
     procs.push(
-      spawnIn(from === 'random' ? c2 : c3, ['hping3', ...rate, ...source, flag, '-p', '80', vip], () => {}),
+      spawnIn(
+        from === 'random' ? c2 : c3,
+        ['hping3', ...rate, ...source, flag, '-p', String(port), vip],
+        () => {},
+      ),
     );
-    out.push(`hping3 ${rate.join(' ')} ${source.join(' ')} ${flag}`);
+    out.push(`hping3 ${rate.join(' ')} ${source.join(' ')} ${flag}${port === 80 ? '' : ` -p ${port}`}`);
+  };
+  /** A stock tool from the bots' namespace's own address, with as many sockets as it may open. */
+  const fromOneAddress = (tool: string, args: string[]): void => {
+    procs.push(
+      spawnIn(c3, ['sh', '-c', `ulimit -n "$(ulimit -Hn)" && exec ${tool} ${args.join(' ')}`], () => {}),
+    );
+    out.push(`${tool} ${args.join(' ')}`);
   };
   // The stock tool, as an operator testing a server runs it: one address (the bots' namespace's
   // own), `connections` kept open, 200 new a second, a follow-up every 10 s (its default); -X reads
   // the big response 5 bytes a second through a window of 1-512 bytes (its defaults).
   const slowhttptest = (mode: string, connections: number): void => {
     const url = `http://${vip}/${mode === 'X' ? 'big' : ''}`;
-    const args = [`-${mode}`, '-c', String(connections), '-r', '200', '-i', '10', '-l', '600', '-u', url];
-    // its sockets need more descriptors than the default 1024
-    procs.push(
-      spawnIn(c3, ['sh', '-c', `ulimit -n "$(ulimit -Hn)" && exec slowhttptest ${args.join(' ')}`], () => {}),
-    );
-    out.push(`slowhttptest ${args.join(' ')}`);
+    fromOneAddress('slowhttptest', [
+      `-${mode}`,
+      '-c',
+      String(connections),
+      '-r',
+      '200',
+      '-i',
+      '10',
+      '-l',
+      '600',
+      '-u',
+      url,
+    ]);
   };
   const spoof = (rate: number, extra: string[] = []): void => {
     procs.push(
@@ -957,24 +980,22 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
     case 'slowhttptest-X':
       slowhttptest(spec.scenario.slice(-1), spec.attack as number);
       break;
-    case 'http-flood': {
-      const args = ['-t', '1', '-c', String(spec.attack), '-d', '600', '--timeout', '10s', `http://${vip}/`];
-      procs.push(
-        spawnIn(c3, ['sh', '-c', `ulimit -n "$(ulimit -Hn)" && exec wrk ${args.join(' ')}`], () => {}),
-      );
-      out.push(`wrk ${args.join(' ')}`);
+    case 'http-flood':
+      fromOneAddress('wrk', [
+        '-t',
+        '1',
+        '-c',
+        String(spec.attack),
+        '-d',
+        '600',
+        '--timeout',
+        '10s',
+        `http://${vip}/`,
+      ]);
       break;
-    }
     case 'udp-flood':
       // a new flow at the director per datagram (random sources): entries, not SYNs
-      procs.push(
-        spawnIn(
-          c2,
-          ['hping3', '--flood', '--rand-source', '--udp', '-p', String(UDP_FLOOD_PORT), vip],
-          () => {},
-        ),
-      );
-      out.push(`hping3 --flood --rand-source --udp -p ${UDP_FLOOD_PORT}`);
+      hping('flood', 'random', '--udp', UDP_FLOOD_PORT);
       break;
     case 'ack-flood':
       hping('flood', 'random', '-A');
@@ -1042,7 +1063,7 @@ async function runOne(
   sysctls: RealSysctls,
   log: (s: string) => void,
   nat: HomeRouter | null = null,
-  variant: LabVariant = { agent: false, ghostBots: false },
+  variant: LabVariant = { agent: false, ghostBots: false, noThresholds: false },
 ): Promise<LabEvalResult> {
   const [c1, c2, c3] = lab.clients;
   const vip = lab.vip4;
@@ -1057,15 +1078,7 @@ async function runOne(
   phase('servers up');
   const daemon = await RunningDirector.start(
     (port, token) =>
-      directorConfig(
-        lab,
-        spec,
-        a,
-        port,
-        token,
-        variant.agent ? AGENT_PORT : null,
-        variant.noThresholds === true,
-      ),
+      directorConfig(lab, spec, a, port, token, variant.agent ? AGENT_PORT : null, variant.noThresholds),
     'sluice-lab-eval-',
   );
   live.daemon = daemon;
@@ -1287,14 +1300,14 @@ async function runOne(
       attackLeadS: leadMs / 1000,
       validKernelRstsToVip: [...rsts.fromClients.values()].reduce((x, y) => x + y, 0),
       directorStrategy: spec.strategy === 'none-thresholds' ? 'none' : spec.strategy,
-      upperThreshold: variant.noThresholds === true ? 0 : thresholdFor(spec.strategy),
+      upperThreshold: thresholdFor(spec.strategy, variant.noThresholds),
       countInactive: spec.strategy !== 'priority',
       labHealthy: packets >= validFrames / 2,
       validBehindNat: nat !== null,
       cgnatAddresses: nat?.cgnatAddresses ?? 0,
       agent: variant.agent,
       ghostBots: variant.ghostBots,
-      noThresholds: variant.noThresholds === true,
+      noThresholds: variant.noThresholds,
       durationS: spec.durationS,
       windowS: round(windowS, 1),
       attackOfferedPps: Math.round((after.tx[1] - before.tx[1] + after.tx[2] - before.tx[2]) / windowS),

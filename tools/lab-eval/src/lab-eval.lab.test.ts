@@ -42,6 +42,21 @@ async function quickEval(
   return { results, lines };
 }
 
+/**
+ * One --quick run of `priority` alone: its result, the text to show with a failed expectation,
+ * and the checks every such run makes (one line, and a lab that stayed healthy).
+ */
+async function priorityRun(
+  opts: Omit<Parameters<typeof runLabEval>[0], 'quick' | 'log' | 'strategies'>,
+): Promise<{ r: LabEvalResult; why: string }> {
+  const { results, lines } = await quickEval({ ...opts, strategies: ['priority'] });
+  expect(results).toHaveLength(1);
+  const [r] = results;
+  const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
+  expect(r.labHealthy, why).toBe(true);
+  return { r, why };
+}
+
 describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => {
   it('prints one well-formed line per run; priority serves valid clients through a kernel-shaped spoof flood', async () => {
     // Its own lab name and subnet: a CLI evaluation running at the same time keeps its lab.
@@ -87,19 +102,14 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
   }, 300_000);
 
   it('ghost bots (forged handshakes from real addresses) hold nothing on the servers; the load agents take them out of the count', async () => {
-    const { results, lines } = await quickEval({
-      strategies: ['priority'],
+    const { r, why } = await priorityRun({
       scenarios: ['spread'],
       agent: true,
       ghostBots: true,
       labName: 'levg',
       subnet: 243,
     });
-    expect(results).toHaveLength(1);
-    const [r] = results;
-    const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
     expect([r.agent, r.ghostBots], why).toEqual([true, true]);
-    expect(r.labHealthy, why).toBe(true);
     // The ghosts ran (400 connections, the cluster's capacity) and the director counted them
     // held: what made it refuse valid clients before admission over capacity and the agents.
     expect(r.botsOpenMean as number, why).toBeGreaterThan(300);
@@ -111,16 +121,7 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
   }, 300_000);
 
   it("slow readers' zero windows (real kernels, the smallest receive buffer) are not progress: their connections stall", async () => {
-    const { results, lines } = await quickEval({
-      strategies: ['priority'],
-      scenarios: ['slow-read'],
-      labName: 'levr',
-      subnet: 244,
-    });
-    expect(results).toHaveLength(1);
-    const [r] = results;
-    const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
-    expect(r.labHealthy, why).toBe(true);
+    const { r, why } = await priorityRun({ scenarios: ['slow-read'], labName: 'levr', subnet: 244 });
     // The readers ran (400 connections, the cluster's capacity) and hold the servers' workers.
     expect(r.botsOpenMean as number, why).toBeGreaterThan(300);
     // At the director their connections rank stalled (7), not served (2): before the rule, a
@@ -152,16 +153,7 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
   }, 300_000);
 
   it('a random-source UDP flood at a service without thresholds fills the shared table; first-time TCP clients are verified and get in', async () => {
-    const { results, lines } = await quickEval({
-      strategies: ['priority'],
-      scenarios: ['udp-flood'],
-      labName: 'levu',
-      subnet: 247,
-    });
-    expect(results).toHaveLength(1);
-    const [r] = results;
-    const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
-    expect(r.labHealthy, why).toBe(true);
+    const { r, why } = await priorityRun({ scenarios: ['udp-flood'], labName: 'levu', subnet: 247 });
     // the flood's entries filled the table (64Ki) while no service neared its capacity
     expect(r.otherEntriesMean as number, why).toBeGreaterThan(40_000);
     // the table's share switched verification on: first-time clients were challenged, answered,

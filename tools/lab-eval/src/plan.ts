@@ -106,8 +106,8 @@ export const SPREAD_PER_ADDRESS = DEFENSE_WEIGHTS.fairShareFloor;
 export const SPREAD_ADDRESSES = Math.ceil(800 / SPREAD_PER_ADDRESS);
 /** udp-flood: the UDP service's port (beside the web service, on the same VIP and reals). */
 export const UDP_FLOOD_PORT = 443;
-/** slowhttptest's -c: the connections it keeps open, from the bots' namespace's own address. */
-export const SLOWHTTPTEST_CONNECTIONS = 1000;
+/** slowhttptest's -c and wrk's: the connections one tool keeps open from one address. */
+export const ONE_ADDRESS_CONNECTIONS = 1000;
 /** spoof-gone: addresses verified and then gone (the simulator uses 3000; the lab's attacker namespace holds 1000). */
 export const GONE_ADDRESSES = 1000;
 
@@ -162,12 +162,10 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
     case 'slowhttptest-H':
     case 'slowhttptest-B':
     case 'slowhttptest-X':
-      // the tool's connections from one address: 2.5 times the cluster
-      return [SLOWHTTPTEST_CONNECTIONS];
     case 'http-flood':
-      // wrk's connections from one address, each a request after the last response, as fast as
-      // one of the machine's two cores sends them
-      return [SLOWHTTPTEST_CONNECTIONS];
+      // the tool's connections from one address: 2.5 times the cluster (wrk's each send a request
+      // after the last response, as fast as one of the machine's two cores does)
+      return [ONE_ADDRESS_CONNECTIONS];
     case 'mixed':
       return [1];
   }
@@ -260,10 +258,10 @@ export function defenseFor(strategy: Strategy, partnerCidr: string): Partial<Def
  * Each real server's upper threshold in an arm: `priority` counts what the servers hold, so its
  * threshold is their workers; the LVS baselines count IPVS's way (inactive entries too) and run
  * with the threshold an operator sizes for that (eval-report's ipvsThresholdFor, as the
- * simulator's baselines); `none` has none (the IPVS default).
+ * simulator's baselines); `none` has none (the IPVS default), nor any arm with `noThresholds`.
  */
-export function thresholdFor(strategy: Strategy): number {
-  if (strategy === 'none') return 0;
+export function thresholdFor(strategy: Strategy, noThresholds = false): number {
+  if (strategy === 'none' || noThresholds) return 0;
   if (strategy === 'priority') return WORKERS;
   return ipvsThresholdFor(WORKERS, VALID_RATE + PARTNER_RATE, REALS);
 }
@@ -301,7 +299,7 @@ export function directorConfig(
     for (const r of s.reals) {
       // udp-flood's UDP service has no thresholds (an operator's usual DNS or QUIC service): its
       // flows count toward nothing, and the flood meets only the table they share
-      r.upperThreshold = s.protocol === 'udp' || noThresholds ? 0 : thresholdFor(spec.strategy);
+      r.upperThreshold = s.protocol === 'udp' ? 0 : thresholdFor(spec.strategy, noThresholds);
       // The agent listens on the real's underlay address, the config's default (its VTEP).
       if (agentPort !== null) r.agent = { port: agentPort, intervalSeconds: 1, timeoutSeconds: 0.5 };
     }

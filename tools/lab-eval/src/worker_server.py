@@ -113,6 +113,8 @@ def main() -> int:
                     try:
                         length = int(v.strip())
                     except ValueError:
+                        length = -1
+                    if length < 0:
                         conn.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
                         return
             # The body is read before the response, each read under Timeout, as a handler that
