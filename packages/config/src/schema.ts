@@ -264,8 +264,8 @@ export const DefenseSchema = Type.Object(
     /**
      * Thresholds count every entry (closed and half-open ones too), as IPVS counts ActiveConn +
      * InActConn. Off (the default): they count what the real servers hold: not connections their
-     * clients closed, nor unverified half-open ones past a second (a server with syncookies keeps
-     * nothing for those).
+     * clients closed, nor half-open ones past a second (a server keeps no worker for those, and
+     * with syncookies nothing).
      */
     countInactive: Type.Boolean({ default: false }),
     /** The LVS sysctls (0 off, 1 automatic, 2 automatic and on, 3 always), used by their strategy. */

@@ -37,8 +37,9 @@ export const Src = {
   handshakes: 9,
   connectionsTotal: 10,
   /**
-   * connections of this source its real servers held (not closed) at the re-scorer's last pass
-   * while any service was under pressure, 0 otherwise: what the fair share is compared with
+   * connections of this source its real servers held (not closed), and its verified half-open
+   * ones past their provisional time, at the re-scorer's last pass while any service was under
+   * pressure, 0 otherwise: what the fair share is compared with (@sluice/defense rescorer.ts)
    */
   heldLastPass: 11,
   lastSeen: 12,

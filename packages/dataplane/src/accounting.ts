@@ -143,10 +143,14 @@ export class ConnectionAccounting implements ConnectionRemovalListener {
         s.i32[b + Src.prioritySum] -= statePrioPriority(i32[base + Conn.statePrio]);
         // A verified source had a connection taken at capacity (it sank below the others: idle,
         // stalled, silent, forged, over its share): its next connections rank lower for a while
-        // (weights.misbehaved), so it cannot take back at once the room its loss made.
+        // (weights.misbehaved), so it cannot take back at once the room its loss made. Not for a
+        // connection its client had closed: the table's shedder takes those first, as the cheapest
+        // room there is, and a client that finished its request misbehaved in nothing (marked, the
+        // returning clients of a full table were refused `table-full` at the mark's priority:
+        // simulator, `--param floodIgnoresSynAck=1` at 100k pps, 0.87-0.95).
         if (
           (reason === RemoveReason.shed || reason === RemoveReason.displaced) &&
-          (cflags & ConnFlag.verified) !== 0
+          (cflags & (ConnFlag.verified | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.verified
         ) {
           s.i32[b + Src.misbehavedAt] = now === 0 ? 1 : now;
         }

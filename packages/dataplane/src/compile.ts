@@ -113,7 +113,7 @@ export class CompiledConfig {
   readonly probeIntervalMs: number;
   readonly probeNewSources: boolean;
   readonly probesPerSecond: number;
-  /** An unverified half-open entry stops being held this long after its SYN (weights.halfOpenHoldMs). */
+  /** A half-open entry stops being held this long after its SYN (weights.halfOpenHoldMs). */
   readonly halfOpenHoldMs: number;
   /** A verified source's new entry is held only from this long after its SYN (weights.provisionalMs). */
   readonly provisionalMs: number;

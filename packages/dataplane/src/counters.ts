@@ -36,7 +36,7 @@ export const Defense = {
   /** verified sources' connections that ended their provisional time unanswered: the source's verification ended */
   reconfirmFailed: 54,
   /**
-   * unverified half-open entries the shedder or a displacing SYN released from their real server's
+   * half-open entries the shedder or a displacing SYN released from their real server's
    * count instead of resetting (a server with syncookies holds nothing for them; a real client's
    * ACK holds the slot again)
    */

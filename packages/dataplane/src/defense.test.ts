@@ -12,7 +12,9 @@ import {
   PersistenceTable,
   PORT_ANSWER_MS,
   PORT_SLOTS,
+  RemoveReason,
   SourceTable,
+  Src,
   VerifiedSourceTable,
 } from '@sluice/conntrack';
 import { DefenseLoop, DefenseState, probePortFor, Rescorer, VictimIndex } from '@sluice/defense';
@@ -637,6 +639,7 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     const { send, tables, reals, rescorer } = verifiedNine();
     send(client(9, 1000, TCP.syn, 900), 0);
     send(client(9, 1001, TCP.syn, 100), 0);
+    send(client(9, 1001, TCP.ack, 101, 0, 7001), 20);
     send(client(9, 1000, TCP.ack | TCP.psh, 901, 100, 5001), 20);
     send(client(9, 1000, TCP.ack, 1001, 0, 9001), 60); // served: still provisional (forgeable)
     expect(reals.held[0]).toBe(0);
@@ -652,6 +655,31 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     expect(rescorer.promoted).toBe(1);
     send(client(9, 1001, TCP.rst, 101), 530); // closed after it counted: released once
     expect(reals.held[0]).toBe(1);
+  });
+
+  it('holds a half-open entry only once its handshake completes, however long its provisional time ended before', () => {
+    const { send, tables, reals, rescorer } = verifiedNine();
+    // a host flooding SYNs from its own address: the server's SYN-ACKs are reset by its kernel,
+    // but the director reads the reset late (its queue deep) or never (a dropped frame)
+    send(client(9, 1000, TCP.syn, 900), 0);
+    send(client(9, 1001, TCP.syn, 100), 0);
+    send(client(9, 1000, TCP.syn, 900), 600); // its retransmission: the packet path's verdict
+    rescorer.runPass(620); // the re-scorer's
+    for (const port of [1000, 1001]) {
+      expect(flags(record(tables.connections, 9, port)) & (ConnFlag.provisional | ConnFlag.held)).toBe(0);
+    }
+    expect(reals.held[0]).toBe(0);
+    expect(rescorer.promoted).toBe(0);
+    // a real client whose ACK came late holds its slot from then on, once
+    send(client(9, 1001, TCP.ack, 101, 0, 7001), 900);
+    expect(flags(record(tables.connections, 9, 1001)) & (ConnFlag.verified | ConnFlag.held)).toBe(
+      ConnFlag.verified | ConnFlag.held,
+    );
+    send(client(9, 1001, TCP.ack | TCP.psh, 101, 100, 7001), 910);
+    rescorer.runPass(1000);
+    expect(reals.held[0]).toBe(1);
+    send(client(9, 1001, TCP.rst, 201), 1100);
+    expect(reals.held[0]).toBe(0);
   });
 
   it("takes the owner's reset from behind a window a spoofer walked, while the entry is young", () => {
@@ -924,6 +952,41 @@ describe('displacement and shedding', () => {
     expect(t.reals.isOverloaded(0)).toBe(false);
     expect(t.send(client(9, 1000, TCP.syn, 901), 630)).toBe(Verdict.forward);
     expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(0);
+  });
+
+  it('marks a verified source whose open connection was shed, not one whose closed connection made room', () => {
+    const t = setup(100, { mode: 'always' });
+    for (const h of [8, 9]) t.tables.verified.verify(0, 0, 0xffff, 0x0b000000 + h, 40000, 1, 0, 60_000);
+    for (const h of [8, 9]) {
+      t.send(client(h, 1000, TCP.syn, 900), 10);
+      t.send(client(h, 1000, TCP.ack | TCP.psh, 901, 100, 5001), 20);
+    }
+    t.send(client(9, 1000, TCP.fin | TCP.ack, 1001, 0, 6001), 30); // host 9 finished its request
+    const shed = (host: number) => {
+      const a = src(host);
+      const slot = t.tables.connections.acquire(
+        0,
+        0,
+        0xffff,
+        (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3],
+        1000 << 16,
+        false,
+        0,
+        0,
+      );
+      t.tables.connections.release(slot);
+      const tag = t.tables.connections.core.tagOfSlot(slot);
+      expect(t.tables.connections.removeIfStill(slot, tag, 0, 0, RemoveReason.shed, null)).toBe(true);
+    };
+    shed(8);
+    shed(9); // the table's shedder takes closed entries first, as the cheapest room there is
+    const misbehavedAt = (host: number) => {
+      const s = t.tables.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, false, 40);
+      t.tables.sources.release(s);
+      return t.tables.sources.i32[t.tables.sources.recordBase(s) + Src.misbehavedAt];
+    };
+    expect(misbehavedAt(8)).not.toBe(0);
+    expect(misbehavedAt(9)).toBe(0);
   });
 
   it('never sends an RST for a connection its client already closed', () => {

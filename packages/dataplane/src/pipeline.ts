@@ -56,6 +56,7 @@ import {
   DEMOTED_POINTS,
   type DefenseState,
   HalfOpenRelease,
+  HOLDS_AFTER_PROVISIONAL,
   LvsDefense,
   lvsSettings,
   PriorityScorer,
@@ -194,7 +195,7 @@ export class Pipeline implements ResetSink {
   /** Set by schedule: the persistence template chose the real server it returned. */
   private placedByTemplate = false;
   readonly victims: VictimIndex | null;
-  /** Frees a displaced unverified half-open entry's slot without a reset (see displaceOn). */
+  /** Frees a displaced half-open entry's slot without a reset (see displaceOn). */
   private readonly halfOpenRelease: HalfOpenRelease;
   readonly verifiedSources: VerifiedSourceTable | null;
   /** Client ports that answered a challenge lately, beyond the few a verified record keeps. */
@@ -606,8 +607,9 @@ export class Pipeline implements ResetSink {
           if ((cflags & ConnFlag.handshake) === 0) {
             cflags |= ConnFlag.handshake;
             this.accounting.countHandshake(a0, a1, a2, a3, cflags, now);
-            // An unverified half-open entry released past its grace is held again once it
-            // completes: a real client's late ACK.
+            // A half-open entry that holds no slot (released past its grace, or a verified one
+            // whose provisional time ended before its handshake) is held once it completes: a real
+            // client's late ACK.
             if ((cflags & (ConnFlag.held | ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst)) === 0) {
               cflags |= ConnFlag.held;
               this.reals.addHeld(real, 1);
@@ -727,9 +729,12 @@ export class Pipeline implements ResetSink {
               demoted = true;
               this.counters[this.layout.defense + Defense.reconfirmFailed] += 1;
             }
-            cflags = (cflags & ~ConnFlag.provisional) | ConnFlag.held;
-            this.reals.addHeld(real, 1);
-            this.reals.updateOverload(real, cfg.realUpper[real], cfg.realLower[real]);
+            cflags &= ~ConnFlag.provisional;
+            if ((cflags & HOLDS_AFTER_PROVISIONAL) !== 0) {
+              cflags |= ConnFlag.held;
+              this.reals.addHeld(real, 1);
+              this.reals.updateOverload(real, cfg.realUpper[real], cfg.realLower[real]);
+            }
           }
         }
       }
@@ -1115,7 +1120,7 @@ export class Pipeline implements ResetSink {
   /**
    * Resets the lowest listed entry of real server `m` that `synPrio` outranks, if it is still
    * held (a connection its client closed frees nothing and gets no RST), or releases it from Held
-   * if it is an unverified half-open one. Looks at a few listed entries at most. Returns true when
+   * if it is a half-open one. Looks at a few listed entries at most. Returns true when
    * an entry gave up its slot; a reset's RST is queued for the port.
    */
   private displaceOn(m: number, synPrio: number): boolean {
@@ -1129,8 +1134,8 @@ export class Pipeline implements ResetSink {
       if (slot < 0) return false;
       const vprio = victims.outPriority;
       if (vprio <= synPrio) return false;
-      // An unverified half-open entry gives up its slot without an RST, as the shedder's do: a
-      // server with syncookies holds nothing for it, and a real client's ACK still finds it.
+      // A half-open entry gives up its slot without an RST, as the shedder's do: a server holds
+      // no worker for it, and a real client's ACK still finds it.
       if (this.halfOpenRelease.tryRelease(slot, victims.outTag, m)) {
         this.counters[this.layout.defense + Defense.halfOpenReleased] += 1;
         return true;

@@ -31,6 +31,23 @@ export function keepsPriorityZero(prio: number, flagsSyn: number): boolean {
   return prio === 0 && (flagsSyn & GONE) === 0;
 }
 
+/**
+ * How long after its SYN an entry without a completed handshake takes weights.halfOpen. Unverified:
+ * halfOpenGraceMs (a slow round trip and the first SYN retransmission). Verified: the round trip
+ * that weights.provisionalMs allows, when shorter. A verified client's handshake completes within
+ * it; past it the entry is a live host's that will not complete (a SYN flood from the host's own
+ * address, whose resets the director read late or never), or a client whose SYN-ACK was lost. It
+ * holds no slot on its server (reconfirm.ts HOLDS_AFTER_PROVISIONAL), and at the verified base it
+ * tied with every new verified connection: the flood's entries filled the connection table and
+ * returning clients were refused `table-full` (simulator, `--param floodIgnoresSynAck=1` at 100k
+ * pps: 0.79-0.93 while they were not held and not penalised).
+ */
+export function halfOpenGraceMs(w: PriorityWeights, verified: boolean): number {
+  return verified && w.provisionalMs > 0 && w.provisionalMs < w.halfOpenGraceMs
+    ? w.provisionalMs
+    : w.halfOpenGraceMs;
+}
+
 export class PriorityAdjuster {
   readonly verifiedBase: number;
   readonly unverifiedBase: number;
@@ -41,6 +58,7 @@ export class PriorityAdjuster {
   private readonly creditHoldMs: number;
   private readonly halfOpen: number;
   private readonly halfOpenGraceMs: number;
+  private readonly verifiedHalfOpenGraceMs: number;
   private readonly silent: number;
   private readonly silentGraceMs: number;
   private readonly idlePerMs: number;
@@ -56,7 +74,8 @@ export class PriorityAdjuster {
     this.stallGraceMs = w.stallGraceMs;
     this.creditHoldMs = w.progressHoldMs;
     this.halfOpen = w.halfOpen;
-    this.halfOpenGraceMs = w.halfOpenGraceMs;
+    this.halfOpenGraceMs = halfOpenGraceMs(w, false);
+    this.verifiedHalfOpenGraceMs = halfOpenGraceMs(w, true);
     this.silent = w.silent;
     this.silentGraceMs = w.silentGraceMs;
     this.idlePerMs = w.idlePenaltyPerSecond / 1000;
@@ -101,7 +120,7 @@ export class PriorityAdjuster {
     let p = (verified ? this.verifiedBase : this.unverifiedBase) + (fixedPending ? 0 : initial);
     if ((flagsSyn & ConnFlag.udp) === 0) {
       if ((flagsSyn & ConnFlag.handshake) === 0) {
-        if (ageMs >= this.halfOpenGraceMs) p += this.halfOpen;
+        if (ageMs >= (verified ? this.verifiedHalfOpenGraceMs : this.halfOpenGraceMs)) p += this.halfOpen;
       } else if ((flagsSyn & ConnFlag.data) === 0 && ageMs >= this.silentGraceMs) {
         p += this.silent;
       }

@@ -5,6 +5,7 @@
 // priority: these are the reasons shedding would go by. Not on the packet path; allocates freely.
 
 import { Conn, ConnBit, ConnFlag, elapsed, statePrioPriority, statePrioReasons } from '@sluice/conntrack';
+import { halfOpenGraceMs } from './adjust.ts';
 import { StoredReason } from './scorer.ts';
 import type { PriorityWeights } from './weights.ts';
 
@@ -44,7 +45,8 @@ export function explainPriority(rec: Int32Array, now: number, weights: PriorityW
   if ((fs & ConnFlag.udp) === 0) {
     const handshake = (fs & ConnFlag.handshake) !== 0;
     const data = (fs & ConnFlag.data) !== 0;
-    if (!handshake && age >= weights.halfOpenGraceMs && weights.halfOpen > 0) out.push('half-open');
+    if (!handshake && age >= halfOpenGraceMs(weights, verified) && weights.halfOpen > 0)
+      out.push('half-open');
     if (handshake && !data && age >= weights.silentGraceMs && weights.silent > 0) out.push('silent');
     if ((fs & ConnFlag.ackForged) !== 0) out.push('ack-forged');
     else if ((fs & ConnFlag.progress) !== 0 && weights.progress > 0) out.push('served');

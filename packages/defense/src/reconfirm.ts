@@ -7,7 +7,7 @@
 // so an attacker who spends the budget gains nothing by it. Used by the packet path and the
 // re-scorer; allocation-free.
 
-import type { VerifiedSourceTable } from '@sluice/conntrack';
+import { ConnFlag, type VerifiedSourceTable } from '@sluice/conntrack';
 import { SYN_SCORE_MAX } from './scorer.ts';
 
 /**
@@ -19,6 +19,19 @@ import { SYN_SCORE_MAX } from './scorer.ts';
  * 2-3% of valid connections reset).
  */
 export const DEMOTED_POINTS = SYN_SCORE_MAX;
+
+/**
+ * What a provisional entry must have when its provisional time ends to start holding a slot on
+ * its real server: a completed handshake, or a UDP flow. A half-open one holds no worker there (its
+ * SYN-ACK waits in the server's SYN queue, or nowhere with syncookies) and starts holding when its
+ * ACK arrives, as a half-open entry released past its grace does. Held at the end of
+ * its provisional time, a real-address flooder's half-open entries whose resets the director read
+ * late (its socket queue hundreds of milliseconds deep) or never (frames dropped at its ingest
+ * ceiling) filled the real servers' counts at the flood's onset, at the verified base where the
+ * shedder cannot take them, and it shed valid clients in their place (lab, `syn-flood-real`
+ * --quick: 3 of 6 runs reset 0.8-1.7% of valid connections, 2026-12-07).
+ */
+export const HOLDS_AFTER_PROVISIONAL = ConnFlag.handshake | ConnFlag.udp;
 
 export const Reconfirm = {
   /** answered around the SYN: verified, counted */

@@ -175,20 +175,31 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     expect(p.victims.entries(VICTIM_GLOBAL).length).toBe(2);
   });
 
-  it('joins a connection to the verified band when its source answered after it began; never releases a verified half-open', () => {
+  it('joins a connection to the verified band when its source answered after it began; releases it half-open all the same', () => {
     const p = parts();
-    p.reals.held[0] = 1;
+    p.reals.held[0] = 2;
     const slot = conn(p.connections, 1, 1000, 0, 0);
+    const done = conn(p.connections, 1, 1001, ConnFlag.handshake, 0);
     p.verified.verify(0, 0, 0xffff, 0x0b000001, 40000, 1, 10, 60_000);
     const r = new Rescorer(p);
-    r.runPass(5000);
+    r.runPass(400);
     expect(flagsOf(p.connections, slot) & (ConnFlag.verified | ConnFlag.held)).toBe(
       ConnFlag.verified | ConnFlag.held,
     );
-    expect(p.reals.held[0]).toBe(1);
-    expect(r.verifiedLate).toBe(1);
-    // verified, half-open for 5 s: the half-open penalty, in the verified band
+    expect(r.verifiedLate).toBe(2);
+    expect(prioOf(p.connections, slot).prio).toBe(DEFENSE_WEIGHTS.verifiedBase);
+    // past provisionalMs without a handshake: a verified source's half-open entry sinks below its
+    // completed connections (the half-open penalty's verified grace)
+    r.runPass(DEFENSE_WEIGHTS.provisionalMs);
     expect(prioOf(p.connections, slot).prio).toBe(DEFENSE_WEIGHTS.verifiedBase + DEFENSE_WEIGHTS.halfOpen);
+    expect(prioOf(p.connections, done).prio).toBe(DEFENSE_WEIGHTS.verifiedBase);
+    // past halfOpenHoldMs it holds nothing on its server, verified or not (a live host flooding
+    // SYNs whose resets the director missed); the completed one holds on
+    r.runPass(DEFENSE_WEIGHTS.halfOpenHoldMs);
+    expect(flagsOf(p.connections, slot) & ConnFlag.held).toBe(0);
+    expect(flagsOf(p.connections, done) & ConnFlag.held).toBe(ConnFlag.held);
+    expect(p.reals.held[0]).toBe(1);
+    expect(r.released).toBe(1);
   });
 
   it('publishes the fair share and, under pressure, sinks the connections of a source holding more', () => {

@@ -6,9 +6,11 @@
 //     pressure, a source holding more connections than its fair share sinks;
 //   - marks it verified once its source has answered a challenge since (VerifiedSourceTable), so
 //     it joins the verified band without waiting for a packet;
-//   - stops holding a slot for an unverified half-open entry past weights.halfOpenHoldMs
-//     (RealServerCounters.held: a server with syncookies keeps nothing for a spoofed SYN), and
-//     starts holding one for a verified source's provisional entry past weights.provisionalMs;
+//   - stops holding a slot for a half-open entry past weights.halfOpenHoldMs (RealServerCounters
+//     .held: a server keeps no worker for it, and with syncookies nothing for a spoofed SYN; a
+//     source verified after the entry began does not make it hold), and
+//     starts holding one for a verified source's provisional entry past weights.provisionalMs
+//     whose handshake is complete (a half-open one is held when its ACK comes);
 //   - offers it as a shedding candidate: to its real server's list if it is held (a closed
 //     connection frees nothing and gets no RST), and to the global list.
 // At the end of each pass it counts the sources holding connections and publishes the fair share
@@ -44,7 +46,7 @@ import {
 import type { RealServerCounters } from '@sluice/schedulers';
 import { keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
 import type { DefenseState } from './defense-state.ts';
-import { DEMOTED_POINTS, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
+import { DEMOTED_POINTS, HOLDS_AFTER_PROVISIONAL, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
 import { PriorityScorer } from './scorer.ts';
 import { VICTIM_GLOBAL, type VictimIndex } from './victim-index.ts';
 import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
@@ -57,6 +59,20 @@ import { DEFENSE_WEIGHTS, type PriorityWeights } from './weights.ts';
  * onset of every bot scenario: simulator seeds 1 and 6).
  */
 const SHARE_MIN_AGE_MS = 500;
+
+/**
+ * What takes a share besides a held slot: a verified source's half-open entry past its provisional
+ * time (flags & mask === verified). It holds no worker on its server, so it is not held, but a
+ * live host that sends SYNs and completes none (a SYN flood from its own address, its resets read
+ * late or never by the director) takes the connection table with them; counted, the host is over
+ * its share and its next SYNs start below every verified client's (scorer.ts, overShare).
+ * Uncounted, its new entries tied with returning clients' at the verified base and the table
+ * refused them (simulator, `--param floodIgnoresSynAck=1` at 100k pps: 0.80-0.95). An address a
+ * spoofer uses opens no such entries: its owner resets them within the round trip
+ * provisionalMs allows, and an owner that is gone is no longer verified (reconfirm.ts).
+ */
+const VERIFIED_HALF_OPEN_MASK =
+  ConnFlag.verified | ConnFlag.handshake | ConnFlag.udp | ConnFlag.provisional | ConnFlag.held;
 
 /** What the re-scorer walks and writes; all but the table and the index are optional. */
 export interface RescorerTables {
@@ -95,7 +111,7 @@ export class Rescorer implements RecordEditor {
   readFailures = 0;
   /** Connections marked verified because their source answered after they began. */
   verifiedLate = 0;
-  /** Unverified half-open entries that stopped holding a slot. */
+  /** Half-open entries that stopped holding a slot. */
   released = 0;
   /** Provisional entries that started holding a slot, having outlived weights.provisionalMs. */
   promoted = 0;
@@ -220,8 +236,7 @@ export class Rescorer implements RecordEditor {
       change |= ConnFlag.verified;
     }
     if (
-      (fs & (ConnFlag.held | ConnFlag.handshake | ConnFlag.udp | ConnFlag.verified)) === ConnFlag.held &&
-      change === 0 &&
+      (fs & (ConnFlag.held | ConnFlag.handshake | ConnFlag.udp)) === ConnFlag.held &&
       age >= this.halfOpenHoldMs &&
       this.reals !== null
     ) {
@@ -270,14 +285,17 @@ export class Rescorer implements RecordEditor {
   }
 
   /**
-   * Under pressure, counts the held entry in `rec` toward its source for this pass, and returns
-   * the penalty for its source holding more than the fair share at the last pass (0 otherwise).
+   * Under pressure, counts the entry in `rec` toward its source for this pass if it takes a share
+   * (held, or VERIFIED_HALF_OPEN_MASK), and returns the penalty for its source holding more than
+   * the fair share at the last pass (0 otherwise).
    */
   private sourcePenalty(now: number): number {
     const sources = this.sources;
     if (!this.counting || sources === null || this.state === null) return 0;
     const rec = this.rec;
-    if ((rec[Conn.flagsSyn] & (ConnFlag.held | ConnFlag.fin | ConnFlag.rst)) !== ConnFlag.held) return 0;
+    const fs = rec[Conn.flagsSyn];
+    if ((fs & (ConnFlag.fin | ConnFlag.rst)) !== 0) return 0;
+    if ((fs & ConnFlag.held) === 0 && (fs & VERIFIED_HALF_OPEN_MASK) !== ConnFlag.verified) return 0;
     // Only connections that were served or have lasted count toward a source's share: a spoofer
     // using a verified client's address opens entries its owner resets within a round trip, and
     // must not be able to push that client over its share with them.
@@ -338,7 +356,7 @@ export class Rescorer implements RecordEditor {
   /**
    * Applies, under the record's lock (ConnectionTable.editIfStill runs `edit`), from the live
    * record at that moment: the verified flag (`change` has ConnFlag.verified), the release of an
-   * unverified half-open entry's slot (`change` has ConnFlag.held, and it still qualifies), and
+   * half-open entry's slot (`change` has ConnFlag.held, and it still qualifies), and
    * the priority recomputed. Returns the priority now in the record, or -1 when the slot no
    * longer holds the connection.
    */
@@ -378,7 +396,7 @@ export class Rescorer implements RecordEditor {
     if (
       (change & ConnFlag.held) !== 0 &&
       (fs & ConnFlag.held) !== 0 &&
-      (((fs & (ConnFlag.handshake | ConnFlag.udp | ConnFlag.verified)) === 0 && age >= this.halfOpenHoldMs) ||
+      (((fs & (ConnFlag.handshake | ConnFlag.udp)) === 0 && age >= this.halfOpenHoldMs) ||
         this.adjuster.closedByServer(fs, idle))
     ) {
       fs &= ~ConnFlag.held;
@@ -413,9 +431,12 @@ export class Rescorer implements RecordEditor {
           i32[base + Conn.statePrio] = sp;
           this.demoted++;
         }
-        fs = (fs & ~ConnFlag.provisional) | ConnFlag.held;
-        (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], 1);
-        this.promoted++;
+        fs &= ~ConnFlag.provisional;
+        if ((fs & HOLDS_AFTER_PROVISIONAL) !== 0) {
+          fs |= ConnFlag.held;
+          (this.reals as RealServerCounters).addHeld(i32[base + Conn.real], 1);
+          this.promoted++;
+        }
       }
     }
     // Its source's share penalty (0 when not over its share, or not under pressure), in the flag
@@ -519,7 +540,8 @@ export class Rescorer implements RecordEditor {
   }
 
   /**
-   * Publishes each source's held connections of this pass (Src.heldLastPass) and the fair share:
+   * Publishes each source's connections that took a share this pass (Src.heldLastPass: held ones,
+   * and a verified source's half-open ones past their provisional time) and the fair share:
    * the capacity the defense loop published (the real servers' upper thresholds summed) divided
    * among the sources holding connections, never below weights.fairShareFloor; with no capacity,
    * or no pressure, no limit.

@@ -11,9 +11,9 @@
 // It never takes a connection at weights.shedFloor or better (a verified client, new or being
 // served): freeing that slot would only hand it to the next SYN, perhaps the attacker's.
 //
-// An unverified half-open entry is not reset but released: it stops holding a slot (as the
-// re-scorer releases it after weights.halfOpenHoldMs anyway) and stays in the table. A real server
-// with syncookies keeps nothing for it, so an RST frees nothing there; and if it is a real client
+// A half-open entry is not reset but released: it stops holding a slot (as the re-scorer releases
+// it after weights.halfOpenHoldMs anyway) and stays in the table. A real server keeps no worker for
+// it (with syncookies, nothing at all), so an RST frees nothing there; and if it is a real client
 // that sent its SYN just before verification switched on, indistinguishable from the spoofs around
 // it, its ACK finds the entry, holds the slot again, and its source's probe answer lifts it into
 // the verified band. Reset, it would have been lost (simulator, spoof-partner at the attack's onset).
@@ -37,11 +37,10 @@ const SHED_TRIES = 16;
 export type ResetSender = (rec: Int32Array) => boolean;
 
 /** ConnFlag bits that must all be clear for a held entry to be released rather than reset. */
-const NOT_HALF_OPEN_UNVERIFIED =
-  ConnFlag.handshake | ConnFlag.verified | ConnFlag.udp | ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst;
+const NOT_HALF_OPEN = ConnFlag.handshake | ConnFlag.udp | ConnFlag.provisional | ConnFlag.fin | ConnFlag.rst;
 
 /**
- * Releases a held unverified half-open entry of a real server from Held instead of resetting it.
+ * Releases a held half-open entry of a real server from Held instead of resetting it.
  * The shedder and a displacing SYN ask it first (`tryRelease`); an entry it leaves alone is reset.
  */
 export class HalfOpenRelease implements RecordEditor {
@@ -55,7 +54,7 @@ export class HalfOpenRelease implements RecordEditor {
 
   /**
    * True when the entry in `slot` (connection `tag`, listed for real server `real`) was an
-   * unverified half-open one and no longer holds a slot there. Never with countInactive: the
+   * half-open one and no longer holds a slot there. Never with countInactive: the
    * thresholds count IPVS's way, which Held does not change, so only a reset frees anything.
    */
   tryRelease(slot: number, tag: number, real: number): boolean {
@@ -67,7 +66,7 @@ export class HalfOpenRelease implements RecordEditor {
   /** RecordEditor, under the record lock: 1 when released, 0 when left alone. */
   edit(i32: Int32Array, base: number): number {
     const fs = i32[base + Conn.flagsSyn];
-    if ((fs & ConnFlag.held) === 0 || (fs & NOT_HALF_OPEN_UNVERIFIED) !== 0) return 0;
+    if ((fs & ConnFlag.held) === 0 || (fs & NOT_HALF_OPEN) !== 0) return 0;
     if (i32[base + Conn.real] !== this.real) return 0;
     i32[base + Conn.flagsSyn] = fs & ~ConnFlag.held;
     this.reals.addHeld(this.real, -1);
@@ -103,7 +102,7 @@ export class Shedder {
   sent = 0;
   /** Steps that wanted to shed but found no victim (the re-scorer had not listed any yet). */
   starved = 0;
-  /** Unverified half-open entries released from Held instead of reset. */
+  /** Half-open entries released from Held instead of reset. */
   released = 0;
   private readonly release: HalfOpenRelease;
 

@@ -20,6 +20,7 @@
 //                                             to its unanswered head after 1 s) 7
 //   a verified slow reader:                   4 → its window shut 1 s (stalled) 7
 //   a verified silent holder (handshake only): 4 → silent after 1 s 7
+//   a verified half-open entry:               4 → past provisionalMs (0.5 s) 7
 //   an unverified kernel-shaped SYN:          8 (→ half-open past 3 s: 11)
 //   hping3's bare SYN:                        8 + 3 + 1 = 12 (→ 15 with half-open)
 // A new verified SYN (4) displaces any stalled, silent or long-idle verified entry (≥ 5) and any
@@ -102,7 +103,7 @@ export interface PriorityWeights {
   /** 5000 ms: a server answers a complete request in well under that; an upload this long without a 100-continue sinks too, but stays above every unverified entry. */
   stallGraceMs: number;
   // --- time (the re-scorer applies them; a packet resets idle time) ---
-  /** Penalty for an entry without a completed handshake `halfOpenGraceMs` after its SYN. +3. */
+  /** Penalty for an entry without a completed handshake `halfOpenGraceMs` after its SYN (a verified one's: `provisionalMs`, when shorter; adjust.ts halfOpenGraceMs). +3. */
   halfOpen: number;
   /** 3000 ms: three times a slow RTT plus the first SYN retransmission. */
   halfOpenGraceMs: number;
@@ -137,9 +138,10 @@ export interface PriorityWeights {
   serverKeepAliveMs: number;
   // --- capacity ---
   /**
-   * An unverified half-open entry stops holding a slot (RealServerCounters.held) this long after
-   * its SYN: a real server with syncookies keeps nothing for a spoofed SYN. 1000 ms: the client's
-   * ACK follows the server's SYN-ACK within one round trip.
+   * A half-open entry stops holding a slot (RealServerCounters.held) this long after its SYN: a
+   * real server keeps no worker for it, and with syncookies nothing for a spoofed SYN. 1000 ms: the
+   * client's ACK follows the server's SYN-ACK within one round trip. (A verified source's entry,
+   * provisional at first, holds only once its handshake completes: reconfirm.ts.)
    */
   halfOpenHoldMs: number;
   /**
@@ -148,7 +150,9 @@ export interface PriorityWeights {
    * round trip (a host that answered the challenge's unexpected SYN-ACK answers the server's too);
    * counted at once, they fill the watermarks with connections no server holds. Not ended by the
    * server's progress: a blind spoofer forges that. 500 ms: a round trip to nearly anywhere, with
-   * margin; what it costs is that much under-counting of real connections. 0: counted at once.
+   * margin; what it costs is that much under-counting of real connections. Held at its end only
+   * with its handshake complete (a half-open one from its ACK on: reconfirm.ts
+   * HOLDS_AFTER_PROVISIONAL). 0: counted at once.
    */
   provisionalMs: number;
   /**

@@ -419,7 +419,7 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     'sluice_real_server_held_connections',
     'gauge',
     'Connections a real server holds as the defense counts them: not those its clients closed, nor ' +
-      'unverified half-open ones past their grace (what the thresholds count unless countInactive).',
+      'half-open ones past their grace (what the thresholds count unless countInactive).',
     perReal((r) => live.held[r.index]),
   );
   add(
@@ -612,9 +612,9 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
   add(
     'sluice_half_open_released_total',
     'counter',
-    "Unverified half-open connections the defense stopped counting against their real server's " +
-      'capacity instead of resetting them (shed or displaced): a server with syncookies holds ' +
-      "nothing for a spoofed SYN, and a real client's handshake still completes.",
+    "Half-open connections the defense stopped counting against their real server's capacity " +
+      'instead of resetting them (shed or displaced): a server holds no worker for them (with ' +
+      "syncookies, nothing for a spoofed SYN), and a real client's handshake still completes.",
     () => [{ labels: {}, value: counters.sum(layout.defense + Defense.halfOpenReleased) }],
   );
   add(

@@ -5,8 +5,8 @@
 // every entry toward a threshold (active + inactive), so closed connections waiting out FIN_WAIT
 // and TIME_WAIT (120 s) and spoofed half-open ones that a server with syncookies never kept fill
 // the threshold with ghosts. The pipeline keeps Held instead: a connection is held from its SYN
-// until the client closes or resets it, except an unverified half-open one past a short grace
-// (@sluice/defense's halfOpenHoldMs). The thresholds count Held unless the server's
+// until the client closes or resets it, except a half-open one past a short grace
+// (@sluice/defense's halfOpenHoldMs; a verified source's entry only from its handshake). The thresholds count Held unless the server's
 // RealFlag.countInactive asks for IPVS's count.
 //
 // Held is still the director's view: a real-address bot that forges its handshake and progress
