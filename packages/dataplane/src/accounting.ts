@@ -147,7 +147,7 @@ export class ConnectionAccounting implements ConnectionRemovalListener {
         // connection its client had closed: the table's shedder takes those first, as the cheapest
         // room there is, and a client that finished its request misbehaved in nothing (marked, the
         // returning clients of a full table were refused `table-full` at the mark's priority:
-        // simulator, `--param floodIgnoresSynAck=1` at 100k pps, 0.87-0.95).
+        // simulator, `--param floodIgnoresSynAck=1`, 0.78-0.95).
         if (
           (reason === RemoveReason.shed || reason === RemoveReason.displaced) &&
           (cflags & (ConnFlag.verified | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.verified

@@ -39,8 +39,8 @@ export function keepsPriorityZero(prio: number, flagsSyn: number): boolean {
  * address, whose resets the director read late or never), or a client whose SYN-ACK was lost. It
  * holds no slot on its server (reconfirm.ts HOLDS_AFTER_PROVISIONAL), and at the verified base it
  * tied with every new verified connection: the flood's entries filled the connection table and
- * returning clients were refused `table-full` (simulator, `--param floodIgnoresSynAck=1` at 100k
- * pps: 0.79-0.93 while they were not held and not penalised).
+ * returning clients were refused `table-full` (simulator, `--param floodIgnoresSynAck=1`:
+ * 0.79-0.93 while they were not held and not penalised).
  */
 export function halfOpenGraceMs(w: PriorityWeights, verified: boolean): number {
   return verified && w.provisionalMs > 0 && w.provisionalMs < w.halfOpenGraceMs

@@ -67,7 +67,7 @@ const SHARE_MIN_AGE_MS = 500;
  * late or never by the director) takes the connection table with them; counted, the host is over
  * its share and its next SYNs start below every verified client's (scorer.ts, overShare).
  * Uncounted, its new entries tied with returning clients' at the verified base and the table
- * refused them (simulator, `--param floodIgnoresSynAck=1` at 100k pps: 0.80-0.95). An address a
+ * refused them (simulator, `--param floodIgnoresSynAck=1`: 0.78-0.95). An address a
  * spoofer uses opens no such entries: its owner resets them within the round trip
  * provisionalMs allows, and an owner that is gone is no longer verified (reconfirm.ts).
  */
