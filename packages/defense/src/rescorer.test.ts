@@ -188,14 +188,13 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     );
     expect(r.verifiedLate).toBe(2);
     expect(prioOf(p.connections, slot).prio).toBe(DEFENSE_WEIGHTS.verifiedBase);
-    // past provisionalMs without a handshake: a verified source's half-open entry sinks below its
-    // completed connections (the half-open penalty's verified grace)
-    r.runPass(DEFENSE_WEIGHTS.provisionalMs);
-    expect(prioOf(p.connections, slot).prio).toBe(DEFENSE_WEIGHTS.verifiedBase + DEFENSE_WEIGHTS.halfOpen);
-    expect(prioOf(p.connections, done).prio).toBe(DEFENSE_WEIGHTS.verifiedBase);
-    // past halfOpenHoldMs it holds nothing on its server, verified or not (a live host flooding
-    // SYNs whose resets the director missed); the completed one holds on
+    r.runPass(DEFENSE_WEIGHTS.halfOpenHoldMs - 1);
+    expect(prioOf(p.connections, slot).prio).toBe(DEFENSE_WEIGHTS.verifiedBase);
+    // past halfOpenHoldMs without a handshake it holds nothing on its server, verified or not (a
+    // live host flooding SYNs whose resets the director missed), and sinks below its source's
+    // completed connections (the half-open penalty's verified grace); the completed one holds on
     r.runPass(DEFENSE_WEIGHTS.halfOpenHoldMs);
+    expect(prioOf(p.connections, slot).prio).toBe(DEFENSE_WEIGHTS.verifiedBase + DEFENSE_WEIGHTS.halfOpen);
     expect(flagsOf(p.connections, slot) & ConnFlag.held).toBe(0);
     expect(flagsOf(p.connections, done) & ConnFlag.held).toBe(ConnFlag.held);
     expect(p.reals.held[0]).toBe(1);

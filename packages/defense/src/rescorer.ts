@@ -62,14 +62,16 @@ const SHARE_MIN_AGE_MS = 500;
 
 /**
  * What takes a share besides a held slot: a verified source's half-open entry past its provisional
- * time (flags & mask === verified). It holds no worker on its server, so it is not held, but a
+ * time (flags & mask === verified) and past halfOpenHoldMs (the round trip in which a client's ACK
+ * follows the server's SYN-ACK, or its owner resets a spoof). It holds no worker on its server, so it is not held, but a
  * live host that sends SYNs and completes none (a SYN flood from its own address, its resets read
  * late or never by the director) takes the connection table with them; counted, the host is over
  * its share and its next SYNs start below every verified client's (scorer.ts, overShare).
  * Uncounted, its new entries tied with returning clients' at the verified base and the table
  * refused them (simulator, `--param floodIgnoresSynAck=1`: 0.78-0.95). An address a
- * spoofer uses opens no such entries: its owner resets them within the round trip
- * provisionalMs allows, and an owner that is gone is no longer verified (reconfirm.ts).
+ * spoofer uses keeps no such entries for long: its owner resets them within its round trip, and an
+ * owner that is gone is no longer verified (reconfirm.ts). Round trips beyond halfOpenHoldMs
+ * defeat this, as they defeat provisionalMs (DEFENSE.md §6).
  */
 const VERIFIED_HALF_OPEN_MASK =
   ConnFlag.verified | ConnFlag.handshake | ConnFlag.udp | ConnFlag.provisional | ConnFlag.held;
@@ -295,7 +297,13 @@ export class Rescorer implements RecordEditor {
     const rec = this.rec;
     const fs = rec[Conn.flagsSyn];
     if ((fs & (ConnFlag.fin | ConnFlag.rst)) !== 0) return 0;
-    if ((fs & ConnFlag.held) === 0 && (fs & VERIFIED_HALF_OPEN_MASK) !== ConnFlag.verified) return 0;
+    if (
+      (fs & ConnFlag.held) === 0 &&
+      ((fs & VERIFIED_HALF_OPEN_MASK) !== ConnFlag.verified ||
+        elapsed(rec[Conn.firstSeen], now) < this.halfOpenHoldMs)
+    ) {
+      return 0;
+    }
     // Only connections that were served or have lasted count toward a source's share: a spoofer
     // using a verified client's address opens entries its owner resets within a round trip, and
     // must not be able to push that client over its share with them.

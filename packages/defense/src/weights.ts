@@ -20,7 +20,7 @@
 //                                             to its unanswered head after 1 s) 7
 //   a verified slow reader:                   4 → its window shut 1 s (stalled) 7
 //   a verified silent holder (handshake only): 4 → silent after 1 s 7
-//   a verified half-open entry:               4 → past provisionalMs (0.5 s) 7
+//   a verified half-open entry:               4 → past halfOpenHoldMs (1 s) 7
 //   an unverified kernel-shaped SYN:          8 (→ half-open past 3 s: 11)
 //   hping3's bare SYN:                        8 + 3 + 1 = 12 (→ 15 with half-open)
 // A new verified SYN (4) displaces any stalled, silent or long-idle verified entry (≥ 5) and any
@@ -103,7 +103,7 @@ export interface PriorityWeights {
   /** 5000 ms: a server answers a complete request in well under that; an upload this long without a 100-continue sinks too, but stays above every unverified entry. */
   stallGraceMs: number;
   // --- time (the re-scorer applies them; a packet resets idle time) ---
-  /** Penalty for an entry without a completed handshake `halfOpenGraceMs` after its SYN (a verified one's: `provisionalMs`, when shorter; adjust.ts halfOpenGraceMs). +3. */
+  /** Penalty for an entry without a completed handshake `halfOpenGraceMs` after its SYN (a verified one's: `halfOpenHoldMs`, when shorter; adjust.ts halfOpenGraceMs). +3. */
   halfOpen: number;
   /** 3000 ms: three times a slow RTT plus the first SYN retransmission. */
   halfOpenGraceMs: number;
