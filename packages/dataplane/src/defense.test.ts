@@ -164,13 +164,19 @@ function parseOut(buf: Uint8Array, off: number, len: number): FrameInfo {
 /** The RST a real stack in SYN-SENT (or with no socket) answers `synAck` with: <SEQ=SEG.ACK><CTL=RST>. */
 const answerTo = (host: number, synAck: FrameInfo) => client(host, synAck.dstPort, TCP.rst, synAck.tcpAck);
 
-function record(table: ConnectionTable, host: number, port: number): Int32Array {
+/** The slot of host `host`'s connection from `port` (released again). */
+function slotOf(table: ConnectionTable, host: number, port: number): number {
   const a = src(host);
   const addr = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3];
   const slot = table.acquire(0, 0, 0xffff, addr, port << 16, false, 0, 0);
   expect(slot).toBeGreaterThanOrEqual(0);
-  const r = new Int32Array(Conn.snapshotWords);
   table.release(slot);
+  return slot;
+}
+
+function record(table: ConnectionTable, host: number, port: number): Int32Array {
+  const slot = slotOf(table, host, port);
+  const r = new Int32Array(Conn.snapshotWords);
   expect(table.readRecord(slot, r)).toBe(true);
   return r;
 }
@@ -963,18 +969,7 @@ describe('displacement and shedding', () => {
     }
     t.send(client(9, 1000, TCP.fin | TCP.ack, 1001, 0, 6001), 30); // host 9 finished its request
     const shed = (host: number) => {
-      const a = src(host);
-      const slot = t.tables.connections.acquire(
-        0,
-        0,
-        0xffff,
-        (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3],
-        1000 << 16,
-        false,
-        0,
-        0,
-      );
-      t.tables.connections.release(slot);
+      const slot = slotOf(t.tables.connections, host, 1000);
       const tag = t.tables.connections.core.tagOfSlot(slot);
       expect(t.tables.connections.removeIfStill(slot, tag, 0, 0, RemoveReason.shed, null)).toBe(true);
     };

@@ -44,7 +44,7 @@ import {
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
-import { keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
+import { halfOpenGraceMs, keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
 import type { DefenseState } from './defense-state.ts';
 import { DEMOTED_POINTS, HOLDS_AFTER_PROVISIONAL, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
 import { PriorityScorer } from './scorer.ts';
@@ -62,16 +62,17 @@ const SHARE_MIN_AGE_MS = 500;
 
 /**
  * What takes a share besides a held slot: a verified source's half-open entry past its provisional
- * time (flags & mask === verified) and past halfOpenHoldMs (the round trip in which a client's ACK
- * follows the server's SYN-ACK, or its owner resets a spoof). It holds no worker on its server, so it is not held, but a
- * live host that sends SYNs and completes none (a SYN flood from its own address, its resets read
- * late or never by the director) takes the connection table with them; counted, the host is over
- * its share and its next SYNs start below every verified client's (scorer.ts, overShare).
- * Uncounted, its new entries tied with returning clients' at the verified base and the table
- * refused them (simulator, `--param floodIgnoresSynAck=1`: 0.78-0.95). An address a
- * spoofer uses keeps no such entries for long: its owner resets them within its round trip, and an
- * owner that is gone is no longer verified (reconfirm.ts). Round trips beyond halfOpenHoldMs
- * defeat this, as they defeat provisionalMs (DEFENSE.md §6).
+ * time (flags & mask === verified) and past the verified half-open grace (adjust.ts
+ * halfOpenGraceMs: the round trip in which a client's ACK follows the server's SYN-ACK, or its
+ * owner resets a spoof), the same grace after which it sinks. It holds no worker on its server, so
+ * it is not held, but a live host that sends SYNs and completes none (a SYN flood from its own
+ * address, its resets read late or never by the director) takes the connection table with them;
+ * counted, the host is over its share and its next SYNs start below every verified client's
+ * (scorer.ts, overShare). Uncounted, its new entries tied with returning clients' at the verified
+ * base and the table refused them (simulator, `--param floodIgnoresSynAck=1`: 0.78-0.95). An
+ * address a spoofer uses keeps no such entries for long: its owner resets them within its round
+ * trip, and an owner that is gone is no longer verified (reconfirm.ts). Round trips beyond the
+ * grace defeat this, as they defeat provisionalMs (DEFENSE.md §6).
  */
 const VERIFIED_HALF_OPEN_MASK =
   ConnFlag.verified | ConnFlag.handshake | ConnFlag.udp | ConnFlag.provisional | ConnFlag.held;
@@ -98,6 +99,8 @@ export class Rescorer implements RecordEditor {
   private hogPenalty = 0;
   private fairShareFloor = 0;
   private halfOpenHoldMs = 0;
+  /** When a verified half-open entry sinks and starts taking a share (adjust.ts halfOpenGraceMs). */
+  private verifiedHalfOpenGraceMs = 0;
   private provisionalMs = 0;
   private reconfirmAfterMs = 0;
   private stallGraceMs = 0;
@@ -175,6 +178,7 @@ export class Rescorer implements RecordEditor {
     this.hogPenalty = weights.hogPenalty;
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
+    this.verifiedHalfOpenGraceMs = halfOpenGraceMs(weights, true);
     this.provisionalMs = weights.provisionalMs;
     this.reconfirmAfterMs = weights.reconfirmAfterMs;
     this.stallGraceMs = weights.stallGraceMs;
@@ -300,7 +304,7 @@ export class Rescorer implements RecordEditor {
     if (
       (fs & ConnFlag.held) === 0 &&
       ((fs & VERIFIED_HALF_OPEN_MASK) !== ConnFlag.verified ||
-        elapsed(rec[Conn.firstSeen], now) < this.halfOpenHoldMs)
+        elapsed(rec[Conn.firstSeen], now) < this.verifiedHalfOpenGraceMs)
     ) {
       return 0;
     }

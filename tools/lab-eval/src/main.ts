@@ -1,6 +1,6 @@
 // `npm run --workspace @sluice/lab-eval eval-lab -- [--quick] [--strategy s]... [--scenario s]...
-// [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots] [--no-thresholds]`: the real-kernel
-// evaluation, one JSON line per run on stdout, progress on stderr. `--behind-nat`: the valid
+// [--duration S] [--behind-nat] [--behind-cgnat N] [--agent] [--ghost-bots] [--no-thresholds]`:
+// the real-kernel evaluation, one JSON line per run on stdout, progress on stderr. `--behind-nat`: the valid
 // clients and partners behind a Linux home router; `--behind-cgnat N`: the same router, the valid
 // clients sharing N public addresses (a carrier NAT); `--agent`: a load agent on each real server; `--ghost-bots`: the bots forge
 // their handshakes, so the servers hold nothing for them; `--no-thresholds`: no real server has an
