@@ -1001,6 +1001,43 @@ describe('displacement and shedding', () => {
     expect(t.reals.held[0]).toBe(1);
   });
 
+  it("resets no client for entries newer than its list: a flood's half-open SYNs since the last pass are released once listed", () => {
+    const t = setup(20);
+    // Three clients served, listed by a pass while the server held just them.
+    for (const h of [1, 2, 3]) {
+      t.send(client(h, 1000, TCP.syn, h * 100), 0);
+      t.send(client(h, 1000, TCP.ack | TCP.psh, h * 100 + 1, 50, 5), 5);
+    }
+    t.rescorer.runPass(10);
+    // The onset: a bare-SYN flood (no options: hping3's) fills the server before the next pass.
+    for (let i = 0; i < 17; i++) {
+      const syn = traffic.tcp({
+        src: src(50),
+        dst: VIP,
+        srcPort: 2000 + i,
+        dstPort: 80,
+        flags: TCP.syn,
+        seq: i,
+        window: 512,
+        shape: 'bare',
+      });
+      expect(t.send(syn, 20)).toBe(Verdict.forward);
+    }
+    expect(t.reals.held[0]).toBe(20);
+    const { loop, sent } = loopOf(t);
+    // At the high watermark, the list speaks for the 3 it saw, none over the target (19): nothing.
+    loop.tick(t.config, 30);
+    expect(sent.length).toBe(0);
+    expect(t.reals.held[0]).toBe(20);
+    // The next list has the flood's entries, worst first: one is released, no client is reset.
+    t.rescorer.runPass(40);
+    loop.tick(t.config, 50);
+    expect(sent.length).toBe(0);
+    expect(t.reals.held[0]).toBe(19);
+    for (const h of [1, 2, 3])
+      expect(flags(record(t.tables.connections, h, 1000)) & ConnFlag.held).not.toBe(0);
+  });
+
   /** Two unverified half-open entries (hosts 2 and 3) fill a server of 2; one shedder step. */
   function shedTwoHalfOpen(countInactive: boolean) {
     const t = setup(2);

@@ -542,6 +542,7 @@ export class Pipeline implements ResetSink {
       i32[base + Conn.real] = real;
       i32[base + Conn.firstSeen] = now;
       this.reals.bind(real, false, cfg.realUpper[real], cfg.realLower[real], !provisional);
+      if (isTcp && !provisional) this.reals.noteHalfOpenBound(real);
       cflags |= this.accounting.countNewSource(a0, a1, a2, a3, synPrio, now);
       // A verified source that has not answered for a while is asked again, in the background:
       // its provisional time ends in the verified band only if it answers (reconfirmAfterMs).

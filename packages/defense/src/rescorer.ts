@@ -133,6 +133,13 @@ export class Rescorer implements RecordEditor {
   private readonly buildTag: Int32Array;
   private readonly buildPrio: Int32Array;
   private readonly buildIdle: Int32Array;
+  /**
+   * Per real server, its HalfOpenBound as this pass began (the stamp of the lists it completes) and
+   * as the pass before began (of a list published mid-pass: the part not visited yet, the pass
+   * before saw).
+   */
+  private readonly passStartMark: Int32Array;
+  private readonly prevPassStartMark: Int32Array;
   // Held connections per source slot, counted this pass while a service is under pressure, with
   // the source's tag so a reused source slot does not inherit another source's count.
   private readonly curHeld: Int32Array;
@@ -158,6 +165,9 @@ export class Rescorer implements RecordEditor {
     this.buildTag = new Int32Array(lists * k);
     this.buildPrio = new Int32Array(lists * k);
     this.buildIdle = new Int32Array(lists * k);
+    this.passStartMark = new Int32Array(lists);
+    this.prevPassStartMark = new Int32Array(lists);
+    this.notePassStart();
     const sc = this.sources === null ? 0 : this.sources.capacity;
     this.curHeld = new Int32Array(sc);
     this.curTag = new Int32Array(sc);
@@ -200,6 +210,7 @@ export class Rescorer implements RecordEditor {
     let passDone = 0;
     for (let n = 0; n < budget; n++) {
       const slot = this.cursor;
+      if (slot === 0) this.notePassStart();
       this.cursor = slot + 1 === cap ? 0 : slot + 1;
       if (i32[tagsBase + slot] !== 0) {
         this.examined++;
@@ -505,11 +516,23 @@ export class Rescorer implements RecordEditor {
   }
 
   /**
+   * Stamps the lists this pass builds with their servers' HalfOpenBound now: what was bound before,
+   * the pass will see; what comes after, perhaps not.
+   */
+  private notePassStart(): void {
+    const reals = this.reals;
+    if (reals === null) return;
+    const marks = this.passStartMark;
+    this.prevPassStartMark.set(marks);
+    for (let list = 0; list < this.victims.reals; list++) marks[list] = reals.halfOpenBoundCount(list);
+  }
+
+  /**
    * Publishes a list being built, leaving out entries whose slot no longer holds the connection
    * (shed or gone since they were found). The build is kept: entries stay candidates until the
    * pass ends, so a list refilled mid-pass and then replaced at the end loses nothing.
    */
-  private publishList(list: number): void {
+  private publishList(list: number, passDone: boolean): void {
     const k = this.perList;
     const b = list * k;
     const n = this.buildCount[list];
@@ -527,7 +550,8 @@ export class Rescorer implements RecordEditor {
     }
     this.buildCount[list] = kept;
     this.buildDirty[list] = 0;
-    this.victims.publish(list, this.buildSlot, this.buildTag, this.buildPrio, this.buildIdle, b, kept);
+    const mark = passDone ? this.passStartMark[list] : this.prevPassStartMark[list];
+    this.victims.publish(list, this.buildSlot, this.buildTag, this.buildPrio, this.buildIdle, b, kept, mark);
   }
 
   /** Mid-pass: a list its shedders emptied gets what this pass has found so far. */
@@ -536,13 +560,13 @@ export class Rescorer implements RecordEditor {
     const dirty = this.buildDirty;
     for (let list = 0; list < dirty.length; list++) {
       if (dirty[list] === 0) continue;
-      if (v.remaining(list === v.reals ? VICTIM_GLOBAL : list) === 0) this.publishList(list);
+      if (v.remaining(list === v.reals ? VICTIM_GLOBAL : list) === 0) this.publishList(list, false);
     }
   }
 
   private endPass(now: number): void {
     for (let list = 0; list < this.buildCount.length; list++) {
-      this.publishList(list);
+      this.publishList(list, true);
       this.buildCount[list] = 0;
     }
     this.victims.notePass(now, this.changedThisPass);

@@ -19,6 +19,16 @@
 // the verified band. Reset, it would have been lost (simulator, spoof-partner at the attack's onset).
 // With countInactive the thresholds do not count Held, so releasing would free nothing: reset.
 //
+// A list holds the worst of what its real server held as the re-scorer's pass began. A half-open
+// entry bound since may not be in it, and may rank below everything in it: at a flood's onset, a
+// list built a pass earlier holds only valid clients, and the shedder reset one of them for the
+// flood's unverified SYNs it did not know of (the likeliest reading of a CI run that reset one
+// connection in 113 under hping3 --flood from a live address: the instrumented lab showed the
+// servers at their threshold in the onset's first second). So once a half-open entry was bound
+// after its list's pass began (RealServerCounters.halfOpenBound against the list's mark), the
+// shedder only releases from that list, and resets wait for the next, a pass later. Under pressure
+// verification is on and hardly any such entry is bound, so resets wait at an onset only.
+//
 // Runs on one thread (the defense loop's), a step every few tens of milliseconds; the victims come
 // from the re-scorer's VictimIndex, so choosing one costs a few loads. Removal goes through the
 // table's removal listener, which keeps the real-server, source and persistence counts exact and
@@ -104,6 +114,8 @@ export class Shedder {
   starved = 0;
   /** Half-open entries released from Held instead of reset. */
   released = 0;
+  /** Resets left for the next list: a half-open entry was bound after this one's pass began. */
+  waited = 0;
   private readonly release: HalfOpenRelease;
 
   constructor(parts: ShedderParts, sendReset: ResetSender) {
@@ -207,6 +219,10 @@ export class Shedder {
       if (list !== VICTIM_GLOBAL && this.release.tryRelease(slot, v.outTag, list)) {
         this.released++;
         return true;
+      }
+      if (list !== VICTIM_GLOBAL && this.reals.halfOpenBoundCount(list) !== v.outListMark) {
+        this.waited++;
+        return false;
       }
       const r = this.rec;
       if (!this.table.removeIfStill(slot, v.outTag, v.outPriority, required, RemoveReason.shed, r)) continue;

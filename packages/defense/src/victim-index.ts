@@ -10,6 +10,8 @@
 //   take   generation << 8 | cursor: the next entry to hand out; the generation changes with every
 //          publication, so a compare-and-swap on this word hands each entry to exactly one taker
 //   count  entries in the list
+//   mark   its writer's stamp: for a real server's list, the server's count of half-open entries
+//          bound (RealServerCounters.halfOpenBound) as the pass that built it began
 // A taker reads seq, take and the entry, checks seq did not move (no torn entry), then claims the
 // entry by CAS on take; a lost race retries. Nothing blocks and nothing allocates.
 // An entry is a hint, not a promise: the connection may have left or changed since publication.
@@ -31,7 +33,7 @@ export const VictimHeader = {
   words: 8,
 } as const;
 
-const ListWord = { seq: 0, take: 1, count: 2, entries: 4 } as const;
+const ListWord = { seq: 0, take: 1, count: 2, mark: 3, entries: 4 } as const;
 const ENTRY_WORDS = 4;
 const Entry = { slot: 0, tag: 1, priority: 2, idleMs: 3 } as const;
 const MAGIC = 0x56494354; // "VICT"
@@ -53,6 +55,8 @@ export class VictimIndex {
   outTag = 0;
   outPriority = 0;
   outIdleMs = 0;
+  /** Set by takeVictim: the stamp its list was published with. */
+  outListMark = 0;
 
   static byteLength(reals: number, perList: number): number {
     return (VictimHeader.words + (reals + 1) * (ListWord.entries + perList * ENTRY_WORDS)) * 4;
@@ -115,7 +119,7 @@ export class VictimIndex {
 
   /**
    * Takes the worst remaining candidate of a real server's list (or VICTIM_GLOBAL's). Returns its
-   * slot and sets outTag, outPriority, outIdleMs; returns -1 when the list is empty or
+   * slot and sets outTag, outPriority, outIdleMs, outListMark; returns -1 when the list is empty or
    * contended. Each published entry is handed to one taker only. Allocation-free.
    */
   takeVictim(real: number): number {
@@ -156,6 +160,7 @@ export class VictimIndex {
       const tag = i32[e + Entry.tag];
       const prio = i32[e + Entry.priority];
       const idle = i32[e + Entry.idleMs];
+      const mark = i32[lb + ListWord.mark];
       if (Atomics.load(i32, lb + ListWord.seq) !== s1) continue;
       if (take) {
         if (Atomics.compareExchange(i32, lb + ListWord.take, taken, taken + 1) !== taken) continue;
@@ -164,6 +169,7 @@ export class VictimIndex {
       this.outTag = tag;
       this.outPriority = prio;
       this.outIdleMs = idle;
+      this.outListMark = mark;
       return slot;
     }
     return -1;
@@ -180,7 +186,8 @@ export class VictimIndex {
 
   /**
    * Replaces a list (writer side: one thread only, the re-scorer). Entries must be worst first;
-   * priority-0 entries are skipped. `list` is a list number (a real index, or `reals` for the global).
+   * priority-0 entries are skipped. `list` is a list number (a real index, or `reals` for the global);
+   * `mark` the stamp takers read with its entries.
    */
   publish(
     list: number,
@@ -190,6 +197,7 @@ export class VictimIndex {
     idles: Int32Array,
     from: number,
     count: number,
+    mark: number,
   ): void {
     const i32 = this.i32;
     const lb = this.listBase(list);
@@ -207,6 +215,7 @@ export class VictimIndex {
       n++;
     }
     i32[lb + ListWord.count] = n;
+    i32[lb + ListWord.mark] = mark;
     const take = Atomics.load(i32, lb + ListWord.take);
     Atomics.store(i32, lb + ListWord.take, ((take >>> 8) + 1) << 8);
     Atomics.store(i32, lb + ListWord.seq, (seq + 2) | 0);

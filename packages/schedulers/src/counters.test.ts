@@ -32,16 +32,18 @@ describe('RealServerCounters across threads', () => {
 });
 
 describe('RealServerCounters', () => {
-  it('lays out active, inactive, flags, held and unheld one after the other, and attaches to the same memory', () => {
+  it('lays out active, inactive, flags, held, unheld and halfOpenBound one after the other, and attaches to the same memory', () => {
     const c = RealServerCounters.create(3);
     expect(c.sab.byteLength).toBe(RealServerCounters.byteLength(3));
-    expect(RealServerCounters.byteLength(3)).toBe(60);
+    expect(RealServerCounters.byteLength(3)).toBe(72);
     const d = RealServerCounters.attach(c.sab);
     d.bind(2, true, 0, 0);
     d.bind(2, false, 0, 0);
     d.setDown(1, true);
     d.addHeld(0, 2);
     d.addHeld(0, -1);
+    d.noteHalfOpenBound(2);
+    expect(c.halfOpenBoundCount(2)).toBe(1);
     expect([c.active[2], c.inactive[2], c.flags[1], c.held[0], c.held[2]]).toEqual([
       1,
       1,
@@ -57,7 +59,7 @@ describe('RealServerCounters', () => {
   it('rejects a bad capacity or buffer', () => {
     expect(() => RealServerCounters.create(0)).toThrow(/capacity/);
     expect(() => RealServerCounters.create(1.5)).toThrow(/capacity/);
-    expect(() => RealServerCounters.attach(new SharedArrayBuffer(13))).toThrow(/multiple of 20/);
+    expect(() => RealServerCounters.attach(new SharedArrayBuffer(13))).toThrow(/multiple of 24/);
   });
 
   it('moves a connection between InActConn and ActiveConn without changing the total', () => {

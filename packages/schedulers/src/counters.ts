@@ -15,6 +15,10 @@
 // the part of Held the server did not hold when it answered, and the thresholds count
 // Held − Unheld until the next report (RealFlag.reported says one is in force).
 //
+// HalfOpenBound counts, never down, the held half-open TCP entries bound (an unverified SYN
+// forwarded): the defense's shedder resets nobody from a victim list built before the latest of
+// them, which it may not list and which may rank below everything it does (@sluice/defense shedder).
+//
 // The overload flag follows IPVS's -x/-y hysteresis (ip_vs_conn.c ip_vs_bind_dest() sets it,
 // ip_vs_unbind_dest() clears it): overloaded once the count reaches the upper threshold;
 // cleared when it falls below the lower threshold, or, with no lower threshold, when
@@ -38,12 +42,13 @@ export const RealFlag = {
  * the other. No other file indexes this buffer.
  */
 export const CountersLayout = {
-  arrays: 5,
+  arrays: 6,
   activeArray: 0,
   inactiveArray: 1,
   flagsArray: 2,
   heldArray: 3,
   unheldArray: 4,
+  halfOpenBoundArray: 5,
   bytesPerEntry: 4,
 } as const;
 
@@ -64,6 +69,8 @@ export class RealServerCounters {
   readonly held: Int32Array;
   /** The part of Held the real server's load agent says it does not hold (see correctHeld). */
   readonly unheld: Int32Array;
+  /** Held half-open TCP entries bound, ever (wrapping): see the header. */
+  readonly halfOpenBound: Int32Array;
 
   static byteLength(capacity: number): number {
     return capacity * CountersLayout.arrays * CountersLayout.bytesPerEntry;
@@ -96,6 +103,7 @@ export class RealServerCounters {
     this.flags = new Int32Array(sab, CountersLayout.flagsArray * stride, this.capacity);
     this.held = new Int32Array(sab, CountersLayout.heldArray * stride, this.capacity);
     this.unheld = new Int32Array(sab, CountersLayout.unheldArray * stride, this.capacity);
+    this.halfOpenBound = new Int32Array(sab, CountersLayout.halfOpenBoundArray * stride, this.capacity);
   }
 
   /**
@@ -108,6 +116,16 @@ export class RealServerCounters {
     else Atomics.add(this.inactive, real, 1);
     if (held) Atomics.add(this.held, real, 1);
     this.updateOverload(real, upper, lower);
+  }
+
+  /** A held half-open TCP entry was just bound to `real` (an unverified SYN forwarded). */
+  noteHalfOpenBound(real: number): void {
+    Atomics.add(this.halfOpenBound, real, 1);
+  }
+
+  /** HalfOpenBound of `real`: compare for equality only (it wraps). */
+  halfOpenBoundCount(real: number): number {
+    return Atomics.load(this.halfOpenBound, real);
   }
 
   /**
@@ -255,5 +273,6 @@ export class RealServerCounters {
     Atomics.store(this.flags, real, 0);
     Atomics.store(this.held, real, 0);
     Atomics.store(this.unheld, real, 0);
+    Atomics.store(this.halfOpenBound, real, 0);
   }
 }
