@@ -33,6 +33,35 @@ describe('VerifiedSourceTable', () => {
     expect(t.count()).toBe(0);
   });
 
+  it("keeps the longest round trip its probes' answers show while it is verified", () => {
+    const t = VerifiedSourceTable.create(64, 0);
+    const a = v4(0x0b000001);
+    expect(t.roundTrip(...a)).toBe(0);
+    // a new address: its first probe went at 150 (the source table says), answered at 800
+    t.verify(...a, 40001, AnswerKind.probe, 800, 60_000, 150);
+    expect(t.roundTrip(...a)).toBe(650);
+    t.verify(...a, 40002, AnswerKind.challenge, 5000, 60_000); // a challenge's answer times nothing
+    expect(t.roundTrip(...a)).toBe(650);
+    // asked again every 200 ms while SYNs come in its name: probes overlap. The first answer is
+    // timed from the first ask still unanswered; an answer to a later probe, timed from the
+    // latest, looks short and is not kept.
+    t.noteAsked(...a, 30_000);
+    t.noteAsked(...a, 30_200); // still the first ask that counts
+    t.verify(...a, 40004, AnswerKind.probe, 30_700, 60_000, 30_400);
+    expect(t.roundTrip(...a)).toBe(700);
+    t.verify(...a, 40005, AnswerKind.probe, 30_900, 60_000, 30_400); // 30_200's answer
+    expect(t.roundTrip(...a)).toBe(700);
+    // an answer 5 s after the ask is not a round trip (a lost probe, a host gone and back)
+    t.noteAsked(...a, 40_000);
+    t.verify(...a, 40006, AnswerKind.probe, 45_000, 60_000, 44_000);
+    expect(t.roundTrip(...a)).toBe(700);
+    // a verification that expired starts over
+    t.verify(...a, 40007, AnswerKind.probe, 200_000, 60_000, 199_900);
+    expect(t.roundTrip(...a)).toBe(100);
+    // the ports and marks beside it are untouched
+    expect(t.isVerifiedFor(...a, 40007, 200_000)).toBe(Verification.thisConnectionAnswered);
+  });
+
   it('keys IPv6 by the whole address: one host of a /64 does not verify its neighbours', () => {
     const t = VerifiedSourceTable.create(64, 0);
     t.verify(0x20010db8, 0, 0, 1, 40000, 1, 0, 1000);

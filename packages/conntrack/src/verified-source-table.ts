@@ -41,7 +41,10 @@ export const Verified = {
   verifiedAt: 6,
   /** challenges answered since the entry was made */
   answers: 7,
-  /** VerifiedMark bits; bits 8-15: the next `ports` word to write */
+  /**
+   * VerifiedMark bits; bits 8-15: the next `ports` word to write; bits 16-31: the round trip (ms)
+   * from the director's last probe to its answer (0: none measured)
+   */
   marks: 8,
   /** when it was asked again (a probe) and has not answered since (ms clock; 0: none pending) */
   askedAt: 9,
@@ -87,6 +90,9 @@ export const VERIFY_CROWDED = 2;
  */
 export const PORT_ANSWER_MS = 4000;
 const STAMP_SHIFT = 6;
+const ROUND_TRIP_SHIFT = 16;
+/** A probe's answer later than this is a lost probe's successor, or a host gone and back: no trip. */
+const ROUND_TRIP_TRUSTED_MS = 3000;
 const PORT_ANSWER_STAMPS = PORT_ANSWER_MS >> STAMP_SHIFT;
 const KEY_WORDS = 4;
 
@@ -151,6 +157,18 @@ export class VerifiedSourceTable extends TableView {
         return true;
     }
     return false;
+  }
+
+  /**
+   * The round trip (ms) from the director's last probe of the address to its answer, or 0 when
+   * none was measured (or the address is not in the table). Lock-free, as isVerified. A spoofer
+   * cannot shorten it: only the address's owner answers a probe.
+   */
+  roundTrip(a0: number, a1: number, a2: number, a3: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const slot = this.core.find();
+    if (slot < 0) return 0;
+    return this.i32[this.core.recordBase(slot) + Verified.marks] >>> ROUND_TRIP_SHIFT;
   }
 
   /**
@@ -229,7 +247,10 @@ export class VerifiedSourceTable extends TableView {
    * and its port pushed out one that had answered within PORT_ANSWER_MS (more answers than the
    * record remembers: a spoofer using the address draws a challenge answer from its owner for
    * each SYN, and the owner's own port is lost unless a probe's answer ends the asking), once
-   * in PORT_SLOTS answers; 0 on lock contention (the next answer will do).
+   * in PORT_SLOTS answers; 0 on lock contention (the next answer will do). A probe's answer also
+   * records its round trip (the longest while the record lives), from the first ask still
+   * unanswered or else `probedAt` (when the director last sent the source a probe, from the source
+   * table; 0: unknown).
    */
   verify(
     a0: number,
@@ -240,6 +261,7 @@ export class VerifiedSourceTable extends TableView {
     kind: number,
     now: number,
     ttlMs: number,
+    probedAt = 0,
   ): number {
     this.setKey(a0, a1, a2, a3);
     const core = this.core;
@@ -250,8 +272,23 @@ export class VerifiedSourceTable extends TableView {
     const slot = core.lockedSlot;
     const base = core.recordBase(slot);
     let marks = i32[base + Verified.marks];
-    if (kind === AnswerKind.probe) marks &= ~VerifiedMark.perConnection;
-    else if ((marks & VerifiedMark.revoked) !== 0 || timeReached(i32[core.deadlineIndex(slot)], now)) {
+    const inForce = i32[base + Verified.verifiedAt] !== 0 && !timeReached(i32[core.deadlineIndex(slot)], now);
+    let roundTrip = inForce ? marks >>> ROUND_TRIP_SHIFT : 0;
+    if (kind === AnswerKind.probe) {
+      marks &= ~VerifiedMark.perConnection;
+      // Timed from the first ask still unanswered (noteAsked), else from the latest probe. The
+      // director asks a verified source again every reconfirmAfterMs while SYNs come in its name
+      // (a spoofer's too), so several probes fly at once and an answer may be an earlier probe's:
+      // timed from a later one, hosts 400-700 ms away measured 0-199 ms (simulator,
+      // spoof-verified). Too short is the harmful error (the owner's reset comes after the
+      // provisional time), too long only keeps the source's entries uncounted longer: so the
+      // record keeps the longest trip measured while it lives.
+      const asked = i32[base + Verified.askedAt];
+      const pending = inForce && asked !== 0 && ((i32[base + Verified.verifiedAt] - asked) | 0) <= 0;
+      const sent = pending ? asked : probedAt;
+      const rtt = sent === 0 ? -1 : elapsed(sent, now);
+      if (rtt > roundTrip && rtt <= ROUND_TRIP_TRUSTED_MS) roundTrip = rtt;
+    } else if ((marks & VerifiedMark.revoked) !== 0 || timeReached(i32[core.deadlineIndex(slot)], now)) {
       marks |= VerifiedMark.perConnection;
     }
     marks &= ~VerifiedMark.revoked;
@@ -266,7 +303,8 @@ export class VerifiedSourceTable extends TableView {
       old !== 0 &&
       (((now >>> STAMP_SHIFT) - (old >>> 16)) & 0xffff) <= PORT_ANSWER_STAMPS;
     i32[base + Verified.ports + next] = (port & 0xffff) | ((now >>> STAMP_SHIFT) << 16);
-    marks = (marks & 0xff) | ((next + 1 === PORT_SLOTS ? 0 : next + 1) << 8);
+    marks =
+      (marks & 0xff) | ((next + 1 === PORT_SLOTS ? 0 : next + 1) << 8) | (roundTrip << ROUND_TRIP_SHIFT);
     i32[base + Verified.marks] = marks;
     i32[base + Verified.verifiedAt] = now;
     const answers = (i32[base + Verified.answers] + 1) | 0;

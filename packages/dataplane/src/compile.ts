@@ -117,6 +117,8 @@ export class CompiledConfig {
   readonly halfOpenHoldMs: number;
   /** A verified source's new entry is held only from this long after its SYN (weights.provisionalMs). */
   readonly provisionalMs: number;
+  /** The longest a far source's provisional time lasts (weights.provisionalMaxMs). */
+  readonly provisionalMaxMs: number;
   /** A verified source that last answered longer ago is asked again (weights.reconfirmAfterMs). */
   readonly reconfirmAfterMs: number;
   /**
@@ -300,6 +302,7 @@ export class CompiledConfig {
     this.probesPerSecond = v.probesPerSecond ?? DEFAULT_VERIFICATION.probesPerSecond;
     this.halfOpenHoldMs = 0;
     this.provisionalMs = 0;
+    this.provisionalMaxMs = 0;
     this.reconfirmAfterMs = 0;
     this.holdsUpAfterMs = 0;
     this.shedFloor = 0;
@@ -330,6 +333,7 @@ export class CompiledConfig {
       const weights = resolveWeights(d.weights as Partial<PriorityWeights>);
       this.halfOpenHoldMs = weights.halfOpenHoldMs;
       this.provisionalMs = weights.provisionalMs;
+      this.provisionalMaxMs = weights.provisionalMaxMs;
       this.reconfirmAfterMs = weights.reconfirmAfterMs;
       this.holdsUpAfterMs = weights.progressHoldMs;
       this.shedFloor = weights.shedFloor;

@@ -5,6 +5,7 @@
 // the defense loop switching verification on and off.
 import {
   AnsweredPortTable,
+  AnswerKind,
   Conn,
   ConnBit,
   ConnectionTable,
@@ -707,6 +708,45 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     walk(1001, 0);
     send(client(9, 1001, TCP.rst, 901), 500); // past its youth: the window rules again
     expect(flags(record(tables.connections, 9, 1001)) & ConnFlag.rst).toBe(0);
+  });
+
+  it("a far owner (its probe's answer took 700 ms): a spoof in its name stays provisional 1.5 round trips, and the owner's late reset from behind a walked window ends it", () => {
+    const { send, tables, reals, rescorer } = setup(100, { mode: 'always' });
+    // probed at 100, answered at 800: a satellite client
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, AnswerKind.probe, 800, 60_000, 100);
+    expect(tables.verified.roundTrip(0, 0, 0xffff, 0x0b000009)).toBe(700);
+    // the spoofer: a SYN in its name, a blind ACK, and the window walked 3 MiB ahead
+    send(client(9, 1000, TCP.syn, 900), 1000);
+    send(client(9, 1000, TCP.ack, 901, 0, 5001), 1001);
+    let next = 901;
+    for (let k = 0; k < 3; k++) {
+      const seq = (next + MIB - 1) | 0;
+      send(client(9, 1000, TCP.ack | TCP.psh, seq, 100, 5001), 1001);
+      next = (seq + 100) | 0;
+    }
+    // past provisionalMs (500), within 1.5 round trips (1050): not counted, by either path
+    send(client(9, 1000, TCP.ack, next, 0, 5001), 1700);
+    rescorer.runPass(1800);
+    expect(flags(record(tables.connections, 9, 1000)) & (ConnFlag.provisional | ConnFlag.held)).toBe(
+      ConnFlag.provisional,
+    );
+    expect(reals.held[0]).toBe(0);
+    // the owner's reset to the server's SYN-ACK, 900 ms after the SYN, from far behind the window
+    send(client(9, 1000, TCP.rst, 901), 1900);
+    expect(flags(record(tables.connections, 9, 1000)) & ConnFlag.rst).toBe(ConnFlag.rst);
+    // the owner's own connection counts once 1.5 round trips have passed
+    send(client(9, 1001, TCP.syn, 100), 3000);
+    // it last answered at 800, so it was asked again at its SYN; its answer times the trip again
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40001, AnswerKind.probe, 3700, 60_000);
+    expect(tables.verified.roundTrip(0, 0, 0xffff, 0x0b000009)).toBe(700);
+    send(client(9, 1001, TCP.ack, 101, 0, 7001), 3700);
+    send(client(9, 1001, TCP.ack | TCP.psh, 101, 100, 7001), 4000);
+    expect(reals.held[0]).toBe(0);
+    send(client(9, 1001, TCP.ack, 201, 0, 7001), 4060);
+    expect(flags(record(tables.connections, 9, 1001)) & (ConnFlag.verified | ConnFlag.held)).toBe(
+      ConnFlag.verified | ConnFlag.held,
+    );
+    expect(reals.held[0]).toBe(1);
   });
 
   it('times a silence from the first probe it left unanswered: a spoofer sending all along does not postpone the verdict', () => {

@@ -61,6 +61,7 @@ import {
   lvsSettings,
   PriorityScorer,
   probePortFor,
+  provisionalFor,
   Reconfirm,
   reconfirmVerdict,
   SCORE_DROP,
@@ -583,7 +584,18 @@ export class Pipeline implements ResetSink {
       if (
         isTcp &&
         !this.inWindow(f.tcpSeq | 0, i32[base + Conn.nextSeq]) &&
-        !this.disowned(flags, top, f.tcpSeq | 0, i32[base + Conn.nextSeq], i32[base + Conn.firstSeen], now)
+        !this.disowned(
+          flags,
+          fs,
+          f.tcpSeq | 0,
+          i32[base + Conn.nextSeq],
+          i32[base + Conn.firstSeen],
+          now,
+          a0,
+          a1,
+          a2,
+          a3,
+        )
       ) {
         // Not this connection's client, or not now: the server judges it; nothing here moves.
         this.counters[this.layout.defense + Defense.outOfWindow] += 1;
@@ -721,10 +733,11 @@ export class Pipeline implements ResetSink {
                   now,
                   cfg.reconfirmAfterMs,
                   cfg.provisionalMs,
+                  cfg.provisionalMaxMs,
                 );
           if (verdict === Reconfirm.wait) {
             this.probe(buf, inner, cfg.reconfirmAfterMs, ProbeKind.reconfirm);
-          } else {
+          } else if (verdict !== Reconfirm.roundTrip) {
             if (verdict === Reconfirm.demote) {
               cflags &= ~ConnFlag.verified;
               demoted = true;
@@ -789,23 +802,34 @@ export class Pipeline implements ResetSink {
 
   /**
    * 1 for a client reset from behind the window of a young entry (YOUNG_RST_BACK): its address
-   * owner disowning what a spoofer opened and walked away from.
+   * owner disowning what a spoofer opened and walked away from. Young: within provisionalMs of its
+   * SYN, or within the provisional time its source's measured round trip gives (a far owner's
+   * reset comes later: reconfirm.ts provisionalFor), whether or not the entry is provisional (an
+   * entry opened while its source was unverified, verified since, is held from its SYN, and its
+   * far owner's reset was ignored behind the window: simulator, spoof-verified with every host
+   * 400-700 ms away). `fs` the record's flag word (ConnFlag and ConnBit).
    */
   private disowned(
     flags: number,
-    top: number,
+    fs: number,
     seq: number,
     next: number,
     firstSeen: number,
     now: number,
+    a0: number,
+    a1: number,
+    a2: number,
+    a3: number,
   ): boolean {
     const d = (seq - next) | 0;
-    return (
-      (flags & TcpFlag.rst) !== 0 &&
-      d < 0 &&
-      (d >= -YOUNG_RST_BACK || (top & ConnBit.leapt) !== 0) &&
-      elapsed(firstSeen, now) < this.config.provisionalMs
-    );
+    if ((flags & TcpFlag.rst) === 0 || d >= 0 || (d < -YOUNG_RST_BACK && (fs & ConnBit.leapt) === 0))
+      return false;
+    const age = elapsed(firstSeen, now);
+    const cfg = this.config;
+    if (age < cfg.provisionalMs) return true;
+    if (this.verifiedSources === null) return false;
+    const rtt = this.verifiedSources.roundTrip(a0, a1, a2, a3);
+    return rtt !== 0 && age < provisionalFor(rtt, cfg.provisionalMs, cfg.provisionalMaxMs);
   }
 
   /** A segment starting at `seq` belongs to the connection whose next sequence number is `next`. */
@@ -843,7 +867,17 @@ export class Pipeline implements ResetSink {
       const a2 = f.src2 | 0;
       const a3 = f.src3 | 0;
       const kind = cookie === CookieKind.probe ? AnswerKind.probe : AnswerKind.challenge;
-      const recorded = vs.verify(a0, a1, a2, a3, f.srcPort, kind, now, this.config.verifiedTtlMs);
+      const recorded = vs.verify(
+        a0,
+        a1,
+        a2,
+        a3,
+        f.srcPort,
+        kind,
+        now,
+        this.config.verifiedTtlMs,
+        kind === AnswerKind.probe ? this.probedAt(a0, a1, a2, a3) : 0,
+      );
       // The port that answered a challenge is its SYN's, and the answer's sequence number says
       // which SYN: remembered on their own until the SYN comes again, however many other ports of
       // the address answer meanwhile.
@@ -863,6 +897,16 @@ export class Pipeline implements ResetSink {
     }
     this.counters[this.layout.defense + Defense.answersWrong] += 1;
     return this.drop(DropReason.noEntry);
+  }
+
+  /** When the director last probed source a0..a3 (Src.probedAt), or 0: its answer's round trip. */
+  private probedAt(a0: number, a1: number, a2: number, a3: number): number {
+    const s = this.sources;
+    const slot = s.acquire(a0, a1, a2, a3, false, this.now);
+    if (slot < 0) return 0;
+    const at = s.i32[s.recordBase(slot) + Src.probedAt];
+    s.release(slot);
+    return at;
   }
 
   /**

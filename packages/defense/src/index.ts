@@ -23,7 +23,13 @@ export {
   type PriorityRule,
   PriorityRules,
 } from './priority-rules.ts';
-export { DEMOTED_POINTS, HOLDS_AFTER_PROVISIONAL, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
+export {
+  DEMOTED_POINTS,
+  HOLDS_AFTER_PROVISIONAL,
+  provisionalFor,
+  Reconfirm,
+  reconfirmVerdict,
+} from './reconfirm.ts';
 export { Rescorer, type RescorerTables } from './rescorer.ts';
 export {
   RESCORER_WORKER_URL,

@@ -40,12 +40,29 @@ export const Reconfirm = {
   demote: 0,
   /** not asked yet (or the answer may still be on its way): stays provisional */
   wait: -1,
+  /**
+   * its source's owner is farther away than the provisional time: its reset to a spoofer's entry
+   * may still be on its way, so it stays provisional, with nothing to ask
+   */
+  roundTrip: -2,
 } as const;
+
+/**
+ * How long the provisional time of a connection from a source whose probe answered in `rttMs`
+ * lasts: `provisionalMs`, or one and a half round trips when that is longer (the owner's reset to
+ * a spoofer's SYN comes a round trip after it, and its answer to a probe as long), at most `maxMs`.
+ */
+export function provisionalFor(rttMs: number, provisionalMs: number, maxMs: number): number {
+  const need = rttMs + (rttMs >>> 1);
+  if (need <= provisionalMs) return provisionalMs;
+  return need > maxMs ? (maxMs > provisionalMs ? maxMs : provisionalMs) : need;
+}
 
 /**
  * The verdict for the provisional connection of source a0..a3 whose SYN came at `firstSeen`:
  * `reconfirmMs` how recent an answer must be (before the SYN), `waitMs` how long a probe's answer
- * may take. On `demote` the source's verification ends here (VerifiedSourceTable.revoke). The
+ * may take (weights.provisionalMs), `maxMs` the longest a far source's provisional time may last
+ * (weights.provisionalMaxMs: provisionalFor its measured round trip). On `demote` the source's verification ends here (VerifiedSourceTable.revoke). The
  * silence is timed from the first probe it left unanswered, not the latest: a spoofer sending
  * from the address draws a probe every reconfirmMs, and timing from the latest, the verdict
  * waited for as long as it kept sending (simulator, spoof-verified behind stealth NATs at 20k
@@ -62,11 +79,15 @@ export function reconfirmVerdict(
   now: number,
   reconfirmMs: number,
   waitMs: number,
+  maxMs: number,
 ): number {
   if (verified === null) return Reconfirm.keep;
+  const rtt = verified.roundTrip(a0, a1, a2, a3);
+  const provisional = rtt === 0 ? waitMs : provisionalFor(rtt, waitMs, maxMs);
+  if (((now - firstSeen) | 0) < provisional) return Reconfirm.roundTrip;
   const since = (firstSeen - reconfirmMs) | 0;
   if (verified.answeredSince(a0, a1, a2, a3, since, now) === 1) return Reconfirm.keep;
-  if (verified.askedSilent(a0, a1, a2, a3, now) < waitMs) return Reconfirm.wait;
+  if (verified.askedSilent(a0, a1, a2, a3, now) < provisional) return Reconfirm.wait;
   verified.revoke(a0, a1, a2, a3, since);
   return Reconfirm.demote;
 }

@@ -102,6 +102,7 @@ export class Rescorer implements RecordEditor {
   /** When a verified half-open entry sinks and starts taking a share (adjust.ts halfOpenGraceMs). */
   private verifiedHalfOpenGraceMs = 0;
   private provisionalMs = 0;
+  private provisionalMaxMs = 0;
   private reconfirmAfterMs = 0;
   private stallGraceMs = 0;
   private silentGraceMs = 0;
@@ -190,6 +191,7 @@ export class Rescorer implements RecordEditor {
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
     this.verifiedHalfOpenGraceMs = halfOpenGraceMs(weights, true);
     this.provisionalMs = weights.provisionalMs;
+    this.provisionalMaxMs = weights.provisionalMaxMs;
     this.reconfirmAfterMs = weights.reconfirmAfterMs;
     this.stallGraceMs = weights.stallGraceMs;
     this.silentGraceMs = weights.silentGraceMs;
@@ -446,8 +448,9 @@ export class Rescorer implements RecordEditor {
               now,
               this.reconfirmAfterMs,
               this.provisionalMs,
+              this.provisionalMaxMs,
             );
-      if (verdict !== Reconfirm.wait) {
+      if (verdict === Reconfirm.keep || verdict === Reconfirm.demote) {
         if (verdict === Reconfirm.demote) {
           fs &= ~ConnFlag.verified;
           sp = packStatePrio(statePrioState(sp), prio, DEMOTED_POINTS, statePrioReasons(sp));

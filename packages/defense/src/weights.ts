@@ -156,6 +156,14 @@ export interface PriorityWeights {
    */
   provisionalMs: number;
   /**
+   * The longest a provisional time may last for a source farther away than provisionalMs: one
+   * whose probe's answer took a round trip r lasts 1.5 r (reconfirm.ts provisionalFor), so a
+   * spoofer using the address of a client 400-700 ms away (a satellite link) has its entries reset
+   * by their owner before they count. 1500 ms: round trips up to a second; what it costs is the
+   * far client's own connections uncounted that long.
+   */
+  provisionalMaxMs: number;
+  /**
    * A verified source whose last answer is older than this when it opens a connection is probed
    * again (in the background: the SYN goes on at once, at most one probe per source this often),
    * and the connection ends its provisional time in the verified band only if the source answered
@@ -200,6 +208,7 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   serverKeepAliveMs: 0,
   halfOpenHoldMs: 1000,
   provisionalMs: 500,
+  provisionalMaxMs: 1500,
   reconfirmAfterMs: 200,
 });
 
