@@ -620,15 +620,17 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       // The answer to the challenge drew a probe to another port; the kernel, with no socket
       // there, answered it too (RFC 9293 §3.10.7.1), and the director knew it for a probe's by
       // its cookie (the SipHash's other word) within the round trip.
-      let entry: { address: string; perConnection: boolean } | undefined;
+      type Listed = { address: string; perConnection: boolean; roundTripMs: number | null };
+      let entry: Listed | undefined;
       for (let i = 0; i < 20 && (entry === undefined || entry.perConnection); i++) {
         await sleep(50);
-        const listed = await api.get<{ items: { address: string; perConnection: boolean }[] }>(
-          '/v1/sources/verified?limit=1000',
-        );
+        const listed = await api.get<{ items: Listed[] }>('/v1/sources/verified?limit=1000');
         entry = listed.items.find((v) => v.address === fresh);
       }
       expect(entry?.perConnection).toBe(false);
+      // the probe's answer was timed: a kernel in the next namespace, a millisecond or so away
+      expect(entry?.roundTripMs).toBeGreaterThanOrEqual(1);
+      expect(entry?.roundTripMs).toBeLessThan(1000);
       for (let i = 0; i < 5; i++) {
         const r = await client.exec(['curl', '-sS', '--max-time', '3', '--interface', fresh, url4]);
         expect(r.stdout.trim()).toMatch(/^rs\d$/);

@@ -122,6 +122,11 @@ export interface VerifiedSourceView {
    * but has not answered a probe to another port (a stealth NAT or firewall), or it fell silent.
    */
   perConnection: boolean;
+  /**
+   * The longest round trip its probes' answers showed (ms), or null when none was timed: its
+   * connections stay provisional 1.5 of these (weights.provisionalMaxMs at most).
+   */
+  roundTripMs: number | null;
 }
 
 /** ipvsadm --stats: totals since the service or real server was added. */

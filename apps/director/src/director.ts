@@ -19,7 +19,16 @@ import {
   saveConfigFile,
   validateLiveConfig,
 } from '@sluice/config';
-import { Conn, clockNow, elapsed, RemoveReason, Src, Verified, VerifiedMark } from '@sluice/conntrack';
+import {
+  Conn,
+  clockNow,
+  elapsed,
+  RemoveReason,
+  roundTripOf,
+  Src,
+  Verified,
+  VerifiedMark,
+} from '@sluice/conntrack';
 import {
   type CompiledConfig,
   type ConfigSnapshot,
@@ -664,6 +673,7 @@ export class Director implements DirectorControl {
         expiresInSeconds: left / 1000,
         answers: rec[Verified.answers] >>> 0,
         perConnection: (rec[Verified.marks] & VerifiedMark.perConnection) !== 0,
+        roundTripMs: roundTripOf(rec[Verified.marks]) || null,
       });
       if (rows.length > limit * 4) {
         rows.sort((a, b) => a.verifiedSecondsAgo - b.verifiedSecondsAgo);

@@ -41,6 +41,7 @@ export {
   AnswerKind,
   PORT_ANSWER_MS,
   PORT_SLOTS,
+  roundTripOf,
   VERIFY_CROWDED,
   Verification,
   Verified,

@@ -91,6 +91,11 @@ export const VERIFY_CROWDED = 2;
 export const PORT_ANSWER_MS = 4000;
 const STAMP_SHIFT = 6;
 const ROUND_TRIP_SHIFT = 16;
+/** The round trip (ms; 0: none measured) a record's Verified.marks word holds. */
+export function roundTripOf(marks: number): number {
+  return marks >>> ROUND_TRIP_SHIFT;
+}
+
 /** A probe's answer later than this is a lost probe's successor, or a host gone and back: no trip. */
 const ROUND_TRIP_TRUSTED_MS = 3000;
 const PORT_ANSWER_STAMPS = PORT_ANSWER_MS >> STAMP_SHIFT;
@@ -168,7 +173,7 @@ export class VerifiedSourceTable extends TableView {
     this.setKey(a0, a1, a2, a3);
     const slot = this.core.find();
     if (slot < 0) return 0;
-    return this.i32[this.core.recordBase(slot) + Verified.marks] >>> ROUND_TRIP_SHIFT;
+    return roundTripOf(this.i32[this.core.recordBase(slot) + Verified.marks]);
   }
 
   /**
@@ -286,7 +291,8 @@ export class VerifiedSourceTable extends TableView {
       const asked = i32[base + Verified.askedAt];
       const pending = inForce && asked !== 0 && ((i32[base + Verified.verifiedAt] - asked) | 0) <= 0;
       const sent = pending ? asked : probedAt;
-      const rtt = sent === 0 ? -1 : elapsed(sent, now);
+      // Within the millisecond it is 1: measured, and as near as the clock tells.
+      const rtt = sent === 0 ? -1 : elapsed(sent, now) || 1;
       if (rtt > roundTrip && rtt <= ROUND_TRIP_TRUSTED_MS) roundTrip = rtt;
     } else if ((marks & VerifiedMark.revoked) !== 0 || timeReached(i32[core.deadlineIndex(slot)], now)) {
       marks |= VerifiedMark.perConnection;

@@ -710,7 +710,7 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     expect(flags(record(tables.connections, 9, 1001)) & ConnFlag.rst).toBe(0);
   });
 
-  it("a far owner (its probe's answer took 700 ms): a spoof in its name stays provisional 1.5 round trips, and the owner's late reset from behind a walked window ends it", () => {
+  it("a far owner (its probe's answer took 700 ms): a spoof in its name stays provisional 1.5 round trips (at most provisionalMaxMs), and the owner's late reset from behind a walked window ends it", () => {
     const { send, tables, reals, rescorer } = setup(100, { mode: 'always' });
     // probed at 100, answered at 800: a satellite client
     tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, AnswerKind.probe, 800, 60_000, 100);
@@ -724,7 +724,8 @@ describe("a verified client's address, spoofed: its owner's reset within a round
       send(client(9, 1000, TCP.ack | TCP.psh, seq, 100, 5001), 1001);
       next = (seq + 100) | 0;
     }
-    // past provisionalMs (500), within 1.5 round trips (1050): not counted, by either path
+    // past provisionalMs (500), within 1.5 round trips (1050; at most provisionalMaxMs, 1000):
+    // not counted, by either path
     send(client(9, 1000, TCP.ack, next, 0, 5001), 1700);
     rescorer.runPass(1800);
     expect(flags(record(tables.connections, 9, 1000)) & (ConnFlag.provisional | ConnFlag.held)).toBe(
@@ -734,15 +735,15 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     // the owner's reset to the server's SYN-ACK, 900 ms after the SYN, from far behind the window
     send(client(9, 1000, TCP.rst, 901), 1900);
     expect(flags(record(tables.connections, 9, 1000)) & ConnFlag.rst).toBe(ConnFlag.rst);
-    // the owner's own connection counts once 1.5 round trips have passed
+    // the owner's own connection counts once its provisional time (provisionalMaxMs, 1 s) is over
     send(client(9, 1001, TCP.syn, 100), 3000);
     // it last answered at 800, so it was asked again at its SYN; its answer times the trip again
     tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40001, AnswerKind.probe, 3700, 60_000);
     expect(tables.verified.roundTrip(0, 0, 0xffff, 0x0b000009)).toBe(700);
     send(client(9, 1001, TCP.ack, 101, 0, 7001), 3700);
-    send(client(9, 1001, TCP.ack | TCP.psh, 101, 100, 7001), 4000);
+    send(client(9, 1001, TCP.ack | TCP.psh, 101, 100, 7001), 3900);
     expect(reals.held[0]).toBe(0);
-    send(client(9, 1001, TCP.ack, 201, 0, 7001), 4060);
+    send(client(9, 1001, TCP.ack, 201, 0, 7001), 4010);
     expect(flags(record(tables.connections, 9, 1001)) & (ConnFlag.verified | ConnFlag.held)).toBe(
       ConnFlag.verified | ConnFlag.held,
     );

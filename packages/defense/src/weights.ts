@@ -159,8 +159,12 @@ export interface PriorityWeights {
    * The longest a provisional time may last for a source farther away than provisionalMs: one
    * whose probe's answer took a round trip r lasts 1.5 r (reconfirm.ts provisionalFor), so a
    * spoofer using the address of a client 400-700 ms away (a satellite link) has its entries reset
-   * by their owner before they count. 1500 ms: round trips up to a second; what it costs is the
-   * far client's own connections uncounted that long.
+   * by their owner before they count. What it costs is the far client's own connections uncounted
+   * that long, and a real-address bot can look far (it holds its answers to probes) to stretch
+   * its own to this: 1000 ms (round trips to 667 ms with half a trip of margin, to 1 s without;
+   * set on simulator seed 1: bots that hold probe answers 1 s in `spread` at 1000 connections
+   * served 0.941 at 800 ms, 0.919 at 1000, 0.875 at 1500, against 0.981 with no delay; spoofers
+   * of owners 400-700 ms away 1.000 at 800 and above).
    */
   provisionalMaxMs: number;
   /**
@@ -208,7 +212,7 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   serverKeepAliveMs: 0,
   halfOpenHoldMs: 1000,
   provisionalMs: 500,
-  provisionalMaxMs: 1500,
+  provisionalMaxMs: 1000,
   reconfirmAfterMs: 200,
 });
 

@@ -190,6 +190,12 @@ export interface SimParams {
    */
   ghostBots: number;
   /**
+   * The bots hold their answer to a probe (a SYN-ACK to a port with no connection of theirs) this
+   * many ms, answering challenges at once: the director measures them that far away, so their
+   * connections stay provisional (uncounted) up to weights.provisionalMaxMs. 0: no delay.
+   */
+  botProbeDelayMs: number;
+  /**
    * slow-read: 0, the bot's kernel advertises a zero window (its buffer is full: it is not
    * reading); 1, the bot advertises an open window and acknowledges a segment each time (a raw
    * socket that withholds its acknowledgements: what sits under the zero-window rule); 2, a
@@ -257,6 +263,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   rttMaxMs: 80,
   verifyAlways: 0,
   ghostBots: 0,
+  botProbeDelayMs: 0,
   slowReadOpenWindow: 0,
   churnMs: 0,
   floodSources: 0,
@@ -643,10 +650,10 @@ export function runSim(p: SimParams): SimResult {
 
   // What the director sends back reaches the host at the address (if any) half an RTT later; its
   // stack answers with an RST carrying the acknowledgement number, from the port it was sent to.
-  const rstFrom = (h: Host, addr: number, port: number, seq: number): void => {
+  const rstFrom = (h: Host, addr: number, port: number, seq: number, delayMs = 0): void => {
     if (h.gone && now >= p.attackStartMs) return;
     const answer = newAnswer(h, addr, port, seq);
-    heap.push(now + h.rtt, { c: answer, ev: Ev.rstAnswer });
+    heap.push(now + h.rtt + delayMs, { c: answer, ev: Ev.rstAnswer });
   };
   const challengeArrives = (addr: number, port: number, cookie: number): void => {
     const h = hosts.get(addr >>> 0);
@@ -655,7 +662,7 @@ export function runSim(p: SimParams): SimResult {
       // A stack waiting in SYN-SENT for this very connection sends its SYN again.
       const c = conns.get(ServerFarm.key(addr, port));
       if (h.stealth && (c === undefined || c.established)) return;
-      rstFrom(h, addr, port, cookie);
+      rstFrom(h, addr, port, cookie, h.owner === Owner.bot && c === undefined ? p.botProbeDelayMs : 0);
       if (c !== undefined && !c.established && c.outcome === 0 && h.stack === Stack.linux) {
         if (c.quickRetries < QUICK_RETRIES) {
           c.quickRetries++;

@@ -374,6 +374,10 @@ export const VerifiedSourceViewSchema = Type.Object({
     description:
       'Under pressure every connection of its is challenged: it answered no probe to another port (a stealth NAT, a firewall), or fell silent',
   }),
+  roundTripMs: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+    description:
+      "The longest round trip its probes' answers showed (ms), null when none was timed: its connections stay provisional 1.5 of these, at most weights.provisionalMaxMs",
+  }),
 });
 
 export const VerifiedSourceListSchema = Type.Object({

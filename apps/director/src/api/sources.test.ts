@@ -81,6 +81,7 @@ describe('GET /v1/sources/verified', () => {
         expiresInSeconds: 3570,
         answers: 1,
         perConnection: false,
+        roundTripMs: 38,
       },
       {
         address: '2001:db8::7',
@@ -88,6 +89,7 @@ describe('GET /v1/sources/verified', () => {
         expiresInSeconds: 3598,
         answers: 3,
         perConnection: true,
+        roundTripMs: null,
       },
       {
         address: '198.51.100.2',
@@ -95,6 +97,7 @@ describe('GET /v1/sources/verified', () => {
         expiresInSeconds: 3590,
         answers: 1,
         perConnection: false,
+        roundTripMs: 612,
       },
     ];
     const res = await h.app.inject({ url: '/v1/sources/verified?limit=2' });
@@ -104,6 +107,8 @@ describe('GET /v1/sources/verified', () => {
       '2001:db8::7',
       '198.51.100.2',
     ]);
+    // the round trip its probes showed, null when none was timed
+    expect(res.json().items.map((v: { roundTripMs: number | null }) => v.roundTripMs)).toEqual([null, 612]);
     expect((await h.app.inject({ url: '/v1/sources/verified?limit=0' })).statusCode).toBe(400);
   });
 });
