@@ -42,8 +42,8 @@ export const Verified = {
   /** challenges answered since the entry was made */
   answers: 7,
   /**
-   * VerifiedMark bits; bits 8-15: the next `ports` word to write; bits 16-31: the round trip (ms)
-   * from the director's last probe to its answer (0: none measured)
+   * VerifiedMark bits; bits 8-15: the next `ports` word to write; bits 16-31: the longest round
+   * trip (ms) a probe's answer showed while the record lives (0: none measured; roundTripOf)
    */
   marks: 8,
   /** when it was asked again (a probe) and has not answered since (ms clock; 0: none pending) */
@@ -165,9 +165,10 @@ export class VerifiedSourceTable extends TableView {
   }
 
   /**
-   * The round trip (ms) from the director's last probe of the address to its answer, or 0 when
-   * none was measured (or the address is not in the table). Lock-free, as isVerified. A spoofer
-   * cannot shorten it: only the address's owner answers a probe.
+   * The longest round trip (ms) the address's answers to the director's probes showed (verify),
+   * or 0 when none was measured (or the address is not in the table). Lock-free, as isVerified. A
+   * spoofer cannot shorten it: only the address's owner answers a probe; the owner can lengthen
+   * its own (DEFENSE.md §6).
    */
   roundTrip(a0: number, a1: number, a2: number, a3: number): number {
     this.setKey(a0, a1, a2, a3);

@@ -62,12 +62,12 @@ export function provisionalFor(rttMs: number, provisionalMs: number, maxMs: numb
  * The verdict for the provisional connection of source a0..a3 whose SYN came at `firstSeen`:
  * `reconfirmMs` how recent an answer must be (before the SYN), `waitMs` how long a probe's answer
  * may take (weights.provisionalMs), `maxMs` the longest a far source's provisional time may last
- * (weights.provisionalMaxMs: provisionalFor its measured round trip). On `demote` the source's verification ends here (VerifiedSourceTable.revoke). The
- * silence is timed from the first probe it left unanswered, not the latest: a spoofer sending
- * from the address draws a probe every reconfirmMs, and timing from the latest, the verdict
- * waited for as long as it kept sending (simulator, spoof-verified behind stealth NATs at 20k
- * pps: thousands of its entries provisional, uncounted, for seconds). No verified-source table:
- * `keep`.
+ * (weights.provisionalMaxMs: provisionalFor its measured round trip; before it ends, `roundTrip`).
+ * On `demote` the source's verification ends here (VerifiedSourceTable.revoke). The silence is
+ * timed from the first probe it left unanswered, not the latest: a spoofer sending from the
+ * address draws a probe every reconfirmMs, and timing from the latest, the verdict waited for as
+ * long as it kept sending (simulator, spoof-verified behind stealth NATs at 20k pps: thousands of
+ * its entries provisional, uncounted, for seconds). No verified-source table: `keep`.
  */
 export function reconfirmVerdict(
   verified: VerifiedSourceTable | null,
