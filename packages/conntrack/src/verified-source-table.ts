@@ -278,8 +278,9 @@ export class VerifiedSourceTable extends TableView {
     const slot = core.lockedSlot;
     const base = core.recordBase(slot);
     let marks = i32[base + Verified.marks];
-    const inForce = i32[base + Verified.verifiedAt] !== 0 && !timeReached(i32[core.deadlineIndex(slot)], now);
-    let roundTrip = inForce ? marks >>> ROUND_TRIP_SHIFT : 0;
+    const expired = timeReached(i32[core.deadlineIndex(slot)], now);
+    const inForce = i32[base + Verified.verifiedAt] !== 0 && !expired;
+    let roundTrip = inForce ? roundTripOf(marks) : 0;
     if (kind === AnswerKind.probe) {
       marks &= ~VerifiedMark.perConnection;
       // Timed from the first ask still unanswered (noteAsked), else from the latest probe. The
@@ -295,7 +296,7 @@ export class VerifiedSourceTable extends TableView {
       // Within the millisecond it is 1: measured, and as near as the clock tells.
       const rtt = sent === 0 ? -1 : elapsed(sent, now) || 1;
       if (rtt > roundTrip && rtt <= ROUND_TRIP_TRUSTED_MS) roundTrip = rtt;
-    } else if ((marks & VerifiedMark.revoked) !== 0 || timeReached(i32[core.deadlineIndex(slot)], now)) {
+    } else if ((marks & VerifiedMark.revoked) !== 0 || expired) {
       marks |= VerifiedMark.perConnection;
     }
     marks &= ~VerifiedMark.revoked;

@@ -54,8 +54,7 @@ export const Reconfirm = {
  */
 export function provisionalFor(rttMs: number, provisionalMs: number, maxMs: number): number {
   const need = rttMs + (rttMs >>> 1);
-  if (need <= provisionalMs) return provisionalMs;
-  return need > maxMs ? (maxMs > provisionalMs ? maxMs : provisionalMs) : need;
+  return Math.max(provisionalMs, Math.min(need, maxMs));
 }
 
 /**

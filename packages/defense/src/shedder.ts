@@ -114,8 +114,6 @@ export class Shedder {
   starved = 0;
   /** Half-open entries released from Held instead of reset. */
   released = 0;
-  /** Resets left for the next list: a half-open entry was bound after this one's pass began. */
-  waited = 0;
   private readonly release: HalfOpenRelease;
 
   constructor(parts: ShedderParts, sendReset: ResetSender) {
@@ -220,10 +218,8 @@ export class Shedder {
         this.released++;
         return true;
       }
-      if (list !== VICTIM_GLOBAL && this.reals.halfOpenBoundCount(list) !== v.outListMark) {
-        this.waited++;
-        return false;
-      }
+      // A half-open entry bound after this list's pass began: resets wait for the next list.
+      if (list !== VICTIM_GLOBAL && this.reals.halfOpenBoundCount(list) !== v.outListMark) return false;
       const r = this.rec;
       if (!this.table.removeIfStill(slot, v.outTag, v.outPriority, required, RemoveReason.shed, r)) continue;
       if ((r[Conn.flagsSyn] & ConnFlag.held) !== 0 && this.sendReset(r)) this.sent++;
