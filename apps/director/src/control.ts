@@ -127,6 +127,11 @@ export interface VerifiedSourceView {
    * connections stay provisional 1.5 of these (weights.provisionalMaxMs at most).
    */
   roundTripMs: number | null;
+  /**
+   * A connection of its was served sooner than that trip allows (VerifiedSourceTable
+   * refuteRoundTrip): roundTripMs was cut to what it showed, and answers to probes no longer raise it.
+   */
+  roundTripCut: boolean;
 }
 
 /** ipvsadm --stats: totals since the service or real server was added. */

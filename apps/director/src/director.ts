@@ -674,6 +674,7 @@ export class Director implements DirectorControl {
         answers: rec[Verified.answers] >>> 0,
         perConnection: (rec[Verified.marks] & VerifiedMark.perConnection) !== 0,
         roundTripMs: roundTripOf(rec[Verified.marks]) || null,
+        roundTripCut: (rec[Verified.marks] & VerifiedMark.nearer) !== 0,
       });
       if (rows.length > limit * 4) {
         rows.sort((a, b) => a.verifiedSecondsAgo - b.verifiedSecondsAgo);

@@ -62,6 +62,24 @@ describe('VerifiedSourceTable', () => {
     expect(t.isVerifiedFor(...a, 40007, 200_000)).toBe(Verification.thisConnectionAnswered);
   });
 
+  it('cuts a refuted round trip, which answers held back then never raise while the record lives', () => {
+    const t = VerifiedSourceTable.create(64, 0);
+    const a = v4(0x0b000001);
+    expect(t.refuteRoundTrip(...a, 40)).toBe(0); // not there
+    t.verify(...a, 40001, AnswerKind.probe, 1100, 60_000, 100);
+    expect(t.roundTrip(...a)).toBe(1000);
+    expect(t.refuteRoundTrip(...a, 2000)).toBe(0); // no longer than measured: nothing to cut
+    expect(t.refuteRoundTrip(...a, 40)).toBe(1);
+    expect(t.roundTrip(...a)).toBe(40);
+    expect(t.isVerifiedFor(...a, 40001, 1200)).toBe(Verification.thisConnectionAnswered);
+    t.verify(...a, 40002, AnswerKind.probe, 3000, 60_000, 2000);
+    expect(t.roundTrip(...a)).toBe(40);
+    expect(t.refuteRoundTrip(...a, 0)).toBe(1); // at least 1: still measured, as near as the clock tells
+    expect(t.roundTrip(...a)).toBe(1);
+    t.verify(...a, 40003, AnswerKind.probe, 100_000, 60_000, 99_300); // expired: measured afresh
+    expect(t.roundTrip(...a)).toBe(700);
+  });
+
   it('keys IPv6 by the whole address: one host of a /64 does not verify its neighbours', () => {
     const t = VerifiedSourceTable.create(64, 0);
     t.verify(0x20010db8, 0, 0, 1, 40000, 1, 0, 1000);

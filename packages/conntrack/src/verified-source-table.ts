@@ -61,6 +61,12 @@ export const VerifiedMark = {
   revoked: 1,
   /** asked connection by connection: probes to other ports tell nothing about it */
   perConnection: 2,
+  /**
+   * its round trip was refuted (refuteRoundTrip): one of its connections was served sooner than
+   * the trip allows, and nobody disowned it; the trip is now a ceiling that answers to probes
+   * never raise while the record lives
+   */
+  nearer: 4,
 } as const;
 
 /** How isVerifiedFor sees a source for a SYN from one of its ports. */
@@ -178,6 +184,36 @@ export class VerifiedSourceTable extends TableView {
   }
 
   /**
+   * Cuts the address's measured round trip to `atMostMs`, which answers to probes no longer raise
+   * while its record lives: one of its connections acknowledged the server's data `2 × atMostMs`
+   * after its SYN, sooner than a host as far as measured can (two round trips), and outlived its
+   * provisional time undisowned. So the probes' answers were held back (a real-address bot
+   * stretching the time its connections go uncounted) or timed long (an answer timed from an
+   * earlier, lost probe). A spoofer cannot bring it about for a live owner: the owner resets the
+   * spoof inside that time. Returns 1 when it cut it, 0 otherwise (not there, no longer trip, or
+   * lock contention: the next entry will do).
+   */
+  refuteRoundTrip(a0: number, a1: number, a2: number, a3: number, atMostMs: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const core = this.core;
+    if (!core.lockBuckets()) return 0;
+    const slot = core.find();
+    const v = slot >= 0 ? core.lockIfKey(slot) : -1;
+    core.unlockBuckets();
+    if (v < 0) return 0;
+    const base = core.recordBase(slot);
+    const marks = this.i32[base + Verified.marks];
+    let done = 0;
+    const cut = Math.max(1, atMostMs);
+    if (roundTripOf(marks) > cut) {
+      this.i32[base + Verified.marks] = (marks & 0xffff) | VerifiedMark.nearer | (cut << ROUND_TRIP_SHIFT);
+      done = 1;
+    }
+    core.unlockRecord(slot, v);
+    return done;
+  }
+
+  /**
    * 1 when the address is verified at `now` and answered at or after `since` (wrap-safe): still
    * there, as far as the director knows, around the time `since` names.
    */
@@ -281,6 +317,7 @@ export class VerifiedSourceTable extends TableView {
     const expired = timeReached(i32[core.deadlineIndex(slot)], now);
     const inForce = i32[base + Verified.verifiedAt] !== 0 && !expired;
     let roundTrip = inForce ? roundTripOf(marks) : 0;
+    if (!inForce) marks &= ~VerifiedMark.nearer;
     if (kind === AnswerKind.probe) {
       marks &= ~VerifiedMark.perConnection;
       // Timed from the first ask still unanswered (noteAsked), else from the latest probe. The
@@ -295,7 +332,9 @@ export class VerifiedSourceTable extends TableView {
       const sent = pending ? asked : probedAt;
       // Within the millisecond it is 1: measured, and as near as the clock tells.
       const rtt = sent === 0 ? -1 : elapsed(sent, now) || 1;
-      if (rtt > roundTrip && rtt <= ROUND_TRIP_TRUSTED_MS) roundTrip = rtt;
+      if (rtt > roundTrip && rtt <= ROUND_TRIP_TRUSTED_MS && (marks & VerifiedMark.nearer) === 0) {
+        roundTrip = rtt;
+      }
     } else if ((marks & VerifiedMark.revoked) !== 0 || expired) {
       marks |= VerifiedMark.perConnection;
     }

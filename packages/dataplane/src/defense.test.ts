@@ -735,6 +735,9 @@ describe("a verified client's address, spoofed: its owner's reset within a round
     // the owner's reset to the server's SYN-ACK, 900 ms after the SYN, from far behind the window
     send(client(9, 1000, TCP.rst, 901), 1900);
     expect(flags(record(tables.connections, 9, 1000)) & ConnFlag.rst).toBe(ConnFlag.rst);
+    // disowned: the spoof's early request and forged progress refute nothing
+    rescorer.runPass(2100);
+    expect(tables.verified.roundTrip(0, 0, 0xffff, 0x0b000009)).toBe(700);
     // the owner's own connection counts once its provisional time (provisionalMaxMs, 1 s) is over
     send(client(9, 1001, TCP.syn, 100), 3000);
     // it last answered at 800, so it was asked again at its SYN; its answer times the trip again
@@ -748,6 +751,52 @@ describe("a verified client's address, spoofed: its owner's reset within a round
       ConnFlag.verified | ConnFlag.held,
     );
     expect(reals.held[0]).toBe(1);
+  });
+
+  it('a source that looks far (its probes answered a second late) but speaks at once loses the trip once a connection of its outlives its provisional time undisowned', () => {
+    const { send, tables, reals, rescorer } = setup(100, { mode: 'always' });
+    const trip = () => tables.verified.roundTrip(0, 0, 0xffff, 0x0b000009);
+    // a real-address bot: probed at 100, it held the answer until 1100
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, AnswerKind.probe, 1100, 60_000, 100);
+    expect(trip()).toBe(1000);
+    // its connection: the ACK and a request 20 ms after the SYN, a host 1 s away cannot send them
+    // before the server's SYN-ACK has reached it
+    send(client(9, 1000, TCP.syn, 900), 2000);
+    send(client(9, 1000, TCP.ack | TCP.psh, 901, 100, 5001), 2020);
+    rescorer.runPass(2600);
+    expect(trip()).toBe(1000); // within its provisional time nothing is decided: a spoof's owner may yet reset it
+    expect(reals.held[0]).toBe(0);
+    // held back its probe's answer again (asked at its SYN): the answer ends the asking
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40001, AnswerKind.probe, 2900, 60_000);
+    rescorer.runPass(3010);
+    expect(flags(record(tables.connections, 9, 1000)) & (ConnFlag.provisional | ConnFlag.held)).toBe(
+      ConnFlag.held,
+    );
+    // it spoke 20 ms after its SYN: it is at most 40 ms away, and answers held back raise it no more
+    expect(trip()).toBe(40);
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40002, AnswerKind.probe, 5000, 60_000, 4000);
+    expect(trip()).toBe(40);
+    // so its next connection counts after provisionalMs
+    send(client(9, 1001, TCP.syn, 100), 5100);
+    send(client(9, 1001, TCP.ack | TCP.psh, 101, 100, 7001), 5120);
+    rescorer.runPass(5620);
+    expect(reals.held[0]).toBe(2);
+    // a record that expired measures afresh
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40003, AnswerKind.probe, 200_000, 60_000, 199_300);
+    expect(trip()).toBe(700);
+  });
+
+  it("a far client's own connections, and a served one that is slow, keep its trip", () => {
+    const { send, tables, rescorer } = setup(100, { mode: 'always' });
+    const trip = () => tables.verified.roundTrip(0, 0, 0xffff, 0x0b000009);
+    tables.verified.verify(0, 0, 0xffff, 0x0b000009, 40000, AnswerKind.probe, 800, 60_000, 100);
+    // its request a round trip after its SYN (a little sooner than the longest trip measured)
+    send(client(9, 1000, TCP.syn, 900), 2000);
+    send(client(9, 1000, TCP.ack | TCP.psh, 901, 100, 5001), 2600);
+    // its response acknowledged two trips after the SYN, after its provisional time
+    send(client(9, 1000, TCP.ack, 1001, 0, 6001), 3400);
+    rescorer.runPass(3500);
+    expect(trip()).toBe(700);
   });
 
   it('times a silence from the first probe it left unanswered: a spoofer sending all along does not postpone the verdict', () => {

@@ -734,6 +734,8 @@ export class Pipeline implements ResetSink {
                   cfg.reconfirmAfterMs,
                   cfg.provisionalMs,
                   cfg.provisionalMaxMs,
+                  cflags | shut | top,
+                  i32[base + Conn.awaitingSince],
                 );
           if (verdict === Reconfirm.wait) {
             this.probe(buf, inner, cfg.reconfirmAfterMs, ProbeKind.reconfirm);

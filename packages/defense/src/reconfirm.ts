@@ -7,7 +7,7 @@
 // so an attacker who spends the budget gains nothing by it. Used by the packet path and the
 // re-scorer; allocation-free.
 
-import { ConnFlag, type VerifiedSourceTable } from '@sluice/conntrack';
+import { ConnBit, ConnFlag, type VerifiedSourceTable } from '@sluice/conntrack';
 import { SYN_SCORE_MAX } from './scorer.ts';
 
 /**
@@ -58,6 +58,25 @@ export function provisionalFor(rttMs: number, provisionalMs: number, maxMs: numb
 }
 
 /**
+ * The round trip a connection `age` ms old (its provisional time just ended, undisowned) shows its
+ * source to be within, when that is well inside the source's measured `rttMs`; else 0. A host
+ * sends its first payload a round trip after its SYN at the soonest (it waits for the server's
+ * SYN-ACK), and acknowledges the server's data two round trips after it. A real client's trips
+ * vary, and the measured one is the longest seen: so a first payload counts only under half the
+ * trip, and the trip it leaves is twice its time; data acknowledged within the provisional time
+ * (one and a half trips) leaves half the age. `spokeAfter` is how long after the SYN the wait
+ * under way began (Conn.awaitingSince − firstSeen), read only while a request, and nothing the
+ * server sent, is waited on.
+ */
+export function nearerThan(rttMs: number, age: number, flagsSyn: number, spokeAfter: number): number {
+  if ((flagsSyn & ConnFlag.progress) !== 0) return age < 2 * rttMs ? Math.max(1, age >>> 1) : 0;
+  const request = ConnFlag.awaiting | ConnFlag.data;
+  if ((flagsSyn & request) !== request || (flagsSyn & ConnBit.windowShut) !== 0) return 0;
+  if (spokeAfter < 0 || 2 * spokeAfter >= rttMs) return 0;
+  return Math.max(1, 2 * spokeAfter);
+}
+
+/**
  * The verdict for the provisional connection of source a0..a3 whose SYN came at `firstSeen`:
  * `reconfirmMs` how recent an answer must be (before the SYN), `waitMs` how long a probe's answer
  * may take (weights.provisionalMs), `maxMs` the longest a far source's provisional time may last
@@ -79,11 +98,18 @@ export function reconfirmVerdict(
   reconfirmMs: number,
   waitMs: number,
   maxMs: number,
+  flagsSyn: number,
+  awaitingSince: number,
 ): number {
   if (verified === null) return Reconfirm.keep;
   const rtt = verified.roundTrip(a0, a1, a2, a3);
   const provisional = rtt === 0 ? waitMs : provisionalFor(rtt, waitMs, maxMs);
-  if (((now - firstSeen) | 0) < provisional) return Reconfirm.roundTrip;
+  const age = (now - firstSeen) | 0;
+  if (age < provisional) return Reconfirm.roundTrip;
+  if (provisional > waitMs) {
+    const nearer = nearerThan(rtt, age, flagsSyn, (awaitingSince - firstSeen) | 0);
+    if (nearer !== 0) verified.refuteRoundTrip(a0, a1, a2, a3, nearer);
+  }
   const since = (firstSeen - reconfirmMs) | 0;
   if (verified.answeredSince(a0, a1, a2, a3, since, now) === 1) return Reconfirm.keep;
   if (verified.askedSilent(a0, a1, a2, a3, now) < provisional) return Reconfirm.wait;

@@ -449,6 +449,8 @@ export class Rescorer implements RecordEditor {
               this.reconfirmAfterMs,
               this.provisionalMs,
               this.provisionalMaxMs,
+              fs,
+              i32[base + Conn.awaitingSince],
             );
       if (verdict === Reconfirm.keep || verdict === Reconfirm.demote) {
         if (verdict === Reconfirm.demote) {

@@ -378,6 +378,10 @@ export const VerifiedSourceViewSchema = Type.Object({
     description:
       "The longest round trip its probes' answers showed (ms), null when none was timed: its connections stay provisional 1.5 of these, at most weights.provisionalMaxMs",
   }),
+  roundTripCut: Type.Boolean({
+    description:
+      'A connection of its spoke or was served sooner than roundTripMs allows, undisowned: the trip was cut to what it showed, and answers to probes no longer raise it while it stays verified',
+  }),
 });
 
 export const VerifiedSourceListSchema = Type.Object({

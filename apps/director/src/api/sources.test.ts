@@ -82,6 +82,7 @@ describe('GET /v1/sources/verified', () => {
         answers: 1,
         perConnection: false,
         roundTripMs: 38,
+        roundTripCut: false,
       },
       {
         address: '2001:db8::7',
@@ -90,6 +91,7 @@ describe('GET /v1/sources/verified', () => {
         answers: 3,
         perConnection: true,
         roundTripMs: null,
+        roundTripCut: false,
       },
       {
         address: '198.51.100.2',
@@ -97,7 +99,8 @@ describe('GET /v1/sources/verified', () => {
         expiresInSeconds: 3590,
         answers: 1,
         perConnection: false,
-        roundTripMs: 612,
+        roundTripMs: 40,
+        roundTripCut: true,
       },
     ];
     const res = await h.app.inject({ url: '/v1/sources/verified?limit=2' });
@@ -107,8 +110,18 @@ describe('GET /v1/sources/verified', () => {
       '2001:db8::7',
       '198.51.100.2',
     ]);
-    // the round trip its probes showed, null when none was timed
-    expect(res.json().items.map((v: { roundTripMs: number | null }) => v.roundTripMs)).toEqual([null, 612]);
+    // the round trip its probes showed, null when none was timed, and whether it was cut
+    expect(
+      res
+        .json()
+        .items.map((v: { roundTripMs: number | null; roundTripCut: boolean }) => [
+          v.roundTripMs,
+          v.roundTripCut,
+        ]),
+    ).toEqual([
+      [null, false],
+      [40, true],
+    ]);
     expect((await h.app.inject({ url: '/v1/sources/verified?limit=0' })).statusCode).toBe(400);
   });
 });
