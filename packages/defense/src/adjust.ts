@@ -57,6 +57,8 @@ export class PriorityAdjuster {
   private readonly stall: number;
   private readonly stallGraceMs: number;
   private readonly creditHoldMs: number;
+  private readonly servedIdle: number;
+  private readonly servedIdleMs: number;
   private readonly halfOpen: number;
   private readonly halfOpenGraceMs: number;
   private readonly verifiedHalfOpenGraceMs: number;
@@ -74,6 +76,8 @@ export class PriorityAdjuster {
     this.stall = w.stall;
     this.stallGraceMs = w.stallGraceMs;
     this.creditHoldMs = w.progressHoldMs;
+    this.servedIdle = w.servedIdle;
+    this.servedIdleMs = w.servedIdleMs;
     this.halfOpen = w.halfOpen;
     this.halfOpenGraceMs = halfOpenGraceMs(w, false);
     this.verifiedHalfOpenGraceMs = halfOpenGraceMs(w, true);
@@ -127,11 +131,18 @@ export class PriorityAdjuster {
       }
       const awaiting = (flagsSyn & ConnFlag.awaiting) !== 0;
       if ((flagsSyn & ConnFlag.ackForged) !== 0) p += this.ackForged;
-      else if ((flagsSyn & ConnFlag.progress) !== 0 && !(awaiting && awaitingMs >= this.creditHoldMs)) {
-        // Served, and not waiting long for its next answer: a request the server has not answered
-        // for a second has nothing being served right now (a trickled next request that never
-        // ends), so the credit waits for the next answer.
-        p -= this.progressCredit;
+      else if ((flagsSyn & ConnFlag.progress) !== 0) {
+        if (awaiting) {
+          // Served, and not waiting long for its next answer: a request the server has not
+          // answered for a second has nothing being served right now (a trickled next request
+          // that never ends), so the credit waits for the next answer.
+          if (awaitingMs < this.creditHoldMs) p -= this.progressCredit;
+        } else if (this.servedIdleMs > 0 && idleMs >= this.servedIdleMs) {
+          // Answered, nothing asked since, idle: a keep-alive connection, below a new client.
+          p += this.servedIdle;
+        } else {
+          p -= this.progressCredit;
+        }
       }
       if (awaiting && (awaitingMs >= this.stallGraceMs || (flagsSyn & ConnBit.holdsUp) !== 0))
         p += this.stall;

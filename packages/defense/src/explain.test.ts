@@ -45,11 +45,14 @@ describe('explainPriority', () => {
       'silent',
     ]);
     const served = V | ConnFlag.handshake | ConnFlag.data | ConnFlag.progress;
-    expect(explainPriority(rec(5, 0, served), 30_000, DEFENSE_WEIGHTS)).toEqual([
+    expect(explainPriority(rec(7, 0, served), 30_000, DEFENSE_WEIGHTS)).toEqual([
       'verified',
-      'served',
+      'served-idle',
       'idle',
     ]);
+    const answered = rec(2, 0, served);
+    answered[Conn.lastSeen] = 29_500;
+    expect(explainPriority(answered, 30_000, DEFENSE_WEIGHTS)).toEqual(['verified', 'served']);
     const stalled = rec(7, 0, V | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting, 6000);
     stalled[Conn.awaitingSince] = 1000;
     expect(explainPriority(stalled, 6000, DEFENSE_WEIGHTS)).toEqual(['verified', 'stalled']);

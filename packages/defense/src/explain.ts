@@ -49,7 +49,12 @@ export function explainPriority(rec: Int32Array, now: number, weights: PriorityW
       out.push('half-open');
     if (handshake && !data && age >= weights.silentGraceMs && weights.silent > 0) out.push('silent');
     if ((fs & ConnFlag.ackForged) !== 0) out.push('ack-forged');
-    else if ((fs & ConnFlag.progress) !== 0 && weights.progress > 0) out.push('served');
+    else if ((fs & ConnFlag.progress) !== 0) {
+      const idleKeepAlive =
+        (fs & ConnFlag.awaiting) === 0 && weights.servedIdleMs > 0 && idle >= weights.servedIdleMs;
+      if (idleKeepAlive) out.push('served-idle');
+      else if (weights.progress > 0) out.push('served');
+    }
     if (
       (fs & ConnFlag.awaiting) !== 0 &&
       (elapsed(rec[Conn.awaitingSince], now) >= weights.stallGraceMs || (fs & ConnBit.holdsUp) !== 0) &&

@@ -220,7 +220,9 @@ describe('the priority function (adjust.ts)', () => {
   it('places the populations as weights.ts says', () => {
     expect(a.priority(0, V, 0, 0, 0)).toBe(4); // verified, new
     expect(a.priority(0, V | H | D | ConnFlag.progress, 5000, 0, 0)).toBe(2); // being served
-    expect(a.priority(0, V | H | D | ConnFlag.progress, 40_000, 30_000, 0)).toBe(5); // idle 30 s
+    expect(a.priority(0, V | H | D | ConnFlag.progress, 5000, 999, 0)).toBe(2); // answered, idle under 1 s
+    expect(a.priority(0, V | H | D | ConnFlag.progress, 5000, 1000, 0)).toBe(5); // idle keep-alive: below a new client
+    expect(a.priority(0, V | H | D | ConnFlag.progress, 40_000, 30_000, 0)).toBe(7); // idle 30 s
     expect(a.priority(0, V | H | D | ConnFlag.awaiting, 6000, 1000, 5000)).toBe(7); // stalled
     expect(a.priority(0, V | H, 1000, 0, 0)).toBe(7); // silent after its handshake
     expect(a.priority(0, 0, 0, 0, 0)).toBe(8); // unverified kernel
@@ -247,11 +249,11 @@ describe('the priority function (adjust.ts)', () => {
   it('a connection the server closed by its keep-alive timeout, when the operator told it, is the first to go', () => {
     const told = new PriorityAdjuster({ ...DEFENSE_WEIGHTS, serverKeepAliveMs: 5000 });
     const served = V | H | D | ConnFlag.progress;
-    expect(told.priority(0, served, 10_000, 4999, 0)).toBe(4);
+    expect(told.priority(0, served, 10_000, 4999, 0)).toBe(7);
     expect(told.priority(0, served, 10_000, 5000, 0)).toBe(15);
     // still waiting for an answer: the server has not closed it
     expect(told.priority(0, served | ConnFlag.awaiting, 10_000, 5000, 5000)).toBeLessThan(15);
-    expect(a.priority(0, served, 10_000, 5000, 0)).toBe(4);
+    expect(a.priority(0, served, 10_000, 5000, 0)).toBe(7);
   });
 
   it('rule-fixed entries keep their priority; one waiting for verification is scored until then', () => {
@@ -291,9 +293,11 @@ describe('the priority function (adjust.ts)', () => {
           else expect(p).toBeGreaterThanOrEqual(W.unverifiedBase);
           expect(p).toBeGreaterThanOrEqual(1);
           expect(p).toBeLessThanOrEqual(14);
-          // more idle never helps; progress never hurts (unless forged)
+          // more idle never helps; progress never hurts (unless forged, or answered and idle since
+          // with nothing asked: an idle keep-alive connection ranks below a new client)
           expect(a.priority(initial, fs, age, idle + 10_000, awaiting)).toBeGreaterThanOrEqual(p);
-          if ((fs & ConnFlag.ackForged) === 0) {
+          const idleKeepAlive = (fs & ConnFlag.awaiting) === 0 && idle >= W.servedIdleMs;
+          if ((fs & ConnFlag.ackForged) === 0 && !idleKeepAlive) {
             expect(a.priority(initial, fs | ConnFlag.progress, age, idle, awaiting)).toBeLessThanOrEqual(p);
           }
         },

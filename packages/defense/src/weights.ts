@@ -15,7 +15,7 @@
 // so every verified connection outranks every unverified one, and nothing a spoofer sends can move
 // an entry across the line. How the defaults place the populations (adjust.ts has the formula):
 //   a verified client, new:                   4 → receiving its response 2
-//   a verified client idle 30 s:              2 + 3 = 5
+//   a verified client idle 1 s after it:      4 + 1 = 5 (an idle keep-alive connection), → 7 at 5 s
 //   a verified slow-header client:            4 → stalled (talked, server silent 5 s, or it added
 //                                             to its unanswered head after 1 s) 7
 //   a verified slow reader:                   4 → its window shut 1 s (stalled) 7
@@ -85,6 +85,25 @@ export interface PriorityWeights {
    * not. 1000 ms.
    */
   progressHoldMs: number;
+  /**
+   * Points on an answered connection with no request waiting, idle `servedIdleMs`, instead of its
+   * progress credit: an idle keep-alive connection ranks below a new client (verifiedBase + 1), so
+   * at a full real server the shedder and a new client's SYN may take its slot. Its client has had
+   * what it asked for, and a browser opens a new connection (or retries an idempotent request) when
+   * its idle one was closed: what Apache's event MPM and nginx do themselves when they run out of
+   * connections (closing keep-alive connections before their timeout). Under a real-address botnet
+   * that holds the cluster with slow keep-alive connections, their idle seconds after each response
+   * no longer count as being served, and the valid clients' idle connections stop holding workers
+   * the queued requests wait for. +1.
+   */
+  servedIdle: number;
+  /**
+   * How long an answered connection with no request waiting may idle before `servedIdle` applies.
+   * 1000 ms (set on simulator seed 1: spread at 4000 connections 0.745 → 0.875 at 1000 ms, 0.891 at
+   * 500, 0.720 at 2000; slow-read at 4000 0.956 → 0.994). 0: off (served connections sink only with
+   * the idle penalty).
+   */
+  servedIdleMs: number;
   /** Penalty when the client's acknowledgement went backward: the progress it showed was forged. +3. */
   ackForged: number;
   /**
@@ -199,6 +218,8 @@ export const DEFENSE_WEIGHTS: Readonly<PriorityWeights> = Object.freeze({
   misbehavedMemoryMs: 10_000,
   progress: 2,
   progressHoldMs: 1000,
+  servedIdle: 1,
+  servedIdleMs: 1000,
   ackForged: 3,
   stall: 3,
   stallGraceMs: 5000,

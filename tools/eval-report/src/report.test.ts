@@ -71,7 +71,7 @@ describe('eval report', () => {
     expect(md).toContain('![syn-flood: valid success vs attack rate](defense/sim-syn-flood.svg)');
     expect(md).toContain('| priority | 1 | 0.990 |');
     expect(md).toContain('| none | 1 | 0.100 |');
-    expect(md).toContain('| 1k | 2 | 0.990 | 0.990 | 1 | 1000 | 1000 | 0 | 0 | 1 | 0.500 | 10 | 3 | 2 |');
+    expect(md).toContain('| 1k | 2 | 0.990 | 0.990 | 1 | 1000 | 1000 | 0 | 0 | 0 | 1 | 0.500 | 10 | 3 | 2 |');
   });
 
   it('labels rates compactly', () => {

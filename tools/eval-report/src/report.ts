@@ -149,7 +149,10 @@ export function renderMarkdown(
     '| p99 setup, p99 new | SYN to established for valid clients (challenge and SYN retransmissions included) |',
   );
   out.push(
-    '| falsely reset | fraction of valid attempts whose connection the director reset on its real server |',
+    '| falsely reset | fraction of valid attempts whose connection the director reset on its real server before their response was done |',
+  );
+  out.push(
+    '| idle closed | fraction of valid attempts whose connection the director reset after their response, idle since: a keep-alive connection closed at capacity (weights.servedIdle) |',
   );
   out.push('| p0 shed | priority-0 (partner subnet) connections the director reset; must be 0 |');
   out.push(
@@ -183,14 +186,14 @@ export function renderMarkdown(
     if (priority.length === 0) continue;
     out.push('');
     out.push(
-      `| priority, ${unit} | runs | validSuccess | new | returning | p99 setup ms | p99 new ms | falsely reset | p0 shed | partner | attacker slots | challenges | verified | worst seed |`,
+      `| priority, ${unit} | runs | validSuccess | new | returning | p99 setup ms | p99 new ms | falsely reset | idle closed | p0 shed | partner | attacker slots | challenges | verified | worst seed |`,
     );
     out.push(
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const r of priority) {
       out.push(
-        `| ${rateLabel(r.attackRate)} | ${r.runs} | ${fmt(r.validSuccess)} | ${fmt(r.validSuccessNew)} | ${fmt(r.validSuccessReturning)} | ${fmt(r.setupP99Ms, 0)} | ${fmt(r.setupP99NewMs, 0)} | ${fmt(r.validFalselyReset)} | ${r.priority0Shed} | ${fmt(r.partnerSuccess)} | ${fmt(r.attackerSlots)} | ${r.challengesSent} | ${r.sourcesVerified} | ${r.worstSeed} |`,
+        `| ${rateLabel(r.attackRate)} | ${r.runs} | ${fmt(r.validSuccess)} | ${fmt(r.validSuccessNew)} | ${fmt(r.validSuccessReturning)} | ${fmt(r.setupP99Ms, 0)} | ${fmt(r.setupP99NewMs, 0)} | ${fmt(r.validFalselyReset)} | ${fmt(r.validResetIdle)} | ${r.priority0Shed} | ${fmt(r.partnerSuccess)} | ${fmt(r.attackerSlots)} | ${r.challengesSent} | ${r.sourcesVerified} | ${r.worstSeed} |`,
       );
     }
   }

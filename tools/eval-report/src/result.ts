@@ -37,6 +37,12 @@ export interface EvalResult {
   setupP99NewMs: number | null;
   /** Fraction of valid attempts whose connection the director reset on its real server. */
   validFalselyReset: number;
+  /**
+   * The part of validFalselyReset reset after its response, idle since: a keep-alive connection
+   * closed at capacity (weights.servedIdle), which cost its client nothing it asked for. The
+   * simulator's only (the lab's clients close after their response); absent: 0.
+   */
+  validResetIdle?: number;
   /** Priority-0 (partner subnet) connections the director reset: must be 0. */
   priority0Shed: number;
   partnerSuccess: number | null;
@@ -64,6 +70,11 @@ const NULLABLE_FIELDS = [
   'setupP99NewMs',
   'partnerSuccess',
 ] as const;
+
+/** Valid attempts reset before their response was done: validFalselyReset less the idle ones. */
+export function resetBeforeResponse(r: { validFalselyReset: number; validResetIdle?: number }): number {
+  return Math.max(0, Math.round((r.validFalselyReset - (r.validResetIdle ?? 0)) * 10_000) / 10_000);
+}
 
 /** Whether `v` is an EvalResult line (a bench line or a half-written one is not). */
 export function isEvalResult(v: unknown): v is EvalResult {
@@ -109,7 +120,9 @@ export interface WorstCase {
   validSuccessReturning: number | null;
   setupP99Ms: number | null;
   setupP99NewMs: number | null;
+  /** Reset before the response was done (resetBeforeResponse), and after it, idle. */
   validFalselyReset: number;
+  validResetIdle: number;
   priority0Shed: number;
   partnerSuccess: number | null;
   attackerSlots: number;
@@ -155,7 +168,8 @@ export function worstCases(results: readonly EvalResult[]): WorstCase[] {
       validSuccessReturning: minOf(g.map((r) => r.validSuccessReturning)),
       setupP99Ms: maxOf(g.map((r) => r.setupP99Ms)),
       setupP99NewMs: maxOf(g.map((r) => r.setupP99NewMs)),
-      validFalselyReset: Math.max(...g.map((r) => r.validFalselyReset)),
+      validFalselyReset: Math.max(...g.map(resetBeforeResponse)),
+      validResetIdle: Math.max(...g.map((r) => r.validResetIdle ?? 0)),
       priority0Shed: Math.max(...g.map((r) => r.priority0Shed)),
       partnerSuccess: minOf(g.map((r) => r.partnerSuccess)),
       attackerSlots: Math.max(...g.map((r) => r.attackerSlots)),

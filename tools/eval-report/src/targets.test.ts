@@ -46,6 +46,8 @@ describe('worstPerScenario', () => {
       atLeastNone: false,
     });
     expect(rows[1].meetsTargets).toBeNull();
+    const idle = worstPerScenario([line({ validFalselyReset: 0.3, validResetIdle: 0.25 })]);
+    expect(idle[0]).toMatchObject({ validFalselyReset: 0.05, validResetIdle: 0.25 });
   });
 
   it('keeps the simulator and the lab apart', () => {
@@ -62,6 +64,9 @@ describe('worstPerScenario', () => {
     expect(meetsTargets(line({ validSuccessNew: 0.96 }))).toBe(false);
     expect(meetsTargets(line({ setupP99NewMs: 1501 }))).toBe(false);
     expect(meetsTargets(line({ validFalselyReset: 0.0011 }))).toBe(false);
+    // resets after the response, idle since (keep-alive connections closed at capacity) are apart
+    expect(meetsTargets(line({ validFalselyReset: 0.3, validResetIdle: 0.2995 }))).toBe(true);
+    expect(meetsTargets(line({ validFalselyReset: 0.3, validResetIdle: 0.298 }))).toBe(false);
     expect(meetsTargets(line({ priority0Shed: 1 }))).toBe(false);
     expect(meetsTargets(line({ validSuccessNew: null, setupP99NewMs: null }))).toBe(true);
   });

@@ -1,7 +1,7 @@
 // Issue 8's targets for the priority defense, and the worst case per scenario over every level
 // and seed a grid ran it at: an attacker picks the level that hurts, so the report never shows a
 // mean. Pure: results in, rows and a markdown table out.
-import type { EvalResult } from './result.ts';
+import { type EvalResult, resetBeforeResponse } from './result.ts';
 
 /** The targets for `priority`, per run. */
 export const TARGETS = {
@@ -18,7 +18,7 @@ export function meetsTargets(r: EvalResult): boolean {
     (r.validSuccessReturning === null || r.validSuccessReturning >= TARGETS.returning) &&
     (r.validSuccessNew === null || r.validSuccessNew >= TARGETS.firstTime) &&
     (r.setupP99NewMs === null || r.setupP99NewMs <= TARGETS.setupP99NewMs) &&
-    r.validFalselyReset <= TARGETS.falselyReset &&
+    resetBeforeResponse(r) <= TARGETS.falselyReset &&
     r.priority0Shed <= TARGETS.priority0Shed
   );
 }
@@ -36,7 +36,9 @@ export interface ScenarioWorst {
   validSuccessNew: number | null;
   validSuccessReturning: number | null;
   setupP99NewMs: number | null;
+  /** Reset before the response was done (resetBeforeResponse); and after it, idle. */
   validFalselyReset: number;
+  validResetIdle: number;
   priority0Shed: number;
   /** priority rows only: every target met in every run. */
   meetsTargets: boolean | null;
@@ -78,7 +80,8 @@ export function worstPerScenario(results: readonly EvalResult[]): ScenarioWorst[
       validSuccessNew: minOrNull(g.map((r) => r.validSuccessNew)),
       validSuccessReturning: minOrNull(g.map((r) => r.validSuccessReturning)),
       setupP99NewMs: maxOrNull(g.map((r) => r.setupP99NewMs)),
-      validFalselyReset: Math.max(...g.map((r) => r.validFalselyReset)),
+      validFalselyReset: Math.max(...g.map(resetBeforeResponse)),
+      validResetIdle: Math.max(...g.map((r) => r.validResetIdle ?? 0)),
       priority0Shed: Math.max(...g.map((r) => r.priority0Shed)),
       meetsTargets: priority ? g.every(meetsTargets) : null,
       atLeastNone: null,
@@ -99,8 +102,8 @@ const cell = (x: number | null, digits = 3): string => (x === null ? '–' : x.t
 /** The rows as a markdown table, a scenario's strategies together. */
 export function renderTargetsTable(rows: readonly ScenarioWorst[]): string {
   const head =
-    '| scenario | strategy | runs | worst valid success (at) | first-time | returning | first-time setup p99 ms | falsely reset | priority-0 shed | targets |\n' +
-    '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n';
+    '| scenario | strategy | runs | worst valid success (at) | first-time | returning | first-time setup p99 ms | falsely reset | idle closed | priority-0 shed | targets |\n' +
+    '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n';
   const body = rows
     .map((r) => {
       const targets =
@@ -108,7 +111,7 @@ export function renderTargetsTable(rows: readonly ScenarioWorst[]): string {
           ? ''
           : `${r.meetsTargets ? 'met' : '**missed**'}${r.atLeastNone === false ? ', **below none**' : ''}`;
       const at = `${r.worstRate} ${r.worstUnit === 'pps' ? 'pps' : 'conns'}, seed ${r.worstSeed}`;
-      return `| ${r.scenario} | ${r.strategy} | ${r.runs} | ${cell(r.validSuccess)} (${at}) | ${cell(r.validSuccessNew)} | ${cell(r.validSuccessReturning)} | ${cell(r.setupP99NewMs, 0)} | ${cell(r.validFalselyReset, 4)} | ${r.priority0Shed} | ${targets} |`;
+      return `| ${r.scenario} | ${r.strategy} | ${r.runs} | ${cell(r.validSuccess)} (${at}) | ${cell(r.validSuccessNew)} | ${cell(r.validSuccessReturning)} | ${cell(r.setupP99NewMs, 0)} | ${cell(r.validFalselyReset, 4)} | ${cell(r.validResetIdle, 4)} | ${r.priority0Shed} | ${targets} |`;
     })
     .join('\n');
   return `${head}${body}\n`;

@@ -204,6 +204,13 @@ export interface SimParams {
    */
   slowReadOpenWindow: number;
   /**
+   * Above 0: how often (ms) each bot acts once it has had its response, instead of its scenario's
+   * own interval: trickle-after's and spread's byte (1.9 s), keepalive-poke's request (4 s),
+   * slow-read's read (1.9 s; not with slowReadOpenWindow 2) and the ghosts' acknowledgement. An
+   * attacker who read weights.servedIdleMs acts just inside it.
+   */
+  botIntervalMs: number;
+  /**
    * slow-header and slow-forged: above 0, the bot sends its first header line, waits this long
    * (ms) in silence and closes (FIN), and opens a new connection at once: a head that never ends,
    * each one short enough to stay under the stall rule's grace and the idle step, the slot held by
@@ -265,6 +272,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   ghostBots: 0,
   botProbeDelayMs: 0,
   slowReadOpenWindow: 0,
+  botIntervalMs: 0,
   churnMs: 0,
   floodSources: 0,
   floodIgnoresSynAck: 0,
@@ -464,6 +472,8 @@ interface Conn {
   outcome: number;
   failedHow: string;
   reset: boolean;
+  /** reset by the director after its response, idle since (a subset of `reset`) */
+  resetIdle: boolean;
   closed: boolean;
   quickRetries: number;
   /** For rstAnswer events: the sequence number (cookie) and port to answer from. */
@@ -596,6 +606,7 @@ export function runSim(p: SimParams): SimResult {
       outcome: 0,
       failedHow: '',
       reset: false,
+      resetIdle: false,
       closed: false,
       quickRetries: 0,
       rstSeq: 0,
@@ -641,6 +652,7 @@ export function runSim(p: SimParams): SimResult {
     outcome: 0,
     failedHow: '',
     reset: false,
+    resetIdle: false,
     closed: false,
     quickRetries: 0,
     rstSeq: seq,
@@ -705,6 +717,9 @@ export function runSim(p: SimParams): SimResult {
     const c = conns.get(key);
     if (director.resetPrio === 0) priority0Shed++;
     if (c !== undefined && (owner === Owner.valid || owner === Owner.partner)) {
+      // Answered already, and idle since (a valid client asks once): a keep-alive connection
+      // closed, as a server closes one when it runs out (weights.servedIdle).
+      if (!c.reset && !c.closed && c.outcome === 1) c.resetIdle = true;
       if (!c.reset && !c.closed) {
         c.reset = true;
         fail(c, `reset-${director.resetKind}`);
@@ -748,7 +763,10 @@ export function runSim(p: SimParams): SimResult {
   };
   const serviceMs = (): number => rngValid.int(5, 30);
   const slowReadAck = p.slowReadOpenWindow === 1 ? FrameKind.ack : FrameKind.ackZeroWindow;
-  const slowReadMs = p.slowReadOpenWindow === 2 ? SLOW_READ_REOPEN_MS : SLOW_READ_MS;
+  const slowReadMs =
+    p.slowReadOpenWindow === 2 ? SLOW_READ_REOPEN_MS : p.botIntervalMs > 0 ? p.botIntervalMs : SLOW_READ_MS;
+  const trickleAfterMs = p.botIntervalMs > 0 ? p.botIntervalMs : TRICKLE_AFTER_MS;
+  const pokeMs = p.botIntervalMs > 0 ? p.botIntervalMs : POKE_MS;
   const isFullRequestBot = (): boolean =>
     p.scenario === 'idle-hold' ||
     p.scenario === 'trickle-after' ||
@@ -830,9 +848,9 @@ export function runSim(p: SimParams): SimResult {
         // The client acknowledges the response: the server's progress, as the director sees it.
         send(c, FrameKind.ack, seqOf(c), ackOf(c));
         if (c.owner === Owner.bot) {
-          if (p.scenario === 'keepalive-poke') heap.push(now + POKE_MS, { c, ev: Ev.poke });
+          if (p.scenario === 'keepalive-poke') heap.push(now + pokeMs, { c, ev: Ev.poke });
           else if (p.scenario === 'trickle-after' || p.scenario === 'spread') {
-            heap.push(now + TRICKLE_AFTER_MS, { c, ev: Ev.trickle });
+            heap.push(now + trickleAfterMs, { c, ev: Ev.trickle });
           }
           return; // idle-hold: nothing more, ever
         }
@@ -876,7 +894,7 @@ export function runSim(p: SimParams): SimResult {
         if (send(c, FrameKind.trickle, seqOf(c), ackOf(c))) c.sent += TRICKLE_BYTES;
         const after = p.scenario === 'trickle-after' || p.scenario === 'spread';
         if (after) servers.newRequest(c.key, now); // a next request head begins: its header timer runs
-        heap.push(now + (after ? TRICKLE_AFTER_MS : TRICKLE_MS), { c, ev: Ev.trickle });
+        heap.push(now + (after ? trickleAfterMs : TRICKLE_MS), { c, ev: Ev.trickle });
         return;
       }
       case Ev.ghostAck: {
@@ -884,7 +902,7 @@ export function runSim(p: SimParams): SimResult {
         // "Progress": the acknowledgement a segment further each time, as if the server sent it.
         c.forged += 1460;
         send(c, FrameKind.ack, seqOf(c), ghostAckOf(c));
-        heap.push(now + TRICKLE_AFTER_MS, { c, ev: Ev.ghostAck });
+        heap.push(now + trickleAfterMs, { c, ev: Ev.ghostAck });
         return;
       }
       case Ev.slowRead: {
@@ -1249,6 +1267,7 @@ export function runSim(p: SimParams): SimResult {
   let validNew = 0;
   let validNewOk = 0;
   let validReset = 0;
+  let validResetIdle = 0;
   let partnerAttempts = 0;
   let partnerOk = 0;
   let partnerReset = 0;
@@ -1266,6 +1285,7 @@ export function runSim(p: SimParams): SimResult {
         if (c.setupMs >= 0) setupsNew.push(c.setupMs);
       }
       if (c.reset) validReset++;
+      if (c.resetIdle) validResetIdle++;
       if (c.setupMs >= 0) setups.push(c.setupMs);
     } else {
       partnerAttempts++;
@@ -1295,6 +1315,7 @@ export function runSim(p: SimParams): SimResult {
     setupP99Ms: percentile(setups, 0.99),
     setupP99NewMs: percentile(setupsNew, 0.99),
     validFalselyReset: round(validAttempts > 0 ? validReset / validAttempts : 0),
+    validResetIdle: round(validAttempts > 0 ? validResetIdle / validAttempts : 0),
     priority0Shed,
     partnerFalselyReset: partnerAttempts > 0 ? partnerReset / partnerAttempts : 0,
     attackerSlots: round(slotSamples > 0 ? slotSum / slotSamples : 0),
