@@ -128,7 +128,7 @@ export interface VerifiedSourceView {
    */
   roundTripMs: number | null;
   /**
-   * A connection of its was served sooner than that trip allows (VerifiedSourceTable
+   * A connection of its spoke or was served sooner than that trip allows (VerifiedSourceTable
    * refuteRoundTrip): roundTripMs was cut to what it showed, and answers to probes no longer raise it.
    */
   roundTripCut: boolean;

@@ -62,9 +62,9 @@ export const VerifiedMark = {
   /** asked connection by connection: probes to other ports tell nothing about it */
   perConnection: 2,
   /**
-   * its round trip was refuted (refuteRoundTrip): one of its connections was served sooner than
-   * the trip allows, and nobody disowned it; the trip is now a ceiling that answers to probes
-   * never raise while the record lives
+   * its round trip was refuted (refuteRoundTrip): one of its connections spoke or was served
+   * sooner than the trip allows, and nobody disowned it; the trip is now a ceiling that answers to
+   * probes never raise while the record lives
    */
   nearer: 4,
 } as const;
@@ -185,13 +185,13 @@ export class VerifiedSourceTable extends TableView {
 
   /**
    * Cuts the address's measured round trip to `atMostMs`, which answers to probes no longer raise
-   * while its record lives: one of its connections acknowledged the server's data `2 × atMostMs`
-   * after its SYN, sooner than a host as far as measured can (two round trips), and outlived its
-   * provisional time undisowned. So the probes' answers were held back (a real-address bot
-   * stretching the time its connections go uncounted) or timed long (an answer timed from an
-   * earlier, lost probe). A spoofer cannot bring it about for a live owner: the owner resets the
-   * spoof inside that time. Returns 1 when it cut it, 0 otherwise (not there, no longer trip, or
-   * lock contention: the next entry will do).
+   * while its record lives: one of its connections sent its request, or acknowledged the server's
+   * data, sooner than a host as far as measured can (one round trip after its SYN, two: reconfirm.ts
+   * nearerThan), and outlived its provisional time undisowned. So the probes' answers were held
+   * back (a real-address bot stretching the time its connections go uncounted) or timed long (an
+   * answer timed from an earlier, lost probe). A spoofer cannot bring it about for a live owner:
+   * the owner resets the spoof inside that time. Returns 1 when it cut it, 0 otherwise (not there,
+   * no longer trip, or lock contention: the next entry will do).
    */
   refuteRoundTrip(a0: number, a1: number, a2: number, a3: number, atMostMs: number): number {
     this.setKey(a0, a1, a2, a3);

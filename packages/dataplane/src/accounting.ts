@@ -148,14 +148,14 @@ export class ConnectionAccounting implements ConnectionRemovalListener {
         // room there is, and a client that finished its request misbehaved in nothing (marked, the
         // returning clients of a full table were refused `table-full` at the mark's priority:
         // simulator, `--param floodIgnoresSynAck=1`, 0.78-0.95).
-        // Nor for one answered and idle since, with nothing asked: an idle keep-alive connection
-        // taken at capacity was closed as a server closes it (weights.servedIdle); marked, its
-        // client's next connection was refused at capacity (simulator, spread at 1000: returning
-        // clients 0.98 → 0.86 with idle keep-alive connections ranked below new ones).
+        // Nor for one answered and idle since, with nothing asked (and nothing forged): an idle
+        // keep-alive connection taken at capacity was closed as a server closes it
+        // (weights.servedIdle); marked, its client's next connection was refused at capacity
+        // (simulator, spread at 1000: returning clients 0.98 → 0.86).
         if (
           (reason === RemoveReason.shed || reason === RemoveReason.displaced) &&
           (cflags & (ConnFlag.verified | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.verified &&
-          (cflags & (ConnFlag.progress | ConnFlag.awaiting)) !== ConnFlag.progress
+          (cflags & (ConnFlag.progress | ConnFlag.awaiting | ConnFlag.ackForged)) !== ConnFlag.progress
         ) {
           s.i32[b + Src.misbehavedAt] = now === 0 ? 1 : now;
         }

@@ -1050,14 +1050,19 @@ describe('displacement and shedding', () => {
     expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(0);
   });
 
-  it('marks a verified source whose open connection was shed, not one whose closed connection made room', () => {
+  it('marks a verified source whose open connection was shed, not one whose closed connection made room, nor an idle keep-alive one', () => {
     const t = setup(100, { mode: 'always' });
-    for (const h of [8, 9]) t.tables.verified.verify(0, 0, 0xffff, 0x0b000000 + h, 40000, 1, 0, 60_000);
-    for (const h of [8, 9]) {
+    for (const h of [6, 7, 8, 9]) t.tables.verified.verify(0, 0, 0xffff, 0x0b000000 + h, 40000, 1, 0, 60_000);
+    for (const h of [6, 7, 8, 9]) {
       t.send(client(h, 1000, TCP.syn, 900), 10);
       t.send(client(h, 1000, TCP.ack | TCP.psh, 901, 100, 5001), 20);
     }
     t.send(client(9, 1000, TCP.fin | TCP.ack, 1001, 0, 6001), 30); // host 9 finished its request
+    // host 7 was answered and asks nothing more (an idle keep-alive connection); host 6 too, but
+    // its acknowledgement then went backward (forged progress)
+    t.send(client(7, 1000, TCP.ack, 1001, 0, 7001), 30);
+    t.send(client(6, 1000, TCP.ack, 1001, 0, 7001), 30);
+    t.send(client(6, 1000, TCP.ack, 1001, 0, 5001 - 0x10000), 31);
     const shed = (host: number) => {
       const slot = slotOf(t.tables.connections, host, 1000);
       const tag = t.tables.connections.core.tagOfSlot(slot);
@@ -1065,6 +1070,8 @@ describe('displacement and shedding', () => {
     };
     shed(8);
     shed(9); // the table's shedder takes closed entries first, as the cheapest room there is
+    shed(7);
+    shed(6);
     const misbehavedAt = (host: number) => {
       const s = t.tables.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, false, 40);
       t.tables.sources.release(s);
@@ -1072,6 +1079,8 @@ describe('displacement and shedding', () => {
     };
     expect(misbehavedAt(8)).not.toBe(0);
     expect(misbehavedAt(9)).toBe(0);
+    expect(misbehavedAt(7)).toBe(0);
+    expect(misbehavedAt(6)).not.toBe(0);
   });
 
   it('never sends an RST for a connection its client already closed', () => {
