@@ -114,6 +114,8 @@ export class VerifiedSourceTable extends TableView {
     keyWords: KEY_WORDS,
     deadlineWord: Verified.expires,
   };
+  /** The slot lockRecordOf locked. */
+  private lockedSlot = -1;
 
   private setKey(a0: number, a1: number, a2: number, a3: number): void {
     const key = this.core.key;
@@ -194,13 +196,10 @@ export class VerifiedSourceTable extends TableView {
    * no longer trip, or lock contention: the next entry will do).
    */
   refuteRoundTrip(a0: number, a1: number, a2: number, a3: number, atMostMs: number): number {
-    this.setKey(a0, a1, a2, a3);
-    const core = this.core;
-    if (!core.lockBuckets()) return 0;
-    const slot = core.find();
-    const v = slot >= 0 ? core.lockIfKey(slot) : -1;
-    core.unlockBuckets();
+    const v = this.lockRecordOf(a0, a1, a2, a3);
     if (v < 0) return 0;
+    const core = this.core;
+    const slot = this.lockedSlot;
     const base = core.recordBase(slot);
     const marks = this.i32[base + Verified.marks];
     let done = 0;
@@ -256,19 +255,32 @@ export class VerifiedSourceTable extends TableView {
   }
 
   /**
+   * Locks the record of address a0..a3 for an edit (the bucket lock to find it, then its own):
+   * its version for unlockRecord, with the slot in `lockedSlot`; -1 when it is not there or a
+   * lock is busy (the caller's next chance will do).
+   */
+  private lockRecordOf(a0: number, a1: number, a2: number, a3: number): number {
+    this.setKey(a0, a1, a2, a3);
+    const core = this.core;
+    if (!core.lockBuckets()) return -1;
+    const slot = core.find();
+    const v = slot >= 0 ? core.lockIfKey(slot) : -1;
+    core.unlockBuckets();
+    this.lockedSlot = slot;
+    return v;
+  }
+
+  /**
    * Ends the address's verification unless it answered at or after `since` (an answer racing this
    * one wins), and asks it connection by connection from its next answer on (the entry stays, so
    * its expiry is unchanged). Returns 1 when it ended it, 0 otherwise (not there, answered, or lock
    * contention: the next caller will do).
    */
   revoke(a0: number, a1: number, a2: number, a3: number, since: number): number {
-    this.setKey(a0, a1, a2, a3);
-    const core = this.core;
-    if (!core.lockBuckets()) return 0;
-    const slot = core.find();
-    const v = slot >= 0 ? core.lockIfKey(slot) : -1;
-    core.unlockBuckets();
+    const v = this.lockRecordOf(a0, a1, a2, a3);
     if (v < 0) return 0;
+    const core = this.core;
+    const slot = this.lockedSlot;
     let ended = 0;
     const base = core.recordBase(slot);
     if (((this.i32[base + Verified.verifiedAt] - since) | 0) < 0) {
