@@ -753,6 +753,9 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       const full = await api.request('PATCH', realPath('web4', fullId), { body: { upperThreshold: 1 } });
       expect(full.status, full.text).toBe(200);
       const before = await shedSoFar();
+      const keepAliveClosed = async (): Promise<number> =>
+        value(await scrape(api), 'sluice_keepalive_connections_closed_total', {});
+      const closedBefore = await keepAliveClosed();
       await sleep(2500);
       expect(await shedSoFar(), 'shed with servedIdleMs 0').toBe(before);
       const kept = await held.request();
@@ -771,6 +774,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
         shed = await shedSoFar();
       }
       expect(shed - before, 'shed with servedIdleMs 1000').toBe(1);
+      expect((await keepAliveClosed()) - closedBefore, 'counted as a keep-alive connection closed').toBe(1);
       expect(await entry(), 'the shed connection is gone from the table').toBeUndefined();
       // Its server no longer holds it: the next request on it fails, and a new connection is served.
       const after = await held.request();

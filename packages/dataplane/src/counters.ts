@@ -46,7 +46,13 @@ export const Defense = {
    * outrank could give up a slot (Pipeline.displace)
    */
   admittedOverCapacity: 56,
-  words: 57,
+  /**
+   * connections shed or displaced that had been answered and asked nothing since (ConnFlag
+   * progress, not awaiting, nothing forged, not closed): idle keep-alive connections closed at
+   * capacity (weights.servedIdle), which cost their clients a new connection, not a request
+   */
+  keepAliveClosed: 57,
+  words: 58,
 } as const;
 
 /** Per-service and per-real counters. */

@@ -1081,6 +1081,8 @@ describe('displacement and shedding', () => {
     expect(misbehavedAt(9)).toBe(0);
     expect(misbehavedAt(7)).toBe(0);
     expect(misbehavedAt(6)).not.toBe(0);
+    // and it counts as an idle keep-alive connection closed (sluice_keepalive_connections_closed_total)
+    expect(t.defenseCount(Defense.keepAliveClosed)).toBe(1);
   });
 
   it('never sends an RST for a connection its client already closed', () => {

@@ -47,6 +47,7 @@ describe('createMetrics: exposition checked by promtool', () => {
         'sluice_out_of_window_segments_total',
         'sluice_half_open_released_total',
         'sluice_admitted_over_capacity_total',
+        'sluice_keepalive_connections_closed_total',
         'sluice_probes_sent_total',
         'sluice_config_version',
         'sluice_workers_configured',

@@ -626,6 +626,15 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     () => [{ labels: {}, value: counters.sum(layout.defense + Defense.admittedOverCapacity) }],
   );
   add(
+    'sluice_keepalive_connections_closed_total',
+    'counter',
+    'Connections shed or displaced at capacity that had been answered and had asked nothing since: ' +
+      'idle keep-alive connections (weights.servedIdleMs), closed as a server closes its own when it ' +
+      'runs out. Their clients lose no request, only the connection; a push stream quieter than ' +
+      'servedIdleMs (a WebSocket, server-sent events) is counted here too.',
+    () => [{ labels: {}, value: counters.sum(layout.defense + Defense.keepAliveClosed) }],
+  );
+  add(
     'sluice_challenges_sent_total',
     'counter',
     'SYNs the director answered with a challenge (a SYN-ACK carrying a cookie) instead of forwarding: ' +
