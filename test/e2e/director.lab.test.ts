@@ -78,6 +78,8 @@ interface ConnectionItem {
   state: string;
   client: { address: string; port: number };
   real: { address: string; port: number } | null;
+  priority?: number;
+  priorityReasons?: string[];
 }
 
 interface ErrorBody {
@@ -705,6 +707,97 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       }
     });
   }, 60_000);
+
+  it('at a full real, a keep-alive connection idle a second after its answer is shed (weights.servedIdleMs); with the rule off it is kept', async () => {
+    const { client, url4, api, web4Ids, lab } = ready();
+    const settings = await api.get<{
+      weights: Record<string, number>;
+      sourceChecks: Record<string, unknown>;
+    }>('/v1/defense');
+    // The lab's addresses are private, bogons to the source checks (priority 15, fixed): this
+    // test is about how a client's own connection ranks.
+    const checksOff = await api.request('PATCH', '/v1/defense', {
+      body: { sourceChecks: { enabled: false } },
+    });
+    expect(checksOff.status, checksOff.text).toBe(200);
+    const shedSoFar = async (): Promise<number> =>
+      (await scrape(api))
+        .filter((m) => m.name === 'sluice_connections_shed_total' && m.labels.reason === 'shed')
+        .reduce((sum, m) => sum + m.value, 0);
+    const { held, first } = await HeldConnection.open(client, url4);
+    let fullId: string | null = null;
+    try {
+      expect(first, 'first request on the held connection').toMatchObject({ status: 200, reused: false });
+      const index = lab.reals.findIndex((r) => r.label === first.real);
+      expect(index, `the held connection was answered by ${first.real}`).toBeGreaterThanOrEqual(0);
+      const entry = async (): Promise<ConnectionItem | undefined> =>
+        (
+          await api.get<{ items: ConnectionItem[] }>(
+            `/v1/connections?service=web4&client=${client.overlay4}&limit=1000`,
+          )
+        ).items.find((c) => c.client.port === first.localPort && c.state === 'ESTABLISHED');
+      // Its source answered the director's probe (a kernel resets a SYN-ACK it did not ask for):
+      // verified (the re-scorer joins a connection whose source was verified after its SYN),
+      // answered, it ranks as a client being served, which nothing sheds.
+      let seen = await entry();
+      for (let waited = 0; !seen?.priorityReasons?.includes('verified') && waited < 3000; waited += 100) {
+        await sleep(100);
+        seen = await entry();
+      }
+      expect(seen?.priorityReasons, JSON.stringify(seen)).toContain('verified');
+      // The rule off, its real server full (the held connection alone fills a threshold of 1):
+      // the shedder runs and finds nothing it may take.
+      const off = await api.request('PATCH', '/v1/defense', { body: { weights: { servedIdleMs: 0 } } });
+      expect(off.status, off.text).toBe(200);
+      fullId = web4Ids[index];
+      const full = await api.request('PATCH', realPath('web4', fullId), { body: { upperThreshold: 1 } });
+      expect(full.status, full.text).toBe(200);
+      const before = await shedSoFar();
+      const keepAliveClosed = async (): Promise<number> =>
+        value(await scrape(api), 'sluice_keepalive_connections_closed_total', {});
+      const closedBefore = await keepAliveClosed();
+      await sleep(2500);
+      expect(await shedSoFar(), 'shed with servedIdleMs 0').toBe(before);
+      const kept = await held.request();
+      expect(kept, 'the idle connection, kept').toMatchObject({
+        status: 200,
+        reused: true,
+        localPort: first.localPort,
+      });
+      // The rule on: idle a second after that answer, it ranks below a new client, and the
+      // shedder takes it (an RST to its real server, as the client's).
+      const on = await api.request('PATCH', '/v1/defense', { body: { weights: { servedIdleMs: 1000 } } });
+      expect(on.status, on.text).toBe(200);
+      let shed = await shedSoFar();
+      // Generous: the lab layer's files run side by side, and a neighbour's flood can take both
+      // cores from this director for seconds (CI, 3492a2e: nothing within 8 s).
+      for (let waited = 0; shed === before && waited < 30_000; waited += 250) {
+        await sleep(250);
+        shed = await shedSoFar();
+      }
+      expect(shed - before, `shed with servedIdleMs 1000; the entry: ${JSON.stringify(await entry())}`).toBe(
+        1,
+      );
+      expect((await keepAliveClosed()) - closedBefore, 'counted as a keep-alive connection closed').toBe(1);
+      expect(await entry(), 'the shed connection is gone from the table').toBeUndefined();
+      // Its server no longer holds it: the next request on it fails, and a new connection is served.
+      const after = await held.request();
+      expect(after.error, `the held connection after it was shed: ${JSON.stringify(after)}`).toBeDefined();
+    } finally {
+      await held.close();
+      if (fullId !== null) {
+        await api.request('PATCH', realPath('web4', fullId), { body: { upperThreshold: 0 } });
+      }
+      await api.request('PATCH', '/v1/defense', {
+        body: {
+          weights: { servedIdleMs: settings.weights.servedIdleMs },
+          sourceChecks: settings.sourceChecks,
+        },
+      });
+    }
+    const bodies = await curlMany(client, url4, 4);
+    expect(new Set(bodies), `after: ${JSON.stringify(tally(bodies))}`).toEqual(new Set(['rs1', 'rs2']));
+  }, 120_000);
 
   it('SIGHUP re-reads the file; a corrupt file is refused, logged, and the running config stays', async () => {
     const { api, daemon, files, client, url4, web4Ids } = ready();
