@@ -16,16 +16,10 @@ import {
   Src,
   statePrioPriority,
 } from '@sluice/conntrack';
+import { isKeepAlive } from '@sluice/defense';
 import type { RealServerCounters } from '@sluice/schedulers';
 import type { CompiledConfig } from './compile.ts';
 import { type CounterLayout, Defense } from './counters.ts';
-
-/**
- * ConnFlag bits that, masked, equal ConnFlag.progress on an idle keep-alive connection: answered,
- * nothing asked since, nothing forged, open (its client neither closed nor reset it), TCP.
- */
-const IDLE_KEEP_ALIVE_TEST =
-  ConnFlag.progress | ConnFlag.awaiting | ConnFlag.ackForged | ConnFlag.fin | ConnFlag.rst | ConnFlag.udp;
 
 /**
  * Resets for the port to send after the batch (a displaced or evicted connection must also end on
@@ -162,7 +156,7 @@ export class ConnectionAccounting implements ConnectionRemovalListener {
         if (
           (reason === RemoveReason.shed || reason === RemoveReason.displaced) &&
           (cflags & (ConnFlag.verified | ConnFlag.fin | ConnFlag.rst)) === ConnFlag.verified &&
-          (cflags & IDLE_KEEP_ALIVE_TEST) !== ConnFlag.progress
+          !isKeepAlive(cflags)
         ) {
           s.i32[b + Src.misbehavedAt] = now === 0 ? 1 : now;
         }
@@ -200,10 +194,7 @@ export class ConnectionAccounting implements ConnectionRemovalListener {
     // statePrioPriority, unrolled: removals come at the rate of new SYNs under a flood.
     if (byPrio >= 0)
       c[this.layout.defense + byPrio + (statePrioPriority(i32[base + Conn.statePrio]) & 15)] += 1;
-    if (
-      (reason === RemoveReason.shed || reason === RemoveReason.displaced) &&
-      (cflags & IDLE_KEEP_ALIVE_TEST) === ConnFlag.progress
-    ) {
+    if ((reason === RemoveReason.shed || reason === RemoveReason.displaced) && isKeepAlive(cflags)) {
       c[this.layout.defense + Defense.keepAliveClosed] += 1;
     }
   }

@@ -21,6 +21,18 @@ export const PRIORITY_BEST_SCORED = 1;
 /** ConnFlag bits of a connection the client closed or reset: nothing left to keep. */
 const GONE = ConnFlag.fin | ConnFlag.rst;
 
+const KEEP_ALIVE_MASK = ConnFlag.progress | ConnFlag.awaiting | ConnFlag.ackForged | GONE | ConnFlag.udp;
+
+/**
+ * A keep-alive connection: open TCP, answered (its client acknowledged server data, none of it
+ * forged), and nothing asked since. Idle `weights.servedIdleMs`, it takes `weights.servedIdle`
+ * instead of its progress credit; taken at capacity, it marks no source and counts in
+ * sluice_keepalive_connections_closed_total.
+ */
+export function isKeepAlive(flagsSyn: number): boolean {
+  return (flagsSyn & KEEP_ALIVE_MASK) === ConnFlag.progress;
+}
+
 /**
  * Whether a record at priority `prio` with flag word `flagsSyn` keeps it without re-scoring: a
  * rule's priority 0 is for the live connection, not its record. Once closed, the record is the

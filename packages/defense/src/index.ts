@@ -1,6 +1,6 @@
 // The defense: connection priorities, subnet rules, source checks, the background re-scorer and
 // the victim index shedding reads; and the LVS baselines.
-export { PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
+export { isKeepAlive, PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
 export { Challenger, CookieKind, probePortFor } from './challenge.ts';
 export { type Cidr, formatCidr, parseCidr, wordMask } from './cidr.ts';
 export {
