@@ -211,6 +211,25 @@ export interface SimParams {
    */
   botIntervalMs: number;
   /**
+   * idle-hold and spread: above 0, each bot sends an empty ACK (nothing new acknowledged, no payload) this
+   * often (ms) once it has had its response, as a TCP keepalive would at that interval: an idle
+   * connection that is never idle to a clock every packet refreshes. The server's own keep-alive
+   * timer ignores such ACKs and closes it all the same.
+   */
+  botBareAckMs: number;
+  /**
+   * With botBareAckMs: 1, the bot goes on sending its empty ACKs after the server closed its
+   * connection (the server answers them with RSTs the director does not see), opening a new
+   * connection all the same: each dead one still looks, to the director, like a live one.
+   */
+  botZombie: number;
+  /**
+   * With botBareAckMs: 1, each of those ACKs acknowledges a segment more than the server sent (an
+   * acknowledgement of unsent data, which the server's stack ignores): "progress" that costs the
+   * bot nothing, where an empty ACK shows none.
+   */
+  botForwardAck: number;
+  /**
    * slow-header and slow-forged: above 0, the bot sends its first header line, waits this long
    * (ms) in silence and closes (FIN), and opens a new connection at once: a head that never ends,
    * each one short enough to stay under the stall rule's grace and the idle step, the slot held by
@@ -273,6 +292,9 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   botProbeDelayMs: 0,
   slowReadOpenWindow: 0,
   botIntervalMs: 0,
+  botBareAckMs: 0,
+  botZombie: 0,
+  botForwardAck: 0,
   churnMs: 0,
   floodSources: 0,
   floodIgnoresSynAck: 0,
@@ -448,6 +470,7 @@ const Ev = {
   ghostAck: 10,
   slowRead: 11,
   churn: 12,
+  bareAck: 13,
 } as const;
 
 interface Conn {
@@ -811,7 +834,16 @@ export function runSim(p: SimParams): SimResult {
       }
       case Ev.retryRequest: {
         if (c.outcome !== 0 || c.closed || c.reset) return;
-        const okAck = send(c, FrameKind.ack, seqOf(c), ackOf(c));
+        // The stack retransmits its unacknowledged request (the server dropped it with the
+        // handshake's ACK), not an empty ACK: it is news to the director's idle clock.
+        const again = c.sent >= REQUEST_BYTES;
+        const okAck = send(
+          c,
+          FrameKind.data,
+          again ? (c.isn + 1 + c.sent - REQUEST_BYTES) | 0 : seqOf(c),
+          ackOf(c),
+        );
+        if (okAck && !again) c.sent += REQUEST_BYTES;
         const state = okAck ? servers.ack(director.outReal, c.key, c.owner, true, now) : ConnState.free;
         if (state === ConnState.working && servers.requestDone(c.key)) {
           heap.push(now + serviceMs() + Math.ceil(c.host.rtt / 2), { c, ev: Ev.response });
@@ -848,7 +880,9 @@ export function runSim(p: SimParams): SimResult {
         // The client acknowledges the response: the server's progress, as the director sees it.
         send(c, FrameKind.ack, seqOf(c), ackOf(c));
         if (c.owner === Owner.bot) {
-          if (p.scenario === 'keepalive-poke') heap.push(now + pokeMs, { c, ev: Ev.poke });
+          if (p.botBareAckMs > 0 && (p.scenario === 'idle-hold' || p.scenario === 'spread')) {
+            heap.push(now + p.botBareAckMs, { c, ev: Ev.bareAck });
+          } else if (p.scenario === 'keepalive-poke') heap.push(now + pokeMs, { c, ev: Ev.poke });
           else if (p.scenario === 'trickle-after' || p.scenario === 'spread') {
             heap.push(now + trickleAfterMs, { c, ev: Ev.trickle });
           }
@@ -917,6 +951,18 @@ export function runSim(p: SimParams): SimResult {
         c.got += SLOW_READ_BYTES;
         if (send(c, slowReadAck, seqOf(c), ackOf(c))) servers.sending(c.key, now);
         heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
+        return;
+      }
+      case Ev.bareAck: {
+        if (c.reset) return;
+        // Closed by its server's keep-alive timer: the pool opens another; a zombie acks on.
+        if (!servers.has(c.key)) {
+          botLost(c);
+          if (p.botZombie === 0) return;
+        }
+        if (p.botForwardAck > 0) c.forged += SLOW_READ_BYTES;
+        send(c, FrameKind.ack, seqOf(c), ackOf(c));
+        heap.push(now + p.botBareAckMs, { c, ev: Ev.bareAck });
         return;
       }
       case Ev.churn: {
