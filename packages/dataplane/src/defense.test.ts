@@ -879,6 +879,25 @@ describe("the server's progress, as the client acknowledges it", () => {
     expect(flags(record(tables.connections, 1, 1000)) & ConnFlag.ackForged).toBe(ConnFlag.ackForged);
   });
 
+  it("an empty ACK is no news to the idle clock (a keepalive, a duplicate, a window update); payload, an answer's ACK and a FIN are", () => {
+    const { send, tables } = setup(100);
+    const seen = () => record(tables.connections, 1, 1000)[Conn.lastSeen];
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(1, 1000, TCP.ack, 101, 0, 5001), 10); // the handshake completes: news
+    expect(seen()).toBe(10);
+    send(client(1, 1000, TCP.ack | TCP.psh, 101, 300, 5001), 20);
+    expect(seen()).toBe(20);
+    send(client(1, 1000, TCP.ack, 401, 0, 9001), 40); // the response acknowledged
+    expect(seen()).toBe(40);
+    send(client(1, 1000, TCP.ack, 401, 0, 9001), 900); // a keepalive: nothing new
+    send(client(1, 1000, TCP.ack, 401, 0, 9001), 1800);
+    expect(seen()).toBe(40);
+    send(client(1, 1000, TCP.ack, 401, 0, 9002), 2700); // a byte more acknowledged
+    expect(seen()).toBe(2700);
+    send(client(1, 1000, TCP.ack | TCP.fin, 401, 0, 9002), 3000);
+    expect(seen()).toBe(3000);
+  });
+
   it('a request head that grows after it waited progressHoldMs unanswered is marked; a split request, a retransmission or an answer is not', () => {
     const { send, tables } = setup(100);
     const grew = (port: number) => record(tables.connections, 1, port)[Conn.flagsSyn] & ConnBit.holdsUp;

@@ -607,10 +607,18 @@ export class Pipeline implements ResetSink {
     const flagsSyn = i32[base + Conn.flagsSyn];
     let synCount = (flagsSyn >>> 16) & SYN_COUNT_MAX;
     let shut = flagsSyn & (ConnBit.windowShut | ConnBit.shutBefore);
+    // Whether this packet is news (Conn.lastSeen, the idle clock): a new entry, any UDP datagram,
+    // and a TCP segment that moves something: a SYN, FIN or RST, a state change, payload, or an
+    // acknowledgement of new server data. An empty ACK that acknowledges nothing new (a TCP
+    // keepalive, a duplicate, a window update) is not: a server's keep-alive timer does not see
+    // it either, and an attacker sending one every 0.9 s kept an idle connection "active" to the
+    // director (never served-idle, never closed by its server's keep-alive) at no cost.
+    let fresh = created || !isTcp || (flags & (TcpFlag.syn | TcpFlag.fin | TcpFlag.rst)) !== 0;
     if (isTcp) {
       if ((flags & TcpFlag.syn) !== 0 && synCount < SYN_COUNT_MAX) synCount++;
       const next = nextTcpState(state, flags, this.lvs.secureTcpActive);
       if (next !== state) {
+        fresh = true;
         if ((cflags & ConnFlag.active) !== 0 && next !== TcpState.established) {
           this.reals.unestablish(real);
           cflags &= ~ConnFlag.active;
@@ -660,6 +668,7 @@ export class Pipeline implements ResetSink {
           const d = (ack - i32[base + Conn.ackMax]) | 0;
           if (d > 0) {
             i32[base + Conn.ackMax] = ack;
+            fresh = true;
             cflags |= ConnFlag.progress;
             if (open) {
               cflags &= ~ConnFlag.awaiting;
@@ -686,6 +695,7 @@ export class Pipeline implements ResetSink {
         }
       }
       if (f.payloadLen > 0) {
+        fresh = true;
         cflags |= ConnFlag.data;
         // Payload while the window is shut: the wait is a request's now too, and its clock runs on.
         // A new request also starts the window's count afresh.
@@ -786,7 +796,7 @@ export class Pipeline implements ResetSink {
         );
     i32[base + Conn.flagsSyn] = cflags | (synCount << 16) | shut | top;
     i32[base + Conn.packets] = (i32[base + Conn.packets] + 1) | 0;
-    i32[base + Conn.lastSeen] = now;
+    if (fresh) i32[base + Conn.lastSeen] = now;
     if (scorer !== null) {
       const delta = scorer.onPacket(i32, base, now);
       if (delta !== 0) PriorityScorer.applySourceDelta(this.sources, i32, base, delta, now);

@@ -65,9 +65,11 @@ describe('re-scorer worker under concurrent updates', () => {
       const sp = i32[b + Conn.statePrio];
       i32[b + Conn.statePrio] = (sp & ~0xff) | (p & 7);
       if (rand(3) === 0) i32[b + Conn.flagsSyn] |= ConnFlag.handshake;
-      i32[b + Conn.lastSeen] = (now - idleMs) | 0;
+      // Scored as news (idle 0), then aged: the re-scorer has idle time to score.
+      i32[b + Conn.lastSeen] = now;
       table.setExpires(slot, (now + 3_600_000) | 0);
       scorer.onPacket(i32, b, now);
+      i32[b + Conn.lastSeen] = (now - idleMs) | 0;
     };
     // partners first, so they exist from the start
     for (let k = 0; k < PARTNERS; k++) {

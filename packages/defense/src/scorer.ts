@@ -312,11 +312,14 @@ export class PriorityScorer {
     const prio = statePrioPriority(sp);
     const fs = i32[base + Conn.flagsSyn];
     if (keepsPriorityZero(prio, fs)) return 0;
+    // The idle clock as the packet left it: 0 after news, still running after an empty ACK (the
+    // pipeline's lastSeen), so a keepalive does not buy back a served-idle connection's credit.
+    const idle = elapsed(i32[base + Conn.lastSeen], now);
     const next = this.adjuster.priority(
       statePrioInitial(sp),
       fs,
       elapsed(i32[base + Conn.firstSeen], now),
-      0,
+      idle > 0 ? idle : 0,
       elapsed(i32[base + Conn.awaitingSince], now),
     );
     if (next === prio) return 0;
