@@ -230,6 +230,13 @@ export interface SimParams {
    */
   botForwardAck: number;
   /**
+   * With botBareAckMs: above 0, this often (ms) the bot first sends a byte of a next request (a
+   * head it never finishes: the server's header timer starts at the first), then its ACK, which
+   * (with botForwardAck) "answers" it: a request every interval to the director, one never-ending
+   * head to the server. What sits under weights.servedMaxMs.
+   */
+  botRenewMs: number;
+  /**
    * slow-header and slow-forged: above 0, the bot sends its first header line, waits this long
    * (ms) in silence and closes (FIN), and opens a new connection at once: a head that never ends,
    * each one short enough to stay under the stall rule's grace and the idle step, the slot held by
@@ -295,6 +302,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   botBareAckMs: 0,
   botZombie: 0,
   botForwardAck: 0,
+  botRenewMs: 0,
   churnMs: 0,
   floodSources: 0,
   floodIgnoresSynAck: 0,
@@ -504,6 +512,8 @@ interface Conn {
   rstPort: number;
   /** bots: forged acknowledgement advance (slow-forged). */
   forged: number;
+  /** bots with botRenewMs: when the bot last sent a byte of a next request (0: never). */
+  renewedAt: number;
 }
 
 interface Event {
@@ -635,6 +645,7 @@ export function runSim(p: SimParams): SimResult {
       rstSeq: 0,
       rstPort: 0,
       forged: 0,
+      renewedAt: 0,
     };
     return c;
   };
@@ -681,6 +692,7 @@ export function runSim(p: SimParams): SimResult {
     rstSeq: seq,
     rstPort: port,
     forged: 0,
+    renewedAt: 0,
   });
 
   // What the director sends back reaches the host at the address (if any) half an RTT later; its
@@ -881,7 +893,8 @@ export function runSim(p: SimParams): SimResult {
         send(c, FrameKind.ack, seqOf(c), ackOf(c));
         if (c.owner === Owner.bot) {
           if (p.botBareAckMs > 0 && (p.scenario === 'idle-hold' || p.scenario === 'spread')) {
-            heap.push(now + p.botBareAckMs, { c, ev: Ev.bareAck });
+            // A renewing bot renews at once: its request may have waited long for a worker.
+            heap.push(now + (p.botRenewMs > 0 ? 1 : p.botBareAckMs), { c, ev: Ev.bareAck });
           } else if (p.scenario === 'keepalive-poke') heap.push(now + pokeMs, { c, ev: Ev.poke });
           else if (p.scenario === 'trickle-after' || p.scenario === 'spread') {
             heap.push(now + trickleAfterMs, { c, ev: Ev.trickle });
@@ -959,6 +972,15 @@ export function runSim(p: SimParams): SimResult {
         if (!servers.has(c.key)) {
           botLost(c);
           if (p.botZombie === 0) return;
+        }
+        if (p.botRenewMs > 0 && now - (c.renewedAt || c.t0) >= p.botRenewMs) {
+          if (c.renewedAt === 0) servers.newRequest(c.key, now);
+          c.renewedAt = now;
+          // Its own segment carries the true acknowledgement: a server drops a segment that
+          // acknowledges data it never sent (RFC 9293 §3.10.7.4, Linux's TCP_ACK_UNSENT_DATA),
+          // payload and all. Behind the forged one by what it forged: inside the director's
+          // tolerance for ACKs out of order (64 KiB) for the whole run.
+          if (send(c, FrameKind.trickle, seqOf(c), (sIsn(c) + 1 + c.got) | 0)) c.sent += TRICKLE_BYTES;
         }
         if (p.botForwardAck > 0) c.forged += SLOW_READ_BYTES;
         send(c, FrameKind.ack, seqOf(c), ackOf(c));
