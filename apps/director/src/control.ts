@@ -69,6 +69,11 @@ export interface ConnectionView {
   /** Seconds since the client's first request bytes the server has not answered yet, or null. */
   awaitingSeconds: number | null;
   ageSeconds: number;
+  /**
+   * Seconds since the client's last packet that moved something (a SYN, FIN or RST, payload, an
+   * acknowledgement of new server data, a state change): an empty ACK (a keepalive, a duplicate,
+   * a window update) does not restart it, as it does not restart a server's keep-alive timer.
+   */
   idleSeconds: number;
   expiresInSeconds: number;
   /** The client's next sequence number as tracked: what a reset carries. */

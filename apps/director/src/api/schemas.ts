@@ -206,7 +206,10 @@ export const ConnectionViewSchema = Type.Object({
     description: "Seconds since the client's first request bytes the server has not answered yet",
   }),
   ageSeconds: Type.Number(),
-  idleSeconds: Type.Number(),
+  idleSeconds: Type.Number({
+    description:
+      "Since the client's last packet that moved something: an empty ACK (a keepalive, a duplicate, a window update) does not count",
+  }),
   expiresInSeconds: Type.Number(),
   nextSeq: Type.Integer({ minimum: 0, description: "The client's next sequence number as tracked" }),
 });
