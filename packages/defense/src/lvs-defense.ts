@@ -444,6 +444,9 @@ export class LvsDefense {
    * expires `timeout` after the last packet, so this is "idle < 60 s"); not unless its incoming
    * packets are 0..8; never with 0 (todrop_rate[0] = 0); else 1 in i for i packets, by one
    * countdown per i that starts at 0 — so the first eligible entry of each i is dropped.
+   * "Idle" here is Conn.lastSeen, which an empty ACK does not move (8bd2df1), where the kernel's
+   * timer is re-armed by every packet: an entry kept up by nothing but TCP keepalives for a
+   * minute is a candidate here and not in the kernel. Its packets (at most 8) still gate it.
    */
   private todropEntry(lastSeen: number, packets: number, now: number): boolean {
     if (((now - lastSeen) | 0) < LVS_DROP_ENTRY_QUIET_MS) return false;
