@@ -285,6 +285,38 @@ describe('Rescorer: ageing, verification, what the servers hold, fair shares', (
     expect(markOf(2)).toBe(0);
   });
 
+  it("counts no idle keep-alive connection toward the share: a client's next request beside the idle ones it keeps is not over it", () => {
+    const p = parts();
+    p.state.setCapacity(6);
+    p.state.setVerifying(0, 1);
+    const answered = ConnFlag.verified | ConnFlag.handshake | ConnFlag.data | ConnFlag.progress;
+    const asking = ConnFlag.verified | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting;
+    const W = DEFENSE_WEIGHTS;
+    // host 1: two connections answered 2 s before the pass, idle since, and a request on a third;
+    // host 2: three requests; host 3: one. 6 slots, 3 sources: a share of 2.
+    const idle = [0, 1].map((i) => conn(p.connections, 1, 1000 + i, answered, 0, 4));
+    const next = conn(p.connections, 1, 1002, asking, 0, 4);
+    const busy = [0, 1, 2].map((i) => conn(p.connections, 2, 1000 + i, asking, 0, 4));
+    conn(p.connections, 3, 1000, asking, 0, 4);
+    for (const s of [next, ...busy]) {
+      const b = p.connections.recordBase(s);
+      p.connections.i32[b + Conn.awaitingSince] = 1900;
+      p.connections.i32[b + Conn.lastSeen] = 1900;
+    }
+    for (const host of [1, 2, 3])
+      p.sources.release(p.sources.acquire(0, 0, 0xffff, 0x0b000000 + host, true, 0));
+    const r = new Rescorer(p);
+    r.runPass(2000);
+    r.runPass(2100);
+    expect(p.state.fairShare()).toBe(2);
+    r.runPass(2200);
+    expect(prioOf(p.connections, next).prio).toBe(W.verifiedBase);
+    for (const s of busy) expect(prioOf(p.connections, s).prio).toBe(W.verifiedBase + W.hogPenalty);
+    // the idle ones rank as idle keep-alive connections (servedIdle), with no hog penalty on top
+    for (const s of idle)
+      expect(prioOf(p.connections, s).prio).toBeLessThan(W.verifiedBase + W.servedIdle + W.hogPenalty);
+  });
+
   it('counts toward the share only connections served or half a second old: a spoofer cannot push a verified client over it', () => {
     const p = parts();
     p.state.setCapacity(4);

@@ -44,7 +44,7 @@ import {
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
-import { halfOpenGraceMs, keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
+import { halfOpenGraceMs, isKeepAlive, keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
 import type { DefenseState } from './defense-state.ts';
 import { DEMOTED_POINTS, HOLDS_AFTER_PROVISIONAL, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
 import { PriorityScorer } from './scorer.ts';
@@ -97,6 +97,7 @@ export class Rescorer implements RecordEditor {
   // Set by setWeights (the constructor calls it).
   private adjuster!: PriorityAdjuster;
   private hogPenalty = 0;
+  private servedIdleMs = 0;
   private fairShareFloor = 0;
   private halfOpenHoldMs = 0;
   /** When a verified half-open entry sinks and starts taking a share (adjust.ts halfOpenGraceMs). */
@@ -187,6 +188,7 @@ export class Rescorer implements RecordEditor {
   setWeights(weights: PriorityWeights): void {
     this.adjuster = new PriorityAdjuster(weights);
     this.hogPenalty = weights.hogPenalty;
+    this.servedIdleMs = weights.servedIdleMs;
     this.fairShareFloor = weights.fairShareFloor;
     this.halfOpenHoldMs = weights.halfOpenHoldMs;
     this.verifiedHalfOpenGraceMs = halfOpenGraceMs(weights, true);
@@ -314,6 +316,12 @@ export class Rescorer implements RecordEditor {
     const rec = this.rec;
     const fs = rec[Conn.flagsSyn];
     if ((fs & (ConnFlag.fin | ConnFlag.rst)) !== 0) return 0;
+    // An idle keep-alive connection already ranks below a new client on its own (servedIdle) and
+    // is the first its server gives up: it takes no share, so a client's next request, on a new
+    // connection beside the idle ones a browser keeps, is not counted over its share for them.
+    if (this.servedIdleMs > 0 && isKeepAlive(fs) && elapsed(rec[Conn.lastSeen], now) >= this.servedIdleMs) {
+      return 0;
+    }
     if (
       (fs & ConnFlag.held) === 0 &&
       ((fs & VERIFIED_HALF_OPEN_MASK) !== ConnFlag.verified ||
