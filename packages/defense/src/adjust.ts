@@ -34,6 +34,14 @@ export function isKeepAlive(flagsSyn: number): boolean {
 }
 
 /**
+ * A keep-alive connection idle `servedIdleMs` (weights.servedIdleMs; 0: the rule is off): it ranks
+ * below a new client (PriorityAdjuster.priority) and takes no share of its source (rescorer.ts).
+ */
+export function isIdleKeepAlive(flagsSyn: number, idleMs: number, servedIdleMs: number): boolean {
+  return servedIdleMs > 0 && idleMs >= servedIdleMs && isKeepAlive(flagsSyn);
+}
+
+/**
  * Whether a record at priority `prio` with flag word `flagsSyn` keeps it without re-scoring: a
  * rule's priority 0 is for the live connection, not its record. Once closed, the record is the
  * lowest like any closed one, anyone's to reuse (an attacker spoofing a verified partner's address

@@ -5,7 +5,7 @@
 // priority: these are the reasons shedding would go by. Not on the packet path; allocates freely.
 
 import { Conn, ConnBit, ConnFlag, elapsed, statePrioPriority, statePrioReasons } from '@sluice/conntrack';
-import { halfOpenGraceMs, isKeepAlive } from './adjust.ts';
+import { halfOpenGraceMs, isIdleKeepAlive } from './adjust.ts';
 import { StoredReason } from './scorer.ts';
 import type { PriorityWeights } from './weights.ts';
 
@@ -50,8 +50,7 @@ export function explainPriority(rec: Int32Array, now: number, weights: PriorityW
     if (handshake && !data && age >= weights.silentGraceMs && weights.silent > 0) out.push('silent');
     if ((fs & ConnFlag.ackForged) !== 0) out.push('ack-forged');
     else if ((fs & ConnFlag.progress) !== 0) {
-      if (isKeepAlive(fs) && weights.servedIdleMs > 0 && idle >= weights.servedIdleMs)
-        out.push('served-idle');
+      if (isIdleKeepAlive(fs, idle, weights.servedIdleMs)) out.push('served-idle');
       else if (weights.progress > 0) out.push('served');
     }
     if (

@@ -44,7 +44,7 @@ import {
   type VerifiedSourceTable,
 } from '@sluice/conntrack';
 import type { RealServerCounters } from '@sluice/schedulers';
-import { halfOpenGraceMs, isKeepAlive, keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
+import { halfOpenGraceMs, isIdleKeepAlive, keepsPriorityZero, PriorityAdjuster } from './adjust.ts';
 import type { DefenseState } from './defense-state.ts';
 import { DEMOTED_POINTS, HOLDS_AFTER_PROVISIONAL, Reconfirm, reconfirmVerdict } from './reconfirm.ts';
 import { PriorityScorer } from './scorer.ts';
@@ -275,7 +275,7 @@ export class Rescorer implements RecordEditor {
     if ((fs & ConnFlag.held) !== 0 && this.reals !== null && this.adjuster.closedByServer(fs, idle)) {
       change |= ConnFlag.held;
     }
-    const extra = !closed && prio !== 0 ? this.sourcePenalty(now) : 0;
+    const extra = !closed && prio !== 0 ? this.sourcePenalty(idle, now) : 0;
     const withExtra = (fs & ~ConnBit.sourcePenaltyMask) | (extra << ConnBit.sourcePenaltyShift);
     const next = keepsPriorityZero(prio, fs)
       ? 0
@@ -310,7 +310,7 @@ export class Rescorer implements RecordEditor {
    * (held, or VERIFIED_HALF_OPEN_MASK), and returns the penalty for its source holding more than
    * the fair share at the last pass (0 otherwise).
    */
-  private sourcePenalty(now: number): number {
+  private sourcePenalty(idle: number, now: number): number {
     const sources = this.sources;
     if (!this.counting || sources === null || this.state === null) return 0;
     const rec = this.rec;
@@ -319,9 +319,7 @@ export class Rescorer implements RecordEditor {
     // An idle keep-alive connection already ranks below a new client on its own (servedIdle) and
     // is the first its server gives up: it takes no share, so a client's next request, on a new
     // connection beside the idle ones a browser keeps, is not counted over its share for them.
-    if (this.servedIdleMs > 0 && isKeepAlive(fs) && elapsed(rec[Conn.lastSeen], now) >= this.servedIdleMs) {
-      return 0;
-    }
+    if (isIdleKeepAlive(fs, idle, this.servedIdleMs)) return 0;
     if (
       (fs & ConnFlag.held) === 0 &&
       ((fs & VERIFIED_HALF_OPEN_MASK) !== ConnFlag.verified ||

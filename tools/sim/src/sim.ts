@@ -233,7 +233,8 @@ export interface SimParams {
    * With botBareAckMs: above 0, this often (ms) the bot first sends a byte of a next request (a
    * head it never finishes: the server's header timer starts at the first), then its ACK, which
    * (with botForwardAck) "answers" it: a request every interval to the director, one never-ending
-   * head to the server. What sits under weights.servedMaxMs.
+   * head to the server. What sits under every rule that reads the client's side at once
+   * (docs/DEFENSE.md §6), and under a ceiling on the credit after the last request (§3).
    */
   botRenewMs: number;
   /**
@@ -786,7 +787,9 @@ export function runSim(p: SimParams): SimResult {
   /** A ghost's acknowledgement: made up (not the server's ISN), advancing with `forged`. */
   const ghostAckOf = (c: Conn): number => ((c.isn ^ 0x2545f491) + c.forged) | 0;
   const seqOf = (c: Conn): number => (c.isn + 1 + c.sent) | 0;
-  const ackOf = (c: Conn): number => (sIsn(c) + 1 + c.got + c.forged) | 0;
+  /** What the client acknowledges of what the server really sent. */
+  const servedAckOf = (c: Conn): number => (sIsn(c) + 1 + c.got) | 0;
+  const ackOf = (c: Conn): number => (servedAckOf(c) + c.forged) | 0;
 
   // A connection waiting in a server's accept queue takes a worker: its request (sent already) is served.
   servers.onWorker = (key, _owner, t) => {
@@ -980,7 +983,7 @@ export function runSim(p: SimParams): SimResult {
           // acknowledges data it never sent (RFC 9293 §3.10.7.4, Linux's TCP_ACK_UNSENT_DATA),
           // payload and all. Behind the forged one by what it forged: inside the director's
           // tolerance for ACKs out of order (64 KiB) for the whole run.
-          if (send(c, FrameKind.trickle, seqOf(c), (sIsn(c) + 1 + c.got) | 0)) c.sent += TRICKLE_BYTES;
+          if (send(c, FrameKind.trickle, seqOf(c), servedAckOf(c))) c.sent += TRICKLE_BYTES;
         }
         if (p.botForwardAck > 0) c.forged += SLOW_READ_BYTES;
         send(c, FrameKind.ack, seqOf(c), ackOf(c));
