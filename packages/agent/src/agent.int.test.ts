@@ -5,8 +5,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { probeAgent } from '@sluice/health';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AgentServer, CACHE_MS } from './server.ts';
+import { AgentError, AgentErrorCode } from './errors.ts';
+import { ssArgs } from './quiet.ts';
+import { AgentServer, type AgentServerOptions, CACHE_MS } from './server.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
@@ -40,8 +43,16 @@ async function client(port: number): Promise<Socket> {
   return s;
 }
 
-async function agent(ports: number[], root?: string): Promise<AgentServer> {
-  const a = await AgentServer.listen({ host: '127.0.0.1', port: 0, ports, root });
+/**
+ * An agent on 127.0.0.1:0. The held tests leave the quiet block out (quietMs 0), so their answers
+ * do not hang on how long this host took to get to the query; the quiet tests ask for it.
+ */
+async function agent(
+  ports: number[],
+  root?: string,
+  options: Partial<AgentServerOptions> = { quietMs: 0 },
+): Promise<AgentServer> {
+  const a = await AgentServer.listen({ host: '127.0.0.1', port: 0, ports, root, ...options });
   cleanups.push(() => a.close());
   return a;
 }
@@ -159,6 +170,153 @@ describe('AgentServer on real sockets (/proc/net of this host)', () => {
   });
 });
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('AgentServer listing quiet connections (real sockets, real ss)', () => {
+  /**
+   * A dual-stack service on [::]:0 (so an IPv4 client is ::ffff:127.0.0.1 to it): a client that
+   * sends `stream` gets a byte every 50 ms; any other request gets one answer, then silence.
+   */
+  async function webService(): Promise<number> {
+    const accepted: Socket[] = [];
+    const timers: NodeJS.Timeout[] = [];
+    const server = createServer((s) => {
+      s.on('error', () => {});
+      accepted.push(s);
+      s.once('data', (d: Buffer) => {
+        if (d.toString('latin1') === 'stream') timers.push(setInterval(() => s.write('.'), 50));
+        else s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      });
+    });
+    server.listen(0, '::');
+    await once(server, 'listening');
+    cleanups.push(async () => {
+      for (const t of timers) clearInterval(t);
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    return (server.address() as { port: number }).port;
+  }
+
+  /** A client of `port` on `host` that sends `request` and waits for the first bytes back. */
+  async function ask(port: number, host: string, request: string): Promise<Socket> {
+    const s = connect(port, host);
+    s.on('error', () => {});
+    cleanups.push(() => void s.destroy());
+    await once(s, 'connect');
+    s.write(request);
+    await once(s, 'data');
+    s.resume();
+    return s;
+  }
+
+  it('lists the connections its server answered and then left silent, not the one it keeps writing to', async () => {
+    const port = await webService();
+    const quiet4 = await ask(port, '127.0.0.1', 'GET / HTTP/1.1\r\n\r\n');
+    const quiet6 = await ask(port, '::1', 'GET / HTTP/1.1\r\n\r\n');
+    const busy = await ask(port, '127.0.0.1', 'stream');
+    const a = await agent([port], undefined, { quietMs: 300 });
+    // Both sides idle on the quiet ones; the busy one's server writes every 50 ms meanwhile.
+    await sleep(600);
+
+    const r = await probeAgent('127.0.0.1', a.address.port, 2000);
+    expect(r).toMatchObject({ ok: true, held: 3, detail: 'held 3, quiet 2' });
+    const quiet = r.quiet!;
+    expect(quiet).toHaveLength(2);
+    expect(quiet.find((q) => q.clientPort === quiet4.localPort)).toEqual({
+      client: '127.0.0.1',
+      clientPort: quiet4.localPort,
+      local: '127.0.0.1',
+      localPort: port,
+      lastSendMs: expect.any(Number),
+    });
+    expect(quiet.find((q) => q.clientPort === quiet6.localPort)).toMatchObject({
+      client: '::1',
+      local: '::1',
+      localPort: port,
+    });
+    for (const q of quiet) expect(q.lastSendMs).toBeGreaterThanOrEqual(300);
+    expect(quiet[0].lastSendMs).toBeGreaterThanOrEqual(quiet[1].lastSendMs);
+    expect(quiet.some((q) => q.clientPort === busy.localPort)).toBe(false);
+  });
+
+  it('answers quiet:0 when no connection has been silent for the floor', async () => {
+    const port = await webService();
+    await ask(port, '127.0.0.1', 'GET / HTTP/1.1\r\n\r\n');
+    const a = await agent([port], undefined, { quietMs: 60_000 });
+    expect(await query(a.address.port)).toBe('held:1\nquiet:0\n');
+    expect(await probeAgent('127.0.0.1', a.address.port, 2000)).toMatchObject({
+      ok: true,
+      held: 1,
+      quiet: [],
+      detail: 'held 1, quiet 0',
+    });
+  });
+
+  it('answers held:N alone while ss fails, says so once per run of failures, and recovers', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    const svc = await service();
+    await client(svc.port);
+    await until(() => svc.accepted.length === 1);
+    let broken = true;
+    let runs = 0;
+    const errors: Error[] = [];
+    const a = await agent([svc.port], undefined, {
+      quietMs: 60_000,
+      runSs: async (args) => {
+        runs++;
+        if (broken) throw new Error('spawn ss ENOENT');
+        expect(args).toEqual(ssArgs([svc.port]));
+        return '';
+      },
+      onError: (err) => errors.push(err),
+    });
+    expect(await query(a.address.port)).toBe('held:1\n');
+    vi.advanceTimersByTime(CACHE_MS);
+    expect(await probeAgent('127.0.0.1', a.address.port, 2000)).toMatchObject({
+      ok: true,
+      held: 1,
+      quiet: null,
+      detail: 'held 1, no quiet report',
+    });
+    vi.advanceTimersByTime(CACHE_MS);
+    expect(await query(a.address.port)).toBe('held:1\n');
+    expect(runs).toBe(3);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(AgentError);
+    expect(errors[0]).toMatchObject({
+      code: AgentErrorCode.ssFailed,
+      message: 'cannot list sockets with ss: spawn ss ENOENT',
+    });
+
+    broken = false;
+    vi.advanceTimersByTime(CACHE_MS);
+    expect(await query(a.address.port)).toBe('held:1\nquiet:0\n');
+    broken = true;
+    vi.advanceTimersByTime(CACHE_MS);
+    expect(await query(a.address.port)).toBe('held:1\n');
+    expect(errors).toHaveLength(2);
+  });
+
+  it('without ss on PATH answers held:N alone and names what is missing', async () => {
+    const svc = await service();
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    cleanups.push(() => {
+      process.env.PATH = path;
+    });
+    const errors: Error[] = [];
+    const a = await agent([svc.port], undefined, { quietMs: 1000, onError: (err) => errors.push(err) });
+    expect(await query(a.address.port)).toBe('held:0\n');
+    expect(errors).toEqual([
+      expect.objectContaining({
+        code: AgentErrorCode.ssFailed,
+        message: 'cannot list sockets with ss: ss not found (install iproute2)',
+      }),
+    ]);
+  });
+});
+
 describe('AgentServer counting from a fixture root', () => {
   let dir: string;
   const root = async (tcp: string | null): Promise<string> => {
@@ -186,6 +344,46 @@ describe('AgentServer counting from a fixture root', () => {
     expect(await a.answer()).toBe('held:2\n');
   });
 
+  it('keeps the whole answer, quiet block included, for CACHE_MS: one ss run per read', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    const r = await root(LINE('0050', '01'));
+    const runs: (readonly string[])[] = [];
+    let ss = [
+      '0      0               10.0.0.100:80           10.0.0.5:40001',
+      '\t bbr wscale:7,7 rto:204 lastsnd:2500 lastrcv:2500 lastack:2500',
+      '0      0      [::ffff:10.0.0.100]:80  [::ffff:10.0.0.6]:40002',
+      '\t bbr wscale:7,7 rto:204 lastsnd:90000 lastrcv:12 lastack:12',
+      '0      0               10.0.0.100:80           10.0.0.7:40003',
+      '\t bbr wscale:7,7 rto:204 lastsnd:20 lastrcv:20 lastack:20',
+      '',
+    ].join('\n');
+    const a = await agent([80], r, {
+      quietMs: 1000,
+      runSs: async (args) => {
+        runs.push(args);
+        return ss;
+      },
+    });
+    const want =
+      'held:1\nquiet:2\nquiet 10.0.0.6 40002 10.0.0.100 80 90000\nquiet 10.0.0.5 40001 10.0.0.100 80 2500\n';
+    const answers = await Promise.all(Array.from({ length: 50 }, () => query(a.address.port)));
+    expect(new Set(answers)).toEqual(new Set([want]));
+    expect(runs).toEqual([ssArgs([80])]);
+
+    ss = '';
+    vi.advanceTimersByTime(CACHE_MS - 1);
+    expect(await a.answer()).toBe(want);
+    vi.advanceTimersByTime(1);
+    expect(await a.answer()).toBe('held:1\nquiet:0\n');
+    expect(runs).toHaveLength(2);
+  });
+
+  it('runs no ss at all with quietMs 0', async () => {
+    const r = await root(LINE('0050', '01'));
+    const a = await agent([80], r, { quietMs: 0, runSs: () => Promise.reject(new Error('must not run')) });
+    expect(await query(a.address.port)).toBe('held:1\n');
+  });
+
   it('answers unknown when /proc/net/tcp cannot be read, and recovers', async () => {
     vi.useFakeTimers({ toFake: ['performance'] });
     const r = await root(null);
@@ -204,6 +402,10 @@ describe('AgentServer counting from a fixture root', () => {
       { host: '127.0.0.1', port: 0, ports: [] },
       { host: '127.0.0.1', port: 0, ports: [0] },
       { host: '127.0.0.1', port: 5555, ports: [5555] },
+      { host: '127.0.0.1', port: 0, ports: [80], quietMs: -1 },
+      { host: '127.0.0.1', port: 0, ports: [80], quietMs: 1.5 },
+      { host: '127.0.0.1', port: 0, ports: [80], quietMs: Number.NaN },
+      { host: '127.0.0.1', port: 0, ports: [80], quietMs: 2 ** 32 },
     ];
     for (const o of bad) {
       await expect(AgentServer.listen(o)).rejects.toMatchObject({
@@ -221,8 +423,11 @@ describe('AgentServer counting from a fixture root', () => {
 });
 
 describe('sluice-agent CLI (main.ts)', () => {
-  function run(args: string[]): ChildProcess & { out: () => string; err: () => string } {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  function run(
+    args: string[],
+    env: NodeJS.ProcessEnv = process.env,
+  ): ChildProcess & { out: () => string; err: () => string } {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -244,22 +449,46 @@ describe('sluice-agent CLI (main.ts)', () => {
     await until(() => svc.accepted.length === 2);
     const child = run(['--listen', '127.0.0.1:0', '--port', String(svc.port), '--port', '1']);
     const exited = once(child, 'close');
-    await new Promise<void>((resolve, reject) => {
-      const check = () => child.out().includes('\n') && resolve();
-      child.stdout!.on('data', check);
-      child.once('close', (code) => reject(new Error(`exited ${code}: ${child.err()}`)));
-      check();
-    });
-    const m = /^sluice-agent: listening on 127\.0\.0\.1:(\d+), counting ports (\S+)\n$/.exec(child.out());
+    await banner(child);
+    const m =
+      /^sluice-agent: listening on 127\.0\.0\.1:(\d+), counting ports (\S+), quiet after 1000 ms\n$/.exec(
+        child.out(),
+      );
     expect(m, child.out()).not.toBeNull();
     expect(m![2]).toBe(`1,${svc.port}`);
     const port = Number(m![1]);
     expect(port).toBeGreaterThan(0);
-    expect(await query(port)).toBe('held:2\n');
+    // The two connections are quiet (their server never wrote) once they are a second old.
+    const conn = `quiet 127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${svc.port} \\d+\\n`;
+    expect(await query(port)).toMatch(new RegExp(`^held:2\\nquiet:(?:0\\n|1\\n${conn}|2\\n${conn}${conn})$`));
+    await sleep(1000);
+    expect(await query(port)).toMatch(new RegExp(`^held:2\\nquiet:2\\n${conn}${conn}$`));
 
     child.kill('SIGTERM');
     expect(await exited).toEqual([0, null]);
     expect(child.err()).toBe('');
+  });
+
+  it('with --quiet-ms 0 answers held:N alone; without ss, says so on stderr once', async () => {
+    const svc = await service();
+    await client(svc.port);
+    await until(() => svc.accepted.length === 1);
+    const off = run(['--listen', '127.0.0.1:0', '--port', String(svc.port), '--quiet-ms', '0']);
+    await banner(off);
+    expect(off.out()).toMatch(/, counting ports \d+, no quiet report\n$/);
+    expect(await query(Number(/:(\d+),/.exec(off.out())![1]))).toBe('held:1\n');
+
+    const noSs = run(['--listen', '127.0.0.1:0', '--port', String(svc.port), '--quiet-ms', '500'], {
+      ...process.env,
+      PATH: '/nonexistent',
+    });
+    await banner(noSs);
+    const port = Number(/:(\d+),/.exec(noSs.out())![1]);
+    for (let i = 0; i < 3; i++) {
+      expect(await query(port)).toBe('held:1\n');
+      await sleep(CACHE_MS + 20);
+    }
+    expect(noSs.err()).toBe('sluice-agent: cannot list sockets with ss: ss not found (install iproute2)\n');
   });
 
   it('exits 2 on bad arguments, with a message naming the argument', async () => {
@@ -269,6 +498,8 @@ describe('sluice-agent CLI (main.ts)', () => {
       [['--port', '80'], '--listen'],
       [['--listen', 'localhost:5555', '--port', '80'], '--listen'],
       [['--listen', '127.0.0.1:0', '--port', '80', '--verbose'], '--verbose'],
+      [['--listen', '127.0.0.1:0', '--port', '80', '--quiet-ms', 'soon'], '--quiet-ms'],
+      [['--listen', '127.0.0.1:0', '--port', '80', '--quiet-ms=-1'], '--quiet-ms'],
     ];
     for (const [args, named] of cases) {
       const child = run(args);
@@ -278,6 +509,16 @@ describe('sluice-agent CLI (main.ts)', () => {
       expect(child.out()).toBe('');
     }
   });
+
+  /** Resolves once the child printed its banner line; rejects if it exits first. */
+  function banner(child: ReturnType<typeof run>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = () => child.out().includes('\n') && resolve();
+      child.stdout!.on('data', check);
+      child.once('close', (code) => reject(new Error(`exited ${code}: ${child.err()}`)));
+      check();
+    });
+  }
 
   it('prints its usage on --help and exits 0', async () => {
     const child = run(['--help']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAgentArgs } from './args.ts';
+import { type AgentArgs, parseAgentArgs } from './args.ts';
 import { AgentError, AgentErrorCode } from './errors.ts';
 
 /** The refusal's message; fails the test if the arguments are accepted. */
@@ -20,6 +20,7 @@ describe('parseAgentArgs', () => {
       host: '0.0.0.0',
       port: 5555,
       ports: [80, 443],
+      quietMs: 1000,
     });
   });
 
@@ -28,8 +29,26 @@ describe('parseAgentArgs', () => {
       host: '10.0.0.11',
       port: 5555,
       ports: [80],
+      quietMs: 1000,
     });
-    expect(parseAgentArgs(['--listen=[::1]:0', '--port=80'])).toEqual({ host: '::1', port: 0, ports: [80] });
+    expect(parseAgentArgs(['--listen=[::1]:0', '--port=80'])).toEqual({
+      host: '::1',
+      port: 0,
+      ports: [80],
+      quietMs: 1000,
+    });
+  });
+
+  it('takes --quiet-ms as whole milliseconds, 0 (no quiet report) up to the 32-bit lastsnd', () => {
+    const quietMs = (v: string) =>
+      (parseAgentArgs(['--listen', '5555', '--port', '80', '--quiet-ms', v]) as AgentArgs).quietMs;
+    expect(quietMs('300')).toBe(300);
+    expect(quietMs('0')).toBe(0);
+    expect(quietMs('00250')).toBe(250);
+    expect(quietMs('4294967295')).toBe(4294967295);
+    expect(parseAgentArgs(['--listen', '5555', '--port', '80', '--quiet-ms=2000'])).toMatchObject({
+      quietMs: 2000,
+    });
   });
 
   it('answers help', () => {
@@ -61,5 +80,9 @@ describe('parseAgentArgs', () => {
     expect(refusal(['--listen', '5555', '--port', '80', '--prot', '81'])).toContain('--prot');
     expect(refusal(['--listen', '5555', '--port', '80', 'extra'])).toContain('extra');
     expect(refusal(['--listen', '--port', '80'])).toContain('--listen');
+    for (const q of ['abc', '-1', '1.5', '', ' 5', '0x10', '1e3', '4294967296', '99999999999', '1000ms']) {
+      expect(refusal(['--listen', '5555', '--port', '80', `--quiet-ms=${q}`])).toMatch(/^--quiet-ms: /);
+    }
+    expect(refusal(['--listen', '5555', '--port', '80', '--quiet-ms'])).toContain('--quiet-ms');
   });
 });

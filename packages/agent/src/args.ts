@@ -5,15 +5,18 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { AgentError, AgentErrorCode } from './errors.ts';
+import { QUIET_MS, QUIET_MS_MAX } from './quiet.ts';
 
-export const USAGE = `usage: sluice-agent --listen [HOST:]PORT --port N [--port M ...]
+export const USAGE = `usage: sluice-agent --listen [HOST:]PORT --port N [--port M ...] [--quiet-ms MS]
 
-Answers each TCP connection on HOST:PORT with one line, held:<count>, the number of sockets this
-host holds (ESTABLISHED, CLOSE_WAIT) on the service ports N, M, ..., then closes.
+Answers each TCP connection on HOST:PORT with held:<count>, the number of sockets this host holds
+(ESTABLISHED, CLOSE_WAIT) on the service ports N, M, ..., then the established connections on
+those ports to which it has sent no data for MS ms or more (read with ss), then closes.
 
   --listen [HOST:]PORT  where the agent listens; HOST an IP (IPv6 in brackets), default 0.0.0.0;
                         PORT 0 takes a free port (printed on start)
   --port N              a service port to count (repeat for more)
+  --quiet-ms MS         the quiet floor in ms (default 1000); 0 reports no quiet connections
   -h, --help            this text
 `;
 
@@ -21,13 +24,15 @@ export interface AgentArgs {
   host: string;
   port: number;
   ports: number[];
+  /** The quiet floor (AgentServerOptions.quietMs); 0 leaves the quiet block out. */
+  quietMs: number;
 }
 
 const invalid = (message: string) => new AgentError(AgentErrorCode.invalidArgument, message);
 
 /** The parsed arguments, or 'help'. Throws AgentError (invalidArgument) naming the bad argument. */
 export function parseAgentArgs(argv: readonly string[]): AgentArgs | 'help' {
-  let values: { listen?: string; port?: string[]; help?: boolean };
+  let values: { listen?: string; port?: string[]; 'quiet-ms'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
@@ -36,6 +41,7 @@ export function parseAgentArgs(argv: readonly string[]): AgentArgs | 'help' {
       options: {
         listen: { type: 'string' },
         port: { type: 'string', multiple: true },
+        'quiet-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -58,7 +64,16 @@ export function parseAgentArgs(argv: readonly string[]): AgentArgs | 'help' {
   if (ports.includes(port)) {
     throw invalid(`--port: ${port} is the agent's own --listen port; its queries would count as load`);
   }
-  return { host, port, ports: ports.sort((a, b) => a - b) };
+  let quietMs = QUIET_MS;
+  const q = values['quiet-ms'];
+  if (q !== undefined) {
+    // Decimal digits only, for the reason parsePort gives; 10 digits reach the 32-bit ceiling.
+    quietMs = /^\d{1,10}$/.test(q) ? Number(q) : Number.NaN;
+    if (!(quietMs <= QUIET_MS_MAX)) {
+      throw invalid(`--quiet-ms: ${JSON.stringify(q)} is not a whole number of ms in 0..${QUIET_MS_MAX}`);
+    }
+  }
+  return { host, port, ports: ports.sort((a, b) => a - b), quietMs };
 }
 
 function parseListen(s: string): { host: string; port: number } {

@@ -1,13 +1,15 @@
-// The agent's TCP face, HAProxy agent-check style: the director connects, the agent writes one
-// line (`held:<N>` or `unknown`) and closes. Nothing is read from the client, so a query costs one
-// count, and the count is shared: however many queries arrive, /proc is read at most once per
-// CACHE_MS.
+// The agent's TCP face, HAProxy agent-check style: the director connects, the agent writes its
+// answer and closes. The first line is `held:<N>` or `unknown`, all HAProxy reads; then, when ss
+// could list them, the quiet block (`quiet:K` and K connection lines) only the director reads.
+// Nothing is read from the client, so a query costs one answer, and the answer is shared: however
+// many queries arrive, /proc is read and ss run at most once per CACHE_MS.
 
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { AgentError, AgentErrorCode } from './errors.ts';
 import { readHeld } from './held.ts';
+import { formatQuiet, QUIET_MS, QUIET_MS_MAX, readQuiet, runSs, type SsRunner } from './quiet.ts';
 
-/** How long one read of /proc answers queries: at most ten reads a second under any query rate. */
+/** How long one read answers queries: at most ten reads (and ss runs) a second under any query rate. */
 export const CACHE_MS = 100;
 
 /**
@@ -25,11 +27,22 @@ export interface AgentServerOptions {
   ports: Iterable<number>;
   /** Directory holding tcp and tcp6; tests point it at fixtures. */
   root?: string;
-  /** Errors of the listening socket after it started (an accept that hit EMFILE): the agent goes on. */
+  /**
+   * The quiet floor: connections whose server sent no data for this many ms or more are listed in
+   * the quiet block (default 1000); 0 leaves the block out and never runs ss.
+   */
+  quietMs?: number;
+  /** Runs ss; tests inject a missing or broken one. */
+  runSs?: SsRunner;
+  /**
+   * Errors the agent goes on after: of the listening socket once it started (an accept that hit
+   * EMFILE), and ss failing (once per run of failures, not per query; the quiet block is left out
+   * meanwhile).
+   */
   onError?: (err: Error) => void;
 }
 
-type Answer = { at: number; line: string };
+type Answer = { at: number; text: string };
 
 export class AgentServer {
   /** Where the agent listens, with the kernel's port when 0 was asked for. */
@@ -39,23 +52,30 @@ export class AgentServer {
   readonly #server: Server;
   readonly #portSet: ReadonlySet<number>;
   readonly #root: string;
+  readonly #quietMs: number;
+  readonly #runSs: SsRunner;
+  readonly #onError: ((err: Error) => void) | undefined;
   readonly #sockets = new Set<Socket>();
   #answer: Answer | null = null;
   #pending: Promise<string> | null = null;
   #closing: Promise<void> | null = null;
+  #ssFailing = false;
 
-  private constructor(server: Server, ports: readonly number[], root: string) {
+  private constructor(server: Server, ports: readonly number[], options: AgentServerOptions) {
     this.#server = server;
     this.ports = ports;
     this.#portSet = new Set(ports);
-    this.#root = root;
+    this.#root = options.root ?? '/proc/net';
+    this.#quietMs = options.quietMs ?? QUIET_MS;
+    this.#runSs = options.runSs ?? runSs;
+    this.#onError = options.onError;
     const a = server.address();
     if (a === null || typeof a === 'string') throw new Error('a TCP server has an address once it listens');
     this.address = { host: a.address, port: a.port };
   }
 
   static async listen(options: AgentServerOptions): Promise<AgentServer> {
-    const { host, port } = options;
+    const { host, port, quietMs = QUIET_MS } = options;
     const ports = [...new Set(options.ports)].sort((a, b) => a - b);
     if (isIP(host) === 0) {
       throw new AgentError(
@@ -81,6 +101,9 @@ export class AgentServer {
         `port ${port} is both the agent's and a counted service port`,
       );
     }
+    if (!Number.isInteger(quietMs) || quietMs < 0 || quietMs > QUIET_MS_MAX) {
+      throw new AgentError(AgentErrorCode.invalidArgument, `quietMs ${quietMs} is not in 0..${QUIET_MS_MAX}`);
+    }
 
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
@@ -99,33 +122,54 @@ export class AgentServer {
         resolve();
       });
     });
-    const agent = new AgentServer(server, ports, options.root ?? '/proc/net');
+    const agent = new AgentServer(server, ports, options);
     // Without a listener an accept error (EMFILE under a query flood) would crash the process;
     // the listening socket itself is fine and the next accept may succeed.
-    server.on('error', (err) => options.onError?.(err));
+    server.on('error', (err) => agent.#onError?.(err));
     server.on('connection', (socket) => agent.#serve(socket));
     return agent;
   }
 
-  /** The line a query gets now: from the cache, from the read already under way, or a new read. */
+  /** The answer a query gets now: from the cache, from the read already under way, or a new read. */
   answer(): Promise<string> {
     const cached = this.#answer;
-    if (cached !== null && performance.now() - cached.at < CACHE_MS) return Promise.resolve(cached.line);
+    if (cached !== null && performance.now() - cached.at < CACHE_MS) return Promise.resolve(cached.text);
     if (this.#pending !== null) return this.#pending;
     // Stamped when the read starts, so no answer is older than CACHE_MS counted from the moment
-    // /proc was looked at. A failure is cached too: a flood against a broken /proc reads it no
-    // more often than a flood against a good one.
+    // /proc and ss were looked at. A failure is cached too: a flood against a broken /proc or a
+    // missing ss costs no more reads than a flood against good ones.
     const at = performance.now();
-    const pending = readHeld(this.#portSet, this.#root).then(
-      (n) => `held:${n}\n`,
-      () => 'unknown\n',
-    );
+    const pending = Promise.all([
+      readHeld(this.#portSet, this.#root).then(
+        (n) => `held:${n}\n`,
+        () => 'unknown\n',
+      ),
+      this.#quiet(),
+    ]).then(([held, quiet]) => held + quiet);
     this.#pending = pending;
-    void pending.then((line) => {
-      this.#answer = { at, line };
+    void pending.then((text) => {
+      this.#answer = { at, text };
       this.#pending = null;
     });
     return pending;
+  }
+
+  /**
+   * The quiet block, or '' when ss gave no evidence: a missing block tells the director it has
+   * none, where `quiet:0` would vouch for every connection.
+   */
+  async #quiet(): Promise<string> {
+    if (this.#quietMs === 0) return '';
+    try {
+      const quiet = await readQuiet(this.#portSet, this.#quietMs, this.#runSs);
+      this.#ssFailing = false;
+      return formatQuiet(quiet);
+    } catch (err) {
+      // Up to ten failures a second would bury the one line the operator needs.
+      if (!this.#ssFailing) this.#onError?.(err as Error);
+      this.#ssFailing = true;
+      return '';
+    }
   }
 
   /** Stop listening and drop the clients still connected; resolves once the server is closed. */

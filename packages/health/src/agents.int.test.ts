@@ -37,7 +37,12 @@ describe('AgentPoller (real sockets)', () => {
     await once(p, 'report');
     await once(p, 'report');
     expect(seen.slice(0, 4)).toEqual(['probe web/a', 'report web/a 1', 'probe web/a', 'report web/a 2']);
-    expect(p.last('web/a')).toMatchObject({ key: 'web/a', held: 2, detail: 'held 2' });
+    expect(p.last('web/a')).toMatchObject({
+      key: 'web/a',
+      held: 2,
+      quiet: null,
+      detail: 'held 2, no quiet report',
+    });
   });
 
   it('a refused agent is a report of null, not an error; removed targets stop', async () => {
@@ -45,10 +50,36 @@ describe('AgentPoller (real sockets)', () => {
     const port = await refusedPort();
     p.set([{ key: 'web/b', spec: { address: '127.0.0.1', port, intervalSeconds: 0.05, timeoutSeconds: 1 } }]);
     const [r] = (await once(p, 'report')) as [AgentReport];
-    expect(r).toMatchObject({ key: 'web/b', held: null, detail: 'ECONNREFUSED' });
+    expect(r).toMatchObject({ key: 'web/b', held: null, quiet: null, detail: 'ECONNREFUSED' });
     p.set([]);
     expect(p.keys()).toEqual([]);
     expect(p.last('web/b')).toBeNull();
+  });
+
+  it("reports the agent's quiet connections, and null for a missing or malformed block", async () => {
+    const replies = [
+      'held:7\nquiet:1\nquiet 10.0.0.5 40001 10.0.0.100 80 2500\n',
+      'held:7\nquiet:1\nquiet 10.0.0.5 40001 10.0.0.100 80 soon\n',
+      'held:7\n',
+      'unknown\nquiet:0\n',
+    ];
+    const { port } = await agentAt(() => replies.shift() ?? '');
+    const p = poller();
+    p.set([{ key: 'web/c', spec: { address: '127.0.0.1', port, intervalSeconds: 0.02, timeoutSeconds: 1 } }]);
+    const reports: AgentReport[] = [];
+    while (reports.length < 4) reports.push(((await once(p, 'report')) as [AgentReport])[0]);
+    expect(reports.map(({ held, quiet, detail }) => ({ held, quiet, detail }))).toEqual([
+      {
+        held: 7,
+        quiet: [
+          { client: '10.0.0.5', clientPort: 40001, local: '10.0.0.100', localPort: 80, lastSendMs: 2500 },
+        ],
+        detail: 'held 7, quiet 1',
+      },
+      { held: 7, quiet: null, detail: 'held 7, bad quiet block: line 1: bad ms "soon"' },
+      { held: 7, quiet: null, detail: 'held 7, no quiet report' },
+      { held: null, quiet: null, detail: 'no held:N in "unknown"' },
+    ]);
   });
 
   it('rejects a bad spec before changing anything', async () => {

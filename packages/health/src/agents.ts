@@ -1,7 +1,8 @@
-// The load-agent poller: asks each real server's agent (@sluice/agent) what the server holds, on a
-// timer per target, as HAProxy polls its `agent-check`. It keeps no up/down state: an agent that
-// cannot be reached takes no server out of service (the health check decides that, as in HAProxy,
-// where a failed agent connection is not a failed check); it only means no report is in force.
+// The load-agent poller: asks each real server's agent (@sluice/agent) what the server holds, and
+// which connections it has sent no data on for a while, on a timer per target, as HAProxy polls
+// its `agent-check`. It keeps no up/down state: an agent that cannot be reached takes no server
+// out of service (the health check decides that, as in HAProxy, where a failed agent connection
+// is not a failed check); it only means no report is in force.
 //
 // Each probe is announced (`probe`, before its connection opens) and answered (`report`), so the
 // caller can compare the server's count with its own at both ends of the exchange. Probes of one
@@ -10,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { HealthCheckError, HealthErrorCode } from './errors.ts';
-import { type ProbeResult, probeAgent } from './probe.ts';
+import { type AgentQuiet, type ProbeResult, probeAgent } from './probe.ts';
 import { collectSpecs, emitGuarded, reconcile } from './targets.ts';
 
 export interface AgentSpec {
@@ -31,7 +32,16 @@ export interface AgentReport {
   key: string;
   /** The connections the server says it holds; null when the probe failed. */
   held: number | null;
-  /** 'held 12', 'ECONNREFUSED', 'timeout after 500 ms', 'no held:N in "up"'. */
+  /**
+   * The connections whose server says it has sent them no data for at least the agent's floor,
+   * the quietest first; null when there is no such evidence (the probe failed, the agent sent no
+   * quiet block, or a malformed one), which is not the same as an empty list.
+   */
+  quiet: AgentQuiet[] | null;
+  /**
+   * 'held 12, quiet 3', 'held 12, no quiet report', 'held 12, bad quiet block: quiet:3 but 2
+   * lines', 'ECONNREFUSED', 'timeout after 500 ms', 'no held:N in "up"'.
+   */
   detail: string;
   at: number;
 }
@@ -146,6 +156,7 @@ export class AgentPoller extends EventEmitter<AgentPollerEvents> {
         const report: AgentReport = {
           key: p.key,
           held: result.ok && result.held !== undefined ? result.held : null,
+          quiet: result.ok && result.quiet !== undefined ? result.quiet : null,
           detail: result.detail,
           at: Date.now(),
         };

@@ -1,5 +1,6 @@
 // @sluice/health: keepalived's real-server health checking (TCP_CHECK, HTTP_GET) for the director,
-// and the poller of the real servers' load agents (what each says it holds, as HAProxy's agent-check).
+// and the poller of the real servers' load agents (what each says it holds, as HAProxy's agent-check,
+// and which connections it has sent nothing on for a while).
 export {
   AgentPoller,
   type AgentPollerEvents,
@@ -21,10 +22,12 @@ export {
 export { HealthCheckError, HealthErrorCode, type HealthErrorCodeValue } from './errors.ts';
 export {
   AGENT_REPLY_CAP,
+  type AgentQuiet,
   HTTP_BODY_CAP,
   hostHeader,
   type ProbeResult,
   parseAgentReply,
+  parseQuietBlock,
   probeAgent,
   probeHttp,
   probeTcp,

@@ -1,7 +1,16 @@
 import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HTTP_BODY_CAP, hostHeader, parseAgentReply, probeAgent, probeHttp, probeTcp } from './probe.ts';
+import {
+  AGENT_REPLY_CAP,
+  HTTP_BODY_CAP,
+  hostHeader,
+  parseAgentReply,
+  parseQuietBlock,
+  probeAgent,
+  probeHttp,
+  probeTcp,
+} from './probe.ts';
 import { httpListener, refusedPort, tcpListener } from './test-helpers.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -208,6 +217,82 @@ describe('parseAgentReply (a load agent line, HAProxy agent-check form)', () => 
     expect(parseAgentReply('held:-1')).toBe('bad held value: "-1"');
     expect(parseAgentReply('held:1234567890')).toMatch(/^bad held value/);
   });
+
+  it('reads only the first line of a reply with a quiet block', () => {
+    expect(parseAgentReply('held:3\nquiet:1\nquiet 10.0.0.5 40001 10.0.0.100 80 2500\n')).toBe(3);
+    expect(parseAgentReply('unknown\nquiet:0\n')).toBe('no held:N in "unknown"');
+  });
+});
+
+describe('parseQuietBlock (the quiet block after the held line)', () => {
+  const Q = (client: string, clientPort: number, local: string, localPort: number, lastSendMs: number) => ({
+    client,
+    clientPort,
+    local,
+    localPort,
+    lastSendMs,
+  });
+
+  it('reads quiet:K and its K lines, IPv4 and IPv6', () => {
+    const reply =
+      'held:12\nquiet:3\n' +
+      'quiet 2001:db8::5 40002 2001:db8::100 443 90000\n' +
+      'quiet 10.0.0.5 40001 10.0.0.100 80 1500\n' +
+      'quiet 10.0.0.6 65535 10.0.0.100 80 4294967295\n';
+    expect(parseQuietBlock(reply)).toEqual([
+      Q('2001:db8::5', 40002, '2001:db8::100', 443, 90000),
+      Q('10.0.0.5', 40001, '10.0.0.100', 80, 1500),
+      Q('10.0.0.6', 65535, '10.0.0.100', 80, 4294967295),
+    ]);
+    expect(parseQuietBlock('held:0\nquiet:0\n')).toEqual([]);
+    expect(parseQuietBlock(reply.replaceAll('\n', '\r\n'))).toHaveLength(3);
+    // Lines before the block that are no quiet block are left to fields still to come.
+    expect(parseQuietBlock('held:1\nload:7\nquiet:1\nquiet 10.0.0.5 1 10.0.0.100 80 5\nmore:1\n')).toEqual([
+      Q('10.0.0.5', 1, '10.0.0.100', 80, 5),
+    ]);
+  });
+
+  it('is null without a quiet: line: an agent without ss, or one that predates the block', () => {
+    expect(parseQuietBlock('held:12\n')).toBeNull();
+    expect(parseQuietBlock('held:12')).toBeNull();
+    expect(parseQuietBlock('')).toBeNull();
+    expect(parseQuietBlock('unknown\n')).toBeNull();
+    expect(parseQuietBlock('quiet:0\n')).toBeNull(); // line 1 is the held line, whatever it says
+    expect(parseQuietBlock('held:1\nquiet:0')).toBeNull(); // a count line cut short is no line
+  });
+
+  it('says why a block is malformed: count, K mismatch, fields, addresses, ports, numbers', () => {
+    const one = (line: string) => parseQuietBlock(`held:1\nquiet:1\n${line}\n`);
+    expect(parseQuietBlock('held:1\nquiet:x\n')).toBe('bad count line "quiet:x"');
+    expect(parseQuietBlock('held:1\nquiet:-1\n')).toBe('bad count line "quiet:-1"');
+    expect(parseQuietBlock('held:1\nquiet: 1\n')).toMatch(/^bad count line/);
+    expect(parseQuietBlock('held:1\nquiet:2\nquiet 10.0.0.5 1 10.0.0.100 80 5\n')).toBe(
+      'quiet:2 but 1 lines',
+    );
+    expect(parseQuietBlock('held:1\nquiet:2\nquiet 10.0.0.5 1 10.0.0.100 80 5\nother\n')).toBe(
+      'quiet:2 but 1 lines',
+    );
+    expect(
+      parseQuietBlock(
+        'held:1\nquiet:1\nquiet 10.0.0.5 1 10.0.0.100 80 5\nquiet 10.0.0.6 1 10.0.0.100 80 5\n',
+      ),
+    ).toBe('quiet:1 but more lines');
+    // The last line without its newline: cut short, its number may be too.
+    expect(parseQuietBlock('held:1\nquiet:1\nquiet 10.0.0.5 1 10.0.0.100 80 5')).toBe('quiet:1 but 0 lines');
+    expect(one('quiet 10.0.0.5 1 10.0.0.100 80')).toBe('line 1: 4 fields, expected 5');
+    expect(one('quiet 10.0.0.5 1 10.0.0.100 80 5 6')).toBe('line 1: 6 fields, expected 5');
+    expect(one('quiet  10.0.0.5 1 10.0.0.100 80 5')).toBe('line 1: 6 fields, expected 5');
+    expect(one('quiet [::1] 1 ::1 80 5')).toBe('line 1: bad client address "[::1]"');
+    expect(one('quiet host 1 ::1 80 5')).toBe('line 1: bad client address "host"');
+    expect(one('quiet ::1 1 10.0.0.256 80 5')).toBe('line 1: bad local address "10.0.0.256"');
+    expect(one('quiet ::1 0 ::1 80 5')).toBe('line 1: bad client port "0"');
+    expect(one('quiet ::1 65536 ::1 80 5')).toBe('line 1: bad client port "65536"');
+    expect(one('quiet ::1 1 ::1 +80 5')).toBe('line 1: bad local port "+80"');
+    expect(one('quiet ::1 1 ::1 80 -5')).toBe('line 1: bad ms "-5"');
+    expect(one('quiet ::1 1 ::1 80 1e3')).toBe('line 1: bad ms "1e3"');
+    expect(one('quiet ::1 1 ::1 80 4294967296')).toBe('line 1: bad ms "4294967296"');
+    expect(one('quiet ::1 1 ::1 80 ')).toBe('line 1: bad ms ""');
+  });
 });
 
 describe('probeAgent', () => {
@@ -222,10 +307,16 @@ describe('probeAgent', () => {
     await once(server, 'listening');
     cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
     const port = (server.address() as AddressInfo).port;
-    expect(await probeAgent('127.0.0.1', port, 1000)).toMatchObject({ ok: true, detail: 'held 5', held: 5 });
+    expect(await probeAgent('127.0.0.1', port, 1000)).toMatchObject({
+      ok: true,
+      detail: 'held 5, no quiet report',
+      held: 5,
+      quiet: null,
+    });
     const bad = await probeAgent('127.0.0.1', port, 1000);
     expect(bad).toMatchObject({ ok: false, detail: 'no held:N in "drain"' });
     expect(bad.held).toBeUndefined();
+    expect(bad.quiet).toBeUndefined();
     expect(await probeAgent('127.0.0.1', port, 100)).toMatchObject({
       ok: false,
       detail: 'timeout after 100 ms',
@@ -234,5 +325,93 @@ describe('probeAgent', () => {
       ok: false,
       detail: 'ECONNREFUSED',
     });
+  });
+
+  /** An agent on loopback that answers each connection through `answer`. */
+  async function agentAt(answer: (s: Socket) => void): Promise<number> {
+    const server = createServer((s) => {
+      s.on('error', () => {});
+      answer(s);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    return (server.address() as AddressInfo).port;
+  }
+
+  it('reads the reply to EOF, however it is split, and takes its quiet block', async () => {
+    const reply =
+      'held:2\nquiet:2\nquiet 2001:db8::5 40002 2001:db8::100 443 90000\nquiet 10.0.0.5 40001 10.0.0.100 80 1500\n';
+    const port = await agentAt((s) => {
+      // A byte at a time, with pauses: the held line is complete long before the block is.
+      let i = 0;
+      const next = () => {
+        if (s.destroyed) return;
+        if (i === reply.length) return void s.end();
+        s.write(reply[i++]);
+        setTimeout(next, i % 16 === 0 ? 5 : 0);
+      };
+      next();
+    });
+    expect(await probeAgent('127.0.0.1', port, 5000)).toMatchObject({
+      ok: true,
+      held: 2,
+      detail: 'held 2, quiet 2',
+      quiet: [
+        {
+          client: '2001:db8::5',
+          clientPort: 40002,
+          local: '2001:db8::100',
+          localPort: 443,
+          lastSendMs: 90000,
+        },
+        { client: '10.0.0.5', clientPort: 40001, local: '10.0.0.100', localPort: 80, lastSendMs: 1500 },
+      ],
+    });
+  });
+
+  it('keeps the held count of a reply whose quiet block is malformed, with no quiet list', async () => {
+    const port = await agentAt((s) => s.end('held:4\nquiet:2\nquiet 10.0.0.5 40001 10.0.0.100 80 1500\n'));
+    expect(await probeAgent('127.0.0.1', port, 1000)).toMatchObject({
+      ok: true,
+      held: 4,
+      quiet: null,
+      detail: 'held 4, bad quiet block: quiet:2 but 1 lines',
+    });
+  });
+
+  it('reads the largest block an agent sends (65536 lines of the longest addresses) whole', async () => {
+    const v6 = 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
+    const line = `quiet ${v6} 65535 ${v6} 65535 4294967295\n`;
+    expect(line).toHaveLength(109);
+    const reply = `held:999999999\nquiet:65536\n${line.repeat(65536)}`;
+    expect(reply.length).toBeLessThanOrEqual(AGENT_REPLY_CAP);
+    const port = await agentAt((s) => s.end(reply));
+    const r = await probeAgent('127.0.0.1', port, 10_000);
+    expect(r).toMatchObject({ ok: true, held: 999999999, detail: 'held 999999999, quiet 65536' });
+    expect(r.quiet).toHaveLength(65536);
+  });
+
+  it('stops reading past AGENT_REPLY_CAP: the held line counts, the block is no evidence', async () => {
+    const line = 'quiet 10.0.0.5 40001 10.0.0.100 80 1500\n';
+    const k = Math.ceil(AGENT_REPLY_CAP / line.length) + 1;
+    let sent = 0;
+    const port = await agentAt((s) => {
+      s.write(`held:3\nquiet:${k}\n`);
+      // Endless, as a broken or hostile agent could be: only the cap ends the read.
+      const pump = () => {
+        while (!s.destroyed && s.write(line.repeat(1024))) sent += line.length * 1024;
+        if (!s.destroyed) s.once('drain', pump);
+      };
+      pump();
+    });
+    const r = await probeAgent('127.0.0.1', port, 10_000);
+    expect(r).toMatchObject({
+      ok: true,
+      held: 3,
+      quiet: null,
+      detail: `held 3, bad quiet block: reply over ${AGENT_REPLY_CAP} bytes`,
+    });
+    expect(sent).toBeGreaterThan(AGENT_REPLY_CAP / 2);
   });
 });

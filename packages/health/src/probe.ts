@@ -15,6 +15,24 @@ export interface ProbeResult {
   ms: number;
   /** A load agent's probe: the connections the server says it holds (absent on failure). */
   held?: number;
+  /**
+   * A load agent's probe: the connections its server says it has sent no data on for a while;
+   * null when the agent sent no quiet block or a malformed one (detail says which); absent on
+   * failure.
+   */
+  quiet?: AgentQuiet[] | null;
+}
+
+/** One connection of an agent's quiet block (@sluice/agent's QuietConnection, as read off the wire). */
+export interface AgentQuiet {
+  /** The client's IP (IPv4 for an IPv4 client of a dual-stack listener), without brackets. */
+  client: string;
+  clientPort: number;
+  /** The server's address of the connection (the VIP under direct routing). */
+  local: string;
+  localPort: number;
+  /** Milliseconds since the server last sent data on it, when the agent read it. */
+  lastSendMs: number;
 }
 
 /**
@@ -26,7 +44,8 @@ export const HTTP_BODY_CAP = 64 * 1024;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-type Decide = (ok: boolean, detail: string, held?: number) => void;
+type AgentWord = { held: number; quiet: AgentQuiet[] | null };
+type Decide = (ok: boolean, detail: string, agent?: AgentWord) => void;
 
 function describeError(err: unknown): string {
   if (err instanceof Error) {
@@ -67,10 +86,13 @@ function attempt(
     );
     signal?.addEventListener('abort', onAbort, { once: true });
 
-    function decide(ok: boolean, detail: string, held?: number): void {
+    function decide(ok: boolean, detail: string, agent?: AgentWord): void {
       if (verdict !== null) return;
       verdict = { ok, detail, ms: Math.round((performance.now() - start) * 10) / 10 };
-      if (held !== undefined) verdict.held = held;
+      if (agent !== undefined) {
+        verdict.held = agent.held;
+        verdict.quiet = agent.quiet;
+      }
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       // destroy() closes the descriptor (a FIN, as keepalived's close()); 'close' resolves.
@@ -164,14 +186,19 @@ export function probeHttp(
   });
 }
 
-/** Bytes of an agent's reply read before giving up on it: one short line is all it sends. */
-export const AGENT_REPLY_CAP = 512;
+/**
+ * Bytes of an agent's reply read before giving up on it. The quiet block is at most 65536 lines
+ * (the agent's QUIET_MAX) of at most 109 bytes (two 39-character IPv6 addresses), about 7 MiB,
+ * so a reply over this is no agent's; its first line still counts, its quiet block does not.
+ */
+export const AGENT_REPLY_CAP = 8 * 1024 * 1024;
 
 /**
  * A load agent's reply line (@sluice/agent), in the form of HAProxy's agent-check: ASCII tokens
  * separated by spaces, tabs or commas, of which `held:N` (N a decimal integer) is the one read
  * here. Returns N, or a string saying why the line is not a report (unknown tokens are ignored,
- * as HAProxy ignores the ones it does not know).
+ * as HAProxy ignores the ones it does not know). Only the first line is read; the quiet block
+ * after it is parseQuietBlock's.
  */
 export function parseAgentReply(text: string): number | string {
   const line = text.split('\n', 1)[0].replace(/\r$/, '');
@@ -185,10 +212,67 @@ export function parseAgentReply(text: string): number | string {
   return `no held:N in ${JSON.stringify(line.slice(0, 40))}`;
 }
 
+const QUIET_COUNT = /^quiet:([0-9]{1,9})$/;
+const PORT = /^[0-9]{1,5}$/;
+const MS = /^[0-9]{1,10}$/;
+const U32_MAX = 0xffff_ffff;
+
 /**
- * Asks a load agent what its server holds: connect, read its one line to EOF (at most
- * AGENT_REPLY_CAP bytes), close; `held` is set on success. Like the health probes it resolves,
- * never rejects.
+ * The quiet block of an agent's reply: after the first line, `quiet:K` then exactly K lines
+ * `quiet CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT LASTSND_MS`, each ended by a newline (a reply
+ * cut short must not pass a truncated number). Returns the entries; null when there is no
+ * `quiet:` line (an agent without ss, or an older one: no evidence either way); or a string
+ * saying why the block is malformed, which is no evidence either: one bad entry could be the
+ * start of a corrupt or hostile list, so none of it is believed.
+ */
+export function parseQuietBlock(text: string): AgentQuiet[] | null | string {
+  const lines = text.split('\n');
+  // The last piece has no newline after it: the end of the reply, or a line cut short.
+  const complete = lines.length - 1;
+  const line = (i: number) => (lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i]);
+  let at = -1;
+  // Line 0 is the held line; lines before the block that are not it are left to future fields.
+  for (let i = 1; i < complete; i++) {
+    if (line(i).startsWith('quiet:')) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) return null;
+  const count = QUIET_COUNT.exec(line(at));
+  if (count === null) return `bad count line ${JSON.stringify(line(at).slice(0, 40))}`;
+  const k = Number(count[1]);
+  const out: AgentQuiet[] = [];
+  for (let n = 0; n < k; n++) {
+    const i = at + 1 + n;
+    if (i >= complete || !line(i).startsWith('quiet ')) return `quiet:${k} but ${n} lines`;
+    const entry = parseQuietLine(line(i));
+    if (typeof entry === 'string') return `line ${n + 1}: ${entry}`;
+    out.push(entry);
+  }
+  if (at + 1 + k < complete && line(at + 1 + k).startsWith('quiet ')) return `quiet:${k} but more lines`;
+  return out;
+}
+
+function parseQuietLine(text: string): AgentQuiet | string {
+  const f = text.split(' ');
+  if (f.length !== 6) return `${f.length - 1} fields, expected 5`;
+  const [, client, clientPort, local, localPort, ms] = f;
+  if (isIP(client) === 0) return `bad client address ${JSON.stringify(client.slice(0, 50))}`;
+  if (isIP(local) === 0) return `bad local address ${JSON.stringify(local.slice(0, 50))}`;
+  const cp = PORT.test(clientPort) ? Number(clientPort) : 0;
+  if (cp < 1 || cp > 65535) return `bad client port ${JSON.stringify(clientPort.slice(0, 20))}`;
+  const lp = PORT.test(localPort) ? Number(localPort) : 0;
+  if (lp < 1 || lp > 65535) return `bad local port ${JSON.stringify(localPort.slice(0, 20))}`;
+  const lastSendMs = MS.test(ms) ? Number(ms) : -1;
+  if (lastSendMs < 0 || lastSendMs > U32_MAX) return `bad ms ${JSON.stringify(ms.slice(0, 20))}`;
+  return { client, clientPort: cp, local, localPort: lp, lastSendMs };
+}
+
+/**
+ * Asks a load agent what its server holds: connect, read its reply to EOF (at most
+ * AGENT_REPLY_CAP bytes), close; `held` and `quiet` are set on success. Like the health probes it
+ * resolves, never rejects.
  */
 export function probeAgent(
   address: string,
@@ -198,18 +282,25 @@ export function probeAgent(
 ): Promise<ProbeResult> {
   return attempt(address, port, timeoutMs, signal, (decide) => {
     const socket = connect({ host: address, port });
-    let text = '';
-    const judge = () => {
+    // Chunks, joined once: a 7 MiB reply built by string += would copy itself at every chunk.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const judge = (over: boolean) => {
+      const text = Buffer.concat(chunks, size).toString('latin1');
       const held = parseAgentReply(text);
-      if (typeof held === 'number') decide(true, `held ${held}`, held);
-      else decide(false, held);
+      if (typeof held !== 'number') return decide(false, held);
+      const quiet = over ? `reply over ${AGENT_REPLY_CAP} bytes` : parseQuietBlock(text);
+      if (quiet === null) decide(true, `held ${held}, no quiet report`, { held, quiet: null });
+      else if (typeof quiet === 'string')
+        decide(true, `held ${held}, bad quiet block: ${quiet}`, { held, quiet: null });
+      else decide(true, `held ${held}, quiet ${quiet.length}`, { held, quiet });
     };
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.includes('\n') || text.length >= AGENT_REPLY_CAP) judge();
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > AGENT_REPLY_CAP) judge(true);
     });
-    socket.once('end', judge);
+    socket.once('end', () => judge(false));
     socket.on('error', (err) => decide(false, describeError(err)));
     return socket;
   });

@@ -243,6 +243,12 @@ export const ERROR_CODES = {
     source: 'packages/agent',
     meaning: 'sluice-agent could not listen on the address and port it was given.',
   },
+  SLUICE_ERR_AGENT_SS_FAILED: {
+    status: null,
+    source: 'packages/agent',
+    meaning:
+      'sluice-agent could not list its quiet connections with `ss` (iproute2 missing, failed or timed out); it answers `held:N` without the quiet list, and the director marks nothing on that server.',
+  },
   SLUICE_ERR_HEALTH_INVALID_SPEC: {
     status: null,
     source: 'packages/health',
