@@ -28,6 +28,12 @@ export interface RealStatusView {
   load: number;
   /** What the real server's load agent last said it holds; null without an agent or when its last probe failed. */
   agentHeld: number | null;
+  /**
+   * Connections its load agent's last report calls quiet (the server sent no data on them for
+   * servedIdleMs or more): marked, they get no progress credit. null without an agent, or when
+   * its last report carried no quiet list.
+   */
+  agentQuiet: number | null;
   overloaded: boolean;
 }
 

@@ -40,9 +40,10 @@ import {
   type ServeEvent,
   writeResetForRecord,
 } from '@sluice/dataplane';
-import { DefenseLoop, RescorerThread } from '@sluice/defense';
+import { DefenseLoop, QUIET_KEY_WORDS, RescorerThread, ServerQuietMarks } from '@sluice/defense';
 import {
   AgentPoller,
+  type AgentQuiet,
   type AgentReport,
   HealthChecker,
   validateAgentSpec,
@@ -50,7 +51,7 @@ import {
 } from '@sluice/health';
 import { readUdpCounters } from '@sluice/io';
 import { createMetrics, lvsDefenseState, type NeighborSnapshot, type SluiceMetrics } from '@sluice/metrics';
-import { formatAddress, RstSpec } from '@sluice/wire';
+import { formatAddress, parseAddress, RstSpec } from '@sluice/wire';
 import { ConnectionIndex } from './connections.ts';
 import type {
   ConfigView,
@@ -112,6 +113,8 @@ export class Director implements DirectorControl {
   private readonly agents = new AgentPoller();
   /** Held (the director's count) of each polled real server when its agent's probe went out. */
   private readonly heldAtProbe = new Map<string, number>();
+  /** The agents' quiet lists: the entries each marks ConnBit.serverQuiet. */
+  private readonly quietMarks: ServerQuietMarks;
   private readonly neighbors: NeighborTable;
   private readonly overlayProber: OverlayProber;
   /** Health-check keys that go through the overlay (their results confirm or doubt the MAC). */
@@ -158,6 +161,7 @@ export class Director implements DirectorControl {
         this.overlayProber.probe(key, address, port, timeoutMs, signal),
     });
     this.index = new ConnectionIndex(this.dataplane);
+    this.quietMarks = new ServerQuietMarks(this.dataplane.connections);
     const dp = this.dataplane;
     const rstSpec = new RstSpec();
     this.defense = new DefenseLoop(
@@ -212,6 +216,7 @@ export class Director implements DirectorControl {
       strategy: () => this.snapshot?.defense?.strategy ?? 'none',
       udp: () => readUdpCounters(),
       neighbors: () => this.neighborSnapshot(),
+      quiet: (index) => this.quietMarks.markedCount(index),
     });
   }
 
@@ -483,6 +488,36 @@ export class Director implements DirectorControl {
         upper,
         lower,
       );
+    this.applyQuiet(idx, cfg, r.quiet);
+  }
+
+  /**
+   * An agent's quiet list: its service's connections whose server has sent no data for
+   * servedIdleMs or more are marked (ConnBit.serverQuiet), the previous report's other marks
+   * cleared. No list (a failed probe, an agent without one, a malformed one) clears them all: no
+   * word from the server, and the client's packets judge alone again. Only under `priority`.
+   */
+  private applyQuiet(idx: number, cfg: CompiledConfig, quiet: readonly AgentQuiet[] | null): void {
+    const now = clockNow(this.dataplane.connections.core.epochMs);
+    const servedIdleMs = cfg.scorer?.weights.servedIdleMs ?? 0;
+    const svc = cfg.realService[idx];
+    if (quiet === null || servedIdleMs <= 0 || svc < 0) {
+      this.quietMarks.forget(idx, now);
+      return;
+    }
+    // Under direct routing the server's socket is the VIP's port; the client's address and port
+    // and this service name the director's entry.
+    const port = cfg.servicePort[svc];
+    const keys = new Int32Array(quiet.length * QUIET_KEY_WORDS);
+    const lastSendMs = new Float64Array(quiet.length);
+    let n = 0;
+    for (const q of quiet) {
+      if (q.localPort !== port) continue;
+      const [a0, a1, a2, a3] = parseAddress(q.client);
+      keys.set([a0, a1, a2, a3, (q.clientPort << 16) | svc], n * QUIET_KEY_WORDS);
+      lastSendMs[n++] = q.lastSendMs;
+    }
+    this.quietMarks.apply(idx, keys, lastSendMs, n, servedIdleMs, now);
   }
 
   /** A real server whose agent left the config counts whole again. */
@@ -492,6 +527,9 @@ export class Director implements DirectorControl {
       for (const r of svc.reals) {
         if (r.agent !== undefined && r.agent !== null) continue;
         const idx = this.realIndex(realKey(svc.name, r.address, r.port));
+        if (idx >= 0 && this.quietMarks.markedCount(idx) > 0) {
+          this.quietMarks.forget(idx, clockNow(this.dataplane.connections.core.epochMs));
+        }
         if (idx < 0 || cfg === null || !this.dataplane.reals.isReported(idx)) continue;
         this.dataplane.reals.clearReport(idx, cfg.realUpper[idx], cfg.realLower[idx]);
       }
@@ -576,6 +614,10 @@ export class Director implements DirectorControl {
         inactiveConnections: idx >= 0 ? Atomics.load(counters.inactive, idx) : 0,
         load: idx >= 0 ? counters.load(idx) : 0,
         agentHeld: r.agent == null ? null : (this.agents.last(key)?.held ?? null),
+        agentQuiet:
+          r.agent == null || idx < 0 || (this.agents.last(key)?.quiet ?? null) === null
+            ? null
+            : this.quietMarks.markedCount(idx),
         overloaded: idx >= 0 ? counters.isOverloaded(idx) : false,
       };
     });

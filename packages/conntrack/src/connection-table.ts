@@ -105,9 +105,12 @@ export const ConnFlag = {
   awaiting: 0x8000,
 } as const;
 
+/** The SYN count in Conn.flagsSyn: bits 16..20, stopping at 31 (`(flagsSyn >>> 16) & SYN_COUNT_MAX`). */
+export const SYN_COUNT_MAX = 31;
+
 /**
  * Bits in the top byte of Conn.flagsSyn (above the ConnFlag word and the SYN count), and
- * `windowShut` and `shutBefore`, the top two bits of the SYN count's byte (the count stops at 63).
+ * `windowShut`, `shutBefore` and `serverQuiet`, the top three bits of the SYN count's byte.
  */
 export const ConnBit = {
   /**
@@ -121,6 +124,13 @@ export const ConnBit = {
    * shut since its last payload: the next shut's clock starts that far back
    */
   shutBefore: 1 << 22,
+  /**
+   * the real server's load agent last reported that the server has sent no data on this
+   * connection for `servedIdleMs` or more (its kernel's tcpi_last_data_sent): whatever the
+   * client's acknowledgement numbers claim, nothing is being served. Set and cleared only by the
+   * agent's reports (server-quiet.ts in @sluice/defense); the packet path keeps it
+   */
+  serverQuiet: 1 << 21,
   /** Conn.ackMax holds an acknowledgement number */
   ackSeen: 1 << 24,
   /** a priority rule that requires a verified source matched: its priority applies once verified */

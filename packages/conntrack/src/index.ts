@@ -17,6 +17,7 @@ export {
   type RecordEditor,
   RefuseWhenFull,
   RemoveReason,
+  SYN_COUNT_MAX,
   statePrioInitial,
   statePrioPriority,
   statePrioReasons,

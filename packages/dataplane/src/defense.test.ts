@@ -18,7 +18,15 @@ import {
   Src,
   VerifiedSourceTable,
 } from '@sluice/conntrack';
-import { DefenseLoop, DefenseState, probePortFor, Rescorer, VictimIndex } from '@sluice/defense';
+import {
+  DEFENSE_WEIGHTS,
+  DefenseLoop,
+  DefenseState,
+  probePortFor,
+  Rescorer,
+  ServerQuietMarks,
+  VictimIndex,
+} from '@sluice/defense';
 import { RealServerCounters } from '@sluice/schedulers';
 import { addressBytes, TCP, TrafficFrames } from '@sluice/traffic';
 import { FrameInfo, ParseStatus, parseFrame, parseVxlan, TcpFlag, VxlanInfo } from '@sluice/wire';
@@ -898,6 +906,34 @@ describe("the server's progress, as the client acknowledges it", () => {
     expect(seen()).toBe(3000);
   });
 
+  it("keeps its server's word (serverQuiet) through the client's packets: a forged ACK of unsent data does not buy the credit back", () => {
+    const { send, tables } = setup(100);
+    const rec = () => record(tables.connections, 1, 1000);
+    send(client(1, 1000, TCP.syn, 100), 0);
+    send(client(1, 1000, TCP.ack, 101, 0, 5001), 10);
+    send(client(1, 1000, TCP.ack | TCP.psh, 101, 300, 5001), 20);
+    send(client(1, 1000, TCP.ack, 401, 0, 9001), 40); // the response acknowledged: served
+    const served = prio(rec());
+    const a = src(1);
+    const marks = new ServerQuietMarks(tables.connections);
+    const key = Int32Array.of(0, 0, 0xffff, (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3], 1000 << 16);
+    expect(marks.apply(rec()[Conn.real], key, [1500], 1, 1000, 1540)).toEqual({ marked: 1, cleared: 0 });
+    // A segment further each 0.9 s, as if the server had sent it: news to the client's side only.
+    send(client(1, 1000, TCP.ack, 401, 0, 10_461), 1600);
+    expect(flags(rec()) & ConnBit.serverQuiet).toBe(ConnBit.serverQuiet);
+    // Ranked as forged acknowledgements are: below a new client's from the same band.
+    const initial = (rec()[Conn.statePrio] >>> 16) & 0xff;
+    expect(prio(rec())).toBe(DEFENSE_WEIGHTS.unverifiedBase + initial + DEFENSE_WEIGHTS.ackForged);
+    expect(prio(rec())).toBeGreaterThan(served);
+    send(client(1, 1000, TCP.syn, 100), 1700); // a stray SYN again: the SYN count moves, the word stays
+    expect(flags(rec()) & ConnBit.serverQuiet).toBe(ConnBit.serverQuiet);
+    // The server sent again: the next report leaves it out, and the credit is back.
+    marks.apply(rec()[Conn.real], new Int32Array(0), [], 0, 1000, 2500);
+    send(client(1, 1000, TCP.ack, 401, 0, 11_921), 2600);
+    expect(flags(rec()) & ConnBit.serverQuiet).toBe(0);
+    expect(prio(rec())).toBe(served);
+  });
+
   it('a request head that grows after it waited progressHoldMs unanswered is marked; a split request, a retransmission or an answer is not', () => {
     const { send, tables } = setup(100);
     const grew = (port: number) => record(tables.connections, 1, port)[Conn.flagsSyn] & ConnBit.holdsUp;
@@ -1054,19 +1090,19 @@ describe('displacement and shedding', () => {
     expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(1);
   });
 
-  it("with a load agent's report in force, full is full: ghosts leave the count, a server that holds them all refuses", () => {
+  it("with a load agent's report in force: ghosts leave the count; a server that holds them all admits a SYN in good standing, as one without a report does", () => {
     const t = fullOfGoodStanding();
     expect(t.reals.isOverloaded(0)).toBe(true);
-    // The server says it holds both: the count stands and the SYN is refused, not admitted over it.
+    // The server says it holds both: the count stands, and the SYN goes to it over capacity (its
+    // accept queue decides), not refused.
     t.reals.correctHeld(0, 2, 2, 2, 0);
-    expect(t.send(client(9, 1000, TCP.syn, 900), 620)).toBe(Verdict.drop);
-    expect(t.pipe.dropReason).toBe(DropReason.capacity);
-    expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(0);
+    expect(t.send(client(9, 1000, TCP.syn, 900), 620)).toBe(Verdict.forward);
+    expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(1);
     // The server says it holds one (the other was a ghost): room, and the SYN is scheduled there.
     t.reals.correctHeld(0, 2, 1, 2, 0);
     expect(t.reals.isOverloaded(0)).toBe(false);
-    expect(t.send(client(9, 1000, TCP.syn, 901), 630)).toBe(Verdict.forward);
-    expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(0);
+    expect(t.send(client(9, 1001, TCP.syn, 901), 630)).toBe(Verdict.forward);
+    expect(t.defenseCount(Defense.admittedOverCapacity)).toBe(1);
   });
 
   it('marks a verified source whose open connection was shed, not one whose closed connection made room, nor an idle keep-alive one', () => {

@@ -150,16 +150,25 @@ export class PriorityAdjuster {
         p += this.silent;
       }
       const awaiting = (flagsSyn & ConnFlag.awaiting) !== 0;
+      // Its server's word (the load agent saw it send no data for servedIdleMs): nothing is being
+      // served, whatever the client's acknowledgements say (a forged ACK of unsent data is
+      // dropped by the server, RFC 9293 §3.10.7.4, and costs the bot nothing).
+      const quiet = (flagsSyn & ConnBit.serverQuiet) !== 0;
       if ((flagsSyn & ConnFlag.ackForged) !== 0) p += this.ackForged;
       else if ((flagsSyn & ConnFlag.progress) !== 0) {
         if (awaiting) {
           // Served, and not waiting long for its next answer: a request the server has not
           // answered for a second has nothing being served right now (a trickled next request
-          // that never ends), so the credit waits for the next answer.
-          if (awaitingMs < this.creditHoldMs) p -= this.progressCredit;
+          // that never ends), so the credit waits for the next answer; so does one its server
+          // says it has not answered.
+          if (awaitingMs < this.creditHoldMs && !quiet) p -= this.progressCredit;
         } else if (this.servedIdleMs > 0 && idleMs >= this.servedIdleMs) {
           // Answered, nothing asked since, idle: a keep-alive connection, below a new client.
           p += this.servedIdle;
+        } else if (quiet) {
+          // Active by its client's packets, idle by its server's: acknowledgements of data the
+          // server never sent, forged like those that go backward.
+          p += this.ackForged;
         } else {
           p -= this.progressCredit;
         }

@@ -53,6 +53,16 @@ describe('explainPriority', () => {
     const answered = rec(2, 0, served);
     answered[Conn.lastSeen] = 29_500;
     expect(explainPriority(answered, 30_000, DEFENSE_WEIGHTS)).toEqual(['verified', 'served']);
+    const quiet = rec(5, 0, served | ConnBit.serverQuiet);
+    quiet[Conn.lastSeen] = 29_500;
+    expect(explainPriority(quiet, 30_000, DEFENSE_WEIGHTS)).toEqual(['verified', 'server-quiet']);
+    quiet[Conn.lastSeen] = 28_000;
+    expect(explainPriority(quiet, 30_000, DEFENSE_WEIGHTS)).toEqual([
+      'verified',
+      'server-quiet',
+      'served-idle',
+      'idle',
+    ]);
     const stalled = rec(7, 0, V | ConnFlag.handshake | ConnFlag.data | ConnFlag.awaiting, 6000);
     stalled[Conn.awaitingSince] = 1000;
     expect(explainPriority(stalled, 6000, DEFENSE_WEIGHTS)).toEqual(['verified', 'stalled']);

@@ -48,10 +48,11 @@ export function explainPriority(rec: Int32Array, now: number, weights: PriorityW
     if (!handshake && age >= halfOpenGraceMs(weights, verified) && weights.halfOpen > 0)
       out.push('half-open');
     if (handshake && !data && age >= weights.silentGraceMs && weights.silent > 0) out.push('silent');
+    if ((fs & ConnBit.serverQuiet) !== 0) out.push('server-quiet');
     if ((fs & ConnFlag.ackForged) !== 0) out.push('ack-forged');
     else if ((fs & ConnFlag.progress) !== 0) {
       if (isIdleKeepAlive(fs, idle, weights.servedIdleMs)) out.push('served-idle');
-      else if (weights.progress > 0) out.push('served');
+      else if ((fs & ConnBit.serverQuiet) === 0 && weights.progress > 0) out.push('served');
     }
     if (
       (fs & ConnFlag.awaiting) !== 0 &&

@@ -1,6 +1,6 @@
 // The defense: connection priorities, subnet rules, source checks, the background re-scorer and
 // the victim index shedding reads; and the LVS baselines.
-export { isKeepAlive, PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
+export { isIdleKeepAlive, isKeepAlive, PRIORITY_BEST_SCORED, PriorityAdjuster } from './adjust.ts';
 export { Challenger, CookieKind, probePortFor } from './challenge.ts';
 export { type Cidr, formatCidr, parseCidr, wordMask } from './cidr.ts';
 export {
@@ -47,6 +47,7 @@ export {
   StoredReason,
   storedReasons,
 } from './scorer.ts';
+export { QUIET_KEY_WORDS, type QuietApplied, ServerQuietMarks } from './server-quiet.ts';
 export {
   HalfOpenRelease,
   type ResetSender,

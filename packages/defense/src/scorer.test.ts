@@ -256,6 +256,24 @@ describe('the priority function (adjust.ts)', () => {
     expect(a.priority(0, served, 10_000, 5000, 0)).toBe(7);
   });
 
+  it("takes its server's word that nothing is being served over the client's acknowledgements", () => {
+    const served = V | H | D | ConnFlag.progress;
+    // Acknowledgements moved just now (idle 0): served, by the client's packets.
+    expect(a.priority(0, served, 10_000, 0, 0)).toBe(W.verifiedBase - W.progress);
+    // Its server's agent saw it send nothing for servedIdleMs: acknowledgements of data never
+    // sent, ranked as forged ones are.
+    expect(a.priority(0, served | ConnBit.serverQuiet, 10_000, 0, 0)).toBe(W.verifiedBase + W.ackForged);
+    // Idle by its own packets too: an idle keep-alive connection, as without the word.
+    expect(a.priority(0, served | ConnBit.serverQuiet, 10_000, 1500, 0)).toBe(
+      a.priority(0, served, 10_000, 1500, 0),
+    );
+    // A request under way keeps no credit its server has not earned since.
+    expect(a.priority(0, served | ConnFlag.awaiting, 10_000, 0, 100)).toBe(W.verifiedBase - W.progress);
+    expect(a.priority(0, served | ConnFlag.awaiting | ConnBit.serverQuiet, 10_000, 0, 100)).toBe(
+      W.verifiedBase,
+    );
+  });
+
   it('rule-fixed entries keep their priority; one waiting for verification is scored until then', () => {
     expect(a.priority(0, ConnFlag.priorityFixed, 1e9, 1e9, 0)).toBe(0);
     expect(a.priority(0, ConnFlag.priorityFixed | ConnBit.ruleNeedsVerify, 0, 0, 0)).toBe(8);
@@ -272,6 +290,7 @@ describe('the priority function (adjust.ts)', () => {
       ConnFlag.ackForged,
       ConnFlag.awaiting,
       ConnFlag.fin,
+      ConnBit.serverQuiet,
     ];
     fc.assert(
       fc.property(
@@ -296,7 +315,8 @@ describe('the priority function (adjust.ts)', () => {
           // more idle never helps; progress never hurts (unless forged, or answered and idle since
           // with nothing asked: an idle keep-alive connection ranks below a new client)
           expect(a.priority(initial, fs, age, idle + 10_000, awaiting)).toBeGreaterThanOrEqual(p);
-          const idleKeepAlive = (fs & ConnFlag.awaiting) === 0 && idle >= W.servedIdleMs;
+          const idleKeepAlive =
+            (fs & ConnFlag.awaiting) === 0 && (idle >= W.servedIdleMs || (fs & ConnBit.serverQuiet) !== 0);
           if ((fs & ConnFlag.ackForged) === 0 && !idleKeepAlive) {
             expect(a.priority(initial, fs | ConnFlag.progress, age, idle, awaiting)).toBeLessThanOrEqual(p);
           }

@@ -78,6 +78,7 @@ describe('createMetrics: exposition checked by promtool', () => {
         'sluice_real_server_packets_total',
         'sluice_real_server_held_connections',
         'sluice_real_server_unheld_connections',
+        'sluice_real_server_quiet_connections',
         'sluice_real_server_up',
         'sluice_real_server_weight',
         'sluice_service_bytes_total',

@@ -74,6 +74,8 @@ export interface MetricsSource {
   udp?: () => UdpCounters | null;
   /** The neighbour table of learned real-server MACs, read at each scrape. */
   neighbors?: () => NeighborSnapshot;
+  /** Connections of real server `index` its load agent's last report calls quiet (marked), at each scrape. */
+  quiet?: (index: number) => number;
 }
 
 /** The NUD states a learned real-server MAC can be in (Linux's names). */
@@ -428,6 +430,14 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     "Held connections a real server's load agent says the server does not hold (forged handshakes a server " +
       'with syncookies never kept); the thresholds count held minus these. 0 without an agent report.',
     perReal((r) => live.unheld[r.index]),
+  );
+  add(
+    'sluice_real_server_quiet_connections',
+    'gauge',
+    "Connections a real server's load agent last reported its server has sent no data on for servedIdleMs " +
+      "or more, whatever their clients' acknowledgements claim; they get no progress credit. 0 without " +
+      'an agent report.',
+    perReal((r) => (source.quiet === undefined ? 0 : source.quiet(r.index))),
   );
   add(
     'sluice_real_server_up',

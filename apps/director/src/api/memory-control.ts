@@ -128,6 +128,7 @@ export class MemoryDirectorControl implements DirectorControl {
         inactiveConnections: inactive,
         load: active + inactive,
         agentHeld: null,
+        agentQuiet: null,
         overloaded: real.upperThreshold !== 0 && active + inactive >= real.upperThreshold,
       };
     });

@@ -32,6 +32,7 @@ describe('GET reals', () => {
         inactiveConnections: 1,
         load: 2,
         agentHeld: null,
+        agentQuiet: null,
         overloaded: false,
       },
     });

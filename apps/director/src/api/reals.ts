@@ -73,6 +73,7 @@ function realView(real: RealServerConfig, statuses: RealStatusView[] | null): Re
             inactiveConnections: live.inactiveConnections,
             load: live.load,
             agentHeld: live.agentHeld,
+            agentQuiet: live.agentQuiet,
             overloaded: live.overloaded,
           },
   };

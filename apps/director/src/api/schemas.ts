@@ -166,6 +166,12 @@ export const RealLiveSchema = Type.Object({
     description:
       "What the real server's load agent last reported it holds; null without an agent, or when its last probe failed",
   }),
+  agentQuiet: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+    description:
+      "Connections the real server's load agent last reported its server has sent no data on for servedIdleMs or " +
+      "more (marked: no progress credit, whatever their clients' acknowledgements claim); null without an agent, or " +
+      'when its last report carried no quiet list',
+  }),
   overloaded: Type.Boolean(),
 });
 

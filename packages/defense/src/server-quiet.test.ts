@@ -1,0 +1,88 @@
+// ServerQuietMarks on an in-memory connection table: what a load agent's report marks and clears.
+import { Conn, ConnBit, ConnectionTable, ConnFlag } from '@sluice/conntrack';
+import { describe, expect, it } from 'vitest';
+import { QUIET_KEY_WORDS, ServerQuietMarks } from './index.ts';
+
+const SERVICE = 3;
+
+function entry(table: ConnectionTable, addr: number, port: number, real: number): number {
+  const s = table.acquire(0, 0, 0xffff, addr, (port << 16) | SERVICE, true, 8, 0);
+  const b = table.recordBase(s);
+  table.i32[b + Conn.real] = real;
+  table.i32[b + Conn.flagsSyn] = ConnFlag.handshake | ConnFlag.data | ConnFlag.progress | (1 << 16);
+  table.setExpires(s, 0x3fffffff);
+  table.release(s);
+  return s;
+}
+
+function keysOf(conns: [number, number][]): Int32Array {
+  const k = new Int32Array(conns.length * QUIET_KEY_WORDS);
+  conns.forEach(([addr, port], i) =>
+    k.set([0, 0, 0xffff, addr, (port << 16) | SERVICE], i * QUIET_KEY_WORDS),
+  );
+  return k;
+}
+
+const quiet = (table: ConnectionTable, slot: number) =>
+  (table.i32[table.recordBase(slot) + Conn.flagsSyn] & ConnBit.serverQuiet) !== 0;
+
+describe('ServerQuietMarks', () => {
+  it('marks the listed entries quiet servedIdleMs or more on the reporting real, and clears what the next report drops', () => {
+    const table = ConnectionTable.create(256, 0);
+    const a = entry(table, 0x0a000001, 4001, 0);
+    const b = entry(table, 0x0a000002, 4002, 0);
+    const other = entry(table, 0x0a000003, 4003, 1);
+    const marks = new ServerQuietMarks(table);
+    const first = marks.apply(
+      0,
+      keysOf([
+        [0x0a000001, 4001],
+        [0x0a000002, 4002],
+        [0x0a000003, 4003], // on real 1: not this agent's to judge
+        [0x0a000009, 4009], // not in the table
+      ]),
+      [5000, 999, 5000, 5000],
+      4,
+      1000,
+      10,
+    );
+    expect(first).toEqual({ marked: 1, cleared: 0 });
+    expect([quiet(table, a), quiet(table, b), quiet(table, other)]).toEqual([true, false, false]);
+    // The rest of the word is untouched, the SYN count included.
+    expect(table.i32[table.recordBase(a) + Conn.flagsSyn] & ~ConnBit.serverQuiet).toBe(
+      ConnFlag.handshake | ConnFlag.data | ConnFlag.progress | (1 << 16),
+    );
+
+    const second = marks.apply(0, keysOf([[0x0a000002, 4002]]), [1500], 1, 1000, 20);
+    expect(second).toEqual({ marked: 1, cleared: 1 });
+    expect([quiet(table, a), quiet(table, b)]).toEqual([false, true]);
+    expect(marks.markedCount(0)).toBe(1);
+
+    expect(marks.forget(0, 30)).toBe(1);
+    expect(quiet(table, b)).toBe(false);
+    expect(marks.markedCount()).toBe(0);
+  });
+
+  it('marks nothing with the rule off (servedIdleMs 0), and clears what it had marked', () => {
+    const table = ConnectionTable.create(64, 0);
+    const a = entry(table, 0x0a000001, 4001, 0);
+    const marks = new ServerQuietMarks(table);
+    marks.apply(0, keysOf([[0x0a000001, 4001]]), [5000], 1, 1000, 10);
+    expect(quiet(table, a)).toBe(true);
+    expect(marks.apply(0, keysOf([[0x0a000001, 4001]]), [5000], 1, 0, 20)).toEqual({ marked: 0, cleared: 1 });
+    expect(quiet(table, a)).toBe(false);
+  });
+
+  it('does not count a clear for an entry that left the table, nor touch its successor on another real', () => {
+    const table = ConnectionTable.create(64, 0);
+    entry(table, 0x0a000001, 4001, 0);
+    const marks = new ServerQuietMarks(table);
+    marks.apply(0, keysOf([[0x0a000001, 4001]]), [5000], 1, 1000, 10);
+    const gone = table.acquire(0, 0, 0xffff, 0x0a000001, (4001 << 16) | SERVICE, false, 0, 20);
+    table.removeHeld(gone, 5);
+    // The client's port reused for a new connection, sent to another real server.
+    const next = entry(table, 0x0a000001, 4001, 2);
+    expect(marks.apply(0, keysOf([]), [], 0, 1000, 30)).toEqual({ marked: 0, cleared: 0 });
+    expect(quiet(table, next)).toBe(false);
+  });
+});
