@@ -50,6 +50,7 @@ import {
   type PriorityWeights,
   Rescorer,
   resolveWeights,
+  ServerQuietMarks,
   VictimIndex,
 } from '@sluice/defense';
 import { EVAL_STRATEGIES, type EvalStrategy } from '@sluice/eval-report';
@@ -135,6 +136,9 @@ export class SimDirector {
   readonly victims: VictimIndex;
   readonly rescorer: Rescorer;
   readonly loop: DefenseLoop;
+  readonly weights: PriorityWeights;
+  /** The load agents' quiet lists, applied as the daemon applies them. */
+  readonly quietMarks: ServerQuietMarks;
   /** RSTs sent: by displacement (the pipeline's queue) and by the shedder. */
   resetsDisplaced = 0;
   resetsShed = 0;
@@ -206,6 +210,8 @@ export class SimDirector {
     this.pipeline.processBatch(empty);
     this.pipeline.lvs.update(0, this.tables.connections);
     const weights: PriorityWeights = resolveWeights((opts.defense.weights ?? {}) as Partial<PriorityWeights>);
+    this.weights = weights;
+    this.quietMarks = new ServerQuietMarks(this.tables.connections);
     this.rescorer = new Rescorer(
       { ...this.tables, state: this.tables.defenseState, verified: this.tables.verified },
       weights,

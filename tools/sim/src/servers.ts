@@ -96,6 +96,11 @@ export class ServerFarm {
   private deadline = new Int32Array(0);
   /** 1 once the request head is complete (its header deadline no longer applies). */
   private served = new Uint8Array(0);
+  /**
+   * ms of the last data the server sent on the connection, or of its socket's birth when it sent
+   * none (the kernel's tcpi_last_data_sent, which a load agent reads): only the server moves it.
+   */
+  private lastSent = new Int32Array(0);
   private free: number[] = [];
   /** (slot, generation, deadline) per deadline kind, in order. */
   private readonly queueTimers = new TupleQueue(3);
@@ -132,6 +137,7 @@ export class ServerFarm {
     this.gen = grow(this.gen, (k) => new Int32Array(k));
     this.deadline = grow(this.deadline, (k) => new Int32Array(k));
     this.served = grow(this.served, (k) => new Uint8Array(k));
+    this.lastSent = grow(this.lastSent, (k) => new Int32Array(k));
     for (let i = n - 1; i >= old; i--) this.free.push(i);
     this.cap = n;
   }
@@ -202,6 +208,7 @@ export class ServerFarm {
   /** A waiting or new connection takes a worker, or waits for one, or is dropped. */
   private place(s: number, now: number): number {
     const r = this.real[s];
+    this.lastSent[s] = now;
     if (this.working[r] < this.opts.capacity) {
       this.startWork(s, now);
       return ConnState.working;
@@ -237,7 +244,7 @@ export class ServerFarm {
 
   /** A response was sent: the keep-alive timer starts. */
   responded(key: number, now: number): void {
-    this.answering(key, (now + this.opts.keepAliveMs) | 0, this.idleTimers);
+    this.answering(key, (now + this.opts.keepAliveMs) | 0, this.idleTimers, now);
   }
 
   /**
@@ -246,16 +253,37 @@ export class ServerFarm {
    * `Timeout`, 60 s, applies to each write).
    */
   sending(key: number, now: number): void {
-    this.answering(key, (now + this.opts.sendTimeoutMs) | 0, this.sendTimers);
+    this.answering(key, (now + this.opts.sendTimeoutMs) | 0, this.sendTimers, now);
   }
 
   /** A working connection's request is answered; its next deadline goes on `timers` (one constant delay each). */
-  private answering(key: number, deadline: number, timers: TupleQueue): void {
+  private answering(key: number, deadline: number, timers: TupleQueue, now: number): void {
     const s = this.index.get(key);
     if (s === undefined || this.state[s] !== ConnState.working) return;
     this.served[s] = 1;
+    this.lastSent[s] = now;
     this.deadline[s] = deadline;
     timers.push(s, this.gen[s], deadline);
+  }
+
+  /**
+   * What a load agent's quiet list holds for `real` (@sluice/agent, `quiet` lines): its established
+   * connections (a worker's, or waiting in the accept queue) whose server has sent no data for
+   * `minMs` or more. Writes their keys and how long into `keys` and `lastSendMs`, at most
+   * `keys.length`; returns how many.
+   */
+  quiet(real: number, now: number, minMs: number, keys: Float64Array, lastSendMs: Int32Array): number {
+    let n = 0;
+    for (let s = 0; s < this.cap && n < keys.length; s++) {
+      const st = this.state[s];
+      if (this.real[s] !== real || (st !== ConnState.working && st !== ConnState.accepting)) continue;
+      const ms = (now - this.lastSent[s]) | 0;
+      if (ms < minMs) continue;
+      keys[n] = this.key[s];
+      lastSendMs[n] = ms;
+      n++;
+    }
+    return n;
   }
 
   /** A new request on a kept-alive connection: the header timer again. */

@@ -63,7 +63,7 @@
 import { AnswerKind, TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
-import { DEFAULT_VERIFICATION, DEFENSE_WEIGHTS } from '@sluice/defense';
+import { DEFAULT_VERIFICATION, DEFENSE_WEIGHTS, QUIET_KEY_WORDS } from '@sluice/defense';
 import { type EvalResult, ipvsThresholdFor } from '@sluice/eval-report';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
@@ -263,6 +263,12 @@ export interface SimParams {
    * the probe and goes through RealServerCounters.correctHeld, as the daemon applies it.
    */
   agentIntervalMs: number;
+  /**
+   * 1 (the agent's default, `--quiet-ms 1000`): each agent's answer also lists the connections
+   * whose server has sent no data for a second (ServerFarm.quiet), which the director marks
+   * ConnBit.serverQuiet through ServerQuietMarks as the daemon does; 0: the count alone.
+   */
+  agentQuiet: number;
   botAddresses: number;
   tableCapacity: number;
   batchFrames: number;
@@ -308,6 +314,7 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   floodSources: 0,
   floodIgnoresSynAck: 0,
   agentIntervalMs: 0,
+  agentQuiet: 1,
   botAddresses: 100,
   tableCapacity: 1 << 16,
   batchFrames: 64,
@@ -324,6 +331,9 @@ export const QUICK_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRate
 
 /** A load agent's exchange: probe to applied report, in simulated ms (even: the agent reads at half). */
 const AGENT_RTT_MS = 2;
+/** The agent's quiet floor (`--quiet-ms`, its default) and list cap (QUIET_MAX in @sluice/agent). */
+const AGENT_QUIET_MS = 1000;
+const AGENT_QUIET_MAX = 65_536;
 
 export const PARTNER_CIDR = '44.1.0.0/16';
 const PARTNER_BASE = (44 << 24) | (1 << 16);
@@ -554,6 +564,12 @@ export function runSim(p: SimParams): SimResult {
   /** The agents' probes in flight: Held at the probe, per real (−1: none). */
   const agentHeldAtProbe = new Int32Array(p.reals).fill(-1);
   const agentReported = new Int32Array(p.reals);
+  /** Each agent's quiet list at its read (ServerFarm keys, ms since the server last sent). */
+  const quietCap = p.agentIntervalMs > 0 && p.agentQuiet > 0 ? AGENT_QUIET_MAX : 0;
+  const quietKeys = Array.from({ length: p.reals }, () => new Float64Array(quietCap));
+  const quietMs = Array.from({ length: p.reals }, () => new Int32Array(quietCap));
+  const quietCount = new Int32Array(p.reals);
+  const quietWords = new Int32Array(quietCap * QUIET_KEY_WORDS);
   const pollAgents = (now: number): void => {
     const reals = director.tables.reals;
     const phase = now % p.agentIntervalMs;
@@ -565,6 +581,9 @@ export function runSim(p: SimParams): SimResult {
         // (a worker's, or waiting in the accept queue). Not the SYN queue: with syncookies a full
         // one turns no client away, and a ghost's half-open entries sit there until they time out.
         agentReported[r] = servers.accepting[r] + servers.working[r];
+        if (p.agentQuiet > 0) {
+          quietCount[r] = servers.quiet(r, now, AGENT_QUIET_MS, quietKeys[r], quietMs[r]);
+        }
       } else if (phase === AGENT_RTT_MS && agentHeldAtProbe[r] >= 0) {
         reals.correctHeld(
           r,
@@ -573,6 +592,17 @@ export function runSim(p: SimParams): SimResult {
           director.config.realUpper[r],
           director.config.realLower[r],
         );
+        // After the count, as the daemon applies a report (Director.onAgentReport).
+        if (p.agentQuiet > 0) {
+          const n = quietCount[r];
+          const words = quietWords.subarray(0, n * QUIET_KEY_WORDS);
+          for (let i = 0; i < n; i++) {
+            const k = quietKeys[r][i];
+            // The director's key: the client's address as IPv4-mapped words, its port and service 0.
+            words.set([0, 0, 0xffff, Math.floor(k / 65536) | 0, (k % 65536) << 16], i * QUIET_KEY_WORDS);
+          }
+          director.quietMarks.apply(r, words, quietMs[r], n, director.weights.servedIdleMs, now);
+        }
         agentHeldAtProbe[r] = -1;
       }
     }
