@@ -10,8 +10,9 @@
 // A machine that cannot build the lab (not root, no netns or vxlan, a binary missing) makes
 // every test FAIL with the precise reason (checkLabPrerequisites' message): a skipped e2e suite
 // would pass CI while proving nothing.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ConfigFile, LiveConfig } from '@sluice/config';
 import {
@@ -31,6 +32,10 @@ import { parseSamples, promtoolCheck, type Sample, select, value } from './metri
 import { sleep, until } from './wait.ts';
 
 const execFileP = promisify(execFile);
+/** sluice-agent, run in a real server's namespace; and the lab's real-address bots. */
+const AGENT_MAIN = fileURLToPath(new URL('../../packages/agent/src/main.ts', import.meta.url));
+const AGENT_PORT = 5555;
+const BOTS_SCRIPT = fileURLToPath(new URL('../../tools/lab-eval/src/bots.py', import.meta.url));
 /**
  * `python3 -c BURST_CLIENT host n`: n HTTP GETs to host:80 whose connects start in the same
  * millisecond (non-blocking sockets, one process), each body printed on its own line.
@@ -811,6 +816,141 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     const bodies = await curlMany(client, url4, 4);
     expect(new Set(bodies), `after: ${JSON.stringify(tally(bodies))}`).toEqual(new Set(['rs1', 'rs2']));
   }, 120_000);
+
+  it("a bot that forges its server's progress looks served to the director; its server's load agent says the server sent nothing, and the entry is marked server-quiet", async () => {
+    const { client, api, web4Ids, lab } = ready();
+    const settings = await api.get<{ sourceChecks: Record<string, unknown> }>('/v1/defense');
+    // The lab's addresses are private, bogons to the source checks (priority 15, fixed).
+    const checksOff = await api.request('PATCH', '/v1/defense', {
+      body: { sourceChecks: { enabled: false } },
+    });
+    expect(checksOff.status, checksOff.text).toBe(200);
+    const children: ChildProcess[] = [];
+    const stopAll = async () => {
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null || c.signalCode !== null) return resolve();
+              c.once('exit', () => resolve());
+              c.kill('SIGKILL');
+            }),
+        ),
+      );
+    };
+    try {
+      // A real sluice-agent in each real server's namespace, on its underlay address (the VTEP,
+      // where the director asks by default), reading that namespace's sockets with ss.
+      await Promise.all(
+        lab.reals.map(
+          (real) =>
+            new Promise<void>((resolve, reject) => {
+              const agent = real.spawn(
+                [process.execPath, AGENT_MAIN, '--listen', `${real.underlay}:${AGENT_PORT}`, '--port', '80'],
+                { stdio: ['ignore', 'pipe', 'pipe'] },
+              );
+              children.push(agent);
+              let out = '';
+              agent.stdout!.setEncoding('utf8').on('data', (d: string) => {
+                out += d;
+                if (out.includes('sluice-agent: listening')) resolve();
+              });
+              agent.stderr!.setEncoding('utf8').on('data', (d: string) => {
+                out += d;
+              });
+              agent.once('exit', (code) =>
+                reject(new Error(`sluice-agent on ${real.label} exited ${code}: ${out}`)),
+              );
+            }),
+        ),
+      );
+      // The renewing bot (tools/lab-eval/src/bots.py --mode renew): its response read, then every
+      // 0.35-0.65 s a byte of a request head it never finishes and a raw ACK 1000 bytes further
+      // past what its server really sent (the server drops it; the director cannot tell).
+      const bot = client.spawn(
+        [
+          '/usr/bin/python3',
+          BOTS_SCRIPT,
+          '--host',
+          lab.vip4,
+          '--addrs',
+          client.overlay4,
+          '--per',
+          '1',
+          '--mode',
+          'renew',
+          '--interval-s',
+          '0.5',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      children.push(bot);
+      let botOut = '';
+      bot.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        botOut += d;
+      });
+      bot.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        botOut += d;
+      });
+      const entry = async (): Promise<ConnectionItem | undefined> =>
+        (
+          await api.get<{ items: ConnectionItem[] }>(
+            `/v1/connections?service=web4&client=${client.overlay4}&limit=1000`,
+          )
+        ).items.find((c) => c.state === 'ESTABLISHED');
+      // Without the agent's word: served by its acknowledgements, never idle a second.
+      let seen = await entry();
+      for (
+        let waited = 0;
+        !(seen?.priorityReasons?.includes('served') && /"forged": ([3-9]|\d\d)/.test(botOut));
+        waited += 250
+      ) {
+        if (waited > 15_000)
+          throw new Error(`the bot never looked served: ${JSON.stringify(seen)}; bot: ${botOut}`);
+        await sleep(250);
+        seen = await entry();
+      }
+      expect(seen?.idleSeconds, JSON.stringify(seen)).toBeLessThan(1);
+      const realIndex = web4Ids.findIndex((id) => id.startsWith(`${seen?.real?.address}:`));
+      expect(realIndex, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
+      const realId = web4Ids[realIndex];
+      // The agent on: its server has sent nothing since the response; the entry is marked.
+      const on = await api.request('PATCH', realPath('web4', realId), {
+        body: { agent: { port: AGENT_PORT, intervalSeconds: 0.5, timeoutSeconds: 1 } },
+      });
+      expect(on.status, on.text).toBe(200);
+      for (let waited = 0; !seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
+        if (waited > 10_000)
+          throw new Error(`never marked server-quiet: ${JSON.stringify(seen)}; bot: ${botOut}`);
+        await sleep(250);
+        seen = await entry();
+      }
+      // Still active by its own packets, so ranked as forged: no 'served', and below a new client.
+      expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('served');
+      expect(seen?.idleSeconds, JSON.stringify(seen)).toBeLessThan(1);
+      const status = (await realOf(api, 'web4', realId)) as RealView & {
+        status: { agentQuiet: number | null; agentHeld: number | null };
+      };
+      expect(status.status?.agentQuiet, JSON.stringify(status)).toBeGreaterThanOrEqual(1);
+      expect(status.status?.agentHeld, JSON.stringify(status)).toBeGreaterThanOrEqual(1);
+      expect(
+        value(await scrape(api), 'sluice_real_server_quiet_connections', { service: 'web4', real: realId }),
+      ).toBeGreaterThanOrEqual(1);
+      // The agent gone from the config: no word from the server, the mark is cleared.
+      const off = await api.request('PATCH', realPath('web4', realId), { body: { agent: null } });
+      expect(off.status, off.text).toBe(200);
+      for (let waited = 0; seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
+        if (waited > 5000) throw new Error(`the mark stayed without an agent: ${JSON.stringify(seen)}`);
+        await sleep(250);
+        seen = await entry();
+      }
+      expect(seen?.priorityReasons, JSON.stringify(seen)).toContain('served');
+    } finally {
+      await stopAll();
+      for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });
+      await api.request('PATCH', '/v1/defense', { body: { sourceChecks: settings.sourceChecks } });
+    }
+  }, 90_000);
 
   it('SIGHUP re-reads the file; a corrupt file is refused, logged, and the running config stays', async () => {
     const { api, daemon, files, client, url4, web4Ids } = ready();

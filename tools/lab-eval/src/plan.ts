@@ -33,6 +33,7 @@ export const SCENARIOS = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'spread-renew',
   'header-churn',
   'slowhttptest-H',
   'slowhttptest-B',
@@ -61,6 +62,7 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'spread-renew',
   'header-churn',
   'mixed',
 ];
@@ -93,6 +95,7 @@ export const SPREAD_SCENARIOS: readonly Scenario[] = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'spread-renew',
   'header-churn',
 ];
 /** Real-address bots: addresses × connections each = 400, the cluster's capacity (a level doubles it). */
@@ -158,6 +161,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
     case 'header-churn':
       return quick ? [400] : [400, 800];
     case 'slow-read-reopen':
+    case 'spread-renew':
       return [400];
     case 'slowhttptest-H':
     case 'slowhttptest-B':
