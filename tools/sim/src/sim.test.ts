@@ -119,6 +119,24 @@ describe('simulator', () => {
     );
   });
 
+  it("the renewing bot looks served to the director; with its servers' quiet lists every valid client is served, and none is reset before its answer", () => {
+    const over = {
+      scenario: 'spread' as const,
+      strategy: 'priority' as const,
+      attackRate: 1_000,
+      botBareAckMs: 900,
+      botForwardAck: 1,
+      botRenewMs: 900,
+      agentIntervalMs: 1000,
+    };
+    const countOnly = quick({ ...over, agentQuiet: 0 });
+    const withQuiet = quick(over);
+    expect(countOnly.validSuccess).toBeLessThan(0.9);
+    expect(withQuiet.validSuccess).toBe(1);
+    // Reset after their answer, idle (keep-alive connections taken at capacity), and no other way.
+    expect(withQuiet.validFalselyReset).toBe(withQuiet.validResetIdle);
+  });
+
   it("slow readers' zero windows are not progress: their connections stall and are shed; withholding acknowledgements is seen only between acknowledgements a second apart", () => {
     const over = { scenario: 'slow-read' as const, strategy: 'priority' as const, attackRate: 1_000 };
     const zero = quick(over);
