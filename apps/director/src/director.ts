@@ -40,7 +40,7 @@ import {
   type ServeEvent,
   writeResetForRecord,
 } from '@sluice/dataplane';
-import { DefenseLoop, QUIET_KEY_WORDS, RescorerThread, ServerQuietMarks } from '@sluice/defense';
+import { DefenseLoop, RescorerThread, ServerQuietMarks } from '@sluice/defense';
 import {
   AgentPoller,
   type AgentQuiet,
@@ -51,7 +51,7 @@ import {
 } from '@sluice/health';
 import { readUdpCounters } from '@sluice/io';
 import { createMetrics, lvsDefenseState, type NeighborSnapshot, type SluiceMetrics } from '@sluice/metrics';
-import { formatAddress, parseAddress, RstSpec } from '@sluice/wire';
+import { formatAddress, RstSpec } from '@sluice/wire';
 import { ConnectionIndex } from './connections.ts';
 import type {
   ConfigView,
@@ -498,26 +498,16 @@ export class Director implements DirectorControl {
    * word from the server, and the client's packets judge alone again. Only under `priority`.
    */
   private applyQuiet(idx: number, cfg: CompiledConfig, quiet: readonly AgentQuiet[] | null): void {
-    const now = clockNow(this.dataplane.connections.core.epochMs);
     const servedIdleMs = cfg.scorer?.weights.servedIdleMs ?? 0;
     const svc = cfg.realService[idx];
     if (quiet === null || servedIdleMs <= 0 || svc < 0) {
-      this.quietMarks.forget(idx, now);
+      this.quietMarks.forget(idx);
       return;
     }
-    // Under direct routing the server's socket is the VIP's port; the client's address and port
-    // and this service name the director's entry.
-    const port = cfg.servicePort[svc];
-    const keys = new Int32Array(quiet.length * QUIET_KEY_WORDS);
-    const lastSendMs = new Float64Array(quiet.length);
-    let n = 0;
-    for (const q of quiet) {
-      if (q.localPort !== port) continue;
-      const [a0, a1, a2, a3] = parseAddress(q.client);
-      keys.set([a0, a1, a2, a3, (q.clientPort << 16) | svc], n * QUIET_KEY_WORDS);
-      lastSendMs[n++] = q.lastSendMs;
-    }
-    this.quietMarks.apply(idx, keys, lastSendMs, n, servedIdleMs, now);
+    // Under direct routing the server's socket is on the VIP's port; the client's address and
+    // port and this service name the director's entry.
+    const now = clockNow(this.dataplane.connections.core.epochMs);
+    this.quietMarks.applyReport(idx, quiet, cfg.servicePort[svc], svc, servedIdleMs, now);
   }
 
   /** A real server whose agent left the config counts whole again. */
@@ -527,9 +517,7 @@ export class Director implements DirectorControl {
       for (const r of svc.reals) {
         if (r.agent !== undefined && r.agent !== null) continue;
         const idx = this.realIndex(realKey(svc.name, r.address, r.port));
-        if (idx >= 0 && this.quietMarks.markedCount(idx) > 0) {
-          this.quietMarks.forget(idx, clockNow(this.dataplane.connections.core.epochMs));
-        }
+        if (idx >= 0 && this.quietMarks.markedCount(idx) > 0) this.quietMarks.forget(idx);
         if (idx < 0 || cfg === null || !this.dataplane.reals.isReported(idx)) continue;
         this.dataplane.reals.clearReport(idx, cfg.realUpper[idx], cfg.realLower[idx]);
       }

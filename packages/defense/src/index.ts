@@ -47,7 +47,7 @@ export {
   StoredReason,
   storedReasons,
 } from './scorer.ts';
-export { QUIET_KEY_WORDS, type QuietApplied, ServerQuietMarks } from './server-quiet.ts';
+export { QUIET_KEY_WORDS, type QuietApplied, type QuietEntry, ServerQuietMarks } from './server-quiet.ts';
 export {
   HalfOpenRelease,
   type ResetSender,

@@ -58,7 +58,7 @@ describe('ServerQuietMarks', () => {
     expect([quiet(table, a), quiet(table, b)]).toEqual([false, true]);
     expect(marks.markedCount(0)).toBe(1);
 
-    expect(marks.forget(0, 30)).toBe(1);
+    expect(marks.forget(0)).toBe(1);
     expect(quiet(table, b)).toBe(false);
     expect(marks.markedCount()).toBe(0);
   });
@@ -84,5 +84,46 @@ describe('ServerQuietMarks', () => {
     const next = entry(table, 0x0a000001, 4001, 2);
     expect(marks.apply(0, keysOf([]), [], 0, 1000, 30)).toEqual({ marked: 0, cleared: 0 });
     expect(quiet(table, next)).toBe(false);
+  });
+
+  it("keys an agent's report to the service's entries: the service's port only, IPv4 and IPv6, an address that does not parse skipped", () => {
+    const table = ConnectionTable.create(64, 0);
+    const v4 = entry(table, 0x0a000001, 4001, 0);
+    const s6 = table.acquire(0x20010db8, 0, 0, 5, (4002 << 16) | SERVICE, true, 8, 0);
+    table.i32[table.recordBase(s6) + Conn.real] = 0;
+    table.setExpires(s6, 0x3fffffff);
+    table.release(s6);
+    const marks = new ServerQuietMarks(table);
+    const applied = marks.applyReport(
+      0,
+      [
+        { client: '10.0.0.1', clientPort: 4001, localPort: 80, lastSendMs: 2000 },
+        { client: '2001:db8::5', clientPort: 4002, localPort: 80, lastSendMs: 2000 },
+        { client: '10.0.0.1', clientPort: 4001, localPort: 443, lastSendMs: 2000 }, // another service's
+        { client: 'not-an-address', clientPort: 4003, localPort: 80, lastSendMs: 2000 },
+      ],
+      80,
+      SERVICE,
+      1000,
+      10,
+    );
+    expect(applied).toEqual({ marked: 2, cleared: 0 });
+    expect([quiet(table, v4), quiet(table, s6)]).toEqual([true, true]);
+  });
+
+  it('tries a clear whose record lock is taken again with the next report', () => {
+    const table = ConnectionTable.create(64, 0);
+    const a = entry(table, 0x0a000001, 4001, 0);
+    const marks = new ServerQuietMarks(table);
+    marks.apply(0, keysOf([[0x0a000001, 4001]]), [5000], 1, 1000, 10);
+    // The packet path holds the record while the next report, which no longer lists it, arrives.
+    const held = table.acquire(0, 0, 0xffff, 0x0a000001, (4001 << 16) | SERVICE, false, 0, 20);
+    expect(held).toBe(a);
+    expect(marks.apply(0, keysOf([]), [], 0, 1000, 20)).toEqual({ marked: 0, cleared: 0 });
+    table.release(held);
+    expect(quiet(table, a)).toBe(true);
+    expect(marks.markedCount(0)).toBe(1);
+    expect(marks.apply(0, keysOf([]), [], 0, 1000, 30)).toEqual({ marked: 0, cleared: 1 });
+    expect(quiet(table, a)).toBe(false);
   });
 });

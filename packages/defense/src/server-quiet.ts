@@ -11,12 +11,25 @@
 // moves only when it really sends, which a real-address attacker pays for with real requests.
 //
 // The daemon (apps/director) and tools/sim both apply reports through this class. Not the packet
-// path: one report a second per real server, each entry locked like the re-scorer locks it.
+// path: one report a second per real server, each listed entry looked up and locked once, and
+// the previous report's marks found again by slot and tag, not by key.
 
-import { Conn, ConnBit, type ConnectionTable } from '@sluice/conntrack';
+import { Conn, ConnBit, type ConnectionTable, EditOutcome, type RecordEditor } from '@sluice/conntrack';
+import { parseAddress } from '@sluice/wire';
 
 /** Words per connection key in a report: the client's address (4) and clientPort << 16 | service. */
 export const QUIET_KEY_WORDS = 5;
+
+/** One connection of an agent's quiet list, as @sluice/health parses it. */
+export interface QuietEntry {
+  /** The client's address (an IP literal: IPv4 for an IPv4 client, IPv6 otherwise). */
+  client: string;
+  clientPort: number;
+  /** The server's port of the connection: under direct routing, the service's. */
+  localPort: number;
+  /** How long the server had sent no data on it when the agent read it. */
+  lastSendMs: number;
+}
 
 export interface QuietApplied {
   /** Entries the report marks (listed, quiet `servedIdleMs` or more, found on this real server). */
@@ -25,13 +38,72 @@ export interface QuietApplied {
   cleared: number;
 }
 
+/** Clears ConnBit.serverQuiet of a record still on real `real`; 1 when it did. */
+class Unmark implements RecordEditor {
+  real = 0;
+  edit(i32: Int32Array, base: number): number {
+    if (i32[base + Conn.real] !== this.real) return 0;
+    i32[base + Conn.flagsSyn] &= ~ConnBit.serverQuiet;
+    return 1;
+  }
+}
+
 export class ServerQuietMarks {
   readonly #table: ConnectionTable;
-  /** Per real server: the keys its last report marked ("a0,a1,a2,a3,portService"). */
-  readonly #marked = new Map<number, Map<string, Int32Array>>();
+  /** Per real server: the (slot, tag) pairs its last report marked. */
+  readonly #marked = new Map<number, Int32Array>();
+  /** Per slot: the report that last marked it (this class's count of reports applied). */
+  readonly #stamp: Int32Array;
+  #report = 0;
+  readonly #unmark = new Unmark();
+  /** (slot, tag) pairs #clear found locked, and how many. */
+  #busy = new Int32Array(0);
+  #busyCount = 0;
+  /** The keys of applyReport, grown as reports need. */
+  #keys = new Int32Array(0);
+  #lastSend = new Float64Array(0);
 
   constructor(table: ConnectionTable) {
     this.#table = table;
+    this.#stamp = new Int32Array(table.capacity);
+  }
+
+  /**
+   * One report of real server `real`'s agent, as the agent lists it: its connections on `port`
+   * (the service's; others are another service's business) are keyed to `service`'s entries and
+   * applied (apply). An entry whose address does not parse is skipped.
+   */
+  applyReport(
+    real: number,
+    quiet: readonly QuietEntry[],
+    port: number,
+    service: number,
+    servedIdleMs: number,
+    now: number,
+  ): QuietApplied {
+    if (this.#lastSend.length < quiet.length) {
+      this.#keys = new Int32Array(quiet.length * QUIET_KEY_WORDS);
+      this.#lastSend = new Float64Array(quiet.length);
+    }
+    const keys = this.#keys;
+    let n = 0;
+    for (const q of quiet) {
+      if (q.localPort !== port || !(q.lastSendMs >= servedIdleMs)) continue;
+      let words: [number, number, number, number];
+      try {
+        words = parseAddress(q.client);
+      } catch {
+        continue;
+      }
+      const o = n * QUIET_KEY_WORDS;
+      keys[o] = words[0];
+      keys[o + 1] = words[1];
+      keys[o + 2] = words[2];
+      keys[o + 3] = words[3];
+      keys[o + 4] = (q.clientPort << 16) | service;
+      this.#lastSend[n++] = q.lastSendMs;
+    }
+    return this.apply(real, keys, this.#lastSend, n, servedIdleMs, now);
   }
 
   /**
@@ -48,29 +120,30 @@ export class ServerQuietMarks {
     servedIdleMs: number,
     now: number,
   ): QuietApplied {
-    const before = this.#marked.get(real);
-    const after = new Map<string, Int32Array>();
+    const report = ++this.#report;
+    const table = this.#table;
+    const i32 = table.i32;
+    const stamp = this.#stamp;
+    const marks = new Int32Array(servedIdleMs > 0 ? count * 2 : 0);
     let marked = 0;
-    if (servedIdleMs > 0) {
-      for (let i = 0; i < count; i++) {
-        if (!(lastSendMs[i] >= servedIdleMs)) continue;
-        const key = keys.subarray(i * QUIET_KEY_WORDS, (i + 1) * QUIET_KEY_WORDS);
-        const name = `${key[0]},${key[1]},${key[2]},${key[3]},${key[4]}`;
-        if (after.has(name)) continue;
-        if (this.#set(real, key, true, now)) {
-          after.set(name, key);
-          marked++;
-        }
+    for (let i = 0; i < count && servedIdleMs > 0; i++) {
+      if (!(lastSendMs[i] >= servedIdleMs)) continue;
+      const o = i * QUIET_KEY_WORDS;
+      const slot = table.acquire(keys[o], keys[o + 1], keys[o + 2], keys[o + 3], keys[o + 4], false, 0, now);
+      if (slot < 0) continue;
+      const base = table.recordBase(slot);
+      // Listed twice, or another real server's entry with this key: nothing to mark again.
+      if (i32[base + Conn.real] === real && stamp[slot] !== report) {
+        i32[base + Conn.flagsSyn] |= ConnBit.serverQuiet;
+        stamp[slot] = report;
+        marks[marked * 2] = slot;
+        marks[marked * 2 + 1] = table.core.tagOfSlot(slot);
+        marked++;
       }
+      table.release(slot);
     }
-    let cleared = 0;
-    if (before !== undefined) {
-      for (const [name, key] of before) {
-        if (!after.has(name) && this.#set(real, key, false, now)) cleared++;
-      }
-    }
-    if (after.size > 0) this.#marked.set(real, after);
-    else this.#marked.delete(real);
+    const cleared = this.#clear(real, report);
+    this.#keep(real, marks.subarray(0, marked * 2));
     return { marked, cleared };
   }
 
@@ -78,37 +151,60 @@ export class ServerQuietMarks {
    * No word from `real`'s agent any more (a failed probe, a reply without the list, the agent
    * gone from the config): its marks are cleared, and the client's packets alone judge again.
    */
-  forget(real: number, now: number): number {
-    const before = this.#marked.get(real);
-    if (before === undefined) return 0;
-    this.#marked.delete(real);
-    let cleared = 0;
-    for (const key of before.values()) if (this.#set(real, key, false, now)) cleared++;
+  forget(real: number): number {
+    const cleared = this.#clear(real, ++this.#report);
+    this.#keep(real, new Int32Array(0));
     return cleared;
   }
 
   /** How many entries of `real` the last report marked (all reals when omitted). */
   markedCount(real?: number): number {
-    if (real !== undefined) return this.#marked.get(real)?.size ?? 0;
+    if (real !== undefined) return (this.#marked.get(real)?.length ?? 0) >> 1;
     let n = 0;
-    for (const m of this.#marked.values()) n += m.size;
+    for (const m of this.#marked.values()) n += m.length >> 1;
     return n;
   }
 
-  /** Sets or clears the mark of one entry, if it is still there and still on `real`. */
-  #set(real: number, key: Int32Array, on: boolean, now: number): boolean {
-    const table = this.#table;
-    const slot = table.acquire(key[0], key[1], key[2], key[3], key[4], false, 0, now);
-    if (slot < 0) return false;
-    const base = table.recordBase(slot);
-    const i32 = table.i32;
-    let done = false;
-    if (i32[base + Conn.real] === real) {
-      const fs = i32[base + Conn.flagsSyn];
-      i32[base + Conn.flagsSyn] = on ? fs | ConnBit.serverQuiet : fs & ~ConnBit.serverQuiet;
-      done = true;
+  /**
+   * Clears the previous marks of `real` that report `report` did not make again. One whose lock
+   * stayed taken past the bounded spin is kept in #busy, to be tried again with the next report.
+   */
+  #clear(real: number, report: number): number {
+    this.#busyCount = 0;
+    const before = this.#marked.get(real);
+    if (before === undefined) return 0;
+    this.#unmark.real = real;
+    let cleared = 0;
+    for (let i = 0; i < before.length; i += 2) {
+      const slot = before[i];
+      // Marked again by this report (the same connection, or a new one in its slot on this real).
+      if (this.#stamp[slot] === report) continue;
+      const done = this.#table.editIfStill(slot, before[i + 1], this.#unmark);
+      if (done === 1) cleared++;
+      else if (done === EditOutcome.busy) {
+        if (this.#busy.length < (this.#busyCount + 1) * 2) {
+          const grown = new Int32Array(Math.max(16, this.#busy.length * 2));
+          grown.set(this.#busy);
+          this.#busy = grown;
+        }
+        this.#busy[this.#busyCount * 2] = slot;
+        this.#busy[this.#busyCount * 2 + 1] = before[i + 1];
+        this.#busyCount++;
+      }
     }
-    table.release(slot);
-    return done;
+    return cleared;
+  }
+
+  /** Records `real`'s marks now: `marks` and the ones #clear could not reach. */
+  #keep(real: number, marks: Int32Array): void {
+    const n = marks.length + this.#busyCount * 2;
+    if (n === 0) {
+      this.#marked.delete(real);
+      return;
+    }
+    const all = new Int32Array(n);
+    all.set(marks);
+    all.set(this.#busy.subarray(0, this.#busyCount * 2), marks.length);
+    this.#marked.set(real, all);
   }
 }

@@ -6,6 +6,7 @@ import { runHotpath } from './hotpath.ts';
 import { runIdle } from './idle.ts';
 import { runLab } from './lab.ts';
 import { runLeak } from './leak.ts';
+import { runQuiet } from './quiet.ts';
 
 export interface BenchOptions {
   seconds: number;
@@ -41,6 +42,7 @@ const suites: Record<string, (opts: BenchOptions) => Promise<void>> = {
   leak: runLeak,
   idle: runIdle,
   lab: runLab,
+  quiet: runQuiet,
 };
 
 function usage(): never {
