@@ -28,7 +28,12 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
     why: 'the underlay bridge, fdb (lab)',
     neededBy: [LAB_TESTS],
   },
-  { binary: 'ss', debianPackage: 'iproute2', why: "the real servers' sockets (lab)", neededBy: [LAB_TESTS] },
+  {
+    binary: 'ss',
+    debianPackage: 'iproute2',
+    why: "the real servers' sockets (lab); sluice-agent's quiet list (tcp_info)",
+    neededBy: [LAB_TESTS, 'packages/agent/src/agent.int.test.ts'],
+  },
   {
     binary: 'nsenter',
     debianPackage: 'util-linux',
