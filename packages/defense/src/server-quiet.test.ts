@@ -17,9 +17,9 @@ function entry(table: ConnectionTable, addr: number, port: number, real: number)
 
 function keysOf(conns: [number, number][]): Int32Array {
   const k = new Int32Array(conns.length * QUIET_KEY_WORDS);
-  conns.forEach(([addr, port], i) =>
-    k.set([0, 0, 0xffff, addr, (port << 16) | SERVICE], i * QUIET_KEY_WORDS),
-  );
+  conns.forEach(([addr, port], i) => {
+    k.set([0, 0, 0xffff, addr, (port << 16) | SERVICE], i * QUIET_KEY_WORDS);
+  });
   return k;
 }
 
