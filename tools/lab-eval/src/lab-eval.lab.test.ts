@@ -163,19 +163,36 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
     expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.97);
   }, 300_000);
 
-  it("hping3 --flood from a live address: its half-open entries take no server's slot at the flood's onset, and no valid client is shed for them", async () => {
-    const { r, why } = await priorityRun({ scenarios: ['syn-flood-real'], labName: 'levh', subnet: 248 });
-    // verified at once (a live host), its SYNs forwarded; the resets its kernel sends reach the
-    // director late or not at all, and its entries used to be counted as held past their
-    // provisional time: 150-812 on average in 10 of 16 runs before (capacity 400), valid
-    // connections shed in 6 (DEFENSE.md §5, "The real-address flood's onset"); after, 0-58 in 41
-    // runs (58: the director read the flood host's probe answer late, and the server stayed at its
-    // threshold for the onset's unverified SYNs' second, their half-open entries released to 190)
-    expect(r.heldMean as number, why).toBeLessThan(100);
-    expect(r.validFalselyReset, why).toBe(0);
-    // Success is the director's ingest as much as the defense: at its ceiling a lost challenge or
-    // answer costs a client its 1 s timeout (CI, 10 877 frames a second dropped: 0.967 with
-    // nothing shed or reset), so only a collapse is asserted here; DEFENSE.md §5 has the runs.
-    expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.9);
+  it("hping3 from a live address, --flood and paced: its half-open entries take no server's slot at the onset and no valid client is shed for them; paced below the director's ingest, every valid client is served", async () => {
+    // --flood, then -i u10 (some 57k SYNs a second here, a third of what the director ingests
+    // beside a --flood on a 2-vCPU VM).
+    const { results, lines } = await quickEval({
+      scenarios: ['syn-flood-real'],
+      strategies: ['priority'],
+      levels: ['flood', 10],
+      labName: 'levh',
+      subnet: 248,
+    });
+    expect(results.map((r) => r.attackLevel)).toEqual(['flood', 10]);
+    for (const r of results) {
+      const why = `${JSON.stringify(r)}\n${lines.join('\n')}`;
+      expect(r.labHealthy, why).toBe(true);
+      // verified at once (a live host), its SYNs forwarded; the resets its kernel sends reach the
+      // director late or not at all, and its entries used to be counted as held past their
+      // provisional time: 150-812 on average in 10 of 16 runs before (capacity 400), valid
+      // connections shed in 6 (DEFENSE.md §5, "The real-address flood's onset"); after, 0-58 in 41
+      // runs (58: the director read the flood host's probe answer late, and the server stayed at
+      // its threshold for the onset's unverified SYNs' second, their half-open entries released to 190)
+      expect(r.heldMean as number, why).toBeLessThan(100);
+      expect(r.validFalselyReset, why).toBe(0);
+    }
+    // Success at --flood is the director's ingest as much as the defense: at its ceiling a lost
+    // challenge or answer costs a client its 1 s timeout (CI at 7f62050 on an EPYC VM, 10 877
+    // frames a second dropped: 0.967; on 2026-12-08's Xeon VM half the flood dropped, 0.58-0.79,
+    // the code before this session's change alike). Paced, nothing is dropped, and the defense
+    // alone decides.
+    const paced = results[1];
+    const why = `${JSON.stringify(paced)}\n${lines.join('\n')}`;
+    expect(paced.validSuccess, why).toBeGreaterThanOrEqual(0.97);
   }, 300_000);
 });

@@ -22,6 +22,17 @@ describe('planRuns', () => {
     ).toEqual(['priority/spoof-kernel/2000/6', 'none/spoof-kernel/2000/6']);
   });
 
+  it("levels, when given, replace every scenario's own", () => {
+    expect(
+      planRuns({
+        quick: true,
+        scenarios: ['syn-flood-real'],
+        strategies: ['priority'],
+        levels: ['flood', 10],
+      }).map((r) => `${r.scenario}/${r.attack}`),
+    ).toEqual(['syn-flood-real/flood', 'syn-flood-real/10']);
+  });
+
   it('the full grid runs every arm at every level of every scenario, arms side by side', () => {
     const runs = planRuns();
     for (const scenario of SCENARIOS) {

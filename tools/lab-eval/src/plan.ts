@@ -126,6 +126,8 @@ export interface PlanOptions {
   strategies?: readonly Strategy[];
   scenarios?: readonly Scenario[];
   durationS?: number;
+  /** These attack levels instead of each scenario's own (levels()). */
+  levels?: readonly AttackLevel[];
 }
 
 /** The levels each scenario runs at: from ~1k packets/s up to what the director ingests here. */
@@ -183,7 +185,7 @@ export function planRuns(opts: PlanOptions = {}): RunSpec[] {
   const scenarios = opts.scenarios ?? (quick ? (['spoof-kernel'] as const) : SCENARIOS);
   const runs: RunSpec[] = [];
   for (const scenario of scenarios) {
-    for (const attack of levels(scenario, quick)) {
+    for (const attack of opts.levels ?? levels(scenario, quick)) {
       for (const strategy of strategies) runs.push({ scenario, strategy, attack, durationS });
     }
   }

@@ -134,7 +134,7 @@ describe('simulator', () => {
     expect(countOnly.validSuccess).toBeLessThan(0.9);
     expect(withQuiet.validSuccess).toBeGreaterThanOrEqual(0.99);
     // Reset before their answer: 15% of valid connections without the list, about 1% with it.
-    const beforeAnswer = (r: SimResult) => r.validFalselyReset - r.validResetIdle;
+    const beforeAnswer = (r: SimResult) => r.validFalselyReset - (r.validResetIdle ?? 0);
     expect(beforeAnswer(countOnly)).toBeGreaterThan(0.1);
     expect(beforeAnswer(withQuiet)).toBeLessThan(0.02);
   });
