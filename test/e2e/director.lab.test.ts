@@ -817,7 +817,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     expect(new Set(bodies), `after: ${JSON.stringify(tally(bodies))}`).toEqual(new Set(['rs1', 'rs2']));
   }, 120_000);
 
-  it("a bot that forges its server's progress looks served to the director; its server's load agent says the server sent nothing, and the entry is marked server-quiet", async () => {
+  it("a bot that forges its server's progress looks served to the director; its server's load agent says the server sent nothing: the entry is marked server-quiet, then judged forged", async () => {
     const { client, api, web4Ids, lab } = ready();
     const settings = await api.get<{ sourceChecks: Record<string, unknown> }>('/v1/defense');
     // The lab's addresses are private, bogons to the source checks (priority 15, fixed).
@@ -928,6 +928,13 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       // Still active by its own packets, so ranked as forged: no 'served', and below a new client.
       expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('served');
       expect(seen?.idleSeconds, JSON.stringify(seen)).toBeLessThan(1);
+      // Its acknowledgements came inside its server's silence, before the agent looked: forged, for
+      // good (ServerQuietMarks' judgement, as for an acknowledgement gone backward).
+      for (let waited = 0; !seen?.priorityReasons?.includes('ack-forged'); waited += 250) {
+        if (waited > 10_000) throw new Error(`never judged forged: ${JSON.stringify(seen)}; bot: ${botOut}`);
+        await sleep(250);
+        seen = await entry();
+      }
       const status = (await realOf(api, 'web4', realId)) as RealView & {
         status: { agentQuiet: number | null; agentHeld: number | null };
       };
@@ -936,7 +943,9 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       expect(
         value(await scrape(api), 'sluice_real_server_quiet_connections', { service: 'web4', real: realId }),
       ).toBeGreaterThanOrEqual(1);
-      // The agent gone from the config: no word from the server, the mark is cleared.
+      // The agent gone from the config: no word from the server, the mark is cleared; the
+      // forgery it proved stays with the connection.
+      const forgedId = seen?.id;
       const off = await api.request('PATCH', realPath('web4', realId), { body: { agent: null } });
       expect(off.status, off.text).toBe(200);
       for (let waited = 0; seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
@@ -944,7 +953,8 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
         await sleep(250);
         seen = await entry();
       }
-      expect(seen?.priorityReasons, JSON.stringify(seen)).toContain('served');
+      if (seen?.id === forgedId) expect(seen?.priorityReasons, JSON.stringify(seen)).toContain('ack-forged');
+      expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('server-quiet');
     } finally {
       await stopAll();
       for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });

@@ -113,6 +113,8 @@ export class Director implements DirectorControl {
   private readonly agents = new AgentPoller();
   /** Held (the director's count) of each polled real server when its agent's probe went out. */
   private readonly heldAtProbe = new Map<string, number>();
+  /** When each polled real server's agent was last asked, on the connection table's clock. */
+  private readonly probedAt = new Map<string, number>();
   /** The agents' quiet lists: the entries each marks ConnBit.serverQuiet. */
   private readonly quietMarks: ServerQuietMarks;
   private readonly neighbors: NeighborTable;
@@ -197,6 +199,7 @@ export class Director implements DirectorControl {
     this.agents.on('probe', (key: string) => {
       const idx = this.realIndex(key);
       if (idx >= 0) this.heldAtProbe.set(key, Atomics.load(this.dataplane.reals.held, idx));
+      this.probedAt.set(key, clockNow(this.dataplane.connections.core.epochMs));
     });
     this.agents.on('report', (r: AgentReport) => this.onAgentReport(r));
     this.prom = createMetrics({
@@ -488,7 +491,7 @@ export class Director implements DirectorControl {
         upper,
         lower,
       );
-    this.applyQuiet(idx, cfg, r.quiet);
+    this.applyQuiet(idx, cfg, r.quiet, this.probedAt.get(r.key));
   }
 
   /**
@@ -497,7 +500,12 @@ export class Director implements DirectorControl {
    * cleared. No list (a failed probe, an agent without one, a malformed one) clears them all: no
    * word from the server, and the client's packets judge alone again. Only under `priority`.
    */
-  private applyQuiet(idx: number, cfg: CompiledConfig, quiet: readonly AgentQuiet[] | null): void {
+  private applyQuiet(
+    idx: number,
+    cfg: CompiledConfig,
+    quiet: readonly AgentQuiet[] | null,
+    probeAt: number | undefined,
+  ): void {
     const servedIdleMs = cfg.scorer?.weights.servedIdleMs ?? 0;
     const svc = cfg.realService[idx];
     if (quiet === null || servedIdleMs <= 0 || svc < 0) {
@@ -507,7 +515,7 @@ export class Director implements DirectorControl {
     // Under direct routing the server's socket is on the VIP's port; the client's address and
     // port and this service name the director's entry.
     const now = clockNow(this.dataplane.connections.core.epochMs);
-    this.quietMarks.applyReport(idx, quiet, cfg.servicePort[svc], svc, servedIdleMs, now);
+    this.quietMarks.applyReport(idx, quiet, cfg.servicePort[svc], svc, servedIdleMs, now, probeAt);
   }
 
   /** A real server whose agent left the config counts whole again. */
@@ -524,6 +532,7 @@ export class Director implements DirectorControl {
     }
     const polled = new Set(this.agents.keys());
     for (const key of this.heldAtProbe.keys()) if (!polled.has(key)) this.heldAtProbe.delete(key);
+    for (const key of this.probedAt.keys()) if (!polled.has(key)) this.probedAt.delete(key);
   }
 
   /** Reals are down when their health check or their neighbour says so (isDown). */

@@ -917,7 +917,11 @@ describe("the server's progress, as the client acknowledges it", () => {
     const a = src(1);
     const marks = new ServerQuietMarks(tables.connections);
     const key = Int32Array.of(0, 0, 0xffff, (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3], 1000 << 16);
-    expect(marks.apply(rec()[Conn.real], key, [1500], 1, 1000, 1540)).toEqual({ marked: 1, cleared: 0 });
+    expect(marks.apply(rec()[Conn.real], key, [1500], 1, 1000, 1540)).toEqual({
+      marked: 1,
+      forged: 0,
+      cleared: 0,
+    });
     // A segment further each 0.9 s, as if the server had sent it: news to the client's side only.
     send(client(1, 1000, TCP.ack, 401, 0, 10_461), 1600);
     expect(flags(rec()) & ConnBit.serverQuiet).toBe(ConnBit.serverQuiet);

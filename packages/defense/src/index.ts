@@ -47,7 +47,13 @@ export {
   StoredReason,
   storedReasons,
 } from './scorer.ts';
-export { QUIET_KEY_WORDS, type QuietApplied, type QuietEntry, ServerQuietMarks } from './server-quiet.ts';
+export {
+  ACK_LATE_MS,
+  QUIET_KEY_WORDS,
+  type QuietApplied,
+  type QuietEntry,
+  ServerQuietMarks,
+} from './server-quiet.ts';
 export {
   HalfOpenRelease,
   type ResetSender,

@@ -46,7 +46,7 @@ describe('ServerQuietMarks', () => {
       1000,
       10,
     );
-    expect(first).toEqual({ marked: 1, cleared: 0 });
+    expect(first).toEqual({ marked: 1, forged: 0, cleared: 0 });
     expect([quiet(table, a), quiet(table, b), quiet(table, other)]).toEqual([true, false, false]);
     // The rest of the word is untouched, the SYN count included.
     expect(table.i32[table.recordBase(a) + Conn.flagsSyn] & ~ConnBit.serverQuiet).toBe(
@@ -54,7 +54,7 @@ describe('ServerQuietMarks', () => {
     );
 
     const second = marks.apply(0, keysOf([[0x0a000002, 4002]]), [1500], 1, 1000, 20);
-    expect(second).toEqual({ marked: 1, cleared: 1 });
+    expect(second).toEqual({ marked: 1, forged: 0, cleared: 1 });
     expect([quiet(table, a), quiet(table, b)]).toEqual([false, true]);
     expect(marks.markedCount(0)).toBe(1);
 
@@ -69,7 +69,11 @@ describe('ServerQuietMarks', () => {
     const marks = new ServerQuietMarks(table);
     marks.apply(0, keysOf([[0x0a000001, 4001]]), [5000], 1, 1000, 10);
     expect(quiet(table, a)).toBe(true);
-    expect(marks.apply(0, keysOf([[0x0a000001, 4001]]), [5000], 1, 0, 20)).toEqual({ marked: 0, cleared: 1 });
+    expect(marks.apply(0, keysOf([[0x0a000001, 4001]]), [5000], 1, 0, 20)).toEqual({
+      marked: 0,
+      forged: 0,
+      cleared: 1,
+    });
     expect(quiet(table, a)).toBe(false);
   });
 
@@ -82,7 +86,7 @@ describe('ServerQuietMarks', () => {
     table.removeHeld(gone, 5);
     // The client's port reused for a new connection, sent to another real server.
     const next = entry(table, 0x0a000001, 4001, 2);
-    expect(marks.apply(0, keysOf([]), [], 0, 1000, 30)).toEqual({ marked: 0, cleared: 0 });
+    expect(marks.apply(0, keysOf([]), [], 0, 1000, 30)).toEqual({ marked: 0, forged: 0, cleared: 0 });
     expect(quiet(table, next)).toBe(false);
   });
 
@@ -107,7 +111,7 @@ describe('ServerQuietMarks', () => {
       1000,
       10,
     );
-    expect(applied).toEqual({ marked: 2, cleared: 0 });
+    expect(applied).toEqual({ marked: 2, forged: 0, cleared: 0 });
     expect([quiet(table, v4), quiet(table, s6)]).toEqual([true, true]);
   });
 
@@ -119,11 +123,46 @@ describe('ServerQuietMarks', () => {
     // The packet path holds the record while the next report, which no longer lists it, arrives.
     const held = table.acquire(0, 0, 0xffff, 0x0a000001, (4001 << 16) | SERVICE, false, 0, 20);
     expect(held).toBe(a);
-    expect(marks.apply(0, keysOf([]), [], 0, 1000, 20)).toEqual({ marked: 0, cleared: 0 });
+    expect(marks.apply(0, keysOf([]), [], 0, 1000, 20)).toEqual({ marked: 0, forged: 0, cleared: 0 });
     table.release(held);
     expect(quiet(table, a)).toBe(true);
     expect(marks.markedCount(0)).toBe(1);
-    expect(marks.apply(0, keysOf([]), [], 0, 1000, 30)).toEqual({ marked: 0, cleared: 1 });
+    expect(marks.apply(0, keysOf([]), [], 0, 1000, 30)).toEqual({ marked: 0, forged: 0, cleared: 1 });
     expect(quiet(table, a)).toBe(false);
+  });
+
+  it("judges an entry its client showed news for inside its server's silence, before the agent looked, as forged; not a request, nor news after the probe or too near the silence's start", () => {
+    const table = ConnectionTable.create(64, 0);
+    // Served, no request waiting, the client's last news at `seen`.
+    const at = (host: number, seen: number, extra = 0) => {
+      const s = entry(table, 0x0a000000 + host, 4000 + host, 0);
+      table.i32[table.recordBase(s) + Conn.lastSeen] = seen;
+      table.i32[table.recordBase(s) + Conn.flagsSyn] |= extra;
+      return s;
+    };
+    // The agent was asked at 10 000 and its answer applied at 10 002: each server silent 5 s, so
+    // from 5 002 at the latest; an honest ACK may come ACK_LATE_MS after, until 6 002.
+    const forged = at(1, 9000);
+    const lateAck = at(2, 5500);
+    const afterProbe = at(3, 10_001);
+    const request = at(4, 9000, ConnFlag.awaiting);
+    const marks = new ServerQuietMarks(table);
+    const hosts = [1, 2, 3, 4];
+    const applied = marks.apply(
+      0,
+      keysOf(hosts.map((h) => [0x0a000000 + h, 4000 + h])),
+      hosts.map(() => 5000),
+      hosts.length,
+      1000,
+      10_002,
+      10_000,
+    );
+    expect(applied).toEqual({ marked: 4, forged: 1, cleared: 0 });
+    const isForged = (s: number) =>
+      (table.i32[table.recordBase(s) + Conn.flagsSyn] & ConnFlag.ackForged) !== 0;
+    expect([forged, lateAck, afterProbe, request].map(isForged)).toEqual([true, false, false, false]);
+    // Without the probe's time nothing is judged.
+    const other = new ServerQuietMarks(ConnectionTable.create(64, 0));
+    expect(other.apply(0, keysOf([]), [], 0, 1000, 10_002).forged).toBe(0);
   });
 });

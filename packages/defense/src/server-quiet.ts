@@ -14,11 +14,28 @@
 // path: one report a second per real server, each listed entry looked up and locked once, and
 // the previous report's marks found again by slot and tag, not by key.
 
-import { Conn, ConnBit, type ConnectionTable, EditOutcome, type RecordEditor } from '@sluice/conntrack';
+import {
+  Conn,
+  ConnBit,
+  type ConnectionTable,
+  ConnFlag,
+  EditOutcome,
+  type RecordEditor,
+} from '@sluice/conntrack';
 import { parseAddress } from '@sluice/wire';
 
 /** Words per connection key in a report: the client's address (4) and clientPort << 16 | service. */
 export const QUIET_KEY_WORDS = 5;
+
+/**
+ * How late an honest acknowledgement may reach the director after the data it acknowledges left
+ * the server: a round trip to nearly anywhere and a delayed ACK. News from the client later than
+ * this into its server's silence, and before the agent looked, acknowledged nothing the server sent.
+ */
+export const ACK_LATE_MS = 1000;
+
+/** The record bits that leave a client's latest news to an acknowledgement: served, no request waiting, open. */
+const FORGE_MASK = ConnFlag.progress | ConnFlag.awaiting | ConnFlag.ackForged | ConnFlag.fin | ConnFlag.rst;
 
 /** One connection of an agent's quiet list, as @sluice/health parses it. */
 export interface QuietEntry {
@@ -34,6 +51,8 @@ export interface QuietEntry {
 export interface QuietApplied {
   /** Entries the report marks (listed, quiet `servedIdleMs` or more, found on this real server). */
   marked: number;
+  /** Of those, entries found to have acknowledged data their server never sent (ConnFlag.ackForged). */
+  forged: number;
   /** Entries the previous report had marked that this one does not list. */
   cleared: number;
 }
@@ -80,6 +99,7 @@ export class ServerQuietMarks {
     service: number,
     servedIdleMs: number,
     now: number,
+    probeAt?: number,
   ): QuietApplied {
     if (this.#lastSend.length < quiet.length) {
       this.#keys = new Int32Array(quiet.length * QUIET_KEY_WORDS);
@@ -103,7 +123,7 @@ export class ServerQuietMarks {
       keys[o + 4] = (q.clientPort << 16) | service;
       this.#lastSend[n++] = q.lastSendMs;
     }
-    return this.apply(real, keys, this.#lastSend, n, servedIdleMs, now);
+    return this.apply(real, keys, this.#lastSend, n, servedIdleMs, now, probeAt);
   }
 
   /**
@@ -111,6 +131,14 @@ export class ServerQuietMarks {
    * keys[i * QUIET_KEY_WORDS ..], whose server sent no data for lastSendMs[i] ms when the agent
    * read them. Those quiet `servedIdleMs` or more are marked (0: the rule is off, nothing is);
    * every mark of the previous report this one does not renew is cleared.
+   *
+   * With `probeAt` (when the agent was asked, on the table's clock; the agent read its sockets
+   * between then and `now`), a marked entry is also judged: its server sent nothing from
+   * `now - lastSendMs` to `probeAt` at the least, so news from the client in that span, past
+   * ACK_LATE_MS, that left it answered with no request waiting was an acknowledgement of data
+   * never sent: ConnFlag.ackForged, as for an acknowledgement gone backward (sticky; its source is
+   * marked as misbehaving by the re-scorer). A request in that span leaves it waiting, and an
+   * answer sent after the agent looked is acknowledged after `probeAt`: neither is judged.
    */
   apply(
     real: number,
@@ -119,6 +147,7 @@ export class ServerQuietMarks {
     count: number,
     servedIdleMs: number,
     now: number,
+    probeAt?: number,
   ): QuietApplied {
     const report = ++this.#report;
     const table = this.#table;
@@ -126,6 +155,8 @@ export class ServerQuietMarks {
     const stamp = this.#stamp;
     const marks = new Int32Array(servedIdleMs > 0 ? count * 2 : 0);
     let marked = 0;
+    let forged = 0;
+    const judge = probeAt !== undefined;
     for (let i = 0; i < count && servedIdleMs > 0; i++) {
       if (!(lastSendMs[i] >= servedIdleMs)) continue;
       const o = i * QUIET_KEY_WORDS;
@@ -134,7 +165,17 @@ export class ServerQuietMarks {
       const base = table.recordBase(slot);
       // Listed twice, or another real server's entry with this key: nothing to mark again.
       if (i32[base + Conn.real] === real && stamp[slot] !== report) {
-        i32[base + Conn.flagsSyn] |= ConnBit.serverQuiet;
+        const fs = i32[base + Conn.flagsSyn];
+        let mark = ConnBit.serverQuiet;
+        if (judge && (fs & FORGE_MASK) === ConnFlag.progress) {
+          const seen = i32[base + Conn.lastSeen];
+          const silentFrom = (now - lastSendMs[i] + ACK_LATE_MS) | 0;
+          if (((seen - silentFrom) | 0) > 0 && (((probeAt as number) - seen) | 0) > 0) {
+            mark |= ConnFlag.ackForged;
+            forged++;
+          }
+        }
+        i32[base + Conn.flagsSyn] = fs | mark;
         stamp[slot] = report;
         marks[marked * 2] = slot;
         marks[marked * 2 + 1] = table.core.tagOfSlot(slot);
@@ -144,7 +185,7 @@ export class ServerQuietMarks {
     }
     const cleared = this.#clear(real, report);
     this.#keep(real, marks.subarray(0, marked * 2));
-    return { marked, cleared };
+    return { marked, forged, cleared };
   }
 
   /**

@@ -601,7 +601,9 @@ export function runSim(p: SimParams): SimResult {
             // The director's key: the client's address as IPv4-mapped words, its port and service 0.
             words.set([0, 0, 0xffff, Math.floor(k / 65536) | 0, (k % 65536) << 16], i * QUIET_KEY_WORDS);
           }
-          director.quietMarks.apply(r, words, quietMs[r], n, director.weights.servedIdleMs, now);
+          // Asked at the exchange's start, read halfway, applied now (AGENT_RTT_MS).
+          const probeAt = now - AGENT_RTT_MS;
+          director.quietMarks.apply(r, words, quietMs[r], n, director.weights.servedIdleMs, now, probeAt);
         }
         agentHeldAtProbe[r] = -1;
       }
