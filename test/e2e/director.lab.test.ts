@@ -12,7 +12,6 @@
 // would pass CI while proving nothing.
 import { type ChildProcess, execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ConfigFile, LiveConfig } from '@sluice/config';
 import {
@@ -25,6 +24,7 @@ import {
   Lab,
   type LabNode,
 } from '@sluice/lab';
+import { AGENT_PORT, BOTS_SCRIPT, endChild, startAgent } from '@sluice/lab-eval';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { Api, type ApiResponse } from './api.ts';
 import { curl, curlMany, HeldConnection, tally, wrk } from './client.ts';
@@ -32,10 +32,6 @@ import { parseSamples, promtoolCheck, type Sample, select, value } from './metri
 import { sleep, until } from './wait.ts';
 
 const execFileP = promisify(execFile);
-/** sluice-agent, run in a real server's namespace; and the lab's real-address bots. */
-const AGENT_MAIN = fileURLToPath(new URL('../../packages/agent/src/main.ts', import.meta.url));
-const AGENT_PORT = 5555;
-const BOTS_SCRIPT = fileURLToPath(new URL('../../tools/lab-eval/src/bots.py', import.meta.url));
 /**
  * `python3 -c BURST_CLIENT host n`: n HTTP GETs to host:80 whose connects start in the same
  * millisecond (non-blocking sockets, one process), each body printed on its own line.
@@ -826,43 +822,13 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
     });
     expect(checksOff.status, checksOff.text).toBe(200);
     const children: ChildProcess[] = [];
-    const stopAll = async () => {
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null || c.signalCode !== null) return resolve();
-              c.once('exit', () => resolve());
-              c.kill('SIGKILL');
-            }),
-        ),
-      );
-    };
     try {
       // A real sluice-agent in each real server's namespace, on its underlay address (the VTEP,
       // where the director asks by default), reading that namespace's sockets with ss.
       await Promise.all(
-        lab.reals.map(
-          (real) =>
-            new Promise<void>((resolve, reject) => {
-              const agent = real.spawn(
-                [process.execPath, AGENT_MAIN, '--listen', `${real.underlay}:${AGENT_PORT}`, '--port', '80'],
-                { stdio: ['ignore', 'pipe', 'pipe'] },
-              );
-              children.push(agent);
-              let out = '';
-              agent.stdout!.setEncoding('utf8').on('data', (d: string) => {
-                out += d;
-                if (out.includes('sluice-agent: listening')) resolve();
-              });
-              agent.stderr!.setEncoding('utf8').on('data', (d: string) => {
-                out += d;
-              });
-              agent.once('exit', (code) =>
-                reject(new Error(`sluice-agent on ${real.label} exited ${code}: ${out}`)),
-              );
-            }),
-        ),
+        lab.reals.map(async (real) => {
+          children.push(await startAgent(real));
+        }),
       );
       // The renewing bot (tools/lab-eval/src/bots.py --mode renew): its response read, then every
       // 0.35-0.65 s a byte of a request head it never finishes and a raw ACK 1000 bytes further
@@ -956,7 +922,7 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       if (seen?.id === forgedId) expect(seen?.priorityReasons, JSON.stringify(seen)).toContain('ack-forged');
       expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('server-quiet');
     } finally {
-      await stopAll();
+      await Promise.all(children.map((c) => endChild(c, 'SIGKILL')));
       for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });
       await api.request('PATCH', '/v1/defense', { body: { sourceChecks: settings.sourceChecks } });
     }

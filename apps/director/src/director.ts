@@ -498,7 +498,8 @@ export class Director implements DirectorControl {
    * An agent's quiet list: its service's connections whose server has sent no data for
    * servedIdleMs or more are marked (ConnBit.serverQuiet), the previous report's other marks
    * cleared. No list (a failed probe, an agent without one, a malformed one) clears them all: no
-   * word from the server, and the client's packets judge alone again. Only under `priority`.
+   * word from the server, and the client's packets judge alone again. Only under `priority`
+   * (without it servedIdleMs is 0, which marks nothing and clears every mark).
    */
   private applyQuiet(
     idx: number,
@@ -506,14 +507,14 @@ export class Director implements DirectorControl {
     quiet: readonly AgentQuiet[] | null,
     probeAt: number | undefined,
   ): void {
-    const servedIdleMs = cfg.scorer?.weights.servedIdleMs ?? 0;
     const svc = cfg.realService[idx];
-    if (quiet === null || servedIdleMs <= 0 || svc < 0) {
+    if (quiet === null || svc < 0) {
       this.quietMarks.forget(idx);
       return;
     }
     // Under direct routing the server's socket is on the VIP's port; the client's address and
     // port and this service name the director's entry.
+    const servedIdleMs = cfg.scorer?.weights.servedIdleMs ?? 0;
     const now = clockNow(this.dataplane.connections.core.epochMs);
     this.quietMarks.applyReport(idx, quiet, cfg.servicePort[svc], svc, servedIdleMs, now, probeAt);
   }

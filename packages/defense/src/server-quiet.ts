@@ -75,9 +75,8 @@ export class ServerQuietMarks {
   readonly #stamp: Int32Array;
   #report = 0;
   readonly #unmark = new Unmark();
-  /** (slot, tag) pairs #clear found locked, and how many. */
-  #busy = new Int32Array(0);
-  #busyCount = 0;
+  /** A report's (slot, tag) pairs as they are gathered, grown as reports need. */
+  #pairs = new Int32Array(0);
   /** The keys of applyReport, grown as reports need. */
   #keys = new Int32Array(0);
   #lastSend = new Float64Array(0);
@@ -108,7 +107,7 @@ export class ServerQuietMarks {
     const keys = this.#keys;
     let n = 0;
     for (const q of quiet) {
-      if (q.localPort !== port || !(q.lastSendMs >= servedIdleMs)) continue;
+      if (q.localPort !== port) continue;
       let words: [number, number, number, number];
       try {
         words = parseAddress(q.client);
@@ -153,7 +152,8 @@ export class ServerQuietMarks {
     const table = this.#table;
     const i32 = table.i32;
     const stamp = this.#stamp;
-    const marks = new Int32Array(servedIdleMs > 0 ? count * 2 : 0);
+    const before = this.#marked.get(real);
+    const pairs = this.#pairsFor(count * 2 + (before?.length ?? 0));
     let marked = 0;
     let forged = 0;
     const judge = probeAt !== undefined;
@@ -177,14 +177,14 @@ export class ServerQuietMarks {
         }
         i32[base + Conn.flagsSyn] = fs | mark;
         stamp[slot] = report;
-        marks[marked * 2] = slot;
-        marks[marked * 2 + 1] = table.core.tagOfSlot(slot);
+        pairs[marked * 2] = slot;
+        pairs[marked * 2 + 1] = table.core.tagOfSlot(slot);
         marked++;
       }
       table.release(slot);
     }
-    const cleared = this.#clear(real, report);
-    this.#keep(real, marks.subarray(0, marked * 2));
+    const { cleared, kept } = this.#clear(real, report, before, pairs, marked * 2);
+    this.#store(real, pairs, kept);
     return { marked, forged, cleared };
   }
 
@@ -193,8 +193,10 @@ export class ServerQuietMarks {
    * gone from the config): its marks are cleared, and the client's packets alone judge again.
    */
   forget(real: number): number {
-    const cleared = this.#clear(real, ++this.#report);
-    this.#keep(real, new Int32Array(0));
+    const before = this.#marked.get(real);
+    const pairs = this.#pairsFor(before?.length ?? 0);
+    const { cleared, kept } = this.#clear(real, ++this.#report, before, pairs, 0);
+    this.#store(real, pairs, kept);
     return cleared;
   }
 
@@ -207,15 +209,21 @@ export class ServerQuietMarks {
   }
 
   /**
-   * Clears the previous marks of `real` that report `report` did not make again. One whose lock
-   * stayed taken past the bounded spin is kept in #busy, to be tried again with the next report.
+   * Clears `before`, the previous marks of `real`, that report `report` did not make again. One
+   * whose record lock stayed taken past the bounded spin is appended to `pairs` after its first
+   * `kept` words, to be tried again with the next report. Returns how many it cleared, and how
+   * many words of `pairs` are the marks to keep.
    */
-  #clear(real: number, report: number): number {
-    this.#busyCount = 0;
-    const before = this.#marked.get(real);
-    if (before === undefined) return 0;
-    this.#unmark.real = real;
+  #clear(
+    real: number,
+    report: number,
+    before: Int32Array | undefined,
+    pairs: Int32Array,
+    kept: number,
+  ): { cleared: number; kept: number } {
     let cleared = 0;
+    if (before === undefined) return { cleared, kept };
+    this.#unmark.real = real;
     for (let i = 0; i < before.length; i += 2) {
       const slot = before[i];
       // Marked again by this report (the same connection, or a new one in its slot on this real).
@@ -223,29 +231,22 @@ export class ServerQuietMarks {
       const done = this.#table.editIfStill(slot, before[i + 1], this.#unmark);
       if (done === 1) cleared++;
       else if (done === EditOutcome.busy) {
-        if (this.#busy.length < (this.#busyCount + 1) * 2) {
-          const grown = new Int32Array(Math.max(16, this.#busy.length * 2));
-          grown.set(this.#busy);
-          this.#busy = grown;
-        }
-        this.#busy[this.#busyCount * 2] = slot;
-        this.#busy[this.#busyCount * 2 + 1] = before[i + 1];
-        this.#busyCount++;
+        pairs[kept++] = slot;
+        pairs[kept++] = before[i + 1];
       }
     }
-    return cleared;
+    return { cleared, kept };
   }
 
-  /** Records `real`'s marks now: `marks` and the ones #clear could not reach. */
-  #keep(real: number, marks: Int32Array): void {
-    const n = marks.length + this.#busyCount * 2;
-    if (n === 0) {
-      this.#marked.delete(real);
-      return;
-    }
-    const all = new Int32Array(n);
-    all.set(marks);
-    all.set(this.#busy.subarray(0, this.#busyCount * 2), marks.length);
-    this.#marked.set(real, all);
+  /** Records the first `words` of `pairs` as `real`'s marks. */
+  #store(real: number, pairs: Int32Array, words: number): void {
+    if (words === 0) this.#marked.delete(real);
+    else this.#marked.set(real, pairs.slice(0, words));
+  }
+
+  /** The scratch for a report's pairs, at least `words` long. */
+  #pairsFor(words: number): Int32Array {
+    if (this.#pairs.length < words) this.#pairs = new Int32Array(Math.max(words, this.#pairs.length * 2));
+    return this.#pairs;
   }
 }

@@ -55,7 +55,8 @@ const here = (f: string): string => fileURLToPath(new URL(`./${f}`, import.meta.
 /** The valid clients' script (run in a client's namespace with the pinned node). */
 export const VALID_SCRIPT = here('valid-clients.ts');
 const SPOOF_SCRIPT = here('spoof_ack.py');
-const BOTS_SCRIPT = here('bots.py');
+/** The real-address bots (bots.py --help). */
+export const BOTS_SCRIPT = here('bots.py');
 const GHOST_SCRIPT = here('ghost.py');
 const GHOST_INTERVAL_S = 1.9 / 1.3;
 /** sluice-agent (@sluice/agent), run in each real server's namespace with `--agent`. */
@@ -684,6 +685,20 @@ function spawnReady(
 }
 
 /**
+ * A sluice-agent in real server `real`'s namespace, counting port 80 and listing its quiet
+ * connections, on the real's underlay address (AGENT_PORT: where the director asks by default).
+ * Resolves once it listens.
+ */
+export function startAgent(real: LabNode): Promise<ChildProcess> {
+  return spawnReady(
+    real,
+    [process.execPath, AGENT_MAIN, '--listen', `${real.underlay}:${AGENT_PORT}`, '--port', '80'],
+    'sluice-agent: listening',
+    'sluice-agent',
+  );
+}
+
+/**
  * The real servers: worker_server.py in each real, fresh per run, and with `agent` a sluice-agent
  * beside it counting port 80 on the real's underlay address (AGENT_PORT).
  */
@@ -709,16 +724,7 @@ export async function startServers(
         },
       ),
     );
-    if (agent) {
-      starts.push(
-        spawnReady(
-          real,
-          [process.execPath, AGENT_MAIN, '--listen', `${real.underlay}:${AGENT_PORT}`, '--port', '80'],
-          'sluice-agent: listening',
-          'sluice-agent',
-        ),
-      );
-    }
+    if (agent) starts.push(startAgent(real));
   });
   const settled = await Promise.allSettled(starts);
   const procs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

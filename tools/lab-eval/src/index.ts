@@ -1,5 +1,7 @@
 export {
+  AGENT_PORT,
   abortLabEval,
+  BOTS_SCRIPT,
   endChild,
   type LabEvalOptions,
   type LabEvalResult,
@@ -12,6 +14,7 @@ export {
   softnetDrops,
   spawnIn,
   spawnValidClients,
+  startAgent,
   startServers,
   sum,
   VALID_SCRIPT,
