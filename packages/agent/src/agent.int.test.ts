@@ -44,13 +44,14 @@ async function client(port: number): Promise<Socket> {
 }
 
 /**
- * An agent on 127.0.0.1:0. The held tests leave the quiet block out (quietMs 0), so their answers
- * do not hang on how long this host took to get to the query; the quiet tests ask for it.
+ * An agent on 127.0.0.1:0. The held tests leave the quiet and slow blocks out (quietMs and slowBps
+ * 0), so their answers do not hang on how long this host took to get to the query; the quiet and
+ * slow tests ask for them.
  */
 async function agent(
   ports: number[],
   root?: string,
-  options: Partial<AgentServerOptions> = { quietMs: 0 },
+  options: Partial<AgentServerOptions> = { quietMs: 0, slowBps: 0 },
 ): Promise<AgentServer> {
   const a = await AgentServer.listen({ host: '127.0.0.1', port: 0, ports, root, ...options });
   cleanups.push(() => a.close());
@@ -215,7 +216,7 @@ describe('AgentServer listing quiet connections (real sockets, real ss)', () => 
     const quiet4 = await ask(port, '127.0.0.1', 'GET / HTTP/1.1\r\n\r\n');
     const quiet6 = await ask(port, '::1', 'GET / HTTP/1.1\r\n\r\n');
     const busy = await ask(port, '127.0.0.1', 'stream');
-    const a = await agent([port], undefined, { quietMs: 300 });
+    const a = await agent([port], undefined, { quietMs: 300, slowBps: 0 });
     // Both sides idle on the quiet ones; the busy one's server writes every 50 ms meanwhile.
     await sleep(600);
 
@@ -243,7 +244,7 @@ describe('AgentServer listing quiet connections (real sockets, real ss)', () => 
   it('answers quiet:0 when no connection has been silent for the floor', async () => {
     const port = await webService();
     await ask(port, '127.0.0.1', 'GET / HTTP/1.1\r\n\r\n');
-    const a = await agent([port], undefined, { quietMs: 60_000 });
+    const a = await agent([port], undefined, { quietMs: 60_000, slowBps: 0 });
     expect(await query(a.address.port)).toBe('held:1\nquiet:0\n');
     expect(await probeAgent('127.0.0.1', a.address.port, 2000)).toMatchObject({
       ok: true,
@@ -253,7 +254,7 @@ describe('AgentServer listing quiet connections (real sockets, real ss)', () => 
     });
   });
 
-  it('answers held:N alone while ss fails, says so once per run of failures, and recovers', async () => {
+  it('answers held:N alone (no quiet, no slow block) while ss fails, says so once per run of failures, and recovers', async () => {
     vi.useFakeTimers({ toFake: ['performance'] });
     const svc = await service();
     await client(svc.port);
@@ -291,7 +292,7 @@ describe('AgentServer listing quiet connections (real sockets, real ss)', () => 
 
     broken = false;
     vi.advanceTimersByTime(CACHE_MS);
-    expect(await query(a.address.port)).toBe('held:1\nquiet:0\n');
+    expect(await query(a.address.port)).toBe('held:1\nquiet:0\nslow:0\n');
     broken = true;
     vi.advanceTimersByTime(CACHE_MS);
     expect(await query(a.address.port)).toBe('held:1\n');
@@ -314,6 +315,112 @@ describe('AgentServer listing quiet connections (real sockets, real ss)', () => 
         message: 'cannot list sockets with ss: ss not found (install iproute2)',
       }),
     ]);
+  });
+});
+
+describe('AgentServer listing slow connections (real sockets, real ss)', () => {
+  /** The answer each client of the service gets: more than any loopback send buffer holds. */
+  const ANSWER_BYTES = 4 * 1024 * 1024;
+
+  /** A service on 127.0.0.1:0 that writes ANSWER_BYTES to each client and keeps the connection. */
+  async function bigAnswerService(): Promise<number> {
+    const accepted: Socket[] = [];
+    const server = createServer((s) => {
+      s.on('error', () => {});
+      accepted.push(s);
+      s.write(Buffer.alloc(ANSWER_BYTES, 'x'));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(async () => {
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    return (server.address() as { port: number }).port;
+  }
+
+  // A slow reader: the smallest receive buffer the kernel allows (set before connect, so the
+  // window it offers stays that small), then 1 KB every 0.5 s. Node cannot set SO_RCVBUF on a
+  // TCP socket, and with a default buffer every read would take whatever the window let in.
+  const SLOW_READER = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+s.connect(('127.0.0.1', int(sys.argv[1])))
+print(s.getsockname()[1], flush=True)
+while s.recv(1024):
+    time.sleep(0.5)
+`;
+
+  /** Starts the slow reader on `port`; resolves its local port once it is connected. */
+  async function slowReader(port: number): Promise<number> {
+    const child = spawn('python3', ['-c', SLOW_READER, String(port)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    cleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout!.setEncoding('latin1');
+    return new Promise<number>((resolve, reject) => {
+      child.stdout!.on('data', (d: string) => {
+        out += d;
+        if (out.includes('\n')) resolve(Number(out.trim()));
+      });
+      child.once('error', reject);
+      child.once('close', (code) => reject(new Error(`slow reader exited ${code}`)));
+    });
+  }
+
+  /** A client that reads the whole answer at once; resolves once it has, keeping the connection. */
+  async function fastReader(port: number): Promise<number> {
+    const s = await client(port);
+    let got = 0;
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+    });
+    await until(() => got >= ANSWER_BYTES);
+    return s.localPort!;
+  }
+
+  it('lists a client reading the answer at 1 KB every 0.5 s with its rate, not one that read it all', async () => {
+    const port = await bigAnswerService();
+    const [slowPort, fastPort] = await Promise.all([slowReader(port), fastReader(port)]);
+    // The same floors from the command line; quiet off, so a fast reader's silent server does not
+    // keep it off the slow list for being quiet instead.
+    const floors = ['--quiet-ms', '0', '--slow-bps', '65536', '--slow-grace-ms', '1000'];
+    const cli = spawn(
+      process.execPath,
+      [MAIN, '--listen', '127.0.0.1:0', '--port', String(port), ...floors],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    cleanups.push(() => {
+      if (cli.exitCode === null && cli.signalCode === null) cli.kill('SIGKILL');
+    });
+    let banner = '';
+    cli.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      banner += d;
+    });
+    const a = await agent([port], undefined, { quietMs: 0, slowBps: 65536, slowGraceMs: 1000 });
+    // Past the grace: the slow reader's server has been backlogged since it connected.
+    await sleep(1300);
+
+    const line = `slow 127\\.0\\.0\\.1 ${slowPort} 127\\.0\\.0\\.1 ${port} (\\d+)\\n`;
+    const answer = await query(a.address.port);
+    const m = new RegExp(`^held:2\\nslow:1\\n${line}$`).exec(answer);
+    expect(m, answer).not.toBeNull();
+    // At most 2 KB/s read, plus what its tiny buffer held at first; it has taken some.
+    const rate = Number(m![1]);
+    expect(rate).toBeGreaterThan(0);
+    expect(rate).toBeLessThan(8192);
+    expect(answer).not.toContain(` ${fastPort} `);
+
+    await until(() => banner.includes('\n'));
+    expect(banner).toMatch(/, no quiet report, slow under 65536 B\/s after 1000 ms busy\n$/);
+    const fromCli = await query(Number(/:(\d+),/.exec(banner)![1]));
+    expect(fromCli).toMatch(new RegExp(`^held:2\\nslow:1\\n${line}$`));
   });
 });
 
@@ -344,17 +451,21 @@ describe('AgentServer counting from a fixture root', () => {
     expect(await a.answer()).toBe('held:2\n');
   });
 
-  it('keeps the whole answer, quiet block included, for CACHE_MS: one ss run per read', async () => {
+  it('keeps the whole answer, quiet and slow blocks included, for CACHE_MS: one ss run per read', async () => {
     vi.useFakeTimers({ toFake: ['performance'] });
     const r = await root(LINE('0050', '01'));
     const runs: (readonly string[])[] = [];
     let ss = [
       '0      0               10.0.0.100:80           10.0.0.5:40001',
       '\t bbr wscale:7,7 rto:204 lastsnd:2500 lastrcv:2500 lastack:2500',
-      '0      0      [::ffff:10.0.0.100]:80  [::ffff:10.0.0.6]:40002',
-      '\t bbr wscale:7,7 rto:204 lastsnd:90000 lastrcv:12 lastack:12',
+      // Backlogged and never acked, but quiet: listed once, as quiet.
+      '0      4096   [::ffff:10.0.0.100]:80  [::ffff:10.0.0.6]:40002',
+      '\t bbr wscale:7,7 rto:204 lastsnd:90000 lastrcv:12 lastack:12 busy:90000ms notsent:4096',
       '0      0               10.0.0.100:80           10.0.0.7:40003',
       '\t bbr wscale:7,7 rto:204 lastsnd:20 lastrcv:20 lastack:20',
+      // 3000 bytes taken in 6 s busy: 500 bytes/s.
+      '0      65536           10.0.0.100:80           10.0.0.8:40004',
+      '\t bbr wscale:7,7 rto:204 bytes_acked:3000 lastsnd:200 lastrcv:20 lastack:200 busy:6000ms notsent:1',
       '',
     ].join('\n');
     const a = await agent([80], r, {
@@ -365,7 +476,8 @@ describe('AgentServer counting from a fixture root', () => {
       },
     });
     const want =
-      'held:1\nquiet:2\nquiet 10.0.0.6 40002 10.0.0.100 80 90000\nquiet 10.0.0.5 40001 10.0.0.100 80 2500\n';
+      'held:1\nquiet:2\nquiet 10.0.0.6 40002 10.0.0.100 80 90000\nquiet 10.0.0.5 40001 10.0.0.100 80 2500\n' +
+      'slow:1\nslow 10.0.0.8 40004 10.0.0.100 80 500\n';
     const answers = await Promise.all(Array.from({ length: 50 }, () => query(a.address.port)));
     expect(new Set(answers)).toEqual(new Set([want]));
     expect(runs).toEqual([ssArgs([80])]);
@@ -374,14 +486,66 @@ describe('AgentServer counting from a fixture root', () => {
     vi.advanceTimersByTime(CACHE_MS - 1);
     expect(await a.answer()).toBe(want);
     vi.advanceTimersByTime(1);
-    expect(await a.answer()).toBe('held:1\nquiet:0\n');
+    expect(await a.answer()).toBe('held:1\nquiet:0\nslow:0\n');
     expect(runs).toHaveLength(2);
   });
 
-  it('runs no ss at all with quietMs 0', async () => {
+  const SLOW_SS = [
+    '0      65536           10.0.0.100:80           10.0.0.5:40001',
+    '\t bbr wscale:7,7 rto:204 bytes_acked:3000 lastsnd:200 busy:6000ms notsent:1', // 500 bytes/s
+    '0      65536      [::ffff:10.0.0.100]:80  [::ffff:10.0.0.6]:40002',
+    '\t bbr wscale:7,7 rto:204 lastsnd:900 busy:7000ms notsent:65536', // nothing acked: 0 bytes/s
+    '0      65536      [2001:db8::100]:80      [2001:db8::7]:40003',
+    '\t bbr wscale:7,7 rto:204 bytes_acked:1000000 lastsnd:900 busy:7000ms notsent:1', // 142857 bytes/s
+    '0      65536           10.0.0.100:80           10.0.0.8:40004',
+    '\t bbr wscale:7,7 rto:204 bytes_acked:10 lastsnd:900 busy:1500ms notsent:1', // inside the grace
+    '0      0               10.0.0.100:80           10.0.0.9:40005',
+    '\t bbr wscale:7,7 rto:204 bytes_acked:10 lastsnd:900 busy:9000ms', // nothing waiting
+    '0      120             10.0.0.100:80           10.0.0.10:40006',
+    '\t bbr wscale:7,7 rto:204 bytes_acked:2400 lastsnd:50 busy:3000ms', // small messages: none unsent
+    '',
+  ].join('\n');
+
+  it('answers the slow block, slowest first, after the held line when the quiet block is off', async () => {
     const r = await root(LINE('0050', '01'));
-    const a = await agent([80], r, { quietMs: 0, runSs: () => Promise.reject(new Error('must not run')) });
-    expect(await query(a.address.port)).toBe('held:1\n');
+    const runs: (readonly string[])[] = [];
+    const a = await agent([80], r, {
+      quietMs: 0,
+      runSs: async (args) => {
+        runs.push(args);
+        return SLOW_SS;
+      },
+    });
+    expect(await query(a.address.port)).toBe(
+      'held:1\nslow:2\nslow 10.0.0.6 40002 10.0.0.100 80 0\nslow 10.0.0.5 40001 10.0.0.100 80 500\n',
+    );
+    expect(runs).toEqual([ssArgs([80])]);
+    // A floor over the fast one's rate, and a grace the young one has passed.
+    const b = await agent([80], r, {
+      quietMs: 1000,
+      slowBps: 200_000,
+      slowGraceMs: 1500,
+      runSs: async () => SLOW_SS,
+    });
+    expect(await query(b.address.port)).toBe(
+      'held:1\nquiet:0\nslow:4\n' +
+        'slow 10.0.0.6 40002 10.0.0.100 80 0\n' +
+        'slow 10.0.0.8 40004 10.0.0.100 80 6\n' +
+        'slow 10.0.0.5 40001 10.0.0.100 80 500\n' +
+        'slow 2001:db8::7 40003 2001:db8::100 80 142857\n',
+    );
+  });
+
+  it('answers no slow block with slowBps 0, and runs no ss at all with quietMs 0 too', async () => {
+    const r = await root(LINE('0050', '01'));
+    const a = await agent([80], r, { quietMs: 1000, slowBps: 0, runSs: async () => SLOW_SS });
+    expect(await query(a.address.port)).toBe('held:1\nquiet:0\n');
+    const b = await agent([80], r, {
+      quietMs: 0,
+      slowBps: 0,
+      runSs: () => Promise.reject(new Error('must not run')),
+    });
+    expect(await query(b.address.port)).toBe('held:1\n');
   });
 
   it('answers unknown when /proc/net/tcp cannot be read, and recovers', async () => {
@@ -406,12 +570,26 @@ describe('AgentServer counting from a fixture root', () => {
       { host: '127.0.0.1', port: 0, ports: [80], quietMs: 1.5 },
       { host: '127.0.0.1', port: 0, ports: [80], quietMs: Number.NaN },
       { host: '127.0.0.1', port: 0, ports: [80], quietMs: 2 ** 32 },
+      { host: '127.0.0.1', port: 0, ports: [80], slowBps: -1 },
+      { host: '127.0.0.1', port: 0, ports: [80], slowBps: 1.5 },
+      { host: '127.0.0.1', port: 0, ports: [80], slowBps: Number.NaN },
+      { host: '127.0.0.1', port: 0, ports: [80], slowBps: 2 ** 32 },
+      { host: '127.0.0.1', port: 0, ports: [80], slowGraceMs: -1 },
+      { host: '127.0.0.1', port: 0, ports: [80], slowGraceMs: 0.5 },
+      { host: '127.0.0.1', port: 0, ports: [80], slowGraceMs: Number.POSITIVE_INFINITY },
+      { host: '127.0.0.1', port: 0, ports: [80], slowGraceMs: 2 ** 32 },
     ];
     for (const o of bad) {
       await expect(AgentServer.listen(o)).rejects.toMatchObject({
         code: 'SLUICE_ERR_AGENT_INVALID_ARGUMENT',
       });
     }
+    await expect(
+      AgentServer.listen({ host: '127.0.0.1', port: 0, ports: [80], slowBps: -1 }),
+    ).rejects.toThrow('slowBps -1 is not in 0..4294967295');
+    await expect(
+      AgentServer.listen({ host: '127.0.0.1', port: 0, ports: [80], slowGraceMs: 1.5 }),
+    ).rejects.toThrow('slowGraceMs 1.5 is not in 0..4294967295');
     const svc = await service();
     await expect(
       AgentServer.listen({ host: '127.0.0.1', port: svc.port, ports: [80] }),
@@ -451,32 +629,48 @@ describe('sluice-agent CLI (main.ts)', () => {
     const exited = once(child, 'close');
     await banner(child);
     const m =
-      /^sluice-agent: listening on 127\.0\.0\.1:(\d+), counting ports (\S+), quiet after 1000 ms\n$/.exec(
+      /^sluice-agent: listening on 127\.0\.0\.1:(\d+), counting ports (\S+), quiet after 1000 ms, slow under 2048 B\/s after 2000 ms busy\n$/.exec(
         child.out(),
       );
     expect(m, child.out()).not.toBeNull();
     expect(m![2]).toBe(`1,${svc.port}`);
     const port = Number(m![1]);
     expect(port).toBeGreaterThan(0);
-    // The two connections are quiet (their server never wrote) once they are a second old.
+    // The two connections are quiet (their server never wrote) once they are a second old, and
+    // never slow (nothing waits to be acknowledged on them).
     const conn = `quiet 127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${svc.port} \\d+\\n`;
-    expect(await query(port)).toMatch(new RegExp(`^held:2\\nquiet:(?:0\\n|1\\n${conn}|2\\n${conn}${conn})$`));
+    expect(await query(port)).toMatch(
+      new RegExp(`^held:2\\nquiet:(?:0\\n|1\\n${conn}|2\\n${conn}${conn})slow:0\\n$`),
+    );
     await sleep(1000);
-    expect(await query(port)).toMatch(new RegExp(`^held:2\\nquiet:2\\n${conn}${conn}$`));
+    expect(await query(port)).toMatch(new RegExp(`^held:2\\nquiet:2\\n${conn}${conn}slow:0\\n$`));
 
     child.kill('SIGTERM');
     expect(await exited).toEqual([0, null]);
     expect(child.err()).toBe('');
   });
 
-  it('with --quiet-ms 0 answers held:N alone; without ss, says so on stderr once', async () => {
+  it('with --quiet-ms 0 --slow-bps 0 answers held:N alone; without ss, says so on stderr once', async () => {
     const svc = await service();
     await client(svc.port);
     await until(() => svc.accepted.length === 1);
-    const off = run(['--listen', '127.0.0.1:0', '--port', String(svc.port), '--quiet-ms', '0']);
+    const off = run([
+      '--listen',
+      '127.0.0.1:0',
+      '--port',
+      String(svc.port),
+      '--quiet-ms',
+      '0',
+      '--slow-bps',
+      '0',
+    ]);
     await banner(off);
-    expect(off.out()).toMatch(/, counting ports \d+, no quiet report\n$/);
+    expect(off.out()).toMatch(/, counting ports \d+, no quiet report, no slow report\n$/);
     expect(await query(Number(/:(\d+),/.exec(off.out())![1]))).toBe('held:1\n');
+    const slowOnly = run(['--listen', '127.0.0.1:0', '--port', String(svc.port), '--quiet-ms', '0']);
+    await banner(slowOnly);
+    expect(slowOnly.out()).toMatch(/, no quiet report, slow under 2048 B\/s after 2000 ms busy\n$/);
+    expect(await query(Number(/:(\d+),/.exec(slowOnly.out())![1]))).toBe('held:1\nslow:0\n');
 
     const noSs = run(['--listen', '127.0.0.1:0', '--port', String(svc.port), '--quiet-ms', '500'], {
       ...process.env,
@@ -500,6 +694,8 @@ describe('sluice-agent CLI (main.ts)', () => {
       [['--listen', '127.0.0.1:0', '--port', '80', '--verbose'], '--verbose'],
       [['--listen', '127.0.0.1:0', '--port', '80', '--quiet-ms', 'soon'], '--quiet-ms'],
       [['--listen', '127.0.0.1:0', '--port', '80', '--quiet-ms=-1'], '--quiet-ms'],
+      [['--listen', '127.0.0.1:0', '--port', '80', '--slow-bps', '2k'], '--slow-bps'],
+      [['--listen', '127.0.0.1:0', '--port', '80', '--slow-grace-ms=4294967296'], '--slow-grace-ms'],
     ];
     for (const [args, named] of cases) {
       const child = run(args);

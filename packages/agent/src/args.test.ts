@@ -21,6 +21,8 @@ describe('parseAgentArgs', () => {
       port: 5555,
       ports: [80, 443],
       quietMs: 1000,
+      slowBps: 2048,
+      slowGraceMs: 2000,
     });
   });
 
@@ -30,12 +32,16 @@ describe('parseAgentArgs', () => {
       port: 5555,
       ports: [80],
       quietMs: 1000,
+      slowBps: 2048,
+      slowGraceMs: 2000,
     });
     expect(parseAgentArgs(['--listen=[::1]:0', '--port=80'])).toEqual({
       host: '::1',
       port: 0,
       ports: [80],
       quietMs: 1000,
+      slowBps: 2048,
+      slowGraceMs: 2000,
     });
   });
 
@@ -48,6 +54,22 @@ describe('parseAgentArgs', () => {
     expect(quietMs('4294967295')).toBe(4294967295);
     expect(parseAgentArgs(['--listen', '5555', '--port', '80', '--quiet-ms=2000'])).toMatchObject({
       quietMs: 2000,
+    });
+  });
+
+  it('takes --slow-bps (0: no slow report) and --slow-grace-ms as whole numbers up to 2^32-1', () => {
+    const args = (...more: string[]) =>
+      parseAgentArgs(['--listen', '5555', '--port', '80', ...more]) as AgentArgs;
+    expect(args()).toMatchObject({ slowBps: 2048, slowGraceMs: 2000 });
+    expect(args('--slow-bps', '0')).toMatchObject({ slowBps: 0, slowGraceMs: 2000 });
+    expect(args('--slow-bps=8192', '--slow-grace-ms=0')).toMatchObject({ slowBps: 8192, slowGraceMs: 0 });
+    expect(args('--slow-bps', '4294967295', '--slow-grace-ms', '4294967295')).toMatchObject({
+      slowBps: 4294967295,
+      slowGraceMs: 4294967295,
+    });
+    expect(args('--slow-grace-ms', '01000', '--quiet-ms', '0')).toMatchObject({
+      quietMs: 0,
+      slowGraceMs: 1000,
     });
   });
 
@@ -84,5 +106,19 @@ describe('parseAgentArgs', () => {
       expect(refusal(['--listen', '5555', '--port', '80', `--quiet-ms=${q}`])).toMatch(/^--quiet-ms: /);
     }
     expect(refusal(['--listen', '5555', '--port', '80', '--quiet-ms'])).toContain('--quiet-ms');
+    for (const flag of ['--slow-bps', '--slow-grace-ms']) {
+      for (const v of ['abc', '-1', '1.5', '', ' 5', '0x10', '1e3', '4294967296', '99999999999', '2048B']) {
+        expect(refusal(['--listen', '5555', '--port', '80', `${flag}=${v}`])).toMatch(
+          new RegExp(`^${flag}: `),
+        );
+      }
+      expect(refusal(['--listen', '5555', '--port', '80', flag])).toContain(flag);
+    }
+    expect(refusal(['--listen', '5555', '--port', '80', '--slow-bps=fast'])).toBe(
+      '--slow-bps: "fast" is not a whole number of bytes/s in 0..4294967295',
+    );
+    expect(refusal(['--listen', '5555', '--port', '80', '--slow-grace-ms=-1'])).toBe(
+      '--slow-grace-ms: "-1" is not a whole number of ms in 0..4294967295',
+    );
   });
 });

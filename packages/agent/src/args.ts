@@ -6,17 +6,25 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { AgentError, AgentErrorCode } from './errors.ts';
 import { QUIET_MS, QUIET_MS_MAX } from './quiet.ts';
+import { SLOW_BPS, SLOW_BPS_MAX, SLOW_GRACE_MS, SLOW_GRACE_MS_MAX } from './slow.ts';
 
 export const USAGE = `usage: sluice-agent --listen [HOST:]PORT --port N [--port M ...] [--quiet-ms MS]
+                    [--slow-bps N] [--slow-grace-ms MS]
 
 Answers each TCP connection on HOST:PORT with held:<count>, the number of sockets this host holds
 (ESTABLISHED, CLOSE_WAIT) on the service ports N, M, ..., then the established connections on
-those ports to which it has sent no data for MS ms or more (read with ss), then closes.
+those ports to which it has sent no data for MS ms or more, then those whose client is taking
+the data it has waiting at under a floor rate (both read with one ss run), then closes.
 
   --listen [HOST:]PORT  where the agent listens; HOST an IP (IPv6 in brackets), default 0.0.0.0;
                         PORT 0 takes a free port (printed on start)
   --port N              a service port to count (repeat for more)
-  --quiet-ms MS         the quiet floor in ms (default 1000); 0 reports no quiet connections
+  --quiet-ms MS         the quiet floor in ms (default ${QUIET_MS}); 0 reports no quiet connections
+  --slow-bps N          the slow floor in bytes/s (default ${SLOW_BPS}): a connection with data
+                        unacknowledged whose client took less than N bytes per second of it is
+                        slow; 0 reports no slow connections
+  --slow-grace-ms MS    the ms a connection must have had data unacknowledged before its rate is
+                        judged (default ${SLOW_GRACE_MS})
   -h, --help            this text
 `;
 
@@ -26,13 +34,24 @@ export interface AgentArgs {
   ports: number[];
   /** The quiet floor (AgentServerOptions.quietMs); 0 leaves the quiet block out. */
   quietMs: number;
+  /** The slow floor in bytes/s (AgentServerOptions.slowBps); 0 leaves the slow block out. */
+  slowBps: number;
+  /** The busy time before a rate is judged (AgentServerOptions.slowGraceMs). */
+  slowGraceMs: number;
 }
 
 const invalid = (message: string) => new AgentError(AgentErrorCode.invalidArgument, message);
 
 /** The parsed arguments, or 'help'. Throws AgentError (invalidArgument) naming the bad argument. */
 export function parseAgentArgs(argv: readonly string[]): AgentArgs | 'help' {
-  let values: { listen?: string; port?: string[]; 'quiet-ms'?: string; help?: boolean };
+  let values: {
+    listen?: string;
+    port?: string[];
+    'quiet-ms'?: string;
+    'slow-bps'?: string;
+    'slow-grace-ms'?: string;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: [...argv],
@@ -42,6 +61,8 @@ export function parseAgentArgs(argv: readonly string[]): AgentArgs | 'help' {
         listen: { type: 'string' },
         port: { type: 'string', multiple: true },
         'quiet-ms': { type: 'string' },
+        'slow-bps': { type: 'string' },
+        'slow-grace-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -64,16 +85,31 @@ export function parseAgentArgs(argv: readonly string[]): AgentArgs | 'help' {
   if (ports.includes(port)) {
     throw invalid(`--port: ${port} is the agent's own --listen port; its queries would count as load`);
   }
-  let quietMs = QUIET_MS;
-  const q = values['quiet-ms'];
-  if (q !== undefined) {
-    // Decimal digits only, for the reason parsePort gives; 10 digits reach the 32-bit ceiling.
-    quietMs = /^\d{1,10}$/.test(q) ? Number(q) : Number.NaN;
-    if (!(quietMs <= QUIET_MS_MAX)) {
-      throw invalid(`--quiet-ms: ${JSON.stringify(q)} is not a whole number of ms in 0..${QUIET_MS_MAX}`);
-    }
-  }
-  return { host, port, ports: ports.sort((a, b) => a - b), quietMs };
+  const quietMs = parseWhole(values['quiet-ms'], QUIET_MS, QUIET_MS_MAX, '--quiet-ms', 'of ms');
+  const slowBps = parseWhole(values['slow-bps'], SLOW_BPS, SLOW_BPS_MAX, '--slow-bps', 'of bytes/s');
+  const slowGraceMs = parseWhole(
+    values['slow-grace-ms'],
+    SLOW_GRACE_MS,
+    SLOW_GRACE_MS_MAX,
+    '--slow-grace-ms',
+    'of ms',
+  );
+  return { host, port, ports: ports.sort((a, b) => a - b), quietMs, slowBps, slowGraceMs };
+}
+
+/** A whole number from 0 to `max` given to `flag`, or `fallback` when it was not given. */
+function parseWhole(
+  s: string | undefined,
+  fallback: number,
+  max: number,
+  flag: string,
+  unit: string,
+): number {
+  if (s === undefined) return fallback;
+  // Decimal digits only, for the reason parsePort gives; 10 digits reach the 32-bit ceiling.
+  const n = /^\d{1,10}$/.test(s) ? Number(s) : Number.NaN;
+  if (!(n <= max)) throw invalid(`${flag}: ${JSON.stringify(s)} is not a whole number ${unit} in 0..${max}`);
+  return n;
 }
 
 function parseListen(s: string): { host: string; port: number } {

@@ -1,8 +1,8 @@
-// `node packages/agent/src/main.ts --listen [HOST:]PORT --port N [--port M ...] [--quiet-ms MS]`:
-// the agent as a process on a real server. Exit 2 on bad arguments, 1 when it cannot listen, 0
-// after SIGTERM or SIGINT. The one stdout line is what a supervisor or a test waits for; it carries
-// the bound port, so --listen 127.0.0.1:0 is usable. An ss that fails is one stderr line per run
-// of failures; the agent goes on answering held:N.
+// `node packages/agent/src/main.ts --listen [HOST:]PORT --port N [--port M ...] [--quiet-ms MS]
+// [--slow-bps N] [--slow-grace-ms MS]`: the agent as a process on a real server. Exit 2 on bad
+// arguments, 1 when it cannot listen, 0 after SIGTERM or SIGINT. The one stdout line is what a
+// supervisor or a test waits for; it carries the bound port, so --listen 127.0.0.1:0 is usable. An
+// ss that fails is one stderr line per run of failures; the agent goes on answering held:N.
 
 import { parseAgentArgs, USAGE } from './args.ts';
 import { AgentError, AgentErrorCode } from './errors.ts';
@@ -40,8 +40,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.once('SIGINT', stop);
     const { host, port } = agent.address;
     const quiet = args.quietMs === 0 ? 'no quiet report' : `quiet after ${args.quietMs} ms`;
+    const slow =
+      args.slowBps === 0
+        ? 'no slow report'
+        : `slow under ${args.slowBps} B/s after ${args.slowGraceMs} ms busy`;
     process.stdout.write(
-      `sluice-agent: listening on ${hostPort(host, port)}, counting ports ${agent.ports.join(',')}, ${quiet}\n`,
+      `sluice-agent: listening on ${hostPort(host, port)}, counting ports ${agent.ports.join(',')}, ${quiet}, ${slow}\n`,
     );
   });
 }

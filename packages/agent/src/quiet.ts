@@ -6,11 +6,14 @@
 // (RFC 9293 §3.10.7.4), so no client can move it without paying for real answers.
 //
 // Read with `ss -tinH state established` (iproute2), because tcp_info is reachable only through
-// sock_diag netlink, which Node does not speak; /proc/net/tcp has no last-send time.
+// sock_diag netlink, which Node does not speak; /proc/net/tcp has no last-send time. The same run
+// gives the slow list (slow.ts), so both are read in one pass over its output (parseSockets): one
+// ss process and one scan per read, however many lists the reply carries.
 
 import { type ExecFileException, execFile } from 'node:child_process';
 import { isIP } from 'node:net';
 import { AgentError, AgentErrorCode } from './errors.ts';
+import { formatSlow, type SlowConnection, type SlowFloor, slowRate } from './slow.ts';
 
 /** One established service socket, its server quiet `lastSendMs` ms when ss read it. */
 export interface QuietConnection {
@@ -50,9 +53,12 @@ export const QUIET_MS_MAX = 0xffff_ffff;
 // output rather than a split per line, since a busy server prints hundreds of thousands of lines;
 // [ \t] (not \s) keeps a match on its line, so a malformed line fails on its own and never
 // swallows its neighbour. A header must not start with a tab, so an info line is never taken for one.
-const SOCKET = /^ *\d+[ \t]+\d+[ \t]+(\S+):(\d{1,5})[ \t]+(\S+):(\d{1,5})(?:[ \t][^\n]*)?\r?\n\t([^\n]*)/gm;
+const SOCKET = /^ *\d+[ \t]+(\d+)[ \t]+(\S+):(\d{1,5})[ \t]+(\S+):(\d{1,5})(?:[ \t][^\n]*)?\r?\n\t([^\n]*)/gm;
 
-const LASTSND = /(?:^|[ \t])lastsnd:(\d{1,10})(?![^ \t\r])/;
+// The field up to the next blank, its value checked apart: a socket whose lastsnd is garbled
+// cannot be told quiet or not, so it is left out of both lists rather than taken as not quiet.
+const LASTSND = /(?:^|[ \t])lastsnd:([^ \t\r]*)/;
+const LASTSND_VALUE = /^\d{1,10}$/;
 
 const MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
 
@@ -74,30 +80,65 @@ function parseAddress(text: string): string | null {
   return isIP(host) === 4 ? host : null;
 }
 
+/** What one ss run says of the service sockets: the quiet list and the slow list, in ss's order. */
+export interface SocketEvidence {
+  quiet: QuietConnection[];
+  slow: SlowConnection[];
+}
+
 /**
- * The sockets in the output of `ss -tinH state established` whose local port is in `ports` and
- * whose server sent no data for `minMs` ms or more, in ss's order. A socket is its header line
- * and the info line directly after it; one without `lastsnd:` (no tcp_info, as when ss falls back
- * to /proc) is no evidence and is skipped, and so is any malformed line, on its own. Never throws.
+ * One pass over the output of `ss -tinH state established` for both lists, over the sockets whose
+ * local port is in `ports`. `quiet`: those whose server sent no data for `quietMs` ms or more; none
+ * when `quietMs` is null (the block is off; 0 is a floor like any other, taking every socket).
+ * `slow`: those slowRate (slow.ts) judges slow under `slow`, none when it is null, leaving out any
+ * socket already quiet, since a server that stopped sending is the stronger evidence. A socket is its
+ * header line and the info line directly after it; one without `lastsnd:` (no tcp_info, as when ss
+ * falls back to /proc) is not quiet, and one without `busy:` not slow. A malformed socket (an
+ * unreadable address, port or field) is skipped, on its own. Never throws.
  */
-export function parseQuiet(ssText: string, ports: ReadonlySet<number>, minMs: number): QuietConnection[] {
-  const out: QuietConnection[] = [];
+export function parseSockets(
+  ssText: string,
+  ports: ReadonlySet<number>,
+  quietMs: number | null,
+  slow: SlowFloor | null,
+): SocketEvidence {
+  const out: SocketEvidence = { quiet: [], slow: [] };
   if (typeof ssText !== 'string') return out;
   for (const m of ssText.matchAll(SOCKET)) {
-    const localPort = Number(m[2]);
+    const localPort = Number(m[3]);
     if (!ports.has(localPort)) continue;
-    const clientPort = Number(m[4]);
+    const clientPort = Number(m[5]);
     if (clientPort < 1 || clientPort > 65535) continue;
-    const sent = LASTSND.exec(m[5]);
-    if (sent === null) continue;
-    const lastSendMs = Number(sent[1]);
-    if (lastSendMs > QUIET_MS_MAX || !(lastSendMs >= minMs)) continue;
-    const local = parseAddress(m[1]);
-    const client = parseAddress(m[3]);
+    const info = m[6];
+    let quiet = false;
+    let lastSendMs = 0;
+    if (quietMs !== null) {
+      const sent = LASTSND.exec(info);
+      if (sent !== null) {
+        lastSendMs = LASTSND_VALUE.test(sent[1]) ? Number(sent[1]) : Number.NaN;
+        if (!(lastSendMs <= QUIET_MS_MAX)) continue;
+        quiet = lastSendMs >= quietMs;
+      }
+    }
+    const bytesPerSecond = quiet || slow === null ? null : slowRate(m[1], info, slow);
+    if (!quiet && bytesPerSecond === null) continue;
+    // Addresses last: most sockets are on neither list, and these are a socket's costliest fields.
+    const local = parseAddress(m[2]);
+    const client = parseAddress(m[4]);
     if (local === null || client === null) continue;
-    out.push({ client, clientPort, local, localPort, lastSendMs });
+    if (quiet) out.quiet.push({ client, clientPort, local, localPort, lastSendMs });
+    else if (bytesPerSecond !== null) out.slow.push({ client, clientPort, local, localPort, bytesPerSecond });
   }
   return out;
+}
+
+/**
+ * The sockets in the output of `ss -tinH state established` whose local port is in `ports` and
+ * whose server sent no data for `minMs` ms or more, in ss's order (parseSockets' quiet list, with
+ * no slow list). Never throws.
+ */
+export function parseQuiet(ssText: string, ports: ReadonlySet<number>, minMs: number): QuietConnection[] {
+  return parseSockets(ssText, ports, minMs, null).quiet;
 }
 
 /** ss's arguments: established TCP with tcp_info, numeric, no header, local port one of `ports`. */
@@ -135,16 +176,18 @@ function why(err: ExecFileException, stderr: string): string {
 }
 
 /**
- * The quiet connections of the service `ports` now: one ss run, parsed. Throws an AgentError
- * (ssFailed) when ss is missing or fails, so a caller can tell "none quiet" from "no evidence".
+ * Both lists of the service `ports` now (parseSockets' arguments): one ss run, parsed once. Throws
+ * an AgentError (ssFailed) when ss is missing or fails, so a caller can tell "none listed" from "no
+ * evidence".
  */
-export async function readQuiet(
+export async function readSockets(
   ports: ReadonlySet<number>,
-  minMs: number,
+  quietMs: number | null,
+  slow: SlowFloor | null,
   run: SsRunner = runSs,
-): Promise<QuietConnection[]> {
+): Promise<SocketEvidence> {
   // An empty filter `( )` is an ss syntax error, and no port means no socket to report.
-  if (ports.size === 0) return [];
+  if (ports.size === 0) return { quiet: [], slow: [] };
   let text: string;
   try {
     text = await run(ssArgs([...ports].sort((a, b) => a - b)));
@@ -156,10 +199,22 @@ export async function readQuiet(
       { cause: err },
     );
   }
-  return parseQuiet(text, ports, minMs);
+  return parseSockets(text, ports, quietMs, slow);
 }
 
-/** The most connections one reply lists: about 7 MiB of lines at most, under the director's 8 MiB cap. */
+/** The quiet connections of the service `ports` now: readSockets with no slow list. */
+export async function readQuiet(
+  ports: ReadonlySet<number>,
+  minMs: number,
+  run: SsRunner = runSs,
+): Promise<QuietConnection[]> {
+  return (await readSockets(ports, minMs, null, run)).quiet;
+}
+
+/**
+ * The most connections one reply lists, quiet and slow blocks together: about 7 MiB of lines at
+ * most, under the director's 8 MiB cap.
+ */
 export const QUIET_MAX = 65536;
 
 /**
@@ -176,4 +231,20 @@ export function formatQuiet(quiet: readonly QuietConnection[]): string {
     lines.push(`quiet ${q.client} ${q.clientPort} ${q.local} ${q.localPort} ${q.lastSendMs}\n`);
   }
   return lines.join('');
+}
+
+/**
+ * The blocks after the held line: the quiet block, then the slow block, each left out when its
+ * list is null (off, or no evidence). Together they list at most QUIET_MAX connections, quiet ones
+ * first: a server that stopped sending is the stronger evidence, and the slow block gets the room
+ * the quiet block left.
+ */
+export function formatEvidence(
+  quiet: readonly QuietConnection[] | null,
+  slow: readonly SlowConnection[] | null,
+): string {
+  const quietBlock = quiet === null ? '' : formatQuiet(quiet);
+  if (slow === null) return quietBlock;
+  const room = QUIET_MAX - Math.min(quiet?.length ?? 0, QUIET_MAX);
+  return quietBlock + formatSlow(slow, room);
 }

@@ -1,13 +1,15 @@
 // The agent's TCP face, HAProxy agent-check style: the director connects, the agent writes its
 // answer and closes. The first line is `held:<N>` or `unknown`, all HAProxy reads; then, when ss
-// could list them, the quiet block (`quiet:K` and K connection lines) only the director reads.
+// could list them, the quiet block (`quiet:K` and K connection lines) and the slow block (`slow:J`
+// and J lines), both from one ss run, which only the director reads.
 // Nothing is read from the client, so a query costs one answer, and the answer is shared: however
 // many queries arrive, /proc is read and ss run at most once per CACHE_MS.
 
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { AgentError, AgentErrorCode } from './errors.ts';
 import { readHeld } from './held.ts';
-import { formatQuiet, QUIET_MS, QUIET_MS_MAX, readQuiet, runSs, type SsRunner } from './quiet.ts';
+import { formatEvidence, QUIET_MS, QUIET_MS_MAX, readSockets, runSs, type SsRunner } from './quiet.ts';
+import { SLOW_BPS, SLOW_BPS_MAX, SLOW_GRACE_MS, SLOW_GRACE_MS_MAX, type SlowFloor } from './slow.ts';
 
 /** How long one read answers queries: at most ten reads (and ss runs) a second under any query rate. */
 export const CACHE_MS = 100;
@@ -29,15 +31,23 @@ export interface AgentServerOptions {
   root?: string;
   /**
    * The quiet floor: connections whose server sent no data for this many ms or more are listed in
-   * the quiet block (default 1000); 0 leaves the block out and never runs ss.
+   * the quiet block (default 1000); 0 leaves the block out (and, with slowBps 0 too, never runs ss).
    */
   quietMs?: number;
+  /**
+   * The slow floor in bytes/s: established connections with unacknowledged data whose client took
+   * less than this per second of busy time are listed in the slow block (default SLOW_BPS, 2048);
+   * 0 leaves the block out.
+   */
+  slowBps?: number;
+  /** The ms of busy time before a connection's rate is judged (default SLOW_GRACE_MS, 2000). */
+  slowGraceMs?: number;
   /** Runs ss; tests inject a missing or broken one. */
   runSs?: SsRunner;
   /**
    * Errors the agent goes on after: of the listening socket once it started (an accept that hit
-   * EMFILE), and ss failing (once per run of failures, not per query; the quiet block is left out
-   * meanwhile).
+   * EMFILE), and ss failing (once per run of failures, not per query; the quiet and slow blocks
+   * are left out meanwhile).
    */
   onError?: (err: Error) => void;
 }
@@ -53,6 +63,7 @@ export class AgentServer {
   readonly #portSet: ReadonlySet<number>;
   readonly #root: string;
   readonly #quietMs: number;
+  readonly #slow: SlowFloor | null;
   readonly #runSs: SsRunner;
   readonly #onError: ((err: Error) => void) | undefined;
   readonly #sockets = new Set<Socket>();
@@ -67,6 +78,8 @@ export class AgentServer {
     this.#portSet = new Set(ports);
     this.#root = options.root ?? '/proc/net';
     this.#quietMs = options.quietMs ?? QUIET_MS;
+    const bps = options.slowBps ?? SLOW_BPS;
+    this.#slow = bps === 0 ? null : { bps, graceMs: options.slowGraceMs ?? SLOW_GRACE_MS };
     this.#runSs = options.runSs ?? runSs;
     this.#onError = options.onError;
     const a = server.address();
@@ -75,7 +88,7 @@ export class AgentServer {
   }
 
   static async listen(options: AgentServerOptions): Promise<AgentServer> {
-    const { host, port, quietMs = QUIET_MS } = options;
+    const { host, port, quietMs = QUIET_MS, slowBps = SLOW_BPS, slowGraceMs = SLOW_GRACE_MS } = options;
     const ports = [...new Set(options.ports)].sort((a, b) => a - b);
     if (isIP(host) === 0) {
       throw new AgentError(
@@ -103,6 +116,15 @@ export class AgentServer {
     }
     if (!Number.isInteger(quietMs) || quietMs < 0 || quietMs > QUIET_MS_MAX) {
       throw new AgentError(AgentErrorCode.invalidArgument, `quietMs ${quietMs} is not in 0..${QUIET_MS_MAX}`);
+    }
+    if (!Number.isInteger(slowBps) || slowBps < 0 || slowBps > SLOW_BPS_MAX) {
+      throw new AgentError(AgentErrorCode.invalidArgument, `slowBps ${slowBps} is not in 0..${SLOW_BPS_MAX}`);
+    }
+    if (!Number.isInteger(slowGraceMs) || slowGraceMs < 0 || slowGraceMs > SLOW_GRACE_MS_MAX) {
+      throw new AgentError(
+        AgentErrorCode.invalidArgument,
+        `slowGraceMs ${slowGraceMs} is not in 0..${SLOW_GRACE_MS_MAX}`,
+      );
     }
 
     const server = createServer();
@@ -144,8 +166,8 @@ export class AgentServer {
         (n) => `held:${n}\n`,
         () => 'unknown\n',
       ),
-      this.#quiet(),
-    ]).then(([held, quiet]) => held + quiet);
+      this.#evidence(),
+    ]).then(([held, evidence]) => held + evidence);
     this.#pending = pending;
     void pending.then((text) => {
       this.#answer = { at, text };
@@ -155,15 +177,16 @@ export class AgentServer {
   }
 
   /**
-   * The quiet block, or '' when ss gave no evidence: a missing block tells the director it has
-   * none, where `quiet:0` would vouch for every connection.
+   * The quiet and slow blocks (each only when on), or '' when ss gave no evidence: a missing block
+   * tells the director it has none, where `quiet:0` or `slow:0` would vouch for every connection.
    */
-  async #quiet(): Promise<string> {
-    if (this.#quietMs === 0) return '';
+  async #evidence(): Promise<string> {
+    const quietMs = this.#quietMs === 0 ? null : this.#quietMs;
+    if (quietMs === null && this.#slow === null) return '';
     try {
-      const quiet = await readQuiet(this.#portSet, this.#quietMs, this.#runSs);
+      const { quiet, slow } = await readSockets(this.#portSet, quietMs, this.#slow, this.#runSs);
       this.#ssFailing = false;
-      return formatQuiet(quiet);
+      return formatEvidence(quietMs === null ? null : quiet, this.#slow === null ? null : slow);
     } catch (err) {
       // Up to ten failures a second would bury the one line the operator needs.
       if (!this.#ssFailing) this.#onError?.(err as Error);

@@ -75,8 +75,8 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   {
     binary: 'python3',
     debianPackage: 'python3',
-    why: 'raw-socket attackers, real-address bots, worker-pool real servers (lab)',
-    neededBy: [LAB_TESTS],
+    why: 'raw-socket attackers, real-address bots, worker-pool real servers (lab); a slow reader for the load agent',
+    neededBy: [LAB_TESTS, 'packages/agent/src/agent.int.test.ts'],
   },
   {
     binary: 'tcpdump',
