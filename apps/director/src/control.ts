@@ -30,8 +30,8 @@ export interface RealStatusView {
   agentHeld: number | null;
   /**
    * Connections its load agent's last report calls quiet (the server sent no data on them for
-   * servedIdleMs or more): marked, they get no progress credit. null without an agent, or when
-   * its last report carried no quiet list.
+   * servedIdleMs or more) or slow (answered under the agent's floor): marked, they get no progress
+   * credit. null without an agent, or when its last report carried neither list.
    */
   agentQuiet: number | null;
   overloaded: boolean;

@@ -45,6 +45,7 @@ import {
   AgentPoller,
   type AgentQuiet,
   type AgentReport,
+  type AgentSlow,
   HealthChecker,
   validateAgentSpec,
   validateSpec,
@@ -491,24 +492,26 @@ export class Director implements DirectorControl {
         upper,
         lower,
       );
-    this.applyQuiet(idx, cfg, r.quiet, this.probedAt.get(r.key));
+    this.applyQuiet(idx, cfg, r.quiet, r.slow, this.probedAt.get(r.key));
   }
 
   /**
-   * An agent's quiet list: its service's connections whose server has sent no data for
-   * servedIdleMs or more are marked (ConnBit.serverQuiet), the previous report's other marks
-   * cleared. No list (a failed probe, an agent without one, a malformed one) clears them all: no
-   * word from the server, and the client's packets judge alone again. Only under `priority`
-   * (without it servedIdleMs is 0, which marks nothing and clears every mark).
+   * An agent's quiet and slow lists: its service's connections whose server has sent no data for
+   * servedIdleMs or more, or is answering under the agent's floor, are marked
+   * (ConnBit.serverQuiet), the previous report's other marks cleared. No list at all (a failed
+   * probe, an agent without them, malformed ones) clears them all: no word from the server, and
+   * the client's packets judge alone again. Only under `priority` (without it servedIdleMs is 0,
+   * which marks nothing and clears every mark).
    */
   private applyQuiet(
     idx: number,
     cfg: CompiledConfig,
     quiet: readonly AgentQuiet[] | null,
+    slow: readonly AgentSlow[] | null,
     probeAt: number | undefined,
   ): void {
     const svc = cfg.realService[idx];
-    if (quiet === null || svc < 0) {
+    if ((quiet === null && slow === null) || svc < 0) {
       this.quietMarks.forget(idx);
       return;
     }
@@ -516,7 +519,16 @@ export class Director implements DirectorControl {
     // port and this service name the director's entry.
     const servedIdleMs = cfg.scorer?.weights.servedIdleMs ?? 0;
     const now = clockNow(this.dataplane.connections.core.epochMs);
-    this.quietMarks.applyReport(idx, quiet, cfg.servicePort[svc], svc, servedIdleMs, now, probeAt);
+    this.quietMarks.applyReport(
+      idx,
+      quiet ?? [],
+      cfg.servicePort[svc],
+      svc,
+      servedIdleMs,
+      now,
+      probeAt,
+      slow ?? [],
+    );
   }
 
   /** A real server whose agent left the config counts whole again. */
@@ -613,7 +625,9 @@ export class Director implements DirectorControl {
         load: idx >= 0 ? counters.load(idx) : 0,
         agentHeld: r.agent == null ? null : (this.agents.last(key)?.held ?? null),
         agentQuiet:
-          r.agent == null || idx < 0 || (this.agents.last(key)?.quiet ?? null) === null
+          r.agent == null ||
+          idx < 0 ||
+          ((this.agents.last(key)?.quiet ?? null) === null && (this.agents.last(key)?.slow ?? null) === null)
             ? null
             : this.quietMarks.markedCount(idx),
         overloaded: idx >= 0 ? counters.isOverloaded(idx) : false,

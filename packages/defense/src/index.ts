@@ -53,6 +53,7 @@ export {
   type QuietApplied,
   type QuietEntry,
   ServerQuietMarks,
+  type SlowEntry,
 } from './server-quiet.ts';
 export {
   HalfOpenRelease,

@@ -165,4 +165,43 @@ describe('ServerQuietMarks', () => {
     const other = new ServerQuietMarks(ConnectionTable.create(64, 0));
     expect(other.apply(0, keysOf([]), [], 0, 1000, 10_002).forged).toBe(0);
   });
+
+  it("marks the agent's slow list whatever its quiet times, never judges it, and clears it with the next report or the rule off", () => {
+    const table = ConnectionTable.create(64, 0);
+    const slow = entry(table, 0x0a000001, 4001, 0);
+    const both = entry(table, 0x0a000002, 4002, 0);
+    // The client's news inside what would be a silence: a slow reader's ACKs of data really sent.
+    table.i32[table.recordBase(slow) + Conn.lastSeen] = 9000;
+    const marks = new ServerQuietMarks(table);
+    const applied = marks.applyReport(
+      0,
+      [{ client: '10.0.0.2', clientPort: 4002, localPort: 80, lastSendMs: 5000 }],
+      80,
+      SERVICE,
+      1000,
+      10_002,
+      10_000,
+      [
+        { client: '10.0.0.1', clientPort: 4001, localPort: 80 },
+        { client: '10.0.0.2', clientPort: 4002, localPort: 80 }, // listed quiet already: marked once
+        { client: '10.0.0.3', clientPort: 4003, localPort: 443 }, // another service's port
+      ],
+    );
+    expect(applied).toEqual({ marked: 2, forged: 0, cleared: 0 });
+    expect([quiet(table, slow), quiet(table, both)]).toEqual([true, true]);
+    expect(table.i32[table.recordBase(slow) + Conn.flagsSyn] & ConnFlag.ackForged).toBe(0);
+
+    // The next report lists it no more: cleared.
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 11_002, 11_000, [])).toEqual({
+      marked: 0,
+      forged: 0,
+      cleared: 2,
+    });
+    // The rule off marks no slow entry either.
+    const off = marks.applyReport(0, [], 80, SERVICE, 0, 12_002, 12_000, [
+      { client: '10.0.0.1', clientPort: 4001, localPort: 80 },
+    ]);
+    expect(off.marked).toBe(0);
+    expect(quiet(table, slow)).toBe(false);
+  });
 });

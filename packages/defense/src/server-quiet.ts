@@ -1,7 +1,9 @@
 // The real servers' word on which connections they are serving: a load agent (@sluice/agent) lists
 // the connections whose server has sent no data for a while (its kernel's tcpi_last_data_sent),
-// and this marks their entries ConnBit.serverQuiet, clearing the marks its previous report made
-// that the new one no longer lists.
+// and those it is answering slower than a floor (bytes acknowledged per second of tcpi_busy_time:
+// a slow reader its server keeps sending to just often enough not to look quiet), and this marks
+// their entries ConnBit.serverQuiet, clearing the marks its previous report made that the new one
+// no longer lists.
 //
 // Why the server's word: under direct routing the director never sees what a server sends, only
 // the client's acknowledgements of it, and a bot forges those from its real address (an ACK of
@@ -48,8 +50,18 @@ export interface QuietEntry {
   lastSendMs: number;
 }
 
+/** One connection of an agent's slow list (its server answers it under the agent's floor). */
+export interface SlowEntry {
+  client: string;
+  clientPort: number;
+  localPort: number;
+}
+
 export interface QuietApplied {
-  /** Entries the report marks (listed, quiet `servedIdleMs` or more, found on this real server). */
+  /**
+   * Entries the report marks (found on this real server, and listed quiet `servedIdleMs` or more,
+   * or listed slow).
+   */
   marked: number;
   /** Of those, entries found to have acknowledged data their server never sent (ConnFlag.ackForged). */
   forged: number;
@@ -89,7 +101,8 @@ export class ServerQuietMarks {
   /**
    * One report of real server `real`'s agent, as the agent lists it: its connections on `port`
    * (the service's; others are another service's business) are keyed to `service`'s entries and
-   * applied (apply). An entry whose address does not parse is skipped.
+   * applied (apply), the quiet ones and then the slow ones. An entry whose address does not parse
+   * is skipped.
    */
   applyReport(
     real: number,
@@ -99,14 +112,31 @@ export class ServerQuietMarks {
     servedIdleMs: number,
     now: number,
     probeAt?: number,
+    slow: readonly SlowEntry[] = [],
   ): QuietApplied {
-    if (this.#lastSend.length < quiet.length) {
-      this.#keys = new Int32Array(quiet.length * QUIET_KEY_WORDS);
-      this.#lastSend = new Float64Array(quiet.length);
+    const total = quiet.length + slow.length;
+    if (this.#lastSend.length < total) {
+      this.#keys = new Int32Array(total * QUIET_KEY_WORDS);
+      this.#lastSend = new Float64Array(total);
     }
+    const quietCount = this.#keyEntries(quiet, 0, port, service);
+    const slowCount = this.#keyEntries(slow, quietCount, port, service) - quietCount;
+    return this.apply(real, this.#keys, this.#lastSend, quietCount, servedIdleMs, now, probeAt, slowCount);
+  }
+
+  /**
+   * Writes the keys of `entries` on `port` from key `from` on (and, for quiet ones, how long they
+   * were quiet); returns the index after the last written.
+   */
+  #keyEntries(
+    entries: readonly (QuietEntry | SlowEntry)[],
+    from: number,
+    port: number,
+    service: number,
+  ): number {
     const keys = this.#keys;
-    let n = 0;
-    for (const q of quiet) {
+    let n = from;
+    for (const q of entries) {
       if (q.localPort !== port) continue;
       let words: [number, number, number, number];
       try {
@@ -120,16 +150,18 @@ export class ServerQuietMarks {
       keys[o + 2] = words[2];
       keys[o + 3] = words[3];
       keys[o + 4] = (q.clientPort << 16) | service;
-      this.#lastSend[n++] = q.lastSendMs;
+      this.#lastSend[n++] = 'lastSendMs' in q ? q.lastSendMs : 0;
     }
-    return this.apply(real, keys, this.#lastSend, n, servedIdleMs, now, probeAt);
+    return n;
   }
 
   /**
    * One report of real server `real`'s agent: `count` connections, key i at
    * keys[i * QUIET_KEY_WORDS ..], whose server sent no data for lastSendMs[i] ms when the agent
    * read them. Those quiet `servedIdleMs` or more are marked (0: the rule is off, nothing is);
-   * every mark of the previous report this one does not renew is cleared.
+   * every mark of the previous report this one does not renew is cleared. The `slowCount` keys
+   * after the first `count` are the agent's slow list: marked too (when the rule is on), never
+   * judged, since their server is sending.
    *
    * With `probeAt` (when the agent was asked, on the table's clock; the agent read its sockets
    * between then and `now`), a marked entry is also judged: its server sent nothing from
@@ -147,18 +179,21 @@ export class ServerQuietMarks {
     servedIdleMs: number,
     now: number,
     probeAt?: number,
+    slowCount = 0,
   ): QuietApplied {
     const report = ++this.#report;
     const table = this.#table;
     const i32 = table.i32;
     const stamp = this.#stamp;
     const before = this.#marked.get(real);
-    const pairs = this.#pairsFor(count * 2 + (before?.length ?? 0));
+    const listed = count + slowCount;
+    const pairs = this.#pairsFor(listed * 2 + (before?.length ?? 0));
     let marked = 0;
     let forged = 0;
     const judge = probeAt !== undefined;
-    for (let i = 0; i < count && servedIdleMs > 0; i++) {
-      if (!(lastSendMs[i] >= servedIdleMs)) continue;
+    for (let i = 0; i < listed && servedIdleMs > 0; i++) {
+      const isQuiet = i < count;
+      if (isQuiet && !(lastSendMs[i] >= servedIdleMs)) continue;
       const o = i * QUIET_KEY_WORDS;
       const slot = table.acquire(keys[o], keys[o + 1], keys[o + 2], keys[o + 3], keys[o + 4], false, 0, now);
       if (slot < 0) continue;
@@ -167,7 +202,7 @@ export class ServerQuietMarks {
       if (i32[base + Conn.real] === real && stamp[slot] !== report) {
         const fs = i32[base + Conn.flagsSyn];
         let mark = ConnBit.serverQuiet;
-        if (judge && (fs & FORGE_MASK) === ConnFlag.progress) {
+        if (judge && isQuiet && (fs & FORGE_MASK) === ConnFlag.progress) {
           const seen = i32[base + Conn.lastSeen];
           const silentFrom = (now - lastSendMs[i] + ACK_LATE_MS) | 0;
           if (((seen - silentFrom) | 0) > 0 && (((probeAt as number) - seen) | 0) > 0) {

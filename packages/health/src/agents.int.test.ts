@@ -56,29 +56,46 @@ describe('AgentPoller (real sockets)', () => {
     expect(p.last('web/b')).toBeNull();
   });
 
-  it("reports the agent's quiet connections, and null for a missing or malformed block", async () => {
+  it("reports the agent's quiet and slow connections, and null for a missing or malformed block", async () => {
     const replies = [
       'held:7\nquiet:1\nquiet 10.0.0.5 40001 10.0.0.100 80 2500\n',
       'held:7\nquiet:1\nquiet 10.0.0.5 40001 10.0.0.100 80 soon\n',
       'held:7\n',
       'unknown\nquiet:0\n',
+      'held:7\nquiet:0\nslow:1\nslow 10.0.0.6 40002 10.0.0.100 80 1609\n',
+      'held:7\nslow:2\nslow 10.0.0.6 40002 10.0.0.100 80 1609\n',
     ];
     const { port } = await agentAt(() => replies.shift() ?? '');
     const p = poller();
     p.set([{ key: 'web/c', spec: { address: '127.0.0.1', port, intervalSeconds: 0.02, timeoutSeconds: 1 } }]);
     const reports: AgentReport[] = [];
-    while (reports.length < 4) reports.push(((await once(p, 'report')) as [AgentReport])[0]);
-    expect(reports.map(({ held, quiet, detail }) => ({ held, quiet, detail }))).toEqual([
+    while (reports.length < 6) reports.push(((await once(p, 'report')) as [AgentReport])[0]);
+    expect(reports.map(({ held, quiet, slow, detail }) => ({ held, quiet, slow, detail }))).toEqual([
       {
         held: 7,
         quiet: [
           { client: '10.0.0.5', clientPort: 40001, local: '10.0.0.100', localPort: 80, lastSendMs: 2500 },
         ],
+        slow: null,
         detail: 'held 7, quiet 1',
       },
-      { held: 7, quiet: null, detail: 'held 7, bad quiet block: line 1: bad ms "soon"' },
-      { held: 7, quiet: null, detail: 'held 7, no quiet report' },
-      { held: null, quiet: null, detail: 'no held:N in "unknown"' },
+      { held: 7, quiet: null, slow: null, detail: 'held 7, bad quiet block: line 1: bad ms "soon"' },
+      { held: 7, quiet: null, slow: null, detail: 'held 7, no quiet report' },
+      { held: null, quiet: null, slow: null, detail: 'no held:N in "unknown"' },
+      {
+        held: 7,
+        quiet: [],
+        slow: [
+          { client: '10.0.0.6', clientPort: 40002, local: '10.0.0.100', localPort: 80, bytesPerSecond: 1609 },
+        ],
+        detail: 'held 7, quiet 0, slow 1',
+      },
+      {
+        held: 7,
+        quiet: null,
+        slow: null,
+        detail: 'held 7, no quiet report, bad slow block: slow:2 but 1 lines',
+      },
     ]);
   });
 

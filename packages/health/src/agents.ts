@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { HealthCheckError, HealthErrorCode } from './errors.ts';
-import { type AgentQuiet, type ProbeResult, probeAgent } from './probe.ts';
+import { type AgentQuiet, type AgentSlow, type ProbeResult, probeAgent } from './probe.ts';
 import { collectSpecs, emitGuarded, reconcile } from './targets.ts';
 
 export interface AgentSpec {
@@ -38,6 +38,11 @@ export interface AgentReport {
    * quiet block, or a malformed one), which is not the same as an empty list.
    */
   quiet: AgentQuiet[] | null;
+  /**
+   * The connections its server is answering slower than the agent's floor, the slowest first;
+   * null when there is no such evidence (as for `quiet`).
+   */
+  slow: AgentSlow[] | null;
   /**
    * 'held 12, quiet 3', 'held 12, no quiet report', 'held 12, bad quiet block: quiet:3 but 2
    * lines', 'ECONNREFUSED', 'timeout after 500 ms', 'no held:N in "up"'.
@@ -157,6 +162,7 @@ export class AgentPoller extends EventEmitter<AgentPollerEvents> {
           key: p.key,
           held: result.ok && result.held !== undefined ? result.held : null,
           quiet: result.ok && result.quiet !== undefined ? result.quiet : null,
+          slow: result.ok && result.slow !== undefined ? result.slow : null,
           detail: result.detail,
           at: Date.now(),
         };

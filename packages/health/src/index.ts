@@ -23,11 +23,13 @@ export { HealthCheckError, HealthErrorCode, type HealthErrorCodeValue } from './
 export {
   AGENT_REPLY_CAP,
   type AgentQuiet,
+  type AgentSlow,
   HTTP_BODY_CAP,
   hostHeader,
   type ProbeResult,
   parseAgentReply,
   parseQuietBlock,
+  parseSlowBlock,
   probeAgent,
   probeHttp,
   probeTcp,

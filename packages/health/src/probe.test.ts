@@ -7,6 +7,7 @@ import {
   hostHeader,
   parseAgentReply,
   parseQuietBlock,
+  parseSlowBlock,
   probeAgent,
   probeHttp,
   probeTcp,
@@ -292,6 +293,35 @@ describe('parseQuietBlock (the quiet block after the held line)', () => {
     expect(one('quiet ::1 1 ::1 80 1e3')).toBe('line 1: bad ms "1e3"');
     expect(one('quiet ::1 1 ::1 80 4294967296')).toBe('line 1: bad ms "4294967296"');
     expect(one('quiet ::1 1 ::1 80 ')).toBe('line 1: bad ms ""');
+  });
+});
+
+describe('parseSlowBlock', () => {
+  it('reads slow:K and its K lines after the quiet block, or alone', () => {
+    const slow = {
+      client: '10.0.0.6',
+      clientPort: 40002,
+      local: '10.0.0.100',
+      localPort: 80,
+      bytesPerSecond: 1609,
+    };
+    const reply =
+      'held:3\nquiet:1\nquiet 10.0.0.5 1 10.0.0.100 80 5\nslow:1\nslow 10.0.0.6 40002 10.0.0.100 80 1609\n';
+    expect(parseSlowBlock(reply)).toEqual([slow]);
+    // The quiet block is unaffected by the slow one after it.
+    expect(parseQuietBlock(reply)).toHaveLength(1);
+    expect(parseSlowBlock('held:3\nslow:1\nslow 10.0.0.6 40002 10.0.0.100 80 1609\n')).toEqual([slow]);
+    expect(parseSlowBlock('held:3\nquiet:0\nslow:0\n')).toEqual([]);
+    expect(parseSlowBlock('held:3\nquiet:0\n')).toBeNull();
+  });
+
+  it('says why a block is malformed, by the same rules as the quiet block', () => {
+    expect(parseSlowBlock('held:1\nslow:2\nslow 10.0.0.6 1 10.0.0.100 80 5\n')).toBe('slow:2 but 1 lines');
+    expect(parseSlowBlock('held:1\nslow:1\nslow 10.0.0.6 1 10.0.0.100 80 fast\n')).toBe(
+      'line 1: bad rate "fast"',
+    );
+    // A quiet line where a slow one belongs is not one.
+    expect(parseSlowBlock('held:1\nslow:1\nquiet 10.0.0.6 1 10.0.0.100 80 5\n')).toBe('slow:1 but 0 lines');
   });
 });
 

@@ -21,6 +21,12 @@ export interface ProbeResult {
    * failure.
    */
   quiet?: AgentQuiet[] | null;
+  /**
+   * A load agent's probe: the connections its server is answering slower than the agent's floor
+   * (a slow reader holding a worker); null when the agent sent no slow block or a malformed one;
+   * absent on failure.
+   */
+  slow?: AgentSlow[] | null;
 }
 
 /** One connection of an agent's quiet block (@sluice/agent's QuietConnection, as read off the wire). */
@@ -36,6 +42,19 @@ export interface AgentQuiet {
 }
 
 /**
+ * One connection of an agent's slow block: its server has had unacknowledged data on it for the
+ * agent's grace or longer, and its client took it at under the agent's floor (@sluice/agent).
+ */
+export interface AgentSlow {
+  client: string;
+  clientPort: number;
+  local: string;
+  localPort: number;
+  /** Bytes the client acknowledged per second of the server's busy time. */
+  bytesPerSecond: number;
+}
+
+/**
  * Bytes of an HTTP body read before the probe stops reading. The body is read only so a server
  * that answers with a small page can finish it (the status decides); past this the socket is
  * dropped, so a huge or endless body costs neither memory nor the timeout.
@@ -44,7 +63,7 @@ export const HTTP_BODY_CAP = 64 * 1024;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-type AgentWord = { held: number; quiet: AgentQuiet[] | null };
+type AgentWord = { held: number; quiet: AgentQuiet[] | null; slow: AgentSlow[] | null };
 type Decide = (ok: boolean, detail: string, agent?: AgentWord) => void;
 
 function describeError(err: unknown): string {
@@ -92,6 +111,7 @@ function attempt(
       if (agent !== undefined) {
         verdict.held = agent.held;
         verdict.quiet = agent.quiet;
+        verdict.slow = agent.slow;
       }
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -212,49 +232,91 @@ export function parseAgentReply(text: string): number | string {
   return `no held:N in ${JSON.stringify(line.slice(0, 40))}`;
 }
 
-const QUIET_COUNT = /^quiet:([0-9]{1,9})$/;
 const PORT = /^[0-9]{1,5}$/;
 const MS = /^[0-9]{1,10}$/;
 const U32_MAX = 0xffff_ffff;
 
 /**
- * The quiet block of an agent's reply: after the first line, `quiet:K` then exactly K lines
- * `quiet CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT LASTSND_MS`, each ended by a newline (a reply
- * cut short must not pass a truncated number). Returns the entries; null when there is no
- * `quiet:` line (an agent without ss, or an older one: no evidence either way); or a string
- * saying why the block is malformed, which is no evidence either: one bad entry could be the
- * start of a corrupt or hostile list, so none of it is believed.
+ * One block of an agent's reply after its first line: `NAME:K` then exactly K lines
+ * `NAME CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT VALUE`, each ended by a newline (a reply cut
+ * short must not pass a truncated number). Returns the entries; null when there is no `NAME:`
+ * line (an agent without ss, or an older one: no evidence either way); or a string saying why the
+ * block is malformed, which is no evidence either: one bad entry could be the start of a corrupt
+ * or hostile list, so none of it is believed.
  */
-export function parseQuietBlock(text: string): AgentQuiet[] | null | string {
+function parseBlock<T>(
+  text: string,
+  name: string,
+  valueName: string,
+  entry: (f: ConnectionFields) => T,
+): T[] | null | string {
   const lines = text.split('\n');
   // The last piece has no newline after it: the end of the reply, or a line cut short.
   const complete = lines.length - 1;
   const line = (i: number) => (lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i]);
+  const head = `${name}:`;
+  const item = `${name} `;
   let at = -1;
-  // Line 0 is the held line; lines before the block that are not it are left to future fields.
+  // Line 0 is the held line; lines before the block that are not it are left to other blocks.
   for (let i = 1; i < complete; i++) {
-    if (line(i).startsWith('quiet:')) {
+    if (line(i).startsWith(head)) {
       at = i;
       break;
     }
   }
   if (at < 0) return null;
-  const count = QUIET_COUNT.exec(line(at));
-  if (count === null) return `bad count line ${JSON.stringify(line(at).slice(0, 40))}`;
-  const k = Number(count[1]);
-  const out: AgentQuiet[] = [];
-  for (let n = 0; n < k; n++) {
+  const count = /^[0-9]{1,9}$/.test(line(at).slice(head.length)) ? Number(line(at).slice(head.length)) : -1;
+  if (count < 0) return `bad count line ${JSON.stringify(line(at).slice(0, 40))}`;
+  const out: T[] = [];
+  for (let n = 0; n < count; n++) {
     const i = at + 1 + n;
-    if (i >= complete || !line(i).startsWith('quiet ')) return `quiet:${k} but ${n} lines`;
-    const entry = parseQuietLine(line(i));
-    if (typeof entry === 'string') return `line ${n + 1}: ${entry}`;
-    out.push(entry);
+    if (i >= complete || !line(i).startsWith(item)) return `${head}${count} but ${n} lines`;
+    const fields = parseConnectionLine(line(i), valueName);
+    if (typeof fields === 'string') return `line ${n + 1}: ${fields}`;
+    out.push(entry(fields));
   }
-  if (at + 1 + k < complete && line(at + 1 + k).startsWith('quiet ')) return `quiet:${k} but more lines`;
+  if (at + 1 + count < complete && line(at + 1 + count).startsWith(item))
+    return `${head}${count} but more lines`;
   return out;
 }
 
-function parseQuietLine(text: string): AgentQuiet | string {
+/**
+ * The quiet block of an agent's reply: `quiet:K` then K lines
+ * `quiet CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT LASTSND_MS` (parseBlock's rules).
+ */
+export function parseQuietBlock(text: string): AgentQuiet[] | null | string {
+  return parseBlock(text, 'quiet', 'ms', ({ client, clientPort, local, localPort, value }) => ({
+    client,
+    clientPort,
+    local,
+    localPort,
+    lastSendMs: value,
+  }));
+}
+
+/**
+ * The slow block of an agent's reply: `slow:K` then K lines
+ * `slow CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT BYTES_PER_S` (parseBlock's rules).
+ */
+export function parseSlowBlock(text: string): AgentSlow[] | null | string {
+  return parseBlock(text, 'slow', 'rate', ({ client, clientPort, local, localPort, value }) => ({
+    client,
+    clientPort,
+    local,
+    localPort,
+    bytesPerSecond: value,
+  }));
+}
+
+interface ConnectionFields {
+  client: string;
+  clientPort: number;
+  local: string;
+  localPort: number;
+  value: number;
+}
+
+function parseConnectionLine(text: string, valueName: string): ConnectionFields | string {
   const f = text.split(' ');
   if (f.length !== 6) return `${f.length - 1} fields, expected 5`;
   const [, client, clientPort, local, localPort, ms] = f;
@@ -264,9 +326,9 @@ function parseQuietLine(text: string): AgentQuiet | string {
   if (cp < 1 || cp > 65535) return `bad client port ${JSON.stringify(clientPort.slice(0, 20))}`;
   const lp = PORT.test(localPort) ? Number(localPort) : 0;
   if (lp < 1 || lp > 65535) return `bad local port ${JSON.stringify(localPort.slice(0, 20))}`;
-  const lastSendMs = MS.test(ms) ? Number(ms) : -1;
-  if (lastSendMs < 0 || lastSendMs > U32_MAX) return `bad ms ${JSON.stringify(ms.slice(0, 20))}`;
-  return { client, clientPort: cp, local, localPort: lp, lastSendMs };
+  const value = MS.test(ms) ? Number(ms) : -1;
+  if (value < 0 || value > U32_MAX) return `bad ${valueName} ${JSON.stringify(ms.slice(0, 20))}`;
+  return { client, clientPort: cp, local, localPort: lp, value };
 }
 
 /**
@@ -290,10 +352,22 @@ export function probeAgent(
       const held = parseAgentReply(text);
       if (typeof held !== 'number') return decide(false, held);
       const quiet = over ? `reply over ${AGENT_REPLY_CAP} bytes` : parseQuietBlock(text);
-      if (quiet === null) decide(true, `held ${held}, no quiet report`, { held, quiet: null });
-      else if (typeof quiet === 'string')
-        decide(true, `held ${held}, bad quiet block: ${quiet}`, { held, quiet: null });
-      else decide(true, `held ${held}, quiet ${quiet.length}`, { held, quiet });
+      const slow = over ? null : parseSlowBlock(text);
+      const agent = {
+        held,
+        quiet: typeof quiet === 'string' ? null : quiet,
+        slow: typeof slow === 'string' ? null : slow,
+      };
+      let detail =
+        quiet === null
+          ? `held ${held}, no quiet report`
+          : typeof quiet === 'string'
+            ? `held ${held}, bad quiet block: ${quiet}`
+            : `held ${held}, quiet ${quiet.length}`;
+      // An agent without the slow block (off, or older) says nothing of it.
+      if (typeof slow === 'string') detail += `, bad slow block: ${slow}`;
+      else if (slow !== null) detail += `, slow ${slow.length}`;
+      decide(true, detail, agent);
     };
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
