@@ -130,4 +130,33 @@ describe('ServerFarm', () => {
       for (let port = 1000; port < 1016; port++) isns.add(serverIsn(key(h, port)));
     expect(isns.size).toBe(64 * 16);
   });
+
+  it('lists a connection busy sending past the grace at under the floor as slow, not a fast one, a quiet one or one in its grace', () => {
+    const s = farm({ capacity: 4 });
+    const open = (host: number) => {
+      s.syn(0, key(host), Owner.bot, 0);
+      s.ack(0, key(host), Owner.bot, true, 0);
+      s.requestDone(key(host));
+      s.sending(key(host), 0);
+    };
+    [1, 2, 3, 4].forEach(open);
+    // 1: 1448 bytes a second; 2: 4000 a second; 3 and 4: nothing sent since the first flight
+    // (quiet: the quiet list's, not the slow one's).
+    for (let t = 1000; t <= 3000; t += 1000) {
+      s.sending(key(1), t);
+      s.delivered(key(1), 1448);
+      s.sending(key(2), t);
+      s.delivered(key(2), 4000);
+    }
+    s.delivered(key(3), 1448);
+    const keys = new Float64Array(8);
+    expect(s.slow(0, 3000, 2000, 2048, 1000, keys, 0)).toBe(1);
+    expect(keys[0]).toBe(key(1));
+    // From index 2 on (after a quiet list of two), and capped by the array.
+    expect(s.slow(0, 3000, 2000, 2048, 1000, keys, 2)).toBe(1);
+    expect(keys[2]).toBe(key(1));
+    expect(s.slow(0, 3000, 2000, 2048, 1000, new Float64Array(0), 0)).toBe(0);
+    // Under the grace nothing is listed.
+    expect(s.slow(0, 1500, 2000, 2048, 1000, keys, 0)).toBe(0);
+  });
 });

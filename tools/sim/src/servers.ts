@@ -101,6 +101,13 @@ export class ServerFarm {
    * none (the kernel's tcpi_last_data_sent, which a load agent reads): only the server moves it.
    */
   private lastSent = new Int32Array(0);
+  /**
+   * ms the server began sending an answer it has not finished (a large one to a slow reader), −1
+   * when it is not sending: the start of the kernel's tcpi_busy_time, which a load agent reads.
+   */
+  private busySince = new Int32Array(0);
+  /** Bytes of that answer the client acknowledged (tcpi_bytes_acked, as far as it matters here). */
+  private acked = new Float64Array(0);
   private free: number[] = [];
   /** (slot, generation, deadline) per deadline kind, in order. */
   private readonly queueTimers = new TupleQueue(3);
@@ -138,6 +145,8 @@ export class ServerFarm {
     this.deadline = grow(this.deadline, (k) => new Int32Array(k));
     this.served = grow(this.served, (k) => new Uint8Array(k));
     this.lastSent = grow(this.lastSent, (k) => new Int32Array(k));
+    this.busySince = grow(this.busySince, (k) => new Int32Array(k));
+    this.acked = grow(this.acked, (k) => new Float64Array(k));
     for (let i = n - 1; i >= old; i--) this.free.push(i);
     this.cap = n;
   }
@@ -253,7 +262,18 @@ export class ServerFarm {
    * `Timeout`, 60 s, applies to each write).
    */
   sending(key: number, now: number): void {
+    const s = this.index.get(key);
+    if (s !== undefined && this.state[s] === ConnState.working && this.busySince[s] < 0) {
+      this.busySince[s] = now;
+      this.acked[s] = 0;
+    }
     this.answering(key, (now + this.opts.sendTimeoutMs) | 0, this.sendTimers, now);
+  }
+
+  /** The client acknowledged `bytes` more of the answer being sent. */
+  delivered(key: number, bytes: number): void {
+    const s = this.index.get(key);
+    if (s !== undefined && this.busySince[s] >= 0) this.acked[s] += bytes;
   }
 
   /** A working connection's request is answered; its next deadline goes on `timers` (one constant delay each). */
@@ -284,6 +304,32 @@ export class ServerFarm {
       n++;
     }
     return n;
+  }
+
+  /**
+   * What a load agent's slow list holds for `real` (@sluice/agent, `slow` lines): its connections
+   * busy sending an answer for `graceMs` or more whose client acknowledged under `bps` bytes per
+   * second of it, and that are not on the quiet list (no data for `quietMs`). Writes their keys
+   * into `keys` from index `from`, at most up to `keys.length`; returns how many.
+   */
+  slow(
+    real: number,
+    now: number,
+    graceMs: number,
+    bps: number,
+    quietMs: number,
+    keys: Float64Array,
+    from: number,
+  ): number {
+    let n = from;
+    for (let s = 0; s < this.cap && n < keys.length; s++) {
+      if (this.real[s] !== real || this.state[s] !== ConnState.working || this.busySince[s] < 0) continue;
+      const busy = now - this.busySince[s];
+      if (busy < graceMs || now - this.lastSent[s] >= quietMs) continue;
+      if (this.acked[s] * 1000 >= bps * busy) continue;
+      keys[n++] = this.key[s];
+    }
+    return n - from;
   }
 
   /** A new request on a kept-alive connection: the header timer again. */
@@ -344,6 +390,7 @@ export class ServerFarm {
     this.owner[s] = owner;
     this.gen[s] = (this.gen[s] + 1) | 0;
     this.served[s] = 0;
+    this.busySince[s] = -1;
     this.index.set(key, s);
     return s;
   }

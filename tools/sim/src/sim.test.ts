@@ -153,6 +153,24 @@ describe('simulator', () => {
     expect(fast.validSuccess).toBeLessThan(open.validSuccess);
   });
 
+  it("with its servers' slow lists the reader that acknowledges a segment every 0.9 s is marked and loses its slots; one just above the agent's floor is not", () => {
+    const over = {
+      scenario: 'slow-read' as const,
+      strategy: 'priority' as const,
+      attackRate: 1_000,
+      slowReadOpenWindow: 1,
+      botIntervalMs: 900,
+      agentIntervalMs: 1000,
+    };
+    const noList = quick({ ...over, agentSlowBps: 0 });
+    const withList = quick(over);
+    expect(withList.validSuccess).toBeGreaterThan(noList.validSuccess);
+    expect(withList.validSuccess).toBeGreaterThanOrEqual(0.95);
+    // 1900 bytes every 0.9 s is 2111 bytes/s, over the 2048 floor: nothing listed, as without it.
+    const above = quick({ ...over, slowReadBytes: 1900 });
+    expect(above.validSuccess).toBe(quick({ ...over, slowReadBytes: 1900, agentSlowBps: 0 }).validSuccess);
+  });
+
   it('slow-header bots with real addresses are verified, and still lose their slots to valid clients', () => {
     const r = quick({ scenario: 'slow-header', strategy: 'priority', attackRate: 1_000 });
     expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);

@@ -269,6 +269,19 @@ export interface SimParams {
    * ConnBit.serverQuiet through ServerQuietMarks as the daemon does; 0: the count alone.
    */
   agentQuiet: number;
+  /**
+   * The agent's slow floor (`--slow-bps`, bytes/s; its default 2048): each answer also lists the
+   * connections whose server has been busy sending for agentSlowGraceMs or more and delivered under
+   * this many bytes per second of it (ServerFarm.slow), marked like the quiet ones; 0: no slow list.
+   */
+  agentSlowBps: number;
+  /** The agent's slow grace (`--slow-grace-ms`; its default 2000). */
+  agentSlowGraceMs: number;
+  /**
+   * slow-read: bytes the bot takes (and acknowledges) at each read, 1448 (a segment) by default;
+   * an attacker who read the agent's floor reads just enough to stay above it.
+   */
+  slowReadBytes: number;
   botAddresses: number;
   tableCapacity: number;
   batchFrames: number;
@@ -315,6 +328,9 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   floodIgnoresSynAck: 0,
   agentIntervalMs: 0,
   agentQuiet: 1,
+  agentSlowBps: 2048,
+  agentSlowGraceMs: 2000,
+  slowReadBytes: 1448,
   botAddresses: 100,
   tableCapacity: 1 << 16,
   batchFrames: 64,
@@ -372,9 +388,10 @@ const POKE_MS = 4_000;
 const SLOW_READ_MS = 1_900;
 /** slow-read with slowReadOpenWindow 2: a segment read (its window reopened) this often, inside each second. */
 const SLOW_READ_REOPEN_MS = 600;
-const SLOW_READ_BYTES = 1_448;
 /** The servers' write timeout (Apache's Timeout). */
 const SEND_TIMEOUT_MS = 60_000;
+/** One full segment's payload (a 1500-byte MTU's MSS with timestamps). */
+const SEGMENT_BYTES = 1_448;
 const SAMPLE_EVERY_MS = 100;
 /** How long a live host behind a spoofed address takes to answer (a constant: one FIFO keeps them). */
 const RESPONDER_MS = 40;
@@ -569,6 +586,8 @@ export function runSim(p: SimParams): SimResult {
   const quietKeys = Array.from({ length: p.reals }, () => new Float64Array(quietCap));
   const quietMs = Array.from({ length: p.reals }, () => new Int32Array(quietCap));
   const quietCount = new Int32Array(p.reals);
+  /** Of each list, how many after its quiet ones are slow. */
+  const slowCount = new Int32Array(p.reals);
   const quietWords = new Int32Array(quietCap * QUIET_KEY_WORDS);
   const pollAgents = (now: number): void => {
     const reals = director.tables.reals;
@@ -582,7 +601,13 @@ export function runSim(p: SimParams): SimResult {
         // one turns no client away, and a ghost's half-open entries sit there until they time out.
         agentReported[r] = servers.accepting[r] + servers.working[r];
         if (p.agentQuiet > 0) {
-          quietCount[r] = servers.quiet(r, now, AGENT_QUIET_MS, quietKeys[r], quietMs[r]);
+          const n = servers.quiet(r, now, AGENT_QUIET_MS, quietKeys[r], quietMs[r]);
+          quietCount[r] = n;
+          // The slow list after the quiet one, in what the cap leaves (as the agent writes them).
+          slowCount[r] =
+            p.agentSlowBps > 0
+              ? servers.slow(r, now, p.agentSlowGraceMs, p.agentSlowBps, AGENT_QUIET_MS, quietKeys[r], n)
+              : 0;
         }
       } else if (phase === AGENT_RTT_MS && agentHeldAtProbe[r] >= 0) {
         reals.correctHeld(
@@ -595,15 +620,25 @@ export function runSim(p: SimParams): SimResult {
         // After the count, as the daemon applies a report (Director.onAgentReport).
         if (p.agentQuiet > 0) {
           const n = quietCount[r];
-          const words = quietWords.subarray(0, n * QUIET_KEY_WORDS);
-          for (let i = 0; i < n; i++) {
+          const listed = n + slowCount[r];
+          const words = quietWords.subarray(0, listed * QUIET_KEY_WORDS);
+          for (let i = 0; i < listed; i++) {
             const k = quietKeys[r][i];
             // The director's key: the client's address as IPv4-mapped words, its port and service 0.
             words.set([0, 0, 0xffff, Math.floor(k / 65536) | 0, (k % 65536) << 16], i * QUIET_KEY_WORDS);
           }
           // Asked at the exchange's start, read halfway, applied now (AGENT_RTT_MS).
           const probeAt = now - AGENT_RTT_MS;
-          director.quietMarks.apply(r, words, quietMs[r], n, director.weights.servedIdleMs, now, probeAt);
+          director.quietMarks.apply(
+            r,
+            words,
+            quietMs[r],
+            n,
+            director.weights.servedIdleMs,
+            now,
+            probeAt,
+            slowCount[r],
+          );
         }
         agentHeldAtProbe[r] = -1;
       }
@@ -908,11 +943,11 @@ export function runSim(p: SimParams): SimResult {
           // as a real one does, which ends the request's wait.)
           servers.sending(c.key, now);
           if (p.slowReadOpenWindow === 2) {
-            c.got += SLOW_READ_BYTES;
-            send(c, FrameKind.ack, seqOf(c), ackOf(c));
+            c.got += p.slowReadBytes;
+            if (send(c, FrameKind.ack, seqOf(c), ackOf(c))) servers.delivered(c.key, p.slowReadBytes);
           }
-          c.got += SLOW_READ_BYTES;
-          send(c, slowReadAck, seqOf(c), ackOf(c));
+          c.got += p.slowReadBytes;
+          if (send(c, slowReadAck, seqOf(c), ackOf(c))) servers.delivered(c.key, p.slowReadBytes);
           heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
           return;
         }
@@ -996,8 +1031,11 @@ export function runSim(p: SimParams): SimResult {
         // It reads a segment's worth; the server sends that much more, and the buffer is full again.
         // The reopening reader's kernel first says so with a window update (open, nothing new).
         if (p.slowReadOpenWindow === 2) send(c, FrameKind.ack, seqOf(c), ackOf(c));
-        c.got += SLOW_READ_BYTES;
-        if (send(c, slowReadAck, seqOf(c), ackOf(c))) servers.sending(c.key, now);
+        c.got += p.slowReadBytes;
+        if (send(c, slowReadAck, seqOf(c), ackOf(c))) {
+          servers.sending(c.key, now);
+          servers.delivered(c.key, p.slowReadBytes);
+        }
         heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
         return;
       }
@@ -1017,7 +1055,7 @@ export function runSim(p: SimParams): SimResult {
           // tolerance for ACKs out of order (64 KiB) for the whole run.
           if (send(c, FrameKind.trickle, seqOf(c), servedAckOf(c))) c.sent += TRICKLE_BYTES;
         }
-        if (p.botForwardAck > 0) c.forged += SLOW_READ_BYTES;
+        if (p.botForwardAck > 0) c.forged += SEGMENT_BYTES;
         send(c, FrameKind.ack, seqOf(c), ackOf(c));
         heap.push(now + p.botBareAckMs, { c, ev: Ev.bareAck });
         return;
