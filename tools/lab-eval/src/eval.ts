@@ -1048,6 +1048,11 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       // every 0.4-0.8 s, so each window update comes before the shut window's second is up.
       spreadBots('slow-read', 0.6, ['--read-bytes', '1448']);
       break;
+    case 'slow-read-under':
+      // The same reader a segment every 0.6-1.2 s: about 1.6 kB/s, under the load agent's slow
+      // floor (2048 bytes/s), where slow-read-reopen's 2.4 kB/s sits just above it.
+      spreadBots('slow-read', 0.9, ['--read-bytes', '1448']);
+      break;
     case 'spread-renew':
       // The renewing bot (bots.py --mode renew): a byte of a head it never finishes and a forged
       // ACK past what the server sent, at once after its response and then every 0.5-0.9 s: never

@@ -60,6 +60,7 @@ describe('planRuns', () => {
       'slow-header',
       'slow-read',
       'slow-read-reopen',
+      'slow-read-under',
       'slowhttptest-B',
       'slowhttptest-H',
       'slowhttptest-X',

@@ -33,6 +33,7 @@ export const SCENARIOS = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'slow-read-under',
   'spread-renew',
   'header-churn',
   'slowhttptest-H',
@@ -62,6 +63,7 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'slow-read-under',
   'spread-renew',
   'header-churn',
   'mixed',
@@ -95,6 +97,7 @@ export const SPREAD_SCENARIOS: readonly Scenario[] = [
   'spread',
   'slow-read',
   'slow-read-reopen',
+  'slow-read-under',
   'spread-renew',
   'header-churn',
 ];
@@ -163,6 +166,7 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
     case 'header-churn':
       return quick ? [400] : [400, 800];
     case 'slow-read-reopen':
+    case 'slow-read-under':
     case 'spread-renew':
       return [400];
     case 'slowhttptest-H':
