@@ -247,7 +247,7 @@ export const ERROR_CODES = {
     status: null,
     source: 'packages/agent',
     meaning:
-      'sluice-agent could not list its quiet connections with `ss` (iproute2 missing, failed or timed out); it answers `held:N` without the quiet list, and the director marks nothing on that server.',
+      'sluice-agent could not list its quiet and slow connections with `ss` (iproute2 missing, failed or timed out); it answers `held:N` without either list, and the director marks nothing on that server.',
   },
   SLUICE_ERR_HEALTH_INVALID_SPEC: {
     status: null,
