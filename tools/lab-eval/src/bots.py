@@ -26,6 +26,9 @@ real servers' workers the ways the scoring does not want:
                --interval-s through a receive buffer made as small as the kernel allows
                (SO_RCVBUF): the buffer stays full, so the kernel advertises a zero window, and the
                server's worker waits in its write for as long as the body lasts (slowhttptest -X)
+  download     the same request, read as fast as the kernel delivers it with an ordinary buffer:
+               slow only where the link is (lab-eval shapes this namespace's downlink), so the
+               window stays open and every segment is acknowledged as it arrives
 
 Each connection uses TCP_USER_TIMEOUT (--user-timeout-ms): data unacknowledged that long ends it,
 so a connection the director shed (its RST went to the real server; this side never hears of it)
@@ -90,7 +93,11 @@ async def main() -> int:
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--addrs", required=True)
     ap.add_argument("--per", type=int, default=4)
-    ap.add_argument("--mode", choices=("slow-header", "slow-forged", "idle-hold", "renew", "header-churn", "slow-read"), required=True)
+    ap.add_argument(
+        "--mode",
+        choices=("slow-header", "slow-forged", "idle-hold", "renew", "header-churn", "slow-read", "download"),
+        required=True,
+    )
     ap.add_argument("--read-bytes", type=int, default=64)
     ap.add_argument("--interval-s", type=float, default=3.0)
     ap.add_argument("--user-timeout-ms", type=int, default=4000)
@@ -111,6 +118,8 @@ async def main() -> int:
         raw = raw_sender()
     vip = socket.inet_aton(args.host)
 
+    download = args.mode == "download"
+
     def jitter() -> float:
         return args.interval_s * random.uniform(0.7, 1.3)
 
@@ -119,7 +128,8 @@ async def main() -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         connected = False
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum
+            if not download:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum
             sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, args.user_timeout_ms)
             sock.bind((addr, 0))
             sock.setblocking(False)
@@ -131,10 +141,11 @@ async def main() -> int:
             try:
                 await loop.sock_sendall(sock, b"GET /big?bot=%d HTTP/1.1\r\nHost: www\r\nUser-Agent: Mozilla/5.0\r\n\r\n" % seq_no)
                 while not stopping.is_set():
-                    data = await asyncio.wait_for(loop.sock_recv(sock, args.read_bytes), 10.0)
+                    data = await asyncio.wait_for(loop.sock_recv(sock, 65536 if download else args.read_bytes), 10.0)
                     if data == b"":
                         return
-                    await asyncio.sleep(jitter())
+                    if not download:
+                        await asyncio.sleep(jitter())
             finally:
                 stats["open"] -= 1
                 stats["closed"] += 1
@@ -149,7 +160,7 @@ async def main() -> int:
         seq_no = 0
         while not stopping.is_set():
             stats["connecting"] += 1
-            if args.mode == "slow-read":
+            if args.mode in ("slow-read", "download"):
                 seq_no += 1
                 try:
                     await slow_read(addr, seq_no)

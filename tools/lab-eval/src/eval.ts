@@ -39,6 +39,7 @@ import {
   REALS,
   RETURN_PROB,
   type RunSpec,
+  type Scenario,
   SPREAD_PER_ADDRESS,
   SPREAD_SCENARIOS,
   SUBNET,
@@ -756,6 +757,60 @@ export async function abortLabEval(): Promise<void> {
   live.namespaces.clear();
 }
 
+/**
+ * slow-link: each bot connection's downlink shaped to this many bytes a second, so each
+ * download is as slow as a link that slow (2G, a congested IoT uplink): the window open, every
+ * segment acknowledged by the kernel as it arrives. 1610 B/s (a segment every 0.9 s) is under the
+ * load agent's slow floor (2048 B/s), 3000 B/s above it.
+ */
+const SLOW_LINK_BYTES_PER_S: Partial<Record<Scenario, number>> = {
+  'slow-link': 1610,
+  'slow-link-above': 3000,
+};
+
+/**
+ * Paces what reaches each bot address in the bots' namespace (the root side of its veth: egress
+ * into it) to `bytesPerS`: one HTB class per address, chosen by the inner destination address of
+ * the servers' VXLAN frames (offset 66 from the outer IP header: outer IP 20, UDP 8, VXLAN 8,
+ * inner Ethernet 14, then the inner IP header's destination at 16), everything else unshaped.
+ * (This kernel has no fq, whose per-flow maxrate would do it in one line; a shared tbf starved
+ * most connections for seconds at a time, and a bot that hears nothing for 10 s reconnects.)
+ */
+async function shapeBotsLink(lab: Lab, addrs: readonly string[], bytesPerS: number): Promise<void> {
+  const dev = lab.clients[2].ns;
+  const bit = Math.round(bytesPerS * 8);
+  const lines = [
+    `qdisc replace dev ${dev} root handle 1: htb default 1`,
+    `class add dev ${dev} parent 1: classid 1:1 htb rate 10gbit quantum 60000`,
+    // Handshakes pass unshaped (the inner TCP header's flags at 83, SYN set): a slow link's
+    // bottleneck is its data queue, and a SYN-ACK dropped behind it left half the bots unconnected.
+    `filter add dev ${dev} parent 1: protocol ip prio 1 u32 match u8 0x02 0x02 at 83 flowid 1:1`,
+  ];
+  addrs.forEach((addr, i) => {
+    const id = (i + 16).toString(16);
+    const hex = addr
+      .split('.')
+      .map((o) => Number(o).toString(16).padStart(2, '0'))
+      .join('');
+    // A burst of two frames: the class sends a segment as soon as its rate allows, no more.
+    lines.push(
+      `class add dev ${dev} parent 1: classid 1:${id} htb rate ${bit}bit ceil ${bit}bit burst 3000 cburst 3000 quantum 1600`,
+    );
+    // A short queue, as the link's own: with the default 1000 frames a SYN-ACK waited behind
+    // seconds of the other connection's data, and half the bots never finished a handshake.
+    lines.push(`qdisc add dev ${dev} parent 1:${id} handle ${id}: pfifo limit 3`);
+    lines.push(
+      // u32 reads whole words at offsets of 4 only; 66 is not one, so two halves.
+      `filter add dev ${dev} parent 1: protocol ip prio 2 u32 match u16 0x${hex.slice(0, 4)} 0xffff at 66 match u16 0x${hex.slice(4)} 0xffff at 68 flowid 1:${id}`,
+    );
+  });
+  await run(['tc', '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+async function unshapeBotsLink(lab: Lab): Promise<void> {
+  await run(['tc', 'qdisc', 'del', 'dev', lab.clients[2].ns, 'root']).catch(() => {});
+}
+
 interface Attack {
   describe: string;
   procs: ChildProcess[];
@@ -1048,6 +1103,11 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
       // every 0.4-0.8 s, so each window update comes before the shut window's second is up.
       spreadBots('slow-read', 0.6, ['--read-bytes', '1448']);
       break;
+    case 'slow-link':
+    case 'slow-link-above':
+      // Bots that read /big as fast as their link lets them, the link shaped (shapeBotsLink).
+      spreadBots('download', 1);
+      break;
     case 'slow-read-under':
       // The same reader a segment every 0.6-1.2 s: about 1.6 kB/s, under the load agent's slow
       // floor (2048 bytes/s), where slow-read-reopen's 2.4 kB/s sits just above it.
@@ -1110,6 +1170,12 @@ async function runOne(
     if (spec.scenario === 'spoof-gone') {
       const up = await verifyThenVanish(lab, a, goneFileBeside(knownFile));
       phase(`${up} of ${a.gone.length} gone hosts connected (verified), then left`);
+    }
+    const linkBps = SLOW_LINK_BYTES_PER_S[spec.scenario];
+    if (linkBps !== undefined) {
+      const addrs = a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS));
+      await shapeBotsLink(lab, addrs, linkBps * SPREAD_PER_ADDRESS);
+      phase(`bots' downlinks shaped to ${linkBps} B/s a connection (${addrs.length} addresses)`);
     }
     attack = startAttack(lab, a, spec, knownFile, variant.ghostBots);
     phase(`attack started: ${attack.describe}`);
@@ -1403,6 +1469,7 @@ async function runOne(
       }
       await Promise.all(attack.procs.map((p) => endChild(p, 'SIGINT')));
     }
+    if (SLOW_LINK_BYTES_PER_S[spec.scenario] !== undefined) await unshapeBotsLink(lab);
     phase('attack stopped');
     await daemon.stop();
     live.daemon = null;

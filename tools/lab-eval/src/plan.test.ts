@@ -58,6 +58,8 @@ describe('planRuns', () => {
       'mixed',
       'slow-forged',
       'slow-header',
+      'slow-link',
+      'slow-link-above',
       'slow-read',
       'slow-read-reopen',
       'slow-read-under',

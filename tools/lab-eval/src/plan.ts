@@ -34,6 +34,8 @@ export const SCENARIOS = [
   'slow-read',
   'slow-read-reopen',
   'slow-read-under',
+  'slow-link',
+  'slow-link-above',
   'spread-renew',
   'header-churn',
   'slowhttptest-H',
@@ -64,6 +66,8 @@ export const BOT_SCENARIOS: readonly Scenario[] = [
   'slow-read',
   'slow-read-reopen',
   'slow-read-under',
+  'slow-link',
+  'slow-link-above',
   'spread-renew',
   'header-churn',
   'mixed',
@@ -98,6 +102,8 @@ export const SPREAD_SCENARIOS: readonly Scenario[] = [
   'slow-read',
   'slow-read-reopen',
   'slow-read-under',
+  'slow-link',
+  'slow-link-above',
   'spread-renew',
   'header-churn',
 ];
@@ -167,6 +173,8 @@ export function levels(scenario: Scenario, quick: boolean): AttackLevel[] {
       return quick ? [400] : [400, 800];
     case 'slow-read-reopen':
     case 'slow-read-under':
+    case 'slow-link':
+    case 'slow-link-above':
     case 'spread-renew':
       return [400];
     case 'slowhttptest-H':

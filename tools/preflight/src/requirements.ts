@@ -31,8 +31,14 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   {
     binary: 'ss',
     debianPackage: 'iproute2',
-    why: "the real servers' sockets (lab); sluice-agent's quiet list (tcp_info)",
+    why: "the real servers' sockets (lab); sluice-agent's quiet and slow lists (tcp_info)",
     neededBy: [LAB_TESTS, 'packages/agent/src/agent.int.test.ts'],
+  },
+  {
+    binary: 'tc',
+    debianPackage: 'iproute2',
+    why: "the slow-link bots' shaped downlinks (lab-eval)",
+    neededBy: [LAB_TESTS],
   },
   {
     binary: 'nsenter',
