@@ -245,12 +245,11 @@ const U32_MAX = 0xffff_ffff;
  * or hostile list, so none of it is believed.
  */
 function parseBlock<T>(
-  text: string,
+  lines: readonly string[],
   name: string,
   valueName: string,
   entry: (f: ConnectionFields) => T,
 ): T[] | null | string {
-  const lines = text.split('\n');
   // The last piece has no newline after it: the end of the reply, or a line cut short.
   const complete = lines.length - 1;
   const line = (i: number) => (lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i]);
@@ -285,7 +284,20 @@ function parseBlock<T>(
  * `quiet CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT LASTSND_MS` (parseBlock's rules).
  */
 export function parseQuietBlock(text: string): AgentQuiet[] | null | string {
-  return parseBlock(text, 'quiet', 'ms', ({ client, clientPort, local, localPort, value }) => ({
+  return quietBlock(text.split('\n'));
+}
+
+/**
+ * The slow block of an agent's reply: `slow:K` then K lines
+ * `slow CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT BYTES_PER_S` (parseBlock's rules).
+ */
+export function parseSlowBlock(text: string): AgentSlow[] | null | string {
+  return slowBlock(text.split('\n'));
+}
+
+// The reply's lines, split once by the probe for both blocks (a reply is up to 8 MiB).
+function quietBlock(lines: readonly string[]): AgentQuiet[] | null | string {
+  return parseBlock(lines, 'quiet', 'ms', ({ client, clientPort, local, localPort, value }) => ({
     client,
     clientPort,
     local,
@@ -294,12 +306,8 @@ export function parseQuietBlock(text: string): AgentQuiet[] | null | string {
   }));
 }
 
-/**
- * The slow block of an agent's reply: `slow:K` then K lines
- * `slow CLIENT_IP CLIENT_PORT LOCAL_IP LOCAL_PORT BYTES_PER_S` (parseBlock's rules).
- */
-export function parseSlowBlock(text: string): AgentSlow[] | null | string {
-  return parseBlock(text, 'slow', 'rate', ({ client, clientPort, local, localPort, value }) => ({
+function slowBlock(lines: readonly string[]): AgentSlow[] | null | string {
+  return parseBlock(lines, 'slow', 'rate', ({ client, clientPort, local, localPort, value }) => ({
     client,
     clientPort,
     local,
@@ -351,8 +359,9 @@ export function probeAgent(
       const text = Buffer.concat(chunks, size).toString('latin1');
       const held = parseAgentReply(text);
       if (typeof held !== 'number') return decide(false, held);
-      const quiet = over ? `reply over ${AGENT_REPLY_CAP} bytes` : parseQuietBlock(text);
-      const slow = over ? null : parseSlowBlock(text);
+      const lines = over ? [] : text.split('\n');
+      const quiet = over ? `reply over ${AGENT_REPLY_CAP} bytes` : quietBlock(lines);
+      const slow = over ? null : slowBlock(lines);
       const agent = {
         held,
         quiet: typeof quiet === 'string' ? null : quiet,
