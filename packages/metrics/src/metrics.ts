@@ -435,8 +435,8 @@ export function createMetrics(source: MetricsSource): SluiceMetrics {
     'sluice_real_server_quiet_connections',
     'gauge',
     "Connections a real server's load agent last reported its server has sent no data on for servedIdleMs " +
-      "or more, whatever their clients' acknowledgements claim; they get no progress credit. 0 without " +
-      'an agent report.',
+      "or more, or is answering slower than the agent's floor, whatever their clients' acknowledgements " +
+      'claim; they get no progress credit. 0 without an agent report.',
     perReal((r) => (source.quiet === undefined ? 0 : source.quiet(r.index))),
   );
   add(
