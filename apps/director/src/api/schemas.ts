@@ -169,8 +169,8 @@ export const RealLiveSchema = Type.Object({
   agentQuiet: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
     description:
       "Connections the real server's load agent last reported its server has sent no data on for servedIdleMs or " +
-      'more, or is answering slower than its floor (marked: no progress credit, whatever their clients\' ' +
-      "acknowledgements claim); null without an agent, or when its last report carried neither list",
+      "more, or is answering slower than its floor (marked: no progress credit, whatever their clients' " +
+      'acknowledgements claim); null without an agent, or when its last report carried neither list',
   }),
   overloaded: Type.Boolean(),
 });
