@@ -492,7 +492,7 @@ export class Director implements DirectorControl {
         upper,
         lower,
       );
-    this.applyQuiet(idx, cfg, r.quiet, r.slow, this.probedAt.get(r.key));
+    this.applyQuiet(idx, cfg, r.quiet, r.slow, r.held, this.probedAt.get(r.key));
   }
 
   /**
@@ -508,6 +508,7 @@ export class Director implements DirectorControl {
     cfg: CompiledConfig,
     quiet: readonly AgentQuiet[] | null,
     slow: readonly AgentSlow[] | null,
+    held: number | null,
     probeAt: number | undefined,
   ): void {
     const svc = cfg.realService[idx];
@@ -528,6 +529,7 @@ export class Director implements DirectorControl {
       now,
       probeAt,
       slow ?? [],
+      held,
     );
   }
 

@@ -53,7 +53,9 @@ export {
   type QuietApplied,
   type QuietEntry,
   ServerQuietMarks,
+  SLOW_SHARE_FREE,
   type SlowEntry,
+  slowToMark,
 } from './server-quiet.ts';
 export {
   HalfOpenRelease,

@@ -1,7 +1,7 @@
 // ServerQuietMarks on an in-memory connection table: what a load agent's report marks and clears.
 import { Conn, ConnBit, ConnectionTable, ConnFlag } from '@sluice/conntrack';
 import { describe, expect, it } from 'vitest';
-import { QUIET_KEY_WORDS, ServerQuietMarks } from './index.ts';
+import { QUIET_KEY_WORDS, ServerQuietMarks, SLOW_SHARE_FREE, slowToMark } from './index.ts';
 
 const SERVICE = 3;
 
@@ -203,5 +203,29 @@ describe('ServerQuietMarks', () => {
     ]);
     expect(off.marked).toBe(0);
     expect(quiet(table, slow)).toBe(false);
+  });
+
+  it('leaves a few slow connections unmarked: none while they are at most a tenth of what the server holds', () => {
+    expect(SLOW_SHARE_FREE).toBe(0.1);
+    expect(slowToMark(10, 100)).toBe(0);
+    expect(slowToMark(11, 100)).toBe(11);
+    expect(slowToMark(1, 0)).toBe(1);
+    expect(slowToMark(0, 0)).toBe(0);
+    expect(slowToMark(3, null)).toBe(3); // no count: the list as it is
+    const table = ConnectionTable.create(64, 0);
+    const a = entry(table, 0x0a000001, 4001, 0);
+    const marks = new ServerQuietMarks(table);
+    const slow = [{ client: '10.0.0.1', clientPort: 4001, localPort: 80 }];
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 10, 8, slow, 10).marked).toBe(0);
+    expect(quiet(table, a)).toBe(false);
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 20, 18, slow, 9).marked).toBe(1);
+    expect(quiet(table, a)).toBe(true);
+    // Back under the share: the mark is cleared with the next report.
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 30, 28, slow, 10)).toEqual({
+      marked: 0,
+      forged: 0,
+      cleared: 1,
+    });
+    expect(quiet(table, a)).toBe(false);
   });
 });

@@ -36,6 +36,26 @@ export const QUIET_KEY_WORDS = 5;
  */
 export const ACK_LATE_MS = 1000;
 
+/**
+ * The share of a real server's connections its slow list may name before any is marked. A few
+ * slow connections are honest clients on slow links downloading something large, and they hold a
+ * few workers at most; only readers that hold a real share of the server's workers are an attack,
+ * and an attacker who keeps its slow readers under this share leaves the rest to everyone else.
+ * In tools/sim, with a twentieth of valid connections slow downloads and no slow attacker,
+ * marking every listed one cut 92% of those downloads under pressure for no gain.
+ */
+export const SLOW_SHARE_FREE = 0.1;
+
+/**
+ * How many of `listed` slow connections a report of a server holding `held` marks: none while they
+ * are at most SLOW_SHARE_FREE of what it holds, else all (the list is no longer a few honest
+ * downloads). `held` null (no count) takes the list as it is.
+ */
+export function slowToMark(listed: number, held: number | null): number {
+  if (held === null) return listed;
+  return listed > held * SLOW_SHARE_FREE ? listed : 0;
+}
+
 /** The record bits that leave a client's latest news to an acknowledgement: served, no request waiting, open. */
 const FORGE_MASK = ConnFlag.progress | ConnFlag.awaiting | ConnFlag.ackForged | ConnFlag.fin | ConnFlag.rst;
 
@@ -101,7 +121,8 @@ export class ServerQuietMarks {
   /**
    * One report of real server `real`'s agent, as the agent lists it: its connections on `port`
    * (the service's; others are another service's business) are keyed to `service`'s entries and
-   * applied (apply), the quiet ones and then the slow ones. An entry whose address does not parse
+   * applied (apply), the quiet ones and then the slow ones (none while they are a small share of
+   * the `held` connections its agent counted: slowToMark). An entry whose address does not parse
    * is skipped.
    */
   applyReport(
@@ -113,7 +134,9 @@ export class ServerQuietMarks {
     now: number,
     probeAt?: number,
     slow: readonly SlowEntry[] = [],
+    held: number | null = null,
   ): QuietApplied {
+    if (slowToMark(slow.length, held) === 0) slow = [];
     const total = quiet.length + slow.length;
     if (this.#lastSend.length < total) {
       this.#keys = new Int32Array(total * QUIET_KEY_WORDS);

@@ -171,6 +171,23 @@ describe('simulator', () => {
     expect(above.validSuccess).toBe(quick({ ...over, slowReadBytes: 1900, agentSlowBps: 0 }).validSuccess);
   });
 
+  it("valid clients' slow downloads alone are a few of each server's connections: the slow list marks none of them, and changes nothing", () => {
+    const over = {
+      scenario: 'spread' as const,
+      strategy: 'priority' as const,
+      attackRate: 4_000,
+      agentIntervalMs: 1000,
+      validSlowShare: 0.1,
+    };
+    const noList = quick({ ...over, agentSlowBps: 0 });
+    const withList = quick(over);
+    expect(withList.validSlowDownloads).toBeGreaterThan(0);
+    expect([withList.validSuccess, withList.validSlowCut]).toEqual([
+      noList.validSuccess,
+      noList.validSlowCut,
+    ]);
+  });
+
   it('slow-header bots with real addresses are verified, and still lose their slots to valid clients', () => {
     const r = quick({ scenario: 'slow-header', strategy: 'priority', attackRate: 1_000 });
     expect(r.validSuccess).toBeGreaterThanOrEqual(0.99);

@@ -63,7 +63,7 @@
 import { AnswerKind, TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
-import { DEFAULT_VERIFICATION, DEFENSE_WEIGHTS, QUIET_KEY_WORDS } from '@sluice/defense';
+import { DEFAULT_VERIFICATION, DEFENSE_WEIGHTS, QUIET_KEY_WORDS, slowToMark } from '@sluice/defense';
 import { type EvalResult, ipvsThresholdFor } from '@sluice/eval-report';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
@@ -282,6 +282,16 @@ export interface SimParams {
    * an attacker who read the agent's floor reads just enough to stay above it.
    */
   slowReadBytes: number;
+  /**
+   * Valid clients on slow links: this share of valid connections downloads a large answer at
+   * validSlowBps bytes/s for validSlowMs, its window open, acknowledging what arrives every 0.9 s,
+   * its server's worker held throughout (as a real download holds one), then closes. It succeeds
+   * when its answer begins within 4 s, as any; `validSlowCut` is the share of those downloads the
+   * director reset before their end: what the slow list costs an honest slow client. 0: none.
+   */
+  validSlowShare: number;
+  validSlowBps: number;
+  validSlowMs: number;
   botAddresses: number;
   tableCapacity: number;
   batchFrames: number;
@@ -331,6 +341,9 @@ export const DEFAULT_PARAMS: Omit<SimParams, 'scenario' | 'strategy' | 'attackRa
   agentSlowBps: 2048,
   agentSlowGraceMs: 2000,
   slowReadBytes: 1448,
+  validSlowShare: 0,
+  validSlowBps: 1500,
+  validSlowMs: 20_000,
   botAddresses: 100,
   tableCapacity: 1 << 16,
   batchFrames: 64,
@@ -393,6 +406,8 @@ const SEND_TIMEOUT_MS = 60_000;
 /** One full segment's payload (a 1500-byte MTU's MSS with timestamps). */
 const SEGMENT_BYTES = 1_448;
 const SAMPLE_EVERY_MS = 100;
+/** A valid slow download acknowledges what arrived this often (validSlowShare). */
+const VALID_READ_MS = 900;
 /** How long a live host behind a spoofed address takes to answer (a constant: one FIFO keeps them). */
 const RESPONDER_MS = 40;
 
@@ -461,6 +476,9 @@ export interface SimResult extends EvalResult {
   validAttempts: number;
   validAttemptsNew: number;
   partnerAttempts: number;
+  /** With validSlowShare: valid slow downloads begun in the window, and the share reset before their end. */
+  validSlowDownloads?: number;
+  validSlowCut?: number;
   probesSent: number;
   /** Diagnostics: director drops by reason, RSTs it sent, server refusals by population. */
   directorDrops: Record<string, number>;
@@ -507,6 +525,7 @@ const Ev = {
   slowRead: 11,
   churn: 12,
   bareAck: 13,
+  validRead: 14,
 } as const;
 
 interface Conn {
@@ -542,6 +561,10 @@ interface Conn {
   forged: number;
   /** bots with botRenewMs: when the bot last sent a byte of a next request (0: never). */
   renewedAt: number;
+  /** A valid client's slow download (validSlowShare): when it ends; 0 for any other connection. */
+  slowUntil: number;
+  /** That download was reset by the director before its end. */
+  slowCut: boolean;
 }
 
 interface Event {
@@ -604,10 +627,12 @@ export function runSim(p: SimParams): SimResult {
           const n = servers.quiet(r, now, AGENT_QUIET_MS, quietKeys[r], quietMs[r]);
           quietCount[r] = n;
           // The slow list after the quiet one, in what the cap leaves (as the agent writes them).
-          slowCount[r] =
+          const slow =
             p.agentSlowBps > 0
               ? servers.slow(r, now, p.agentSlowGraceMs, p.agentSlowBps, AGENT_QUIET_MS, quietKeys[r], n)
               : 0;
+          // As the director takes a report: a few slow connections are left unmarked (slowToMark).
+          slowCount[r] = slowToMark(slow, agentReported[r]);
         }
       } else if (phase === AGENT_RTT_MS && agentHeldAtProbe[r] >= 0) {
         reals.correctHeld(
@@ -714,6 +739,8 @@ export function runSim(p: SimParams): SimResult {
       rstPort: 0,
       forged: 0,
       renewedAt: 0,
+      slowUntil: 0,
+      slowCut: false,
     };
     return c;
   };
@@ -761,6 +788,8 @@ export function runSim(p: SimParams): SimResult {
     rstPort: port,
     forged: 0,
     renewedAt: 0,
+    slowUntil: 0,
+    slowCut: false,
   });
 
   // What the director sends back reaches the host at the address (if any) half an RTT later; its
@@ -822,7 +851,9 @@ export function runSim(p: SimParams): SimResult {
     if (c !== undefined && (owner === Owner.valid || owner === Owner.partner)) {
       // Answered already, and idle since (a valid client asks once): a keep-alive connection
       // closed, as a server closes one when it runs out (weights.servedIdle).
-      if (!c.reset && !c.closed && c.outcome === 1) c.resetIdle = true;
+      // A slow download cut short is not idle: its client was taking its answer.
+      if (c.slowUntil > 0 && !c.reset && !c.closed) c.slowCut = true;
+      else if (!c.reset && !c.closed && c.outcome === 1) c.resetIdle = true;
       if (!c.reset && !c.closed) {
         c.reset = true;
         fail(c, `reset-${director.resetKind}`);
@@ -872,6 +903,10 @@ export function runSim(p: SimParams): SimResult {
     p.slowReadOpenWindow === 2 ? SLOW_READ_REOPEN_MS : p.botIntervalMs > 0 ? p.botIntervalMs : SLOW_READ_MS;
   const trickleAfterMs = p.botIntervalMs > 0 ? p.botIntervalMs : TRICKLE_AFTER_MS;
   const pokeMs = p.botIntervalMs > 0 ? p.botIntervalMs : POKE_MS;
+  /** A hashed share of valid connections (validSlowShare) are slow downloads; no RNG drawn. */
+  const isSlowDownload = (c: Conn): boolean =>
+    p.validSlowShare > 0 &&
+    (Math.imul(c.addr ^ Math.imul(c.port, 0x85ebca6b), 0x9e3779b1) >>> 0) / 2 ** 32 < p.validSlowShare;
   const isFullRequestBot = (): boolean =>
     p.scenario === 'idle-hold' ||
     p.scenario === 'trickle-after' ||
@@ -951,6 +986,17 @@ export function runSim(p: SimParams): SimResult {
           heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
           return;
         }
+        if (c.owner === Owner.valid && isSlowDownload(c)) {
+          // An honest download on a slow link: the server's worker writes it for validSlowMs.
+          servers.sending(c.key, now);
+          c.slowUntil = now + p.validSlowMs;
+          if (c.outcome === 0) {
+            if (now - c.t0 <= SUCCESS_WITHIN_MS) c.outcome = 1;
+            else fail(c, 'late-response');
+          }
+          heap.push(now + VALID_READ_MS, { c, ev: Ev.validRead });
+          return;
+        }
         servers.responded(c.key, now - Math.ceil(c.host.rtt / 2));
         c.got += RESPONSE_BYTES;
         if (c.owner === Owner.valid || c.owner === Owner.partner) {
@@ -972,6 +1018,20 @@ export function runSim(p: SimParams): SimResult {
           return; // idle-hold: nothing more, ever
         }
         heap.push(now + rngValid.int(500, 3000), { c, ev: Ev.close });
+        return;
+      }
+      case Ev.validRead: {
+        if (c.closed || c.reset || !servers.has(c.key)) return;
+        const bytes = Math.round((p.validSlowBps * VALID_READ_MS) / 1000);
+        c.got += bytes;
+        if (send(c, FrameKind.ack, seqOf(c), ackOf(c))) {
+          servers.sending(c.key, now);
+          servers.delivered(c.key, bytes);
+        }
+        heap.push(now + (now + VALID_READ_MS < c.slowUntil ? VALID_READ_MS : 1), {
+          c,
+          ev: now + VALID_READ_MS < c.slowUntil ? Ev.validRead : Ev.close,
+        });
         return;
       }
       case Ev.close: {
@@ -1409,6 +1469,8 @@ export function runSim(p: SimParams): SimResult {
   let validNewOk = 0;
   let validReset = 0;
   let validResetIdle = 0;
+  let validSlow = 0;
+  let validSlowCut = 0;
   let partnerAttempts = 0;
   let partnerOk = 0;
   let partnerReset = 0;
@@ -1427,6 +1489,10 @@ export function runSim(p: SimParams): SimResult {
       }
       if (c.reset) validReset++;
       if (c.resetIdle) validResetIdle++;
+      if (c.slowUntil > 0) {
+        validSlow++;
+        if (c.slowCut) validSlowCut++;
+      }
       if (c.setupMs >= 0) setups.push(c.setupMs);
     } else {
       partnerAttempts++;
@@ -1457,6 +1523,9 @@ export function runSim(p: SimParams): SimResult {
     setupP99NewMs: percentile(setupsNew, 0.99),
     validFalselyReset: round(validAttempts > 0 ? validReset / validAttempts : 0),
     validResetIdle: round(validAttempts > 0 ? validResetIdle / validAttempts : 0),
+    ...(p.validSlowShare > 0
+      ? { validSlowDownloads: validSlow, validSlowCut: round(validSlow > 0 ? validSlowCut / validSlow : 0) }
+      : {}),
     priority0Shed,
     partnerFalselyReset: partnerAttempts > 0 ? partnerReset / partnerAttempts : 0,
     attackerSlots: round(slotSamples > 0 ? slotSum / slotSamples : 0),
