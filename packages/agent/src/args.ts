@@ -21,10 +21,10 @@ the data it has waiting at under a floor rate (both read with one ss run), then 
   --port N              a service port to count (repeat for more)
   --quiet-ms MS         the quiet floor in ms (default ${QUIET_MS}); 0 reports no quiet connections
   --slow-bps N          the slow floor in bytes/s (default ${SLOW_BPS}): a connection with data
-                        unacknowledged whose client took less than N bytes per second of it is
-                        slow; 0 reports no slow connections
-  --slow-grace-ms MS    the ms a connection must have had data unacknowledged before its rate is
-                        judged (default ${SLOW_GRACE_MS})
+                        written and not yet sent whose client took less than N bytes per second
+                        of busy time is slow; 0 reports no slow connections
+  --slow-grace-ms MS    the ms of busy time (data in flight or waiting) before a connection's
+                        rate is judged (default ${SLOW_GRACE_MS})
   -h, --help            this text
 `;
 

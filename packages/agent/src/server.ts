@@ -35,9 +35,9 @@ export interface AgentServerOptions {
    */
   quietMs?: number;
   /**
-   * The slow floor in bytes/s: established connections with unacknowledged data whose client took
-   * less than this per second of busy time are listed in the slow block (default SLOW_BPS, 2048);
-   * 0 leaves the block out.
+   * The slow floor in bytes/s: established connections with data written and not yet sent whose
+   * client took less than this per second of busy time are listed in the slow block (default
+   * SLOW_BPS, 2048); 0 leaves the block out.
    */
   slowBps?: number;
   /** The ms of busy time before a connection's rate is judged (default SLOW_GRACE_MS, 2000). */
