@@ -14,6 +14,7 @@ import { type ChildProcess, execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ConfigFile, LiveConfig } from '@sluice/config';
+import { probeAgent } from '@sluice/health';
 import {
   checkLabPrerequisites,
   DirectorFiles,
@@ -60,6 +61,23 @@ for s in socks:
         print(data.split(b"\\r\\n\\r\\n", 1)[-1].decode().strip())
     except OSError as e:
         print("error", e)
+`;
+
+/**
+ * `python3 -c SLOW_READER vip from`: from address `from`, GET 16 MB from vip:80 and take it 1448
+ * bytes every 0.3 s through the smallest receive buffer: its server writes faster than it reads,
+ * so the server's kernel holds data not yet sent, and sends within every second (never quiet).
+ */
+const SLOW_READER = `
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+s.bind((sys.argv[2], 0))
+s.connect((sys.argv[1], 80))
+s.sendall(b"GET /?bytes=16000000 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+print("connected", flush=True)
+while s.recv(1448):
+    time.sleep(0.3)
 `;
 
 const LAB_NAME = 'e2e';
@@ -921,6 +939,93 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       }
       if (seen?.id === forgedId) expect(seen?.priorityReasons, JSON.stringify(seen)).toContain('ack-forged');
       expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('server-quiet');
+    } finally {
+      await Promise.all(children.map((c) => endChild(c, 'SIGKILL')));
+      for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });
+      await api.request('PATCH', '/v1/defense', { body: { sourceChecks: settings.sourceChecks } });
+    }
+  }, 90_000);
+
+  it("a reader taking a large answer slowly looks served to the director; its server's load agent lists it slow: the entry is marked server-quiet, never judged forged", async () => {
+    const { client, api, web4Ids, lab } = ready();
+    const settings = await api.get<{ sourceChecks: Record<string, unknown> }>('/v1/defense');
+    const checksOff = await api.request('PATCH', '/v1/defense', {
+      body: { sourceChecks: { enabled: false } },
+    });
+    expect(checksOff.status, checksOff.text).toBe(200);
+    const children: ChildProcess[] = [];
+    try {
+      // Agents whose floor is far above this reader's 5 kB/s and whose grace is half a second: the
+      // test is the path from the server's kernel to the director's ranking, not the floor's level.
+      await Promise.all(
+        lab.reals.map(async (real) => {
+          children.push(await startAgent(real, ['--slow-bps', '1000000', '--slow-grace-ms', '500']));
+        }),
+      );
+      const reader = client.spawn(['/usr/bin/python3', '-c', SLOW_READER, lab.vip4, client.overlay4], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(reader);
+      let readerOut = '';
+      reader.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        readerOut += d;
+      });
+      reader.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        readerOut += d;
+      });
+      const entry = async (): Promise<ConnectionItem | undefined> =>
+        (
+          await api.get<{ items: ConnectionItem[] }>(
+            `/v1/connections?service=web4&client=${client.overlay4}&limit=1000`,
+          )
+        ).items.find((c) => c.state === 'ESTABLISHED');
+      let seen = await entry();
+      for (let waited = 0; !(readerOut.includes('connected') && seen?.real); waited += 250) {
+        if (waited > 10_000)
+          throw new Error(`the reader never connected: ${JSON.stringify(seen)}; ${readerOut}`);
+        await sleep(250);
+        seen = await entry();
+      }
+      const realIndex = web4Ids.findIndex((id) => id.startsWith(`${seen?.real?.address}:`));
+      expect(realIndex, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
+      const realId = web4Ids[realIndex];
+      // The agent itself lists the connection slow, and not quiet (its server sends every 0.3 s),
+      // as the director's probe reads it.
+      const mine = (list: { client: string }[] | null | undefined) =>
+        (list ?? []).some((c) => c.client === client.overlay4);
+      let probe = await probeAgent(lab.reals[realIndex].underlay, AGENT_PORT, 1000);
+      for (let waited = 0; !mine(probe.slow); waited += 250) {
+        if (waited > 10_000)
+          throw new Error(`the agent never listed it slow: ${JSON.stringify(probe)}; ${readerOut}`);
+        await sleep(250);
+        probe = await probeAgent(lab.reals[realIndex].underlay, AGENT_PORT, 1000);
+      }
+      expect(mine(probe.quiet), JSON.stringify(probe)).toBe(false);
+      const on = await api.request('PATCH', realPath('web4', realId), {
+        body: { agent: { port: AGENT_PORT, intervalSeconds: 0.5, timeoutSeconds: 1 } },
+      });
+      expect(on.status, on.text).toBe(200);
+      for (let waited = 0; !seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
+        if (waited > 10_000) throw new Error(`never marked: ${JSON.stringify(seen)}; ${readerOut}`);
+        await sleep(250);
+        seen = await entry();
+      }
+      expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('served');
+      const status = (await realOf(api, 'web4', realId)) as RealView & {
+        status: { agentQuiet: number | null };
+      };
+      expect(status.status?.agentQuiet, JSON.stringify(status)).toBeGreaterThanOrEqual(1);
+      // Its server is sending: a slow connection's acknowledgements are real, never judged forged.
+      await sleep(1500);
+      seen = await entry();
+      expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('ack-forged');
+      const off = await api.request('PATCH', realPath('web4', realId), { body: { agent: null } });
+      expect(off.status, off.text).toBe(200);
+      for (let waited = 0; seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
+        if (waited > 5000) throw new Error(`the mark stayed without an agent: ${JSON.stringify(seen)}`);
+        await sleep(250);
+        seen = await entry();
+      }
     } finally {
       await Promise.all(children.map((c) => endChild(c, 'SIGKILL')));
       for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });

@@ -690,10 +690,10 @@ function spawnReady(
  * connections, on the real's underlay address (AGENT_PORT: where the director asks by default).
  * Resolves once it listens.
  */
-export function startAgent(real: LabNode): Promise<ChildProcess> {
+export function startAgent(real: LabNode, extra: readonly string[] = []): Promise<ChildProcess> {
   return spawnReady(
     real,
-    [process.execPath, AGENT_MAIN, '--listen', `${real.underlay}:${AGENT_PORT}`, '--port', '80'],
+    [process.execPath, AGENT_MAIN, '--listen', `${real.underlay}:${AGENT_PORT}`, '--port', '80', ...extra],
     'sluice-agent: listening',
     'sluice-agent',
   );

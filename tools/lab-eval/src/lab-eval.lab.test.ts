@@ -182,8 +182,11 @@ describe('lab evaluation --quick (needs root, hping3, tcpdump, python3)', () => 
       // provisional time: 150-812 on average in 10 of 16 runs before (capacity 400), valid
       // connections shed in 6 (DEFENSE.md §5, "The real-address flood's onset"); after, 0-64 in 44
       // runs (58: the director read the flood host's probe answer late, and the server stayed at
-      // its threshold for the onset's unverified SYNs' second, their half-open entries released to 190)
-      expect(r.heldMean as number, why).toBeLessThan(100);
+      // its threshold for the onset's unverified SYNs' second, their half-open entries released to 190).
+      // At --flood on a VM whose kernel drops half the flood (2026-12-08's Xeon, CI at c06c9b5: 100)
+      // the director also misses half the flood host's resets and probe answers; under 150 still
+      // tells the fixed onset from the old one.
+      expect(r.heldMean as number, why).toBeLessThan(r.attackLevel === 'flood' ? 150 : 100);
     }
     // At --flood what valid clients get is the director's ingest as much as the defense: at its
     // ceiling the kernel drops their segments with the flood's, a lost challenge or answer costs

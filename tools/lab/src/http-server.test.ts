@@ -5,7 +5,7 @@ import { Agent, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listenRealHttp } from './http-server.ts';
+import { listenRealHttp, MAX_BODY_BYTES } from './http-server.ts';
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -62,6 +62,30 @@ describe('real HTTP server', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
     expect(connections).toBe(1);
     agent.destroy();
+  });
+
+  it('answers ?bytes=N with N bytes, written as the reader takes them, capped at MAX_BODY_BYTES', async () => {
+    server = await listenRealHttp({ name: 'rs1', port: 0 });
+    const size = (path: string): Promise<{ length: number; header: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        request(
+          { host: '127.0.0.1', port: portOf(server!), path, method: path.includes('head') ? 'HEAD' : 'GET' },
+          (res) => {
+            let length = 0;
+            res.on('data', (d: Buffer) => {
+              length += d.length;
+            });
+            res.on('end', () => resolve({ length, header: res.headers['content-length'] }));
+          },
+        )
+          .on('error', reject)
+          .end();
+      });
+    expect(await size('/?bytes=1000000')).toEqual({ length: 1_000_000, header: '1000000' });
+    expect(await size('/?bytes=65536')).toEqual({ length: 65_536, header: '65536' });
+    expect(await size('/?bytes=-5')).toEqual({ length: 4, header: '4' }); // the name
+    expect(await size('/head?bytes=99')).toEqual({ length: 0, header: '99' });
+    expect(MAX_BODY_BYTES).toBe(64 * 1024 * 1024);
   });
 
   it('closes connections beyond maxConns at once (its capacity)', async () => {

@@ -20,11 +20,43 @@ export interface RealHttpOptions {
 /** The longest `?sleepMs=` honoured: enough to hold a connection open in a test, never forever. */
 export const MAX_SLEEP_MS = 600_000;
 
+/** The largest `?bytes=` body: enough to keep a slow reader's server writing for minutes. */
+export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** One write of a `?bytes=` body: the server writes the next only once the socket took this one. */
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+
+/**
+ * Writes `n` bytes of body, a chunk at a time with backpressure, as a server whose worker waits on
+ * a slow reader does: its socket's send buffer stays full and its kernel has data not yet sent.
+ */
+function writeBody(res: ServerResponse, n: number): void {
+  let left = n;
+  const next = (): void => {
+    while (left > 0) {
+      const k = Math.min(left, CHUNK.length);
+      left -= k;
+      if (left === 0) {
+        res.end(k === CHUNK.length ? CHUNK : CHUNK.subarray(0, k));
+        return;
+      }
+      if (!res.write(k === CHUNK.length ? CHUNK : CHUNK.subarray(0, k))) {
+        res.once('drain', next);
+        return;
+      }
+    }
+    res.end();
+  };
+  next();
+}
+
 function handle(name: string, req: IncomingMessage, res: ServerResponse): void {
   // `?sleepMs=N` delays the answer, so a test can keep connections busy on a real server.
   const q = req.url?.indexOf('?') ?? -1;
   const params = new URLSearchParams(q >= 0 ? req.url!.slice(q + 1) : '');
   const sleepMs = Math.min(Number(params.get('sleepMs') ?? 0) || 0, MAX_SLEEP_MS);
+  // `?bytes=N` answers with N bytes instead of the name: a large answer for a slow reader.
+  const bytes = Math.min(Math.max(Math.floor(Number(params.get('bytes') ?? 0) || 0), 0), MAX_BODY_BYTES);
   const body = `${name}\n`;
   // The request body is read to its end before answering: keep-alive can then reuse the
   // connection, and `x-received-bytes` lets a test check that an upload arrived whole.
@@ -36,11 +68,13 @@ function handle(name: string, req: IncomingMessage, res: ServerResponse): void {
     const answer = (): void => {
       res.writeHead(200, {
         'content-type': 'text/plain; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
+        'content-length': bytes > 0 ? bytes : Buffer.byteLength(body),
         'x-real': name,
         'x-received-bytes': received,
       });
-      res.end(req.method === 'HEAD' ? undefined : body);
+      if (req.method === 'HEAD') res.end();
+      else if (bytes > 0) writeBody(res, bytes);
+      else res.end(body);
     };
     if (sleepMs > 0) {
       const t = setTimeout(answer, sleepMs);
