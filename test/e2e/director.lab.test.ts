@@ -1012,9 +1012,10 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       }
       expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('served');
       const status = (await realOf(api, 'web4', realId)) as RealView & {
-        status: { agentQuiet: number | null };
+        status: { agentQuiet: number | null; agentSlow: number | null };
       };
       expect(status.status?.agentQuiet, JSON.stringify(status)).toBeGreaterThanOrEqual(1);
+      expect(status.status?.agentSlow, JSON.stringify(status)).toBeGreaterThanOrEqual(1);
       // Its server is sending: a slow connection's acknowledgements are real, never judged forged.
       await sleep(1500);
       seen = await entry();

@@ -34,6 +34,12 @@ export interface RealStatusView {
    * credit. null without an agent, or when its last report carried neither list.
    */
   agentQuiet: number | null;
+  /**
+   * Connections its load agent's last report lists as slow (answered under the agent's floor),
+   * marked or not: the director marks them only while they are more than a tenth of what the
+   * server holds. null without an agent, or when its last report carried no slow list.
+   */
+  agentSlow: number | null;
   overloaded: boolean;
 }
 

@@ -632,6 +632,7 @@ export class Director implements DirectorControl {
           ((this.agents.last(key)?.quiet ?? null) === null && (this.agents.last(key)?.slow ?? null) === null)
             ? null
             : this.quietMarks.markedCount(idx),
+        agentSlow: r.agent == null ? null : (this.agents.last(key)?.slow?.length ?? null),
         overloaded: idx >= 0 ? counters.isOverloaded(idx) : false,
       };
     });

@@ -129,6 +129,7 @@ export class MemoryDirectorControl implements DirectorControl {
         load: active + inactive,
         agentHeld: null,
         agentQuiet: null,
+        agentSlow: null,
         overloaded: real.upperThreshold !== 0 && active + inactive >= real.upperThreshold,
       };
     });

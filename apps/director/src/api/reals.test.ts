@@ -33,6 +33,7 @@ describe('GET reals', () => {
         load: 2,
         agentHeld: null,
         agentQuiet: null,
+        agentSlow: null,
         overloaded: false,
       },
     });

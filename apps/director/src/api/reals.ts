@@ -74,6 +74,7 @@ function realView(real: RealServerConfig, statuses: RealStatusView[] | null): Re
             load: live.load,
             agentHeld: live.agentHeld,
             agentQuiet: live.agentQuiet,
+            agentSlow: live.agentSlow,
             overloaded: live.overloaded,
           },
   };

@@ -172,6 +172,12 @@ export const RealLiveSchema = Type.Object({
       "more, or is answering slower than its floor (marked: no progress credit, whatever their clients' " +
       'acknowledgements claim); null without an agent, or when its last report carried neither list',
   }),
+  agentSlow: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+    description:
+      "Connections the real server's load agent last listed as slow (answered under its floor), marked or not: " +
+      'the director marks them only while they are more than a tenth of what the server holds; null without an ' +
+      'agent, or when its last report carried no slow list',
+  }),
   overloaded: Type.Boolean(),
 });
 
