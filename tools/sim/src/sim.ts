@@ -1028,10 +1028,8 @@ export function runSim(p: SimParams): SimResult {
           servers.sending(c.key, now);
           servers.delivered(c.key, bytes);
         }
-        heap.push(now + (now + VALID_READ_MS < c.slowUntil ? VALID_READ_MS : 1), {
-          c,
-          ev: now + VALID_READ_MS < c.slowUntil ? Ev.validRead : Ev.close,
-        });
+        const more = now + VALID_READ_MS < c.slowUntil;
+        heap.push(now + (more ? VALID_READ_MS : 1), { c, ev: more ? Ev.validRead : Ev.close });
         return;
       }
       case Ev.close: {
