@@ -57,7 +57,8 @@
 //            every 0.6 s, its window reopening each time); `--param churnMs=N` makes slow-header's
 //            and slow-forged's bots spread's addresses that send a first header line, wait N ms in
 //            silence, close and open the next at once (each head dropped just under the idle step
-//            or the stall's grace).
+//            or the stall's grace), and slow-read's readers close each download N ms after its
+//            answer began and open the next (each just under the slow list's grace).
 // `attackRate` is packets/s offered for the spoofing and flooding scenarios and connections held
 // for the bot scenarios. `mixed` runs a syn-flood, spoof-kernel and slow-header at a third each.
 import { AnswerKind, TcpState } from '@sluice/conntrack';
@@ -241,7 +242,8 @@ export interface SimParams {
    * slow-header and slow-forged: above 0, the bot sends its first header line, waits this long
    * (ms) in silence and closes (FIN), and opens a new connection at once: a head that never ends,
    * each one short enough to stay under the stall rule's grace and the idle step, the slot held by
-   * a stream of fresh connections.
+   * a stream of fresh connections. slow-read: each reader closes its download this long after its
+   * answer began and opens the next at once: each download just under the agent's slow grace.
    */
   churnMs: number;
   /**
@@ -984,6 +986,7 @@ export function runSim(p: SimParams): SimResult {
           c.got += p.slowReadBytes;
           if (send(c, slowReadAck, seqOf(c), ackOf(c))) servers.delivered(c.key, p.slowReadBytes);
           heap.push(now + slowReadMs, { c, ev: Ev.slowRead });
+          if (p.churnMs > 0) heap.push(now + p.churnMs, { c, ev: Ev.churn });
           return;
         }
         if (c.owner === Owner.valid && isSlowDownload(c)) {
