@@ -177,6 +177,90 @@ async function realOf(api: Api, service: string, id: string): Promise<RealView> 
   return found;
 }
 
+/** A child of `node` whose stdout and stderr are gathered, for the test's error messages and waits. */
+function spawnCaptured(node: LabNode, argv: string[]): { child: ChildProcess; out: () => string } {
+  const child = node.spawn(argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const add = (d: string) => {
+    out += d;
+  };
+  child.stdout!.setEncoding('utf8').on('data', add);
+  child.stderr!.setEncoding('utf8').on('data', add);
+  return { child, out: () => out };
+}
+
+/** The established web4 entry of `client`'s address, if any. */
+async function establishedEntry(api: Api, client: string): Promise<ConnectionItem | undefined> {
+  const page = await api.get<{ items: ConnectionItem[] }>(
+    `/v1/connections?service=web4&client=${client}&limit=1000`,
+  );
+  return page.items.find((c) => c.state === 'ESTABLISHED');
+}
+
+/**
+ * Polls `client`'s established web4 entry every 250 ms until `pred` holds; throws after `ms`, with
+ * the entry and the child's output (`out`).
+ */
+async function waitEntry(
+  api: Api,
+  client: string,
+  what: string,
+  ms: number,
+  pred: (e: ConnectionItem | undefined) => boolean,
+  out: () => string,
+): Promise<ConnectionItem | undefined> {
+  let seen = await establishedEntry(api, client);
+  for (let waited = 0; !pred(seen); waited += 250) {
+    if (waited > ms) throw new Error(`never ${what}: ${JSON.stringify(seen)}; ${out()}`);
+    await sleep(250);
+    seen = await establishedEntry(api, client);
+  }
+  return seen;
+}
+
+/** The web4 real id an entry is on (asserted to be one). */
+function realIdOf(web4Ids: string[], seen: ConnectionItem | undefined): string {
+  const id = web4Ids.find((r) => r.startsWith(`${seen?.real?.address}:`));
+  expect(id, JSON.stringify(seen)).toBeDefined();
+  return id as string;
+}
+
+/** Puts web4's real `realId` under its load agent (asked every 0.5 s), or takes it out. */
+async function setAgent(api: Api, realId: string, on: boolean): Promise<void> {
+  const agent = on ? { port: AGENT_PORT, intervalSeconds: 0.5, timeoutSeconds: 1 } : null;
+  const r = await api.request('PATCH', realPath('web4', realId), { body: { agent } });
+  expect(r.status, r.text).toBe(200);
+}
+
+/**
+ * Runs `body` with the source checks off (the lab's addresses are private, bogons to them: priority
+ * 15, fixed) and a real sluice-agent in each real server's namespace, on its underlay address (the
+ * VTEP, where the director asks by default), started with `agentArgs`; `children` it fills are
+ * killed after. Every real's agent is taken out of the config, and the checks restored, after.
+ */
+async function withAgents(
+  agentArgs: string[],
+  body: (children: ChildProcess[]) => Promise<void>,
+): Promise<void> {
+  const { api, web4Ids, lab } = ready();
+  const settings = await api.get<{ sourceChecks: Record<string, unknown> }>('/v1/defense');
+  const checksOff = await api.request('PATCH', '/v1/defense', { body: { sourceChecks: { enabled: false } } });
+  expect(checksOff.status, checksOff.text).toBe(200);
+  const children: ChildProcess[] = [];
+  try {
+    await Promise.all(
+      lab.reals.map(async (real) => {
+        children.push(await startAgent(real, agentArgs));
+      }),
+    );
+    await body(children);
+  } finally {
+    await Promise.all(children.map((c) => endChild(c, 'SIGKILL')));
+    for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });
+    await api.request('PATCH', '/v1/defense', { body: { sourceChecks: settings.sourceChecks } });
+  }
+}
+
 async function scrape(api: Api): Promise<Sample[]> {
   return parseSamples(await api.text('/metrics'));
 }
@@ -833,92 +917,44 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
 
   it("a bot that forges its server's progress looks served to the director; its server's load agent says the server sent nothing: the entry is marked server-quiet, then judged forged", async () => {
     const { client, api, web4Ids, lab } = ready();
-    const settings = await api.get<{ sourceChecks: Record<string, unknown> }>('/v1/defense');
-    // The lab's addresses are private, bogons to the source checks (priority 15, fixed).
-    const checksOff = await api.request('PATCH', '/v1/defense', {
-      body: { sourceChecks: { enabled: false } },
-    });
-    expect(checksOff.status, checksOff.text).toBe(200);
-    const children: ChildProcess[] = [];
-    try {
-      // A real sluice-agent in each real server's namespace, on its underlay address (the VTEP,
-      // where the director asks by default), reading that namespace's sockets with ss.
-      await Promise.all(
-        lab.reals.map(async (real) => {
-          children.push(await startAgent(real));
-        }),
-      );
+    await withAgents([], async (children) => {
       // The renewing bot (tools/lab-eval/src/bots.py --mode renew): its response read, then every
       // 0.35-0.65 s a byte of a request head it never finishes and a raw ACK 1000 bytes further
       // past what its server really sent (the server drops it; the director cannot tell).
-      const bot = client.spawn(
-        [
-          '/usr/bin/python3',
-          BOTS_SCRIPT,
-          '--host',
-          lab.vip4,
-          '--addrs',
-          client.overlay4,
-          '--per',
-          '1',
-          '--mode',
-          'renew',
-          '--interval-s',
-          '0.5',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      children.push(bot);
-      let botOut = '';
-      bot.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        botOut += d;
-      });
-      bot.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        botOut += d;
-      });
-      const entry = async (): Promise<ConnectionItem | undefined> =>
-        (
-          await api.get<{ items: ConnectionItem[] }>(
-            `/v1/connections?service=web4&client=${client.overlay4}&limit=1000`,
-          )
-        ).items.find((c) => c.state === 'ESTABLISHED');
+      const bot = spawnCaptured(client, [
+        '/usr/bin/python3',
+        BOTS_SCRIPT,
+        '--host',
+        lab.vip4,
+        '--addrs',
+        client.overlay4,
+        '--per',
+        '1',
+        '--mode',
+        'renew',
+        '--interval-s',
+        '0.5',
+      ]);
+      children.push(bot.child);
+      const until = (what: string, ms: number, pred: (e: ConnectionItem | undefined) => boolean) =>
+        waitEntry(api, client.overlay4, what, ms, pred, bot.out);
       // Without the agent's word: served by its acknowledgements, never idle a second.
-      let seen = await entry();
-      for (
-        let waited = 0;
-        !(seen?.priorityReasons?.includes('served') && /"forged": ([3-9]|\d\d)/.test(botOut));
-        waited += 250
-      ) {
-        if (waited > 15_000)
-          throw new Error(`the bot never looked served: ${JSON.stringify(seen)}; bot: ${botOut}`);
-        await sleep(250);
-        seen = await entry();
-      }
+      let seen = await until('looked served', 15_000, (e) =>
+        Boolean(e?.priorityReasons?.includes('served') && /"forged": ([3-9]|\d\d)/.test(bot.out())),
+      );
       expect(seen?.idleSeconds, JSON.stringify(seen)).toBeLessThan(1);
-      const realIndex = web4Ids.findIndex((id) => id.startsWith(`${seen?.real?.address}:`));
-      expect(realIndex, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
-      const realId = web4Ids[realIndex];
+      const realId = realIdOf(web4Ids, seen);
       // The agent on: its server has sent nothing since the response; the entry is marked.
-      const on = await api.request('PATCH', realPath('web4', realId), {
-        body: { agent: { port: AGENT_PORT, intervalSeconds: 0.5, timeoutSeconds: 1 } },
-      });
-      expect(on.status, on.text).toBe(200);
-      for (let waited = 0; !seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
-        if (waited > 10_000)
-          throw new Error(`never marked server-quiet: ${JSON.stringify(seen)}; bot: ${botOut}`);
-        await sleep(250);
-        seen = await entry();
-      }
+      await setAgent(api, realId, true);
+      seen = await until('marked server-quiet', 10_000, (e) =>
+        Boolean(e?.priorityReasons?.includes('server-quiet')),
+      );
       // Still active by its own packets, so ranked as forged: no 'served', and below a new client.
       expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('served');
       expect(seen?.idleSeconds, JSON.stringify(seen)).toBeLessThan(1);
       // Its acknowledgements came inside its server's silence, before the agent looked: forged, for
       // good (ServerQuietMarks' judgement, as for an acknowledgement gone backward).
-      for (let waited = 0; !seen?.priorityReasons?.includes('ack-forged'); waited += 250) {
-        if (waited > 10_000) throw new Error(`never judged forged: ${JSON.stringify(seen)}; bot: ${botOut}`);
-        await sleep(250);
-        seen = await entry();
-      }
+      seen = await until('judged forged', 10_000, (e) => Boolean(e?.priorityReasons?.includes('ack-forged')));
       const status = (await realOf(api, 'web4', realId)) as RealView & {
         status: { agentQuiet: number | null; agentHeld: number | null };
       };
@@ -930,86 +966,52 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       // The agent gone from the config: no word from the server, the mark is cleared; the
       // forgery it proved stays with the connection.
       const forgedId = seen?.id;
-      const off = await api.request('PATCH', realPath('web4', realId), { body: { agent: null } });
-      expect(off.status, off.text).toBe(200);
-      for (let waited = 0; seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
-        if (waited > 5000) throw new Error(`the mark stayed without an agent: ${JSON.stringify(seen)}`);
-        await sleep(250);
-        seen = await entry();
-      }
+      await setAgent(api, realId, false);
+      seen = await until(
+        'unmarked without an agent',
+        5000,
+        (e) => !e?.priorityReasons?.includes('server-quiet'),
+      );
       if (seen?.id === forgedId) expect(seen?.priorityReasons, JSON.stringify(seen)).toContain('ack-forged');
-      expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('server-quiet');
-    } finally {
-      await Promise.all(children.map((c) => endChild(c, 'SIGKILL')));
-      for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });
-      await api.request('PATCH', '/v1/defense', { body: { sourceChecks: settings.sourceChecks } });
-    }
+    });
   }, 90_000);
 
   it("a reader taking a large answer slowly looks served to the director; its server's load agent lists it slow: the entry is marked server-quiet, never judged forged", async () => {
     const { client, api, web4Ids, lab } = ready();
-    const settings = await api.get<{ sourceChecks: Record<string, unknown> }>('/v1/defense');
-    const checksOff = await api.request('PATCH', '/v1/defense', {
-      body: { sourceChecks: { enabled: false } },
-    });
-    expect(checksOff.status, checksOff.text).toBe(200);
-    const children: ChildProcess[] = [];
-    try {
-      // Agents whose floor is far above this reader's 5 kB/s and whose grace is half a second: the
-      // test is the path from the server's kernel to the director's ranking, not the floor's level.
-      await Promise.all(
-        lab.reals.map(async (real) => {
-          children.push(await startAgent(real, ['--slow-bps', '1000000', '--slow-grace-ms', '500']));
-        }),
+    // Agents whose floor is far above this reader's 5 kB/s and whose grace is half a second: the
+    // test is the path from the server's kernel to the director's ranking, not the floor's level.
+    await withAgents(['--slow-bps', '1000000', '--slow-grace-ms', '500'], async (children) => {
+      const reader = spawnCaptured(client, [
+        '/usr/bin/python3',
+        '-c',
+        SLOW_READER,
+        lab.vip4,
+        client.overlay4,
+      ]);
+      children.push(reader.child);
+      const until = (what: string, ms: number, pred: (e: ConnectionItem | undefined) => boolean) =>
+        waitEntry(api, client.overlay4, what, ms, pred, reader.out);
+      let seen = await until(
+        'connected',
+        10_000,
+        (e) => reader.out().includes('connected') && e?.real != null,
       );
-      const reader = client.spawn(['/usr/bin/python3', '-c', SLOW_READER, lab.vip4, client.overlay4], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(reader);
-      let readerOut = '';
-      reader.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        readerOut += d;
-      });
-      reader.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        readerOut += d;
-      });
-      const entry = async (): Promise<ConnectionItem | undefined> =>
-        (
-          await api.get<{ items: ConnectionItem[] }>(
-            `/v1/connections?service=web4&client=${client.overlay4}&limit=1000`,
-          )
-        ).items.find((c) => c.state === 'ESTABLISHED');
-      let seen = await entry();
-      for (let waited = 0; !(readerOut.includes('connected') && seen?.real); waited += 250) {
-        if (waited > 10_000)
-          throw new Error(`the reader never connected: ${JSON.stringify(seen)}; ${readerOut}`);
-        await sleep(250);
-        seen = await entry();
-      }
-      const realIndex = web4Ids.findIndex((id) => id.startsWith(`${seen?.real?.address}:`));
-      expect(realIndex, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
-      const realId = web4Ids[realIndex];
+      const realId = realIdOf(web4Ids, seen);
+      const underlay = lab.reals[web4Ids.indexOf(realId)].underlay;
       // The agent itself lists the connection slow, and not quiet (its server sends every 0.3 s),
       // as the director's probe reads it.
       const mine = (list: { client: string }[] | null | undefined) =>
         (list ?? []).some((c) => c.client === client.overlay4);
-      let probe = await probeAgent(lab.reals[realIndex].underlay, AGENT_PORT, 1000);
+      let probe = await probeAgent(underlay, AGENT_PORT, 1000);
       for (let waited = 0; !mine(probe.slow); waited += 250) {
         if (waited > 10_000)
-          throw new Error(`the agent never listed it slow: ${JSON.stringify(probe)}; ${readerOut}`);
+          throw new Error(`the agent never listed it slow: ${JSON.stringify(probe)}; ${reader.out()}`);
         await sleep(250);
-        probe = await probeAgent(lab.reals[realIndex].underlay, AGENT_PORT, 1000);
+        probe = await probeAgent(underlay, AGENT_PORT, 1000);
       }
       expect(mine(probe.quiet), JSON.stringify(probe)).toBe(false);
-      const on = await api.request('PATCH', realPath('web4', realId), {
-        body: { agent: { port: AGENT_PORT, intervalSeconds: 0.5, timeoutSeconds: 1 } },
-      });
-      expect(on.status, on.text).toBe(200);
-      for (let waited = 0; !seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
-        if (waited > 10_000) throw new Error(`never marked: ${JSON.stringify(seen)}; ${readerOut}`);
-        await sleep(250);
-        seen = await entry();
-      }
+      await setAgent(api, realId, true);
+      seen = await until('marked', 10_000, (e) => Boolean(e?.priorityReasons?.includes('server-quiet')));
       expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('served');
       const status = (await realOf(api, 'web4', realId)) as RealView & {
         status: { agentQuiet: number | null; agentSlow: number | null };
@@ -1018,20 +1020,11 @@ describe('sluice run against real kernels (network-namespace lab)', () => {
       expect(status.status?.agentSlow, JSON.stringify(status)).toBeGreaterThanOrEqual(1);
       // Its server is sending: a slow connection's acknowledgements are real, never judged forged.
       await sleep(1500);
-      seen = await entry();
+      seen = await establishedEntry(api, client.overlay4);
       expect(seen?.priorityReasons, JSON.stringify(seen)).not.toContain('ack-forged');
-      const off = await api.request('PATCH', realPath('web4', realId), { body: { agent: null } });
-      expect(off.status, off.text).toBe(200);
-      for (let waited = 0; seen?.priorityReasons?.includes('server-quiet'); waited += 250) {
-        if (waited > 5000) throw new Error(`the mark stayed without an agent: ${JSON.stringify(seen)}`);
-        await sleep(250);
-        seen = await entry();
-      }
-    } finally {
-      await Promise.all(children.map((c) => endChild(c, 'SIGKILL')));
-      for (const id of web4Ids) await api.request('PATCH', realPath('web4', id), { body: { agent: null } });
-      await api.request('PATCH', '/v1/defense', { body: { sourceChecks: settings.sourceChecks } });
-    }
+      await setAgent(api, realId, false);
+      await until('unmarked without an agent', 5000, (e) => !e?.priorityReasons?.includes('server-quiet'));
+    });
   }, 90_000);
 
   it('SIGHUP re-reads the file; a corrupt file is refused, logged, and the running config stays', async () => {
