@@ -520,17 +520,11 @@ export class Director implements DirectorControl {
     // port and this service name the director's entry.
     const servedIdleMs = cfg.scorer?.weights.servedIdleMs ?? 0;
     const now = clockNow(this.dataplane.connections.core.epochMs);
-    this.quietMarks.applyReport(
-      idx,
-      quiet ?? [],
-      cfg.servicePort[svc],
-      svc,
-      servedIdleMs,
-      now,
+    this.quietMarks.applyReport(idx, quiet ?? [], cfg.servicePort[svc], svc, servedIdleMs, now, {
       probeAt,
-      slow ?? [],
+      slow: slow ?? [],
       held,
-    );
+    });
   }
 
   /** A real server whose agent left the config counts whole again. */
@@ -611,6 +605,8 @@ export class Director implements DirectorControl {
       const key = realKey(svc.name, r.address, r.port);
       const idx = this.realIndex(key);
       const learned = this.neighbors.learned.get(key) ?? null;
+      // Its load agent's last report; null without an agent in the config.
+      const report = r.agent == null ? null : this.agents.last(key);
       const hs = r.healthCheck === null ? null : this.health.status(key);
       return {
         service: svc.name,
@@ -625,14 +621,12 @@ export class Director implements DirectorControl {
         activeConnections: idx >= 0 ? Atomics.load(counters.active, idx) : 0,
         inactiveConnections: idx >= 0 ? Atomics.load(counters.inactive, idx) : 0,
         load: idx >= 0 ? counters.load(idx) : 0,
-        agentHeld: r.agent == null ? null : (this.agents.last(key)?.held ?? null),
+        agentHeld: report === null ? null : report.held,
         agentQuiet:
-          r.agent == null ||
-          idx < 0 ||
-          ((this.agents.last(key)?.quiet ?? null) === null && (this.agents.last(key)?.slow ?? null) === null)
+          report === null || idx < 0 || (report.quiet === null && report.slow === null)
             ? null
             : this.quietMarks.markedCount(idx),
-        agentSlow: r.agent == null ? null : (this.agents.last(key)?.slow?.length ?? null),
+        agentSlow: report?.slow?.length ?? null,
         overloaded: idx >= 0 ? counters.isOverloaded(idx) : false,
       };
     });

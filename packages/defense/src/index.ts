@@ -52,6 +52,7 @@ export {
   QUIET_KEY_WORDS,
   type QuietApplied,
   type QuietEntry,
+  type ReportExtras,
   ServerQuietMarks,
   SLOW_SHARE_FREE,
   type SlowEntry,

@@ -180,27 +180,30 @@ describe('ServerQuietMarks', () => {
       SERVICE,
       1000,
       10_002,
-      10_000,
-      [
-        { client: '10.0.0.1', clientPort: 4001, localPort: 80 },
-        { client: '10.0.0.2', clientPort: 4002, localPort: 80 }, // listed quiet already: marked once
-        { client: '10.0.0.3', clientPort: 4003, localPort: 443 }, // another service's port
-      ],
+      {
+        probeAt: 10_000,
+        slow: [
+          { client: '10.0.0.1', clientPort: 4001, localPort: 80 },
+          { client: '10.0.0.2', clientPort: 4002, localPort: 80 }, // listed quiet already: marked once
+          { client: '10.0.0.3', clientPort: 4003, localPort: 443 }, // another service's port
+        ],
+      },
     );
     expect(applied).toEqual({ marked: 2, forged: 0, cleared: 0 });
     expect([quiet(table, slow), quiet(table, both)]).toEqual([true, true]);
     expect(table.i32[table.recordBase(slow) + Conn.flagsSyn] & ConnFlag.ackForged).toBe(0);
 
     // The next report lists it no more: cleared.
-    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 11_002, 11_000, [])).toEqual({
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 11_002, { probeAt: 11_000 })).toEqual({
       marked: 0,
       forged: 0,
       cleared: 2,
     });
     // The rule off marks no slow entry either.
-    const off = marks.applyReport(0, [], 80, SERVICE, 0, 12_002, 12_000, [
-      { client: '10.0.0.1', clientPort: 4001, localPort: 80 },
-    ]);
+    const off = marks.applyReport(0, [], 80, SERVICE, 0, 12_002, {
+      probeAt: 12_000,
+      slow: [{ client: '10.0.0.1', clientPort: 4001, localPort: 80 }],
+    });
     expect(off.marked).toBe(0);
     expect(quiet(table, slow)).toBe(false);
   });
@@ -216,12 +219,12 @@ describe('ServerQuietMarks', () => {
     const a = entry(table, 0x0a000001, 4001, 0);
     const marks = new ServerQuietMarks(table);
     const slow = [{ client: '10.0.0.1', clientPort: 4001, localPort: 80 }];
-    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 10, 8, slow, 10).marked).toBe(0);
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 10, { probeAt: 8, slow, held: 10 }).marked).toBe(0);
     expect(quiet(table, a)).toBe(false);
-    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 20, 18, slow, 9).marked).toBe(1);
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 20, { probeAt: 18, slow, held: 9 }).marked).toBe(1);
     expect(quiet(table, a)).toBe(true);
     // Back under the share: the mark is cleared with the next report.
-    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 30, 28, slow, 10)).toEqual({
+    expect(marks.applyReport(0, [], 80, SERVICE, 1000, 30, { probeAt: 28, slow, held: 10 })).toEqual({
       marked: 0,
       forged: 0,
       cleared: 1,

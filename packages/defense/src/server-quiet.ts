@@ -77,6 +77,16 @@ export interface SlowEntry {
   localPort: number;
 }
 
+/** What a report carries beyond its quiet list (ServerQuietMarks.applyReport). */
+export interface ReportExtras {
+  /** When the agent was asked, on the table's clock: with it, quiet entries are judged (apply). */
+  probeAt?: number;
+  /** The agent's slow list. */
+  slow?: readonly SlowEntry[];
+  /** The connections the agent counted (`held:N`); null or absent, no count (slowToMark). */
+  held?: number | null;
+}
+
 export interface QuietApplied {
   /**
    * Entries the report marks (found on this real server, and listed quiet `servedIdleMs` or more,
@@ -121,8 +131,7 @@ export class ServerQuietMarks {
   /**
    * One report of real server `real`'s agent, as the agent lists it: its connections on `port`
    * (the service's; others are another service's business) are keyed to `service`'s entries and
-   * applied (apply), the quiet ones and then the slow ones (none while they are a small share of
-   * the `held` connections its agent counted: slowToMark). An entry whose address does not parse
+   * applied (apply), the quiet ones and then the slow ones. An entry whose address does not parse
    * is skipped.
    */
   applyReport(
@@ -132,11 +141,8 @@ export class ServerQuietMarks {
     service: number,
     servedIdleMs: number,
     now: number,
-    probeAt?: number,
-    slow: readonly SlowEntry[] = [],
-    held: number | null = null,
+    { probeAt, slow = [], held = null }: ReportExtras = {},
   ): QuietApplied {
-    if (slowToMark(slow.length, held) === 0) slow = [];
     const total = quiet.length + slow.length;
     if (this.#lastSend.length < total) {
       this.#keys = new Int32Array(total * QUIET_KEY_WORDS);
@@ -144,7 +150,17 @@ export class ServerQuietMarks {
     }
     const quietCount = this.#keyEntries(quiet, 0, port, service);
     const slowCount = this.#keyEntries(slow, quietCount, port, service) - quietCount;
-    return this.apply(real, this.#keys, this.#lastSend, quietCount, servedIdleMs, now, probeAt, slowCount);
+    return this.apply(
+      real,
+      this.#keys,
+      this.#lastSend,
+      quietCount,
+      servedIdleMs,
+      now,
+      probeAt,
+      slowCount,
+      held,
+    );
   }
 
   /**
@@ -183,8 +199,9 @@ export class ServerQuietMarks {
    * keys[i * QUIET_KEY_WORDS ..], whose server sent no data for lastSendMs[i] ms when the agent
    * read them. Those quiet `servedIdleMs` or more are marked (0: the rule is off, nothing is);
    * every mark of the previous report this one does not renew is cleared. The `slowCount` keys
-   * after the first `count` are the agent's slow list: marked too (when the rule is on), never
-   * judged, since their server is sending.
+   * after the first `count` are the agent's slow list: marked too (when the rule is on, and only
+   * while they are more than a small share of the `held` connections its agent counted:
+   * slowToMark), never judged, since their server is sending.
    *
    * With `probeAt` (when the agent was asked, on the table's clock; the agent read its sockets
    * between then and `now`), a marked entry is also judged: its server sent nothing from
@@ -203,13 +220,14 @@ export class ServerQuietMarks {
     now: number,
     probeAt?: number,
     slowCount = 0,
+    held: number | null = null,
   ): QuietApplied {
     const report = ++this.#report;
     const table = this.#table;
     const i32 = table.i32;
     const stamp = this.#stamp;
     const before = this.#marked.get(real);
-    const listed = count + slowCount;
+    const listed = count + slowToMark(slowCount, held);
     const pairs = this.#pairsFor(listed * 2 + (before?.length ?? 0));
     let marked = 0;
     let forged = 0;

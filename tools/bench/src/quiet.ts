@@ -65,7 +65,7 @@ function runOne(kind: Kind, n: number): void {
     const t1 = performance.now();
     if (!Array.isArray(quiet) || !Array.isArray(slow))
       throw new Error(`the bench's reply did not parse: ${String(quiet)} ${String(slow)}`);
-    const applied = marks.applyReport(0, quiet, PORT, SERVICE, 1000, 10 + r, undefined, slow, null);
+    const applied = marks.applyReport(0, quiet, PORT, SERVICE, 1000, 10 + r, { slow });
     const t2 = performance.now();
     if (r % 2 === 0) {
       parseMs.push(t1 - t0);

@@ -897,6 +897,11 @@ export interface LabVariant {
   noThresholds: boolean;
 }
 
+/** The spread addresses `connections` bots use, each holding the fair share's floor. */
+function spreadAddresses(a: Addresses, connections: number): string[] {
+  return a.spread.slice(0, Math.ceil(connections / SPREAD_PER_ADDRESS));
+}
+
 function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, ghosts = false): Attack {
   const [, c2, c3] = lab.clients;
   const vip = lab.vip4;
@@ -1020,13 +1025,7 @@ function startAttack(lab: Lab, a: Addresses, spec: RunSpec, knownFile: string, g
   };
   /** Bots on the spread addresses (64 /24s), each holding the fair share's floor. */
   const spreadBots = (mode: string, intervalS: number, extra: string[] = []): void =>
-    bots(
-      mode,
-      a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS)),
-      SPREAD_PER_ADDRESS,
-      intervalS,
-      extra,
-    );
+    bots(mode, spreadAddresses(a, spec.attack as number), SPREAD_PER_ADDRESS, intervalS, extra);
   switch (spec.scenario) {
     case 'no-attack':
       break;
@@ -1173,7 +1172,7 @@ async function runOne(
     }
     const linkBps = SLOW_LINK_BYTES_PER_S[spec.scenario];
     if (linkBps !== undefined) {
-      const addrs = a.spread.slice(0, Math.ceil((spec.attack as number) / SPREAD_PER_ADDRESS));
+      const addrs = spreadAddresses(a, spec.attack as number);
       await shapeBotsLink(lab, addrs, linkBps * SPREAD_PER_ADDRESS);
       phase(`bots' downlinks shaped to ${linkBps} B/s a connection (${addrs.length} addresses)`);
     }

@@ -33,19 +33,14 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 function writeBody(res: ServerResponse, n: number): void {
   let left = n;
   const next = (): void => {
-    while (left > 0) {
-      const k = Math.min(left, CHUNK.length);
-      left -= k;
-      if (left === 0) {
-        res.end(k === CHUNK.length ? CHUNK : CHUNK.subarray(0, k));
-        return;
-      }
-      if (!res.write(k === CHUNK.length ? CHUNK : CHUNK.subarray(0, k))) {
+    while (left > CHUNK.length) {
+      left -= CHUNK.length;
+      if (!res.write(CHUNK)) {
         res.once('drain', next);
         return;
       }
     }
-    res.end();
+    res.end(CHUNK.subarray(0, left));
   };
   next();
 }

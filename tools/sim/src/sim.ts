@@ -64,7 +64,7 @@
 import { AnswerKind, TcpState } from '@sluice/conntrack';
 import type { DefenseSnapshot } from '@sluice/dataplane';
 import { Defense, DROP_REASON_NAMES, Verdict } from '@sluice/dataplane';
-import { DEFAULT_VERIFICATION, DEFENSE_WEIGHTS, QUIET_KEY_WORDS, slowToMark } from '@sluice/defense';
+import { DEFAULT_VERIFICATION, DEFENSE_WEIGHTS, QUIET_KEY_WORDS } from '@sluice/defense';
 import { type EvalResult, ipvsThresholdFor } from '@sluice/eval-report';
 import { SimDirector, type Strategy, VIP_NUM, VPORT } from './director.ts';
 import { FrameFactory, FrameKind, REQUEST_BYTES, readSegment, SegmentView, TRICKLE_BYTES } from './frames.ts';
@@ -629,12 +629,10 @@ export function runSim(p: SimParams): SimResult {
           const n = servers.quiet(r, now, AGENT_QUIET_MS, quietKeys[r], quietMs[r]);
           quietCount[r] = n;
           // The slow list after the quiet one, in what the cap leaves (as the agent writes them).
-          const slow =
+          slowCount[r] =
             p.agentSlowBps > 0
               ? servers.slow(r, now, p.agentSlowGraceMs, p.agentSlowBps, AGENT_QUIET_MS, quietKeys[r], n)
               : 0;
-          // As the director takes a report: a few slow connections are left unmarked (slowToMark).
-          slowCount[r] = slowToMark(slow, agentReported[r]);
         }
       } else if (phase === AGENT_RTT_MS && agentHeldAtProbe[r] >= 0) {
         reals.correctHeld(
@@ -665,6 +663,7 @@ export function runSim(p: SimParams): SimResult {
             now,
             probeAt,
             slowCount[r],
+            agentReported[r],
           );
         }
         agentHeldAtProbe[r] = -1;
